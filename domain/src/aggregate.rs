@@ -1,0 +1,657 @@
+//! The capture aggregate: one student, one education record, from proven eligibility to a
+//! delivered photo and mailed prints.
+//!
+//! All decisions are made in `handle`; `apply` only records what happened and never fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use crate::commands::*;
+use crate::error::CaptureError;
+use crate::events::*;
+use crate::orders::{Order, OrderPurpose, OrderState, PrintRequest, MAX_SHEETS_PER_ORDER};
+use crate::reasons::reject_reason_label;
+use crate::status::{CaptureStatus, NextAction};
+use crate::values::{Background, Fen, OrderId, PhotoId};
+
+/// A standardised photo as the capture remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardPhoto {
+    pub source_photo_id: PhotoId,
+    pub background: Background,
+    pub blocking_failure: bool,
+}
+
+/// A reviewer's hold on a capture in review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub reviewer_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Claim {
+    fn blocks(&self, reviewer_id: &str, at: DateTime<Utc>) -> bool {
+        self.reviewer_id != reviewer_id && self.expires_at > at
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Review {
+    #[default]
+    NotSubmitted,
+    InReview {
+        standard_photo_id: PhotoId,
+        submitted_at: DateTime<Utc>,
+        claim: Option<Claim>,
+    },
+    Withdrawn,
+    Rejected {
+        reasons: Vec<String>,
+        note: String,
+    },
+    Approved {
+        standard_photo_id: PhotoId,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    pub qualification: Option<QualificationVerified>,
+    pub orders: BTreeMap<OrderId, Order>,
+    /// Provider transaction ids already recorded, with the order each paid.
+    pub transactions: BTreeMap<String, OrderId>,
+    pub uploads: BTreeSet<PhotoId>,
+    pub standards: BTreeMap<PhotoId, StandardPhoto>,
+    pub latest_standard: Option<PhotoId>,
+    /// A standard photo was made after the last rejection.
+    pub new_photo_since_rejection: bool,
+    pub review: Review,
+    pub delivered: Option<ChsiStage>,
+}
+
+impl Aggregate for Capture {
+    const TYPE: &'static str = "Capture";
+    type Command = CaptureCommand;
+    type Event = CaptureEvent;
+    type Error = CaptureError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            CaptureEvent::QualificationVerified(e) => self.qualification = Some(e),
+            CaptureEvent::OrderPlaced(e) => {
+                self.orders.insert(
+                    e.order_id,
+                    Order {
+                        order_id: e.order_id,
+                        purpose: e.purpose,
+                        amount_fen: e.amount_fen,
+                        prints: e.prints,
+                        state: OrderState::AwaitingPayment,
+                        transaction_id: None,
+                        paid_at: None,
+                    },
+                );
+            }
+            CaptureEvent::ReprintOrdered(e) => {
+                self.orders.insert(
+                    e.order_id,
+                    Order {
+                        order_id: e.order_id,
+                        purpose: OrderPurpose::Reprint,
+                        amount_fen: e.amount_fen,
+                        prints: Some(e.print_request()),
+                        state: OrderState::AwaitingPayment,
+                        transaction_id: None,
+                        paid_at: None,
+                    },
+                );
+            }
+            CaptureEvent::Paid(e) => {
+                self.transactions
+                    .insert(e.transaction_id.clone(), e.order_id);
+                if let Some(order) = self.orders.get_mut(&e.order_id) {
+                    order.state = OrderState::Paid;
+                    order.transaction_id = Some(e.transaction_id);
+                    order.paid_at = Some(e.paid_at);
+                }
+            }
+            CaptureEvent::PhotoUploaded(e) => {
+                self.uploads.insert(e.photo.photo_id);
+            }
+            CaptureEvent::Standardised(e) => {
+                let blocking_failure = e.has_blocking_failure();
+                self.standards.insert(
+                    e.result.photo_id,
+                    StandardPhoto {
+                        source_photo_id: e.source_photo_id,
+                        background: e.background,
+                        blocking_failure,
+                    },
+                );
+                self.latest_standard = Some(e.result.photo_id);
+                if matches!(self.review, Review::Rejected { .. }) {
+                    self.new_photo_since_rejection = true;
+                }
+            }
+            CaptureEvent::Submitted(e) => {
+                self.review = Review::InReview {
+                    standard_photo_id: e.standard_photo_id,
+                    submitted_at: e.submitted_at,
+                    claim: None,
+                };
+                self.new_photo_since_rejection = false;
+            }
+            CaptureEvent::ReviewClaimed(e) => {
+                if let Review::InReview { claim, .. } = &mut self.review {
+                    *claim = Some(Claim {
+                        reviewer_id: e.reviewer_id,
+                        expires_at: e.expires_at,
+                    });
+                }
+            }
+            CaptureEvent::Withdrawn(_) => self.review = Review::Withdrawn,
+            CaptureEvent::Rejected(e) => {
+                self.review = Review::Rejected {
+                    reasons: e.reasons,
+                    note: e.note,
+                };
+                self.new_photo_since_rejection = false;
+            }
+            CaptureEvent::Approved(e) => {
+                self.review = Review::Approved {
+                    standard_photo_id: e.standard_photo_id,
+                }
+            }
+            CaptureEvent::DeliveredToChsi(e) => self.delivered = Some(e.stage),
+            CaptureEvent::OrderPrinted(e) => {
+                if let Some(order) = self.orders.get_mut(&e.order_id) {
+                    order.state = OrderState::Printed;
+                }
+            }
+            CaptureEvent::OrderShipped(e) => {
+                if let Some(order) = self.orders.get_mut(&e.order_id) {
+                    order.state = OrderState::Shipped;
+                }
+            }
+        }
+    }
+}
+
+impl Capture {
+    /// Decides what a command records, or why it is refused. Returns no events for a command
+    /// that is already satisfied (a repeated payment notification, say).
+    pub fn decide(&self, command: CaptureCommand) -> Result<Vec<CaptureEvent>, CaptureError> {
+        if let CaptureCommand::VerifyQualification(cmd) = command {
+            return self.verify(cmd);
+        }
+        let Some(q) = &self.qualification else {
+            return Err(CaptureError::NotVerified);
+        };
+        match command {
+            CaptureCommand::VerifyQualification(_) => unreachable!("handled above"),
+            CaptureCommand::PlaceOrder(cmd) => self.place_order(q, cmd),
+            CaptureCommand::ConfirmPayment(cmd) => self.confirm_payment(cmd),
+            CaptureCommand::UploadPhoto(cmd) => self.upload(q, cmd),
+            CaptureCommand::RecordStandardisation(cmd) => self.standardise(q, cmd),
+            CaptureCommand::Submit(cmd) => self.submit(q, cmd),
+            CaptureCommand::ClaimReview(cmd) => self.claim(cmd),
+            CaptureCommand::Withdraw(cmd) => self.withdraw(cmd),
+            CaptureCommand::Reject(cmd) => self.reject(cmd),
+            CaptureCommand::Approve(cmd) => self.approve(cmd),
+            CaptureCommand::MarkDelivered(cmd) => self.mark_delivered(cmd),
+            CaptureCommand::MarkPrinted(cmd) => self.mark_printed(cmd),
+            CaptureCommand::Ship(cmd) => self.ship(cmd),
+        }
+    }
+
+    fn verify(&self, cmd: VerifyQualification) -> Result<Vec<CaptureEvent>, CaptureError> {
+        if self.qualification.is_some() {
+            return Err(CaptureError::AlreadyExists);
+        }
+        Ok(vec![CaptureEvent::QualificationVerified(
+            QualificationVerified {
+                capture_id: cmd.capture_id,
+                owner: cmd.owner,
+                school: cmd.school,
+                education_type: cmd.education_type,
+                batch: cmd.batch,
+                student: cmd.student,
+                policy: cmd.policy,
+                verified_by: cmd.verified_by,
+                verified_at: cmd.at,
+            },
+        )])
+    }
+
+    fn place_order(
+        &self,
+        q: &QualificationVerified,
+        cmd: PlaceOrder,
+    ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        if self.orders.contains_key(&cmd.order_id) {
+            return Err(CaptureError::DuplicateOrder(cmd.order_id));
+        }
+        let prints_cost = |prints: &PrintRequest| -> Result<Fen, CaptureError> {
+            let offer = q
+                .policy
+                .paper_prints
+                .ok_or(CaptureError::PrintsNotOffered)?;
+            validate_prints(prints)?;
+            offer.price_per_sheet_fen.checked_mul(prints.sheets).ok_or(
+                CaptureError::InvalidSheets {
+                    max: MAX_SHEETS_PER_ORDER,
+                },
+            )
+        };
+        match cmd.purpose {
+            OrderPurpose::Collection => {
+                if !q.policy.requires_fee() {
+                    return Err(CaptureError::NoFeeRequired);
+                }
+                if self.fee_paid() {
+                    return Err(CaptureError::FeeAlreadyPaid);
+                }
+                let prints_fen = match &cmd.prints {
+                    Some(prints) => prints_cost(prints)?,
+                    None => Fen::ZERO,
+                };
+                let amount_fen = q.policy.price_fen.checked_add(prints_fen).ok_or(
+                    CaptureError::InvalidSheets {
+                        max: MAX_SHEETS_PER_ORDER,
+                    },
+                )?;
+                Ok(vec![order_placed(cmd, amount_fen)])
+            }
+            OrderPurpose::PaperPrints => {
+                if self.is_approved() {
+                    // After approval prints are reprints of the approved photo.
+                    return Err(CaptureError::Locked);
+                }
+                let prints = cmd
+                    .prints
+                    .as_ref()
+                    .ok_or(CaptureError::PrintDetailsRequired)?;
+                let amount_fen = prints_cost(prints)?;
+                Ok(vec![order_placed(cmd, amount_fen)])
+            }
+            OrderPurpose::Reprint => {
+                if !self.is_approved() {
+                    return Err(CaptureError::NotApproved);
+                }
+                let prints = cmd.prints.ok_or(CaptureError::PrintDetailsRequired)?;
+                let amount_fen = prints_cost(&prints)?;
+                Ok(vec![CaptureEvent::ReprintOrdered(ReprintOrdered {
+                    order_id: cmd.order_id,
+                    layout: prints.layout,
+                    sheets: prints.sheets,
+                    recipient: prints.recipient,
+                    phone: prints.phone,
+                    address: prints.address,
+                    amount_fen,
+                    ordered_at: cmd.at,
+                })])
+            }
+        }
+    }
+
+    fn confirm_payment(&self, cmd: ConfirmPayment) -> Result<Vec<CaptureEvent>, CaptureError> {
+        if let Some(paid_order) = self.transactions.get(&cmd.transaction_id) {
+            // The provider repeats notifications; the first one counted.
+            return if *paid_order == cmd.order_id {
+                Ok(vec![])
+            } else {
+                Err(CaptureError::TransactionReused(cmd.transaction_id))
+            };
+        }
+        let order = self
+            .orders
+            .get(&cmd.order_id)
+            .ok_or(CaptureError::UnknownOrder(cmd.order_id))?;
+        if order.amount_fen != cmd.amount_fen {
+            return Err(CaptureError::AmountMismatch {
+                expected: order.amount_fen,
+                paid: cmd.amount_fen,
+            });
+        }
+        if order.is_paid() {
+            return Err(CaptureError::OrderAlreadyPaid);
+        }
+        Ok(vec![CaptureEvent::Paid(Paid {
+            order_id: cmd.order_id,
+            purpose: order.purpose,
+            amount_fen: cmd.amount_fen,
+            provider: cmd.provider,
+            transaction_id: cmd.transaction_id,
+            paid_at: cmd.paid_at,
+        })])
+    }
+
+    fn upload(
+        &self,
+        q: &QualificationVerified,
+        cmd: UploadPhoto,
+    ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        if self.is_approved() {
+            return Err(CaptureError::Locked);
+        }
+        if q.policy.pay_before_upload && self.fee_due() {
+            return Err(CaptureError::PaymentRequired);
+        }
+        if cmd.source == crate::values::PhotoSource::Album && !q.policy.album_allowed {
+            return Err(CaptureError::AlbumNotAllowed);
+        }
+        Ok(vec![CaptureEvent::PhotoUploaded(PhotoUploaded {
+            photo: cmd.photo,
+            source: cmd.source,
+            uploaded_at: cmd.at,
+        })])
+    }
+
+    fn standardise(
+        &self,
+        q: &QualificationVerified,
+        cmd: RecordStandardisation,
+    ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        if self.is_approved() {
+            return Err(CaptureError::Locked);
+        }
+        if !self.uploads.contains(&cmd.source_photo_id) {
+            return Err(CaptureError::UnknownPhoto(cmd.source_photo_id));
+        }
+        if !q.policy.offers_background(cmd.background) {
+            return Err(CaptureError::BackgroundNotOffered);
+        }
+        Ok(vec![CaptureEvent::Standardised(Standardised {
+            source_photo_id: cmd.source_photo_id,
+            result: cmd.result,
+            background: cmd.background,
+            spec_name: cmd.spec_name,
+            spec_version: cmd.spec_version,
+            checks: cmd.checks,
+            perceptual_hash: cmd.perceptual_hash,
+            standardised_at: cmd.at,
+        })])
+    }
+
+    fn submit(
+        &self,
+        q: &QualificationVerified,
+        cmd: Submit,
+    ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        match self.review {
+            Review::InReview { .. } => return Err(CaptureError::AlreadyInReview),
+            Review::Approved { .. } => return Err(CaptureError::Locked),
+            _ => {}
+        }
+        if q.policy.requires_fee() && !self.fee_paid() {
+            return Err(CaptureError::PaymentRequired);
+        }
+        let photo = self
+            .standards
+            .get(&cmd.standard_photo_id)
+            .ok_or(CaptureError::NotStandardPhoto(cmd.standard_photo_id))?;
+        if photo.blocking_failure {
+            return Err(CaptureError::BlockingCheckFailed);
+        }
+        Ok(vec![CaptureEvent::Submitted(Submitted {
+            standard_photo_id: cmd.standard_photo_id,
+            submitted_at: cmd.at,
+        })])
+    }
+
+    fn claim(&self, cmd: ClaimReview) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let Review::InReview { claim, .. } = &self.review else {
+            return Err(CaptureError::NotInReview);
+        };
+        if cmd.ttl <= Duration::zero() {
+            return Err(CaptureError::InvalidClaimTtl);
+        }
+        if claim
+            .as_ref()
+            .is_some_and(|c| c.blocks(&cmd.reviewer_id, cmd.at))
+        {
+            return Err(CaptureError::ClaimedByAnother);
+        }
+        Ok(vec![CaptureEvent::ReviewClaimed(ReviewClaimed {
+            reviewer_id: cmd.reviewer_id,
+            claimed_at: cmd.at,
+            expires_at: cmd.at + cmd.ttl,
+        })])
+    }
+
+    fn withdraw(&self, cmd: Withdraw) -> Result<Vec<CaptureEvent>, CaptureError> {
+        match self.review {
+            Review::InReview { .. } => Ok(vec![CaptureEvent::Withdrawn(Withdrawn {
+                withdrawn_at: cmd.at,
+            })]),
+            Review::Approved { .. } => Err(CaptureError::Locked),
+            _ => Err(CaptureError::NotInReview),
+        }
+    }
+
+    /// The photo under review, when `reviewer_id` may decide on it now.
+    fn decidable(&self, reviewer_id: &str, at: DateTime<Utc>) -> Result<PhotoId, CaptureError> {
+        let Review::InReview {
+            standard_photo_id,
+            claim,
+            ..
+        } = &self.review
+        else {
+            return Err(CaptureError::NotInReview);
+        };
+        if claim.as_ref().is_some_and(|c| c.blocks(reviewer_id, at)) {
+            return Err(CaptureError::ClaimedByAnother);
+        }
+        Ok(*standard_photo_id)
+    }
+
+    fn reject(&self, cmd: Reject) -> Result<Vec<CaptureEvent>, CaptureError> {
+        self.decidable(&cmd.reviewer_id, cmd.at)?;
+        if cmd.reasons.is_empty() {
+            return Err(CaptureError::RejectReasonRequired);
+        }
+        if let Some(unknown) = cmd
+            .reasons
+            .iter()
+            .find(|code| reject_reason_label(code).is_none())
+        {
+            return Err(CaptureError::UnknownRejectReason(unknown.clone()));
+        }
+        Ok(vec![CaptureEvent::Rejected(Rejected {
+            reviewer_id: cmd.reviewer_id,
+            reasons: cmd.reasons,
+            note: cmd.note,
+            rejected_at: cmd.at,
+        })])
+    }
+
+    fn approve(&self, cmd: Approve) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let standard_photo_id = self.decidable(&cmd.reviewer_id, cmd.at)?;
+        Ok(vec![CaptureEvent::Approved(Approved {
+            reviewer_id: cmd.reviewer_id,
+            standard_photo_id,
+            approved_at: cmd.at,
+        })])
+    }
+
+    fn mark_delivered(&self, cmd: MarkDelivered) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let Review::Approved { standard_photo_id } = self.review else {
+            return Err(CaptureError::NotApproved);
+        };
+        match self.delivered {
+            Some(stage) if stage == cmd.stage => Ok(vec![]),
+            Some(stage) if stage > cmd.stage => Err(CaptureError::DeliveryStageRegress),
+            _ => Ok(vec![CaptureEvent::DeliveredToChsi(DeliveredToChsi {
+                standard_photo_id,
+                stage: cmd.stage,
+                delivered_at: cmd.at,
+            })]),
+        }
+    }
+
+    fn print_order(&self, order_id: OrderId) -> Result<&Order, CaptureError> {
+        let order = self
+            .orders
+            .get(&order_id)
+            .ok_or(CaptureError::UnknownOrder(order_id))?;
+        if order.prints.is_none() {
+            return Err(CaptureError::NotAPrintOrder);
+        }
+        if !order.is_paid() {
+            return Err(CaptureError::OrderUnpaid);
+        }
+        Ok(order)
+    }
+
+    fn mark_printed(&self, cmd: MarkPrinted) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let order = self.print_order(cmd.order_id)?;
+        if !self.is_approved() {
+            return Err(CaptureError::NotApproved);
+        }
+        match order.state {
+            OrderState::Printed => Ok(vec![]),
+            OrderState::Shipped => Err(CaptureError::AlreadyShipped),
+            _ => Ok(vec![CaptureEvent::OrderPrinted(OrderPrinted {
+                order_id: cmd.order_id,
+                printed_at: cmd.at,
+            })]),
+        }
+    }
+
+    fn ship(&self, cmd: Ship) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let order = self.print_order(cmd.order_id)?;
+        if order.state == OrderState::Shipped {
+            return Err(CaptureError::AlreadyShipped);
+        }
+        if cmd.carrier.trim().is_empty() || cmd.tracking_no.trim().is_empty() {
+            return Err(CaptureError::TrackingRequired);
+        }
+        Ok(vec![CaptureEvent::OrderShipped(OrderShipped {
+            order_id: cmd.order_id,
+            carrier: cmd.carrier.trim().to_string(),
+            tracking_no: cmd.tracking_no.trim().to_string(),
+            shipped_at: cmd.at,
+        })])
+    }
+
+    // ---- derived state ----
+
+    pub fn is_approved(&self) -> bool {
+        matches!(self.review, Review::Approved { .. })
+    }
+
+    /// The collection fee has been paid.
+    pub fn fee_paid(&self) -> bool {
+        self.orders
+            .values()
+            .any(|o| o.purpose == OrderPurpose::Collection && o.is_paid())
+    }
+
+    /// A collection fee is due and unpaid.
+    pub fn fee_due(&self) -> bool {
+        self.qualification
+            .as_ref()
+            .is_some_and(|q| q.policy.requires_fee())
+            && !self.fee_paid()
+    }
+
+    fn has_submittable_photo(&self) -> bool {
+        self.latest_standard
+            .and_then(|id| self.standards.get(&id))
+            .is_some_and(|p| !p.blocking_failure)
+    }
+
+    /// The status the student sees; `None` before eligibility is proven.
+    pub fn status(&self) -> Option<CaptureStatus> {
+        let q = self.qualification.as_ref()?;
+        Some(match &self.review {
+            _ if self.delivered.is_some() => CaptureStatus::Delivered,
+            Review::Approved { .. } => CaptureStatus::Approved,
+            Review::InReview { .. } => CaptureStatus::InReview,
+            Review::Rejected { .. } if !self.new_photo_since_rejection => CaptureStatus::Rejected,
+            _ if self.fee_due() && (q.policy.pay_before_upload || self.has_submittable_photo()) => {
+                CaptureStatus::AwaitingPayment
+            }
+            _ if self.has_submittable_photo() => CaptureStatus::AwaitingSubmission,
+            _ => CaptureStatus::AwaitingPhoto,
+        })
+    }
+
+    /// The buttons the mini-program shows, in order.
+    pub fn next_actions(&self) -> Vec<NextAction> {
+        let (Some(q), Some(status)) = (&self.qualification, self.status()) else {
+            return vec![];
+        };
+        let prints_offered = q.policy.paper_prints.is_some();
+        let mut actions = Vec::new();
+        match status {
+            CaptureStatus::Approved | CaptureStatus::Delivered => {
+                if prints_offered {
+                    actions.push(NextAction::OrderReprint);
+                }
+                return actions;
+            }
+            CaptureStatus::InReview => return vec![NextAction::Withdraw],
+            _ => {}
+        }
+        if self.fee_due() {
+            actions.push(NextAction::Pay);
+        }
+        if !(q.policy.pay_before_upload && self.fee_due()) {
+            actions.push(NextAction::UploadPhoto);
+        }
+        if self.latest_standard.is_some() {
+            actions.push(NextAction::ChangeBackground);
+        }
+        if status == CaptureStatus::AwaitingSubmission {
+            actions.push(NextAction::Submit);
+        }
+        let has_print_order = self.orders.values().any(|o| o.prints.is_some());
+        if prints_offered && !has_print_order {
+            actions.push(NextAction::OrderPrints);
+        }
+        actions
+    }
+}
+
+fn order_placed(cmd: PlaceOrder, amount_fen: Fen) -> CaptureEvent {
+    CaptureEvent::OrderPlaced(OrderPlaced {
+        order_id: cmd.order_id,
+        purpose: cmd.purpose,
+        amount_fen,
+        prints: cmd.prints,
+        placed_at: cmd.at,
+    })
+}
+
+fn validate_prints(prints: &PrintRequest) -> Result<(), CaptureError> {
+    if prints.sheets == 0 || prints.sheets > MAX_SHEETS_PER_ORDER {
+        return Err(CaptureError::InvalidSheets {
+            max: MAX_SHEETS_PER_ORDER,
+        });
+    }
+    if [&prints.recipient, &prints.phone, &prints.address]
+        .iter()
+        .any(|s| s.trim().is_empty())
+    {
+        return Err(CaptureError::IncompleteAddress);
+    }
+    Ok(())
+}

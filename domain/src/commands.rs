@@ -1,0 +1,152 @@
+//! What students, reviewers, print staff, payment callbacks and admins ask a capture to do.
+//! Commands that depend on the clock carry the time, so the aggregate stays pure.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::checks::CheckResult;
+use crate::events::{BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMethod};
+use crate::identity::StudentIdentity;
+use crate::orders::{OrderPurpose, PrintRequest};
+use crate::policy::BatchPolicy;
+use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CaptureCommand {
+    VerifyQualification(VerifyQualification),
+    PlaceOrder(PlaceOrder),
+    ConfirmPayment(ConfirmPayment),
+    UploadPhoto(UploadPhoto),
+    RecordStandardisation(RecordStandardisation),
+    Submit(Submit),
+    ClaimReview(ClaimReview),
+    Withdraw(Withdraw),
+    Reject(Reject),
+    Approve(Approve),
+    MarkDelivered(MarkDelivered),
+    MarkPrinted(MarkPrinted),
+    Ship(Ship),
+}
+
+impl CaptureCommand {
+    /// A short stable name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaptureCommand::VerifyQualification(_) => "verify_qualification",
+            CaptureCommand::PlaceOrder(_) => "place_order",
+            CaptureCommand::ConfirmPayment(_) => "confirm_payment",
+            CaptureCommand::UploadPhoto(_) => "upload_photo",
+            CaptureCommand::RecordStandardisation(_) => "record_standardisation",
+            CaptureCommand::Submit(_) => "submit",
+            CaptureCommand::ClaimReview(_) => "claim_review",
+            CaptureCommand::Withdraw(_) => "withdraw",
+            CaptureCommand::Reject(_) => "reject",
+            CaptureCommand::Approve(_) => "approve",
+            CaptureCommand::MarkDelivered(_) => "mark_delivered",
+            CaptureCommand::MarkPrinted(_) => "mark_printed",
+            CaptureCommand::Ship(_) => "ship",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifyQualification {
+    pub capture_id: CaptureId,
+    pub owner: String,
+    pub school: SchoolRef,
+    pub education_type: String,
+    pub batch: Option<BatchRef>,
+    pub student: StudentIdentity,
+    pub policy: BatchPolicy,
+    pub verified_by: VerificationMethod,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaceOrder {
+    pub order_id: OrderId,
+    pub purpose: OrderPurpose,
+    /// Prints to mail with this order; required for paper prints and reprints.
+    pub prints: Option<PrintRequest>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmPayment {
+    pub order_id: OrderId,
+    pub amount_fen: Fen,
+    pub provider: String,
+    pub transaction_id: String,
+    pub paid_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UploadPhoto {
+    pub photo: StoredPhoto,
+    pub source: PhotoSource,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordStandardisation {
+    pub source_photo_id: PhotoId,
+    pub result: StoredPhoto,
+    pub background: Background,
+    pub spec_name: String,
+    pub spec_version: String,
+    pub checks: Vec<CheckResult>,
+    pub perceptual_hash: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Submit {
+    pub standard_photo_id: PhotoId,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimReview {
+    pub reviewer_id: String,
+    pub at: DateTime<Utc>,
+    pub ttl: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Withdraw {
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reject {
+    pub reviewer_id: String,
+    pub reasons: Vec<String>,
+    pub note: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approve {
+    pub reviewer_id: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarkDelivered {
+    pub stage: ChsiStage,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MarkPrinted {
+    pub order_id: OrderId,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ship {
+    pub order_id: OrderId,
+    pub carrier: String,
+    pub tracking_no: String,
+    pub at: DateTime<Utc>,
+}

@@ -1,0 +1,260 @@
+//! The facts recorded in a capture's log. Names are part of the ledger's contract and never
+//! change; a change of shape gets a new schema version and an upcaster (see [`crate::upcasters`]).
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::CheckResult;
+use crate::identity::StudentIdentity;
+use crate::orders::{OrderPurpose, PrintRequest};
+use crate::policy::BatchPolicy;
+use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource, PrintLayout};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureEvent {
+    QualificationVerified(QualificationVerified),
+    OrderPlaced(OrderPlaced),
+    Paid(Paid),
+    PhotoUploaded(PhotoUploaded),
+    Standardised(Standardised),
+    Submitted(Submitted),
+    ReviewClaimed(ReviewClaimed),
+    Withdrawn(Withdrawn),
+    Rejected(Rejected),
+    Approved(Approved),
+    DeliveredToChsi(DeliveredToChsi),
+    ReprintOrdered(ReprintOrdered),
+    OrderPrinted(OrderPrinted),
+    OrderShipped(OrderShipped),
+}
+
+/// How eligibility was proven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationMethod {
+    /// School + education category + collection code + last four of the ID number.
+    CollectionCode,
+    /// Batch feature code + collection code + last four.
+    FeatureCode,
+    /// School + student number, confirmed by the student against the roster.
+    StudentNumber,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolRef {
+    pub school_id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRef {
+    pub batch_id: String,
+    pub feature_code: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QualificationVerified {
+    pub capture_id: CaptureId,
+    /// The mini-program account that proved eligibility and owns the capture.
+    pub owner: String,
+    pub school: SchoolRef,
+    pub education_type: String,
+    pub batch: Option<BatchRef>,
+    pub student: StudentIdentity,
+    pub policy: BatchPolicy,
+    pub verified_by: VerificationMethod,
+    pub verified_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPlaced {
+    pub order_id: OrderId,
+    pub purpose: OrderPurpose,
+    pub amount_fen: Fen,
+    pub prints: Option<PrintRequest>,
+    pub placed_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paid {
+    pub order_id: OrderId,
+    pub purpose: OrderPurpose,
+    pub amount_fen: Fen,
+    pub provider: String,
+    pub transaction_id: String,
+    pub paid_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPhoto {
+    pub photo_id: PhotoId,
+    pub sha256: String,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoUploaded {
+    pub photo: StoredPhoto,
+    pub source: PhotoSource,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standardised {
+    pub source_photo_id: PhotoId,
+    pub result: StoredPhoto,
+    pub background: Background,
+    pub spec_name: String,
+    pub spec_version: String,
+    pub checks: Vec<CheckResult>,
+    /// Perceptual hash of the result, to spot one photo reused by several students.
+    pub perceptual_hash: Option<String>,
+    pub standardised_at: DateTime<Utc>,
+}
+
+impl Standardised {
+    pub fn has_blocking_failure(&self) -> bool {
+        self.checks.iter().any(CheckResult::blocks_submission)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    pub standard_photo_id: PhotoId,
+    pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewClaimed {
+    pub reviewer_id: String,
+    pub claimed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawn {
+    pub withdrawn_at: DateTime<Utc>,
+}
+
+/// Schema version 2: several reason codes. Version 1 carried one free-text `reason`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub reviewer_id: String,
+    pub reasons: Vec<String>,
+    pub note: String,
+    pub rejected_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approved {
+    pub reviewer_id: String,
+    pub standard_photo_id: PhotoId,
+    pub approved_at: DateTime<Utc>,
+}
+
+/// The two stages 学信网 shows for a delivered photo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChsiStage {
+    /// 上网中
+    Uploading,
+    /// 已完成
+    Completed,
+}
+
+impl ChsiStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            ChsiStage::Uploading => "上网中",
+            ChsiStage::Completed => "已完成",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveredToChsi {
+    pub standard_photo_id: PhotoId,
+    pub stage: ChsiStage,
+    pub delivered_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReprintOrdered {
+    pub order_id: OrderId,
+    pub layout: PrintLayout,
+    pub sheets: u32,
+    pub recipient: String,
+    pub phone: String,
+    pub address: String,
+    pub amount_fen: Fen,
+    pub ordered_at: DateTime<Utc>,
+}
+
+impl ReprintOrdered {
+    pub fn print_request(&self) -> PrintRequest {
+        PrintRequest {
+            layout: self.layout,
+            sheets: self.sheets,
+            recipient: self.recipient.clone(),
+            phone: self.phone.clone(),
+            address: self.address.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPrinted {
+    pub order_id: OrderId,
+    pub printed_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderShipped {
+    pub order_id: OrderId,
+    pub carrier: String,
+    pub tracking_no: String,
+    pub shipped_at: DateTime<Utc>,
+}
+
+/// The schema version of `Rejected`; see [`crate::upcasters`].
+pub const REJECTED_SCHEMA_VERSION: &str = "2.0.0";
+const DEFAULT_SCHEMA_VERSION: &str = "1.0.0";
+
+impl CaptureEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaptureEvent::QualificationVerified(_) => "QualificationVerified",
+            CaptureEvent::OrderPlaced(_) => "OrderPlaced",
+            CaptureEvent::Paid(_) => "Paid",
+            CaptureEvent::PhotoUploaded(_) => "PhotoUploaded",
+            CaptureEvent::Standardised(_) => "Standardised",
+            CaptureEvent::Submitted(_) => "Submitted",
+            CaptureEvent::ReviewClaimed(_) => "ReviewClaimed",
+            CaptureEvent::Withdrawn(_) => "Withdrawn",
+            CaptureEvent::Rejected(_) => "Rejected",
+            CaptureEvent::Approved(_) => "Approved",
+            CaptureEvent::DeliveredToChsi(_) => "DeliveredToChsi",
+            CaptureEvent::ReprintOrdered(_) => "ReprintOrdered",
+            CaptureEvent::OrderPrinted(_) => "OrderPrinted",
+            CaptureEvent::OrderShipped(_) => "OrderShipped",
+        }
+    }
+}
+
+impl DomainEvent for CaptureEvent {
+    fn event_type(&self) -> String {
+        self.name().to_string()
+    }
+
+    fn event_version(&self) -> String {
+        match self {
+            CaptureEvent::Rejected(_) => REJECTED_SCHEMA_VERSION,
+            _ => DEFAULT_SCHEMA_VERSION,
+        }
+        .to_string()
+    }
+}

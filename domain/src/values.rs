@@ -1,0 +1,221 @@
+//! Small value objects shared by commands, events and views. Each can only be built through a
+//! validating constructor, so nothing downstream re-checks them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Identifies one capture (one student, one education record).
+    CaptureId
+);
+uuid_id!(
+    /// Identifies one stored photo, uploaded or standardised.
+    PhotoId
+);
+uuid_id!(
+    /// Identifies one payable order of a capture.
+    OrderId
+);
+
+/// An amount of money in fen (分). Money never travels as a float.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Fen(pub u64);
+
+impl Fen {
+    pub const ZERO: Fen = Fen(0);
+
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// `None` on overflow, which no real order reaches.
+    pub fn checked_mul(self, n: u32) -> Option<Fen> {
+        self.0.checked_mul(u64::from(n)).map(Fen)
+    }
+
+    pub fn checked_add(self, other: Fen) -> Option<Fen> {
+        self.0.checked_add(other.0).map(Fen)
+    }
+}
+
+impl fmt::Display for Fen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "¥{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+/// An sRGB colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rgb(pub u8, pub u8, pub u8);
+
+/// The background a standard photo is composited on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Background {
+    /// Light blue RGB(100, 197, 255), the 学信网 default.
+    Blue,
+    White,
+    /// Light grey RGB(240, 240, 240).
+    Grey,
+    Custom(Rgb),
+}
+
+impl Background {
+    pub fn rgb(self) -> Rgb {
+        match self {
+            Background::Blue => Rgb(100, 197, 255),
+            Background::White => Rgb(255, 255, 255),
+            Background::Grey => Rgb(240, 240, 240),
+            Background::Custom(rgb) => rgb,
+        }
+    }
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Background::Blue
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown background {0:?}: use blue, white, grey or a colour written #RRGGBB")]
+pub struct BackgroundParseError(pub String);
+
+impl FromStr for Background {
+    type Err = BackgroundParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "blue" => return Ok(Background::Blue),
+            "white" => return Ok(Background::White),
+            "grey" | "gray" => return Ok(Background::Grey),
+            _ => {}
+        }
+        let hex = lower
+            .strip_prefix('#')
+            .filter(|h| h.len() == 6 && h.chars().all(|c| c.is_ascii_hexdigit()))
+            .ok_or_else(|| BackgroundParseError(s.to_string()))?;
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).expect("checked hex digits");
+        Ok(Background::Custom(Rgb(byte(0), byte(2), byte(4))))
+    }
+}
+
+impl fmt::Display for Background {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Background::Blue => f.write_str("blue"),
+            Background::White => f.write_str("white"),
+            Background::Grey => f.write_str("grey"),
+            Background::Custom(Rgb(r, g, b)) => write!(f, "#{r:02x}{g:02x}{b:02x}"),
+        }
+    }
+}
+
+impl Serialize for Background {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Background {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where an uploaded photo came from on the phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoSource {
+    Camera,
+    Album,
+}
+
+/// The two 6寸 print sheets the mini-programs sell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintLayout {
+    /// 版式一: 1寸 × 8 + 2寸 × 4.
+    One,
+    /// 版式二: 2寸 × 8.
+    Two,
+}
+
+impl PrintLayout {
+    pub fn label(self) -> &'static str {
+        match self {
+            PrintLayout::One => "版式一（1寸×8 + 2寸×4）",
+            PrintLayout::Two => "版式二（2寸×8）",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backgrounds_parse_names_and_hex_colours() {
+        assert_eq!("blue".parse(), Ok(Background::Blue));
+        assert_eq!("Grey".parse(), Ok(Background::Grey));
+        assert_eq!("gray".parse(), Ok(Background::Grey));
+        assert_eq!(
+            "#00A3E6".parse(),
+            Ok(Background::Custom(Rgb(0, 0xa3, 0xe6)))
+        );
+        assert!("#00A3E".parse::<Background>().is_err());
+        assert!("green".parse::<Background>().is_err());
+        assert!("#GGGGGG".parse::<Background>().is_err());
+        assert_eq!(Background::Custom(Rgb(0, 191, 243)).to_string(), "#00bff3");
+        assert_eq!(Background::Blue.rgb(), Rgb(100, 197, 255));
+        assert_eq!(Background::Grey.rgb(), Rgb(240, 240, 240));
+    }
+
+    #[test]
+    fn fen_prints_as_yuan() {
+        assert_eq!(Fen(2500).to_string(), "¥25.00");
+        assert_eq!(Fen(5).to_string(), "¥0.05");
+        assert_eq!(Fen(100).checked_mul(3), Some(Fen(300)));
+    }
+}

@@ -1,0 +1,12 @@
+//! Given/when/then for every capture command: each accepted case and each refusal, by code.
+
+mod fixtures;
+
+mod delivery;
+mod orders;
+mod payment;
+mod photos;
+mod review;
+mod status;
+mod upcaster;
+mod verification;

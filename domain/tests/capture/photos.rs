@@ -1,0 +1,177 @@
+use crate::fixtures::*;
+use photo_ledger_domain::commands::{RecordStandardisation, Submit, UploadPhoto};
+use photo_ledger_domain::values::{Background, PhotoSource};
+use photo_ledger_domain::CaptureCommand;
+
+fn upload(n: u128, source: PhotoSource) -> CaptureCommand {
+    CaptureCommand::UploadPhoto(UploadPhoto {
+        photo: stored(n),
+        source,
+        at: t(3),
+    })
+}
+
+fn standardise(source: u128, result: u128, background: Background) -> CaptureCommand {
+    CaptureCommand::RecordStandardisation(RecordStandardisation {
+        source_photo_id: photo(source),
+        result: stored(result),
+        background,
+        spec_name: "chsi-graduate".into(),
+        spec_version: "1".into(),
+        checks: vec![check("photo.too_dark", true, true)],
+        perceptual_hash: None,
+        at: t(4),
+    })
+}
+
+fn submit(n: u128) -> CaptureCommand {
+    CaptureCommand::Submit(Submit {
+        standard_photo_id: photo(n),
+        at: t(10),
+    })
+}
+
+#[tokio::test]
+async fn upload_is_recorded_when_allowed() {
+    let e = assert_records(
+        vec![verified(free_policy())],
+        upload(1, PhotoSource::Album),
+        "PhotoUploaded",
+    )
+    .await;
+    assert_eq!(e, uploaded_from(1, PhotoSource::Album));
+    let mut paid = vec![verified(pay_first_camera_only())];
+    paid.extend(fee_paid());
+    assert_records(paid, upload(1, PhotoSource::Camera), "PhotoUploaded").await;
+    // Uploading while in review is allowed: the student prepares a new photo.
+    assert_records(in_review(), upload(3, PhotoSource::Camera), "PhotoUploaded").await;
+}
+
+fn uploaded_from(n: u128, source: PhotoSource) -> photo_ledger_domain::CaptureEvent {
+    photo_ledger_domain::CaptureEvent::PhotoUploaded(photo_ledger_domain::events::PhotoUploaded {
+        photo: stored(n),
+        source,
+        uploaded_at: t(3),
+    })
+}
+
+#[tokio::test]
+async fn upload_refusals() {
+    assert_refused(
+        vec![verified(pay_first_camera_only())],
+        upload(1, PhotoSource::Camera),
+        "capture.payment_required",
+    )
+    .await;
+    let mut paid = vec![verified(pay_first_camera_only())];
+    paid.extend(fee_paid());
+    assert_refused(
+        paid,
+        upload(1, PhotoSource::Album),
+        "capture.album_not_allowed",
+    )
+    .await;
+    assert_refused(
+        approved_capture(),
+        upload(9, PhotoSource::Camera),
+        "capture.locked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn pay_later_policy_allows_upload_before_payment() {
+    assert_records(
+        vec![verified(paid_policy())],
+        upload(1, PhotoSource::Camera),
+        "PhotoUploaded",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn standardisation_is_recorded_for_an_uploaded_photo() {
+    let given = vec![verified(free_policy()), uploaded(1)];
+    assert_records(
+        given.clone(),
+        standardise(1, 2, Background::Grey),
+        "Standardised",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn standardisation_refusals() {
+    assert_refused(
+        vec![verified(free_policy())],
+        standardise(1, 2, Background::Blue),
+        "capture.unknown_photo",
+    )
+    .await;
+    assert_refused(
+        approved_capture(),
+        standardise(1, 9, Background::Blue),
+        "capture.locked",
+    )
+    .await;
+    let blue_only = photo_ledger_domain::policy::BatchPolicy {
+        backgrounds: vec![Background::Blue],
+        ..free_policy()
+    };
+    assert_refused(
+        vec![verified(blue_only), uploaded(1)],
+        standardise(1, 2, Background::White),
+        "capture.background_not_offered",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn submission_is_recorded_for_a_clean_standard_photo() {
+    let given = vec![
+        verified(free_policy()),
+        uploaded(1),
+        standardised(1, 2, false),
+    ];
+    let e = assert_records(given, submit(2), "Submitted").await;
+    assert_eq!(e, submitted(2, 10));
+}
+
+#[tokio::test]
+async fn submission_refusals() {
+    let unpaid = vec![
+        verified(paid_policy()),
+        uploaded(1),
+        standardised(1, 2, false),
+    ];
+    assert_refused(unpaid, submit(2), "capture.payment_required").await;
+    let blocked = vec![
+        verified(free_policy()),
+        uploaded(1),
+        standardised(1, 2, true),
+    ];
+    assert_refused(blocked, submit(2), "capture.blocking_check_failed").await;
+    let given = vec![
+        verified(free_policy()),
+        uploaded(1),
+        standardised(1, 2, false),
+    ];
+    assert_refused(given.clone(), submit(1), "capture.not_standard_photo").await;
+    assert_refused(given, submit(77), "capture.not_standard_photo").await;
+    assert_refused(in_review(), submit(2), "capture.already_in_review").await;
+    assert_refused(approved_capture(), submit(2), "capture.locked").await;
+}
+
+#[tokio::test]
+async fn resubmission_after_withdrawal_and_rejection() {
+    let mut withdrawn = in_review();
+    withdrawn.push(photo_ledger_domain::CaptureEvent::Withdrawn(
+        photo_ledger_domain::events::Withdrawn {
+            withdrawn_at: t(11),
+        },
+    ));
+    assert_records(withdrawn, submit(2), "Submitted").await;
+    let mut after_reject = in_review();
+    after_reject.extend([rejected("r1"), uploaded(3), standardised(3, 4, false)]);
+    assert_records(after_reject, submit(4), "Submitted").await;
+}

@@ -1,0 +1,214 @@
+use chrono::Duration;
+use photo_ledger_domain::commands::{Approve, ClaimReview, Reject, Withdraw};
+use photo_ledger_domain::events::{ReviewClaimed, Withdrawn};
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_domain::CaptureEvent;
+
+use crate::fixtures::*;
+
+fn claim(reviewer: &str, at: i64) -> CaptureCommand {
+    CaptureCommand::ClaimReview(ClaimReview {
+        reviewer_id: reviewer.into(),
+        at: t(at),
+        ttl: Duration::minutes(15),
+    })
+}
+
+fn approve(reviewer: &str, at: i64) -> CaptureCommand {
+    CaptureCommand::Approve(Approve {
+        reviewer_id: reviewer.into(),
+        at: t(at),
+    })
+}
+
+fn reject(reviewer: &str, at: i64, reasons: &[&str]) -> CaptureCommand {
+    CaptureCommand::Reject(Reject {
+        reviewer_id: reviewer.into(),
+        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        note: "note".into(),
+        at: t(at),
+    })
+}
+
+fn withdraw() -> CaptureCommand {
+    CaptureCommand::Withdraw(Withdraw { at: t(12) })
+}
+
+fn with(
+    mut given: Vec<CaptureEvent>,
+    more: impl IntoIterator<Item = CaptureEvent>,
+) -> Vec<CaptureEvent> {
+    given.extend(more);
+    given
+}
+
+#[tokio::test]
+async fn a_reviewer_claims_a_capture_in_review() {
+    let e = assert_records(in_review(), claim("r1", 11), "ReviewClaimed").await;
+    assert_eq!(
+        e,
+        CaptureEvent::ReviewClaimed(ReviewClaimed {
+            reviewer_id: "r1".into(),
+            claimed_at: t(11),
+            expires_at: t(26)
+        })
+    );
+}
+
+#[tokio::test]
+async fn claims_by_others_block_until_they_expire() {
+    let held = with(in_review(), [claimed("r1", 11, 15)]);
+    assert_refused(held.clone(), claim("r2", 12), "capture.claimed_by_another").await;
+    assert_records(held.clone(), claim("r1", 12), "ReviewClaimed").await;
+    assert_records(held, claim("r2", 27), "ReviewClaimed").await;
+}
+
+#[tokio::test]
+async fn claim_refusals() {
+    assert_refused(
+        vec![verified(free_policy())],
+        claim("r1", 1),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(approved_capture(), claim("r1", 30), "capture.not_in_review").await;
+    let zero = CaptureCommand::ClaimReview(ClaimReview {
+        reviewer_id: "r1".into(),
+        at: t(11),
+        ttl: Duration::zero(),
+    });
+    assert_refused(in_review(), zero, "capture.invalid_claim_ttl").await;
+}
+
+#[tokio::test]
+async fn the_student_withdraws_while_waiting() {
+    let e = assert_records(in_review(), withdraw(), "Withdrawn").await;
+    assert_eq!(
+        e,
+        CaptureEvent::Withdrawn(Withdrawn {
+            withdrawn_at: t(12)
+        })
+    );
+    // Even while a reviewer holds it: it has not been decided yet.
+    assert_records(
+        with(in_review(), [claimed("r1", 11, 15)]),
+        withdraw(),
+        "Withdrawn",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn withdrawal_refusals() {
+    assert_refused(
+        vec![verified(free_policy())],
+        withdraw(),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        with(in_review(), [rejected("r1")]),
+        withdraw(),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(approved_capture(), withdraw(), "capture.locked").await;
+    let withdrawn = with(
+        in_review(),
+        [CaptureEvent::Withdrawn(Withdrawn {
+            withdrawn_at: t(11),
+        })],
+    );
+    assert_refused(withdrawn, withdraw(), "capture.not_in_review").await;
+}
+
+#[tokio::test]
+async fn a_reviewer_approves_the_submitted_photo() {
+    let e = assert_records(in_review(), approve("r1", 20), "Approved").await;
+    assert_eq!(e, approved("r1", 2));
+    assert_records(
+        with(in_review(), [claimed("r1", 11, 15)]),
+        approve("r1", 20),
+        "Approved",
+    )
+    .await;
+    assert_records(
+        with(in_review(), [claimed("r2", 11, 5)]),
+        approve("r1", 20),
+        "Approved",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_reviewer_rejects_with_reasons() {
+    let e = assert_records(in_review(), reject("r1", 20, &["blurred"]), "Rejected").await;
+    assert_eq!(
+        e,
+        CaptureEvent::Rejected(photo_ledger_domain::events::Rejected {
+            reviewer_id: "r1".into(),
+            reasons: vec!["blurred".into()],
+            note: "note".into(),
+            rejected_at: t(20),
+        })
+    );
+}
+
+#[tokio::test]
+async fn decision_refusals() {
+    let held = with(in_review(), [claimed("r2", 11, 15)]);
+    assert_refused(
+        held.clone(),
+        approve("r1", 20),
+        "capture.claimed_by_another",
+    )
+    .await;
+    assert_refused(
+        held,
+        reject("r1", 20, &["blurred"]),
+        "capture.claimed_by_another",
+    )
+    .await;
+    assert_refused(
+        vec![verified(free_policy())],
+        approve("r1", 20),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        vec![verified(free_policy())],
+        reject("r1", 20, &["blurred"]),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        approved_capture(),
+        approve("r1", 30),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        approved_capture(),
+        reject("r1", 30, &["blurred"]),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        with(in_review(), [rejected("r1")]),
+        approve("r1", 30),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        in_review(),
+        reject("r1", 20, &[]),
+        "capture.reject_reason_required",
+    )
+    .await;
+    assert_refused(
+        in_review(),
+        reject("r1", 20, &["blurred", "ugly"]),
+        "capture.unknown_reject_reason",
+    )
+    .await;
+}
