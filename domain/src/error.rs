@@ -1,9 +1,11 @@
 //! Every refusal a capture can give. Codes are stable API; messages are short Chinese
 //! sentences a mini-program can show as they are.
 
+use serde::{Deserialize, Serialize};
+
 use crate::values::{Fen, OrderId, PhotoId};
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CaptureError {
     #[error("capture already exists")]
     AlreadyExists,

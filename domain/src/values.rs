@@ -89,9 +89,10 @@ impl fmt::Display for Fen {
 pub struct Rgb(pub u8, pub u8, pub u8);
 
 /// The background a standard photo is composited on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Background {
     /// Light blue RGB(100, 197, 255), the 学信网 default.
+    #[default]
     Blue,
     White,
     /// Light grey RGB(240, 240, 240).
@@ -107,12 +108,6 @@ impl Background {
             Background::Grey => Rgb(240, 240, 240),
             Background::Custom(rgb) => rgb,
         }
-    }
-}
-
-impl Default for Background {
-    fn default() -> Self {
-        Background::Blue
     }
 }
 

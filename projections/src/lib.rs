@@ -1,1 +1,42 @@
-//! placeholder
+//! # photo-ledger-projections
+//!
+//! Every screen of photo-ledger is a projection of the capture log. This crate reads that log in
+//! one global order ([`log`]), folds it into per-capture documents and rewrites each projection's
+//! query rows from them ([`projection`]), and advances a checkpoint in the same transaction
+//! ([`projector`]). A crash anywhere leaves either the old rows and the old checkpoint or the new
+//! rows and the new checkpoint, so nothing is lost and nothing is applied twice.
+//!
+//! On PostgreSQL the global order is `(txid, position)` read only below the commit horizon (see
+//! `migrations/postgres/0001_event_log.sql`); on SQLite it is the rowid.
+//!
+//! The views: [`capture_status`], [`review_queue`], [`courier_orders`], [`photo_history`].
+
+pub mod capture_doc;
+pub mod capture_status;
+pub mod courier_orders;
+pub mod db;
+pub mod error;
+pub mod log;
+pub mod person_key;
+pub mod photo_history;
+pub mod projection;
+pub mod projector;
+pub mod review_queue;
+
+pub use db::Db;
+pub use error::ProjectionError;
+pub use log::{LoggedEvent, Position};
+pub use projection::Projection;
+pub use projector::{Projector, ProjectorConfig};
+
+use std::sync::Arc;
+
+/// Every projection the service maintains, by name.
+pub fn all_projections(person_key: person_key::PersonKeyer) -> Vec<Arc<dyn projection::Fold>> {
+    vec![
+        Arc::new(capture_status::CaptureStatusProjection),
+        Arc::new(review_queue::ReviewQueueProjection),
+        Arc::new(courier_orders::CourierOrdersProjection),
+        Arc::new(photo_history::PhotoHistoryProjection::new(person_key)),
+    ]
+}

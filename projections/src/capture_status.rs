@@ -1,0 +1,211 @@
+//! Projection 1: the mini-program's status page, one row per capture, queried by capture and by
+//! the owning student.
+
+use chrono::{DateTime, Utc};
+use photo_ledger_domain::checks::CheckResult;
+use photo_ledger_domain::identity::IdType;
+use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
+use photo_ledger_domain::reasons::reject_reason_label;
+use photo_ledger_domain::status::NextAction;
+use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+
+use crate::capture_doc::{CaptureDoc, PhotoKind};
+use crate::error::ProjectionError;
+use crate::log::LoggedEvent;
+use crate::projection::{Projection, Row, SqlValue, Table};
+use crate::{on_db, Db};
+
+pub struct CaptureStatusProjection;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudentSummary {
+    pub name_masked: String,
+    pub id_masked: String,
+    pub id_type: IdType,
+    pub student_number: Option<String>,
+    pub major: Option<String>,
+    pub level: Option<String>,
+    pub graduation_year: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectReason {
+    pub code: String,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub purpose: OrderPurpose,
+    pub amount_fen: Fen,
+    pub state: OrderState,
+    pub prints: Option<PrintRequest>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub carrier: Option<String>,
+    pub tracking_no: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaptureStatusView {
+    pub capture_id: String,
+    pub status: String,
+    pub status_label: String,
+    pub school_id: String,
+    pub school: String,
+    pub education_type: String,
+    pub batch_id: Option<String>,
+    pub feature_code: Option<String>,
+    pub student: StudentSummary,
+    pub price_fen: Fen,
+    pub fee_paid: bool,
+    pub current_photo_id: Option<PhotoId>,
+    pub standard_photo_id: Option<PhotoId>,
+    pub background: Option<Background>,
+    pub checks: Vec<CheckResult>,
+    pub blocking: bool,
+    pub reject_reasons: Vec<RejectReason>,
+    pub reject_note: Option<String>,
+    pub next_actions: Vec<NextAction>,
+    pub orders: Vec<OrderView>,
+    pub chsi_stage: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CaptureStatusView {
+    pub fn from_doc(capture_id: &str, doc: &CaptureDoc) -> Option<Self> {
+        let c = &doc.capture;
+        let q = c.qualification.as_ref()?;
+        let status = c.status()?;
+        let standard = c.latest_standard.and_then(|id| doc.photo(id));
+        let (background, checks) = match standard.map(|p| &p.kind) {
+            Some(PhotoKind::Standard {
+                background, checks, ..
+            }) => (Some(*background), checks.clone()),
+            _ => (None, vec![]),
+        };
+        let (reject_reasons, reject_note) = match &c.review {
+            photo_ledger_domain::aggregate::Review::Rejected { reasons, note } => (
+                reasons
+                    .iter()
+                    .map(|code| RejectReason {
+                        code: code.clone(),
+                        label: reject_reason_label(code).unwrap_or(code).to_string(),
+                    })
+                    .collect(),
+                Some(note.clone()),
+            ),
+            _ => (vec![], None),
+        };
+        Some(Self {
+            capture_id: capture_id.to_string(),
+            status: status.code().to_string(),
+            status_label: status.label().to_string(),
+            school_id: q.school.school_id.clone(),
+            school: q.school.name.clone(),
+            education_type: q.education_type.clone(),
+            batch_id: q.batch.as_ref().map(|b| b.batch_id.clone()),
+            feature_code: q.batch.as_ref().map(|b| b.feature_code.clone()),
+            student: StudentSummary {
+                name_masked: q.student.masked_name(),
+                id_masked: q.student.masked_id(),
+                id_type: q.student.id_type,
+                student_number: q.student.student_number.clone(),
+                major: q.student.major.clone(),
+                level: q.student.level.clone(),
+                graduation_year: q.student.graduation_year,
+            },
+            price_fen: q.policy.price_fen,
+            fee_paid: c.fee_paid(),
+            current_photo_id: doc.latest_upload,
+            standard_photo_id: c.latest_standard,
+            background,
+            blocking: checks.iter().any(CheckResult::blocks_submission),
+            checks,
+            reject_reasons,
+            reject_note,
+            next_actions: c.next_actions(),
+            orders: c
+                .orders
+                .values()
+                .map(|o| {
+                    let shipment = doc.shipments.get(&o.order_id);
+                    OrderView {
+                        order_id: o.order_id,
+                        purpose: o.purpose,
+                        amount_fen: o.amount_fen,
+                        state: o.state,
+                        prints: o.prints.clone(),
+                        paid_at: o.paid_at,
+                        carrier: shipment.map(|s| s.carrier.clone()),
+                        tracking_no: shipment.map(|s| s.tracking_no.clone()),
+                    }
+                })
+                .collect(),
+            chsi_stage: doc.chsi_stage().map(|s| s.label().to_string()),
+            created_at: doc.created_at,
+            submitted_at: doc.submitted_at,
+            decided_at: doc.decided_at,
+            updated_at: doc.updated_at,
+        })
+    }
+}
+
+impl Projection for CaptureStatusProjection {
+    const NAME: &'static str = "capture_status";
+    const TABLE: Table = Table {
+        name: "capture_status",
+        columns: &[
+            "capture_id",
+            "owner",
+            "school_id",
+            "status",
+            "updated_at",
+            "view",
+        ],
+    };
+    type Doc = CaptureDoc;
+
+    fn apply(&self, doc: &mut CaptureDoc, event: &LoggedEvent) {
+        doc.apply(event);
+    }
+
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
+        let (Some(view), Some(q)) = (
+            CaptureStatusView::from_doc(capture_id, doc),
+            doc.capture.qualification.as_ref(),
+        ) else {
+            return vec![];
+        };
+        vec![vec![
+            SqlValue::Text(capture_id.to_string()),
+            SqlValue::Text(q.owner.clone()),
+            SqlValue::Text(view.school_id.clone()),
+            SqlValue::Text(view.status.clone()),
+            SqlValue::Time(view.updated_at),
+            SqlValue::Json(serde_json::to_value(&view).expect("views serialise")),
+        ]]
+    }
+}
+
+/// One capture's status, with its owner.
+pub async fn by_capture(
+    db: &Db,
+    capture_id: &str,
+) -> Result<Option<(String, CaptureStatusView)>, ProjectionError> {
+    let row: Option<(String, Json<CaptureStatusView>)> = on_db!(db, pool =>
+        sqlx::query_as("SELECT owner, view FROM capture_status WHERE capture_id = $1").bind(capture_id).fetch_optional(pool).await)?;
+    Ok(row.map(|(owner, view)| (owner, view.0)))
+}
+
+/// Every capture a student owns, most recently changed first.
+pub async fn by_owner(db: &Db, owner: &str) -> Result<Vec<CaptureStatusView>, ProjectionError> {
+    let rows: Vec<(Json<CaptureStatusView>,)> = on_db!(db, pool =>
+        sqlx::query_as("SELECT view FROM capture_status WHERE owner = $1 ORDER BY updated_at DESC, capture_id").bind(owner).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(|(v,)| v.0).collect())
+}

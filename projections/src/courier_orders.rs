@@ -1,0 +1,145 @@
+//! Projection 3: paid print orders (prints bought with the collection fee, on their own, or as
+//! reprints) for print staff and couriers, moving to_print → to_ship → shipped.
+
+use chrono::{DateTime, Utc};
+use photo_ledger_domain::orders::{OrderPurpose, OrderState};
+use photo_ledger_domain::values::{Fen, OrderId, PhotoId, PrintLayout};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+
+use crate::capture_doc::CaptureDoc;
+use crate::error::ProjectionError;
+use crate::log::LoggedEvent;
+use crate::projection::{Projection, Row, SqlValue, Table};
+use crate::{on_db, Db};
+
+pub struct CourierOrdersProjection;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CourierStatus {
+    ToPrint,
+    ToShip,
+    Shipped,
+}
+
+impl CourierStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            CourierStatus::ToPrint => "to_print",
+            CourierStatus::ToShip => "to_ship",
+            CourierStatus::Shipped => "shipped",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CourierOrder {
+    pub order_id: OrderId,
+    pub capture_id: String,
+    pub purpose: OrderPurpose,
+    pub status: CourierStatus,
+    /// The approved photo to print; `None` until a reviewer approves the capture.
+    pub approved_photo_id: Option<PhotoId>,
+    pub school: String,
+    pub name_masked: String,
+    pub layout: PrintLayout,
+    pub sheets: u32,
+    pub recipient: String,
+    pub phone: String,
+    pub address: String,
+    pub amount_fen: Fen,
+    pub paid_at: DateTime<Utc>,
+    pub printed_at: Option<DateTime<Utc>>,
+    pub carrier: Option<String>,
+    pub tracking_no: Option<String>,
+    pub shipped_at: Option<DateTime<Utc>>,
+}
+
+impl Projection for CourierOrdersProjection {
+    const NAME: &'static str = "courier_orders";
+    const TABLE: Table = Table {
+        name: "courier_orders",
+        columns: &["order_id", "capture_id", "status", "paid_at", "item"],
+    };
+    type Doc = CaptureDoc;
+
+    fn apply(&self, doc: &mut CaptureDoc, event: &LoggedEvent) {
+        doc.apply(event);
+    }
+
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
+        let Some(q) = &doc.capture.qualification else {
+            return vec![];
+        };
+        let approved_photo_id = match doc.capture.review {
+            photo_ledger_domain::aggregate::Review::Approved { standard_photo_id } => {
+                Some(standard_photo_id)
+            }
+            _ => None,
+        };
+        doc.capture
+            .orders
+            .values()
+            .filter_map(|o| {
+                let prints = o.prints.as_ref()?;
+                let paid_at = o.paid_at?;
+                let status = match o.state {
+                    OrderState::AwaitingPayment => return None,
+                    OrderState::Paid => CourierStatus::ToPrint,
+                    OrderState::Printed => CourierStatus::ToShip,
+                    OrderState::Shipped => CourierStatus::Shipped,
+                };
+                let shipment = doc.shipments.get(&o.order_id);
+                let item = CourierOrder {
+                    order_id: o.order_id,
+                    capture_id: capture_id.to_string(),
+                    purpose: o.purpose,
+                    status,
+                    approved_photo_id,
+                    school: q.school.name.clone(),
+                    name_masked: q.student.masked_name(),
+                    layout: prints.layout,
+                    sheets: prints.sheets,
+                    recipient: prints.recipient.clone(),
+                    phone: prints.phone.clone(),
+                    address: prints.address.clone(),
+                    amount_fen: o.amount_fen,
+                    paid_at,
+                    printed_at: doc.printed_at.get(&o.order_id).copied(),
+                    carrier: shipment.map(|s| s.carrier.clone()),
+                    tracking_no: shipment.map(|s| s.tracking_no.clone()),
+                    shipped_at: shipment.map(|s| s.shipped_at),
+                };
+                Some(vec![
+                    SqlValue::Text(o.order_id.to_string()),
+                    SqlValue::Text(capture_id.to_string()),
+                    SqlValue::Text(status.code().to_string()),
+                    SqlValue::Time(paid_at),
+                    SqlValue::Json(serde_json::to_value(&item).expect("views serialise")),
+                ])
+            })
+            .collect()
+    }
+}
+
+/// Orders in one state, oldest payment first.
+pub async fn list(
+    db: &Db,
+    status: CourierStatus,
+    limit: i64,
+) -> Result<Vec<CourierOrder>, ProjectionError> {
+    let rows: Vec<(Json<CourierOrder>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT item FROM courier_orders WHERE status = $1 ORDER BY paid_at, order_id LIMIT $2")
+        .bind(status.code())
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(|(i,)| i.0).collect())
+}
+
+pub async fn by_order(db: &Db, order_id: &str) -> Result<Option<CourierOrder>, ProjectionError> {
+    let row: Option<(Json<CourierOrder>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT item FROM courier_orders WHERE order_id = $1").bind(order_id).fetch_optional(pool).await)?;
+    Ok(row.map(|(i,)| i.0))
+}

@@ -1,0 +1,31 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ProjectionError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "event {aggregate_id}#{sequence} ({event_type} {event_version}) cannot be read: {source}"
+    )]
+    UnreadableEvent {
+        aggregate_id: String,
+        sequence: i64,
+        event_type: String,
+        event_version: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "projection document for capture {capture_id} in {projection} cannot be read: {source}"
+    )]
+    UnreadableDocument {
+        projection: &'static str,
+        capture_id: String,
+        source: serde_json::Error,
+    },
+    #[error("unknown projection {0:?}; known: capture_status, review_queue, courier_orders, photo_history")]
+    UnknownProjection(String),
+    #[error("timed out after {0:?} waiting for projections to catch up")]
+    WaitTimedOut(std::time::Duration),
+}

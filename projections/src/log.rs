@@ -1,0 +1,254 @@
+//! Reading the capture log in one global order, from any position, without ever skipping a
+//! late-committing event.
+//!
+//! PostgreSQL: a row's `(txid, position)` is only handed out once its writing transaction is
+//! older than every transaction still in flight (`pg_snapshot_xmin`). Below that horizon the set
+//! of rows is final, so a reader that checkpoints the last `(txid, position)` it consumed can
+//! never later find a row that sorts before it. Within one capture a later event's transaction
+//! always starts after the earlier one committed, so it has a larger txid: the global order
+//! respects every capture's own sequence.
+//!
+//! SQLite: one writer at a time, so rowid order is commit order; the position is `(0, rowid)`.
+
+use std::collections::HashMap;
+
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+use photo_ledger_domain::metadata::EventMetadata;
+use photo_ledger_domain::CaptureEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::Row;
+
+use crate::error::ProjectionError;
+
+/// A place in the global order. Compares by transaction, then position.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Position {
+    pub txid: i64,
+    pub position: i64,
+}
+
+impl Position {
+    pub const START: Position = Position {
+        txid: 0,
+        position: 0,
+    };
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.txid, self.position)
+    }
+}
+
+/// One event as the projector sees it: upcast to the current schema and decoded.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent {
+    pub position: Position,
+    pub capture_id: String,
+    pub sequence: i64,
+    pub event: CaptureEvent,
+    pub metadata: Option<EventMetadata>,
+}
+
+impl LoggedEvent {
+    /// When the event was recorded: the metadata's time, or the Unix epoch for metadata-less rows.
+    pub fn recorded_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.metadata
+            .as_ref()
+            .map(|m| m.recorded_at)
+            .unwrap_or_default()
+    }
+}
+
+pub const AGGREGATE_TYPE: &str = "Capture";
+
+const PG_READ: &str = "
+SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version, payload, metadata
+  FROM events
+ WHERE (txid, position) > ($1::text::xid8, $2)
+   AND txid < pg_snapshot_xmin(pg_current_snapshot())
+   AND aggregate_type = $3
+ ORDER BY txid, position
+ LIMIT $4";
+
+const PG_PENDING: &str = "
+SELECT EXISTS (SELECT 1 FROM events WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()))";
+
+const SQLITE_READ: &str = "
+SELECT 0 AS txid, rowid AS position, aggregate_id, sequence, event_type, event_version, payload, metadata
+  FROM events
+ WHERE rowid > $2 AND $1 >= 0
+   AND aggregate_type = $3
+ ORDER BY rowid
+ LIMIT $4";
+
+const PG_POSITION_OF: &str = "
+SELECT txid::text::bigint AS txid, position FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+
+const SQLITE_POSITION_OF: &str = "
+SELECT 0 AS txid, rowid AS position FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
+
+const PG_HEAD: &str = "SELECT txid::text::bigint AS txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1";
+const SQLITE_HEAD: &str =
+    "SELECT 0 AS txid, rowid AS position FROM events ORDER BY rowid DESC LIMIT 1";
+
+/// Reads the events after `after`, at most `limit`, in global order.
+pub async fn read_pg(
+    conn: &mut sqlx::PgConnection,
+    after: Position,
+    limit: i64,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Vec<LoggedEvent>, ProjectionError> {
+    let rows = sqlx::query(PG_READ)
+        .bind(after.txid.to_string())
+        .bind(after.position)
+        .bind(AGGREGATE_TYPE)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|row| decode(row, upcasters)).collect()
+}
+
+pub async fn read_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    after: Position,
+    limit: i64,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Vec<LoggedEvent>, ProjectionError> {
+    let rows = sqlx::query(SQLITE_READ)
+        .bind(after.txid)
+        .bind(after.position)
+        .bind(AGGREGATE_TYPE)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|row| decode(row, upcasters)).collect()
+}
+
+/// Whether committed events exist that are still above the commit horizon (PostgreSQL only):
+/// the reader should look again shortly rather than wait for the next notification.
+pub async fn pending_above_horizon(conn: &mut sqlx::PgConnection) -> Result<bool, ProjectionError> {
+    Ok(sqlx::query_scalar(PG_PENDING).fetch_one(conn).await?)
+}
+
+/// The position of one recorded event, for read-your-writes waits.
+pub async fn position_of(
+    db: &crate::Db,
+    capture_id: &str,
+    sequence: i64,
+) -> Result<Option<Position>, ProjectionError> {
+    let row = match db {
+        crate::Db::Postgres(pool) => sqlx::query(PG_POSITION_OF)
+            .bind(AGGREGATE_TYPE)
+            .bind(capture_id)
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| position(&r)),
+        crate::Db::Sqlite(pool) => sqlx::query(SQLITE_POSITION_OF)
+            .bind(AGGREGATE_TYPE)
+            .bind(capture_id)
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| position(&r)),
+    };
+    Ok(row)
+}
+
+/// The position of the newest committed event, if any.
+pub async fn head(db: &crate::Db) -> Result<Option<Position>, ProjectionError> {
+    Ok(match db {
+        crate::Db::Postgres(pool) => sqlx::query(PG_HEAD)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| position(&r)),
+        crate::Db::Sqlite(pool) => sqlx::query(SQLITE_HEAD)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| position(&r)),
+    })
+}
+
+/// Number of events in the log.
+pub async fn count(db: &crate::Db) -> Result<i64, ProjectionError> {
+    Ok(
+        crate::on_db!(db, pool => sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = $1")
+        .bind(AGGREGATE_TYPE)
+        .fetch_one(pool)
+        .await)?,
+    )
+}
+
+fn position<R: Row>(row: &R) -> Position
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Position {
+        txid: row.get("txid"),
+        position: row.get("position"),
+    }
+}
+
+fn decode<R: Row>(
+    row: &R,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<LoggedEvent, ProjectionError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Json<Value>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    let serialized = SerializedEvent::new(
+        row.try_get("aggregate_id")?,
+        row.try_get::<i64, _>("sequence")? as usize,
+        AGGREGATE_TYPE.to_string(),
+        row.try_get("event_type")?,
+        row.try_get("event_version")?,
+        row.try_get::<Json<Value>, _>("payload")?.0,
+        row.try_get::<Json<Value>, _>("metadata")?.0,
+    );
+    let serialized = upcast(serialized, upcasters);
+    decode_serialized(position(row), serialized)
+}
+
+/// Applies every upcaster that accepts the event, in order.
+pub fn upcast(event: SerializedEvent, upcasters: &[Box<dyn EventUpcaster>]) -> SerializedEvent {
+    upcasters.iter().fold(event, |event, upcaster| {
+        if upcaster.can_upcast(&event.event_type, &event.event_version) {
+            upcaster.upcast(event)
+        } else {
+            event
+        }
+    })
+}
+
+pub fn decode_serialized(
+    position: Position,
+    e: SerializedEvent,
+) -> Result<LoggedEvent, ProjectionError> {
+    let unreadable = |source| ProjectionError::UnreadableEvent {
+        aggregate_id: e.aggregate_id.clone(),
+        sequence: e.sequence as i64,
+        event_type: e.event_type.clone(),
+        event_version: e.event_version.clone(),
+        source,
+    };
+    let event: CaptureEvent = serde_json::from_value(e.payload.clone()).map_err(unreadable)?;
+    let metadata: Option<HashMap<String, String>> = serde_json::from_value(e.metadata.clone()).ok();
+    Ok(LoggedEvent {
+        position,
+        capture_id: e.aggregate_id,
+        sequence: e.sequence as i64,
+        event,
+        metadata: metadata.as_ref().and_then(EventMetadata::from_map),
+    })
+}

@@ -1,0 +1,463 @@
+//! The projector: reads the log in global order from each projection's checkpoint and, for each
+//! batch, applies the events and advances the checkpoint in one transaction.
+//!
+//! - **Exactly once.** A batch starts by locking its checkpoint row (`UPDATE … RETURNING`), so two
+//!   runners of one projection, even in different processes, serialise and the second sees the
+//!   first one's checkpoint. A crash before commit rolls the whole batch back.
+//! - **One runner per projection** on PostgreSQL: a session advisory lock held on a dedicated
+//!   connection; when its holder dies the connection closes and another instance takes over.
+//! - **Wakes on new events:** LISTEN `photo_ledger_events` on PostgreSQL, [`Projector::wake`]
+//!   from the command path on SQLite, and a slow poll as a safety net.
+//! - **Read-your-writes:** [`Projector::wait_for`] waits, bounded, until projections have passed
+//!   a command's position.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use cqrs_es::persist::EventUpcaster;
+use photo_ledger_domain::upcasters::capture_upcasters;
+use sqlx::postgres::PgListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::error::ProjectionError;
+use crate::log::{self, LoggedEvent, Position};
+use crate::projection::{self, Fold};
+use crate::{on_db, Db};
+
+/// The channel the event log's insert trigger notifies.
+pub const EVENTS_CHANNEL: &str = "photo_ledger_events";
+
+#[derive(Clone, Debug)]
+pub struct ProjectorConfig {
+    /// Most events applied in one transaction.
+    pub batch_size: i64,
+    /// How long an idle projector sleeps without a notification before looking anyway.
+    pub idle_poll: Duration,
+    /// How often a standby instance tries to take over a projection.
+    pub standby_retry: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            idle_poll: Duration::from_millis(500),
+            standby_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+struct Runner {
+    fold: Arc<dyn Fold>,
+    progress: watch::Sender<Position>,
+    wake: Notify,
+    leading: AtomicBool,
+}
+
+struct Inner {
+    db: Db,
+    runners: Vec<Runner>,
+    upcasters: Vec<Box<dyn EventUpcaster>>,
+    config: ProjectorConfig,
+    /// Ticks whenever any projection commits, for waiters.
+    tick: watch::Sender<u64>,
+}
+
+#[derive(Clone)]
+pub struct Projector {
+    inner: Arc<Inner>,
+}
+
+impl Projector {
+    pub fn new(db: Db, folds: Vec<Arc<dyn Fold>>, config: ProjectorConfig) -> Self {
+        let runners = folds
+            .into_iter()
+            .map(|fold| Runner {
+                fold,
+                progress: watch::channel(Position::START).0,
+                wake: Notify::new(),
+                leading: AtomicBool::new(false),
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                runners,
+                upcasters: capture_upcasters(),
+                config,
+                tick: watch::channel(0).0,
+            }),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.inner.runners.iter().map(|r| r.fold.name()).collect()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    fn runner(&self, name: &str) -> Result<&Runner, ProjectionError> {
+        self.inner
+            .runners
+            .iter()
+            .find(|r| r.fold.name() == name)
+            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_string()))
+    }
+
+    /// Creates missing checkpoint rows and loads the stored checkpoints.
+    pub async fn init(&self) -> Result<(), ProjectionError> {
+        for runner in &self.inner.runners {
+            on_db!(&self.inner.db, pool => sqlx::query("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT (projection) DO NOTHING")
+                .bind(runner.fold.name())
+                .execute(pool)
+                .await
+                .map(|_| ()))?;
+        }
+        self.refresh_progress().await
+    }
+
+    /// Signals every projection that new events may be there (the SQLite command path calls this
+    /// after each commit).
+    pub fn wake(&self) {
+        for runner in &self.inner.runners {
+            runner.wake.notify_one();
+        }
+    }
+
+    /// Stored checkpoints, by projection.
+    pub async fn checkpoints(&self) -> Result<HashMap<String, Position>, ProjectionError> {
+        let rows: Vec<(String, i64, i64)> = on_db!(&self.inner.db, pool => sqlx::query_as("SELECT projection, txid, position FROM projection_checkpoints").fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, txid, position)| (name, Position { txid, position }))
+            .collect())
+    }
+
+    async fn refresh_progress(&self) -> Result<(), ProjectionError> {
+        let stored = self.checkpoints().await?;
+        for runner in &self.inner.runners {
+            if let Some(position) = stored.get(runner.fold.name()) {
+                runner.progress.send_if_modified(|p| raise(p, *position));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies at most one batch to projection `name`. Returns how many events it applied.
+    pub async fn step(&self, name: &str) -> Result<usize, ProjectionError> {
+        let runner = self.runner(name)?;
+        let applied = match &self.inner.db {
+            Db::Postgres(pool) => {
+                step_pg(
+                    pool,
+                    runner.fold.as_ref(),
+                    self.inner.config.batch_size,
+                    &self.inner.upcasters,
+                )
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                step_sqlite(
+                    pool,
+                    runner.fold.as_ref(),
+                    self.inner.config.batch_size,
+                    &self.inner.upcasters,
+                )
+                .await?
+            }
+        };
+        Ok(match applied {
+            Some((position, n)) => {
+                runner.progress.send_if_modified(|p| raise(p, position));
+                self.inner.tick.send_modify(|t| *t += 1);
+                n
+            }
+            None => 0,
+        })
+    }
+
+    /// Applies batches until projection `name` has consumed every event committed before this
+    /// call (on PostgreSQL, waiting for the commit horizon to pass them). Returns the number of
+    /// events applied; `on_batch` sees each batch's size.
+    pub async fn catch_up(
+        &self,
+        name: &str,
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<u64, ProjectionError> {
+        let target = log::head(&self.inner.db).await?;
+        let mut total = 0u64;
+        loop {
+            let n = self.step(name).await?;
+            total += n as u64;
+            if n > 0 {
+                on_batch(n);
+                continue;
+            }
+            let reached = match target {
+                None => true,
+                Some(target) => *self.runner(name)?.progress.borrow() >= target,
+            };
+            if reached {
+                return Ok(total);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Empties projection `name` and sets its checkpoint back to the start, in one transaction.
+    pub async fn reset(&self, name: &str) -> Result<(), ProjectionError> {
+        let runner = self.runner(name)?;
+        let table = runner.fold.table().name;
+        on_db!(&self.inner.db, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
+                .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
+            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM projection_docs WHERE projection = $1").bind(name).execute(&mut *tx).await?;
+            tx.commit().await
+        }.await)?;
+        runner.progress.send_replace(Position::START);
+        Ok(())
+    }
+
+    /// Waits until every projection in `names` has applied the event at `target`, or `timeout`.
+    pub async fn wait_for(
+        &self,
+        names: &[&str],
+        target: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let deadline = Instant::now() + timeout;
+        let mut tick = self.inner.tick.subscribe();
+        loop {
+            let mut behind_elsewhere = false;
+            let mut all_reached = true;
+            for name in names {
+                let runner = self.runner(name)?;
+                if *runner.progress.borrow() < target {
+                    all_reached = false;
+                    behind_elsewhere |= !runner.leading.load(Ordering::Relaxed);
+                }
+            }
+            if all_reached {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ProjectionError::WaitTimedOut(timeout));
+            }
+            let slice = if behind_elsewhere {
+                Duration::from_millis(10)
+            } else {
+                Duration::from_millis(50)
+            };
+            let _ = tokio::time::timeout(slice.min(deadline - now), tick.changed()).await;
+            if behind_elsewhere {
+                // Another instance runs that projection: its progress is only in the database.
+                self.refresh_progress().await?;
+            }
+        }
+    }
+
+    /// How far the slowest projection is behind the newest event, in events.
+    pub async fn lag(&self) -> Result<i64, ProjectionError> {
+        let slowest = self
+            .checkpoints()
+            .await?
+            .into_values()
+            .min()
+            .unwrap_or(Position::START);
+        Ok(match &self.inner.db {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM events WHERE (txid, position) > ($1::text::xid8, $2)",
+                )
+                .bind(slowest.txid.to_string())
+                .bind(slowest.position)
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE rowid > $1")
+                    .bind(slowest.position)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Runs every projection in the background until the returned set is aborted or dropped.
+    pub fn spawn(&self) -> JoinSet<()> {
+        let mut tasks = JoinSet::new();
+        for runner in &self.inner.runners {
+            let this = self.clone();
+            let name = runner.fold.name();
+            tasks.spawn(async move { this.run(name).await });
+        }
+        if let Db::Postgres(pool) = &self.inner.db {
+            let this = self.clone();
+            let pool = pool.clone();
+            tasks.spawn(async move { this.listen(pool).await });
+        }
+        tasks
+    }
+
+    async fn run(&self, name: &'static str) {
+        loop {
+            if let Err(err) = self.lead(name).await {
+                tracing::error!(projection = name, error = %err, "projection stopped; retrying");
+            }
+            self.runner(name)
+                .expect("own projection")
+                .leading
+                .store(false, Ordering::Relaxed);
+            tokio::time::sleep(self.inner.config.standby_retry).await;
+        }
+    }
+
+    /// Runs projection `name` for as long as this instance is its leader.
+    async fn lead(&self, name: &'static str) -> Result<(), ProjectionError> {
+        let runner = self.runner(name)?;
+        let mut lock_conn = match &self.inner.db {
+            Db::Postgres(pool) => {
+                let mut conn = pool.acquire().await?.detach();
+                let got: bool =
+                    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                        .bind(format!("photo_ledger.projection.{name}"))
+                        .fetch_one(&mut conn)
+                        .await?;
+                if !got {
+                    return Ok(()); // another instance runs it; try again later
+                }
+                Some(conn)
+            }
+            Db::Sqlite(_) => None,
+        };
+        tracing::info!(projection = name, "running projection");
+        runner.leading.store(true, Ordering::Relaxed);
+        self.refresh_progress().await?;
+        loop {
+            if self.step(name).await? > 0 {
+                continue;
+            }
+            if let Db::Postgres(pool) = &self.inner.db {
+                let mut conn = pool.acquire().await?;
+                if log::pending_above_horizon(&mut conn).await? {
+                    // Committed events wait behind an older transaction; look again shortly.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
+            }
+            let _ = tokio::time::timeout(self.inner.config.idle_poll, runner.wake.notified()).await;
+            if let Some(conn) = lock_conn.as_mut() {
+                // Losing the lock connection means losing leadership.
+                sqlx::query("SELECT 1").execute(conn).await?;
+            }
+        }
+    }
+
+    async fn listen(&self, pool: sqlx::PgPool) {
+        loop {
+            let result: Result<(), sqlx::Error> = async {
+                let mut listener = PgListener::connect_with(&pool).await?;
+                listener.listen(EVENTS_CHANNEL).await?;
+                loop {
+                    listener.recv().await?;
+                    self.wake();
+                }
+            }
+            .await;
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+fn raise(current: &mut Position, to: Position) -> bool {
+    if to > *current {
+        *current = to;
+        true
+    } else {
+        false
+    }
+}
+
+/// Aborts the process at a named point when `PHOTO_LEDGER_FAILPOINT` names it: crash tests use
+/// this to kill the projector between applying a batch and committing it.
+fn failpoint(name: &str) {
+    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    if ARMED
+        .get_or_init(|| std::env::var("PHOTO_LEDGER_FAILPOINT").ok())
+        .as_deref()
+        == Some(name)
+    {
+        eprintln!("failpoint {name} reached: aborting");
+        std::process::abort();
+    }
+}
+
+fn capture_ids(events: &[LoggedEvent]) -> Vec<&str> {
+    let unique: BTreeSet<&str> = events.iter().map(|e| e.capture_id.as_str()).collect();
+    unique.into_iter().collect()
+}
+
+macro_rules! step_impl {
+    ($name:ident, $db:ty, $read:path, $load:path, $write:path) => {
+        async fn $name(
+            pool: &sqlx::Pool<$db>,
+            fold: &dyn Fold,
+            batch_size: i64,
+            upcasters: &[Box<dyn EventUpcaster>],
+        ) -> Result<Option<(Position, usize)>, ProjectionError> {
+            let mut tx = pool.begin().await?;
+            // Locks this projection's checkpoint first, so concurrent runners serialise.
+            let (txid, position): (i64, i64) = sqlx::query_as(
+                "UPDATE projection_checkpoints SET updated_at = $2 WHERE projection = $1 RETURNING txid, position",
+            )
+            .bind(fold.name())
+            .bind(Utc::now())
+            .fetch_one(&mut *tx)
+            .await?;
+            let events = $read(&mut *tx, Position { txid, position }, batch_size, upcasters).await?;
+            let Some(last) = events.last().map(|e| e.position) else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let docs = $load(&mut *tx, fold.name(), &capture_ids(&events)).await?;
+            let folded = fold.fold(docs, &events)?;
+            $write(&mut *tx, fold.name(), fold.table(), &folded).await?;
+            sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3 WHERE projection = $1")
+                .bind(fold.name())
+                .bind(last.txid)
+                .bind(last.position)
+                .execute(&mut *tx)
+                .await?;
+            failpoint("projector.before_commit");
+            tx.commit().await?;
+            Ok(Some((last, events.len())))
+        }
+    };
+}
+
+step_impl!(
+    step_pg,
+    sqlx::Postgres,
+    log::read_pg,
+    projection::load_docs_pg,
+    projection::write_pg
+);
+step_impl!(
+    step_sqlite,
+    sqlx::Sqlite,
+    log::read_sqlite,
+    projection::load_docs_sqlite,
+    projection::write_sqlite
+);

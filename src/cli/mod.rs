@@ -1,0 +1,53 @@
+//! The `photo-ledger` command line.
+
+mod events;
+mod replay;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::StoreSettings;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "photo-ledger",
+    version,
+    about = "The ledger behind the graduation and exam photo mini-programs"
+)]
+pub struct Cli {
+    /// Log as JSON lines (for production log collectors).
+    #[arg(long, global = true, env = "PHOTO_LEDGER_LOG_JSON")]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP service and the projector.
+    Serve(serve::ServeArgs),
+    /// Create or update the database schema.
+    Migrate {
+        #[command(flatten)]
+        store: StoreSettings,
+    },
+    /// Drop and rebuild projections from the event log.
+    Replay(replay::ReplayArgs),
+    /// Print one capture's history as JSON lines, for auditors.
+    Events(events::EventsArgs),
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Migrate { store } => {
+                let db = crate::startup::open_store(&store).await?;
+                eprintln!("schema up to date ({})", db.backend_name());
+                Ok(())
+            }
+            Command::Replay(args) => replay::run(args).await,
+            Command::Events(args) => events::run(args).await,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use photo_ledger_projections::{log, ProjectorConfig};
+
+use crate::settings::StoreSettings;
+use crate::startup::open_ledger;
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// Rebuild only this projection (capture_status, review_queue, courier_orders, photo_history).
+    #[arg(long)]
+    pub projection: Option<String>,
+    /// Events per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch_size: i64,
+    #[command(flatten)]
+    pub store: StoreSettings,
+}
+
+pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let config = ProjectorConfig {
+        batch_size: args.batch_size,
+        ..ProjectorConfig::default()
+    };
+    let ledger = open_ledger(&args.store, config).await?;
+    let projector = ledger.projector();
+    let names: Vec<&str> = match &args.projection {
+        Some(name) => vec![projector
+            .names()
+            .into_iter()
+            .find(|n| n == name)
+            .ok_or_else(|| {
+                photo_ledger_projections::ProjectionError::UnknownProjection(name.clone())
+            })?],
+        None => projector.names(),
+    };
+    let total = log::count(ledger.db()).await? as u64;
+    for name in names {
+        let bar = ProgressBar::new(total).with_message(name);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>15} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
+            )?
+            .progress_chars("=> "),
+        );
+        projector
+            .reset(name)
+            .await
+            .with_context(|| format!("cannot reset {name}"))?;
+        let started = std::time::Instant::now();
+        let applied = projector
+            .catch_up(name, |n| bar.inc(n as u64))
+            .await
+            .with_context(|| format!("cannot rebuild {name}"))?;
+        bar.finish();
+        eprintln!("{name}: {applied} events in {:.2?}", started.elapsed());
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! # photo-ledger
+//!
+//! The back office of the graduation and exam photo mini-programs: a ledger of every capture's
+//! events, the projections that serve the screens, and the HTTP service and CLI around them.
+//!
+//! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
+//! - [`startup`]: builds the running service from [`settings`].
+//! - [`http`]: the routes.
+//! - [`cli`]: the `photo-ledger` subcommands.
+
+pub mod cli;
+pub mod http;
+pub mod ledger;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,61 @@
+//! The service over real HTTP: health, readiness and the JSON error shape.
+
+mod support;
+
+use std::net::TcpListener;
+
+use photo_ledger::startup::Application;
+use support::{Backend, TestStore};
+
+async fn spawn(backend: Backend) -> (String, TestStore) {
+    let store = TestStore::new(backend).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build(&store.settings, listener, false)
+        .await
+        .expect("service starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    (address, store)
+}
+
+async fn health_and_errors(backend: Backend) {
+    let (address, _store) = spawn(backend).await;
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value = client
+        .get(format!("{address}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["projection_lag_events"], 0);
+    let missing = client
+        .get(format!("{address}/no/such/route"))
+        .header("x-request-id", "req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["code"], "http.not_found");
+    assert_eq!(body["request_id"], "req-42");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn health_and_errors_on_sqlite() {
+    health_and_errors(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn health_and_errors_on_postgres() {
+    health_and_errors(Backend::Postgres).await;
+}

@@ -1,0 +1,474 @@
+//! The ledger core against both stores: the same suite runs on SQLite and on PostgreSQL.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use photo_ledger::ledger::{CommandRequest, LedgerError};
+use photo_ledger_domain::commands::{Approve, Reject};
+use photo_ledger_domain::metadata::ActorKind;
+use photo_ledger_domain::values::CaptureId;
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::projection::{Fold, Folded, Table};
+use photo_ledger_projections::{
+    capture_status, courier_orders, log, on_db, photo_history, review_queue, LoggedEvent,
+    Projector, ProjectorConfig,
+};
+use serde_json::{json, Value};
+use support::*;
+
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { super::$test(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { super::$test(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_stores!(
+    a_full_flow_reaches_every_view,
+    commands_answer_after_their_views_caught_up,
+    a_repeated_command_id_returns_the_first_outcome,
+    concurrent_decisions_record_exactly_one,
+    snapshots_are_a_cache_that_never_changes_the_state,
+    the_reader_sees_every_event_once_under_slow_concurrent_commits,
+    replay_rebuilds_identical_views_and_applies_the_upcaster,
+    a_crash_between_applying_and_committing_loses_nothing,
+);
+
+async fn a_full_flow_reaches_every_view(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = run_full_flow(&ledger, 7).await;
+    catch_up_all(&ledger).await;
+    let db = ledger.db();
+
+    let (owner, view) = capture_status::by_capture(db, &capture.to_string())
+        .await
+        .unwrap()
+        .expect("status row");
+    assert_eq!(owner, "openid-7");
+    assert_eq!(
+        (view.status.as_str(), view.status_label.as_str()),
+        ("delivered", "已上传学信网")
+    );
+    assert_eq!(view.student.name_masked, "吴*兰");
+    assert_eq!(view.student.id_masked, "****0007");
+    assert_eq!(view.chsi_stage.as_deref(), Some("已完成"));
+    assert_eq!(view.orders.len(), 2);
+    assert!(
+        view.reject_reasons.is_empty(),
+        "approved after the rejection"
+    );
+    let serialised = serde_json::to_string(&view).unwrap();
+    assert!(
+        !serialised.contains("110101199003070007"),
+        "no ID number in clear"
+    );
+    assert_eq!(
+        capture_status::by_owner(db, "openid-7")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert!(review_queue::page(db, &Default::default(), None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let shipped = courier_orders::list(db, courier_orders::CourierStatus::Shipped, 10)
+        .await
+        .unwrap();
+    assert_eq!(shipped.len(), 1);
+    assert_eq!(shipped[0].carrier.as_deref(), Some("顺丰"));
+    let to_print = courier_orders::list(db, courier_orders::CourierStatus::ToPrint, 10)
+        .await
+        .unwrap();
+    assert_eq!(to_print.len(), 1, "the paid reprint waits for print staff");
+    assert!(to_print[0].approved_photo_id.is_some());
+
+    let keyer = photo_ledger_projections::person_key::PersonKeyer::new(b"test-person-key".to_vec());
+    let history = photo_history::for_person(db, &keyer.key_for("110101199003070007"), 50)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 4, "two uploads and two standard photos");
+    assert_eq!(history.iter().filter(|h| h.approved).count(), 1);
+}
+
+async fn commands_answer_after_their_views_caught_up(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let _running = ledger.projector().spawn();
+    let names = ledger.projector().names();
+    let capture = CaptureId::new();
+    let outcome = run(
+        &ledger,
+        &capture.to_string(),
+        ActorKind::Student,
+        verify(capture, 3),
+    )
+    .await
+    .unwrap();
+    ledger.wait_for_projections(&outcome, &names).await.unwrap();
+    let (_, view) = capture_status::by_capture(ledger.db(), &capture.to_string())
+        .await
+        .unwrap()
+        .expect("visible at once");
+    assert_eq!(view.status, "awaiting_photo");
+    // A whole flow, reading the status page after every command.
+    let capture = CaptureId::new();
+    for (kind, command) in full_flow(capture, 4) {
+        let outcome = run(&ledger, &capture.to_string(), kind, command)
+            .await
+            .unwrap();
+        ledger.wait_for_projections(&outcome, &names).await.unwrap();
+        let checkpoints = ledger.projector().checkpoints().await.unwrap();
+        for name in &names {
+            assert!(
+                checkpoints[*name] >= outcome.position.unwrap(),
+                "{name} behind after the command answered"
+            );
+        }
+    }
+}
+
+async fn a_repeated_command_id_returns_the_first_outcome(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = CaptureId::new();
+    let id = capture.to_string();
+    let first = ledger
+        .execute(CommandRequest {
+            capture_id: id.clone(),
+            command: verify(capture, 1),
+            metadata: meta(ActorKind::Student, "s", "cmd-1"),
+        })
+        .await
+        .unwrap();
+    let again = ledger
+        .execute(CommandRequest {
+            capture_id: id.clone(),
+            command: verify(capture, 1),
+            metadata: meta(ActorKind::Student, "s", "cmd-1"),
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.sequence, again.sequence);
+    assert_eq!(again.events, vec!["QualificationVerified".to_string()]);
+    assert!(again.replayed);
+    assert_eq!(
+        ledger.history(&id).await.unwrap().len(),
+        1,
+        "nothing new recorded"
+    );
+
+    // A refusal is remembered too.
+    let refused = ledger
+        .execute(CommandRequest {
+            capture_id: id.clone(),
+            command: verify(capture, 1),
+            metadata: meta(ActorKind::Student, "s", "cmd-2"),
+        })
+        .await;
+    assert!(
+        matches!(&refused, Err(LedgerError::Refused(e)) if e.code() == "capture.already_exists")
+    );
+    let refused_again = ledger
+        .execute(CommandRequest {
+            capture_id: id.clone(),
+            command: verify(capture, 1),
+            metadata: meta(ActorKind::Student, "s", "cmd-2"),
+        })
+        .await;
+    assert_eq!(refused_again.unwrap_err().code(), "capture.already_exists");
+
+    // The same id for a different command is a client bug, said so.
+    let withdraw = CaptureCommand::Withdraw(photo_ledger_domain::commands::Withdraw { at: t0() });
+    let reused = ledger
+        .execute(CommandRequest {
+            capture_id: id.clone(),
+            command: withdraw,
+            metadata: meta(ActorKind::Student, "s", "cmd-1"),
+        })
+        .await;
+    assert_eq!(reused.unwrap_err().code(), "command.id_reused");
+
+    // An outcome lost in a crash is rebuilt from the log: delete it and retry.
+    on_db!(ledger.db(), pool => sqlx::query("DELETE FROM command_outcomes").execute(pool).await.map(|_| ())).unwrap();
+    let recovered = ledger
+        .execute(CommandRequest {
+            capture_id: id.clone(),
+            command: verify(capture, 1),
+            metadata: meta(ActorKind::Student, "s", "cmd-1"),
+        })
+        .await
+        .unwrap();
+    assert!(recovered.replayed);
+    assert_eq!(recovered.sequence, 1);
+    assert_eq!(ledger.history(&id).await.unwrap().len(), 1);
+}
+
+async fn concurrent_decisions_record_exactly_one(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = CaptureId::new();
+    let id = capture.to_string();
+    for (kind, command) in full_flow(capture, 1).into_iter().take(6) {
+        run(&ledger, &id, kind, command).await.unwrap();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let ledger = ledger.clone();
+        let id = id.clone();
+        tasks.spawn(async move {
+            let reviewer = format!("r{i}");
+            let command = if i % 2 == 0 {
+                CaptureCommand::Approve(Approve {
+                    reviewer_id: reviewer,
+                    at: t0(),
+                })
+            } else {
+                CaptureCommand::Reject(Reject {
+                    reviewer_id: reviewer,
+                    reasons: vec!["blurred".into()],
+                    note: String::new(),
+                    at: t0(),
+                })
+            };
+            run(&ledger, &id, ActorKind::Reviewer, command).await
+        });
+    }
+    let results: Vec<_> = tasks.join_all().await;
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(accepted, 1, "{results:?}");
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(refused.code(), "capture.not_in_review");
+    }
+    let decisions = ledger
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "Approved" || e.event_type == "Rejected")
+        .count();
+    assert_eq!(decisions, 1);
+}
+
+async fn snapshots_are_a_cache_that_never_changes_the_state(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = run_full_flow(&ledger, 2).await;
+    let id = capture.to_string();
+    let (with_snapshot, sequence) = ledger.load(&id).await.unwrap();
+    assert_eq!(sequence, 18);
+    let snapshot: i64 = on_db!(ledger.db(), pool => sqlx::query_scalar("SELECT last_sequence FROM snapshots WHERE aggregate_id = $1").bind(&id).fetch_one(pool).await).unwrap();
+    assert_eq!(snapshot, 16, "one snapshot every 8 events");
+    // Lose the snapshot (as in a crash right after the events committed): same state.
+    on_db!(ledger.db(), pool => sqlx::query("DELETE FROM snapshots").execute(pool).await.map(|_| ())).unwrap();
+    let (from_events, sequence_again) = ledger.load(&id).await.unwrap();
+    assert_eq!((from_events, sequence_again), (with_snapshot, 18));
+}
+
+/// Records every event the projector hands it.
+struct Recorder(Mutex<Vec<(String, i64, log::Position)>>);
+
+impl Fold for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn table(&self) -> Table {
+        Table {
+            name: "recorder_rows",
+            columns: &["capture_id"],
+        }
+    }
+    fn fold(
+        &self,
+        _docs: HashMap<String, Value>,
+        events: &[LoggedEvent],
+    ) -> Result<Vec<Folded>, photo_ledger_projections::ProjectionError> {
+        let mut seen = self.0.lock().unwrap();
+        seen.extend(
+            events
+                .iter()
+                .map(|e| (e.capture_id.clone(), e.sequence, e.position)),
+        );
+        Ok(vec![])
+    }
+}
+
+async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend: Backend) {
+    const WRITERS: usize = 32;
+    const EVENTS_EACH: i64 = 12;
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let db = ledger.db().clone();
+    on_db!(&db, pool => sqlx::query("CREATE TABLE recorder_rows (capture_id text)").execute(pool).await.map(|_| ())).unwrap();
+    let recorder = Arc::new(Recorder(Mutex::new(vec![])));
+    let projector = Projector::new(
+        db.clone(),
+        vec![recorder.clone()],
+        ProjectorConfig {
+            batch_size: 7,
+            ..ProjectorConfig::default()
+        },
+    );
+    projector.init().await.unwrap();
+
+    let verified = serde_json::to_value(match verify(CaptureId::new(), 1) {
+        CaptureCommand::VerifyQualification(v) => {
+            photo_ledger_domain::CaptureEvent::QualificationVerified(
+                photo_ledger_domain::events::QualificationVerified {
+                    capture_id: v.capture_id,
+                    owner: v.owner,
+                    school: v.school,
+                    education_type: v.education_type,
+                    batch: v.batch,
+                    student: v.student,
+                    policy: v.policy,
+                    verified_by: v.verified_by,
+                    verified_at: v.at,
+                },
+            )
+        }
+        _ => unreachable!(),
+    })
+    .unwrap();
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..WRITERS {
+        let db = db.clone();
+        let payload = verified.clone();
+        writers.spawn(async move {
+            let capture = format!("capture-{w:02}");
+            for sequence in 1..=EVENTS_EACH {
+                let delay = Duration::from_millis(rand::random::<u64>() % 15);
+                on_db!(&db, pool => async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('Capture', $1, $2, 'QualificationVerified', '1.0.0', $3, '{}')")
+                        .bind(&capture).bind(sequence).bind(sqlx::types::Json(&payload)).execute(&mut *tx).await?;
+                    // Hold the transaction open: later positions commit before this one.
+                    tokio::time::sleep(delay).await;
+                    tx.commit().await
+                }.await).expect("insert");
+            }
+        });
+    }
+    // Read concurrently with the writers, as fast as possible.
+    let reader = {
+        let projector = projector.clone();
+        tokio::spawn(async move {
+            loop {
+                projector.step("recorder").await.expect("step");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    writers.join_all().await;
+    projector.catch_up("recorder", |_| {}).await.unwrap();
+    reader.abort();
+
+    let seen = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        seen.len(),
+        WRITERS * EVENTS_EACH as usize,
+        "every event exactly once"
+    );
+    let mut per_capture: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (capture, sequence, _) in &seen {
+        per_capture
+            .entry(capture.clone())
+            .or_default()
+            .push(*sequence);
+    }
+    for (capture, sequences) in per_capture {
+        assert_eq!(
+            sequences,
+            (1..=EVENTS_EACH).collect::<Vec<_>>(),
+            "{capture} out of order or duplicated"
+        );
+    }
+    let positions: Vec<_> = seen.iter().map(|s| s.2).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "global order strictly increasing"
+    );
+}
+
+async fn replay_rebuilds_identical_views_and_applies_the_upcaster(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    for n in 0..5 {
+        run_full_flow(&ledger, n).await;
+    }
+    // A capture rejected under schema 1.0 (one free-text reason).
+    let old = CaptureId::new();
+    for (kind, command) in full_flow(old, 9).into_iter().take(6) {
+        run(&ledger, &old.to_string(), kind, command).await.unwrap();
+    }
+    let v1 = json!({"Rejected": {"reviewer_id": "r-old", "reason": "背景有杂物", "note": "", "rejected_at": "2025-06-01T08:00:00Z"}});
+    on_db!(ledger.db(), pool => sqlx::query("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('Capture', $1, 7, 'Rejected', '1.0', $2, '{}')")
+        .bind(old.to_string()).bind(sqlx::types::Json(&v1)).execute(pool).await.map(|_| ())).unwrap();
+    catch_up_all(&ledger).await;
+    let live = dump_views(ledger.db()).await;
+
+    let (_, view) = capture_status::by_capture(ledger.db(), &old.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.status, "rejected");
+    assert_eq!(view.reject_reasons[0].code, "other");
+    assert_eq!(view.reject_note.as_deref(), Some("背景有杂物"));
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"))
+        .arg("replay")
+        .args(store.cli_args())
+        .output()
+        .expect("run photo-ledger replay");
+    assert!(
+        output.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let replayed = dump_views(ledger.db()).await;
+    assert_eq!(live, replayed);
+    assert_eq!(live["capture_status"].as_array().unwrap().len(), 6);
+}
+
+async fn a_crash_between_applying_and_committing_loses_nothing(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    for n in 0..4 {
+        run_full_flow(&ledger, n).await;
+    }
+    // The service starts, applies its first batch and dies before committing it.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(store.cli_args())
+        .env("PHOTO_LEDGER_FAILPOINT", "projector.before_commit")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run photo-ledger serve");
+    assert!(!status.success(), "the failpoint aborts the process");
+    for (name, position) in ledger.projector().checkpoints().await.unwrap() {
+        assert_eq!(position, log::Position::START, "{name} committed nothing");
+    }
+    assert_eq!(dump_views(ledger.db()).await["capture_status"], json!([]));
+
+    // Restarted, the projector resumes; the result equals a full replay.
+    catch_up_all(&ledger).await;
+    let resumed = dump_views(ledger.db()).await;
+    for name in ledger.projector().names() {
+        ledger.projector().reset(name).await.unwrap();
+    }
+    catch_up_all(&ledger).await;
+    assert_eq!(resumed, dump_views(ledger.db()).await);
+    assert_eq!(resumed["capture_status"].as_array().unwrap().len(), 4);
+}

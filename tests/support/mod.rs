@@ -1,0 +1,401 @@
+//! Shared test harness: a fresh database per test on either store, a ledger over it, and
+//! command builders for whole capture flows.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use photo_ledger::ledger::{CommandOutcome, CommandRequest, Ledger, LedgerError};
+use photo_ledger::settings::StoreSettings;
+use photo_ledger::startup::open_ledger;
+use photo_ledger_domain::commands::*;
+use photo_ledger_domain::events::{
+    BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMethod,
+};
+use photo_ledger_domain::identity::{IdType, StudentIdentity};
+use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
+use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::values::*;
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::{on_db, Db, ProjectorConfig};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestStore {
+    pub settings: StoreSettings,
+    _dir: tempfile::TempDir,
+}
+
+/// The server tests create their databases on. CI starts PostgreSQL; a missing server fails the
+/// tests loudly rather than skipping them.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PHOTO_LEDGER_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestStore {
+    pub async fn new(backend: Backend) -> TestStore {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut settings = StoreSettings::embedded(dir.path());
+        settings.person_key = Some("test-person-key".into());
+        settings.db_connections = 40;
+        if backend == Backend::Postgres {
+            let admin = postgres_admin_url();
+            let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is required for these tests and is not reachable at {admin}: {e}"
+                )
+            });
+            let name = format!("photo_ledger_test_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin);
+            settings.database_url = Some(format!("{base}/{name}"));
+        }
+        TestStore {
+            settings,
+            _dir: dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.settings.data_dir.clone()
+    }
+
+    pub async fn ledger(&self) -> Arc<Ledger> {
+        self.ledger_with(ProjectorConfig {
+            idle_poll: std::time::Duration::from_millis(50),
+            ..ProjectorConfig::default()
+        })
+        .await
+    }
+
+    pub async fn ledger_with(&self, config: ProjectorConfig) -> Arc<Ledger> {
+        open_ledger(&self.settings, config)
+            .await
+            .expect("ledger opens")
+    }
+
+    /// The CLI's store arguments for this database.
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_string(),
+            self.settings.data_dir.display().to_string(),
+        ];
+        if let Some(url) = &self.settings.database_url {
+            args.extend(["--database-url".to_string(), url.clone()]);
+        }
+        args.extend(["--person-key".to_string(), "test-person-key".to_string()]);
+        args
+    }
+}
+
+pub fn t0() -> DateTime<Utc> {
+    "2026-06-01T08:00:00Z".parse().unwrap()
+}
+
+pub fn meta(kind: ActorKind, actor: &str, command_id: &str) -> EventMetadata {
+    EventMetadata {
+        actor: Actor::new(kind, actor),
+        request_id: format!("req-{command_id}"),
+        command_id: command_id.into(),
+        recorded_at: Utc::now(),
+    }
+}
+
+pub async fn run(
+    ledger: &Ledger,
+    capture: &str,
+    kind: ActorKind,
+    command: CaptureCommand,
+) -> Result<CommandOutcome, LedgerError> {
+    ledger
+        .execute(CommandRequest {
+            capture_id: capture.into(),
+            command,
+            metadata: meta(kind, "actor-1", &uuid::Uuid::new_v4().to_string()),
+        })
+        .await
+}
+
+pub fn policy() -> BatchPolicy {
+    BatchPolicy {
+        price_fen: Fen(2500),
+        paper_prints: Some(PaperPrintsOffer {
+            price_per_sheet_fen: Fen(1500),
+        }),
+        ..BatchPolicy::default()
+    }
+}
+
+pub fn verify(capture: CaptureId, n: usize) -> CaptureCommand {
+    CaptureCommand::VerifyQualification(VerifyQualification {
+        capture_id: capture,
+        owner: format!("openid-{n}"),
+        school: SchoolRef {
+            school_id: format!("school-{}", n % 3),
+            name: "江南大学".into(),
+        },
+        education_type: "普通高等教育".into(),
+        batch: Some(BatchRef {
+            batch_id: "batch-1".into(),
+            feature_code: "Z3K8F7".into(),
+        }),
+        student: StudentIdentity {
+            name: "吴晓兰".into(),
+            id_type: IdType::ResidentId,
+            id_number: format!("11010119900307{:04}", n % 10_000),
+            student_number: Some(format!("2022{n:06}")),
+            collection_code: None,
+            major: None,
+            level: Some("本科".into()),
+            graduation_year: Some(2026),
+        },
+        policy: policy(),
+        verified_by: VerificationMethod::CollectionCode,
+        at: t0(),
+    })
+}
+
+pub fn stored(photo: PhotoId) -> StoredPhoto {
+    StoredPhoto {
+        photo_id: photo,
+        sha256: "ab".repeat(32),
+        bytes: 30_000,
+        width: 480,
+        height: 640,
+        format: "jpeg".into(),
+    }
+}
+
+fn prints() -> PrintRequest {
+    PrintRequest {
+        layout: PrintLayout::One,
+        sheets: 1,
+        recipient: "吴晓兰".into(),
+        phone: "13800000000".into(),
+        address: "无锡市蠡湖大道1800号".into(),
+    }
+}
+
+/// Commands that take one capture through every stage: paid with prints, rejected once,
+/// approved, delivered, reprinted, printed and shipped. 19 events.
+pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand)> {
+    let fee = OrderId::new();
+    let reprint = OrderId::new();
+    let (p1, s1, p2, s2) = (
+        PhotoId::new(),
+        PhotoId::new(),
+        PhotoId::new(),
+        PhotoId::new(),
+    );
+    let at = t0();
+    let standardise = |source, result| {
+        CaptureCommand::RecordStandardisation(RecordStandardisation {
+            source_photo_id: source,
+            result: stored(result),
+            background: Background::Blue,
+            spec_name: "chsi".into(),
+            spec_version: "1".into(),
+            checks: vec![],
+            perceptual_hash: None,
+            at,
+        })
+    };
+    use ActorKind::*;
+    vec![
+        (Student, verify(capture, n)),
+        (
+            Student,
+            CaptureCommand::PlaceOrder(PlaceOrder {
+                order_id: fee,
+                purpose: OrderPurpose::Collection,
+                prints: Some(prints()),
+                at,
+            }),
+        ),
+        (
+            System,
+            CaptureCommand::ConfirmPayment(ConfirmPayment {
+                order_id: fee,
+                amount_fen: Fen(4000),
+                provider: "wechat".into(),
+                transaction_id: format!("tx-{capture}"),
+                paid_at: at,
+            }),
+        ),
+        (
+            Student,
+            CaptureCommand::UploadPhoto(UploadPhoto {
+                photo: stored(p1),
+                source: PhotoSource::Camera,
+                at,
+            }),
+        ),
+        (System, standardise(p1, s1)),
+        (
+            Student,
+            CaptureCommand::Submit(Submit {
+                standard_photo_id: s1,
+                at,
+            }),
+        ),
+        (
+            Reviewer,
+            CaptureCommand::ClaimReview(ClaimReview {
+                reviewer_id: "r1".into(),
+                at,
+                ttl: Duration::minutes(10),
+            }),
+        ),
+        (
+            Reviewer,
+            CaptureCommand::Reject(Reject {
+                reviewer_id: "r1".into(),
+                reasons: vec!["blurred".into()],
+                note: "请重拍".into(),
+                at,
+            }),
+        ),
+        (
+            Student,
+            CaptureCommand::UploadPhoto(UploadPhoto {
+                photo: stored(p2),
+                source: PhotoSource::Album,
+                at,
+            }),
+        ),
+        (System, standardise(p2, s2)),
+        (
+            Student,
+            CaptureCommand::Submit(Submit {
+                standard_photo_id: s2,
+                at,
+            }),
+        ),
+        (
+            Reviewer,
+            CaptureCommand::Approve(Approve {
+                reviewer_id: "r2".into(),
+                at,
+            }),
+        ),
+        (
+            Admin,
+            CaptureCommand::MarkDelivered(MarkDelivered {
+                stage: ChsiStage::Uploading,
+                at,
+            }),
+        ),
+        (
+            Admin,
+            CaptureCommand::MarkDelivered(MarkDelivered {
+                stage: ChsiStage::Completed,
+                at,
+            }),
+        ),
+        (
+            Courier,
+            CaptureCommand::MarkPrinted(MarkPrinted { order_id: fee, at }),
+        ),
+        (
+            Courier,
+            CaptureCommand::Ship(Ship {
+                order_id: fee,
+                carrier: "顺丰".into(),
+                tracking_no: format!("SF{n}"),
+                at,
+            }),
+        ),
+        (
+            Student,
+            CaptureCommand::PlaceOrder(PlaceOrder {
+                order_id: reprint,
+                purpose: OrderPurpose::Reprint,
+                prints: Some(prints()),
+                at,
+            }),
+        ),
+        (
+            System,
+            CaptureCommand::ConfirmPayment(ConfirmPayment {
+                order_id: reprint,
+                amount_fen: Fen(1500),
+                provider: "wechat".into(),
+                transaction_id: format!("tx-r-{capture}"),
+                paid_at: at,
+            }),
+        ),
+    ]
+}
+
+pub async fn run_full_flow(ledger: &Ledger, n: usize) -> CaptureId {
+    let capture = CaptureId::new();
+    for (kind, command) in full_flow(capture, n) {
+        run(ledger, &capture.to_string(), kind, command)
+            .await
+            .expect("every step of the flow is accepted");
+    }
+    capture
+}
+
+/// Every projection table and document, as ordered JSON, to compare live views with a replay.
+pub async fn dump_views(db: &Db) -> Value {
+    let queries = [
+        (
+            "capture_status",
+            "SELECT capture_id AS k, view AS v FROM capture_status ORDER BY 1",
+        ),
+        (
+            "review_queue",
+            "SELECT capture_id AS k, item AS v FROM review_queue ORDER BY 1",
+        ),
+        (
+            "courier_orders",
+            "SELECT order_id AS k, item AS v FROM courier_orders ORDER BY 1",
+        ),
+        (
+            "photo_history",
+            "SELECT photo_id || person_key AS k, item AS v FROM photo_history ORDER BY 1",
+        ),
+        (
+            "projection_docs",
+            "SELECT projection || '/' || capture_id AS k, doc AS v FROM projection_docs ORDER BY 1",
+        ),
+    ];
+    let mut out = serde_json::Map::new();
+    for (name, sql) in queries {
+        let rows: Vec<(String, sqlx::types::Json<Value>)> =
+            on_db!(db, pool => sqlx::query_as(sql).fetch_all(pool).await).unwrap();
+        out.insert(
+            name.into(),
+            Value::Array(
+                rows.into_iter()
+                    .map(|(k, v)| serde_json::json!([k, v.0]))
+                    .collect(),
+            ),
+        );
+    }
+    Value::Object(out)
+}
+
+/// Runs every projection until it has consumed the whole log.
+pub async fn catch_up_all(ledger: &Ledger) {
+    let projector = ledger.projector();
+    for name in projector.names() {
+        projector.catch_up(name, |_| {}).await.expect("catch up");
+    }
+}
