@@ -1,0 +1,315 @@
+//! Ledger benchmarks on PostgreSQL, without HTTP. Results go to BENCHMARKS.md.
+//!
+//!     cargo bench --bench ledger -- [--seconds 10] [--events 1000000]
+//!
+//! 1. Commands/s at 1 and 32 concurrent clients, next to pgbench inserting one row of the same
+//!    size at the same concurrency, in the same run.
+//! 2. Commit-to-view lag p50/p99 under the 32-client load: a probe client measures, for each of
+//!    its commands, the time from the command's answer until every projection has applied it.
+//! 3. Rebuilding all projections from N events, next to `\copy` of the events table.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use photo_ledger::ledger::{CommandRequest, Ledger};
+use photo_ledger::settings::StoreSettings;
+use photo_ledger::startup::open_ledger;
+use photo_ledger_domain::commands::{UploadPhoto, VerifyQualification};
+use photo_ledger_domain::events::{SchoolRef, StoredPhoto, VerificationMethod};
+use photo_ledger_domain::identity::{IdType, StudentIdentity};
+use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::policy::BatchPolicy;
+use photo_ledger_domain::values::{CaptureId, PhotoId, PhotoSource};
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::ProjectorConfig;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn request(capture: CaptureId, command: CaptureCommand) -> CommandRequest {
+    CommandRequest {
+        capture_id: capture.to_string(),
+        command,
+        metadata: EventMetadata {
+            actor: Actor::new(ActorKind::Student, "bench"),
+            request_id: "bench".into(),
+            command_id: uuid::Uuid::new_v4().to_string(),
+            recorded_at: Utc::now(),
+        },
+    }
+}
+
+fn verify(capture: CaptureId) -> CaptureCommand {
+    CaptureCommand::VerifyQualification(VerifyQualification {
+        capture_id: capture,
+        owner: "openid-bench".into(),
+        school: SchoolRef {
+            school_id: "s1".into(),
+            name: "江南大学".into(),
+        },
+        education_type: "普通高等教育".into(),
+        batch: None,
+        student: StudentIdentity {
+            name: "吴晓兰".into(),
+            id_type: IdType::ResidentId,
+            id_number: "110101199003076629".into(),
+            student_number: None,
+            collection_code: None,
+            major: None,
+            level: None,
+            graduation_year: Some(2026),
+        },
+        policy: BatchPolicy::default(),
+        verified_by: VerificationMethod::StudentNumber,
+        at: Utc::now(),
+    })
+}
+
+fn upload() -> CaptureCommand {
+    CaptureCommand::UploadPhoto(UploadPhoto {
+        photo: StoredPhoto {
+            photo_id: PhotoId::new(),
+            sha256: "ab".repeat(32),
+            bytes: 30_000,
+            width: 480,
+            height: 640,
+            format: "jpeg".into(),
+        },
+        source: PhotoSource::Camera,
+        at: Utc::now(),
+    })
+}
+
+/// One client: a new capture, then photo uploads, each a command.
+async fn client(ledger: Arc<Ledger>, until: Instant, done: Arc<AtomicU64>) {
+    while Instant::now() < until {
+        let capture = CaptureId::new();
+        ledger
+            .execute(request(capture, verify(capture)))
+            .await
+            .expect("verify");
+        done.fetch_add(1, Ordering::Relaxed);
+        for _ in 0..20 {
+            if Instant::now() >= until {
+                return;
+            }
+            ledger
+                .execute(request(capture, upload()))
+                .await
+                .expect("upload");
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn commands_per_second(ledger: &Arc<Ledger>, clients: usize, seconds: u64) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| tokio::spawn(client(ledger.clone(), until, done.clone())))
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([url, "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// pgbench inserting one row shaped like an average event row, `clients` at a time.
+fn pgbench_tps(url: &str, clients: usize, seconds: u64) -> f64 {
+    let (payload, metadata) = (
+        psql(
+            url,
+            "SELECT payload::text FROM events WHERE event_type = 'PhotoUploaded' LIMIT 1",
+        ),
+        psql(
+            url,
+            "SELECT metadata::text FROM events WHERE event_type = 'PhotoUploaded' LIMIT 1",
+        ),
+    );
+    psql(url, "CREATE TABLE IF NOT EXISTS pgbench_rows (aggregate_type text, aggregate_id text, sequence bigint, event_type text, event_version text, payload json, metadata json)");
+    let script = std::env::temp_dir().join("photo-ledger-pgbench.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "INSERT INTO pgbench_rows VALUES ('Capture', md5(random()::text), 1, 'PhotoUploaded', '1.0.0', '{}', '{}');\n",
+            payload.replace('\'', "''"),
+            metadata.replace('\'', "''")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.min(2).to_string(),
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .expect("pgbench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("pgbench: {text}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds = arg("--seconds", 10);
+    let total_events = arg("--events", 1_000_000);
+    let admin = std::env::var("PHOTO_LEDGER_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("photo_ledger_bench_{}", uuid::Uuid::new_v4().simple());
+    psql(&admin, &format!("CREATE DATABASE {name}"));
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreSettings {
+        data_dir: dir.path().into(),
+        database_url: Some(url.clone()),
+        person_key: Some("bench".into()),
+        db_connections: 40,
+    };
+    let ledger = open_ledger(&store, ProjectorConfig::default())
+        .await
+        .unwrap();
+
+    println!("## Commands/s (PostgreSQL, no HTTP, {seconds} s each)\n");
+    println!("| clients | photo-ledger commands/s | pgbench single-row inserts/s | ratio |\n|---|---|---|---|");
+    for clients in [1usize, 32] {
+        let ours = commands_per_second(&ledger, clients, seconds).await;
+        let theirs = pgbench_tps(&url, clients, seconds);
+        println!(
+            "| {clients} | {ours:.0} | {theirs:.0} | {:.2} |",
+            ours / theirs
+        );
+    }
+
+    // Lag under load: 32 clients plus a probe, with the projector running.
+    let projector_tasks = ledger.projector().spawn();
+    let names = ledger.projector().names();
+    let done = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let load: Vec<_> = (0..32)
+        .map(|_| tokio::spawn(client(ledger.clone(), until, done.clone())))
+        .collect();
+    let mut lags = Vec::new();
+    let probe = CaptureId::new();
+    ledger.execute(request(probe, verify(probe))).await.unwrap();
+    while Instant::now() < until {
+        let outcome = ledger.execute(request(probe, upload())).await.unwrap();
+        let answered = Instant::now();
+        ledger.wait_for_projections(&outcome, &names).await.unwrap();
+        lags.push(answered.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in load {
+        t.await.unwrap();
+    }
+    lags.sort();
+    println!(
+        "\n## Commit-to-view lag under 32 clients ({} probes, all four projections)\n",
+        lags.len()
+    );
+    println!(
+        "| p50 | p99 | max |\n|---|---|---|\n| {:.1?} | {:.1?} | {:.1?} |",
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags[lags.len() - 1]
+    );
+    drop(projector_tasks);
+
+    // Rebuild: fill the log to `total_events` by repeating real captures' histories under new ids.
+    let have: i64 = psql(&url, "SELECT count(*) FROM events").parse().unwrap();
+    let template_captures: i64 = psql(&url, "SELECT count(DISTINCT aggregate_id) FROM events")
+        .parse()
+        .unwrap();
+    let copies = ((total_events as i64 - have).max(0) + have - 1) / have.max(1);
+    psql(&url, &format!("INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+        SELECT aggregate_type, aggregate_id || '-' || g, sequence, event_type, event_version, payload, metadata
+          FROM events, generate_series(1, {copies}) g"));
+    let events: i64 = psql(&url, "SELECT count(*) FROM events").parse().unwrap();
+    let copy_file = dir.path().join("events.copy");
+    psql(
+        &url,
+        "CREATE TABLE events_copy (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY)",
+    );
+    let started = Instant::now();
+    psql(&url, &format!("\\copy (SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events) TO '{}'", copy_file.display()));
+    let copy_out = started.elapsed();
+    let started = Instant::now();
+    psql(&url, &format!("\\copy events_copy (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) FROM '{}'", copy_file.display()));
+    let copy_in = started.elapsed();
+
+    let rebuild = ProjectorConfig {
+        batch_size: 5000,
+        ..ProjectorConfig::default()
+    };
+    let ledger = open_ledger(&store, rebuild).await.unwrap();
+    let mut rows = Vec::new();
+    let all = Instant::now();
+    for name in ledger.projector().names() {
+        ledger.projector().reset(name).await.unwrap();
+        let started = Instant::now();
+        let n = ledger.projector().catch_up(name, |_| {}).await.unwrap();
+        rows.push((name, n, started.elapsed()));
+    }
+    let all = all.elapsed();
+    println!("\n## Rebuilding projections from {events} events ({template_captures} captures repeated {copies} times)\n");
+    println!("| what | time | events/s | vs \\copy in |\n|---|---|---|---|");
+    let rate = |d: Duration| events as f64 / d.as_secs_f64();
+    println!(
+        "| `\\copy events TO file` | {copy_out:.2?} | {:.0} | |",
+        rate(copy_out)
+    );
+    println!(
+        "| `\\copy FROM file` into a copy of events | {copy_in:.2?} | {:.0} | 1.00 |",
+        rate(copy_in)
+    );
+    for (name, n, d) in &rows {
+        println!(
+            "| rebuild {name} | {d:.2?} | {:.0} | {:.2} |",
+            *n as f64 / d.as_secs_f64(),
+            rate(*d) / rate(copy_in)
+        );
+    }
+    println!(
+        "| rebuild all four | {all:.2?} | {:.0} | {:.2} |",
+        rate(all),
+        rate(all) / rate(copy_in)
+    );
+    ledger.db().close().await;
+    psql(&admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
+}
