@@ -140,25 +140,31 @@ async fn commands_answer_after_their_views_caught_up(backend: Backend) {
     }
 }
 
+async fn with_id(
+    ledger: &photo_ledger::ledger::Ledger,
+    capture: &str,
+    command: CaptureCommand,
+    command_id: &str,
+) -> Result<photo_ledger::ledger::CommandOutcome, LedgerError> {
+    let metadata = meta(ActorKind::Student, "s", command_id);
+    ledger
+        .execute(CommandRequest {
+            capture_id: capture.into(),
+            command,
+            metadata,
+        })
+        .await
+}
+
 async fn a_repeated_command_id_returns_the_first_outcome(backend: Backend) {
     let store = TestStore::new(backend).await;
     let ledger = store.ledger().await;
     let capture = CaptureId::new();
     let id = capture.to_string();
-    let first = ledger
-        .execute(CommandRequest {
-            capture_id: id.clone(),
-            command: verify(capture, 1),
-            metadata: meta(ActorKind::Student, "s", "cmd-1"),
-        })
+    let first = with_id(&ledger, &id, verify(capture, 1), "cmd-1")
         .await
         .unwrap();
-    let again = ledger
-        .execute(CommandRequest {
-            capture_id: id.clone(),
-            command: verify(capture, 1),
-            metadata: meta(ActorKind::Student, "s", "cmd-1"),
-        })
+    let again = with_id(&ledger, &id, verify(capture, 1), "cmd-1")
         .await
         .unwrap();
     assert_eq!(first.sequence, again.sequence);
@@ -171,44 +177,21 @@ async fn a_repeated_command_id_returns_the_first_outcome(backend: Backend) {
     );
 
     // A refusal is remembered too.
-    let refused = ledger
-        .execute(CommandRequest {
-            capture_id: id.clone(),
-            command: verify(capture, 1),
-            metadata: meta(ActorKind::Student, "s", "cmd-2"),
-        })
-        .await;
+    let refused = with_id(&ledger, &id, verify(capture, 1), "cmd-2").await;
     assert!(
         matches!(&refused, Err(LedgerError::Refused(e)) if e.code() == "capture.already_exists")
     );
-    let refused_again = ledger
-        .execute(CommandRequest {
-            capture_id: id.clone(),
-            command: verify(capture, 1),
-            metadata: meta(ActorKind::Student, "s", "cmd-2"),
-        })
-        .await;
+    let refused_again = with_id(&ledger, &id, verify(capture, 1), "cmd-2").await;
     assert_eq!(refused_again.unwrap_err().code(), "capture.already_exists");
 
     // The same id for a different command is a client bug, said so.
     let withdraw = CaptureCommand::Withdraw(photo_ledger_domain::commands::Withdraw { at: t0() });
-    let reused = ledger
-        .execute(CommandRequest {
-            capture_id: id.clone(),
-            command: withdraw,
-            metadata: meta(ActorKind::Student, "s", "cmd-1"),
-        })
-        .await;
+    let reused = with_id(&ledger, &id, withdraw, "cmd-1").await;
     assert_eq!(reused.unwrap_err().code(), "command.id_reused");
 
     // An outcome lost in a crash is rebuilt from the log: delete it and retry.
     on_db!(ledger.db(), pool => sqlx::query("DELETE FROM command_outcomes").execute(pool).await.map(|_| ())).unwrap();
-    let recovered = ledger
-        .execute(CommandRequest {
-            capture_id: id.clone(),
-            command: verify(capture, 1),
-            metadata: meta(ActorKind::Student, "s", "cmd-1"),
-        })
+    let recovered = with_id(&ledger, &id, verify(capture, 1), "cmd-1")
         .await
         .unwrap();
     assert!(recovered.replayed);

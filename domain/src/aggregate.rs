@@ -554,7 +554,15 @@ impl Capture {
     // ---- derived state ----
 
     pub fn is_approved(&self) -> bool {
-        matches!(self.review, Review::Approved { .. })
+        self.approved_photo().is_some()
+    }
+
+    /// The standard photo a reviewer approved, once approved.
+    pub fn approved_photo(&self) -> Option<PhotoId> {
+        match self.review {
+            Review::Approved { standard_photo_id } => Some(standard_photo_id),
+            _ => None,
+        }
     }
 
     /// The collection fee has been paid.

@@ -72,12 +72,7 @@ impl Projection for CourierOrdersProjection {
         let Some(q) = &doc.capture.qualification else {
             return vec![];
         };
-        let approved_photo_id = match doc.capture.review {
-            photo_ledger_domain::aggregate::Review::Approved { standard_photo_id } => {
-                Some(standard_photo_id)
-            }
-            _ => None,
-        };
+        let approved_photo_id = doc.capture.approved_photo();
         doc.capture
             .orders
             .values()

@@ -98,38 +98,37 @@ const PG_HEAD: &str = "SELECT txid::text::bigint AS txid, position FROM events O
 const SQLITE_HEAD: &str =
     "SELECT 0 AS txid, rowid AS position FROM events ORDER BY rowid DESC LIMIT 1";
 
-/// Reads the events after `after`, at most `limit`, in global order.
-pub async fn read_pg(
-    conn: &mut sqlx::PgConnection,
-    after: Position,
-    limit: i64,
-    upcasters: &[Box<dyn EventUpcaster>],
-) -> Result<Vec<LoggedEvent>, ProjectionError> {
-    let rows = sqlx::query(PG_READ)
-        .bind(after.txid.to_string())
-        .bind(after.position)
-        .bind(AGGREGATE_TYPE)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|row| decode(row, upcasters)).collect()
+/// Reads the events after `after`, at most `limit`, in global order; expanded once per store.
+macro_rules! reader {
+    ($name:ident, $conn:ty, $sql:expr, $txid:expr) => {
+        pub async fn $name(
+            conn: &mut $conn,
+            after: Position,
+            limit: i64,
+            upcasters: &[Box<dyn EventUpcaster>],
+        ) -> Result<Vec<LoggedEvent>, ProjectionError> {
+            let rows = sqlx::query($sql)
+                .bind($txid(after))
+                .bind(after.position)
+                .bind(AGGREGATE_TYPE)
+                .bind(limit)
+                .fetch_all(conn)
+                .await?;
+            rows.iter().map(|row| decode(row, upcasters)).collect()
+        }
+    };
 }
 
-pub async fn read_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    after: Position,
-    limit: i64,
-    upcasters: &[Box<dyn EventUpcaster>],
-) -> Result<Vec<LoggedEvent>, ProjectionError> {
-    let rows = sqlx::query(SQLITE_READ)
-        .bind(after.txid)
-        .bind(after.position)
-        .bind(AGGREGATE_TYPE)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|row| decode(row, upcasters)).collect()
-}
+// PostgreSQL compares transaction ids as xid8, cast from text.
+reader!(read_pg, sqlx::PgConnection, PG_READ, |p: Position| p
+    .txid
+    .to_string());
+reader!(
+    read_sqlite,
+    sqlx::SqliteConnection,
+    SQLITE_READ,
+    |p: Position| p.txid
+);
 
 /// Whether committed events exist that are still above the commit horizon (PostgreSQL only):
 /// the reader should look again shortly rather than wait for the next notification.

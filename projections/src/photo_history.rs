@@ -57,12 +57,7 @@ impl Projection for PhotoHistoryProjection {
             return vec![];
         };
         let person_key = self.keyer.key_for(&q.student.id_number);
-        let approved = match doc.capture.review {
-            photo_ledger_domain::aggregate::Review::Approved { standard_photo_id } => {
-                Some(standard_photo_id)
-            }
-            _ => None,
-        };
+        let approved = doc.capture.approved_photo();
         doc.photos
             .iter()
             .map(|p| {
