@@ -3,27 +3,17 @@
 
 use std::time::Duration;
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{AggregateError, EventStore};
 use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::upcasters::capture_upcasters;
-use photo_ledger_domain::{Capture, CaptureCommand, CaptureError};
+use photo_ledger_domain::{Capture, CaptureCommand};
 use photo_ledger_projections::log::{self, Position};
-use photo_ledger_projections::{on_db, Db, Projector};
+use photo_ledger_projections::{Db, Projector};
 use postgres_es::PostgresEventRepository;
 use serde::{Deserialize, Serialize};
 use sqlite_es::SqliteEventRepository;
-use sqlx::types::Json;
 
 use super::error::LedgerError;
-use super::repository::{SnapshotRepository, SNAPSHOT_EVERY};
-
-type Store<R> = PersistedEventStore<SnapshotRepository<R>, Capture>;
-
-enum CaptureStore {
-    Postgres(Store<PostgresEventRepository>),
-    Sqlite(Store<SqliteEventRepository>),
-}
+use super::journal::{AppendError, CommandKey, Journal, StoredOutcome};
 
 #[derive(Clone, Debug)]
 pub struct LedgerConfig {
@@ -65,41 +55,18 @@ pub struct CommandOutcome {
     pub replayed: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum StoredOutcome {
-    Recorded { sequence: i64, events: Vec<String> },
-    Refused { code: String, error: CaptureError },
-}
-
 pub struct Ledger {
     db: Db,
-    store: CaptureStore,
+    journal: Journal,
     projector: Projector,
     config: LedgerConfig,
 }
 
 impl Ledger {
     pub fn new(db: Db, projector: Projector, config: LedgerConfig) -> Self {
-        let store = match &db {
-            Db::Postgres(pool) => CaptureStore::Postgres(
-                PersistedEventStore::new_snapshot_store(
-                    SnapshotRepository::new(PostgresEventRepository::new(pool.clone()), db.clone()),
-                    SNAPSHOT_EVERY,
-                )
-                .with_upcasters(capture_upcasters()),
-            ),
-            Db::Sqlite(pool) => CaptureStore::Sqlite(
-                PersistedEventStore::new_snapshot_store(
-                    SnapshotRepository::new(SqliteEventRepository::new(pool.clone()), db.clone()),
-                    SNAPSHOT_EVERY,
-                )
-                .with_upcasters(capture_upcasters()),
-            ),
-        };
         Self {
+            journal: Journal::new(db.clone(), capture_upcasters()),
             db,
-            store,
             projector,
             config,
         }
@@ -116,102 +83,116 @@ impl Ledger {
     /// Runs a command. A repeated command id returns the first outcome (success or refusal) and
     /// records nothing; a lost optimistic-concurrency race is decided again on fresh state.
     pub async fn execute(&self, request: CommandRequest) -> Result<CommandOutcome, LedgerError> {
-        let capture_id = request.capture_id.as_str();
-        let command_id = request.metadata.command_id.as_str();
-        let command_name = request.command.name();
-        if let Some(outcome) = self
-            .first_outcome(capture_id, command_id, command_name)
-            .await?
-        {
-            return outcome;
-        }
+        let key = CommandKey {
+            capture_id: &request.capture_id,
+            command_id: &request.metadata.command_id,
+            command: request.command.name(),
+        };
+        let metadata = serde_json::to_value(request.metadata.to_map())
+            .expect("metadata serialises");
         for attempt in 0..self.config.max_attempts {
             if attempt > 0 {
                 // Jittered backoff so racing writers spread out.
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 5;
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2 + jitter)).await;
             }
-            if let Some(sequence) = self.recorded_by(capture_id, command_id).await? {
-                // An earlier attempt of this command committed but its outcome was not stored
-                // (a crash, or a concurrent duplicate that won the race).
-                let outcome = CommandOutcome {
-                    capture_id: capture_id.to_string(),
-                    sequence,
-                    events: vec![],
-                    position: None,
-                    replayed: true,
-                };
-                return self
-                    .finish(
-                        request,
-                        outcome,
-                        StoredOutcome::Recorded {
-                            sequence,
-                            events: vec![],
-                        },
-                    )
-                    .await;
+            let loaded = self.journal.load(key.capture_id, key.command_id).await?;
+            if let Some((previous, stored)) = loaded.previous {
+                return self.first_outcome(&key, previous, stored).await;
             }
-            let decided = match &self.store {
-                CaptureStore::Postgres(store) => decide_and_commit(store, &request).await,
-                CaptureStore::Sqlite(store) => decide_and_commit(store, &request).await,
-            };
-            match decided {
-                Ok((sequence, events)) => {
-                    let stored = StoredOutcome::Recorded {
-                        sequence,
-                        events: events.clone(),
+            let recorded = match loaded.capture.decide(request.command.clone()) {
+                Err(refusal) => {
+                    let stored = StoredOutcome::Refused {
+                        code: refusal.code().into(),
+                        error: refusal.clone(),
                     };
-                    let outcome = CommandOutcome {
-                        capture_id: capture_id.to_string(),
+                    match self.journal.record_outcome(&key, &stored).await {
+                        Ok(()) => return Err(LedgerError::Refused(refusal)),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(events) if events.is_empty() => {
+                    // Already satisfied (a repeated payment notification, say): nothing to record
+                    // but the outcome.
+                    let stored = StoredOutcome::Recorded {
+                        sequence: loaded.sequence,
+                        events: vec![],
+                    };
+                    self.journal
+                        .record_outcome(&key, &stored)
+                        .await
+                        .map(|()| (loaded.sequence, vec![], None))
+                }
+                Ok(events) => {
+                    let mut after = loaded.capture.clone();
+                    for event in events.iter().cloned() {
+                        cqrs_es::Aggregate::apply(&mut after, event);
+                    }
+                    self.journal
+                        .append(&key, &loaded, &events, &after, &metadata)
+                        .await
+                        .map(|position| {
+                            let names = events.iter().map(|e| e.name().to_string()).collect();
+                            (
+                                loaded.sequence + events.len() as i64,
+                                names,
+                                Some(position),
+                            )
+                        })
+                }
+            };
+            match recorded {
+                Ok((sequence, events, position)) => {
+                    if position.is_some() {
+                        self.projector.wake();
+                    }
+                    return Ok(CommandOutcome {
+                        capture_id: request.capture_id.clone(),
                         sequence,
                         events,
-                        position: None,
+                        position,
                         replayed: false,
-                    };
-                    return self.finish(request, outcome, stored).await;
+                    });
                 }
-                Err(AggregateError::UserError(refusal)) => {
-                    self.store_outcome(
-                        &request,
-                        &StoredOutcome::Refused {
-                            code: refusal.code().into(),
-                            error: refusal.clone(),
-                        },
-                    )
-                    .await?;
-                    return Err(LedgerError::Refused(refusal));
-                }
-                Err(AggregateError::AggregateConflict) => {
+                Err(AppendError::Conflict) => {
                     tracing::debug!(
-                        capture_id,
+                        capture_id = key.capture_id,
                         attempt,
                         "lost a concurrent race; deciding again"
                     );
-                    continue;
                 }
-                Err(other) => return Err(LedgerError::Store(other.to_string())),
+                Err(AppendError::Store(e)) => return Err(LedgerError::Store(e.to_string())),
             }
         }
         Err(LedgerError::Contended(
-            capture_id.to_string(),
+            request.capture_id.clone(),
             self.config.max_attempts,
         ))
     }
 
-    async fn finish(
+    /// Answers a repeated command id with what it did the first time.
+    async fn first_outcome(
         &self,
-        request: CommandRequest,
-        mut outcome: CommandOutcome,
+        key: &CommandKey<'_>,
+        previous: String,
         stored: StoredOutcome,
     ) -> Result<CommandOutcome, LedgerError> {
-        self.store_outcome(&request, &stored).await?;
-        if !outcome.events.is_empty() || outcome.replayed {
-            self.projector.wake();
+        if previous != key.command {
+            return Err(LedgerError::CommandIdReused {
+                command_id: key.command_id.to_string(),
+                previous,
+            });
         }
-        outcome.position =
-            log::position_of(&self.db, &outcome.capture_id, outcome.sequence).await?;
-        Ok(outcome)
+        match stored {
+            StoredOutcome::Recorded { sequence, events } => Ok(CommandOutcome {
+                capture_id: key.capture_id.to_string(),
+                sequence,
+                position: log::position_of(&self.db, key.capture_id, sequence).await?,
+                events,
+                replayed: true,
+            }),
+            StoredOutcome::Refused { error, .. } => Err(LedgerError::Refused(error)),
+        }
     }
 
     /// Waits (bounded) until the named projections include this outcome.
@@ -226,73 +207,6 @@ impl Ledger {
                 .await?;
         }
         Ok(())
-    }
-
-    async fn first_outcome(
-        &self,
-        capture_id: &str,
-        command_id: &str,
-        command: &str,
-    ) -> Result<Option<Result<CommandOutcome, LedgerError>>, LedgerError> {
-        let row: Option<(String, Json<StoredOutcome>)> = on_db!(&self.db, pool => sqlx::query_as(
-            "SELECT command, outcome FROM command_outcomes WHERE aggregate_id = $1 AND command_id = $2")
-            .bind(capture_id)
-            .bind(command_id)
-            .fetch_optional(pool)
-            .await)
-        .map_err(|e| LedgerError::Store(e.to_string()))?;
-        let Some((previous, Json(stored))) = row else {
-            return Ok(None);
-        };
-        if previous != command {
-            return Ok(Some(Err(LedgerError::CommandIdReused {
-                command_id: command_id.to_string(),
-                previous,
-            })));
-        }
-        Ok(Some(match stored {
-            StoredOutcome::Recorded { sequence, events } => Ok(CommandOutcome {
-                capture_id: capture_id.to_string(),
-                sequence,
-                events,
-                position: log::position_of(&self.db, capture_id, sequence).await?,
-                replayed: true,
-            }),
-            StoredOutcome::Refused { error, .. } => Err(LedgerError::Refused(error)),
-        }))
-    }
-
-    /// The last sequence recorded under this command id, if any.
-    async fn recorded_by(
-        &self,
-        capture_id: &str,
-        command_id: &str,
-    ) -> Result<Option<i64>, LedgerError> {
-        let found: Option<i64> = match &self.db {
-            Db::Postgres(pool) => sqlx::query_scalar("SELECT max(sequence) FROM events WHERE aggregate_id = $1 AND (metadata ->> 'command_id') = $2")
-                .bind(capture_id).bind(command_id).fetch_one(pool).await,
-            Db::Sqlite(pool) => sqlx::query_scalar("SELECT max(sequence) FROM events WHERE aggregate_id = $1 AND json_extract(metadata, '$.command_id') = $2")
-                .bind(capture_id).bind(command_id).fetch_one(pool).await,
-        }
-        .map_err(|e| LedgerError::Store(e.to_string()))?;
-        Ok(found)
-    }
-
-    async fn store_outcome(
-        &self,
-        request: &CommandRequest,
-        outcome: &StoredOutcome,
-    ) -> Result<(), LedgerError> {
-        on_db!(&self.db, pool => sqlx::query(
-            "INSERT INTO command_outcomes (aggregate_id, command_id, command, outcome) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .bind(&request.capture_id)
-            .bind(&request.metadata.command_id)
-            .bind(request.command.name())
-            .bind(Json(outcome))
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(|e| LedgerError::Store(e.to_string()))
     }
 
     /// A capture's history as stored, upcast to the current schema: for auditors.
@@ -321,41 +235,10 @@ impl Ledger {
             .collect())
     }
 
-    /// Loads a capture's current state (snapshot plus the events after it).
+    /// Loads a capture's current state (snapshot plus the events after it) and its last
+    /// sequence.
     pub async fn load(&self, capture_id: &str) -> Result<(Capture, i64), LedgerError> {
-        let context = match &self.store {
-            CaptureStore::Postgres(store) => store.load_aggregate(capture_id).await,
-            CaptureStore::Sqlite(store) => store.load_aggregate(capture_id).await,
-        }
-        .map_err(|e| LedgerError::Store(e.to_string()))?;
-        Ok((context.aggregate, context.current_sequence as i64))
+        let loaded = self.journal.load(capture_id, "").await?;
+        Ok((loaded.capture, loaded.sequence))
     }
-}
-
-/// Loads the capture, decides, and commits. Returns the last sequence and the event names.
-async fn decide_and_commit<S>(
-    store: &S,
-    request: &CommandRequest,
-) -> Result<(i64, Vec<String>), AggregateError<CaptureError>>
-where
-    S: EventStore<Capture, AC = cqrs_es::persist::EventStoreAggregateContext<Capture>>,
-{
-    let context = store.load_aggregate(&request.capture_id).await?;
-    let current = context.current_sequence as i64;
-    let events = context
-        .aggregate
-        .decide(request.command.clone())
-        .map_err(AggregateError::UserError)?;
-    if events.is_empty() {
-        return Ok((current, vec![]));
-    }
-    let names = events.iter().map(|e| e.name().to_string()).collect();
-    let committed = store
-        .commit(events, context, request.metadata.to_map())
-        .await?;
-    let last = committed
-        .last()
-        .map(|e| e.sequence as i64)
-        .unwrap_or(current);
-    Ok((last, names))
 }

@@ -1,0 +1,306 @@
+//! Reading a capture before a command and appending what the command decided, in as few round
+//! trips as the store allows.
+//!
+//! - **Load** is one statement on both stores: the snapshot, the events after it, and the first
+//!   outcome of this command id, if any.
+//! - **Append** records the events, the command's outcome and (every [`SNAPSHOT_EVERY`] events) a
+//!   snapshot atomically: on PostgreSQL in one statement, hence one implicit transaction; on
+//!   SQLite in one transaction. Events land in the crates' own table under their primary key,
+//!   so a concurrent writer of the same sequence, or of the same command id, is a conflict and
+//!   nothing of the loser is recorded.
+//!
+//! Snapshots are a cache that only moves forward: loading always applies the events after the
+//! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
+
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+use cqrs_es::{Aggregate, DomainEvent};
+use photo_ledger_domain::{Capture, CaptureEvent};
+use photo_ledger_projections::log::{self, Position, AGGREGATE_TYPE};
+use photo_ledger_projections::{on_db, Db};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::LedgerError;
+use photo_ledger_domain::CaptureError;
+
+/// A snapshot is taken once a capture has this many events past its last snapshot.
+pub const SNAPSHOT_EVERY: i64 = 8;
+
+/// The first outcome of a client command id, stored with the events it produced (or alone for a
+/// refusal or a command that changed nothing).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredOutcome {
+    Recorded { sequence: i64, events: Vec<String> },
+    Refused { code: String, error: CaptureError },
+}
+
+/// What a command needs before deciding.
+pub struct Loaded {
+    pub capture: Capture,
+    /// The capture's last sequence (0 for a capture that does not exist yet).
+    pub sequence: i64,
+    /// The sequence the stored snapshot covers (0 without one).
+    pub snapshot_sequence: i64,
+    /// The command this id was first used for, and what it did.
+    pub previous: Option<(String, StoredOutcome)>,
+}
+
+/// One command's identity, for its stored outcome.
+pub struct CommandKey<'a> {
+    pub capture_id: &'a str,
+    pub command_id: &'a str,
+    pub command: &'a str,
+}
+
+#[derive(Debug)]
+pub enum AppendError {
+    /// Another writer recorded this sequence or this command id first.
+    Conflict,
+    Store(sqlx::Error),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => AppendError::Conflict,
+            _ => AppendError::Store(e),
+        }
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Store(e.to_string())
+}
+
+/// Both stores read this: `CAST(… AS TEXT)` is valid in each, and PostgreSQL types the
+/// `NULL`s of later branches from the first.
+const LOAD: &str = "
+SELECT 'event' AS part, sequence, event_type, event_version, CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata
+  FROM events
+ WHERE aggregate_type = $1 AND aggregate_id = $2
+   AND sequence > coalesce((SELECT last_sequence FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
+UNION ALL
+SELECT 'snapshot', last_sequence, NULL, NULL, CAST(payload AS TEXT), NULL
+  FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2
+UNION ALL
+SELECT 'outcome', NULL, command, NULL, CAST(outcome AS TEXT), NULL
+  FROM command_outcomes WHERE aggregate_id = $2 AND command_id = $3";
+
+type LoadRow = (
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+/// Everything a command records, in one statement: PostgreSQL runs every data-modifying
+/// `WITH` part whether or not the final `SELECT` reads it, all in the statement's transaction.
+const PG_APPEND: &str = "
+WITH appended AS (
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+    SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6::json
+      FROM unnest($3::bigint[], $4::text[], $5::text[], $7::text[]) AS e(sequence, event_type, event_version, payload)
+    RETURNING txid, position
+), outcome AS (
+    INSERT INTO command_outcomes (aggregate_id, command_id, command, outcome) VALUES ($2, $8, $9, $10::jsonb)
+), snapshot AS (
+    INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload)
+    SELECT $1, $2, $11, $12::json WHERE $11::bigint IS NOT NULL
+    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+       SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
+     WHERE snapshots.last_sequence < excluded.last_sequence
+)
+SELECT txid::text::bigint AS txid, position FROM appended ORDER BY position DESC LIMIT 1";
+
+const INSERT_EVENT: &str = "
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+const INSERT_OUTCOME: &str =
+    "INSERT INTO command_outcomes (aggregate_id, command_id, command, outcome) VALUES ($1, $2, $3, $4)";
+
+const UPSERT_SNAPSHOT: &str = "
+INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload) VALUES ($1, $2, $3, $4)
+ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+   SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
+ WHERE snapshots.last_sequence < excluded.last_sequence";
+
+pub struct Journal {
+    db: Db,
+    upcasters: Vec<Box<dyn EventUpcaster>>,
+}
+
+impl Journal {
+    pub fn new(db: Db, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
+        Self { db, upcasters }
+    }
+
+    /// The capture's state and the first outcome of `command_id`, in one round trip.
+    pub async fn load(&self, capture_id: &str, command_id: &str) -> Result<Loaded, LedgerError> {
+        let rows: Vec<LoadRow> = on_db!(&self.db, pool => sqlx::query_as(LOAD)
+            .bind(AGGREGATE_TYPE)
+            .bind(capture_id)
+            .bind(command_id)
+            .fetch_all(pool)
+            .await)
+        .map_err(store_error)?;
+        let mut capture = Capture::default();
+        let mut snapshot_sequence = 0;
+        let mut previous = None;
+        let mut events = Vec::new();
+        for (part, sequence, name, version, payload, metadata) in rows {
+            let sequence = sequence.unwrap_or_default();
+            match part.as_str() {
+                "snapshot" => {
+                    capture = serde_json::from_str(&payload).map_err(store_error)?;
+                    snapshot_sequence = sequence;
+                }
+                "outcome" => {
+                    let outcome = serde_json::from_str(&payload).map_err(store_error)?;
+                    previous = Some((name.unwrap_or_default(), outcome));
+                }
+                _ => events.push(SerializedEvent::new(
+                    capture_id.to_string(),
+                    sequence as usize,
+                    AGGREGATE_TYPE.to_string(),
+                    name.unwrap_or_default(),
+                    version.unwrap_or_default(),
+                    serde_json::from_str(&payload).map_err(store_error)?,
+                    metadata
+                        .map(|m| serde_json::from_str(&m))
+                        .transpose()
+                        .map_err(store_error)?
+                        .unwrap_or(Value::Null),
+                )),
+            }
+        }
+        events.sort_by_key(|e| e.sequence);
+        let mut sequence = snapshot_sequence;
+        for event in events {
+            let event = log::upcast(event, &self.upcasters);
+            sequence = event.sequence as i64;
+            let event: CaptureEvent = serde_json::from_value(event.payload).map_err(|e| {
+                store_error(format!(
+                    "event {sequence} of capture {capture_id} is unreadable: {e}"
+                ))
+            })?;
+            capture.apply(event);
+        }
+        Ok(Loaded {
+            capture,
+            sequence,
+            snapshot_sequence,
+            previous,
+        })
+    }
+
+    /// Records `events` after `loaded`, with the command's outcome and, when due, a snapshot of
+    /// `after` (the state the events lead to). Returns the last event's global position.
+    pub async fn append(
+        &self,
+        key: &CommandKey<'_>,
+        loaded: &Loaded,
+        events: &[CaptureEvent],
+        after: &Capture,
+        metadata: &Value,
+    ) -> Result<Position, AppendError> {
+        let last = loaded.sequence + events.len() as i64;
+        let outcome = serde_json::to_string(&StoredOutcome::Recorded {
+            sequence: last,
+            events: events.iter().map(|e| e.event_type()).collect(),
+        })
+        .expect("outcomes serialise");
+        let snapshot = (last - loaded.snapshot_sequence >= SNAPSHOT_EVERY)
+            .then(|| (last, serde_json::to_string(after).expect("captures serialise")));
+        let rows: Vec<(i64, String, String, String)> = events
+            .iter()
+            .zip(loaded.sequence + 1..)
+            .map(|(e, sequence)| {
+                (
+                    sequence,
+                    e.event_type(),
+                    e.event_version(),
+                    serde_json::to_string(e).expect("events serialise"),
+                )
+            })
+            .collect();
+        let metadata = metadata.to_string();
+        match &self.db {
+            Db::Postgres(pool) => {
+                let (txid, position): (i64, i64) = sqlx::query_as(PG_APPEND)
+                    .bind(AGGREGATE_TYPE)
+                    .bind(key.capture_id)
+                    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+                    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
+                    .bind(&metadata)
+                    .bind(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())
+                    .bind(key.command_id)
+                    .bind(key.command)
+                    .bind(&outcome)
+                    .bind(snapshot.as_ref().map(|s| s.0))
+                    .bind(snapshot.as_ref().map(|s| s.1.as_str()))
+                    .fetch_one(pool)
+                    .await?;
+                Ok(Position { txid, position })
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let mut position = 0;
+                for (sequence, name, version, payload) in &rows {
+                    position = sqlx::query(INSERT_EVENT)
+                        .bind(AGGREGATE_TYPE)
+                        .bind(key.capture_id)
+                        .bind(sequence)
+                        .bind(name)
+                        .bind(version)
+                        .bind(payload)
+                        .bind(&metadata)
+                        .execute(&mut *tx)
+                        .await?
+                        .last_insert_rowid();
+                }
+                sqlx::query(INSERT_OUTCOME)
+                    .bind(key.capture_id)
+                    .bind(key.command_id)
+                    .bind(key.command)
+                    .bind(&outcome)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some((sequence, payload)) = &snapshot {
+                    sqlx::query(UPSERT_SNAPSHOT)
+                        .bind(AGGREGATE_TYPE)
+                        .bind(key.capture_id)
+                        .bind(sequence)
+                        .bind(payload)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(Position { txid: 0, position })
+            }
+        }
+    }
+
+    /// Stores the outcome of a command that recorded no events: a refusal, or a command that was
+    /// already satisfied.
+    pub async fn record_outcome(
+        &self,
+        key: &CommandKey<'_>,
+        outcome: &StoredOutcome,
+    ) -> Result<(), AppendError> {
+        // `Json` binds as jsonb on PostgreSQL and as text on SQLite.
+        on_db!(&self.db, pool => sqlx::query(INSERT_OUTCOME)
+            .bind(key.capture_id)
+            .bind(key.command_id)
+            .bind(key.command)
+            .bind(sqlx::types::Json(outcome))
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
