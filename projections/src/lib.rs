@@ -1,8 +1,9 @@
 //! # photo-ledger-projections
 //!
 //! Every screen of photo-ledger is a projection of the capture log. This crate reads that log in
-//! one global order ([`log`]), folds it into per-capture documents and rewrites each projection's
-//! query rows from them ([`projection`]), and advances a checkpoint in the same transaction
+//! one global order ([`log`]), folds it into per-capture documents (kept in memory, folded again
+//! from the log when missing) and rewrites each projection's query rows from them
+//! ([`projection`]), and advances a checkpoint in the same transaction
 //! ([`projector`]). A crash anywhere leaves either the old rows and the old checkpoint or the new
 //! rows and the new checkpoint, so nothing is lost and nothing is applied twice.
 //!
@@ -26,7 +27,7 @@ pub mod review_queue;
 pub use db::Db;
 pub use error::ProjectionError;
 pub use log::{LoggedEvent, Position};
-pub use projection::Projection;
+pub use projection::{Folder, Projection};
 pub use projector::{Projector, ProjectorConfig};
 
 use std::sync::Arc;
@@ -34,9 +35,11 @@ use std::sync::Arc;
 /// Every projection the service maintains, by name.
 pub fn all_projections(person_key: person_key::PersonKeyer) -> Vec<Arc<dyn projection::Fold>> {
     vec![
-        Arc::new(capture_status::CaptureStatusProjection),
-        Arc::new(review_queue::ReviewQueueProjection),
-        Arc::new(courier_orders::CourierOrdersProjection),
-        Arc::new(photo_history::PhotoHistoryProjection::new(person_key)),
+        Arc::new(Folder::new(capture_status::CaptureStatusProjection)),
+        Arc::new(Folder::new(review_queue::ReviewQueueProjection)),
+        Arc::new(Folder::new(courier_orders::CourierOrdersProjection)),
+        Arc::new(Folder::new(photo_history::PhotoHistoryProjection::new(
+            person_key,
+        ))),
     ]
 }

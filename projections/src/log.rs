@@ -130,6 +130,63 @@ reader!(
     |p: Position| p.txid
 );
 
+const PG_HISTORY: &str = "
+SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version, payload, metadata
+  FROM events
+ WHERE aggregate_type = $3 AND aggregate_id = ANY($4)
+   AND (txid, position) <= ($1::text::xid8, $2)
+ ORDER BY aggregate_id, sequence";
+
+/// Every event up to `at` of the given captures, each capture in its own order: what a
+/// projection folds when it does not hold a capture's document.
+pub async fn history_pg(
+    conn: &mut sqlx::PgConnection,
+    at: Position,
+    capture_ids: &[String],
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Vec<LoggedEvent>, ProjectionError> {
+    if capture_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = sqlx::query(PG_HISTORY)
+        .bind(at.txid.to_string())
+        .bind(at.position)
+        .bind(AGGREGATE_TYPE)
+        .bind(capture_ids)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|row| decode(row, upcasters)).collect()
+}
+
+/// [`history_pg`] for SQLite.
+pub async fn history_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    at: Position,
+    capture_ids: &[String],
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Vec<LoggedEvent>, ProjectionError> {
+    let mut events = Vec::new();
+    // Below SQLite's bound-parameter limit.
+    for chunk in capture_ids.chunks(1000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT 0 AS txid, rowid AS position, aggregate_id, sequence, event_type, event_version, payload, metadata FROM events WHERE aggregate_type = ",
+        );
+        q.push_bind(AGGREGATE_TYPE)
+            .push(" AND rowid <= ")
+            .push_bind(at.position)
+            .push(" AND aggregate_id IN (");
+        let mut ids = q.separated(", ");
+        for id in chunk {
+            ids.push_bind(id);
+        }
+        q.push(") ORDER BY aggregate_id, sequence");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            events.push(decode(&row, upcasters)?);
+        }
+    }
+    Ok(events)
+}
+
 /// Whether committed events exist that are still above the commit horizon (PostgreSQL only):
 /// the reader should look again shortly rather than wait for the next notification.
 pub async fn pending_above_horizon(conn: &mut sqlx::PgConnection) -> Result<bool, ProjectionError> {

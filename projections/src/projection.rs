@@ -1,16 +1,17 @@
 //! What a projection is: a fold of a capture's events into a document, and the query rows that
-//! document produces. The projector stores the document and rewrites the capture's rows in the
-//! same transaction as the checkpoint.
+//! document produces. The projector rewrites the capture's rows in the same transaction as the
+//! checkpoint. Documents live in memory between batches and are folded again from the capture's
+//! events when they are not there.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ProjectionError;
-use crate::log::LoggedEvent;
+use crate::log::{LoggedEvent, Position};
 
 /// A projection's query table. Every such table has a `capture_id` column: a capture's rows are
 /// deleted and rewritten whenever its document changes.
@@ -34,33 +35,84 @@ pub type Row = Vec<SqlValue>;
 pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
     const TABLE: Table;
-    type Doc: Default + Serialize + DeserializeOwned + Send;
+    type Doc: Default + Send;
 
     fn apply(&self, doc: &mut Self::Doc, event: &LoggedEvent);
     fn rows(&self, capture_id: &str, doc: &Self::Doc) -> Vec<Row>;
 }
 
-/// The result of folding a batch into one capture's document.
+/// The query rows of one capture after a batch.
 #[derive(Debug)]
 pub struct Folded {
     pub capture_id: String,
-    pub doc: Value,
     pub rows: Vec<Row>,
 }
 
 /// A projection with its document type erased, so the projector can hold several.
+///
+/// A fold may keep documents between batches. A document is a pure function of the capture's
+/// events up to a checkpoint, so kept documents are valid exactly while the stored checkpoint is
+/// the one they were kept at: the projector passes that checkpoint to every call, and a fold
+/// drops what it kept whenever another checkpoint comes (a reset, or another instance having
+/// run the projection).
 pub trait Fold: Send + Sync {
     fn name(&self) -> &'static str;
     fn table(&self) -> Table;
-    /// Folds `events` into the stored documents (`docs`, by capture id; missing means new).
+    /// Of `captures`, those whose document at checkpoint `at` this fold does not hold.
+    fn missing(&self, at: Position, captures: &[&str]) -> Vec<String>;
+    /// Folds `history` (every event up to `at` of captures reported missing) and then `batch`,
+    /// and returns the rows of every capture the batch touched.
     fn fold(
         &self,
-        docs: HashMap<String, Value>,
-        events: &[LoggedEvent],
+        at: Position,
+        history: &[LoggedEvent],
+        batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError>;
+    /// The batch folded last was committed, moving the checkpoint to `to`.
+    fn committed(&self, to: Position);
 }
 
-impl<P: Projection> Fold for P {
+/// Most documents a projection keeps between batches; beyond that it starts afresh, and
+/// documents are folded again from the log as their captures come up.
+const KEPT_DOCUMENTS: usize = 10_000;
+
+/// A [`Projection`] with the documents it keeps between batches.
+pub struct Folder<P: Projection> {
+    projection: P,
+    kept: Mutex<Kept<P::Doc>>,
+}
+
+struct Kept<D> {
+    at: Position,
+    docs: HashMap<String, D>,
+    /// Documents of the batch being committed, kept once it is.
+    pending: Vec<(String, D)>,
+}
+
+impl<P: Projection> Folder<P> {
+    pub fn new(projection: P) -> Self {
+        Self {
+            projection,
+            kept: Mutex::new(Kept {
+                at: Position::START,
+                docs: HashMap::new(),
+                pending: Vec::new(),
+            }),
+        }
+    }
+
+    fn kept_at(&self, at: Position) -> std::sync::MutexGuard<'_, Kept<P::Doc>> {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.pending.clear();
+        if kept.at != at {
+            kept.docs.clear();
+            kept.at = at;
+        }
+        kept
+    }
+}
+
+impl<P: Projection> Fold for Folder<P> {
     fn name(&self) -> &'static str {
         P::NAME
     }
@@ -69,90 +121,64 @@ impl<P: Projection> Fold for P {
         P::TABLE
     }
 
+    fn missing(&self, at: Position, captures: &[&str]) -> Vec<String> {
+        let kept = self.kept_at(at);
+        captures
+            .iter()
+            .filter(|id| !kept.docs.contains_key(**id))
+            .map(|id| id.to_string())
+            .collect()
+    }
+
     fn fold(
         &self,
-        mut docs: HashMap<String, Value>,
-        events: &[LoggedEvent],
+        at: Position,
+        history: &[LoggedEvent],
+        batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError> {
-        let mut touched: BTreeMap<&str, P::Doc> = BTreeMap::new();
-        for event in events {
-            let doc = match touched.entry(&event.capture_id) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let doc = match docs.remove(&event.capture_id) {
-                        Some(stored) => serde_json::from_value(stored).map_err(|source| {
-                            ProjectionError::UnreadableDocument {
-                                projection: P::NAME,
-                                capture_id: event.capture_id.clone(),
-                                source,
-                            }
-                        })?,
-                        None => P::Doc::default(),
-                    };
-                    e.insert(doc)
+        let mut kept = self.kept_at(at);
+        let mut touched: BTreeMap<String, P::Doc> = BTreeMap::new();
+        for event in history.iter().chain(batch) {
+            let doc = match touched.entry(event.capture_id.clone()) {
+                Entry::Occupied(e) => e.into_mut(),
+                // Taken out: if the batch is not committed, the capture is folded afresh.
+                Entry::Vacant(e) => {
+                    e.insert(kept.docs.remove(&event.capture_id).unwrap_or_default())
                 }
             };
-            self.apply(doc, event);
+            self.projection.apply(doc, event);
         }
-        touched
-            .into_iter()
-            .map(|(capture_id, doc)| {
-                Ok(Folded {
-                    capture_id: capture_id.to_string(),
-                    rows: self.rows(capture_id, &doc),
-                    doc: serde_json::to_value(&doc).expect("projection documents serialise"),
-                })
+        let folded = touched
+            .iter()
+            .map(|(capture_id, doc)| Folded {
+                capture_id: capture_id.clone(),
+                rows: self.projection.rows(capture_id, doc),
             })
-            .collect()
+            .collect();
+        kept.pending = touched.into_iter().collect();
+        Ok(folded)
+    }
+
+    fn committed(&self, to: Position) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.docs.len() + kept.pending.len() > KEPT_DOCUMENTS {
+            kept.docs.clear();
+        }
+        let pending = std::mem::take(&mut kept.pending);
+        kept.docs.extend(pending);
+        kept.at = to;
     }
 }
 
-/// Writes folded documents and their rows; expanded once per backend.
+/// Rewrites the query rows of the folded captures; expanded once per backend.
 macro_rules! writer {
-    ($load:ident, $write:ident, $db:ty) => {
-        pub(crate) async fn $load(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            projection: &str,
-            capture_ids: &[&str],
-        ) -> Result<HashMap<String, Value>, ProjectionError> {
-            use sqlx::Row as _;
-            let mut docs = HashMap::new();
-            for chunk in capture_ids.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT capture_id, doc FROM projection_docs WHERE projection = ",
-                );
-                q.push_bind(projection).push(" AND capture_id IN (");
-                let mut sep = q.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
-                }
-                q.push(")");
-                for row in q.build().fetch_all(&mut *conn).await? {
-                    let doc: sqlx::types::Json<Value> = row.try_get("doc")?;
-                    docs.insert(row.try_get("capture_id")?, doc.0);
-                }
-            }
-            Ok(docs)
-        }
-
+    ($write:ident, $db:ty) => {
         pub(crate) async fn $write(
             conn: &mut <$db as sqlx::Database>::Connection,
-            projection: &str,
             table: Table,
             folded: &[Folded],
         ) -> Result<(), ProjectionError> {
             for chunk in folded.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<$db>::new(
-                    "INSERT INTO projection_docs (projection, capture_id, doc) ",
-                );
-                q.push_values(chunk, |mut b, f| {
-                    b.push_bind(projection)
-                        .push_bind(&f.capture_id)
-                        .push_bind(sqlx::types::Json(&f.doc));
-                });
-                q.push(" ON CONFLICT (projection, capture_id) DO UPDATE SET doc = excluded.doc");
-                q.build().execute(&mut *conn).await?;
-
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                     "DELETE FROM {} WHERE capture_id IN (",
                     table.name
@@ -195,10 +221,10 @@ macro_rules! writer {
     };
 }
 
-/// Captures per statement when loading or storing documents.
+/// Captures per statement when deleting their rows.
 const CHUNK: usize = 1000;
 /// Bound parameters per statement; below both PostgreSQL's and SQLite's limits.
 const MAX_PARAMS: usize = 30_000;
 
-writer!(load_docs_pg, write_pg, sqlx::Postgres);
-writer!(load_docs_sqlite, write_sqlite, sqlx::Sqlite);
+writer!(write_pg, sqlx::Postgres);
+writer!(write_sqlite, sqlx::Sqlite);

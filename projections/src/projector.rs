@@ -6,8 +6,12 @@
 //!   first one's checkpoint. A crash before commit rolls the whole batch back.
 //! - **One runner per projection** on PostgreSQL: a session advisory lock held on a dedicated
 //!   connection; when its holder dies the connection closes and another instance takes over.
-//! - **Wakes on new events:** LISTEN `photo_ledger_events` on PostgreSQL, [`Projector::wake`]
-//!   from the command path on SQLite, and a slow poll as a safety net.
+//! - **Wakes on new events:** the command path calls [`Projector::announce`] after each commit,
+//!   which wakes this process's runners at once and, on PostgreSQL, has other instances woken by
+//!   a NOTIFY on `photo_ledger_events` (LISTENed by every instance). The NOTIFY is sent from its
+//!   own transaction and coalesced, at most one in flight: a NOTIFY inside the command's
+//!   transaction would hold PostgreSQL's database-wide notify lock across its commit and make
+//!   writers commit one at a time. A slow poll is the safety net.
 //! - **Read-your-writes:** [`Projector::wait_for`] waits, bounded, until projections have passed
 //!   a command's position.
 
@@ -28,7 +32,7 @@ use crate::log::{self, LoggedEvent, Position};
 use crate::projection::{self, Fold};
 use crate::{on_db, Db};
 
-/// The channel the event log's insert trigger notifies.
+/// The channel instances announce new events on.
 pub const EVENTS_CHANNEL: &str = "photo_ledger_events";
 
 #[derive(Clone, Debug)]
@@ -65,6 +69,8 @@ struct Inner {
     config: ProjectorConfig,
     /// Ticks whenever any projection commits, for waiters.
     tick: watch::Sender<u64>,
+    /// Set by [`Projector::announce`]; the notifier task turns bursts into one NOTIFY.
+    announced: Notify,
 }
 
 #[derive(Clone)]
@@ -90,6 +96,7 @@ impl Projector {
                 upcasters: capture_upcasters(),
                 config,
                 tick: watch::channel(0).0,
+                announced: Notify::new(),
             }),
         }
     }
@@ -122,12 +129,18 @@ impl Projector {
         self.refresh_progress().await
     }
 
-    /// Signals every projection that new events may be there (the SQLite command path calls this
-    /// after each commit).
+    /// Signals this process's projections that new events may be there.
     pub fn wake(&self) {
         for runner in &self.inner.runners {
             runner.wake.notify_one();
         }
+    }
+
+    /// Tells every instance that events were committed: this process's runners now, other
+    /// instances through a coalesced NOTIFY (sent while [`Projector::spawn`]'s tasks run).
+    pub fn announce(&self) {
+        self.wake();
+        self.inner.announced.notify_one();
     }
 
     /// Stored checkpoints, by projection.
@@ -219,7 +232,6 @@ impl Projector {
             sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
                 .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM projection_docs WHERE projection = $1").bind(name).execute(&mut *tx).await?;
             tx.commit().await
         }.await)?;
         runner.progress.send_replace(Position::START);
@@ -301,9 +313,10 @@ impl Projector {
             tasks.spawn(async move { this.run(name).await });
         }
         if let Db::Postgres(pool) = &self.inner.db {
-            let this = self.clone();
-            let pool = pool.clone();
-            tasks.spawn(async move { this.listen(pool).await });
+            let (this, listener_pool) = (self.clone(), pool.clone());
+            tasks.spawn(async move { this.listen(listener_pool).await });
+            let (this, notifier_pool) = (self.clone(), pool.clone());
+            tasks.spawn(async move { this.notify_others(notifier_pool).await });
         }
         tasks
     }
@@ -362,6 +375,22 @@ impl Projector {
         }
     }
 
+    /// Sends one NOTIFY per burst of announcements: announcements made while one is being sent
+    /// leave a single permit, answered by the next.
+    async fn notify_others(&self, pool: sqlx::PgPool) {
+        loop {
+            self.inner.announced.notified().await;
+            if let Err(err) = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(EVENTS_CHANNEL)
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %err, "could not notify other instances; they will poll");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
     async fn listen(&self, pool: sqlx::PgPool) {
         loop {
             let result: Result<(), sqlx::Error> = async {
@@ -409,8 +438,22 @@ fn capture_ids(events: &[LoggedEvent]) -> Vec<&str> {
     unique.into_iter().collect()
 }
 
+/// Of the captures whose documents `fold` does not hold, those with events before this batch: a
+/// capture whose first event in the batch is its first event ever has no history to read.
+fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec<String> {
+    let mut missing: BTreeSet<String> =
+        fold.missing(at, &capture_ids(events)).into_iter().collect();
+    let mut seen = BTreeSet::new();
+    for event in events {
+        if seen.insert(event.capture_id.as_str()) && event.sequence == 1 {
+            missing.remove(&event.capture_id);
+        }
+    }
+    missing.into_iter().collect()
+}
+
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $read:path, $load:path, $write:path) => {
+    ($name:ident, $db:ty, $read:path, $history:path, $write:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             fold: &dyn Fold,
@@ -426,14 +469,15 @@ macro_rules! step_impl {
             .bind(Utc::now())
             .fetch_one(&mut *tx)
             .await?;
-            let events = $read(&mut *tx, Position { txid, position }, batch_size, upcasters).await?;
+            let at = Position { txid, position };
+            let events = $read(&mut *tx, at, batch_size, upcasters).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
                 return Ok(None);
             };
-            let docs = $load(&mut *tx, fold.name(), &capture_ids(&events)).await?;
-            let folded = fold.fold(docs, &events)?;
-            $write(&mut *tx, fold.name(), fold.table(), &folded).await?;
+            let history = $history(&mut *tx, at, &needing_history(fold, at, &events), upcasters).await?;
+            let folded = fold.fold(at, &history, &events)?;
+            $write(&mut *tx, fold.table(), &folded).await?;
             sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3 WHERE projection = $1")
                 .bind(fold.name())
                 .bind(last.txid)
@@ -442,6 +486,7 @@ macro_rules! step_impl {
                 .await?;
             failpoint("projector.before_commit");
             tx.commit().await?;
+            fold.committed(last);
             Ok(Some((last, events.len())))
         }
     };
@@ -451,13 +496,13 @@ step_impl!(
     step_pg,
     sqlx::Postgres,
     log::read_pg,
-    projection::load_docs_pg,
+    log::history_pg,
     projection::write_pg
 );
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
     log::read_sqlite,
-    projection::load_docs_sqlite,
+    log::history_sqlite,
     projection::write_sqlite
 );

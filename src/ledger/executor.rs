@@ -88,8 +88,8 @@ impl Ledger {
             command_id: &request.metadata.command_id,
             command: request.command.name(),
         };
-        let metadata = serde_json::to_value(request.metadata.to_map())
-            .expect("metadata serialises");
+        let metadata =
+            serde_json::to_value(request.metadata.to_map()).expect("metadata serialises");
         for attempt in 0..self.config.max_attempts {
             if attempt > 0 {
                 // Jittered backoff so racing writers spread out.
@@ -133,18 +133,14 @@ impl Ledger {
                         .await
                         .map(|position| {
                             let names = events.iter().map(|e| e.name().to_string()).collect();
-                            (
-                                loaded.sequence + events.len() as i64,
-                                names,
-                                Some(position),
-                            )
+                            (loaded.sequence + events.len() as i64, names, Some(position))
                         })
                 }
             };
             match recorded {
                 Ok((sequence, events, position)) => {
                     if position.is_some() {
-                        self.projector.wake();
+                        self.projector.announce();
                     }
                     return Ok(CommandOutcome {
                         capture_id: request.capture_id.clone(),

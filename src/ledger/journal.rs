@@ -213,8 +213,12 @@ impl Journal {
             events: events.iter().map(|e| e.event_type()).collect(),
         })
         .expect("outcomes serialise");
-        let snapshot = (last - loaded.snapshot_sequence >= SNAPSHOT_EVERY)
-            .then(|| (last, serde_json::to_string(after).expect("captures serialise")));
+        let snapshot = (last - loaded.snapshot_sequence >= SNAPSHOT_EVERY).then(|| {
+            (
+                last,
+                serde_json::to_string(after).expect("captures serialise"),
+            )
+        });
         let rows: Vec<(i64, String, String, String)> = events
             .iter()
             .zip(loaded.sequence + 1..)

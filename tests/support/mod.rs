@@ -371,10 +371,6 @@ pub async fn dump_views(db: &Db) -> Value {
             "photo_history",
             "SELECT photo_id || person_key AS k, item AS v FROM photo_history ORDER BY 1",
         ),
-        (
-            "projection_docs",
-            "SELECT projection || '/' || capture_id AS k, doc AS v FROM projection_docs ORDER BY 1",
-        ),
     ];
     let mut out = serde_json::Map::new();
     for (name, sql) in queries {
