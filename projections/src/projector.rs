@@ -229,10 +229,11 @@ impl Projector {
         let table = runner.fold.table().name;
         on_db!(&self.inner.db, pool => async {
             let mut tx = pool.begin().await?;
+            lock_batches(&mut *tx, name).await?;
             sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
                 .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
             sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-            tx.commit().await
+            tx.commit().await.map_err(ProjectionError::from)
         }.await)?;
         runner.progress.send_replace(Position::START);
         Ok(())
@@ -453,7 +454,7 @@ fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec
 }
 
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $read:path, $history:path, $write:path) => {
+    ($name:ident, $db:ty, $claim:path, $read:path, $history:path, $write:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             fold: &dyn Fold,
@@ -461,15 +462,7 @@ macro_rules! step_impl {
             upcasters: &[Box<dyn EventUpcaster>],
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
             let mut tx = pool.begin().await?;
-            // Locks this projection's checkpoint first, so concurrent runners serialise.
-            let (txid, position): (i64, i64) = sqlx::query_as(
-                "UPDATE projection_checkpoints SET updated_at = $2 WHERE projection = $1 RETURNING txid, position",
-            )
-            .bind(fold.name())
-            .bind(Utc::now())
-            .fetch_one(&mut *tx)
-            .await?;
-            let at = Position { txid, position };
+            let at = $claim(&mut *tx, fold.name()).await?;
             let events = $read(&mut *tx, at, batch_size, upcasters).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
@@ -478,10 +471,11 @@ macro_rules! step_impl {
             let history = $history(&mut *tx, at, &needing_history(fold, at, &events), upcasters).await?;
             let folded = fold.fold(at, &history, &events)?;
             $write(&mut *tx, fold.table(), &folded).await?;
-            sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3 WHERE projection = $1")
+            sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
                 .bind(fold.name())
                 .bind(last.txid)
                 .bind(last.position)
+                .bind(Utc::now())
                 .execute(&mut *tx)
                 .await?;
             failpoint("projector.before_commit");
@@ -492,9 +486,66 @@ macro_rules! step_impl {
     };
 }
 
+/// Takes projection `name`'s batch lock for this transaction and reads its checkpoint. No row is
+/// written until the batch's events are read: a transaction gets an id at its first write, and
+/// an id in flight holds back every reader's commit horizon, so a projector that wrote first
+/// would hide newer events from the other projections for as long as its batch runs.
+async fn claim_pg(conn: &mut sqlx::PgConnection, name: &str) -> Result<Position, ProjectionError> {
+    lock_batches(&mut *conn, name).await?;
+    let (txid, position): (i64, i64) =
+        sqlx::query_as("SELECT txid, position FROM projection_checkpoints WHERE projection = $1")
+            .bind(name)
+            .fetch_one(conn)
+            .await?;
+    Ok(Position { txid, position })
+}
+
+/// Serialises every transaction that moves projection `name`'s checkpoint, across instances
+/// (on PostgreSQL; SQLite's single writer already does). Not the leader's session lock: that
+/// one is held for as long as an instance leads.
+trait LockBatches {
+    async fn lock_batches(&mut self, name: &str) -> Result<(), ProjectionError>;
+}
+
+impl LockBatches for sqlx::PgConnection {
+    async fn lock_batches(&mut self, name: &str) -> Result<(), ProjectionError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("photo_ledger.batch.{name}"))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+impl LockBatches for sqlx::SqliteConnection {
+    async fn lock_batches(&mut self, _name: &str) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+async fn lock_batches<C: LockBatches>(conn: &mut C, name: &str) -> Result<(), ProjectionError> {
+    conn.lock_batches(name).await
+}
+
+/// SQLite has one writer at a time: locking the checkpoint row by updating it serialises runners.
+async fn claim_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    name: &str,
+) -> Result<Position, ProjectionError> {
+    let (txid, position): (i64, i64) = sqlx::query_as(
+        "UPDATE projection_checkpoints SET updated_at = $2 WHERE projection = $1 RETURNING txid, position",
+    )
+    .bind(name)
+    .bind(Utc::now())
+    .fetch_one(conn)
+    .await?;
+    Ok(Position { txid, position })
+}
+
 step_impl!(
     step_pg,
     sqlx::Postgres,
+    claim_pg,
     log::read_pg,
     log::history_pg,
     projection::write_pg
@@ -502,6 +553,7 @@ step_impl!(
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
+    claim_sqlite,
     log::read_sqlite,
     log::history_sqlite,
     projection::write_sqlite

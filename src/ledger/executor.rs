@@ -21,6 +21,9 @@ pub struct LedgerConfig {
     pub max_attempts: u32,
     /// How long a command waits for the projections it affects (read-your-writes).
     pub projection_wait: Duration,
+    /// Commands talking to the database at once; the rest queue here. More than a few per core
+    /// only adds context switches, and a bound leaves the projector its share of the machine.
+    pub concurrent_commands: usize,
 }
 
 impl Default for LedgerConfig {
@@ -28,6 +31,7 @@ impl Default for LedgerConfig {
         Self {
             max_attempts: 8,
             projection_wait: Duration::from_secs(5),
+            concurrent_commands: std::thread::available_parallelism().map_or(2, |n| n.get()) * 4,
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct CommandOutcome {
 pub struct Ledger {
     db: Db,
     journal: Journal,
+    admission: tokio::sync::Semaphore,
     projector: Projector,
     config: LedgerConfig,
 }
@@ -66,6 +71,7 @@ impl Ledger {
     pub fn new(db: Db, projector: Projector, config: LedgerConfig) -> Self {
         Self {
             journal: Journal::new(db.clone(), capture_upcasters()),
+            admission: tokio::sync::Semaphore::new(config.concurrent_commands.max(1)),
             db,
             projector,
             config,
@@ -96,6 +102,11 @@ impl Ledger {
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 5;
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2 + jitter)).await;
             }
+            let _admitted = self
+                .admission
+                .acquire()
+                .await
+                .expect("the admission semaphore is never closed");
             let loaded = self.journal.load(key.capture_id, key.command_id).await?;
             if let Some((previous, stored)) = loaded.previous {
                 return self.first_outcome(&key, previous, stored).await;
