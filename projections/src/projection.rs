@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::error::ProjectionError;
 use crate::log::{LoggedEvent, Position};
 
-/// A projection's query table. Every such table has a `capture_id` column: a capture's rows are
-/// deleted and rewritten whenever its document changes.
+/// A projection's query table. Its first column is its primary key, and every such table has a
+/// `capture_id` column: when a capture's document changes, the rows that changed are rewritten
+/// (or all the capture's rows, when its previous rows are not known).
 #[derive(Clone, Copy, Debug)]
 pub struct Table {
     pub name: &'static str,
@@ -41,11 +42,50 @@ pub trait Projection: Send + Sync + 'static {
     fn rows(&self, capture_id: &str, doc: &Self::Doc) -> Vec<Row>;
 }
 
-/// The query rows of one capture after a batch.
-#[derive(Debug)]
+/// How one capture's rows change after a batch.
+#[derive(Debug, PartialEq)]
 pub struct Folded {
     pub capture_id: String,
-    pub rows: Vec<Row>,
+    pub remove: Removal,
+    /// Rows to insert once `remove` is done.
+    pub insert: Vec<Row>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Removal {
+    /// Every row of the capture (its previous rows are not known).
+    AllOfCapture,
+    /// The rows with these keys (first column values) only.
+    Keys(Vec<SqlValue>),
+}
+
+impl Folded {
+    /// The change from `previous` rows (when known) to `rows`: unchanged rows are left alone.
+    pub fn between(capture_id: &str, previous: Option<&[Row]>, rows: &[Row]) -> Folded {
+        let Some(previous) = previous else {
+            return Folded {
+                capture_id: capture_id.to_string(),
+                remove: Removal::AllOfCapture,
+                insert: rows.to_vec(),
+            };
+        };
+        let kept = |row: &Row, among: &[Row]| among.iter().any(|r| r == row);
+        Folded {
+            capture_id: capture_id.to_string(),
+            remove: Removal::Keys(
+                previous
+                    .iter()
+                    .filter(|row| !kept(row, rows))
+                    .map(|row| row[0].clone())
+                    .collect(),
+            ),
+            insert: rows
+                .iter()
+                .filter(|row| !kept(row, previous))
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// A projection with its document type erased, so the projector can hold several.
@@ -84,9 +124,10 @@ pub struct Folder<P: Projection> {
 
 struct Kept<D> {
     at: Position,
-    docs: HashMap<String, D>,
+    /// Each capture's document and the rows it produced.
+    docs: HashMap<String, (D, Vec<Row>)>,
     /// Documents of the batch being committed, kept once it is.
-    pending: Vec<(String, D)>,
+    pending: Vec<(String, (D, Vec<Row>))>,
 }
 
 impl<P: Projection> Folder<P> {
@@ -137,25 +178,24 @@ impl<P: Projection> Fold for Folder<P> {
         batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError> {
         let mut kept = self.kept_at(at);
-        let mut touched: BTreeMap<String, P::Doc> = BTreeMap::new();
+        let mut touched: BTreeMap<String, (P::Doc, Option<Vec<Row>>)> = BTreeMap::new();
         for event in history.iter().chain(batch) {
-            let doc = match touched.entry(event.capture_id.clone()) {
+            let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 // Taken out: if the batch is not committed, the capture is folded afresh.
-                Entry::Vacant(e) => {
-                    e.insert(kept.docs.remove(&event.capture_id).unwrap_or_default())
-                }
+                Entry::Vacant(e) => e.insert(match kept.docs.remove(&event.capture_id) {
+                    Some((doc, rows)) => (doc, Some(rows)),
+                    None => (P::Doc::default(), None),
+                }),
             };
             self.projection.apply(doc, event);
         }
-        let folded = touched
-            .iter()
-            .map(|(capture_id, doc)| Folded {
-                capture_id: capture_id.clone(),
-                rows: self.projection.rows(capture_id, doc),
-            })
-            .collect();
-        kept.pending = touched.into_iter().collect();
+        let mut folded = Vec::with_capacity(touched.len());
+        for (capture_id, (doc, previous)) in touched {
+            let rows = self.projection.rows(&capture_id, &doc);
+            folded.push(Folded::between(&capture_id, previous.as_deref(), &rows));
+            kept.pending.push((capture_id, (doc, rows)));
+        }
         Ok(folded)
     }
 
@@ -170,6 +210,18 @@ impl<P: Projection> Fold for Folder<P> {
     }
 }
 
+/// Binds one value into a query being built.
+macro_rules! push_value {
+    ($separated:expr, $value:expr) => {
+        match $value {
+            SqlValue::Text(s) => $separated.push_bind(s.clone()),
+            SqlValue::OptText(s) => $separated.push_bind(s.clone()),
+            SqlValue::Time(t) => $separated.push_bind(*t),
+            SqlValue::Json(v) => $separated.push_bind(sqlx::types::Json(v.clone())),
+        }
+    };
+}
+
 /// Rewrites the query rows of the folded captures; expanded once per backend.
 macro_rules! writer {
     ($write:ident, $db:ty) => {
@@ -178,19 +230,43 @@ macro_rules! writer {
             table: Table,
             folded: &[Folded],
         ) -> Result<(), ProjectionError> {
-            for chunk in folded.chunks(CHUNK) {
+            let whole: Vec<&str> = folded
+                .iter()
+                .filter(|f| f.remove == Removal::AllOfCapture)
+                .map(|f| f.capture_id.as_str())
+                .collect();
+            for chunk in whole.chunks(CHUNK) {
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                     "DELETE FROM {} WHERE capture_id IN (",
                     table.name
                 ));
                 let mut sep = q.separated(", ");
-                for f in chunk {
-                    sep.push_bind(&f.capture_id);
+                for id in chunk {
+                    sep.push_bind(*id);
                 }
                 q.push(")");
                 q.build().execute(&mut *conn).await?;
             }
-            let rows: Vec<&Row> = folded.iter().flat_map(|f| f.rows.iter()).collect();
+            let keys: Vec<&SqlValue> = folded
+                .iter()
+                .flat_map(|f| match &f.remove {
+                    Removal::Keys(keys) => keys.as_slice(),
+                    Removal::AllOfCapture => &[],
+                })
+                .collect();
+            for chunk in keys.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "DELETE FROM {} WHERE {} IN (",
+                    table.name, table.columns[0]
+                ));
+                let mut sep = q.separated(", ");
+                for key in chunk {
+                    push_value!(sep, key);
+                }
+                q.push(")");
+                q.build().execute(&mut *conn).await?;
+            }
+            let rows: Vec<&Row> = folded.iter().flat_map(|f| f.insert.iter()).collect();
             let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
             for chunk in rows.chunks(per_statement) {
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
@@ -206,12 +282,7 @@ macro_rules! writer {
                         table.name
                     );
                     for value in row.iter() {
-                        match value {
-                            SqlValue::Text(s) => b.push_bind(s.clone()),
-                            SqlValue::OptText(s) => b.push_bind(s.clone()),
-                            SqlValue::Time(t) => b.push_bind(*t),
-                            SqlValue::Json(v) => b.push_bind(sqlx::types::Json(v.clone())),
-                        };
+                        push_value!(b, value);
                     }
                 });
                 q.build().execute(&mut *conn).await?;
@@ -221,10 +292,49 @@ macro_rules! writer {
     };
 }
 
-/// Captures per statement when deleting their rows.
+/// Captures or keys per statement when deleting rows.
 const CHUNK: usize = 1000;
 /// Bound parameters per statement; below both PostgreSQL's and SQLite's limits.
 const MAX_PARAMS: usize = 30_000;
 
 writer!(write_pg, sqlx::Postgres);
 writer!(write_sqlite, sqlx::Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &str, value: &str) -> Row {
+        vec![SqlValue::Text(key.into()), SqlValue::Text(value.into())]
+    }
+
+    #[test]
+    fn unknown_previous_rows_replace_all_of_the_capture() {
+        let folded = Folded::between("c1", None, &[row("p1", "a")]);
+        assert_eq!(folded.remove, Removal::AllOfCapture);
+        assert_eq!(folded.insert, vec![row("p1", "a")]);
+    }
+
+    #[test]
+    fn only_changed_added_and_removed_rows_are_written() {
+        let before = [row("p1", "a"), row("p2", "b"), row("p3", "c")];
+        let after = [row("p1", "a"), row("p2", "B"), row("p4", "d")];
+        let folded = Folded::between("c1", Some(&before), &after);
+        assert_eq!(
+            folded.remove,
+            Removal::Keys(vec![
+                SqlValue::Text("p2".into()),
+                SqlValue::Text("p3".into())
+            ])
+        );
+        assert_eq!(folded.insert, vec![row("p2", "B"), row("p4", "d")]);
+    }
+
+    #[test]
+    fn unchanged_rows_write_nothing() {
+        let rows = [row("p1", "a")];
+        let folded = Folded::between("c1", Some(&rows), &rows);
+        assert_eq!(folded.remove, Removal::Keys(vec![]));
+        assert!(folded.insert.is_empty());
+    }
+}
