@@ -245,7 +245,7 @@ impl Ledger {
     /// Loads a capture's current state (snapshot plus the events after it) and its last
     /// sequence.
     pub async fn load(&self, capture_id: &str) -> Result<(Capture, i64), LedgerError> {
-        let loaded = self.journal.load(capture_id, "").await?;
+        let loaded = self.journal.load_stored(capture_id).await?;
         Ok((loaded.capture, loaded.sequence))
     }
 }

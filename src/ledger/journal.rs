@@ -12,6 +12,9 @@
 //! Snapshots are a cache that only moves forward: loading always applies the events after the
 //! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use photo_ledger_domain::{Capture, CaptureEvent};
@@ -23,7 +26,7 @@ use serde_json::Value;
 use super::error::LedgerError;
 use photo_ledger_domain::CaptureError;
 
-/// A snapshot is taken once a capture has this many events past its last snapshot.
+/// A snapshot is taken whenever a command's events reach or cross a multiple of this.
 pub const SNAPSHOT_EVERY: i64 = 8;
 
 /// The first outcome of a client command id, stored with the events it produced (or alone for a
@@ -40,8 +43,6 @@ pub struct Loaded {
     pub capture: Capture,
     /// The capture's last sequence (0 for a capture that does not exist yet).
     pub sequence: i64,
-    /// The sequence the stored snapshot covers (0 without one).
-    pub snapshot_sequence: i64,
     /// The command this id was first used for, and what it did.
     pub previous: Option<(String, StoredOutcome)>,
 }
@@ -74,15 +75,16 @@ fn store_error(e: impl std::fmt::Display) -> LedgerError {
 }
 
 /// Both stores read this: `CAST(… AS TEXT)` is valid in each, and PostgreSQL types the
-/// `NULL`s of later branches from the first.
+/// `NULL`s of later branches from the first. `$4` is the sequence of a state held in memory:
+/// given, only newer events are read; absent, the snapshot and the events after it.
 const LOAD: &str = "
 SELECT 'event' AS part, sequence, event_type, event_version, CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata
   FROM events
  WHERE aggregate_type = $1 AND aggregate_id = $2
-   AND sequence > coalesce((SELECT last_sequence FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
+   AND sequence > coalesce($4, (SELECT last_sequence FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
 UNION ALL
 SELECT 'snapshot', last_sequence, NULL, NULL, CAST(payload AS TEXT), NULL
-  FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2
+  FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2 AND $4 IS NULL
 UNION ALL
 SELECT 'outcome', NULL, command, NULL, CAST(outcome AS TEXT), NULL
   FROM command_outcomes WHERE aggregate_id = $2 AND command_id = $3";
@@ -128,27 +130,73 @@ ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
    SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
  WHERE snapshots.last_sequence < excluded.last_sequence";
 
+/// Most capture states held in memory; beyond that the cache starts afresh.
+const HELD_CAPTURES: usize = 10_000;
+
 pub struct Journal {
     db: Db,
     upcasters: Vec<Box<dyn EventUpcaster>>,
+    /// Recently used captures' states and their sequences. Always safe to use: loading still
+    /// reads every event after the held sequence, and appending still goes through the primary
+    /// key, so a state that other writers have moved past costs a few events, never a wrong
+    /// decision.
+    held: Mutex<HashMap<String, (i64, Capture)>>,
 }
 
 impl Journal {
     pub fn new(db: Db, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
-        Self { db, upcasters }
+        Self {
+            db,
+            upcasters,
+            held: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// The capture's state and the first outcome of `command_id`, in one round trip.
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Capture)>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hold(&self, capture_id: &str, sequence: i64, capture: Capture) {
+        let mut held = self.held();
+        if held.len() >= HELD_CAPTURES {
+            held.clear();
+        }
+        match held.get_mut(capture_id) {
+            Some(entry) if entry.0 >= sequence => {}
+            Some(entry) => *entry = (sequence, capture),
+            None => {
+                held.insert(capture_id.to_string(), (sequence, capture));
+            }
+        }
+    }
+
+    /// The capture's state and the first outcome of `command_id`, in one round trip, reading
+    /// only what is newer than the state held in memory.
     pub async fn load(&self, capture_id: &str, command_id: &str) -> Result<Loaded, LedgerError> {
+        let held = self.held().get(capture_id).cloned();
+        self.load_after(capture_id, command_id, held).await
+    }
+
+    /// The capture's state from the database alone: its snapshot and the events after it.
+    pub async fn load_stored(&self, capture_id: &str) -> Result<Loaded, LedgerError> {
+        self.load_after(capture_id, "", None).await
+    }
+
+    async fn load_after(
+        &self,
+        capture_id: &str,
+        command_id: &str,
+        held: Option<(i64, Capture)>,
+    ) -> Result<Loaded, LedgerError> {
         let rows: Vec<LoadRow> = on_db!(&self.db, pool => sqlx::query_as(LOAD)
             .bind(AGGREGATE_TYPE)
             .bind(capture_id)
             .bind(command_id)
+            .bind(held.as_ref().map(|(sequence, _)| *sequence))
             .fetch_all(pool)
             .await)
         .map_err(store_error)?;
-        let mut capture = Capture::default();
-        let mut snapshot_sequence = 0;
+        let (mut start, mut capture) = held.unwrap_or_default();
         let mut previous = None;
         let mut events = Vec::new();
         for (part, sequence, name, version, payload, metadata) in rows {
@@ -156,7 +204,7 @@ impl Journal {
             match part.as_str() {
                 "snapshot" => {
                     capture = serde_json::from_str(&payload).map_err(store_error)?;
-                    snapshot_sequence = sequence;
+                    start = sequence;
                 }
                 "outcome" => {
                     let outcome = serde_json::from_str(&payload).map_err(store_error)?;
@@ -178,7 +226,7 @@ impl Journal {
             }
         }
         events.sort_by_key(|e| e.sequence);
-        let mut sequence = snapshot_sequence;
+        let mut sequence = start;
         for event in events {
             let event = log::upcast(event, &self.upcasters);
             sequence = event.sequence as i64;
@@ -189,10 +237,12 @@ impl Journal {
             })?;
             capture.apply(event);
         }
+        if sequence > start {
+            self.hold(capture_id, sequence, capture.clone());
+        }
         Ok(Loaded {
             capture,
             sequence,
-            snapshot_sequence,
             previous,
         })
     }
@@ -213,7 +263,7 @@ impl Journal {
             events: events.iter().map(|e| e.event_type()).collect(),
         })
         .expect("outcomes serialise");
-        let snapshot = (last - loaded.snapshot_sequence >= SNAPSHOT_EVERY).then(|| {
+        let snapshot = (last / SNAPSHOT_EVERY > loaded.sequence / SNAPSHOT_EVERY).then(|| {
             (
                 last,
                 serde_json::to_string(after).expect("captures serialise"),
@@ -249,6 +299,7 @@ impl Journal {
                     .bind(snapshot.as_ref().map(|s| s.1.as_str()))
                     .fetch_one(pool)
                     .await?;
+                self.hold(key.capture_id, last, after.clone());
                 Ok(Position { txid, position })
             }
             Db::Sqlite(pool) => {
@@ -284,6 +335,7 @@ impl Journal {
                         .await?;
                 }
                 tx.commit().await?;
+                self.hold(key.capture_id, last, after.clone());
                 Ok(Position { txid: 0, position })
             }
         }
