@@ -272,13 +272,14 @@ fn validate_row(
     let id_cell = row
         .get(Column::IdNumber)
         .ok_or_else(|| "证件号码为空".to_string())?;
-    let id_number = IdNumber::parse(id_type, &id_cell.text, today).map_err(|e| {
-        if id_cell.numeric && id_type == IdType::ResidentId {
-            "证件号码被 Excel 存成了数字，末位已丢失：请把该列设为文本格式后重新导出".to_string()
-        } else {
-            id_problem(&e)
-        }
-    })?;
+    // A spreadsheet number keeps about 15 significant digits: an 18-digit ID typed as a
+    // number has already lost its last digits, even if they happen to pass the check.
+    if id_cell.numeric && id_cell.text.chars().filter(char::is_ascii_digit).count() > 15 {
+        return Err(
+            "证件号码被 Excel 存成了数字，末几位已丢失：请把该列设为文本格式后重新导出".into(),
+        );
+    }
+    let id_number = IdNumber::parse(id_type, &id_cell.text, today).map_err(|e| id_problem(&e))?;
     let education_type = required(Column::EducationType)?.to_string();
     if !school.collects(&education_type) {
         return Err(format!(

@@ -119,6 +119,9 @@ fn read_csv(bytes: &[u8]) -> Result<Table, EligibilityError> {
             text.into_owned()
         }
     };
+    // csv counts a CRLF line ending as no new line after the first record, so line numbers
+    // would drift from what Excel and editors show; LF endings count right.
+    let text = text.replace("\r\n", "\n");
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
