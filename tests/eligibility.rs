@@ -398,11 +398,8 @@ async fn the_feature_code_path_refuses_with_stable_codes(backend: Backend) {
     };
     let own = world.batch.feature_code.as_str();
     // A code no batch has: take the batch's own and change one character.
-    let other = if own.starts_with('Z') {
-        format!("Y{}", &own[1..])
-    } else {
-        format!("Z{}", &own[1..])
-    };
+    let first = if own.starts_with('Z') { "Y" } else { "Z" };
+    let other = format!("{first}{}", &own[1..]);
     let cases = [
         (feature(&other, &code, "0020"), "eligibility.unknown_batch"),
         (
@@ -683,7 +680,7 @@ async fn forged_and_tampered_codes_are_refused(backend: Backend) {
 fn forger_free_swap(token: &str, from: &str, to: &str) -> String {
     use data_encoding::BASE32_NOPAD;
     let mut bytes = BASE32_NOPAD
-        .decode(token["PL1-".len()..].as_bytes())
+        .decode(token.strip_prefix("PL1-").unwrap().as_bytes())
         .unwrap();
     let at = bytes
         .windows(from.len())

@@ -161,13 +161,15 @@ async fn lock(db: &Db, key: &LockKey, until: DateTime<Utc>) -> Result<(), Eligib
     Ok(())
 }
 
+type AttemptRow = (String, Option<String>, String, String, bool, DateTime<Utc>);
+
 /// The failed-verification log, newest first, for admins.
 pub async fn list(
     db: &Db,
     since: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<FailedAttempt>, EligibilityError> {
-    let rows: Vec<(String, Option<String>, String, String, bool, DateTime<Utc>)> = on_db!(db, pool => sqlx::query_as(
+    let rows: Vec<AttemptRow> = on_db!(db, pool => sqlx::query_as(
             "SELECT caller, subject, method, code, counted, at FROM verification_attempts
              WHERE at >= $1 ORDER BY at DESC, attempt_id DESC LIMIT $2")
             .bind(since)
