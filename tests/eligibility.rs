@@ -24,7 +24,7 @@ use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::identity::{mask_id, mask_name, IdType};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::Fen;
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_projections::{capture_status, on_db, Db};
 use support::*;
 
 macro_rules! on_both_stores {
@@ -235,6 +235,7 @@ fn refused_with(result: Result<Verified, EligibilityError>, code: &str) -> Eligi
 
 async fn a_collection_code_and_the_last_four_verify(backend: Backend) {
     let world = World::new(backend).await;
+    let _projecting = world.ledger.projector().spawn();
     let verifier = world.verifier();
     let code = world.code(FULL_TIME, "2022010001").await;
     let verified = attempt(&verifier, "openid-wu", by_code(&code, "1226"), t0())
@@ -268,6 +269,18 @@ async fn a_collection_code_and_the_last_four_verify(backend: Backend) {
         .collection_code
         .as_deref()
         .is_some_and(|c| c.starts_with("sha256:") && !c.contains(&code)));
+    // The outcome lets a caller answer once the student's status page shows the capture.
+    world
+        .ledger
+        .wait_for_projections(verified.outcome.as_ref().unwrap(), &["capture_status"])
+        .await
+        .unwrap();
+    let (owner, view) = capture_status::by_capture(&world.db, &verified.capture_id.to_string())
+        .await
+        .unwrap()
+        .expect("status row");
+    assert_eq!(owner, "openid-wu");
+    assert_eq!(view.student.id_masked, "****1226");
 
     // A Hong Kong identity card: the bracket pair counts, full-width or not.
     let code = world.code(FULL_TIME, "2022010003").await;

@@ -78,6 +78,7 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
         .parse()
         .context("school id is not a UUID")?;
     let outdir = args.outdir.clone();
+    let public_key = signer.public_key_hex();
     // Drawing and compressing hundreds of PNGs is CPU work: keep it off the async runtime.
     let written =
         tokio::task::spawn_blocking(move || write_codes(&signer, school_id, &students, &outdir))
@@ -86,7 +87,7 @@ async fn issue(args: IssueArgs) -> anyhow::Result<()> {
         "{written} codes for {} in {}; verify them with --code-public-key {}",
         school.name,
         args.outdir.display(),
-        args.keys.signer(&args.store.data_dir)?.public_key_hex()
+        public_key
     );
     Ok(())
 }

@@ -116,12 +116,12 @@ pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, El
         }
     }
     Err(EligibilityError::InvalidInput(
-        "no free feature code found; try again".into(),
+        "未能生成未被占用的特征码，请重试".into(),
     ))
 }
 
 fn fen_to_db(fen: Fen) -> Result<i64, EligibilityError> {
-    i64::try_from(fen.0).map_err(|_| EligibilityError::InvalidInput(format!("{fen} is too large")))
+    i64::try_from(fen.0).map_err(|_| EligibilityError::InvalidInput(format!("金额 {fen} 过大")))
 }
 
 const SELECT: &str = "SELECT b.batch_id, b.school_id, s.name, b.education_type, b.feature_code,

@@ -93,7 +93,7 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
             let batch = batches::by_feature_code(db, code).await?;
             if batch.school_id != school.school_id {
                 return Err(EligibilityError::InvalidInput(format!(
-                    "batch {code} belongs to {}, not {}",
+                    "批次 {code} 属于{}，不属于{}",
                     batch.school_name, school.name
                 )));
             }

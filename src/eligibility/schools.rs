@@ -42,15 +42,15 @@ impl School {
 
 const MAX_TEXT: usize = 64;
 
-/// A trimmed, non-empty name of at most 64 characters.
+/// A trimmed, non-empty name of at most 64 characters; `what` names it in the refusal.
 pub fn clean_text(what: &str, raw: &str) -> Result<String, EligibilityError> {
     let text = raw.trim();
     if text.is_empty() {
-        return Err(EligibilityError::InvalidInput(format!("{what} is empty")));
+        return Err(EligibilityError::InvalidInput(format!("{what}为空")));
     }
     if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
         return Err(EligibilityError::InvalidInput(format!(
-            "{what} {text:?} is longer than {MAX_TEXT} characters or holds control characters"
+            "{what}“{text}”超过 {MAX_TEXT} 个字符或含有控制字符"
         )));
     }
     Ok(text.to_string())
@@ -64,14 +64,14 @@ pub async fn add(
     categories: &[String],
     now: DateTime<Utc>,
 ) -> Result<(School, bool), EligibilityError> {
-    let name = clean_text("the school name", name)?;
+    let name = clean_text("学校名称", name)?;
     let categories = categories
         .iter()
-        .map(|c| clean_text("an education category", c))
+        .map(|c| clean_text("学历类别", c))
         .collect::<Result<Vec<_>, _>>()?;
     if categories.is_empty() {
         return Err(EligibilityError::InvalidInput(
-            "a school needs at least one education category".into(),
+            "学校至少要有一个学历类别".into(),
         ));
     }
     let new_id = uuid::Uuid::new_v4().to_string();

@@ -33,7 +33,7 @@ use super::error::EligibilityError;
 use super::qr;
 use super::roster::{self, RosterStudent};
 use super::schools::{self, School};
-use crate::ledger::{CommandRequest, Ledger, LedgerError};
+use crate::ledger::{CommandOutcome, CommandRequest, Ledger, LedgerError};
 
 /// Capture ids are UUID v5 in this namespace of `school_id/education_type/student_number`.
 const CAPTURE_NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_7c1e_8a4b_4f0e_9b6a_2c3d_4e5f_6071);
@@ -109,6 +109,10 @@ pub struct Verified {
     pub created: bool,
     pub feature_code: String,
     pub student: VerifiedStudent,
+    /// The ledger's outcome, for waiting on projections before answering (read-your-writes);
+    /// `None` when another command created the capture.
+    #[serde(skip)]
+    pub outcome: Option<CommandOutcome>,
 }
 
 /// A proof that held: the student, their school and the batch they join.
@@ -167,7 +171,15 @@ impl Verifier {
         };
         let refusal = match outcome {
             Ok(proven) => match self.record(&request, proven).await {
-                Ok(verified) => return Ok(verified),
+                Ok(verified) => {
+                    tracing::info!(
+                        capture_id = %verified.capture_id,
+                        created = verified.created,
+                        ?method,
+                        "eligibility verified"
+                    );
+                    return Ok(verified);
+                }
                 Err(error) => Refusal {
                     error,
                     subject: None,
@@ -175,6 +187,8 @@ impl Verifier {
             },
             Err(refusal) => refusal,
         };
+        // Codes only: the caller's id is pseudonymous, and no name or ID number is logged.
+        tracing::info!(code = refusal.error.code(), ?method, "eligibility refused");
         if refusal.error.is_refusal() {
             attempts::record(
                 &self.db,
@@ -382,9 +396,10 @@ impl Verifier {
             &student.education_type,
             &student.student_number,
         );
-        let verified = |created| Verified {
+        let verified = |created, outcome| Verified {
             capture_id,
             created,
+            outcome,
             feature_code: batch.feature_code.to_string(),
             student: VerifiedStudent {
                 name_masked: mask_name(&student.name),
@@ -420,11 +435,14 @@ impl Verifier {
             })
             .await;
         match outcome {
-            Ok(outcome) => Ok(verified(!outcome.replayed && !outcome.events.is_empty())),
+            Ok(outcome) => Ok(verified(
+                !outcome.replayed && !outcome.events.is_empty(),
+                Some(outcome),
+            )),
             Err(LedgerError::Refused(CaptureError::AlreadyExists)) => {
                 let (capture, _) = self.ledger.load(&capture_id.to_string()).await?;
                 match capture.qualification {
-                    Some(q) if q.owner == request.owner => Ok(verified(false)),
+                    Some(q) if q.owner == request.owner => Ok(verified(false, None)),
                     _ => Err(EligibilityError::ClaimedByAnother),
                 }
             }
