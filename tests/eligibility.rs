@@ -657,7 +657,13 @@ async fn forged_and_tampered_codes_are_refused(backend: Backend) {
         .map(|chunk| chunk.iter().collect::<String>())
         .collect::<Vec<_>>()
         .join(" ");
-    assert_eq!(codes.verify(&typed).unwrap().student_number, "2022010001");
+    let as_typed = codes.check(&typed).unwrap();
+    assert_eq!(as_typed.payload.student_number, "2022010001");
+    assert_eq!(
+        as_typed,
+        codes.check(&code).unwrap(),
+        "same code, same fingerprint"
+    );
 
     // Forged: the same payload signed with another key.
     let forger = CodeSigner::new(SigningKey::from_bytes(&[9; 32]));

@@ -22,6 +22,7 @@ use std::path::Path;
 use anyhow::Context;
 use data_encoding::BASE32_NOPAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 const PREFIX: &str = "PL1-";
@@ -36,6 +37,15 @@ pub struct CodePayload {
     pub student_number: String,
     pub name_masked: String,
     pub id_masked: String,
+}
+
+/// A code whose signature holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedCode {
+    pub payload: CodePayload,
+    /// `sha256:` and 16 hex digits of the code's bytes: the same however the code was typed,
+    /// and recorded instead of the code, which is a credential.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +178,11 @@ impl CodeVerifier {
 
     /// Reads a code as scanned or typed: case, spaces and dashes do not matter.
     pub fn verify(&self, text: &str) -> Result<CodePayload, CodeError> {
+        self.check(text).map(|checked| checked.payload)
+    }
+
+    /// [`verify`](Self::verify), also returning the code's fingerprint.
+    pub fn check(&self, text: &str) -> Result<CheckedCode, CodeError> {
         let compact: String = text
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -196,7 +211,10 @@ impl CodeVerifier {
         self.key
             .verify_strict(&signed_message(payload), &signature)
             .map_err(|_| CodeError::BadSignature)?;
-        CodePayload::from_bytes(payload).ok_or(CodeError::Garbled)
+        Ok(CheckedCode {
+            payload: CodePayload::from_bytes(payload).ok_or(CodeError::Garbled)?,
+            fingerprint: format!("sha256:{}", &hex::encode(Sha256::digest(&bytes))[..16]),
+        })
     }
 }
 

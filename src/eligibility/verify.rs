@@ -23,7 +23,6 @@ use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::Db;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::attempts::{self, AttemptLimits, FailedAttempt, LockKey};
@@ -306,8 +305,8 @@ impl Verifier {
         }
     }
 
-    /// Reads and checks a collection code; returns what it says and a short fingerprint of it
-    /// for the event (the code itself is a credential and stays out of the ledger).
+    /// Reads and checks a collection code; returns what it says and its fingerprint for the
+    /// event (the code itself is a credential and stays out of the ledger).
     async fn read_code(&self, code: &CodeInput) -> Result<(CodePayload, String), EligibilityError> {
         let text = match code {
             CodeInput::Text(text) => text.clone(),
@@ -319,9 +318,8 @@ impl Verifier {
                     .ok_or(EligibilityError::CodeUnreadable)?
             }
         };
-        let payload = self.codes.verify(&text)?;
-        let digest = Sha256::digest(text.trim().to_ascii_uppercase().as_bytes());
-        Ok((payload, format!("sha256:{}", &hex::encode(digest)[..16])))
+        let checked = self.codes.check(&text)?;
+        Ok((checked.payload, checked.fingerprint))
     }
 
     /// The roster record a valid code names, once the last four match it.
