@@ -48,6 +48,7 @@ on_both_stores!(
     a_student_number_verifies_against_the_roster,
     the_student_number_path_refuses_with_stable_codes,
     verifying_again_returns_the_same_capture,
+    concurrent_verifications_of_one_record_make_one_capture,
     five_wrong_guesses_lock_the_record_for_an_hour_whoever_asks,
     one_caller_guessing_at_many_students_is_locked,
     forged_and_tampered_codes_are_refused,
@@ -551,6 +552,52 @@ async fn verifying_again_returns_the_same_capture(backend: Backend) {
     assert_eq!(history.len(), 1, "one QualificationVerified, nothing more");
 }
 
+async fn concurrent_verifications_of_one_record_make_one_capture(backend: Backend) {
+    let world = World::new(backend).await;
+    let verifier = Arc::new(world.verifier());
+    let code = world.code(FULL_TIME, "2022010001").await;
+    // The same student tapping twice on two phones' worth of retries, and someone else at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let verifier = verifier.clone();
+        let owner = if i == 7 {
+            "openid-mallory"
+        } else {
+            "openid-wu"
+        };
+        let proof = if i % 2 == 0 {
+            by_code(&code, "1226")
+        } else {
+            by_number("2022010001")
+        };
+        tasks.spawn(async move { (owner, attempt(&verifier, owner, proof, t0()).await) });
+    }
+    let results = tasks.join_all().await;
+    let mut created = 0;
+    let mut captures = std::collections::BTreeSet::new();
+    let owner_won = results
+        .iter()
+        .any(|(owner, r)| *owner == "openid-wu" && r.as_ref().is_ok_and(|v| v.created));
+    for (owner, result) in &results {
+        match result {
+            Ok(verified) => {
+                created += usize::from(verified.created);
+                captures.insert(verified.capture_id);
+            }
+            Err(e) => {
+                // Whoever lost the race to the other account is told so, nothing else.
+                assert_eq!(e.code(), "eligibility.claimed_by_another", "{owner}: {e}");
+                assert_eq!(*owner == "openid-wu", !owner_won);
+            }
+        }
+    }
+    assert_eq!(created, 1, "exactly one QualificationVerified");
+    assert_eq!(captures.len(), 1);
+    let capture = captures.into_iter().next().unwrap();
+    let history = world.ledger.history(&capture.to_string()).await.unwrap();
+    assert_eq!(history.len(), 1);
+}
+
 async fn five_wrong_guesses_lock_the_record_for_an_hour_whoever_asks(backend: Backend) {
     let world = World::new(backend).await;
     let verifier = world.verifier();
@@ -863,19 +910,26 @@ async fn a_csv_roster_imports_good_rows_and_reports_bad_ones(backend: Backend) {
         assert_eq!(*line, expected_line, "{reason}");
         assert!(reason.contains(fragment), "line {line}: {reason}");
     }
-    // The import is recorded: who, when, the file's SHA-256 and the counts.
-    let (by, sha, inserted, rejected): (String, String, i32, i32) = on_db!(&world.db, pool => sqlx::query_as(
-        "SELECT imported_by, file_sha256, inserted, rejected FROM roster_imports WHERE import_id = $1")
-        .bind(&report.import_id)
-        .fetch_one(pool)
-        .await)
-    .unwrap();
-    assert_eq!(by, "教务处 王老师");
+    // The import is recorded: who, when, the file's SHA-256, the counts and the bad rows.
+    let school = schools::by_name(&world.db, "太湖学院").await.unwrap();
+    let records = roster::imports_of(&world.db, &school.school_id, 10)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record.import_id, report.import_id);
+    assert_eq!(record.imported_by, "教务处 王老师");
+    assert_eq!(record.imported_at, t0());
+    assert_eq!(record.file_name, "graduates.csv");
     assert_eq!(
-        sha,
+        record.file_sha256,
         "9f91fefcb37776abfdebcc1a926866b769a8bac97e07858fe8916a210636d9de"
     );
-    assert_eq!((inserted, rejected), (5, 8));
+    assert_eq!(
+        (record.rows_read, record.inserted, record.updated),
+        (13, 5, 0)
+    );
+    assert_eq!(record.problems, report.problems);
 
     // The same rows saved by Excel on Chinese Windows (GB 18030) read the same.
     let gb = import_into(
@@ -1203,4 +1257,8 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         .await
         .is_err());
     cli(&["attempts"]).run().await.unwrap();
+    cli(&["roster", "imports", "--school", SCHOOL])
+        .run()
+        .await
+        .unwrap();
 }

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use photo_ledger_domain::feature_code::FeatureCode;
 
 use crate::eligibility::roster::{self, ImportRequest};
+use crate::eligibility::schools;
 use crate::settings::StoreSettings;
 use crate::startup::open_store;
 
@@ -20,6 +21,17 @@ pub enum RosterCommand {
     /// Import a graduate list (CSV or XLSX, headed in Chinese or English). Good rows are stored,
     /// each bad row is reported with its line number; importing again updates students.
     Import(ImportArgs),
+    /// A school's past imports, newest first, with their bad rows.
+    Imports {
+        /// The school, by name.
+        #[arg(long)]
+        school: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        store: StoreSettings,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -40,7 +52,44 @@ pub struct ImportArgs {
 }
 
 pub async fn run(args: RosterArgs) -> anyhow::Result<()> {
-    let RosterCommand::Import(args) = args.command;
+    match args.command {
+        RosterCommand::Import(args) => import(args).await,
+        RosterCommand::Imports {
+            school,
+            limit,
+            store,
+        } => {
+            let db = open_store(&store).await?;
+            let school = schools::by_name(&db, &school)
+                .await
+                .map_err(super::refusal)?;
+            for record in roster::imports_of(&db, &school.school_id, limit)
+                .await
+                .map_err(super::refusal)?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}\tsha256 {}\t{} rows, {} added, {} updated, {} unchanged, {} rejected",
+                    record.imported_at.to_rfc3339(),
+                    record.imported_by,
+                    record.file_name,
+                    record.import_id,
+                    record.file_sha256,
+                    record.rows_read,
+                    record.inserted,
+                    record.updated,
+                    record.unchanged,
+                    record.problems.len()
+                );
+                for problem in &record.problems {
+                    println!("\tline {}: {}", problem.line, problem.reason);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let file_name = args

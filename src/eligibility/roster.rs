@@ -57,7 +57,7 @@ pub fn normalise_student_number(raw: &str) -> String {
     normalise_document_text(raw)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RowProblem {
     pub line: usize,
     pub reason: String,
@@ -433,4 +433,81 @@ pub async fn students_of(
     rows.into_iter()
         .map(|row| from_row(row).map_err(|e| EligibilityError::Store(decode_error(e))))
         .collect()
+}
+
+/// One recorded import, as admins review them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ImportRecord {
+    pub import_id: String,
+    pub batch_id: Option<String>,
+    pub imported_by: String,
+    pub imported_at: DateTime<Utc>,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub rows_read: i32,
+    pub inserted: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub problems: Vec<RowProblem>,
+}
+
+type ImportRow = (
+    String,
+    Option<String>,
+    String,
+    DateTime<Utc>,
+    String,
+    String,
+    i32,
+    i32,
+    i32,
+    i32,
+    Json<Vec<RowProblem>>,
+);
+
+/// A school's roster imports, newest first.
+pub async fn imports_of(
+    db: &Db,
+    school_id: &str,
+    limit: u32,
+) -> Result<Vec<ImportRecord>, EligibilityError> {
+    let rows: Vec<ImportRow> = on_db!(db, pool => sqlx::query_as(
+        "SELECT import_id, batch_id, imported_by, imported_at, file_name, file_sha256, rows_read,
+            inserted, updated, unchanged, problems
+         FROM roster_imports WHERE school_id = $1
+         ORDER BY imported_at DESC, import_id LIMIT $2")
+        .bind(school_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                import_id,
+                batch_id,
+                imported_by,
+                imported_at,
+                file_name,
+                file_sha256,
+                rows_read,
+                inserted,
+                updated,
+                unchanged,
+                Json(problems),
+            )| ImportRecord {
+                import_id,
+                batch_id,
+                imported_by,
+                imported_at,
+                file_name,
+                file_sha256,
+                rows_read,
+                inserted,
+                updated,
+                unchanged,
+                problems,
+            },
+        )
+        .collect())
 }
