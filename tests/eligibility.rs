@@ -1157,6 +1157,8 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     .await
     .unwrap();
     cli(&["school", "list"]).run().await.unwrap();
+    // The CLI runs on the real clock: a deadline a year ahead keeps the batch open.
+    let deadline = (Utc::now() + Duration::days(365)).date_naive();
     cli(&[
         "batch",
         "add",
@@ -1171,7 +1173,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--paper-prints-fen",
         "1500",
         "--deadline",
-        "2026-07-15",
+        &deadline.to_string(),
         "--backgrounds",
         "blue,#00a3e6",
     ])
@@ -1227,10 +1229,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     assert_eq!(batch.policy.price_fen, Fen(2000));
     assert!(batch.policy.pay_before_upload && !batch.policy.album_allowed);
     assert_eq!(batch.policy.backgrounds.len(), 2);
-    assert_eq!(
-        batch.closes_at,
-        Some("2026-07-15T16:00:00Z".parse().unwrap())
-    );
+    assert_eq!(batch.closes_at, Some(batches::closes_after(deadline)));
 
     // One PNG per roster student (6 good rows, one of them 网络教育), each a valid code.
     let mut pngs: Vec<_> = std::fs::read_dir(&outdir)
@@ -1256,6 +1255,55 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         .run()
         .await
         .is_err());
+    // A student verifying from the command line, with the printed picture and then by number.
+    cli(&[
+        "verify",
+        "--owner",
+        "openid-wu",
+        "--school",
+        SCHOOL,
+        "--category",
+        FULL_TIME,
+        "--code-image",
+        pngs[0].to_str().unwrap(),
+        "--last4",
+        "1226",
+    ])
+    .run()
+    .await
+    .unwrap();
+    cli(&[
+        "verify",
+        "--owner",
+        "openid-wu",
+        "--school",
+        SCHOOL,
+        "--student-number",
+        "2022010001",
+    ])
+    .run()
+    .await
+    .expect("the same capture again");
+    let wrong = cli(&[
+        "verify",
+        "--owner",
+        "openid-x",
+        "--school",
+        SCHOOL,
+        "--category",
+        FULL_TIME,
+        "--code",
+        &first,
+        "--last4",
+        "0000",
+    ])
+    .run()
+    .await
+    .unwrap_err();
+    assert!(
+        wrong.to_string().contains("eligibility.last4_mismatch"),
+        "{wrong}"
+    );
     cli(&["attempts"]).run().await.unwrap();
     cli(&["roster", "imports", "--school", SCHOOL])
         .run()

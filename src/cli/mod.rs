@@ -8,6 +8,7 @@ mod replay;
 mod roster;
 mod school;
 mod serve;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,8 @@ pub enum Command {
     Roster(roster::RosterArgs),
     /// Issue collection codes as QR pictures, or check one.
     Codes(codes::CodesArgs),
+    /// Prove eligibility as a student would and print the capture.
+    Verify(verify::VerifyArgs),
     /// The failed-verification log, newest first.
     Attempts(attempts::AttemptsArgs),
 }
@@ -67,6 +70,7 @@ impl Cli {
             Command::Batch(args) => batch::run(args).await,
             Command::Roster(args) => roster::run(args).await,
             Command::Codes(args) => codes::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
             Command::Attempts(args) => attempts::run(args).await,
         }
     }
