@@ -1015,13 +1015,34 @@ async fn reimporting_updates_students_instead_of_duplicating_them(backend: Backe
         ouyang.batch_id.as_deref(),
         Some(world.batch.batch_id.as_str())
     );
+    // An ID number already on the roster under another student number is refused, by line.
+    let renumbered = "学号,姓名,证件类型,证件号码,学历类别\n\
+        2022019999,吴晓兰,居民身份证,320203200408151226,普通高等教育\n\
+        2022010014,钱多多,护照,EA1234567,普通高等教育\n";
+    let report = import_into(
+        &world.db,
+        SCHOOL,
+        "renumbered.csv",
+        renumbered.as_bytes(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.inserted, 1);
+    assert_eq!(
+        report.problems,
+        [roster::RowProblem {
+            line: 2,
+            reason: "证件号码已登记在学号 2022010001 名下".into()
+        }]
+    );
     let imports: i64 = on_db!(&world.db, pool => sqlx::query_scalar(
         "SELECT count(*) FROM roster_imports WHERE school_id = $1")
         .bind(&world.school_id)
         .fetch_one(pool)
         .await)
     .unwrap();
-    assert_eq!(imports, 3);
+    assert_eq!(imports, 4);
 }
 
 async fn roster_files_that_cannot_be_read_are_refused_whole(backend: Backend) {

@@ -82,6 +82,8 @@ CREATE TABLE roster_students
 );
 -- Verification by student number does not always know the category.
 CREATE INDEX roster_students_number ON roster_students (school_id, student_number);
+-- An import refuses an ID number already held by another student number of the category.
+CREATE INDEX roster_students_id_number ON roster_students (school_id, education_type, id_number);
 
 -- Failed eligibility checks, for audit and for the guessing locks. Not capture events: nothing
 -- was captured. `subject` is the student record aimed at (school_id/student_number) when known;

@@ -67,6 +67,7 @@ CREATE TABLE roster_students
     FOREIGN KEY (school_id, education_type) REFERENCES school_categories
 ) STRICT;
 CREATE INDEX roster_students_number ON roster_students (school_id, student_number);
+CREATE INDEX roster_students_id_number ON roster_students (school_id, education_type, id_number);
 
 CREATE TABLE verification_attempts
 (

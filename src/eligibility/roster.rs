@@ -103,7 +103,7 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
     };
     let rows = roster_file::read(request.file_name, request.bytes)?;
     let rows_read = rows.len();
-    let (students, problems) = validate(rows, &school, batch.as_ref(), request.at);
+    let (students, mut problems) = validate(rows, &school, batch.as_ref(), request.at);
     let import_id = uuid::Uuid::new_v4().to_string();
     let file_sha256 = hex::encode(Sha256::digest(request.bytes));
     let (mut inserted, mut updated, mut unchanged) = (0, 0, 0);
@@ -113,7 +113,7 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
         sqlx::query(
             "INSERT INTO roster_imports (import_id, school_id, batch_id, imported_by, imported_at,
                 file_name, file_sha256, rows_read, inserted, updated, unchanged, rejected, problems)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, $9, $10)")
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, 0, $9)")
             .bind(&import_id)
             .bind(&school.school_id)
             .bind(batch.as_ref().map(|b| b.batch_id.as_str()))
@@ -122,11 +122,29 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
             .bind(request.file_name)
             .bind(&file_sha256)
             .bind(count(rows_read))
-            .bind(count(problems.len()))
             .bind(Json(&problems))
             .execute(&mut *tx)
             .await?;
-        for student in &students {
+        for (line, student) in &students {
+            // One person, one record per category: an ID number already under another student
+            // number is a renumbering or a typo the school must resolve.
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT student_number FROM roster_students
+                 WHERE school_id = $1 AND education_type = $2 AND id_number = $3
+                   AND student_number <> $4")
+                .bind(&student.school_id)
+                .bind(&student.education_type)
+                .bind(&student.id_number)
+                .bind(&student.student_number)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(holder) = holder {
+                problems.push(RowProblem {
+                    line: *line,
+                    reason: format!("证件号码已登记在学号 {holder} 名下"),
+                });
+                continue;
+            }
             let existing: Option<StudentRow> = sqlx::query_as(&format!(
                 "{SELECT} WHERE school_id = $1 AND education_type = $2 AND student_number = $3"))
                 .bind(&student.school_id)
@@ -167,12 +185,17 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
                 .execute(&mut *tx)
                 .await?;
         }
+        problems.sort_by_key(|p| p.line);
         sqlx::query(
-            "UPDATE roster_imports SET inserted = $2, updated = $3, unchanged = $4 WHERE import_id = $1")
+            "UPDATE roster_imports SET inserted = $2, updated = $3, unchanged = $4, rejected = $5,
+                problems = $6
+             WHERE import_id = $1")
             .bind(&import_id)
             .bind(count(inserted))
             .bind(count(updated))
             .bind(count(unchanged))
+            .bind(count(problems.len()))
+            .bind(Json(&problems))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -193,13 +216,13 @@ fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Checks every row; returns the good students and a problem for each bad row.
+/// Checks every row; returns the good students with their lines and a problem for each bad row.
 fn validate(
     rows: Vec<SheetRow>,
     school: &School,
     batch: Option<&Batch>,
     now: DateTime<Utc>,
-) -> (Vec<RosterStudent>, Vec<RowProblem>) {
+) -> (Vec<(usize, RosterStudent)>, Vec<RowProblem>) {
     let today = now
         .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
         .date_naive();
@@ -239,7 +262,7 @@ fn validate(
         }
         numbers.insert(number_key, row.line);
         ids.insert(id_key, row.line);
-        students.push(student);
+        students.push((row.line, student));
     }
     (students, problems)
 }
