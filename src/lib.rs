@@ -3,12 +3,15 @@
 //! The back office of the graduation and exam photo mini-programs: a ledger of every capture's
 //! events, the projections that serve the screens, and the HTTP service and CLI around them.
 //!
+//! - [`eligibility`]: schools, batches, rosters, collection codes and proving who may be
+//!   photographed.
 //! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
 //! - [`startup`]: builds the running service from [`settings`].
 //! - [`http`]: the routes.
 //! - [`cli`]: the `photo-ledger` subcommands.
 
 pub mod cli;
+pub mod eligibility;
 pub mod http;
 pub mod ledger;
 pub mod settings;

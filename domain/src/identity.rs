@@ -23,6 +23,16 @@ impl IdType {
             IdType::Passport => "护照",
         }
     }
+
+    /// Reads a roster's 证件类型 cell: the Chinese label (身份证 for short) or the English name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "居民身份证" | "身份证" | "resident_id" => IdType::ResidentId,
+            "港澳台居民证件" | "hk_macao_taiwan" => IdType::HkMacaoTaiwan,
+            "护照" | "passport" => IdType::Passport,
+            _ => return None,
+        })
+    }
 }
 
 /// The student as the school's roster or the collection code describes them.

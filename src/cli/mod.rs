@@ -1,8 +1,14 @@
 //! The `photo-ledger` command line.
 
+mod attempts;
+mod batch;
+mod codes;
 mod events;
 mod replay;
+mod roster;
+mod school;
 mod serve;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +41,18 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Print one capture's history as JSON lines, for auditors.
     Events(events::EventsArgs),
+    /// Schools and the education categories they collect for.
+    School(school::SchoolArgs),
+    /// Collection batches: feature codes, prices and policies.
+    Batch(batch::BatchArgs),
+    /// Import school rosters (graduate lists).
+    Roster(roster::RosterArgs),
+    /// Issue collection codes as QR pictures, or check one.
+    Codes(codes::CodesArgs),
+    /// Prove eligibility as a student would and print the capture.
+    Verify(verify::VerifyArgs),
+    /// The failed-verification log, newest first.
+    Attempts(attempts::AttemptsArgs),
 }
 
 impl Cli {
@@ -48,6 +66,17 @@ impl Cli {
             }
             Command::Replay(args) => replay::run(args).await,
             Command::Events(args) => events::run(args).await,
+            Command::School(args) => school::run(args).await,
+            Command::Batch(args) => batch::run(args).await,
+            Command::Roster(args) => roster::run(args).await,
+            Command::Codes(args) => codes::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
+            Command::Attempts(args) => attempts::run(args).await,
         }
     }
+}
+
+/// An eligibility refusal as a command-line error: its message and its stable code.
+fn refusal(e: crate::eligibility::EligibilityError) -> anyhow::Error {
+    anyhow::anyhow!("{e} [{}]", e.code())
 }

@@ -1,0 +1,179 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use photo_ledger_domain::identity::{mask_id, mask_name};
+
+use crate::eligibility::codes::{CodeKeySettings, CodePayload, CodeSigner};
+use crate::eligibility::roster::{self, RosterStudent};
+use crate::eligibility::{qr, schools};
+use crate::settings::StoreSettings;
+use crate::startup::open_store;
+
+#[derive(Args, Debug)]
+pub struct CodesArgs {
+    #[command(subcommand)]
+    pub command: CodesCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CodesCommand {
+    /// Write one collection-code QR PNG per roster student, and codes.csv listing them.
+    Issue(IssueArgs),
+    /// Check a collection code, typed or as a picture, and print what it says.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IssueArgs {
+    /// The school, by name.
+    #[arg(long)]
+    pub school: String,
+    /// Only this education category.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Where to write the PNGs (created if missing).
+    pub outdir: PathBuf,
+    #[command(flatten)]
+    pub keys: CodeKeySettings,
+    #[command(flatten)]
+    pub store: StoreSettings,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The code as typed.
+    #[arg(required_unless_present = "image", conflicts_with = "image")]
+    pub token: Option<String>,
+    /// A photo or screenshot (PNG) of the QR code.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: CodeKeySettings,
+    #[command(flatten)]
+    pub store: StoreSettings,
+}
+
+pub async fn run(args: CodesArgs) -> anyhow::Result<()> {
+    match args.command {
+        CodesCommand::Issue(args) => issue(args).await,
+        CodesCommand::Verify(args) => verify(args).await,
+    }
+}
+
+async fn issue(args: IssueArgs) -> anyhow::Result<()> {
+    let signer = args.keys.signer(&args.store.data_dir)?;
+    let db = open_store(&args.store).await?;
+    let school = schools::by_name(&db, &args.school)
+        .await
+        .map_err(super::refusal)?;
+    if let Some(category) = &args.category {
+        school.require_category(category).map_err(super::refusal)?;
+    }
+    let students = roster::students_of(&db, &school.school_id, args.category.as_deref())
+        .await
+        .map_err(super::refusal)?;
+    let school_id = school
+        .school_id
+        .parse()
+        .context("school id is not a UUID")?;
+    let outdir = args.outdir.clone();
+    let public_key = signer.public_key_hex();
+    // Drawing and compressing hundreds of PNGs is CPU work: keep it off the async runtime.
+    let written =
+        tokio::task::spawn_blocking(move || write_codes(&signer, school_id, &students, &outdir))
+            .await??;
+    eprintln!(
+        "{written} codes for {} in {}; verify them with --code-public-key {}",
+        school.name,
+        args.outdir.display(),
+        public_key
+    );
+    Ok(())
+}
+
+fn write_codes(
+    signer: &CodeSigner,
+    school_id: uuid::Uuid,
+    students: &[RosterStudent],
+    outdir: &Path,
+) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(outdir)
+        .with_context(|| format!("cannot create {}", outdir.display()))?;
+    let index_path = outdir.join("codes.csv");
+    let mut index = csv::Writer::from_path(&index_path)
+        .with_context(|| format!("cannot write {}", index_path.display()))?;
+    index.write_record([
+        "file",
+        "education_type",
+        "student_number",
+        "name_masked",
+        "id_masked",
+        "code",
+    ])?;
+    for student in students {
+        let payload = CodePayload {
+            school_id,
+            education_type: student.education_type.clone(),
+            student_number: student.student_number.clone(),
+            name_masked: mask_name(&student.name),
+            id_masked: mask_id(&student.id_number),
+        };
+        let token = signer.issue(&payload)?;
+        let file_name = format!(
+            "{}-{}.png",
+            safe_file_part(&student.education_type),
+            safe_file_part(&student.student_number)
+        );
+        let path = outdir.join(&file_name);
+        std::fs::write(&path, qr::render_png(&token)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        index.write_record([
+            file_name.as_str(),
+            &payload.education_type,
+            &payload.student_number,
+            &payload.name_masked,
+            &payload.id_masked,
+            &token,
+        ])?;
+    }
+    index.flush()?;
+    Ok(students.len())
+}
+
+/// Letters (any script) and digits stay; anything a file system might mind becomes `_`.
+fn safe_file_part(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let verifier = args.keys.verifier(&args.store.data_dir)?;
+    let text = match (&args.token, &args.image) {
+        (Some(token), _) => token.clone(),
+        (None, Some(path)) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            tokio::task::spawn_blocking(move || qr::read(&bytes))
+                .await?
+                .with_context(|| format!("no QR code found in {}", path.display()))?
+        }
+        (None, None) => anyhow::bail!("give the code, or --image FILE"),
+    };
+    let payload = verifier
+        .verify(&text)
+        .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
+    let db = open_store(&args.store).await?;
+    let school = schools::by_id(&db, &payload.school_id.to_string())
+        .await
+        .map(|s| s.name)
+        .unwrap_or_else(|_| "(school not in this database)".into());
+    println!("valid collection code");
+    println!("school\t{school} ({})", payload.school_id);
+    println!("education_type\t{}", payload.education_type);
+    println!("student_number\t{}", payload.student_number);
+    println!("name\t{}", payload.name_masked);
+    println!("id_number\t{}", payload.id_masked);
+    Ok(())
+}

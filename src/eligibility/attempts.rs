@@ -1,0 +1,214 @@
+//! Failed verifications: the audit log admins read, and the locks that stop guessing.
+//!
+//! The last four are only 10,000 possibilities, so wrong guesses at one student record (by
+//! collection code or student number) lock that record for everyone, and wrong guesses by one
+//! caller lock that caller, whatever they aim at. A lock lasts a fixed time from the failure
+//! that set it; attempts refused because of a lock are logged but never extend it, so the real
+//! student is not locked out for ever by someone who keeps trying.
+
+use chrono::{DateTime, Duration, Utc};
+use photo_ledger_domain::events::VerificationMethod;
+use photo_ledger_projections::{on_db, Db};
+use serde::Serialize;
+
+use super::error::EligibilityError;
+
+#[derive(Clone, Debug)]
+pub struct AttemptLimits {
+    /// Wrong guesses at one student record within `window` that lock it.
+    pub per_student: u32,
+    /// Wrong guesses by one caller within `window` that lock the caller.
+    pub per_caller: u32,
+    pub window: Duration,
+    pub lock_for: Duration,
+}
+
+impl Default for AttemptLimits {
+    fn default() -> Self {
+        Self {
+            per_student: 5,
+            per_caller: 20,
+            window: Duration::hours(1),
+            lock_for: Duration::hours(1),
+        }
+    }
+}
+
+/// What a lock is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockKey {
+    /// One student record: `school_id/student_number`.
+    Student(String),
+    Caller(String),
+}
+
+/// The subject of attempts at one student record.
+pub fn student_subject(school_id: &str, student_number: &str) -> String {
+    format!("{school_id}/{student_number}")
+}
+
+impl LockKey {
+    fn as_db(&self) -> String {
+        match self {
+            LockKey::Student(subject) => format!("student:{subject}"),
+            LockKey::Caller(caller) => format!("caller:{caller}"),
+        }
+    }
+}
+
+/// A refused verification, as logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedAttempt {
+    pub caller: String,
+    /// `school_id/student_number` when the attempt named a student.
+    pub subject: Option<String>,
+    pub method: VerificationMethod,
+    pub code: String,
+    /// A wrong guess, counted towards the locks.
+    pub counted: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Refuses while any of `keys` is locked.
+pub async fn ensure_unlocked(
+    db: &Db,
+    keys: &[LockKey],
+    now: DateTime<Utc>,
+) -> Result<(), EligibilityError> {
+    for key in keys {
+        let until: Option<DateTime<Utc>> = on_db!(db, pool => sqlx::query_scalar(
+            "SELECT locked_until FROM verification_locks WHERE lock_key = $1 AND locked_until > $2")
+            .bind(key.as_db())
+            .bind(now)
+            .fetch_optional(pool)
+            .await)?;
+        if let Some(until) = until {
+            return Err(EligibilityError::Locked { until });
+        }
+    }
+    Ok(())
+}
+
+/// Logs a refused attempt and, for a wrong guess, locks its student record and its caller when
+/// either has reached its limit.
+pub async fn record(
+    db: &Db,
+    limits: &AttemptLimits,
+    attempt: &FailedAttempt,
+) -> Result<(), EligibilityError> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO verification_attempts (caller, subject, method, code, counted, at)
+         VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&attempt.caller)
+        .bind(&attempt.subject)
+        .bind(method_name(attempt.method))
+        .bind(&attempt.code)
+        .bind(attempt.counted)
+        .bind(attempt.at)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    if !attempt.counted {
+        return Ok(());
+    }
+    let since = attempt.at - limits.window;
+    if let Some(subject) = &attempt.subject {
+        let failures: i64 = on_db!(db, pool => sqlx::query_scalar(
+            "SELECT count(*) FROM verification_attempts
+             WHERE subject = $1 AND counted AND at > $2 AND at <= $3")
+            .bind(subject)
+            .bind(since)
+            .bind(attempt.at)
+            .fetch_one(pool)
+            .await)?;
+        if failures >= i64::from(limits.per_student) {
+            lock(
+                db,
+                &LockKey::Student(subject.clone()),
+                attempt.at + limits.lock_for,
+            )
+            .await?;
+        }
+    }
+    let failures: i64 = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT count(*) FROM verification_attempts
+         WHERE caller = $1 AND counted AND at > $2 AND at <= $3")
+        .bind(&attempt.caller)
+        .bind(since)
+        .bind(attempt.at)
+        .fetch_one(pool)
+        .await)?;
+    if failures >= i64::from(limits.per_caller) {
+        lock(
+            db,
+            &LockKey::Caller(attempt.caller.clone()),
+            attempt.at + limits.lock_for,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn lock(db: &Db, key: &LockKey, until: DateTime<Utc>) -> Result<(), EligibilityError> {
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO verification_locks (lock_key, locked_until) VALUES ($1, $2)
+         ON CONFLICT (lock_key) DO UPDATE SET locked_until = excluded.locked_until")
+        .bind(key.as_db())
+        .bind(until)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+type AttemptRow = (String, Option<String>, String, String, bool, DateTime<Utc>);
+
+/// The failed-verification log, newest first, for admins.
+pub async fn list(
+    db: &Db,
+    since: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<FailedAttempt>, EligibilityError> {
+    let rows: Vec<AttemptRow> = on_db!(db, pool => sqlx::query_as(
+            "SELECT caller, subject, method, code, counted, at FROM verification_attempts
+             WHERE at >= $1 ORDER BY at DESC, attempt_id DESC LIMIT $2")
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+    rows.into_iter()
+        .map(|(caller, subject, method, code, counted, at)| {
+            let method = parse_method(&method).ok_or_else(|| {
+                EligibilityError::Store(sqlx::Error::Decode(
+                    format!("verification attempt with method {method:?}").into(),
+                ))
+            })?;
+            Ok(FailedAttempt {
+                caller,
+                subject,
+                method,
+                code,
+                counted,
+                at,
+            })
+        })
+        .collect()
+}
+
+fn method_name(method: VerificationMethod) -> &'static str {
+    match method {
+        VerificationMethod::CollectionCode => "collection_code",
+        VerificationMethod::FeatureCode => "feature_code",
+        VerificationMethod::StudentNumber => "student_number",
+    }
+}
+
+fn parse_method(name: &str) -> Option<VerificationMethod> {
+    [
+        VerificationMethod::CollectionCode,
+        VerificationMethod::FeatureCode,
+        VerificationMethod::StudentNumber,
+    ]
+    .into_iter()
+    .find(|m| method_name(*m) == name)
+}

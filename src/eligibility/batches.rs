@@ -1,0 +1,243 @@
+//! Collection batches (集中采集批次): one school's collection for one education category, with
+//! its feature code, its price and its policy.
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use photo_ledger_domain::events::BatchRef;
+use photo_ledger_domain::feature_code::FeatureCode;
+use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::values::{Background, Fen};
+use photo_ledger_projections::{on_db, Db};
+use rand::Rng;
+use serde::Serialize;
+
+use super::error::EligibilityError;
+use super::schools;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    pub batch_id: String,
+    pub school_id: String,
+    pub school_name: String,
+    pub education_type: String,
+    pub feature_code: FeatureCode,
+    pub policy: BatchPolicy,
+    /// The first instant after the deadline; `None` never closes.
+    pub closes_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Batch {
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.closes_at.is_none_or(|closes| now < closes)
+    }
+
+    pub fn require_open(&self, now: DateTime<Utc>) -> Result<(), EligibilityError> {
+        match self.closes_at {
+            Some(closed_at) if now >= closed_at => Err(EligibilityError::BatchClosed {
+                feature_code: self.feature_code.to_string(),
+                closed_at,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn reference(&self) -> BatchRef {
+        BatchRef {
+            batch_id: self.batch_id.clone(),
+            feature_code: self.feature_code.to_string(),
+        }
+    }
+}
+
+/// A deadline day ends at midnight China time (UTC+8): the batch closes then.
+pub fn closes_after(deadline: NaiveDate) -> DateTime<Utc> {
+    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let next_midnight = (deadline + Duration::days(1))
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    china
+        .from_local_datetime(&next_midnight)
+        .single()
+        .expect("a fixed offset has no gaps")
+        .with_timezone(&Utc)
+}
+
+pub struct NewBatch {
+    pub school: String,
+    pub education_type: String,
+    pub policy: BatchPolicy,
+    pub closes_at: Option<DateTime<Utc>>,
+}
+
+/// Feature codes are drawn until one is free; with 31⁶ codes a clash is already rare.
+const CODE_DRAWS: usize = 16;
+
+pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, EligibilityError> {
+    let school = schools::by_name(db, &new.school).await?;
+    let education_type = new.education_type.trim();
+    school.require_category(education_type)?;
+    let batch_id = uuid::Uuid::new_v4().to_string();
+    let policy = &new.policy;
+    let backgrounds = policy
+        .backgrounds
+        .iter()
+        .map(Background::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let paper_prints_fen = policy
+        .paper_prints
+        .map(|offer| fen_to_db(offer.price_per_sheet_fen))
+        .transpose()?;
+    for _ in 0..CODE_DRAWS {
+        let code = FeatureCode::generate(|n| rand::thread_rng().gen_range(0..n));
+        let inserted = on_db!(db, pool => sqlx::query(
+            "INSERT INTO batches (batch_id, school_id, education_type, feature_code, price_fen,
+                pay_before_upload, album_allowed, backgrounds, paper_prints_fen, closes_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (feature_code) DO NOTHING")
+            .bind(&batch_id)
+            .bind(&school.school_id)
+            .bind(education_type)
+            .bind(code.as_str())
+            .bind(fen_to_db(policy.price_fen)?)
+            .bind(policy.pay_before_upload)
+            .bind(policy.album_allowed)
+            .bind(&backgrounds)
+            .bind(paper_prints_fen)
+            .bind(new.closes_at)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        if inserted == 1 {
+            return by_id(db, &batch_id)
+                .await?
+                .ok_or_else(|| EligibilityError::UnknownBatch(code.to_string()));
+        }
+    }
+    Err(EligibilityError::InvalidInput(
+        "未能生成未被占用的特征码，请重试".into(),
+    ))
+}
+
+fn fen_to_db(fen: Fen) -> Result<i64, EligibilityError> {
+    i64::try_from(fen.0).map_err(|_| EligibilityError::InvalidInput(format!("金额 {fen} 过大")))
+}
+
+const SELECT: &str = "SELECT b.batch_id, b.school_id, s.name, b.education_type, b.feature_code,
+    b.price_fen, b.pay_before_upload, b.album_allowed, b.backgrounds, b.paper_prints_fen,
+    b.closes_at, b.created_at
+    FROM batches b JOIN schools s ON s.school_id = b.school_id";
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    bool,
+    String,
+    Option<i64>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+);
+
+fn from_row(row: Row) -> Result<Batch, EligibilityError> {
+    let (
+        batch_id,
+        school_id,
+        school_name,
+        education_type,
+        feature_code,
+        price_fen,
+        pay_before_upload,
+        album_allowed,
+        backgrounds,
+        paper_prints_fen,
+        closes_at,
+        created_at,
+    ) = row;
+    let corrupt = |what: &str| {
+        EligibilityError::Store(sqlx::Error::Decode(
+            format!("batch {batch_id}: stored {what} is invalid").into(),
+        ))
+    };
+    let fen = |v: i64| u64::try_from(v).map(Fen).map_err(|_| corrupt("price"));
+    let backgrounds = backgrounds
+        .split(',')
+        .filter(|b| !b.is_empty())
+        .map(|b| b.parse::<Background>().map_err(|_| corrupt("background")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Batch {
+        feature_code: FeatureCode::parse(&feature_code).map_err(|_| corrupt("feature code"))?,
+        policy: BatchPolicy {
+            price_fen: fen(price_fen)?,
+            pay_before_upload,
+            album_allowed,
+            backgrounds,
+            paper_prints: paper_prints_fen
+                .map(|v| {
+                    fen(v).map(|price_per_sheet_fen| PaperPrintsOffer {
+                        price_per_sheet_fen,
+                    })
+                })
+                .transpose()?,
+        },
+        batch_id,
+        school_id,
+        school_name,
+        education_type,
+        closes_at,
+        created_at,
+    })
+}
+
+/// Every batch, newest first.
+pub async fn list(db: &Db) -> Result<Vec<Batch>, EligibilityError> {
+    let sql = format!("{SELECT} ORDER BY b.created_at DESC, b.batch_id");
+    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await)?;
+    rows.into_iter().map(from_row).collect()
+}
+
+pub async fn by_id(db: &Db, batch_id: &str) -> Result<Option<Batch>, EligibilityError> {
+    let sql = format!("{SELECT} WHERE b.batch_id = $1");
+    let row: Option<Row> =
+        on_db!(db, pool => sqlx::query_as(&sql).bind(batch_id).fetch_optional(pool).await)?;
+    row.map(from_row).transpose()
+}
+
+pub async fn by_feature_code(db: &Db, code: &FeatureCode) -> Result<Batch, EligibilityError> {
+    let sql = format!("{SELECT} WHERE b.feature_code = $1");
+    let row: Option<Row> =
+        on_db!(db, pool => sqlx::query_as(&sql).bind(code.as_str()).fetch_optional(pool).await)?;
+    row.map(from_row)
+        .transpose()?
+        .ok_or_else(|| EligibilityError::UnknownBatch(code.to_string()))
+}
+
+/// The newest batch of a school's category still open at `now`: the one a student joins when
+/// they name their school rather than a feature code.
+pub async fn open_for(
+    db: &Db,
+    school_id: &str,
+    education_type: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Batch>, EligibilityError> {
+    let sql = format!(
+        "{SELECT} WHERE b.school_id = $1 AND b.education_type = $2 ORDER BY b.created_at DESC"
+    );
+    let rows: Vec<Row> = on_db!(db, pool => sqlx::query_as(&sql)
+        .bind(school_id)
+        .bind(education_type)
+        .fetch_all(pool)
+        .await)?;
+    for row in rows {
+        let batch = from_row(row)?;
+        if batch.is_open(now) {
+            return Ok(Some(batch));
+        }
+    }
+    Ok(None)
+}
