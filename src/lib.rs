@@ -4,6 +4,7 @@
 //! events, the projections that serve the screens, and the HTTP service and CLI around them.
 //!
 //! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
+//! - [`photo`]: turns a phone photo into the standard 学信网 photo, with its checks and prints.
 //! - [`startup`]: builds the running service from [`settings`].
 //! - [`http`]: the routes.
 //! - [`cli`]: the `photo-ledger` subcommands.
@@ -11,6 +12,7 @@
 pub mod cli;
 pub mod http;
 pub mod ledger;
+pub mod photo;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

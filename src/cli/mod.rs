@@ -1,8 +1,11 @@
 //! The `photo-ledger` command line.
 
 mod events;
+mod photo_runtime;
+mod print_sheet;
 mod replay;
 mod serve;
+mod standardise;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +38,10 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Print one capture's history as JSON lines, for auditors.
     Events(events::EventsArgs),
+    /// Turn a phone photo into the standard 480×640 学信网 photo, with its checks.
+    Standardise(standardise::StandardiseArgs),
+    /// Lay a standard photo out on a 6寸 print sheet (JPEG or PDF).
+    PrintSheet(print_sheet::PrintSheetArgs),
 }
 
 impl Cli {
@@ -48,6 +55,8 @@ impl Cli {
             }
             Command::Replay(args) => replay::run(args).await,
             Command::Events(args) => events::run(args).await,
+            Command::Standardise(args) => standardise::run(args).await,
+            Command::PrintSheet(args) => print_sheet::run(args),
         }
     }
 }
