@@ -106,10 +106,8 @@ pub struct Plan {
 /// never scaling up by more than `max_upscale`.
 pub fn plan(subject: &Subject, spec: &PhotoSpec, max_upscale: f32) -> Plan {
     let fw = subject.face_width.max(1.0);
-    let lowest = spec.face_width.min / fw * 0.9;
-    let highest = (spec.face_width.max / fw * 1.1)
-        .min(max_upscale)
-        .max(lowest);
+    let highest = (spec.face_width.max / fw * 1.1).min(max_upscale);
+    let lowest = (spec.face_width.min / fw * 0.9).min(highest);
     let target_width = spec.face_width.min + 0.4 * (spec.face_width.max - spec.face_width.min);
     let mut best = (f32::MAX, lowest, spec.eye_line.mid());
     for i in 0..=100 {

@@ -69,8 +69,10 @@ impl Default for PhotoSpec {
     }
 }
 
-/// Limits of the automatic checks. Calibrated on the astronaut fixture and its derived variants
-/// (`tests/photo.rs`); each is compared as documented on its field.
+/// Limits of the automatic checks, each compared as documented on its field. Calibrated on the
+/// astronaut fixture and the variants `tests/photo.rs` derives from it; for example sharpness is
+/// 0.19 on the original and 0.04 blurred with σ = 3, light imbalance 0.10 against 0.58 half-lit,
+/// face luma 177 against 45 darkened, clothing ΔE 69 against 8 dyed blue.
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckLimits {
     /// Eye-line tilt in degrees that levelling may still correct.
@@ -115,7 +117,7 @@ impl Default for CheckLimits {
             min_face_luma: 70.0,
             max_clipped_share: 0.10,
             max_light_imbalance: 0.30,
-            min_sharpness: 0.05,
+            min_sharpness: 0.08,
             min_clothing_contrast: 20.0,
             max_undecided_share: 0.08,
             max_border_deviation: 12.0,
