@@ -59,32 +59,45 @@ fn distance(len: usize, spec: &PhotoSpec) -> usize {
     spec.min_bytes.saturating_sub(len) + len.saturating_sub(spec.max_bytes)
 }
 
-/// Binary search: file size grows with quality.
+/// Binary search (file size grows with quality), starting from a quality that usually fits and
+/// stopping early once the file is within the top fifth of the range: a few more quality steps
+/// would not be visible, and every attempt is a full encode.
 fn highest_quality_fitting(
     image: &RgbImage,
     spec: &PhotoSpec,
     sampling: SamplingFactor,
 ) -> Result<Encoded, PhotoError> {
+    let good_enough = spec.max_bytes - (spec.max_bytes - spec.min_bytes) / 5;
     let (mut low, mut high) = (spec.min_quality, 100u8);
-    let mut best = Encoded {
-        bytes: jpeg(image, low, spec.dpi, sampling)?,
-        quality: low,
-    };
-    if best.bytes.len() > spec.max_bytes {
-        return Ok(best);
-    }
-    while low < high {
-        let mid = low + (high - low).div_ceil(2);
-        let bytes = jpeg(image, mid, spec.dpi, sampling)?;
-        if bytes.len() <= spec.max_bytes {
-            best = Encoded {
-                bytes,
-                quality: mid,
-            };
-            low = mid;
+    let mut best: Option<Encoded> = None;
+    let mut quality = 85u8.clamp(low, high);
+    loop {
+        let bytes = jpeg(image, quality, spec.dpi, sampling)?;
+        let fits = bytes.len() <= spec.max_bytes;
+        let done = fits && bytes.len() >= good_enough;
+        if fits {
+            low = quality;
+            best = Some(Encoded { bytes, quality });
+        } else if quality == spec.min_quality {
+            // Even the lowest quality allowed is too large: report it as it is.
+            return Ok(Encoded { bytes, quality });
         } else {
-            high = mid - 1;
+            high = quality - 1;
+        }
+        if done || low >= high {
+            break;
+        }
+        quality = low + (high - low).div_ceil(2);
+        if best.is_none() {
+            // Nothing fits yet: keep halving down towards the minimum.
+            quality = low + (high - low) / 2;
         }
     }
-    Ok(best)
+    match best {
+        Some(found) => Ok(found),
+        None => Ok(Encoded {
+            bytes: jpeg(image, spec.min_quality, spec.dpi, sampling)?,
+            quality: spec.min_quality,
+        }),
+    }
 }

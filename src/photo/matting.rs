@@ -47,69 +47,89 @@ pub fn refine(image: &RgbImage, mask: &[f32]) -> Vec<f32> {
 pub fn composite(image: &RgbImage, alpha: &[f32], background: Rgb) -> RgbImage {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let bg = [background.0, background.1, background.2].map(|c| f32::from(c) / 255.0);
+    let channels: [Vec<f32>; 3] =
+        std::array::from_fn(|c| image.pixels().map(|p| f32::from(p[c]) / 255.0).collect());
+    let person = foreground(&channels, alpha, w, h);
     let mut out = RgbImage::new(image.width(), image.height());
-    for c in 0..3 {
-        let channel: Vec<f32> = image.pixels().map(|p| f32::from(p[c]) / 255.0).collect();
-        let person = foreground(&channel, alpha, w, h);
-        for (k, px) in out.pixels_mut().enumerate() {
-            let v = alpha[k] * person[k] + (1.0 - alpha[k]) * bg[c];
+    for (k, px) in out.pixels_mut().enumerate() {
+        for c in 0..3 {
+            let v = alpha[k] * person[c][k] + (1.0 - alpha[k]) * bg[c];
             px[c] = (v * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
         }
     }
     out
 }
 
-/// Blur-fusion estimate of the person's own colour in one channel.
-fn foreground(image: &[f32], alpha: &[f32], w: usize, h: usize) -> Vec<f32> {
-    let mut fg = image.to_vec();
-    let mut bg = image.to_vec();
+/// Blur-fusion estimate of the person's own colour, per channel.
+fn foreground(image: &[Vec<f32>; 3], alpha: &[f32], w: usize, h: usize) -> [Vec<f32>; 3] {
+    let mut fg = image.clone();
+    let mut bg = image.clone();
     let beta: Vec<f32> = alpha.iter().map(|a| 1.0 - a).collect();
     for radius in FUSION_RADII {
-        let weighted = |v: &[f32], wt: &[f32]| {
-            let num = box_mean(
-                &v.iter().zip(wt).map(|(x, a)| x * a).collect::<Vec<_>>(),
-                w,
-                h,
-                radius,
-            );
-            let den = box_mean(wt, w, h, radius);
+        // Weighted local means: blur(v · weight) / blur(weight), the own value where the
+        // neighbourhood has no weight at all.
+        let alpha_mean = box_mean(alpha, w, h, radius);
+        let beta_mean = box_mean(&beta, w, h, radius);
+        let weighted = |v: &[f32], weight: &[f32], weight_mean: &[f32]| {
+            let product: Vec<f32> = v.iter().zip(weight).map(|(x, a)| x * a).collect();
+            let num = box_mean(&product, w, h, radius);
             num.iter()
-                .zip(den)
+                .zip(weight_mean)
                 .zip(v)
-                .map(|((n, d), own)| if d > 1e-4 { n / d } else { *own })
+                .map(|((n, d), own)| if *d > 1e-4 { n / d } else { *own })
                 .collect::<Vec<_>>()
         };
-        let fg_blur = weighted(&fg, alpha);
-        let bg_blur = weighted(&bg, &beta);
-        for k in 0..w * h {
-            let residual = image[k] - alpha[k] * fg_blur[k] - beta[k] * bg_blur[k];
-            fg[k] = (fg_blur[k] + alpha[k] * residual).clamp(0.0, 1.0);
-            bg[k] = (bg_blur[k] + beta[k] * residual).clamp(0.0, 1.0);
+        for c in 0..3 {
+            let fg_blur = weighted(&fg[c], alpha, &alpha_mean);
+            let bg_blur = weighted(&bg[c], &beta, &beta_mean);
+            for k in 0..w * h {
+                let residual = image[c][k] - alpha[k] * fg_blur[k] - beta[k] * bg_blur[k];
+                fg[c][k] = (fg_blur[k] + alpha[k] * residual).clamp(0.0, 1.0);
+                bg[c][k] = (bg_blur[k] + beta[k] * residual).clamp(0.0, 1.0);
+            }
         }
     }
     fg
 }
 
-/// Mean over the `(2r+1)²` window around each pixel (clipped at the edges), in O(1) per pixel
-/// from a summed-area table.
+/// Mean over the `(2r+1)²` window around each pixel (clipped at the edges): a running sum
+/// along each row, then running column sums down the rows, O(1) per pixel for any radius.
 fn box_mean(v: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let stride = w + 1;
-    let mut sat = vec![0f64; stride * (h + 1)];
-    for y in 0..h {
-        let mut row = 0f64;
+    let inverse_counts = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| 1.0 / ((i + r).min(n - 1) + 1 - i.saturating_sub(r)) as f32)
+            .collect()
+    };
+    let (across, down) = (inverse_counts(w), inverse_counts(h));
+    let mut rows = vec![0f32; w * h];
+    for (src, dst) in v.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
+        let mut sum: f32 = src[..=r.min(w - 1)].iter().sum();
         for x in 0..w {
-            row += f64::from(v[y * w + x]);
-            sat[(y + 1) * stride + x + 1] = sat[y * stride + x + 1] + row;
+            dst[x] = sum * across[x];
+            if x + r + 1 < w {
+                sum += src[x + r + 1];
+            }
+            if x >= r {
+                sum -= src[x - r];
+            }
         }
     }
     let mut out = vec![0f32; w * h];
+    let mut sums = vec![0f32; w];
+    for row in rows.chunks_exact(w).take(r.min(h - 1) + 1) {
+        sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+    }
     for y in 0..h {
-        let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
-        for x in 0..w {
-            let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-            let sum = sat[y1 * stride + x1] - sat[y0 * stride + x1] - sat[y1 * stride + x0]
-                + sat[y0 * stride + x0];
-            out[y * w + x] = (sum / ((y1 - y0) * (x1 - x0)) as f64) as f32;
+        for (o, s) in out[y * w..(y + 1) * w].iter_mut().zip(&sums) {
+            *o = s * down[y];
+        }
+        if y + r + 1 < h {
+            let entering = &rows[(y + r + 1) * w..(y + r + 2) * w];
+            sums.iter_mut().zip(entering).for_each(|(s, v)| *s += v);
+        }
+        if y >= r {
+            let leaving = &rows[(y - r) * w..(y - r + 1) * w];
+            sums.iter_mut().zip(leaving).for_each(|(s, v)| *s -= v);
         }
     }
     out
@@ -125,6 +145,22 @@ mod tests {
         let m = box_mean(&v, 3, 2, 1);
         assert!((m[0] - 3.0).abs() < 1e-6); // (1 + 2 + 4 + 5) / 4
         assert!((m[1] - 3.5).abs() < 1e-6); // all six
+                                            // Against the definition, on a larger picture and radius.
+        let (w, h, r) = (23, 17, 4);
+        let v: Vec<f32> = (0..w * h).map(|k| ((k * 37) % 11) as f32).collect();
+        let m = box_mean(&v, w, h, r);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut sum, mut n) = (0.0, 0.0);
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                        sum += v[yy * w + xx];
+                        n += 1.0;
+                    }
+                }
+                assert!((m[y * w + x] - sum / n).abs() < 1e-4, "({x}, {y})");
+            }
+        }
     }
 
     #[test]

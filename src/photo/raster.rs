@@ -123,21 +123,20 @@ pub fn resize(src: &RgbImage, crop: [f64; 4], width: u32, height: u32) -> RgbIma
 
 /// Bilinear sample with the edge pixels repeated outwards.
 pub fn sample(src: &RgbImage, p: Point) -> [f32; 3] {
-    let max_x = src.width() as f32 - 1.0;
-    let max_y = src.height() as f32 - 1.0;
-    let x = (p.x - 0.5).clamp(0.0, max_x);
-    let y = (p.y - 0.5).clamp(0.0, max_y);
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let (x0, y0) = (x0 as u32, y0 as u32);
-    let x1 = (x0 + 1).min(src.width() - 1);
-    let y1 = (y0 + 1).min(src.height() - 1);
-    let (p00, p10) = (src.get_pixel(x0, y0), src.get_pixel(x1, y0));
-    let (p01, p11) = (src.get_pixel(x0, y1), src.get_pixel(x1, y1));
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    let x = (p.x - 0.5).clamp(0.0, (w - 1) as f32);
+    let y = (p.y - 0.5).clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x as usize, y as usize);
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let dx = if x0 + 1 < w { 3 } else { 0 };
+    let dy = if y0 + 1 < h { 3 * w } else { 0 };
+    let raw = src.as_raw();
+    let i = (y0 * w + x0) * 3;
     std::array::from_fn(|c| {
-        let top = f32::from(p00[c]) * (1.0 - fx) + f32::from(p10[c]) * fx;
-        let bottom = f32::from(p01[c]) * (1.0 - fx) + f32::from(p11[c]) * fx;
-        top * (1.0 - fy) + bottom * fy
+        let at = |k: usize| f32::from(raw[k + c]);
+        let top = at(i) + (at(i + dx) - at(i)) * fx;
+        let bottom = at(i + dy) + (at(i + dy + dx) - at(i + dy)) * fx;
+        top + (bottom - top) * fy
     })
 }
 
@@ -203,10 +202,17 @@ pub fn warp(src: &RgbImage, map: &Affine, width: u32, height: u32) -> RgbImage {
 }
 
 fn warp_bilinear(src: &RgbImage, map: &Affine, width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |x, y| {
-        let v = sample(src, map.apply(Point::new(x as f32 + 0.5, y as f32 + 0.5)));
-        image::Rgb(v.map(|c| (c + 0.5) as u8))
-    })
+    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
+    for y in 0..height {
+        // Step along the row instead of mapping every pixel from scratch.
+        let mut p = map.apply(Point::new(0.5, y as f32 + 0.5));
+        for _ in 0..width {
+            out.extend(sample(src, p).map(|c| (c + 0.5) as u8));
+            p.x += map.a;
+            p.y += map.d;
+        }
+    }
+    RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
 }
 
 /// Rec. 601 luma, 0–255.
