@@ -350,7 +350,7 @@ fn working_copy(image: &RgbImage) -> std::borrow::Cow<'_, RgbImage> {
         ((w as f32 * scale).round() as u32).max(1),
         ((h as f32 * scale).round() as u32).max(1),
     );
-    std::borrow::Cow::Owned(raster::resize(
+    std::borrow::Cow::Owned(raster::resize_fast(
         image,
         [0.0, 0.0, f64::from(w), f64::from(h)],
         ww,

@@ -89,8 +89,23 @@ impl Affine {
 }
 
 /// Resizes the `crop` (left, top, width, height in source pixels) of `src` to `width × height`
-/// with an antialiasing filter.
+/// with an antialiasing (triangle) filter.
 pub fn resize(src: &RgbImage, crop: [f64; 4], width: u32, height: u32) -> RgbImage {
+    resize_with(src, crop, width, height, FilterType::Bilinear)
+}
+
+/// As [`resize`], with a box filter: half the work, for copies only the models look at.
+pub fn resize_fast(src: &RgbImage, crop: [f64; 4], width: u32, height: u32) -> RgbImage {
+    resize_with(src, crop, width, height, FilterType::Box)
+}
+
+fn resize_with(
+    src: &RgbImage,
+    crop: [f64; 4],
+    width: u32,
+    height: u32,
+    filter: FilterType,
+) -> RgbImage {
     let width = width.max(1);
     let height = height.max(1);
     let (sw, sh) = (f64::from(src.width()), f64::from(src.height()));
@@ -104,7 +119,7 @@ pub fn resize(src: &RgbImage, crop: [f64; 4], width: u32, height: u32) -> RgbIma
     ];
     let mut dst = Image::new(width, height, PixelType::U8x3);
     let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .resize_alg(ResizeAlg::Convolution(filter))
         .crop(crop[0], crop[1], crop[2], crop[3]);
     // Both images are U8x3 with sizes that match their buffers and the crop lies inside the
     // source, so resizing cannot fail.
@@ -132,11 +147,12 @@ pub fn sample(src: &RgbImage, p: Point) -> [f32; 3] {
     let dy = if y0 + 1 < h { 3 * w } else { 0 };
     let raw = src.as_raw();
     let i = (y0 * w + x0) * 3;
+    let (w00, w10) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy));
+    let (w01, w11) = ((1.0 - fx) * fy, fx * fy);
+    let corners = [i, i + dx, i + dy, i + dy + dx];
     std::array::from_fn(|c| {
-        let at = |k: usize| f32::from(raw[k + c]);
-        let top = at(i) + (at(i + dx) - at(i)) * fx;
-        let bottom = at(i + dy) + (at(i + dy + dx) - at(i + dy)) * fx;
-        top + (bottom - top) * fy
+        let [p00, p10, p01, p11] = corners.map(|k| f32::from(raw[k + c]));
+        w00 * p00 + w10 * p10 + w01 * p01 + w11 * p11
     })
 }
 

@@ -27,12 +27,35 @@ impl Mask {
         top * (1.0 - fy) + bottom * fy
     }
 
-    /// The mask at `width × height`, row by row.
+    /// The mask at `width × height`, row by row: bilinear, as [`Mask::at`], done separably
+    /// (each output row blends two model rows, then columns are picked from that blend).
     pub fn resized(&self, width: u32, height: u32) -> Vec<f32> {
+        let taps = |n: u32| -> Vec<(usize, usize, f32)> {
+            (0..n)
+                .map(|i| {
+                    let t = ((i as f32 + 0.5) / n as f32 * SIZE as f32 - 0.5)
+                        .clamp(0.0, (SIZE - 1) as f32);
+                    let i0 = t as usize;
+                    (i0, (i0 + 1).min(SIZE - 1), t - i0 as f32)
+                })
+                .collect()
+        };
+        let (across, down) = (taps(width), taps(height));
         let mut out = Vec::with_capacity(width as usize * height as usize);
-        for y in 0..height {
-            let v = (y as f32 + 0.5) / height as f32;
-            out.extend((0..width).map(|x| self.at((x as f32 + 0.5) / width as f32, v)));
+        let mut row = [0f32; SIZE];
+        for &(y0, y1, fy) in &down {
+            let (r0, r1) = (
+                &self.data[y0 * SIZE..][..SIZE],
+                &self.data[y1 * SIZE..][..SIZE],
+            );
+            for ((v, a), b) in row.iter_mut().zip(r0).zip(r1) {
+                *v = a + (b - a) * fy;
+            }
+            out.extend(
+                across
+                    .iter()
+                    .map(|&(x0, x1, fx)| row[x0] + (row[x1] - row[x0]) * fx),
+            );
         }
         out
     }
