@@ -394,9 +394,7 @@ fn assert_pdf_page_holds(pdf: &[u8], jpeg: &[u8]) {
 fn the_cli_standardises_and_prints() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bin = env!("CARGO_BIN_EXE_photo-ledger");
-    let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"));
+    let onnxruntime = onnxruntime();
     let run = |args: &[&std::ffi::OsStr]| {
         std::process::Command::new(bin)
             .args(args)
@@ -458,4 +456,48 @@ fn the_cli_standardises_and_prints() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("photo.not_an_image"));
+    // Without ONNX Runtime the CLI says how to get it.
+    let out = std::process::Command::new(bin)
+        .arg("standardise")
+        .arg(root().join("fixtures/astronaut.png"))
+        .arg(&standard)
+        .env(
+            "ORT_DYLIB_PATH",
+            dir.path().join("missing/libonnxruntime.so"),
+        )
+        .env("PHOTO_LEDGER_MODELS", root().join("models"))
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("photo.runtime_missing") && stderr.contains("tools/onnxruntime/fetch.sh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_model_that_differs_from_the_manifest_is_refused() {
+    standardiser(); // the runtime is loaded once per process, by the shared standardiser
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(root().join("models")).expect("models") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(&path, dir.path().join(path.file_name().expect("name"))).expect("copied");
+    }
+    let tampered = dir.path().join("face_landmark.onnx");
+    let mut bytes = std::fs::read(&tampered).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&tampered, bytes).expect("written");
+    let config =
+        photo_ledger::photo::StandardiserConfig::new(photo_ledger::photo::models::RuntimeConfig {
+            onnxruntime: onnxruntime(),
+            models_dir: dir.path().to_path_buf(),
+            intra_threads: 1,
+        });
+    let err = photo_ledger::photo::Standardiser::new(config)
+        .err()
+        .expect("refused");
+    assert_eq!(err.code(), "photo.model_invalid");
+    assert!(err.to_string().contains("face_landmark.onnx"), "{err}");
 }

@@ -13,14 +13,19 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// ONNX Runtime from `ORT_DYLIB_PATH`, else `.onnxruntime/` in the workspace. Missing, the
-/// photo tests fail: they never skip.
+/// ONNX Runtime from `ORT_DYLIB_PATH`, else `.onnxruntime/` in the workspace.
+pub fn onnxruntime() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"))
+}
+
+/// One standardiser for the test process. Without ONNX Runtime the photo tests fail: they
+/// never skip.
 pub fn standardiser() -> &'static Standardiser {
     static STANDARDISER: OnceLock<Standardiser> = OnceLock::new();
     STANDARDISER.get_or_init(|| {
-        let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"));
+        let onnxruntime = onnxruntime();
         assert!(
             onnxruntime.is_file(),
             "ONNX Runtime not found at {}: run `bash tools/onnxruntime/fetch.sh` in the workspace \
