@@ -6,6 +6,7 @@
 //! - [`eligibility`]: schools, batches, rosters, collection codes and proving who may be
 //!   photographed.
 //! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
+//! - [`photo`]: turns a phone photo into the standard 学信网 photo, with its checks and prints.
 //! - [`startup`]: builds the running service from [`settings`].
 //! - [`http`]: the routes.
 //! - [`cli`]: the `photo-ledger` subcommands.
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod eligibility;
 pub mod http;
 pub mod ledger;
+pub mod photo;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -4,11 +4,14 @@ mod attempts;
 mod batch;
 mod codes;
 mod events;
+mod photo_runtime;
+mod print_sheet;
 mod replay;
 mod roster;
 mod school;
 mod serve;
 mod verify;
+mod standardise;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +56,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// The failed-verification log, newest first.
     Attempts(attempts::AttemptsArgs),
+    /// Turn a phone photo into the standard 480×640 学信网 photo, with its checks.
+    Standardise(standardise::StandardiseArgs),
+    /// Lay a standard photo out on a 6寸 print sheet (JPEG or PDF).
+    PrintSheet(print_sheet::PrintSheetArgs),
 }
 
 impl Cli {
@@ -72,6 +79,8 @@ impl Cli {
             Command::Codes(args) => codes::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::Attempts(args) => attempts::run(args).await,
+            Command::Standardise(args) => standardise::run(args).await,
+            Command::PrintSheet(args) => print_sheet::run(args),
         }
     }
 }
