@@ -10,8 +10,8 @@ mod replay;
 mod roster;
 mod school;
 mod serve;
-mod verify;
 mod standardise;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
