@@ -205,7 +205,14 @@ impl Standardiser {
         let head_above_eyes = match head {
             HeadTop::Found(t) => t * k,
             HeadTop::CutOff => return refuse(CheckCode::HeadCutOff, 0.0, 1.0),
-            HeadTop::NotFound => return refuse(CheckCode::NotSeparable, 1.0, 0.0),
+            // The value is the person probability at the eyes, which should be near 1.
+            HeadTop::NotFound => {
+                let at_eyes = mask.at(
+                    mesh.eye_centre().x / working.width() as f32,
+                    mesh.eye_centre().y / working.height() as f32,
+                );
+                return refuse(CheckCode::NotSeparable, at_eyes, 0.5);
+            }
         };
         let eye = mesh.eye_centre();
         let crown_y = (eye.y - head_above_eyes / k * mesh.eye_angle().cos()) * k;
