@@ -174,6 +174,12 @@ fn a_dark_photo_must_be_retaken() {
 }
 
 #[test]
+fn an_overexposed_photo_must_be_retaken() {
+    let bright = map_pixels(&astronaut(), |_, _, p| p.map(|c| c * 1.8));
+    assert_retake(&png(&bright), "photo.overexposed");
+}
+
+#[test]
 fn a_half_lit_face_must_be_retaken() {
     // The image-right half in shadow from the nose line on, with a short soft transition.
     let half = map_pixels(&astronaut(), |x, _, p| {
@@ -225,6 +231,27 @@ fn sessions_are_shared_by_concurrent_requests() {
         outputs.windows(2).all(|w| w[0] == w[1]),
         "same input, same photo"
     );
+}
+
+#[test]
+fn odd_pictures_are_refused_without_panicking() {
+    let odd = [
+        RgbImage::from_pixel(1, 1, Rgb([0, 0, 0])),
+        RgbImage::from_pixel(1, 3000, Rgb([200, 180, 160])),
+        RgbImage::from_pixel(3000, 2, Rgb([200, 180, 160])),
+        RgbImage::from_pixel(640, 480, Rgb([0, 0, 0])),
+        RgbImage::from_pixel(640, 480, Rgb([255, 255, 255])),
+    ];
+    for picture in odd {
+        let out = standardise(&png(&picture), Background::Blue);
+        assert_eq!(
+            out.report.verdict,
+            Verdict::Refused,
+            "{:?}",
+            picture.dimensions()
+        );
+        assert_eq!(failed_codes(&out.report), vec!["photo.no_face"]);
+    }
 }
 
 fn decode_error(bytes: &[u8]) -> &'static str {

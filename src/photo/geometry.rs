@@ -88,6 +88,17 @@ impl Subject {
             centre_offset: (face_centre.x - eye_centre.x) * c + (face_centre.y - eye_centre.y) * s,
         }
     }
+
+    /// The same subject measured on a picture `k` times larger.
+    pub fn scaled(self, k: f32) -> Self {
+        Self {
+            eye_centre: Point::new(self.eye_centre.x * k, self.eye_centre.y * k),
+            face_width: self.face_width * k,
+            head_above_eyes: self.head_above_eyes * k,
+            centre_offset: self.centre_offset * k,
+            ..self
+        }
+    }
 }
 
 /// The chosen frame and where the spec's measures are expected to land in it.

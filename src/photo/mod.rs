@@ -35,10 +35,11 @@ use photo_ledger_domain::values::Background;
 
 use checks::{Check, CheckCode};
 use error::PhotoError;
-use geometry::{HeadTop, Subject};
+use geometry::{HeadTop, Plan, Subject};
+use landmarks::Mesh;
+use measure::Positions;
 use models::{Models, RuntimeConfig};
 use phash::PerceptualHash;
-use raster::Point;
 use report::{OutputFile, Report, Size, Stopwatch, Verdict};
 use spec::{CheckLimits, InputLimits, PhotoSpec, Window};
 
@@ -138,6 +139,7 @@ impl Standardiser {
         Ok(Standardised { jpeg, report })
     }
 
+    /// The stages in order; each refusal ends the run with the check that failed.
     fn run(
         &self,
         image: &RgbImage,
@@ -146,18 +148,65 @@ impl Standardiser {
         clock: &mut Stopwatch,
         report: &mut Report,
     ) -> Result<Vec<u8>, Stage> {
-        let (spec, limits) = (&self.spec, &self.limits);
         let working = working_copy(image);
         // Working-copy pixels → input pixels.
         let k = image.width() as f32 / working.width() as f32;
         clock.lap("working_copy");
+        let mesh = self.one_face(&working, k, checks, clock)?;
+        let head_above_eyes = self.head_top(&working, &mesh, k, checks)?;
+        clock.lap("segment_input");
+        checks.extend(self.face_checks(&mesh));
+        let subject = Subject::new(&mesh, head_above_eyes).scaled(k);
+        let plan = geometry::plan(&subject, &self.spec, self.limits.max_upscale);
+        checks.push(Check::at_most(
+            CheckCode::LowResolution,
+            plan.scale,
+            self.limits.soft_upscale,
+        ));
+        let framed = raster::warp(image, &plan.map, self.spec.width, self.spec.height);
+        clock.lap("frame");
+        let (photo, alpha) = self.replace_background(&framed, background, checks)?;
+        clock.lap("background");
+        report.positions = self.check_positions(&photo, &alpha, &plan, background, checks)?;
+        clock.lap("measure");
 
-        let faces = detect::detect(&self.models, &working)?;
+        let spec = &self.spec;
+        let encoded = encode::within_size(&photo, spec)?;
+        clock.lap("encode");
+        let kb = Window::new(
+            spec.min_bytes as f32 / 1024.0,
+            spec.max_bytes as f32 / 1024.0,
+        );
+        let size_kb = encoded.bytes.len() as f32 / 1024.0;
+        checks.push(Check::within(CheckCode::FileSize, size_kb, kb));
+        report.perceptual_hash = Some(PerceptualHash::of(&photo));
+        report.output = Some(OutputFile {
+            width: spec.width,
+            height: spec.height,
+            bytes: encoded.bytes.len(),
+            jpeg_quality: encoded.quality,
+            dpi: spec.dpi,
+        });
+        clock.lap("hash");
+        Ok(encoded.bytes)
+    }
+
+    /// Exactly one face, level enough to fix and large enough not to invent resolution.
+    fn one_face(
+        &self,
+        working: &RgbImage,
+        k: f32,
+        checks: &mut Vec<Check>,
+        clock: &mut Stopwatch,
+    ) -> Result<Mesh, Stage> {
+        let limits = &self.limits;
+        let faces = detect::detect(&self.models, working)?;
         clock.lap("detect");
         let Some(face) = faces.first() else {
             return refuse(CheckCode::NoFace, 0.0, 1.0);
         };
         checks.push(Check::at_least(CheckCode::NoFace, 1.0, 1.0));
+        // Faces much smaller than the subject's (a poster far behind) do not count.
         let counted = faces
             .iter()
             .filter(|f| f.width() >= limits.other_face_share * face.width())
@@ -167,7 +216,7 @@ impl Standardiser {
         }
         checks.push(Check::at_most(CheckCode::SeveralFaces, counted, 1.0));
 
-        let mesh = landmarks::landmarks(&self.models, &working, face)?;
+        let mesh = landmarks::landmarks(&self.models, working, face)?;
         clock.lap("landmarks");
         if mesh.presence < 0.5 {
             return refuse(CheckCode::NoFace, mesh.presence, 0.5);
@@ -182,7 +231,7 @@ impl Standardiser {
             limits.max_tilt_deg,
         ));
         let face_width = mesh.face_width() * k;
-        let smallest = spec.face_width.min / limits.max_upscale;
+        let smallest = self.spec.face_width.min / limits.max_upscale;
         if face_width < smallest {
             return refuse(CheckCode::FaceTooSmall, face_width, smallest);
         }
@@ -191,28 +240,40 @@ impl Standardiser {
             face_width,
             smallest,
         ));
+        Ok(mesh)
+    }
 
-        let mask = segment::segment(&self.models, &working)?;
-        clock.lap("segment_input");
-        let head = geometry::head_above_eyes(
-            &mask,
-            working.width(),
-            working.height(),
-            mesh.eye_centre(),
-            mesh.eye_angle(),
-            mesh.face_width(),
-        );
-        let head_above_eyes = match head {
-            HeadTop::Found(t) => t * k,
-            HeadTop::CutOff => return refuse(CheckCode::HeadCutOff, 0.0, 1.0),
-            HeadTop::NotFound => return refuse(CheckCode::NotSeparable, 1.0, 0.0),
-        };
-        let eye = mesh.eye_centre();
-        let crown_y = (eye.y - head_above_eyes / k * mesh.eye_angle().cos()) * k;
-        checks.push(Check::at_least(CheckCode::HeadCutOff, crown_y, 1.0));
+    /// Eye line to the top of the hair, in working-copy pixels, from the person mask.
+    fn head_top(
+        &self,
+        working: &RgbImage,
+        mesh: &Mesh,
+        k: f32,
+        checks: &mut Vec<Check>,
+    ) -> Result<f32, Stage> {
+        let mask = segment::segment(&self.models, working)?;
+        let (eye, angle) = (mesh.eye_centre(), mesh.eye_angle());
+        let (w, h) = (working.width(), working.height());
+        match geometry::head_above_eyes(&mask, w, h, eye, angle, mesh.face_width()) {
+            HeadTop::Found(above) => {
+                let crown_y = (eye.y - above * angle.cos()) * k;
+                checks.push(Check::at_least(CheckCode::HeadCutOff, crown_y, 1.0));
+                Ok(above)
+            }
+            HeadTop::CutOff => refuse(CheckCode::HeadCutOff, 0.0, 1.0),
+            // The value is the person probability at the eyes, which should be near 1.
+            HeadTop::NotFound => {
+                let at_eyes = mask.at(eye.x / w as f32, eye.y / h as f32);
+                refuse(CheckCode::NotSeparable, at_eyes, 0.5)
+            }
+        }
+    }
 
-        let light = measure::face_light(&mesh);
-        checks.extend([
+    /// What a reviewer sees in the face itself: pose, eyes, mouth, light and focus.
+    fn face_checks(&self, mesh: &Mesh) -> [Check; 7] {
+        let limits = &self.limits;
+        let light = measure::face_light(mesh);
+        [
             Check::at_most(
                 CheckCode::HeadTurned,
                 mesh.head_turn(),
@@ -241,46 +302,52 @@ impl Standardiser {
             ),
             Check::at_least(
                 CheckCode::Blurred,
-                measure::sharpness(&mesh),
+                measure::sharpness(mesh),
                 limits.min_sharpness,
             ),
-        ]);
+        ]
+    }
 
-        let mut subject = Subject::new(&mesh, head_above_eyes);
-        subject.eye_centre = Point::new(subject.eye_centre.x * k, subject.eye_centre.y * k);
-        subject.face_width *= k;
-        subject.centre_offset *= k;
-        let plan = geometry::plan(&subject, spec, limits.max_upscale);
-        checks.push(Check::at_most(
-            CheckCode::LowResolution,
-            plan.scale,
-            limits.soft_upscale,
-        ));
-        let framed = raster::warp(image, &plan.map, spec.width, spec.height);
-        clock.lap("frame");
-
-        let raw = segment::segment(&self.models, &framed)?.resized(spec.width, spec.height);
-        let alpha = matting::refine(&framed, &raw);
-        let photo = matting::composite(&framed, &alpha, background.rgb());
-        clock.lap("background");
+    /// The framed photo on the new background, and the person matte.
+    fn replace_background(
+        &self,
+        framed: &RgbImage,
+        background: Background,
+        checks: &mut Vec<Check>,
+    ) -> Result<(RgbImage, Vec<f32>), Stage> {
+        let (w, h) = (self.spec.width, self.spec.height);
+        let raw = segment::segment(&self.models, framed)?.resized(w, h);
+        let alpha = matting::refine(framed, &raw);
+        let photo = matting::composite(framed, &alpha, background.rgb());
         checks.push(Check::at_most(
             CheckCode::NotSeparable,
             measure::undecided_share(&raw),
-            limits.max_undecided_share,
+            self.limits.max_undecided_share,
         ));
         checks.push(Check::at_least(
             CheckCode::ClothingLikeBackground,
             measure::clothing_contrast(&photo, &alpha, background.rgb()),
-            limits.min_clothing_contrast,
+            self.limits.min_clothing_contrast,
         ));
+        Ok((photo, alpha))
+    }
 
-        let positions = measure::positions(&self.models, &photo, &alpha)?;
-        clock.lap("measure");
+    /// Measures the finished photo's composition and its border with the face models.
+    fn check_positions(
+        &self,
+        photo: &RgbImage,
+        alpha: &[f32],
+        plan: &Plan,
+        background: Background,
+        checks: &mut Vec<Check>,
+    ) -> Result<Option<Positions>, Stage> {
+        let spec = &self.spec;
+        let positions = measure::positions(&self.models, photo, alpha)?;
         let eye_line = positions.map_or(plan.eye_line, |p| p.eye_line);
         checks.push(Check::at_most(
             CheckCode::BackgroundNotUniform,
-            measure::border_deviation(&photo, background.rgb(), eye_line),
-            limits.max_border_deviation,
+            measure::border_deviation(photo, background.rgb(), eye_line),
+            self.limits.max_border_deviation,
         ));
         match positions {
             Some(p) => checks.extend([
@@ -295,29 +362,7 @@ impl Standardiser {
             ]),
             None => checks.push(Check::failed(CheckCode::NoFace, 0.0, 1.0)),
         }
-        report.positions = positions;
-
-        let encoded = encode::within_size(&photo, spec)?;
-        clock.lap("encode");
-        let kb = Window::new(
-            spec.min_bytes as f32 / 1024.0,
-            spec.max_bytes as f32 / 1024.0,
-        );
-        checks.push(Check::within(
-            CheckCode::FileSize,
-            encoded.bytes.len() as f32 / 1024.0,
-            kb,
-        ));
-        report.perceptual_hash = Some(PerceptualHash::of(&photo));
-        report.output = Some(OutputFile {
-            width: spec.width,
-            height: spec.height,
-            bytes: encoded.bytes.len(),
-            jpeg_quality: encoded.quality,
-            dpi: spec.dpi,
-        });
-        clock.lap("hash");
-        Ok(encoded.bytes)
+        Ok(positions)
     }
 }
 
