@@ -4,8 +4,11 @@
 //! events when they are not there.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
+
+use lru::LruCache;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -112,9 +115,9 @@ pub trait Fold: Send + Sync {
     fn committed(&self, to: Position);
 }
 
-/// Most documents a projection keeps between batches; beyond that it starts afresh, and
-/// documents are folded again from the log as their captures come up.
-const KEPT_DOCUMENTS: usize = 10_000;
+/// Most documents a projection keeps between batches; beyond that the least recently used go,
+/// and are folded again from the log when their captures come up.
+const KEPT_DOCUMENTS: NonZeroUsize = NonZeroUsize::new(20_000).expect("non-zero");
 
 /// A [`Projection`] with the documents it keeps between batches.
 pub struct Folder<P: Projection> {
@@ -125,7 +128,7 @@ pub struct Folder<P: Projection> {
 struct Kept<D> {
     at: Position,
     /// Each capture's document and the rows it produced.
-    docs: HashMap<String, (D, Vec<Row>)>,
+    docs: LruCache<String, (D, Vec<Row>)>,
     /// Documents of the batch being committed, kept once it is.
     pending: Vec<(String, (D, Vec<Row>))>,
 }
@@ -136,7 +139,7 @@ impl<P: Projection> Folder<P> {
             projection,
             kept: Mutex::new(Kept {
                 at: Position::START,
-                docs: HashMap::new(),
+                docs: LruCache::new(KEPT_DOCUMENTS),
                 pending: Vec::new(),
             }),
         }
@@ -166,7 +169,7 @@ impl<P: Projection> Fold for Folder<P> {
         let kept = self.kept_at(at);
         captures
             .iter()
-            .filter(|id| !kept.docs.contains_key(**id))
+            .filter(|id| !kept.docs.contains(**id))
             .map(|id| id.to_string())
             .collect()
     }
@@ -183,7 +186,7 @@ impl<P: Projection> Fold for Folder<P> {
             let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 // Taken out: if the batch is not committed, the capture is folded afresh.
-                Entry::Vacant(e) => e.insert(match kept.docs.remove(&event.capture_id) {
+                Entry::Vacant(e) => e.insert(match kept.docs.pop(&event.capture_id) {
                     Some((doc, rows)) => (doc, Some(rows)),
                     None => (P::Doc::default(), None),
                 }),
@@ -201,11 +204,9 @@ impl<P: Projection> Fold for Folder<P> {
 
     fn committed(&self, to: Position) {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.docs.len() + kept.pending.len() > KEPT_DOCUMENTS {
-            kept.docs.clear();
+        for (capture_id, doc) in std::mem::take(&mut kept.pending) {
+            kept.docs.put(capture_id, doc);
         }
-        let pending = std::mem::take(&mut kept.pending);
-        kept.docs.extend(pending);
         kept.at = to;
     }
 }

@@ -12,8 +12,10 @@
 //! Snapshots are a cache that only moves forward: loading always applies the events after the
 //! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
+
+use lru::LruCache;
 
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
@@ -130,8 +132,8 @@ ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
    SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
  WHERE snapshots.last_sequence < excluded.last_sequence";
 
-/// Most capture states held in memory; beyond that the cache starts afresh.
-const HELD_CAPTURES: usize = 10_000;
+/// Most capture states held in memory; beyond that the least recently used go.
+const HELD_CAPTURES: NonZeroUsize = NonZeroUsize::new(10_000).expect("non-zero");
 
 pub struct Journal {
     db: Db,
@@ -140,7 +142,7 @@ pub struct Journal {
     /// reads every event after the held sequence, and appending still goes through the primary
     /// key, so a state that other writers have moved past costs a few events, never a wrong
     /// decision.
-    held: Mutex<HashMap<String, (i64, Capture)>>,
+    held: Mutex<LruCache<String, (i64, Capture)>>,
 }
 
 impl Journal {
@@ -148,25 +150,22 @@ impl Journal {
         Self {
             db,
             upcasters,
-            held: Mutex::new(HashMap::new()),
+            held: Mutex::new(LruCache::new(HELD_CAPTURES)),
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Capture)>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, LruCache<String, (i64, Capture)>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn hold(&self, capture_id: &str, sequence: i64, capture: Capture) {
         let mut held = self.held();
-        if held.len() >= HELD_CAPTURES {
-            held.clear();
-        }
-        match held.get_mut(capture_id) {
-            Some(entry) if entry.0 >= sequence => {}
-            Some(entry) => *entry = (sequence, capture),
-            None => {
-                held.insert(capture_id.to_string(), (sequence, capture));
-            }
+        // A concurrent command may have held a newer state meanwhile.
+        if held
+            .peek(capture_id)
+            .is_none_or(|(newer, _)| *newer < sequence)
+        {
+            held.put(capture_id.to_string(), (sequence, capture));
         }
     }
 
@@ -174,7 +173,7 @@ impl Journal {
     /// only what is newer than the state held in memory.
     pub async fn load(&self, capture_id: &str, command_id: &str) -> Result<Loaded, LedgerError> {
         // Taken out while the command decides; put back with the state its events lead to.
-        let held = self.held().remove(capture_id);
+        let held = self.held().pop(capture_id);
         self.load_after(capture_id, command_id, held).await
     }
 
