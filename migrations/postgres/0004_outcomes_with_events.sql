@@ -13,3 +13,7 @@ DROP FUNCTION notify_event_log();
 -- Projections keep their per-capture documents in memory and fold them again from the capture's
 -- events when missing, so the stored copies (rewritten on every batch) are gone.
 DROP TABLE projection_docs;
+
+-- The log holds captures only, so its readers need not filter by aggregate type (a filter that
+-- can steer the planner away from walking the global-order index).
+ALTER TABLE events ADD CONSTRAINT events_captures_only CHECK (aggregate_type = 'Capture');

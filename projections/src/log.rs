@@ -66,14 +66,18 @@ impl LoggedEvent {
 
 pub const AGGREGATE_TYPE: &str = "Capture";
 
+// The log holds captures only (the ledger writes nothing else; PostgreSQL checks it), so the
+// reader does not filter by aggregate type: with that filter the planner may intersect two
+// indexes and sort, instead of walking `events_global_order` and stopping at the limit. And
+// `ORDER BY events.txid`: a bare `txid` would name the output column (the bigint), which no index
+// delivers in order, so every read would sort the rest of the log.
 const PG_READ: &str = "
 SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version, payload, metadata
   FROM events
  WHERE (txid, position) > ($1::text::xid8, $2)
    AND txid < pg_snapshot_xmin(pg_current_snapshot())
-   AND aggregate_type = $3
- ORDER BY txid, position
- LIMIT $4";
+ ORDER BY events.txid, events.position
+ LIMIT $3";
 
 const PG_PENDING: &str = "
 SELECT EXISTS (SELECT 1 FROM events WHERE txid >= pg_snapshot_xmin(pg_current_snapshot()))";
@@ -82,9 +86,8 @@ const SQLITE_READ: &str = "
 SELECT 0 AS txid, rowid AS position, aggregate_id, sequence, event_type, event_version, payload, metadata
   FROM events
  WHERE rowid > $2 AND $1 >= 0
-   AND aggregate_type = $3
  ORDER BY rowid
- LIMIT $4";
+ LIMIT $3";
 
 const PG_POSITION_OF: &str = "
 SELECT txid::text::bigint AS txid, position FROM events
@@ -94,7 +97,7 @@ const SQLITE_POSITION_OF: &str = "
 SELECT 0 AS txid, rowid AS position FROM events
  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3";
 
-const PG_HEAD: &str = "SELECT txid::text::bigint AS txid, position FROM events ORDER BY txid DESC, position DESC LIMIT 1";
+const PG_HEAD: &str = "SELECT txid::text::bigint AS txid, position FROM events ORDER BY events.txid DESC, events.position DESC LIMIT 1";
 const SQLITE_HEAD: &str =
     "SELECT 0 AS txid, rowid AS position FROM events ORDER BY rowid DESC LIMIT 1";
 
@@ -110,7 +113,6 @@ macro_rules! reader {
             let rows = sqlx::query($sql)
                 .bind($txid(after))
                 .bind(after.position)
-                .bind(AGGREGATE_TYPE)
                 .bind(limit)
                 .fetch_all(conn)
                 .await?;
