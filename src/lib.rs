@@ -7,13 +7,16 @@
 //!   photographed.
 //! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
 //! - [`startup`]: builds the running service from [`settings`].
-//! - [`http`]: the routes.
+//! - [`http`]: the REST API under `/api/v1`, with [`staff`] accounts and [`wechat`] sign-in.
 //! - [`cli`]: the `photo-ledger` subcommands.
 
+pub mod addresses;
 pub mod cli;
 pub mod eligibility;
 pub mod http;
 pub mod ledger;
 pub mod settings;
+pub mod staff;
 pub mod startup;
 pub mod telemetry;
+pub mod wechat;

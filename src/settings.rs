@@ -58,3 +58,107 @@ impl StoreSettings {
         Ok(PersonKeyer::new(secret.into_bytes()))
     }
 }
+
+/// The HTTP service's settings: built-in defaults, then an optional TOML file (`serve --config`),
+/// then environment variables `PHOTO_LEDGER__SECTION__KEY` (for example
+/// `PHOTO_LEDGER__AUTH__TOKEN_SECRET`). Secrets are wrapped so they never print.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    pub auth: AuthSettings,
+    pub wechat: WechatSettings,
+    pub http: HttpSettings,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Key that signs access tokens (HMAC-SHA256), at least 32 bytes. Every instance behind one
+    /// address must share it. Required unless `serve --dev`, which uses a random one per process.
+    pub token_secret: Option<secrecy::SecretString>,
+    /// How long a student's token lasts.
+    pub student_token_ttl_secs: u64,
+    /// How long a staff member's token lasts.
+    pub staff_token_ttl_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            student_token_ttl_secs: 2 * 3600,
+            staff_token_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WechatSettings {
+    /// The mini-program's AppID.
+    pub app_id: String,
+    /// The mini-program's AppSecret, for jscode2session.
+    pub app_secret: Option<secrecy::SecretString>,
+    /// Base URL of WeChat's API (`/sns/jscode2session` is appended).
+    pub api_base_url: String,
+    /// How long to wait for WeChat.
+    pub timeout_ms: u64,
+}
+
+impl Default for WechatSettings {
+    fn default() -> Self {
+        Self {
+            app_id: String::new(),
+            app_secret: None,
+            api_base_url: "https://api.weixin.qq.com".into(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest JSON body most routes accept.
+    pub json_limit_bytes: usize,
+    /// Largest body of `POST /captures`, which may carry a picture of the collection code.
+    pub verify_limit_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            json_limit_bytes: 64 * 1024,
+            verify_limit_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The prefix of environment variables that override the settings file.
+pub const API_ENV_PREFIX: &str = "PHOTO_LEDGER";
+
+impl ApiSettings {
+    /// Defaults, then `file` if given, then `PHOTO_LEDGER__…` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder
+            .add_source(
+                config::Environment::with_prefix(API_ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .with_context(|| match file {
+                Some(file) => format!("cannot read the settings in {}", file.display()),
+                None => "cannot read the settings from PHOTO_LEDGER__… variables".to_string(),
+            })
+    }
+}

@@ -5,13 +5,20 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use photo_ledger_projections::{all_projections, Db, Projector, ProjectorConfig};
 use tokio::task::JoinSet;
 
+use crate::eligibility::attempts::AttemptLimits;
+use crate::eligibility::codes::CodeKeySettings;
+use crate::eligibility::Verifier;
+use crate::http::token::TokenKeys;
+use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
-use crate::settings::StoreSettings;
+use crate::settings::{ApiSettings, StoreSettings};
+use crate::wechat::WechatClient;
 
 /// Opens the database named by the settings and brings its schema up to date.
 pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
@@ -50,8 +57,35 @@ pub async fn open_ledger(
     )))
 }
 
+/// Everything `serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    pub store: StoreSettings,
+    pub codes: CodeKeySettings,
+    pub api: ApiSettings,
+    /// Development routes and a random token secret when none is configured.
+    pub dev: bool,
+}
+
+impl ServeSettings {
+    /// The defaults, on this store.
+    pub fn new(store: StoreSettings) -> Self {
+        Self {
+            store,
+            codes: CodeKeySettings::default(),
+            api: ApiSettings::default(),
+            dev: false,
+        }
+    }
+}
+
+/// What every handler shares.
 pub struct AppState {
     pub ledger: Arc<Ledger>,
+    pub verifier: Verifier,
+    pub tokens: TokenKeys,
+    pub wechat: WechatClient,
+    pub api: ApiSettings,
     pub dev: bool,
 }
 
@@ -63,22 +97,32 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(
-        store: &StoreSettings,
-        listener: TcpListener,
-        dev: bool,
-    ) -> anyhow::Result<Self> {
-        let ledger = open_ledger(store, ProjectorConfig::default()).await?;
+    pub async fn build(settings: &ServeSettings, listener: TcpListener) -> anyhow::Result<Self> {
+        let tokens =
+            TokenKeys::from_settings(settings.api.auth.token_secret.as_ref(), settings.dev)?;
+        let wechat = WechatClient::new(&settings.api.wechat)?;
+        let codes = settings.codes.verifier(&settings.store.data_dir)?;
+        let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
         let projector_tasks = ledger.projector().spawn();
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
+            verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default()),
             ledger: ledger.clone(),
-            dev,
+            tokens,
+            wechat,
+            api: settings.api.clone(),
+            dev: settings.dev,
         });
+        let options = RouteOptions {
+            dev: settings.dev,
+            json_limit: settings.api.http.json_limit_bytes,
+            verify_limit: settings.api.http.verify_limit_bytes,
+        };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::http::request_id::middleware))
                 .app_data(state.clone())
-                .configure(crate::http::routes)
+                .configure(crate::http::routes(options))
         })
         .listen(listener)?
         .shutdown_timeout(10)

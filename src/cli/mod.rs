@@ -8,6 +8,7 @@ mod replay;
 mod roster;
 mod school;
 mod serve;
+mod staff;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +54,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// The failed-verification log, newest first.
     Attempts(attempts::AttemptsArgs),
+    /// Staff accounts: reviewers, print staff and admins.
+    Staff(staff::StaffArgs),
 }
 
 impl Cli {
@@ -72,6 +75,7 @@ impl Cli {
             Command::Codes(args) => codes::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::Attempts(args) => attempts::run(args).await,
+            Command::Staff(args) => staff::run(args).await,
         }
     }
 }

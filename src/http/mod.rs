@@ -1,12 +1,115 @@
-//! HTTP routes. Handlers are thin: parse, call the ledger or a projection, map the result.
+//! HTTP routes. Handlers are thin: parse, check the caller, call the ledger, the eligibility
+//! rules or a projection, map the result. The API lives under `/api/v1`, one file per route
+//! group; [`error`] holds the one error shape, [`extract`] the typed caller, [`idempotency`]
+//! the stored first responses.
 
+pub mod admin;
+pub mod auth;
+pub mod captures;
+pub mod commands;
+pub mod courier;
 pub mod error;
+pub mod extract;
 pub mod health;
+pub mod idempotency;
+pub mod me;
+pub mod request_id;
+pub mod review;
+pub mod token;
 
-use actix_web::web;
+use actix_web::middleware::from_fn;
+use actix_web::{web, Resource};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .default_service(web::to(error::not_found));
+/// What the routes need from the settings.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteOptions {
+    /// Adds the development routes (`POST /auth/dev`).
+    pub dev: bool,
+    pub json_limit: usize,
+    pub verify_limit: usize,
+}
+
+/// A path whose other methods answer 405 in the one error shape.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(error::method_not_allowed))
+}
+
+pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg| {
+        let mut auth_scope = web::scope("/auth")
+            .service(resource("/wechat").route(web::post().to(auth::wechat)))
+            .service(resource("/staff").route(web::post().to(auth::staff)));
+        if options.dev {
+            auth_scope = auth_scope.service(resource("/dev").route(web::post().to(auth::dev)));
+        }
+        cfg.app_data(error::json_config(options.json_limit))
+            .app_data(error::path_config())
+            .app_data(error::query_config())
+            .app_data(web::PayloadConfig::new(options.verify_limit))
+            .service(resource("/healthz").route(web::get().to(health::healthz)))
+            .service(resource("/readyz").route(web::get().to(health::readyz)))
+            .service(
+                web::scope("/api/v1")
+                    .wrap(from_fn(idempotency::middleware))
+                    .service(auth_scope)
+                    .service(
+                        resource("/captures")
+                            .app_data(error::json_config(options.verify_limit))
+                            .route(web::post().to(captures::create))
+                            .route(web::get().to(captures::list)),
+                    )
+                    .configure(api_v1),
+            )
+            .default_service(web::to(error::not_found));
+    }
+}
+
+/// Every `/api/v1` route but sign-in and `POST /captures`, which need the options.
+fn api_v1(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/captures/{capture_id}").route(web::get().to(captures::get)))
+        .service(resource("/captures/{capture_id}/submit").route(web::post().to(captures::submit)))
+        .service(
+            resource("/captures/{capture_id}/withdraw").route(web::post().to(captures::withdraw)),
+        )
+        .service(
+            resource("/captures/{capture_id}/orders").route(web::post().to(captures::place_order)),
+        )
+        .service(
+            resource("/me/addresses")
+                .route(web::get().to(me::addresses))
+                .route(web::post().to(me::add_address)),
+        )
+        .service(resource("/me/addresses/{address_id}").route(web::delete().to(me::delete_address)))
+        .service(resource("/review/queue").route(web::get().to(review::queue)))
+        .service(resource("/review/reasons").route(web::get().to(review::reasons)))
+        .service(
+            resource("/review/captures/{capture_id}/claim").route(web::post().to(review::claim)),
+        )
+        .service(
+            resource("/review/captures/{capture_id}/approve")
+                .route(web::post().to(review::approve)),
+        )
+        .service(
+            resource("/review/captures/{capture_id}/reject").route(web::post().to(review::reject)),
+        )
+        .service(resource("/courier/orders").route(web::get().to(courier::list)))
+        .service(
+            resource("/courier/orders/{order_id}/printed").route(web::post().to(courier::printed)),
+        )
+        .service(
+            resource("/courier/orders/{order_id}/shipped").route(web::post().to(courier::shipped)),
+        )
+        .service(
+            resource("/admin/captures/{capture_id}/events").route(web::get().to(admin::events)),
+        )
+        .service(
+            resource("/admin/captures/{capture_id}/delivered")
+                .route(web::post().to(admin::delivered)),
+        )
+        .service(
+            resource("/admin/verification-failures")
+                .route(web::get().to(admin::verification_failures)),
+        )
+        .service(resource("/admin/schools").route(web::get().to(admin::schools)))
+        .service(resource("/admin/batches").route(web::get().to(admin::batches)));
 }

@@ -1,0 +1,302 @@
+//! The student's routes: prove eligibility (which opens the capture), see their captures,
+//! submit or withdraw a photo for review, and order (the collection fee, paper prints, reprints).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use data_encoding::BASE64;
+use photo_ledger_domain::commands::{PlaceOrder, Submit, Withdraw};
+use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
+use photo_ledger_domain::values::{CaptureId, OrderId, PhotoId, PrintLayout};
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::capture_status::{self, CaptureStatusView};
+use serde::{Deserialize, Serialize};
+
+use super::commands::{self, ensure_owned, status_of};
+use super::error::ApiError;
+use super::extract::{Auth, Caller, CommandContext, Students};
+use crate::addresses;
+use crate::eligibility::verify::VerifiedStudent;
+use crate::eligibility::{CodeInput, Proof, VerifyRequest};
+use crate::startup::AppState;
+
+/// One of the three proofs, told apart by which fields are present.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCapture {
+    school: Option<String>,
+    education_type: Option<String>,
+    feature_code: Option<String>,
+    collection_code: Option<String>,
+    /// A picture (PNG, base64) of the collection code instead of its text.
+    collection_code_image: Option<String>,
+    id_last4: Option<String>,
+    student_number: Option<String>,
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid(format!("请填写{field}")))
+}
+
+impl NewCapture {
+    fn proof(self) -> Result<Proof, ApiError> {
+        if let Some(student_number) = self.student_number {
+            if self.feature_code.is_some()
+                || self.collection_code.is_some()
+                || self.collection_code_image.is_some()
+                || self.id_last4.is_some()
+            {
+                return Err(ApiError::invalid("学号验证时无需填写采集码或证件号后四位"));
+            }
+            return Ok(Proof::StudentNumber {
+                school: required(self.school, "学校")?,
+                education_type: self.education_type,
+                student_number,
+            });
+        }
+        let code = match (self.collection_code, self.collection_code_image) {
+            (Some(text), None) => CodeInput::Text(text),
+            (None, Some(image)) => CodeInput::Image(
+                BASE64
+                    .decode(image.trim().as_bytes())
+                    .map_err(|_| ApiError::invalid("采集码图片须为 base64 编码的 PNG"))?,
+            ),
+            (Some(_), Some(_)) => return Err(ApiError::invalid("采集码和采集码图片只需提供一个")),
+            (None, None) => return Err(ApiError::invalid("请填写采集码或上传采集码图片")),
+        };
+        let last4 = required(self.id_last4, "证件号码后四位")?;
+        match self.feature_code {
+            Some(feature_code) => {
+                if self.school.is_some() || self.education_type.is_some() {
+                    return Err(ApiError::invalid("使用特征码验证时无需填写学校和学历类别"));
+                }
+                Ok(Proof::FeatureCode {
+                    feature_code,
+                    code,
+                    last4,
+                })
+            }
+            None => Ok(Proof::CollectionCode {
+                school: required(self.school, "学校")?,
+                education_type: required(self.education_type, "学历类别")?,
+                code,
+                last4,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CaptureOpened {
+    capture_id: CaptureId,
+    /// False when the record had been verified before from this account.
+    created: bool,
+    status: String,
+    status_label: String,
+    feature_code: String,
+    student: VerifiedStudent,
+    capture: CaptureStatusView,
+}
+
+/// `POST /captures`: 201 with a new capture, 200 with the one this account already has.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    ctx: CommandContext,
+    body: web::Json<NewCapture>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = body.into_inner().proof()?;
+    let verified = state
+        .verifier
+        .verify(VerifyRequest {
+            owner: caller.subject.clone(),
+            request_id: ctx.request_id.clone(),
+            proof,
+            at: Utc::now(),
+        })
+        .await?;
+    if let Some(outcome) = &verified.outcome {
+        state
+            .ledger
+            .wait_for_projections(outcome, commands::VIEWS)
+            .await?;
+    }
+    let (_, capture) = status_of(&state, verified.capture_id).await?;
+    let status = if verified.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(CaptureOpened {
+        capture_id: verified.capture_id,
+        created: verified.created,
+        status: capture.status.clone(),
+        status_label: capture.status_label.clone(),
+        feature_code: verified.feature_code,
+        student: verified.student,
+        capture,
+    }))
+}
+
+#[derive(Serialize)]
+struct CaptureList {
+    captures: Vec<CaptureStatusView>,
+}
+
+/// `GET /captures`: the student's own captures, most recently changed first.
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+) -> Result<HttpResponse, ApiError> {
+    let captures = capture_status::by_owner(state.ledger.db(), &caller.subject).await?;
+    Ok(HttpResponse::Ok().json(CaptureList { captures }))
+}
+
+/// `GET /captures/{id}`: to its owner and to staff.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<CaptureId>,
+) -> Result<HttpResponse, ApiError> {
+    let (owner, view) = status_of(&state, path.into_inner()).await?;
+    if !caller.is_staff() && owner != caller.subject {
+        return Err(commands::capture_not_found());
+    }
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Runs a student's command on their own capture and answers with its new status.
+async fn student_command(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &CommandContext,
+    capture_id: CaptureId,
+    command: CaptureCommand,
+) -> Result<CaptureStatusView, ApiError> {
+    ensure_owned(state, caller, capture_id).await?;
+    commands::run(state, caller, ctx, capture_id, command).await?;
+    Ok(status_of(state, capture_id).await?.1)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBody {
+    standard_photo_id: PhotoId,
+}
+
+/// `POST /captures/{id}/submit {standard_photo_id}`: send the standardised photo for review.
+pub async fn submit(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    body: web::Json<SubmitBody>,
+) -> Result<HttpResponse, ApiError> {
+    let command = CaptureCommand::Submit(Submit {
+        standard_photo_id: body.standard_photo_id,
+        at: Utc::now(),
+    });
+    let view = student_command(&state, &caller, &ctx, path.into_inner(), command).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /captures/{id}/withdraw`: take a photo back out of review.
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+) -> Result<HttpResponse, ApiError> {
+    let command = CaptureCommand::Withdraw(Withdraw { at: Utc::now() });
+    let view = student_command(&state, &caller, &ctx, path.into_inner(), command).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    purpose: OrderPurpose,
+    /// Print layout, for orders with mailed prints.
+    layout: Option<PrintLayout>,
+    /// Sheets to print (default 1).
+    sheets: Option<u32>,
+    /// An entry of the student's address book to mail the prints to.
+    address_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OrderPlaced {
+    order_id: OrderId,
+    purpose: OrderPurpose,
+    amount_fen: u64,
+    state: photo_ledger_domain::orders::OrderState,
+    capture: CaptureStatusView,
+}
+
+/// The prints an order asks for, from the student's address book.
+async fn prints_of(
+    state: &AppState,
+    caller: &Caller,
+    order: &NewOrder,
+) -> Result<Option<PrintRequest>, ApiError> {
+    match (&order.layout, &order.address_id) {
+        (None, None) if order.sheets.is_none() => Ok(None),
+        (Some(layout), Some(address_id)) => {
+            let entry = addresses::get(state.ledger.db(), &caller.subject, address_id)
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    not_found if not_found.status == StatusCode::NOT_FOUND => {
+                        ApiError::invalid("收件地址不存在，请重新选择")
+                    }
+                    other => other,
+                })?;
+            Ok(Some(PrintRequest {
+                layout: *layout,
+                sheets: order.sheets.unwrap_or(1),
+                recipient: entry.recipient,
+                phone: entry.phone,
+                address: entry.address,
+            }))
+        }
+        (None, _) => Err(ApiError::invalid("请选择冲印版式")),
+        (_, None) => Err(ApiError::invalid("请选择收件地址")),
+    }
+}
+
+/// `POST /captures/{id}/orders {purpose, layout?, sheets?, address_id?}` → 201 with the order
+/// and its amount.
+pub async fn place_order(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    body: web::Json<NewOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let capture_id = path.into_inner();
+    ensure_owned(&state, &caller, capture_id).await?;
+    let order = body.into_inner();
+    let prints = prints_of(&state, &caller, &order).await?;
+    let order_id = OrderId(ctx.new_id(&caller, "order"));
+    let command = CaptureCommand::PlaceOrder(PlaceOrder {
+        order_id,
+        purpose: order.purpose,
+        prints,
+        at: Utc::now(),
+    });
+    commands::run(&state, &caller, &ctx, capture_id, command).await?;
+    let (_, capture) = status_of(&state, capture_id).await?;
+    let placed = capture
+        .orders
+        .iter()
+        .find(|o| o.order_id == order_id)
+        .ok_or_else(|| ApiError::internal(format!("order {order_id} missing from its view")))?;
+    Ok(HttpResponse::Created().json(OrderPlaced {
+        order_id,
+        purpose: placed.purpose,
+        amount_fen: placed.amount_fen.0,
+        state: placed.state,
+        capture: capture.clone(),
+    }))
+}

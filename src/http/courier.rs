@@ -1,0 +1,121 @@
+//! Print staff's routes: paid print orders by stage, marking them printed and shipped.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use photo_ledger_domain::commands::{MarkPrinted, Ship};
+use photo_ledger_domain::values::{CaptureId, OrderId};
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus};
+use serde::{Deserialize, Serialize};
+
+use super::commands;
+use super::error::ApiError;
+use super::extract::{Auth, CommandContext, Couriers};
+use crate::startup::AppState;
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersQuery {
+    status: CourierStatus,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct OrderList {
+    orders: Vec<CourierOrder>,
+}
+
+/// `GET /courier/orders?status=to_print|to_ship|shipped`: oldest payment first.
+pub async fn list(
+    state: web::Data<AppState>,
+    _caller: Auth<Couriers>,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "http.invalid_query",
+            "limit 须在 1 到 500 之间",
+        ));
+    }
+    let orders = courier_orders::list(state.ledger.db(), query.status, i64::from(limit)).await?;
+    Ok(HttpResponse::Ok().json(OrderList { orders }))
+}
+
+fn order_not_found() -> ApiError {
+    ApiError::not_found("order.not_found", "没有找到该订单")
+}
+
+/// The paid print order and its capture.
+async fn print_order(state: &AppState, order_id: OrderId) -> Result<CaptureId, ApiError> {
+    let order = courier_orders::by_order(state.ledger.db(), &order_id.to_string())
+        .await?
+        .ok_or_else(order_not_found)?;
+    order.capture_id.parse().map_err(ApiError::internal)
+}
+
+async fn order_command(
+    state: &AppState,
+    caller: &Auth<Couriers>,
+    ctx: &CommandContext,
+    order_id: OrderId,
+    command: CaptureCommand,
+) -> Result<HttpResponse, ApiError> {
+    let capture_id = print_order(state, order_id).await?;
+    commands::run(state, caller, ctx, capture_id, command).await?;
+    let order = courier_orders::by_order(state.ledger.db(), &order_id.to_string())
+        .await?
+        .ok_or_else(order_not_found)?;
+    Ok(HttpResponse::Ok().json(order))
+}
+
+/// `POST /courier/orders/{id}/printed`.
+pub async fn printed(
+    state: web::Data<AppState>,
+    caller: Auth<Couriers>,
+    ctx: CommandContext,
+    path: web::Path<OrderId>,
+) -> Result<HttpResponse, ApiError> {
+    let order_id = path.into_inner();
+    let command = CaptureCommand::MarkPrinted(MarkPrinted {
+        order_id,
+        at: Utc::now(),
+    });
+    order_command(&state, &caller, &ctx, order_id, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedBody {
+    carrier: String,
+    tracking_no: String,
+}
+
+/// `POST /courier/orders/{id}/shipped {carrier, tracking_no}`.
+pub async fn shipped(
+    state: web::Data<AppState>,
+    caller: Auth<Couriers>,
+    ctx: CommandContext,
+    path: web::Path<OrderId>,
+    body: web::Json<ShippedBody>,
+) -> Result<HttpResponse, ApiError> {
+    let order_id = path.into_inner();
+    let ShippedBody {
+        carrier,
+        tracking_no,
+    } = body.into_inner();
+    if carrier.chars().count() > 32 || tracking_no.chars().count() > 64 {
+        return Err(ApiError::invalid("快递公司或运单号过长"));
+    }
+    let command = CaptureCommand::Ship(Ship {
+        order_id,
+        carrier: carrier.trim().to_string(),
+        tracking_no: tracking_no.trim().to_string(),
+        at: Utc::now(),
+    });
+    order_command(&state, &caller, &ctx, order_id, command).await
+}

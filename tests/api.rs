@@ -1,0 +1,1230 @@
+//! The REST API over real HTTP, on SQLite and PostgreSQL: signing in, the one error shape,
+//! the student, reviewer, print-staff and admin flows, idempotent retries and who may call what.
+
+mod api_support;
+mod support;
+
+use api_support::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::Backend;
+
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_stores!(
+    students_and_staff_sign_in_and_tokens_are_checked,
+    wechat_sign_in_goes_through_jscode2session,
+    malformed_input_gets_the_one_error_shape,
+    the_three_proofs_open_a_capture_and_verifying_again_returns_it,
+    a_paid_collection_is_rejected_then_approved_and_delivered,
+    a_withdrawal_while_in_review_and_a_resubmission,
+    paper_prints_are_mailed_and_shipped_by_print_staff,
+    a_retried_post_returns_the_first_response,
+    every_route_checks_the_callers_role_and_ownership,
+);
+
+async fn students_and_staff_sign_in_and_tokens_are_checked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let (status, body) = app.get("/api/v1/captures", &student).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["captures"], json!([]));
+
+    let reviewer = app.staff("reviewer").await;
+    assert_eq!(app.get("/api/v1/review/reasons", &reviewer).await.0, 200);
+
+    let wrong = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/staff",
+            None,
+            Some(json!({"username": "reviewer", "password": "not the password"})),
+        )
+        .await;
+    assert_error(&wrong, 401, "auth.bad_credentials");
+    let unknown = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/staff",
+            None,
+            Some(json!({"username": "nobody", "password": STAFF_PASSWORD})),
+        )
+        .await;
+    assert_error(&unknown, 401, "auth.bad_credentials");
+
+    let missing = app.call(Method::GET, "/api/v1/captures", None, None).await;
+    assert_error(&missing, 401, "auth.missing_token");
+    let mut forged = student.clone();
+    forged.pop();
+    forged.push(if student.ends_with('A') { 'B' } else { 'A' });
+    assert_error(
+        &app.get("/api/v1/captures", &forged).await,
+        401,
+        "auth.invalid_token",
+    );
+    assert_error(
+        &app.get("/api/v1/captures", "garbage").await,
+        401,
+        "auth.invalid_token",
+    );
+
+    // A token signed with another secret, and one that expired, are refused.
+    let other = photo_ledger::http::token::TokenKeys::new(&[9; 32]).unwrap();
+    let now = chrono::Utc::now();
+    let foreign = other.issue(
+        "openid-a",
+        photo_ledger::http::token::Role::Admin,
+        chrono::Duration::hours(1),
+        now,
+    );
+    assert_error(
+        &app.get("/api/v1/admin/schools", &foreign.token).await,
+        401,
+        "auth.invalid_token",
+    );
+    let ours =
+        photo_ledger::http::token::TokenKeys::new(b"a test token secret of at least 32 bytes")
+            .unwrap();
+    let expired = ours.issue(
+        "openid-a",
+        photo_ledger::http::token::Role::Student,
+        chrono::Duration::seconds(-1),
+        now,
+    );
+    assert_error(
+        &app.get("/api/v1/captures", &expired.token).await,
+        401,
+        "auth.token_expired",
+    );
+    let fresh = ours.issue(
+        "openid-a",
+        photo_ledger::http::token::Role::Student,
+        chrono::Duration::hours(1),
+        now,
+    );
+    assert_eq!(app.get("/api/v1/captures", &fresh.token).await.0, 200);
+
+    // Without --dev there is no development sign-in.
+    let production = TestApp::spawn_with(backend, |s| s.dev = false).await;
+    let dev = production
+        .call(
+            Method::POST,
+            "/api/v1/auth/dev",
+            None,
+            Some(json!({"openid": "x"})),
+        )
+        .await;
+    assert_error(&dev, 404, "http.not_found");
+}
+
+async fn wechat_sign_in_goes_through_jscode2session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/wechat",
+            None,
+            Some(json!({"code": "good-wx-openid-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["expires_at"].is_string(), "{body}");
+    assert_eq!(body["role"], "student");
+    let token = body["token"].as_str().unwrap();
+    // The token is the openid's: the capture opened with it belongs to that openid.
+    let capture = app.open_capture(token, &WU).await;
+    let same = app.student("wx-openid-1").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/captures/{capture}"), &same)
+            .await
+            .0,
+        200
+    );
+
+    let used = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/wechat",
+            None,
+            Some(json!({"code": "used"})),
+        )
+        .await;
+    assert_error(&used, 401, "auth.wechat_code_invalid");
+    let outage = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/wechat",
+            None,
+            Some(json!({"code": "anything"})),
+        )
+        .await;
+    assert_error(&outage, 502, "auth.wechat_unavailable");
+    let empty = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/wechat",
+            None,
+            Some(json!({"code": ""})),
+        )
+        .await;
+    assert_error(&empty, 422, "request.invalid");
+
+    let unconfigured = TestApp::spawn_with(backend, |s| s.api.wechat.app_secret = None).await;
+    let refused = unconfigured
+        .call(
+            Method::POST,
+            "/api/v1/auth/wechat",
+            None,
+            Some(json!({"code": "good-x"})),
+        )
+        .await;
+    assert_error(&refused, 503, "auth.wechat_not_configured");
+}
+
+async fn malformed_input_gets_the_one_error_shape(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+    let raw = |method: Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&student)
+    };
+
+    let unknown = read(
+        raw(Method::GET, "/api/v1/nothing/here")
+            .header("x-request-id", "req-7")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&unknown, 404, "http.not_found");
+    assert_eq!(unknown.1["request_id"], "req-7");
+    let method = read(
+        raw(Method::DELETE, "/api/v1/captures")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&method, 405, "http.method_not_allowed");
+    let malformed = read(
+        raw(Method::POST, "/api/v1/captures")
+            .header("content-type", "application/json")
+            .body("{\"school\": ")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&malformed, 400, "http.malformed_json");
+    let text = read(
+        raw(Method::POST, "/api/v1/me/addresses")
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&text, 415, "http.unsupported_media_type");
+    let huge = read(
+        raw(Method::POST, "/api/v1/me/addresses")
+            .json(&json!({"recipient": "x".repeat(100_000), "phone": "1", "address": "y"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&huge, 413, "http.payload_too_large");
+    let unknown_field = app
+        .post("/api/v1/me/addresses", &student, json!({"recipient": "吴", "phone": "13800000000", "address": "无锡市蠡湖大道", "zip": 1}))
+        .await;
+    assert_error(&unknown_field, 422, "request.invalid");
+    let wrong_type = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &student,
+            json!({"standard_photo_id": 42}),
+        )
+        .await;
+    assert_error(&wrong_type, 422, "request.invalid");
+    let bad_id = app.get("/api/v1/captures/not-a-uuid", &student).await;
+    assert_error(&bad_id, 404, "http.not_found");
+    let missing_capture = app
+        .get(
+            &format!("/api/v1/captures/{}", uuid::Uuid::new_v4()),
+            &student,
+        )
+        .await;
+    assert_error(&missing_capture, 404, "capture.not_found");
+    let bad_phone = app
+        .post(
+            "/api/v1/me/addresses",
+            &student,
+            json!({"recipient": "吴晓兰", "phone": "12", "address": "无锡市蠡湖大道1800号"}),
+        )
+        .await;
+    assert_error(&bad_phone, 422, "address.invalid_phone");
+    let no_proof = app
+        .post("/api/v1/captures", &student, json!({"school": SCHOOL}))
+        .await;
+    assert_error(&no_proof, 422, "request.invalid");
+    let bad_image = app
+        .post("/api/v1/captures", &student, json!({"school": SCHOOL, "education_type": FULL_TIME, "collection_code_image": "%%%", "id_last4": "1226"}))
+        .await;
+    assert_error(&bad_image, 422, "request.invalid");
+    let bad_purpose = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            json!({"purpose": "gift"}),
+        )
+        .await;
+    assert_error(&bad_purpose, 422, "request.invalid");
+
+    let reviewer = app.staff("reviewer").await;
+    let bad_limit = app.get("/api/v1/review/queue?limit=0", &reviewer).await;
+    assert_error(&bad_limit, 400, "http.invalid_query");
+    let not_a_number = app.get("/api/v1/review/queue?limit=many", &reviewer).await;
+    assert_error(&not_a_number, 400, "http.invalid_query");
+    let bad_cursor = app.get("/api/v1/review/queue?after=xyz", &reviewer).await;
+    assert_error(&bad_cursor, 400, "http.invalid_query");
+    let unknown_reason = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/reject"),
+            &reviewer,
+            json!({"reasons": ["ugly"]}),
+        )
+        .await;
+    // Not in review yet: the capture's state is checked first.
+    assert_error(&unknown_reason, 409, "capture.not_in_review");
+    let courier = app.staff("courier").await;
+    let bad_status = app
+        .get("/api/v1/courier/orders?status=lost", &courier)
+        .await;
+    assert_error(&bad_status, 400, "http.invalid_query");
+    let no_order = app
+        .post(
+            &format!("/api/v1/courier/orders/{}/printed", uuid::Uuid::new_v4()),
+            &courier,
+            json!({}),
+        )
+        .await;
+    assert_error(&no_order, 404, "order.not_found");
+    let bad_key = read(
+        raw(Method::POST, "/api/v1/me/addresses")
+            .header("idempotency-key", "")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&bad_key, 400, "idempotency.invalid_key");
+}
+
+async fn the_three_proofs_open_a_capture_and_verifying_again_returns_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let a = app.student("openid-a").await;
+    let (status, opened) = app
+        .post(
+            "/api/v1/captures",
+            &a,
+            json!({"school": SCHOOL, "education_type": FULL_TIME, "collection_code": app.collection_code(&WU), "id_last4": WU.last4()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["created"], true);
+    assert_eq!(opened["status"], "awaiting_payment");
+    assert_eq!(opened["status_label"], "待支付");
+    assert_eq!(opened["student"]["school"], SCHOOL);
+    assert_eq!(opened["student"]["education_type"], FULL_TIME);
+    let masked = opened["student"]["id_masked"].as_str().unwrap();
+    assert!(!masked.contains("20040815"), "{masked}");
+    assert_ne!(opened["student"]["name_masked"], WU.name);
+    assert_eq!(
+        opened["capture"]["next_actions"],
+        json!(["pay", "order_prints"])
+    );
+    let capture = opened["capture_id"].as_str().unwrap();
+
+    // The same record by student number from the same account: the same capture, 200.
+    let (status, again) = app
+        .post(
+            "/api/v1/captures",
+            &a,
+            json!({"school": SCHOOL, "student_number": WU.number}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["capture_id"], capture);
+    assert_eq!(again["created"], false);
+
+    // Another account cannot take it.
+    let b = app.student("openid-b").await;
+    let taken = app
+        .post(
+            "/api/v1/captures",
+            &b,
+            json!({"school": SCHOOL, "student_number": WU.number}),
+        )
+        .await;
+    assert_error(&taken, 409, "eligibility.claimed_by_another");
+
+    // The batch's feature code with a picture of the collection code.
+    let png = photo_ledger::eligibility::qr::render_png(&app.collection_code(&OUYANG)).unwrap();
+    let (status, by_feature) = app
+        .post(
+            "/api/v1/captures",
+            &b,
+            json!({"feature_code": app.batch.feature_code.as_str(), "collection_code_image": data_encoding::BASE64.encode(&png), "id_last4": OUYANG.last4()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{by_feature}");
+    let wrong_last4 = app
+        .post(
+            "/api/v1/captures",
+            &b,
+            json!({"feature_code": app.batch.feature_code.as_str(), "collection_code": app.collection_code(&OUYANG), "id_last4": "9999"}),
+        )
+        .await;
+    assert_error(&wrong_last4, 422, "eligibility.last4_mismatch");
+    let not_listed = app
+        .post(
+            "/api/v1/captures",
+            &b,
+            json!({"school": SCHOOL, "student_number": "1999000000"}),
+        )
+        .await;
+    assert_error(&not_listed, 422, "eligibility.not_on_roster");
+
+    // Each student lists only their own.
+    let (_, mine) = app.get("/api/v1/captures", &a).await;
+    let ids: Vec<&Value> = mine["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["capture_id"])
+        .collect();
+    assert_eq!(ids, vec![&json!(capture)]);
+    let (_, theirs) = app.get("/api/v1/captures", &b).await;
+    assert_eq!(
+        theirs["captures"][0]["capture_id"],
+        by_feature["capture_id"]
+    );
+}
+
+/// Opens WU's capture for `student` and pays the collection fee; returns the capture id.
+async fn paid_capture(app: &TestApp, student: &str) -> String {
+    let capture = app.open_capture(student, &WU).await;
+    let (status, order) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            student,
+            json!({"purpose": "collection"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["amount_fen"], FEE_FEN);
+    assert_eq!(order["state"], "awaiting_payment");
+    app.pay(&capture, order["order_id"].as_str().unwrap(), FEE_FEN)
+        .await;
+    capture
+}
+
+async fn a_paid_collection_is_rejected_then_approved_and_delivered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = paid_capture(&app, &student).await;
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["status"], "awaiting_photo", "{view}");
+
+    let photo = app.standard_photo(&capture).await;
+    let (status, submitted) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &student,
+            json!({"standard_photo_id": photo}),
+        )
+        .await;
+    assert_eq!(status, 200, "{submitted}");
+    assert_eq!(submitted["status"], "in_review");
+
+    let reviewer = app.staff("reviewer").await;
+    let (_, reasons) = app.get("/api/v1/review/reasons", &reviewer).await;
+    assert!(reasons["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["code"] == "blurred" && r["label"] == "照片模糊"));
+    let (_, queue) = app
+        .get(
+            &format!("/api/v1/review/queue?school={}", app.school_id),
+            &reviewer,
+        )
+        .await;
+    assert_eq!(queue["items"][0]["capture_id"], capture.as_str(), "{queue}");
+    let (_, elsewhere) = app
+        .get("/api/v1/review/queue?school=another-school", &reviewer)
+        .await;
+    assert_eq!(elsewhere["items"], json!([]));
+
+    let (status, claimed) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/claim"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let admin = app.staff("admin").await;
+    let held = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/approve"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_error(&held, 409, "capture.claimed_by_another");
+    let unknown = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/reject"),
+            &reviewer,
+            json!({"reasons": ["ugly"], "note": ""}),
+        )
+        .await;
+    assert_error(&unknown, 422, "capture.unknown_reject_reason");
+    let (status, rejected) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/reject"),
+            &reviewer,
+            json!({"reasons": ["blurred", "too_dark"], "note": "请在光线充足处重拍"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rejected}");
+
+    let (_, seen) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(seen["status"], "rejected");
+    assert_eq!(
+        seen["reject_reasons"],
+        json!([{"code": "blurred", "label": "照片模糊"}, {"code": "too_dark", "label": "照片过暗"}])
+    );
+    assert_eq!(seen["reject_note"], "请在光线充足处重拍");
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    assert_eq!(queue["items"], json!([]));
+
+    let photo = app.standard_photo(&capture).await;
+    app.post(
+        &format!("/api/v1/captures/{capture}/submit"),
+        &student,
+        json!({"standard_photo_id": photo}),
+    )
+    .await;
+    let (status, approved) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/approve"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "approved");
+    let locked = app
+        .post(
+            &format!("/api/v1/captures/{capture}/withdraw"),
+            &student,
+            json!({}),
+        )
+        .await;
+    assert_error(&locked, 409, "capture.locked");
+
+    let (status, delivered) = app
+        .post(
+            &format!("/api/v1/admin/captures/{capture}/delivered"),
+            &admin,
+            json!({"stage": "completed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{delivered}");
+    assert_eq!(delivered["status"], "delivered");
+    assert_eq!(delivered["chsi_stage"], "已完成");
+
+    let (status, audit) = app
+        .get(&format!("/api/v1/admin/captures/{capture}/events"), &admin)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let types: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"QualificationVerified"), "{types:?}");
+    assert_eq!(types.last(), Some(&"DeliveredToChsi"), "{types:?}");
+    assert!(
+        types.contains(&"Rejected") && types.contains(&"Approved"),
+        "{types:?}"
+    );
+    let rejected_event = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "Rejected")
+        .unwrap();
+    assert_eq!(
+        rejected_event["metadata"]["actor"],
+        json!({"kind": "reviewer", "id": "reviewer"})
+    );
+}
+
+async fn a_withdrawal_while_in_review_and_a_resubmission(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = paid_capture(&app, &student).await;
+    let photo = app.standard_photo(&capture).await;
+    let submit = json!({"standard_photo_id": photo});
+    app.post(
+        &format!("/api/v1/captures/{capture}/submit"),
+        &student,
+        submit.clone(),
+    )
+    .await;
+    let twice = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &student,
+            submit.clone(),
+        )
+        .await;
+    assert_error(&twice, 409, "capture.already_in_review");
+    let (status, withdrawn) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/withdraw"),
+            &student,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{withdrawn}");
+    assert_eq!(withdrawn["status"], "awaiting_submission");
+    let reviewer = app.staff("reviewer").await;
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    assert_eq!(queue["items"], json!([]));
+    let again = app
+        .post(
+            &format!("/api/v1/captures/{capture}/withdraw"),
+            &student,
+            json!({}),
+        )
+        .await;
+    assert_error(&again, 409, "capture.not_in_review");
+    let (status, resubmitted) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &student,
+            submit,
+        )
+        .await;
+    assert_eq!(status, 200, "{resubmitted}");
+    assert_eq!(resubmitted["status"], "in_review");
+    let (_, queue) = app.get("/api/v1/review/queue?limit=1", &reviewer).await;
+    assert_eq!(queue["items"][0]["capture_id"], capture.as_str());
+    assert!(queue.get("next").is_none(), "{queue}");
+}
+
+async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+
+    let (status, address) = app
+        .post("/api/v1/me/addresses", &student, json!({"recipient": "吴晓兰", "phone": "138 0000 0000", "address": "江苏省无锡市蠡湖大道1800号"}))
+        .await;
+    assert_eq!(status, 201, "{address}");
+    assert_eq!(address["phone"], "13800000000");
+    let address_id = address["address_id"].as_str().unwrap();
+    let (_, spare) = app
+        .post(
+            "/api/v1/me/addresses",
+            &student,
+            json!({"recipient": "吴晓兰", "phone": "13800000001", "address": "江苏省无锡市梁溪区"}),
+        )
+        .await;
+    let spare_id = spare["address_id"].as_str().unwrap();
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(book["addresses"].as_array().unwrap().len(), 2);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/addresses/{spare_id}"),
+            Some(&student),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let gone = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/addresses/{spare_id}"),
+            Some(&student),
+            None,
+        )
+        .await;
+    assert_error(&gone, 404, "address.not_found");
+
+    // Another student's address book is not theirs to use.
+    let other = app.student("openid-b").await;
+    let (_, book) = app.get("/api/v1/me/addresses", &other).await;
+    assert_eq!(book["addresses"], json!([]));
+
+    let no_address = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            json!({"purpose": "collection", "layout": "one"}),
+        )
+        .await;
+    assert_error(&no_address, 422, "request.invalid");
+    let (status, order) = app
+        .post(&format!("/api/v1/captures/{capture}/orders"), &student, json!({"purpose": "collection", "layout": "one", "sheets": 2, "address_id": address_id}))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    // The fee and two sheets.
+    assert_eq!(order["amount_fen"], FEE_FEN + 2 * SHEET_FEN);
+    let order_id = order["order_id"].as_str().unwrap().to_string();
+
+    let courier = app.staff("courier").await;
+    let (_, to_print) = app
+        .get("/api/v1/courier/orders?status=to_print", &courier)
+        .await;
+    assert_eq!(
+        to_print["orders"],
+        json!([]),
+        "unpaid orders are not printed"
+    );
+    app.pay(&capture, &order_id, FEE_FEN + 2 * SHEET_FEN).await;
+    let (_, to_print) = app
+        .get("/api/v1/courier/orders?status=to_print", &courier)
+        .await;
+    assert_eq!(
+        to_print["orders"][0]["order_id"],
+        order_id.as_str(),
+        "{to_print}"
+    );
+    assert_eq!(
+        to_print["orders"][0]["address"],
+        "江苏省无锡市蠡湖大道1800号"
+    );
+    assert_eq!(to_print["orders"][0]["sheets"], 2);
+
+    // Nothing is printed before a reviewer approves the photo.
+    let early = app
+        .post(
+            &format!("/api/v1/courier/orders/{order_id}/printed"),
+            &courier,
+            json!({}),
+        )
+        .await;
+    assert_error(&early, 409, "capture.not_approved");
+    let photo = app.standard_photo(&capture).await;
+    app.post(
+        &format!("/api/v1/captures/{capture}/submit"),
+        &student,
+        json!({"standard_photo_id": photo}),
+    )
+    .await;
+    let reviewer = app.staff("reviewer").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/approve"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (status, printed) = app
+        .post(
+            &format!("/api/v1/courier/orders/{order_id}/printed"),
+            &courier,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{printed}");
+    assert_eq!(printed["status"], "to_ship");
+    assert_eq!(printed["approved_photo_id"], photo.as_str());
+    let (_, to_print) = app
+        .get("/api/v1/courier/orders?status=to_print", &courier)
+        .await;
+    assert_eq!(to_print["orders"], json!([]));
+    let untracked = app
+        .post(
+            &format!("/api/v1/courier/orders/{order_id}/shipped"),
+            &courier,
+            json!({"carrier": "顺丰", "tracking_no": " "}),
+        )
+        .await;
+    assert_error(&untracked, 422, "capture.tracking_required");
+    let (status, shipped) = app
+        .post(
+            &format!("/api/v1/courier/orders/{order_id}/shipped"),
+            &courier,
+            json!({"carrier": "顺丰", "tracking_no": "SF1234567890"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{shipped}");
+    assert_eq!(shipped["status"], "shipped");
+    let (_, done) = app
+        .get("/api/v1/courier/orders?status=shipped", &courier)
+        .await;
+    assert_eq!(done["orders"][0]["order_id"], order_id.as_str());
+    let (_, seen) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(seen["orders"][0]["tracking_no"], "SF1234567890", "{seen}");
+    assert_eq!(seen["orders"][0]["state"], "shipped");
+}
+
+async fn a_retried_post_returns_the_first_response(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let post = |token: &str, key: &str, body: Value| {
+        app.client
+            .post(app.url("/api/v1/me/addresses"))
+            .bearer_auth(token.to_string())
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let body = json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"});
+    let first = post(&student, "key-1", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let first = read(first).await.1;
+    let retry = post(&student, "key-1", body.clone()).await.unwrap();
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotency-replayed"], "true");
+    assert_eq!(read(retry).await.1, first);
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(
+        book["addresses"].as_array().unwrap().len(),
+        1,
+        "the retry added nothing"
+    );
+
+    let reused = read(
+        post(
+            &student,
+            "key-1",
+            json!({"recipient": "别人", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_error(&reused, 422, "idempotency.key_reused");
+    // Keys are per caller.
+    let other = app.student("openid-b").await;
+    let theirs = read(post(&other, "key-1", body).await.unwrap()).await;
+    assert_eq!(theirs.0, 201);
+    assert_ne!(theirs.1["address_id"], first["address_id"]);
+
+    // A retried order is one order.
+    let capture = app.open_capture(&student, &WU).await;
+    let order = || {
+        app.client
+            .post(app.url(&format!("/api/v1/captures/{capture}/orders")))
+            .bearer_auth(&student)
+            .header("idempotency-key", "order-1")
+            .json(&json!({"purpose": "collection"}))
+            .send()
+    };
+    let (status, placed) = read(order().await.unwrap()).await;
+    assert_eq!(status, 201, "{placed}");
+    let (status, again) = read(order().await.unwrap()).await;
+    assert_eq!(status, 201);
+    assert_eq!(again["order_id"], placed["order_id"]);
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["orders"].as_array().unwrap().len(), 1);
+    // A refusal is a response too: its retry is the same refusal.
+    let refused = || {
+        app.client
+            .post(app.url(&format!("/api/v1/captures/{capture}/withdraw")))
+            .bearer_auth(&student)
+            .header("idempotency-key", "withdraw-1")
+            .send()
+    };
+    let first = read(refused().await.unwrap()).await;
+    assert_error(&first, 409, "capture.not_in_review");
+    assert_eq!(read(refused().await.unwrap()).await.1, first.1);
+}
+
+/// What a caller should get from a route.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Anything but 401, 403 and 404.
+    Allowed,
+    Unauthenticated,
+    Forbidden,
+    /// Not the caller's: answered as if missing.
+    Hidden,
+}
+
+async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
+    use Expect::*;
+    let app = TestApp::spawn(backend).await;
+    let a = app.student("openid-a").await;
+    let b = app.student("openid-b").await;
+    let reviewer = app.staff("reviewer").await;
+    let courier = app.staff("courier").await;
+    let admin = app.staff("admin").await;
+    let capture = app.open_capture(&a, &WU).await;
+    let (_, address) = app
+        .post("/api/v1/me/addresses", &a, json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"}))
+        .await;
+    let address = address["address_id"].as_str().unwrap().to_string();
+    let order = uuid::Uuid::new_v4();
+    let photo = uuid::Uuid::new_v4();
+
+    // (method, path, body, [anonymous, A, B, reviewer, courier, admin])
+    let routes: Vec<(Method, String, Value, [Expect; 6])> = vec![
+        (
+            Method::GET,
+            "/api/v1/captures".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Allowed,
+                Allowed,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::POST,
+            "/api/v1/captures".into(),
+            json!({"school": SCHOOL, "student_number": "1999000000"}),
+            [
+                Unauthenticated,
+                Allowed,
+                Allowed,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/captures/{capture}"),
+            Value::Null,
+            [Unauthenticated, Allowed, Hidden, Allowed, Allowed, Allowed],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/captures/{capture}/submit"),
+            json!({"standard_photo_id": photo}),
+            [
+                Unauthenticated,
+                Allowed,
+                Hidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/captures/{capture}/withdraw"),
+            json!({}),
+            [
+                Unauthenticated,
+                Allowed,
+                Hidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/captures/{capture}/orders"),
+            json!({"purpose": "reprint"}),
+            [
+                Unauthenticated,
+                Allowed,
+                Hidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/me/addresses".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Allowed,
+                Allowed,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::POST,
+            "/api/v1/me/addresses".into(),
+            json!({"recipient": "x", "phone": "1", "address": "y"}),
+            [
+                Unauthenticated,
+                Allowed,
+                Allowed,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/me/addresses/{address}"),
+            Value::Null,
+            [
+                Unauthenticated,
+                Allowed,
+                Hidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/review/queue".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Allowed,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/review/reasons".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Allowed,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/review/captures/{capture}/claim"),
+            json!({}),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Allowed,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/review/captures/{capture}/approve"),
+            json!({}),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Allowed,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/review/captures/{capture}/reject"),
+            json!({"reasons": ["blurred"]}),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Allowed,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/courier/orders?status=to_print".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Allowed,
+                Allowed,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/courier/orders/{order}/printed"),
+            json!({}),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Hidden,
+                Hidden,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/courier/orders/{order}/shipped"),
+            json!({"carrier": "顺丰", "tracking_no": "SF1"}),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Hidden,
+                Hidden,
+            ],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/admin/captures/{capture}/events"),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/admin/captures/{capture}/delivered"),
+            json!({}),
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/admin/verification-failures".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/admin/schools".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+        (
+            Method::GET,
+            "/api/v1/admin/batches".into(),
+            Value::Null,
+            [
+                Unauthenticated,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Forbidden,
+                Allowed,
+            ],
+        ),
+    ];
+    let callers = [
+        None,
+        Some(&a),
+        Some(&b),
+        Some(&reviewer),
+        Some(&courier),
+        Some(&admin),
+    ];
+    let names = [
+        "anonymous",
+        "student A",
+        "student B",
+        "reviewer",
+        "courier",
+        "admin",
+    ];
+    let mut failures = vec![];
+    // B goes before A so that A's own DELETE of the address runs last.
+    for (method, path, body, expected) in &routes {
+        for i in [0, 2, 3, 4, 5, 1] {
+            let body = (!body.is_null()).then(|| body.clone());
+            let (status, answer) = app
+                .call(method.clone(), path, callers[i].map(String::as_str), body)
+                .await;
+            let ok = match expected[i] {
+                Allowed => {
+                    ![401, 403, 404].contains(&status.as_u16())
+                        && status != StatusCode::INTERNAL_SERVER_ERROR
+                }
+                Unauthenticated => status == 401 && answer["code"] == "auth.missing_token",
+                Forbidden => status == 403 && answer["code"] == "auth.forbidden",
+                Hidden => status == 404,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{method} {path} as {}: expected {:?}, got {status} {answer}",
+                    names[i], expected[i]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

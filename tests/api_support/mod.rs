@@ -1,0 +1,387 @@
+//! The API under test: the real service on port 0 over a fresh database, a school with a paid
+//! batch and its roster, staff accounts, and a fake WeChat on loopback.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use chrono::{NaiveDate, Utc};
+use ed25519_dalek::SigningKey;
+use photo_ledger::eligibility::batches::{self, Batch, NewBatch};
+use photo_ledger::eligibility::codes::{CodePayload, CodeSigner};
+use photo_ledger::eligibility::roster::{self, ImportRequest};
+use photo_ledger::eligibility::schools;
+use photo_ledger::ledger::{CommandRequest, Ledger};
+use photo_ledger::staff::{self, StaffRole};
+use photo_ledger::startup::{open_store, Application, ServeSettings};
+use photo_ledger_domain::commands::{ConfirmPayment, RecordStandardisation, UploadPhoto};
+use photo_ledger_domain::events::StoredPhoto;
+use photo_ledger_domain::identity::{mask_id, mask_name};
+use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId, PhotoSource};
+use photo_ledger_domain::CaptureCommand;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::support::{Backend, TestStore};
+
+pub const SCHOOL: &str = "江南大学";
+pub const FULL_TIME: &str = "普通高等教育";
+pub const ONLINE: &str = "网络教育";
+pub const SIGNING_SEED: [u8; 32] = [7; 32];
+pub const STAFF_PASSWORD: &str = "correct horse battery";
+pub const FEE_FEN: u64 = 2500;
+pub const SHEET_FEN: u64 = 1500;
+
+/// A roster student: student number, ID number (last four), name.
+pub struct Student {
+    pub number: &'static str,
+    pub id_number: &'static str,
+    pub name: &'static str,
+}
+
+pub const WU: Student = Student {
+    number: "2022010001",
+    id_number: "320203200408151226",
+    name: "吴晓兰",
+};
+pub const OUYANG: Student = Student {
+    number: "2022010002",
+    id_number: "110105200402290020",
+    name: "欧阳娜娜",
+};
+
+impl Student {
+    pub fn last4(&self) -> &'static str {
+        &self.id_number[self.id_number.len() - 4..]
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub ledger: Arc<Ledger>,
+    pub signer: CodeSigner,
+    pub school_id: String,
+    pub batch: Batch,
+    _store: TestStore,
+}
+
+/// A fake WeChat `jscode2session`: `good-<openid>` signs in as `<openid>`, `used` is a used
+/// code, anything else a WeChat outage.
+async fn jscode2session(
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let ok = query.get("appid").map(String::as_str) == Some("wx-test-app")
+        && query.get("secret").map(String::as_str) == Some("wx-test-secret")
+        && query.get("grant_type").map(String::as_str) == Some("authorization_code");
+    let code = query.get("js_code").cloned().unwrap_or_default();
+    match code.strip_prefix("good-") {
+        Some(openid) if ok => {
+            HttpResponse::Ok().json(json!({"openid": openid, "session_key": "sk"}))
+        }
+        _ if code == "used" => {
+            HttpResponse::Ok().json(json!({"errcode": 40163, "errmsg": "code been used"}))
+        }
+        _ => HttpResponse::Ok().json(json!({"errcode": -1, "errmsg": "system error"})),
+    }
+}
+
+fn fake_wechat() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server =
+        HttpServer::new(|| App::new().route("/sns/jscode2session", web::get().to(jscode2session)))
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn paid_policy() -> BatchPolicy {
+    BatchPolicy {
+        price_fen: Fen(FEE_FEN),
+        pay_before_upload: true,
+        paper_prints: Some(PaperPrintsOffer {
+            price_per_sheet_fen: Fen(SHEET_FEN),
+        }),
+        ..BatchPolicy::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
+        let store = TestStore::new(backend).await;
+        let db = open_store(&store.settings).await.expect("store opens");
+        let now = Utc::now();
+        let (school, _) = schools::add(&db, SCHOOL, &[FULL_TIME.into(), ONLINE.into()], now)
+            .await
+            .unwrap();
+        let batch = batches::add(
+            &db,
+            NewBatch {
+                school: SCHOOL.into(),
+                education_type: FULL_TIME.into(),
+                policy: paid_policy(),
+                closes_at: Some(batches::closes_after(
+                    NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+                )),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let roster = std::fs::read(format!(
+            "{}/fixtures/rosters/graduates.csv",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        roster::import(
+            &db,
+            ImportRequest {
+                school: SCHOOL,
+                batch: None,
+                file_name: "graduates.csv",
+                bytes: &roster,
+                imported_by: "教务处",
+                at: now,
+            },
+        )
+        .await
+        .unwrap();
+        for (name, role) in [
+            ("reviewer", StaffRole::Reviewer),
+            ("courier", StaffRole::Courier),
+            ("admin", StaffRole::Admin),
+        ] {
+            staff::add(&db, name, role, STAFF_PASSWORD.into(), now)
+                .await
+                .unwrap();
+        }
+        db.close().await;
+
+        let mut settings = ServeSettings::new(store.settings.clone());
+        settings.dev = true;
+        settings.codes.code_signing_key = Some(hex::encode(SIGNING_SEED));
+        settings.api.auth.token_secret = Some("a test token secret of at least 32 bytes".into());
+        settings.api.wechat.app_id = "wx-test-app".into();
+        settings.api.wechat.app_secret = Some("wx-test-secret".into());
+        settings.api.wechat.api_base_url = fake_wechat();
+        adjust(&mut settings);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let app = Application::build(&settings, listener)
+            .await
+            .expect("service starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let ledger = app.ledger();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            ledger,
+            signer: CodeSigner::new(SigningKey::from_bytes(&SIGNING_SEED)),
+            school_id: school.school_id,
+            batch,
+            _store: store,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends a request and returns its status and JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the service answers");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A student's token, through the development sign-in.
+    pub async fn student(&self, openid: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/dev",
+                None,
+                Some(json!({ "openid": openid })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// A staff member's token: `reviewer`, `courier` or `admin`.
+    pub async fn staff(&self, username: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/staff",
+                None,
+                Some(json!({ "username": username, "password": STAFF_PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// The collection code the school hands this student.
+    pub fn collection_code(&self, student: &Student) -> String {
+        self.signer
+            .issue(&CodePayload {
+                school_id: self.school_id.parse().unwrap(),
+                education_type: FULL_TIME.into(),
+                student_number: student.number.into(),
+                name_masked: mask_name(student.name),
+                id_masked: mask_id(student.id_number),
+            })
+            .unwrap()
+    }
+
+    /// Opens the student's capture by student number; returns its id.
+    pub async fn open_capture(&self, token: &str, student: &Student) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/captures",
+                token,
+                json!({ "school": SCHOOL, "student_number": student.number }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["capture_id"].as_str().unwrap().to_string()
+    }
+
+    async fn system(&self, capture_id: &str, command: CaptureCommand) {
+        let outcome = self
+            .ledger
+            .execute(CommandRequest {
+                capture_id: capture_id.into(),
+                command,
+                metadata: EventMetadata {
+                    actor: Actor::new(ActorKind::System, "test"),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    command_id: uuid::Uuid::new_v4().to_string(),
+                    recorded_at: Utc::now(),
+                },
+            })
+            .await
+            .expect("the command is accepted");
+        self.ledger
+            .wait_for_projections(&outcome, photo_ledger::http::commands::VIEWS)
+            .await
+            .unwrap();
+    }
+
+    /// Records a payment as WeChat Pay's notification will.
+    pub async fn pay(&self, capture_id: &str, order_id: &str, amount_fen: u64) {
+        self.system(
+            capture_id,
+            CaptureCommand::ConfirmPayment(ConfirmPayment {
+                order_id: order_id.parse::<OrderId>().unwrap(),
+                amount_fen: Fen(amount_fen),
+                provider: "wechat".into(),
+                transaction_id: format!("tx-{order_id}"),
+                paid_at: Utc::now(),
+            }),
+        )
+        .await;
+    }
+
+    /// Records an uploaded photo and its standardised result, as the photo pipeline does;
+    /// returns the standardised photo's id.
+    pub async fn standard_photo(&self, capture_id: &str) -> String {
+        let stored = |id: PhotoId| StoredPhoto {
+            photo_id: id,
+            sha256: "ab".repeat(32),
+            bytes: 30_000,
+            width: 480,
+            height: 640,
+            format: "jpeg".into(),
+        };
+        let (upload, standard) = (PhotoId::new(), PhotoId::new());
+        self.system(
+            capture_id,
+            CaptureCommand::UploadPhoto(UploadPhoto {
+                photo: stored(upload),
+                source: PhotoSource::Camera,
+                at: Utc::now(),
+            }),
+        )
+        .await;
+        self.system(
+            capture_id,
+            CaptureCommand::RecordStandardisation(RecordStandardisation {
+                source_photo_id: upload,
+                result: stored(standard),
+                background: Background::Blue,
+                spec_name: "chsi".into(),
+                spec_version: "1".into(),
+                checks: vec![],
+                perceptual_hash: None,
+                at: Utc::now(),
+            }),
+        )
+        .await;
+        standard.to_string()
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{status}: the body is not JSON: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    (status, body)
+}
+
+/// An error answer in the one shape: the code, a message, a request id.
+#[track_caller]
+pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str) {
+    let (got, body) = answer;
+    assert_eq!(got.as_u16(), status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["request_id"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
