@@ -162,3 +162,44 @@ impl ApiSettings {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn the_settings_file_overrides_the_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo-ledger.toml");
+        std::fs::write(
+            &file,
+            "[auth]\ntoken_secret = \"0123456789abcdef0123456789abcdef\"\nstudent_token_ttl_secs = 600\n\n[wechat]\napp_id = \"wx123\"\n",
+        )
+        .unwrap();
+        let settings = ApiSettings::load(Some(&file)).unwrap();
+        assert_eq!(settings.auth.student_token_ttl_secs, 600);
+        assert_eq!(settings.auth.staff_token_ttl_secs, 8 * 3600);
+        assert_eq!(
+            settings.auth.token_secret.unwrap().expose_secret(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(settings.wechat.app_id, "wx123");
+        assert_eq!(settings.wechat.api_base_url, "https://api.weixin.qq.com");
+        assert_eq!(settings.http.json_limit_bytes, 64 * 1024);
+
+        std::fs::write(&file, "[auth]\ntoken_secert = \"typo\"\n").unwrap();
+        assert!(ApiSettings::load(Some(&file)).is_err());
+        assert!(ApiSettings::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = AuthSettings {
+            token_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..AuthSettings::default()
+        };
+        assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+    }
+}

@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use photo_ledger_projections::person_key::PersonKeyer;
 use photo_ledger_projections::{all_projections, Db, Projector, ProjectorConfig};
 use tokio::task::JoinSet;
 
@@ -85,8 +86,9 @@ pub struct AppState {
     pub verifier: Verifier,
     pub tokens: TokenKeys,
     pub wechat: WechatClient,
+    /// Keys ID numbers for the photo history, as the projection does.
+    pub person_keyer: PersonKeyer,
     pub api: ApiSettings,
-    pub dev: bool,
 }
 
 pub struct Application {
@@ -110,8 +112,8 @@ impl Application {
             ledger: ledger.clone(),
             tokens,
             wechat,
+            person_keyer: settings.store.person_keyer()?,
             api: settings.api.clone(),
-            dev: settings.dev,
         });
         let options = RouteOptions {
             dev: settings.dev,

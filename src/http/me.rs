@@ -1,13 +1,49 @@
-//! The signed-in student's own things: the address book used for mailed prints.
+//! The signed-in student's own things: every photo of theirs (我的照片查询) and the address
+//! book used for mailed prints.
+
+use std::collections::BTreeSet;
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
+use photo_ledger_projections::capture_status;
+use photo_ledger_projections::photo_history::{self, HistoryEntry};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{Auth, Students};
 use crate::addresses::{self, Address, NewAddress};
 use crate::startup::AppState;
+
+/// The most history entries returned.
+const HISTORY_LIMIT: i64 = 200;
+
+#[derive(Serialize)]
+struct History {
+    photos: Vec<HistoryEntry>,
+}
+
+/// `GET /me/history`: every photo recorded for the people this account verified as, across
+/// all their captures, newest first.
+pub async fn history(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+) -> Result<HttpResponse, ApiError> {
+    let db = state.ledger.db();
+    let mut person_keys = BTreeSet::new();
+    for capture in capture_status::by_owner(db, &caller.subject).await? {
+        let (loaded, _) = state.ledger.load(&capture.capture_id).await?;
+        if let Some(q) = loaded.qualification {
+            person_keys.insert(state.person_keyer.key_for(&q.student.id_number));
+        }
+    }
+    let mut photos = Vec::new();
+    for key in &person_keys {
+        photos.extend(photo_history::for_person(db, key, HISTORY_LIMIT).await?);
+    }
+    photos.sort_by_key(|p| std::cmp::Reverse((p.recorded_at, p.photo_id)));
+    photos.truncate(HISTORY_LIMIT as usize);
+    Ok(HttpResponse::Ok().json(History { photos }))
+}
 
 #[derive(Serialize)]
 struct AddressBook {

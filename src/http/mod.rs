@@ -74,6 +74,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/captures/{capture_id}/orders").route(web::post().to(captures::place_order)),
         )
+        .service(resource("/me/history").route(web::get().to(me::history)))
         .service(
             resource("/me/addresses")
                 .route(web::get().to(me::addresses))
