@@ -9,7 +9,7 @@ use serde::Serialize;
 /// The most entries one student keeps.
 pub const MAX_PER_OWNER: i64 = 20;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Address {
     pub address_id: String,
     pub recipient: String,

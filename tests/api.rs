@@ -903,287 +903,83 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
     let order = uuid::Uuid::new_v4();
     let photo = uuid::Uuid::new_v4();
 
-    // (method, path, body, [anonymous, A, B, reviewer, courier, admin])
+    // Who gets what: [anonymous, student A (the owner), student B, reviewer, courier, admin].
+    let own: [Expect; 6] = [
+        Unauthenticated,
+        Allowed,
+        Hidden,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+    ];
+    let any_student = [
+        Unauthenticated,
+        Allowed,
+        Allowed,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+    ];
+    let owner_or_staff = [Unauthenticated, Allowed, Hidden, Allowed, Allowed, Allowed];
+    let reviewers = [
+        Unauthenticated,
+        Forbidden,
+        Forbidden,
+        Allowed,
+        Forbidden,
+        Allowed,
+    ];
+    // The order does not exist: print staff pass the role check and find nothing.
+    let couriers_missing = [
+        Unauthenticated,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+        Hidden,
+        Hidden,
+    ];
+    let couriers = [
+        Unauthenticated,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+        Allowed,
+        Allowed,
+    ];
+    let admins = [
+        Unauthenticated,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+        Allowed,
+    ];
+    let none = Value::Null;
+    #[rustfmt::skip]
     let routes: Vec<(Method, String, Value, [Expect; 6])> = vec![
-        (
-            Method::GET,
-            "/api/v1/captures".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Allowed,
-                Allowed,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::POST,
-            "/api/v1/captures".into(),
-            json!({"school": SCHOOL, "student_number": "1999000000"}),
-            [
-                Unauthenticated,
-                Allowed,
-                Allowed,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/captures/{capture}"),
-            Value::Null,
-            [Unauthenticated, Allowed, Hidden, Allowed, Allowed, Allowed],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/captures/{capture}/submit"),
-            json!({"standard_photo_id": photo}),
-            [
-                Unauthenticated,
-                Allowed,
-                Hidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/captures/{capture}/withdraw"),
-            json!({}),
-            [
-                Unauthenticated,
-                Allowed,
-                Hidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/captures/{capture}/orders"),
-            json!({"purpose": "reprint"}),
-            [
-                Unauthenticated,
-                Allowed,
-                Hidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/me/addresses".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Allowed,
-                Allowed,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::POST,
-            "/api/v1/me/addresses".into(),
-            json!({"recipient": "x", "phone": "1", "address": "y"}),
-            [
-                Unauthenticated,
-                Allowed,
-                Allowed,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::DELETE,
-            format!("/api/v1/me/addresses/{address}"),
-            Value::Null,
-            [
-                Unauthenticated,
-                Allowed,
-                Hidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/review/queue".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Allowed,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/review/reasons".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Allowed,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/review/captures/{capture}/claim"),
-            json!({}),
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Allowed,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/review/captures/{capture}/approve"),
-            json!({}),
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Allowed,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/review/captures/{capture}/reject"),
-            json!({"reasons": ["blurred"]}),
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Allowed,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/courier/orders?status=to_print".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Allowed,
-                Allowed,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/courier/orders/{order}/printed"),
-            json!({}),
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Hidden,
-                Hidden,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/courier/orders/{order}/shipped"),
-            json!({"carrier": "顺丰", "tracking_no": "SF1"}),
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Hidden,
-                Hidden,
-            ],
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/admin/captures/{capture}/events"),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/admin/captures/{capture}/delivered"),
-            json!({}),
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/admin/verification-failures".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/admin/schools".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Allowed,
-            ],
-        ),
-        (
-            Method::GET,
-            "/api/v1/admin/batches".into(),
-            Value::Null,
-            [
-                Unauthenticated,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Forbidden,
-                Allowed,
-            ],
-        ),
+        (Method::GET, "/api/v1/captures".into(), none.clone(), any_student),
+        (Method::POST, "/api/v1/captures".into(), json!({"school": SCHOOL, "student_number": "1999000000"}), any_student),
+        (Method::GET, format!("/api/v1/captures/{capture}"), none.clone(), owner_or_staff),
+        (Method::POST, format!("/api/v1/captures/{capture}/submit"), json!({"standard_photo_id": photo}), own),
+        (Method::POST, format!("/api/v1/captures/{capture}/withdraw"), json!({}), own),
+        (Method::POST, format!("/api/v1/captures/{capture}/orders"), json!({"purpose": "reprint"}), own),
+        (Method::GET, "/api/v1/me/history".into(), none.clone(), any_student),
+        (Method::GET, "/api/v1/me/addresses".into(), none.clone(), any_student),
+        (Method::POST, "/api/v1/me/addresses".into(), json!({"recipient": "x", "phone": "1", "address": "y"}), any_student),
+        (Method::DELETE, format!("/api/v1/me/addresses/{address}"), none.clone(), own),
+        (Method::GET, "/api/v1/review/queue".into(), none.clone(), reviewers),
+        (Method::GET, "/api/v1/review/reasons".into(), none.clone(), reviewers),
+        (Method::POST, format!("/api/v1/review/captures/{capture}/claim"), json!({}), reviewers),
+        (Method::POST, format!("/api/v1/review/captures/{capture}/approve"), json!({}), reviewers),
+        (Method::POST, format!("/api/v1/review/captures/{capture}/reject"), json!({"reasons": ["blurred"]}), reviewers),
+        (Method::GET, "/api/v1/courier/orders?status=to_print".into(), none.clone(), couriers),
+        (Method::POST, format!("/api/v1/courier/orders/{order}/printed"), json!({}), couriers_missing),
+        (Method::POST, format!("/api/v1/courier/orders/{order}/shipped"), json!({"carrier": "顺丰", "tracking_no": "SF1"}), couriers_missing),
+        (Method::GET, format!("/api/v1/admin/captures/{capture}/events"), none.clone(), admins),
+        (Method::POST, format!("/api/v1/admin/captures/{capture}/delivered"), json!({}), admins),
+        (Method::GET, "/api/v1/admin/verification-failures".into(), none.clone(), admins),
+        (Method::GET, "/api/v1/admin/schools".into(), none.clone(), admins),
+        (Method::GET, "/api/v1/admin/batches".into(), none.clone(), admins),
     ];
     let callers = [
         None,
@@ -1227,4 +1023,43 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The OpenAPI document describes exactly these routes and the three sign-in routes.
+    let (status, doc) = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let mut documented: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect();
+    let mut tested: Vec<String> = routes
+        .iter()
+        .map(|(method, path, _, _)| {
+            let path = path
+                .split('?')
+                .next()
+                .unwrap()
+                .replace(&capture, "{capture_id}")
+                .replace(&address, "{address_id}")
+                .replace(&order.to_string(), "{order_id}");
+            format!("{method} {path}")
+        })
+        .chain(["wechat", "staff", "dev"].map(|r| format!("POST /api/v1/auth/{r}")))
+        .collect();
+    documented.sort();
+    tested.sort();
+    assert_eq!(documented, tested);
 }

@@ -11,7 +11,7 @@ use photo_ledger_domain::CaptureCommand;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{self, ensure_owned, status_of};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Admins, Auth, CommandContext};
 use crate::eligibility::{attempts, batches, schools};
 use crate::startup::AppState;
@@ -26,6 +26,8 @@ struct AuditEvent {
     metadata: Option<EventMetadata>,
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/captures/{capture_id}/events", tag = "admins", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "`{events: [{sequence, event_type, event_version, payload, metadata}]}`", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `GET /admin/captures/{id}/events`: every event of the capture, in order, upcast to the
 /// current schema.
 pub async fn events(
@@ -52,13 +54,16 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveredBody {
     /// `uploading` (上网中) or `completed` (已完成); completed when absent.
+    #[schema(value_type = Option<String>)]
     stage: Option<ChsiStage>,
 }
 
+#[utoipa::path(post, path = "/api/v1/admin/captures/{capture_id}/delivered", tag = "admins", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = DeliveredBody, security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /admin/captures/{id}/delivered {stage?}`: the approved photo reached 学信网.
 pub async fn delivered(
     state: web::Data<AppState>,
@@ -77,7 +82,7 @@ pub async fn delivered(
     Ok(HttpResponse::Ok().json(status_of(&state, capture_id).await?.1))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
     /// RFC 3339; the last 24 hours when absent.
@@ -85,6 +90,8 @@ pub struct AttemptsQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/verification-failures", tag = "admins", params(AttemptsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "`{attempts: [{caller, subject, method, code, counted, at}]}`", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `GET /admin/verification-failures?since=&limit=`: the failed-verification log, newest first.
 pub async fn verification_failures(
     state: web::Data<AppState>,
@@ -99,6 +106,8 @@ pub async fn verification_failures(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "attempts": attempts })))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/schools", tag = "admins", security(("bearer" = [])),
+    responses((status = 200, description = "`{schools: [{school_id, name, categories}]}`", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `GET /admin/schools`: every school and the categories it collects for.
 pub async fn schools(
     state: web::Data<AppState>,
@@ -108,6 +117,8 @@ pub async fn schools(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "schools": schools })))
 }
 
+#[utoipa::path(get, path = "/api/v1/admin/batches", tag = "admins", security(("bearer" = [])),
+    responses((status = 200, description = "`{batches: [...]}` with feature codes, policies and deadlines", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `GET /admin/batches`: every batch with its feature code, policy and deadline.
 pub async fn batches(
     state: web::Data<AppState>,

@@ -6,25 +6,25 @@ use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
-use super::error::ApiError;
-use super::token::Role;
+use super::error::{ApiError, ErrorBody};
+use super::token::{IssuedToken, Role};
 use crate::staff;
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WechatLogin {
     /// The code `wx.login` gave the mini-program.
     code: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevLogin {
     openid: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffLogin {
     username: String,
@@ -47,6 +47,8 @@ fn require_text(value: &str, what: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /auth/wechat {code}` → `{token, expires_at, role}`.
+#[utoipa::path(post, path = "/api/v1/auth/wechat", tag = "auth", request_body = WechatLogin,
+    responses((status = 200, body = IssuedToken), (status = "4XX", body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn wechat(
     state: web::Data<AppState>,
     body: web::Json<WechatLogin>,
@@ -57,6 +59,8 @@ pub async fn wechat(
 }
 
 /// `POST /auth/dev {openid}`: registered only with `serve --dev`.
+#[utoipa::path(post, path = "/api/v1/auth/dev", tag = "auth", request_body = DevLogin,
+    responses((status = 200, body = IssuedToken), (status = "4XX", body = ErrorBody)))]
 pub async fn dev(
     state: web::Data<AppState>,
     body: web::Json<DevLogin>,
@@ -66,6 +70,8 @@ pub async fn dev(
 }
 
 /// `POST /auth/staff {username, password}` → `{token, expires_at, role}`.
+#[utoipa::path(post, path = "/api/v1/auth/staff", tag = "auth", request_body = StaffLogin,
+    responses((status = 200, body = IssuedToken), (status = "4XX", body = ErrorBody)))]
 pub async fn staff(
     state: web::Data<AppState>,
     body: web::Json<StaffLogin>,

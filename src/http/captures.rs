@@ -13,7 +13,7 @@ use photo_ledger_projections::capture_status::{self, CaptureStatusView};
 use serde::{Deserialize, Serialize};
 
 use super::commands::{self, ensure_owned, status_of};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
 use crate::addresses;
 use crate::eligibility::verify::VerifiedStudent;
@@ -21,7 +21,10 @@ use crate::eligibility::{CodeInput, Proof, VerifyRequest};
 use crate::startup::AppState;
 
 /// One of the three proofs, told apart by which fields are present.
-#[derive(Deserialize)]
+/// One of three proofs: `school` + `education_type` + `collection_code` (or
+/// `collection_code_image`) + `id_last4`; `feature_code` + `collection_code` (or image) +
+/// `id_last4`; or `school` + `student_number` (+ `education_type` when ambiguous).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCapture {
     school: Option<String>,
@@ -88,19 +91,26 @@ impl NewCapture {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CaptureOpened {
+    #[schema(value_type = String, format = Uuid)]
     capture_id: CaptureId,
     /// False when the record had been verified before from this account.
     created: bool,
     status: String,
     status_label: String,
     feature_code: String,
+    /// Masked name and ID, school, category, student number.
+    #[schema(value_type = Object)]
     student: VerifiedStudent,
+    /// The capture-status view, as `GET /captures/{id}` returns it.
+    #[schema(value_type = Object)]
     capture: CaptureStatusView,
 }
 
 /// `POST /captures`: 201 with a new capture, 200 with the one this account already has.
+#[utoipa::path(post, path = "/api/v1/captures", tag = "students", request_body = NewCapture, security(("bearer" = [])),
+    responses((status = 201, body = CaptureOpened), (status = 200, body = CaptureOpened), (status = "4XX", body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Auth<Students>,
@@ -140,12 +150,15 @@ pub async fn create(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CaptureList {
+    #[schema(value_type = Vec<Object>)]
     captures: Vec<CaptureStatusView>,
 }
 
 /// `GET /captures`: the student's own captures, most recently changed first.
+#[utoipa::path(get, path = "/api/v1/captures", tag = "students", security(("bearer" = [])),
+    responses((status = 200, body = CaptureList), (status = "4XX", body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Auth<Students>,
@@ -155,6 +168,8 @@ pub async fn list(
 }
 
 /// `GET /captures/{id}`: to its owner and to staff.
+#[utoipa::path(get, path = "/api/v1/captures/{capture_id}", tag = "students", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view: status, status_label, next_actions, photos, checks, reasons, orders", body = Object), (status = "4XX", body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Caller,
@@ -180,13 +195,16 @@ async fn student_command(
     Ok(status_of(state, capture_id).await?.1)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBody {
+    #[schema(value_type = String, format = Uuid)]
     standard_photo_id: PhotoId,
 }
 
 /// `POST /captures/{id}/submit {standard_photo_id}`: send the standardised photo for review.
+#[utoipa::path(post, path = "/api/v1/captures/{capture_id}/submit", tag = "students", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = SubmitBody, security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
 pub async fn submit(
     state: web::Data<AppState>,
     caller: Auth<Students>,
@@ -203,6 +221,8 @@ pub async fn submit(
 }
 
 /// `POST /captures/{id}/withdraw`: take a photo back out of review.
+#[utoipa::path(post, path = "/api/v1/captures/{capture_id}/withdraw", tag = "students", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
 pub async fn withdraw(
     state: web::Data<AppState>,
     caller: Auth<Students>,
@@ -214,11 +234,14 @@ pub async fn withdraw(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
+    /// `collection` (the fee, with prints if a layout is given), `paper_prints` or `reprint`.
+    #[schema(value_type = String, example = "collection")]
     purpose: OrderPurpose,
-    /// Print layout, for orders with mailed prints.
+    /// Print layout for mailed prints: `one` (版式一) or `two` (版式二).
+    #[schema(value_type = Option<String>, example = "one")]
     layout: Option<PrintLayout>,
     /// Sheets to print (default 1).
     sheets: Option<u32>,
@@ -226,12 +249,16 @@ pub struct NewOrder {
     address_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OrderPlaced {
+    #[schema(value_type = String, format = Uuid)]
     order_id: OrderId,
+    #[schema(value_type = String)]
     purpose: OrderPurpose,
     amount_fen: u64,
+    #[schema(value_type = String, example = "awaiting_payment")]
     state: photo_ledger_domain::orders::OrderState,
+    #[schema(value_type = Object)]
     capture: CaptureStatusView,
 }
 
@@ -267,6 +294,8 @@ async fn prints_of(
 
 /// `POST /captures/{id}/orders {purpose, layout?, sheets?, address_id?}` → 201 with the order
 /// and its amount.
+#[utoipa::path(post, path = "/api/v1/captures/{capture_id}/orders", tag = "students", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = NewOrder, security(("bearer" = [])),
+    responses((status = 201, body = OrderPlaced), (status = "4XX", body = ErrorBody)))]
 pub async fn place_order(
     state: web::Data<AppState>,
     caller: Auth<Students>,

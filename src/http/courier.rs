@@ -9,25 +9,30 @@ use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus
 use serde::{Deserialize, Serialize};
 
 use super::commands;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Couriers};
 use crate::startup::AppState;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct OrdersQuery {
+    /// `to_print`, `to_ship` or `shipped`.
+    #[param(value_type = String)]
     status: CourierStatus,
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OrderList {
+    #[schema(value_type = Vec<Object>)]
     orders: Vec<CourierOrder>,
 }
 
+#[utoipa::path(get, path = "/api/v1/courier/orders", tag = "print staff", params(OrdersQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = "4XX", body = ErrorBody)))]
 /// `GET /courier/orders?status=to_print|to_ship|shipped`: oldest payment first.
 pub async fn list(
     state: web::Data<AppState>,
@@ -73,6 +78,8 @@ async fn order_command(
     Ok(HttpResponse::Ok().json(order))
 }
 
+#[utoipa::path(post, path = "/api/v1/courier/orders/{order_id}/printed", tag = "print staff", params(("order_id" = String, Path, description = "The order (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The print order", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /courier/orders/{id}/printed`.
 pub async fn printed(
     state: web::Data<AppState>,
@@ -88,13 +95,15 @@ pub async fn printed(
     order_command(&state, &caller, &ctx, order_id, command).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShippedBody {
     carrier: String,
     tracking_no: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/courier/orders/{order_id}/shipped", tag = "print staff", params(("order_id" = String, Path, description = "The order (UUID)")), request_body = ShippedBody, security(("bearer" = [])),
+    responses((status = 200, description = "The print order", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /courier/orders/{id}/shipped {carrier, tracking_no}`.
 pub async fn shipped(
     state: web::Data<AppState>,

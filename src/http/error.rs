@@ -21,11 +21,15 @@ use crate::wechat::WechatError;
 
 use super::request_id;
 
-#[derive(Debug, Serialize)]
+/// Every error answer. `code` is stable for programs; `message` is for people, in Chinese for
+/// students.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    #[schema(example = "capture.not_found")]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
     pub request_id: String,
 }

@@ -9,7 +9,7 @@ use photo_ledger_projections::capture_status;
 use photo_ledger_projections::photo_history::{self, HistoryEntry};
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Students};
 use crate::addresses::{self, Address, NewAddress};
 use crate::startup::AppState;
@@ -17,11 +17,14 @@ use crate::startup::AppState;
 /// The most history entries returned.
 const HISTORY_LIMIT: i64 = 200;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct History {
+    #[schema(value_type = Vec<Object>)]
     photos: Vec<HistoryEntry>,
 }
 
+#[utoipa::path(get, path = "/api/v1/me/history", tag = "students", security(("bearer" = [])),
+    responses((status = 200, body = History), (status = "4XX", body = ErrorBody)))]
 /// `GET /me/history`: every photo recorded for the people this account verified as, across
 /// all their captures, newest first.
 pub async fn history(
@@ -45,12 +48,14 @@ pub async fn history(
     Ok(HttpResponse::Ok().json(History { photos }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AddressBook {
     addresses: Vec<Address>,
 }
 
 /// `GET /me/addresses`.
+#[utoipa::path(get, path = "/api/v1/me/addresses", tag = "students", security(("bearer" = [])),
+    responses((status = 200, body = AddressBook), (status = "4XX", body = ErrorBody)))]
 pub async fn addresses(
     state: web::Data<AppState>,
     caller: Auth<Students>,
@@ -59,7 +64,7 @@ pub async fn addresses(
     Ok(HttpResponse::Ok().json(AddressBook { addresses }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressBody {
     recipient: String,
@@ -68,6 +73,8 @@ pub struct AddressBody {
 }
 
 /// `POST /me/addresses {recipient, phone, address}` → 201 with the entry.
+#[utoipa::path(post, path = "/api/v1/me/addresses", tag = "students", request_body = AddressBody, security(("bearer" = [])),
+    responses((status = 201, body = Address), (status = "4XX", body = ErrorBody)))]
 pub async fn add_address(
     state: web::Data<AppState>,
     caller: Auth<Students>,
@@ -80,6 +87,8 @@ pub async fn add_address(
 }
 
 /// `DELETE /me/addresses/{address_id}` → 204.
+#[utoipa::path(delete, path = "/api/v1/me/addresses/{address_id}", tag = "students", params(("address_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = "4XX", body = ErrorBody)))]
 pub async fn delete_address(
     state: web::Data<AppState>,
     caller: Auth<Students>,

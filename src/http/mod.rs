@@ -13,6 +13,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod me;
+pub mod openapi;
 pub mod request_id;
 pub mod review;
 pub mod token;
@@ -66,7 +67,8 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
 
 /// Every `/api/v1` route but sign-in and `POST /captures`, which need the options.
 fn api_v1(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/captures/{capture_id}").route(web::get().to(captures::get)))
+    cfg.service(resource("/openapi.json").route(web::get().to(openapi::document)))
+        .service(resource("/captures/{capture_id}").route(web::get().to(captures::get)))
         .service(resource("/captures/{capture_id}/submit").route(web::post().to(captures::submit)))
         .service(
             resource("/captures/{capture_id}/withdraw").route(web::post().to(captures::withdraw)),

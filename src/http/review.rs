@@ -12,7 +12,7 @@ use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, Que
 use serde::{Deserialize, Serialize};
 
 use super::commands::{self, ensure_owned, status_of};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Reviewers};
 use crate::startup::AppState;
 
@@ -21,7 +21,7 @@ const CLAIM_TTL_MINUTES: i64 = 10;
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     /// A school id.
@@ -34,8 +34,9 @@ pub struct QueueQuery {
     after: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct QueuePage {
+    #[schema(value_type = Vec<Object>)]
     items: Vec<QueueItem>,
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +67,8 @@ fn decode_cursor(text: &str) -> Result<QueueCursor, ApiError> {
         .ok_or_else(|| bad_query("after 参数无效"))
 }
 
+#[utoipa::path(get, path = "/api/v1/review/queue", tag = "reviewers", params(QueueQuery), security(("bearer" = [])),
+    responses((status = 200, body = QueuePage), (status = "4XX", body = ErrorBody)))]
 /// `GET /review/queue`: captures in review, oldest submission first, keyset-paginated.
 pub async fn queue(
     state: web::Data<AppState>,
@@ -112,6 +115,8 @@ async fn review_command(
     Ok(HttpResponse::Ok().json(status_of(state, capture_id).await?.1))
 }
 
+#[utoipa::path(post, path = "/api/v1/review/captures/{capture_id}/claim", tag = "reviewers", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /review/captures/{id}/claim`: hold the capture for this reviewer for ten minutes.
 pub async fn claim(
     state: web::Data<AppState>,
@@ -127,6 +132,8 @@ pub async fn claim(
     review_command(&state, &caller, &ctx, path.into_inner(), command).await
 }
 
+#[utoipa::path(post, path = "/api/v1/review/captures/{capture_id}/approve", tag = "reviewers", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /review/captures/{id}/approve`.
 pub async fn approve(
     state: web::Data<AppState>,
@@ -141,7 +148,7 @@ pub async fn approve(
     review_command(&state, &caller, &ctx, path.into_inner(), command).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// Codes from `GET /review/reasons`.
@@ -153,6 +160,8 @@ pub struct RejectBody {
 /// Longest note a reviewer may leave.
 const MAX_NOTE_CHARS: usize = 500;
 
+#[utoipa::path(post, path = "/api/v1/review/captures/{capture_id}/reject", tag = "reviewers", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = RejectBody, security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /review/captures/{id}/reject {reasons, note}`.
 pub async fn reject(
     state: web::Data<AppState>,
@@ -176,17 +185,24 @@ pub async fn reject(
     review_command(&state, &caller, &ctx, path.into_inner(), command).await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Reason {
     code: &'static str,
     label: &'static str,
 }
 
+#[utoipa::path(get, path = "/api/v1/review/reasons", tag = "reviewers", security(("bearer" = [])),
+    responses((status = 200, body = ReasonCatalogue), (status = "4XX", body = ErrorBody)))]
 /// `GET /review/reasons`: the catalogue of reject reasons with their Chinese labels.
 pub async fn reasons(_caller: Auth<Reviewers>) -> HttpResponse {
-    let reasons: Vec<Reason> = REJECT_REASONS
+    let reasons = REJECT_REASONS
         .iter()
         .map(|(code, label)| Reason { code, label })
         .collect();
-    HttpResponse::Ok().json(serde_json::json!({ "reasons": reasons }))
+    HttpResponse::Ok().json(ReasonCatalogue { reasons })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ReasonCatalogue {
+    reasons: Vec<Reason>,
 }

@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::staff::StaffRole;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Student,
@@ -50,7 +50,7 @@ pub struct Claims {
     pub exp: i64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,
