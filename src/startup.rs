@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use crate::eligibility::attempts::AttemptLimits;
 use crate::eligibility::codes::CodeKeySettings;
 use crate::eligibility::Verifier;
+use crate::http::metrics::Metrics;
 use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
@@ -88,6 +89,7 @@ pub struct AppState {
     pub wechat: WechatClient,
     /// Keys ID numbers for the photo history, as the projection does.
     pub person_keyer: PersonKeyer,
+    pub metrics: Metrics,
     pub api: ApiSettings,
 }
 
@@ -113,6 +115,7 @@ impl Application {
             tokens,
             wechat,
             person_keyer: settings.store.person_keyer()?,
+            metrics: Metrics::new(),
             api: settings.api.clone(),
         });
         let options = RouteOptions {

@@ -645,6 +645,25 @@ async fn a_withdrawal_while_in_review_and_a_resubmission(backend: Backend) {
     let (_, queue) = app.get("/api/v1/review/queue?limit=1", &reviewer).await;
     assert_eq!(queue["items"][0]["capture_id"], capture.as_str());
     assert!(queue.get("next").is_none(), "{queue}");
+    // The metrics count requests by route pattern (never an id) and commands by outcome code.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for line in [
+        r#"photo_ledger_ledger_commands_total{command="submit",outcome="ok"} 2"#,
+        r#"photo_ledger_ledger_commands_total{command="submit",outcome="capture.already_in_review"} 1"#,
+        r#"photo_ledger_ledger_commands_total{command="withdraw",outcome="capture.not_in_review"} 1"#,
+        r#"photo_ledger_http_requests_total{method="POST",route="/api/v1/captures/{capture_id}/submit",status="409"} 1"#,
+        r#"photo_ledger_verifications_total{outcome="created"} 1"#,
+        "photo_ledger_projection_lag_events 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+    assert!(text.contains("photo_ledger_http_request_duration_seconds_bucket"));
+    assert!(!text.contains(&capture), "ids stay out of metric labels");
 }
 
 async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {

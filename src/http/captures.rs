@@ -126,7 +126,14 @@ pub async fn create(
             proof,
             at: Utc::now(),
         })
-        .await?;
+        .await;
+    state
+        .metrics
+        .observe_verification(verified.as_ref().map_or_else(
+            |e| e.code(),
+            |v| if v.created { "created" } else { "existing" },
+        ));
+    let verified = verified?;
     if let Some(outcome) = &verified.outcome {
         state
             .ledger

@@ -52,7 +52,8 @@ pub async fn run(
     capture_id: CaptureId,
     command: CaptureCommand,
 ) -> Result<CommandOutcome, ApiError> {
-    let metadata = ctx.metadata(caller, command.name());
+    let name = command.name();
+    let metadata = ctx.metadata(caller, name);
     let outcome = state
         .ledger
         .execute(CommandRequest {
@@ -60,7 +61,11 @@ pub async fn run(
             command,
             metadata,
         })
-        .await?;
+        .await;
+    state
+        .metrics
+        .observe_command(name, outcome.as_ref().map_or_else(|e| e.code(), |_| "ok"));
+    let outcome = outcome?;
     state.ledger.wait_for_projections(&outcome, VIEWS).await?;
     Ok(outcome)
 }

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod me;
+pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 pub mod review;
@@ -49,6 +50,7 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
             .app_data(web::PayloadConfig::new(options.verify_limit))
             .service(resource("/healthz").route(web::get().to(health::healthz)))
             .service(resource("/readyz").route(web::get().to(health::readyz)))
+            .service(resource("/metrics").route(web::get().to(metrics::scrape)))
             .service(
                 web::scope("/api/v1")
                     .wrap(from_fn(idempotency::middleware))

@@ -1,6 +1,7 @@
 //! Every request gets an id: the caller's `X-Request-Id` when it is sensible, else a new UUID.
 //! It is echoed in the response header, carried by every error body and log line of the
-//! request, and recorded with the events the request causes.
+//! request, and recorded with the events the request causes. The same middleware logs each
+//! request and counts it in the metrics.
 
 use std::time::Instant;
 
@@ -8,8 +9,10 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{web, Error, HttpMessage};
 use tracing::Instrument;
+
+use crate::startup::AppState;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -48,6 +51,7 @@ pub async fn middleware(
     let id = RequestId(from_header(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()));
     req.extensions_mut().insert(id.clone());
     let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!("request", request_id = %id.0, method = %method);
     let started = Instant::now();
     let header = HeaderValue::from_str(&id.0).expect("request ids are visible ASCII");
@@ -61,11 +65,18 @@ pub async fn middleware(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
+    let seconds = started.elapsed().as_secs_f64();
+    let status = res.status().as_u16();
+    if let Some(state) = state {
+        state
+            .metrics
+            .observe_request(&route, &method, status, seconds);
+    }
     span.in_scope(|| {
         tracing::info!(
             route = %route,
-            status = res.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            status,
+            latency_ms = seconds * 1000.0,
             "request served"
         )
     });
