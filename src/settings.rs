@@ -123,6 +123,8 @@ pub struct HttpSettings {
     pub json_limit_bytes: usize,
     /// Largest body of `POST /captures`, which may carry a picture of the collection code.
     pub verify_limit_bytes: usize,
+    /// Largest roster file `POST /admin/rosters` accepts.
+    pub roster_limit_bytes: usize,
 }
 
 impl Default for HttpSettings {
@@ -130,6 +132,7 @@ impl Default for HttpSettings {
         Self {
             json_limit_bytes: 64 * 1024,
             verify_limit_bytes: 4 * 1024 * 1024,
+            roster_limit_bytes: 16 * 1024 * 1024,
         }
     }
 }

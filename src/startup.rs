@@ -122,6 +122,7 @@ impl Application {
             dev: settings.dev,
             json_limit: settings.api.http.json_limit_bytes,
             verify_limit: settings.api.http.verify_limit_bytes,
+            roster_limit: settings.api.http.roster_limit_bytes,
         };
         let server = HttpServer::new(move || {
             App::new()

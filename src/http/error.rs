@@ -288,6 +288,25 @@ pub fn payload_error(err: actix_web::Error) -> ApiError {
     }
 }
 
+/// Reads a raw body, refusing it (413) as soon as it grows past `limit`.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    use futures::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| payload_error(e.into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "http.payload_too_large",
+                "请求内容过大",
+            )
+            .with_details(serde_json::json!({ "limit_bytes": limit })));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Path and query extractors: a malformed id is a route that does not exist; a malformed query
 /// is a 400.
 pub fn path_config() -> web::PathConfig {

@@ -29,6 +29,7 @@ pub struct RouteOptions {
     pub dev: bool,
     pub json_limit: usize,
     pub verify_limit: usize,
+    pub roster_limit: usize,
 }
 
 /// A path whose other methods answer 405 in the one error shape.
@@ -47,7 +48,10 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
         cfg.app_data(error::json_config(options.json_limit))
             .app_data(error::path_config())
             .app_data(error::query_config())
-            .app_data(web::PayloadConfig::new(options.verify_limit))
+            // The largest body any route takes, read whole by the idempotency middleware.
+            .app_data(web::PayloadConfig::new(
+                options.verify_limit.max(options.roster_limit),
+            ))
             .service(resource("/healthz").route(web::get().to(health::healthz)))
             .service(resource("/readyz").route(web::get().to(health::readyz)))
             .service(resource("/metrics").route(web::get().to(metrics::scrape)))
@@ -115,6 +119,15 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource("/admin/verification-failures")
                 .route(web::get().to(admin::verification_failures)),
         )
-        .service(resource("/admin/schools").route(web::get().to(admin::schools)))
-        .service(resource("/admin/batches").route(web::get().to(admin::batches)));
+        .service(
+            resource("/admin/schools")
+                .route(web::get().to(admin::schools))
+                .route(web::post().to(admin::add_school)),
+        )
+        .service(
+            resource("/admin/batches")
+                .route(web::get().to(admin::batches))
+                .route(web::post().to(admin::add_batch)),
+        )
+        .service(resource("/admin/rosters").route(web::post().to(admin::import_roster)));
 }

@@ -44,6 +44,9 @@ use super::{admin, auth, captures, courier, me, review};
         admin::verification_failures,
         admin::schools,
         admin::batches,
+        admin::add_school,
+        admin::add_batch,
+        admin::import_roster,
     ),
     modifiers(&BearerTokens),
     tags(
