@@ -67,6 +67,7 @@ impl StoreSettings {
 pub struct ApiSettings {
     pub auth: AuthSettings,
     pub wechat: WechatSettings,
+    pub wechat_pay: crate::wechat_pay::WechatPaySettings,
     pub http: HttpSettings,
 }
 

@@ -21,6 +21,7 @@ use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
 use crate::settings::{ApiSettings, StoreSettings};
 use crate::wechat::WechatClient;
+use crate::wechat_pay::NotifyVerifier;
 
 /// Opens the database named by the settings and brings its schema up to date.
 pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
@@ -90,6 +91,7 @@ pub struct AppState {
     /// Keys ID numbers for the photo history, as the projection does.
     pub person_keyer: PersonKeyer,
     pub metrics: Metrics,
+    pub pay_notify: NotifyVerifier,
     pub api: ApiSettings,
 }
 
@@ -116,6 +118,7 @@ impl Application {
             wechat,
             person_keyer: settings.store.person_keyer()?,
             metrics: Metrics::new(),
+            pay_notify: NotifyVerifier::new(&settings.api.wechat_pay, &settings.api.wechat.app_id)?,
             api: settings.api.clone(),
         });
         let options = RouteOptions {

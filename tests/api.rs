@@ -31,6 +31,7 @@ on_both_stores!(
     a_withdrawal_while_in_review_and_a_resubmission,
     paper_prints_are_mailed_and_shipped_by_print_staff,
     a_retried_post_returns_the_first_response,
+    payment_notifications_are_verified_and_recorded_once,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
 );
@@ -440,8 +441,7 @@ async fn paid_capture(app: &TestApp, student: &str) -> String {
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["amount_fen"], FEE_FEN);
     assert_eq!(order["state"], "awaiting_payment");
-    app.pay(&capture, order["order_id"].as_str().unwrap(), FEE_FEN)
-        .await;
+    app.pay(order["order_id"].as_str().unwrap(), FEE_FEN).await;
     capture
 }
 
@@ -737,7 +737,7 @@ async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
         json!([]),
         "unpaid orders are not printed"
     );
-    app.pay(&capture, &order_id, FEE_FEN + 2 * SHEET_FEN).await;
+    app.pay(&order_id, FEE_FEN + 2 * SHEET_FEN).await;
     let (_, to_print) = app
         .get("/api/v1/courier/orders?status=to_print", &courier)
         .await;
@@ -1047,7 +1047,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
-    // The OpenAPI document describes exactly these routes and the three sign-in routes.
+    // The OpenAPI document describes exactly these routes, sign-in and WeChat Pay's notifications.
     let (status, doc) = app
         .call(Method::GET, "/api/v1/openapi.json", None, None)
         .await;
@@ -1081,6 +1081,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
             format!("{method} {path}")
         })
         .chain(["wechat", "staff", "dev"].map(|r| format!("POST /api/v1/auth/{r}")))
+        // Signed by WeChat Pay rather than a token; tested on its own.
+        .chain(["POST /api/v1/payments/wechat/notify".to_string()])
         .collect();
     documented.sort();
     tested.sort();
@@ -1168,4 +1170,128 @@ async fn admins_set_up_a_school_batch_and_roster_over_http(backend: Backend) {
     assert_eq!(schools["schools"].as_array().unwrap().len(), 2);
     let (_, batches) = app.get("/api/v1/admin/batches", &admin).await;
     assert_eq!(batches["batches"].as_array().unwrap().len(), 2);
+}
+
+async fn payment_notifications_are_verified_and_recorded_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+    let (_, order) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            json!({"purpose": "collection"}),
+        )
+        .await;
+    let order_id = order["order_id"].as_str().unwrap();
+    let good = Notice::paid(order_id, FEE_FEN);
+    let fail = json!({"code": "FAIL", "message": "失败"});
+
+    let spoiled = [
+        (
+            "a tampered body",
+            Notice {
+                tamper: true,
+                ..good.clone()
+            },
+            401,
+        ),
+        (
+            "a probe signature",
+            Notice {
+                probe: true,
+                ..good.clone()
+            },
+            401,
+        ),
+        (
+            "a stale timestamp",
+            Notice {
+                clock_offset: chrono::Duration::minutes(-10),
+                ..good.clone()
+            },
+            401,
+        ),
+        (
+            "a timestamp from the future",
+            Notice {
+                clock_offset: chrono::Duration::minutes(10),
+                ..good.clone()
+            },
+            401,
+        ),
+        (
+            "an unknown platform key",
+            Notice {
+                serial: "PUB_KEY_ID_UNKNOWN".into(),
+                ..good.clone()
+            },
+            401,
+        ),
+        (
+            "another merchant",
+            Notice {
+                mchid: "1900000002".into(),
+                ..good.clone()
+            },
+            400,
+        ),
+        (
+            "an unknown order",
+            Notice::paid(&uuid::Uuid::new_v4().to_string(), FEE_FEN),
+            404,
+        ),
+        (
+            "a wrong amount",
+            // Another transaction: one transaction's notifications always carry one amount.
+            Notice {
+                amount_fen: FEE_FEN - 1,
+                transaction_id: "4200000000000000000000000001".into(),
+                ..good.clone()
+            },
+            400,
+        ),
+    ];
+    for (what, notice, status) in spoiled {
+        let (got, body) = app.notify(&notice).await;
+        assert_eq!((got.as_u16(), &body), (status, &fail), "{what}");
+    }
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["fee_paid"], false, "{view}");
+    assert_eq!(view["status"], "awaiting_payment");
+
+    // WeChat delivers the same notification more than once: each is answered 204, one is recorded.
+    for _ in 0..3 {
+        let (status, body) = app.notify(&good).await;
+        assert_eq!(status, 204, "{body}");
+        assert_eq!(body, Value::Null);
+    }
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["fee_paid"], true, "{view}");
+    assert_eq!(view["status"], "awaiting_photo");
+    assert_eq!(view["orders"][0]["state"], "paid");
+    let admin = app.staff("admin").await;
+    let (_, audit) = app
+        .get(&format!("/api/v1/admin/captures/{capture}/events"), &admin)
+        .await;
+    let paid: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "Paid")
+        .collect();
+    assert_eq!(paid.len(), 1, "{audit}");
+    assert_eq!(
+        paid[0]["metadata"]["actor"],
+        json!({"kind": "system", "id": "wechat-pay"})
+    );
+    assert_eq!(
+        paid[0]["payload"]["Paid"]["amount_fen"], FEE_FEN,
+        "{}",
+        paid[0]
+    );
 }

@@ -39,3 +39,13 @@ CREATE TABLE addresses
     created_at timestamptz NOT NULL
 );
 CREATE INDEX addresses_owner ON addresses (owner, created_at);
+
+-- The capture each order belongs to, for payment notifications, which name only the order
+-- (`out_trade_no`, the order id without hyphens). Written before the order is placed; the ledger
+-- stays the truth about the order itself.
+CREATE TABLE payment_orders
+(
+    order_id   text PRIMARY KEY,
+    capture_id text        NOT NULL,
+    created_at timestamptz NOT NULL
+);

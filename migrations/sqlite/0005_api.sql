@@ -31,3 +31,10 @@ CREATE TABLE addresses
     created_at text NOT NULL
 ) STRICT;
 CREATE INDEX addresses_owner ON addresses (owner, created_at);
+
+CREATE TABLE payment_orders
+(
+    order_id   text PRIMARY KEY,
+    capture_id text NOT NULL,
+    created_at text NOT NULL
+) STRICT;

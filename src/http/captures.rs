@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::commands::{self, ensure_owned, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
-use crate::addresses;
 use crate::eligibility::verify::VerifiedStudent;
 use crate::eligibility::{CodeInput, Proof, VerifyRequest};
 use crate::startup::AppState;
+use crate::{addresses, payment_orders};
 
 /// One of the three proofs, told apart by which fields are present.
 /// One of three proofs: `school` + `education_type` + `collection_code` (or
@@ -315,6 +315,7 @@ pub async fn place_order(
     let order = body.into_inner();
     let prints = prints_of(&state, &caller, &order).await?;
     let order_id = OrderId(ctx.new_id(&caller, "order"));
+    payment_orders::record(state.ledger.db(), order_id, capture_id, Utc::now()).await?;
     let command = CaptureCommand::PlaceOrder(PlaceOrder {
         order_id,
         purpose: order.purpose,

@@ -1,6 +1,7 @@
 //! The steps every command route shares: check the capture is the caller's, run the command,
 //! wait for the views it changes (so the next GET shows it), and read the capture's status.
 
+use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::capture_status::CaptureStatusProjection;
@@ -12,7 +13,7 @@ use photo_ledger_projections::Projection;
 
 use super::error::ApiError;
 use super::extract::{Caller, CommandContext};
-use crate::ledger::{CommandOutcome, CommandRequest};
+use crate::ledger::{CommandOutcome, CommandRequest, LedgerError};
 use crate::startup::AppState;
 
 /// Every view a capture command can change; commands answer once all include them.
@@ -44,7 +45,6 @@ pub async fn ensure_owned(
 }
 
 /// Runs a command for the caller and waits for the views.
-#[tracing::instrument(skip_all, fields(capture_id = %capture_id, command = command.name()))]
 pub async fn run(
     state: &AppState,
     caller: &Caller,
@@ -52,8 +52,21 @@ pub async fn run(
     capture_id: CaptureId,
     command: CaptureCommand,
 ) -> Result<CommandOutcome, ApiError> {
+    let metadata = ctx.metadata(caller, command.name());
+    run_as(state, metadata, capture_id, command)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// Runs a command with the given metadata, counts its outcome and waits for the views.
+#[tracing::instrument(skip_all, fields(capture_id = %capture_id, command = command.name()))]
+pub async fn run_as(
+    state: &AppState,
+    metadata: EventMetadata,
+    capture_id: CaptureId,
+    command: CaptureCommand,
+) -> Result<CommandOutcome, LedgerError> {
     let name = command.name();
-    let metadata = ctx.metadata(caller, name);
     let outcome = state
         .ledger
         .execute(CommandRequest {

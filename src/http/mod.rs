@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
+pub mod payments;
 pub mod request_id;
 pub mod review;
 pub mod token;
@@ -83,6 +84,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource("/captures/{capture_id}/orders").route(web::post().to(captures::place_order)),
         )
         .service(resource("/me/history").route(web::get().to(me::history)))
+        .service(resource("/payments/wechat/notify").route(web::post().to(payments::wechat_notify)))
         .service(
             resource("/me/addresses")
                 .route(web::get().to(me::addresses))

@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, captures, courier, me, review};
+use super::{admin, auth, captures, courier, me, payments, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use super::{admin, auth, captures, courier, me, review};
         captures::withdraw,
         captures::place_order,
         me::history,
+        payments::wechat_notify,
         me::addresses,
         me::add_address,
         me::delete_address,
@@ -55,6 +56,7 @@ use super::{admin, auth, captures, courier, me, review};
         (name = "reviewers", description = "Reviewing photos (reviewers and admins)"),
         (name = "print staff", description = "Printing and shipping paid prints (couriers and admins)"),
         (name = "admins", description = "Audit trail, delivery to 学信网, reference data"),
+        (name = "payments", description = "WeChat Pay's notifications"),
     )
 )]
 struct ApiDoc;

@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use photo_ledger::eligibility::batches::{self, Batch, NewBatch};
@@ -15,15 +17,21 @@ use photo_ledger::eligibility::schools;
 use photo_ledger::ledger::{CommandRequest, Ledger};
 use photo_ledger::staff::{self, StaffRole};
 use photo_ledger::startup::{open_store, Application, ServeSettings};
-use photo_ledger_domain::commands::{ConfirmPayment, RecordStandardisation, UploadPhoto};
+use photo_ledger::wechat_pay::{PlatformKey, WechatPaySettings};
+use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::identity::{mask_id, mask_name};
 use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
-use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId, PhotoSource};
+use photo_ledger_domain::values::{Background, Fen, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use reqwest::{Method, StatusCode};
+use rsa::pkcs1v15::SigningKey as RsaSigningKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
+use sha2::Sha256;
 
 use crate::support::{Backend, TestStore};
 
@@ -33,6 +41,9 @@ pub const ONLINE: &str = "网络教育";
 pub const SIGNING_SEED: [u8; 32] = [7; 32];
 pub const STAFF_PASSWORD: &str = "correct horse battery";
 pub const FEE_FEN: u64 = 2500;
+pub const MCHID: &str = "1900000001";
+pub const API_V3_KEY: &str = "an APIv3 key of exactly 32 bytes";
+pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000001";
 pub const SHEET_FEN: u64 = 1500;
 
 /// A roster student: student number, ID number (last four), name.
@@ -175,6 +186,14 @@ impl TestApp {
         settings.api.wechat.app_id = "wx-test-app".into();
         settings.api.wechat.app_secret = Some("wx-test-secret".into());
         settings.api.wechat.api_base_url = fake_wechat();
+        settings.api.wechat_pay = WechatPaySettings {
+            mchid: MCHID.into(),
+            api_v3_key: Some(API_V3_KEY.into()),
+            platform_keys: vec![PlatformKey {
+                serial: PLATFORM_SERIAL.into(),
+                public_key_pem: fixture("wechat-pay/platform-public.pem"),
+            }],
+        };
         adjust(&mut settings);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let app = Application::build(&settings, listener)
@@ -300,19 +319,88 @@ impl TestApp {
             .unwrap();
     }
 
-    /// Records a payment as WeChat Pay's notification will.
-    pub async fn pay(&self, capture_id: &str, order_id: &str, amount_fen: u64) {
-        self.system(
-            capture_id,
-            CaptureCommand::ConfirmPayment(ConfirmPayment {
-                order_id: order_id.parse::<OrderId>().unwrap(),
-                amount_fen: Fen(amount_fen),
-                provider: "wechat".into(),
-                transaction_id: format!("tx-{order_id}"),
-                paid_at: Utc::now(),
-            }),
-        )
-        .await;
+    /// Pays an order as WeChat Pay does: a correctly signed notification, answered 204.
+    pub async fn pay(&self, order_id: &str, amount_fen: u64) {
+        let answer = self.notify(&Notice::paid(order_id, amount_fen)).await;
+        assert_eq!(answer.0, 204, "{}", answer.1);
+    }
+
+    /// Sends WeChat Pay's notification for `notice`, signed with the sandbox platform key.
+    pub async fn notify(&self, notice: &Notice) -> (StatusCode, Value) {
+        let transaction = json!({
+            "mchid": notice.mchid,
+            "appid": "wx-test-app",
+            "out_trade_no": notice.order_id.replace('-', ""),
+            "transaction_id": notice.transaction_id,
+            "trade_type": "JSAPI",
+            "trade_state": "SUCCESS",
+            "trade_state_desc": "支付成功",
+            "success_time": "2026-06-01T10:00:00+08:00",
+            "payer": {"openid": "openid-a"},
+            "amount": {"total": notice.amount_fen, "payer_total": notice.amount_fen, "currency": "CNY", "payer_currency": "CNY"},
+        });
+        let nonce = "abcdefghijkl";
+        let cipher = Aes256Gcm::new_from_slice(API_V3_KEY.as_bytes()).unwrap();
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(nonce.as_bytes()),
+                Payload {
+                    msg: &serde_json::to_vec(&transaction).unwrap(),
+                    aad: b"transaction",
+                },
+            )
+            .unwrap();
+        let body = serde_json::to_vec(&json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "create_time": "2026-06-01T10:00:01+08:00",
+            "event_type": "TRANSACTION.SUCCESS",
+            "resource_type": "encrypt-resource",
+            "summary": "支付成功",
+            "resource": {
+                "algorithm": "AEAD_AES_256_GCM",
+                "ciphertext": data_encoding::BASE64.encode(&ciphertext),
+                "nonce": nonce,
+                "associated_data": "transaction",
+                "original_type": "transaction",
+            },
+        }))
+        .unwrap();
+        let timestamp = (Utc::now() + notice.clock_offset).timestamp().to_string();
+        let signing_nonce = uuid::Uuid::new_v4().simple().to_string();
+        let message = format!(
+            "{timestamp}\n{signing_nonce}\n{}\n",
+            String::from_utf8(body.clone()).unwrap()
+        );
+        let key = RsaPrivateKey::from_pkcs8_pem(&fixture("wechat-pay/platform-key.pem")).unwrap();
+        let signature = data_encoding::BASE64.encode(
+            &RsaSigningKey::<Sha256>::new(key)
+                .sign(message.as_bytes())
+                .to_bytes(),
+        );
+        let signature = if notice.probe {
+            format!("WECHATPAY/SIGNTEST/{signature}")
+        } else {
+            signature
+        };
+        let mut body = body;
+        if notice.tamper {
+            let at = body.len() / 2;
+            body[at] ^= 1;
+        }
+        let response = self
+            .client
+            .post(self.url("/api/v1/payments/wechat/notify"))
+            .header("content-type", "application/json")
+            .header("wechatpay-signature", signature)
+            .header("wechatpay-timestamp", timestamp)
+            .header("wechatpay-nonce", signing_nonce)
+            .header("wechatpay-serial", &notice.serial)
+            .header("wechatpay-signature-type", "WECHATPAY2-SHA256-RSA2048")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
     }
 
     /// Records an uploaded photo and its standardised result, as the photo pipeline does;
@@ -352,6 +440,39 @@ impl TestApp {
         .await;
         standard.to_string()
     }
+}
+
+/// A payment notification to send, and how to spoil it.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub order_id: String,
+    pub amount_fen: u64,
+    pub transaction_id: String,
+    pub mchid: String,
+    pub serial: String,
+    pub clock_offset: chrono::Duration,
+    pub probe: bool,
+    pub tamper: bool,
+}
+
+impl Notice {
+    pub fn paid(order_id: &str, amount_fen: u64) -> Self {
+        Notice {
+            order_id: order_id.to_string(),
+            amount_fen,
+            transaction_id: format!("4200{}", &order_id.replace('-', "")[..24]),
+            mchid: MCHID.into(),
+            serial: PLATFORM_SERIAL.into(),
+            clock_offset: chrono::Duration::zero(),
+            probe: false,
+            tamper: false,
+        }
+    }
+}
+
+pub fn fixture(path: &str) -> String {
+    let path = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
