@@ -118,7 +118,11 @@ impl Application {
             wechat,
             person_keyer: settings.store.person_keyer()?,
             metrics: Metrics::new(),
-            pay_notify: NotifyVerifier::new(&settings.api.wechat_pay, &settings.api.wechat.app_id)?,
+            pay_notify: NotifyVerifier::new(
+                &settings.api.wechat_pay,
+                &settings.api.wechat.app_id,
+                settings.dev,
+            )?,
             api: settings.api.clone(),
         });
         let options = RouteOptions {

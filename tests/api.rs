@@ -987,6 +987,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, "/api/v1/me/addresses".into(), none.clone(), any_student),
         (Method::POST, "/api/v1/me/addresses".into(), json!({"recipient": "x", "phone": "1", "address": "y"}), any_student),
         (Method::DELETE, format!("/api/v1/me/addresses/{address}"), none.clone(), own),
+        (Method::POST, format!("/api/v1/dev/orders/{order}/pay"), json!({}), [Unauthenticated, Hidden, Hidden, Forbidden, Forbidden, Forbidden]),
         (Method::GET, "/api/v1/review/queue".into(), none.clone(), reviewers),
         (Method::GET, "/api/v1/review/reasons".into(), none.clone(), reviewers),
         (Method::POST, format!("/api/v1/review/captures/{capture}/claim"), json!({}), reviewers),
@@ -1294,4 +1295,39 @@ async fn payment_notifications_are_verified_and_recorded_once(backend: Backend) 
         "{}",
         paid[0]
     );
+
+    // serve --dev pays an order through the same verification with sandbox keys.
+    let other = app.student("openid-b").await;
+    let (_, opened) = app
+        .post(
+            "/api/v1/captures",
+            &other,
+            json!({"school": SCHOOL, "student_number": OUYANG.number}),
+        )
+        .await;
+    let theirs = opened["capture_id"].as_str().unwrap();
+    let (_, order) = app
+        .post(
+            &format!("/api/v1/captures/{theirs}/orders"),
+            &other,
+            json!({"purpose": "collection"}),
+        )
+        .await;
+    let dev_pay = format!(
+        "/api/v1/dev/orders/{}/pay",
+        order["order_id"].as_str().unwrap()
+    );
+    assert_error(
+        &app.post(&dev_pay, &student, json!({})).await,
+        404,
+        "order.not_found",
+    );
+    let (status, paid) = app.post(&dev_pay, &other, json!({})).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["fee_paid"], true);
+    assert_eq!(paid["status"], "awaiting_photo");
+    let production = TestApp::spawn_with(backend, |s| s.dev = false).await;
+    let token = production.staff("admin").await;
+    let absent = production.post(&dev_pay, &token, json!({})).await;
+    assert_error(&absent, 404, "http.not_found");
 }

@@ -56,8 +56,8 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
             .service(resource("/healthz").route(web::get().to(health::healthz)))
             .service(resource("/readyz").route(web::get().to(health::readyz)))
             .service(resource("/metrics").route(web::get().to(metrics::scrape)))
-            .service(
-                web::scope("/api/v1")
+            .service({
+                let mut api = web::scope("/api/v1")
                     .wrap(from_fn(idempotency::middleware))
                     .service(auth_scope)
                     .service(
@@ -66,8 +66,15 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
                             .route(web::post().to(captures::create))
                             .route(web::get().to(captures::list)),
                     )
-                    .configure(api_v1),
-            )
+                    .configure(api_v1);
+                if options.dev {
+                    api = api.service(
+                        resource("/dev/orders/{order_id}/pay")
+                            .route(web::post().to(payments::dev_pay)),
+                    );
+                }
+                api
+            })
             .default_service(web::to(error::not_found));
     }
 }

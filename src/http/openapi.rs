@@ -29,6 +29,7 @@ use super::{admin, auth, captures, courier, me, payments, review};
         captures::place_order,
         me::history,
         payments::wechat_notify,
+        payments::dev_pay,
         me::addresses,
         me::add_address,
         me::delete_address,
