@@ -21,6 +21,7 @@ use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
 use crate::settings::{ApiSettings, StoreSettings};
 use crate::wechat::WechatClient;
+use crate::wechat_pay::prepay::PayClient;
 use crate::wechat_pay::NotifyVerifier;
 
 /// Opens the database named by the settings and brings its schema up to date.
@@ -91,7 +92,9 @@ pub struct AppState {
     /// Keys ID numbers for the photo history, as the projection does.
     pub person_keyer: PersonKeyer,
     pub metrics: Metrics,
-    pub pay_notify: NotifyVerifier,
+    pub pay_notify: Arc<NotifyVerifier>,
+    /// WeChat Pay prepay, when a merchant key is configured.
+    pub pay: Option<PayClient>,
     pub api: ApiSettings,
 }
 
@@ -108,6 +111,11 @@ impl Application {
             TokenKeys::from_settings(settings.api.auth.token_secret.as_ref(), settings.dev)?;
         let wechat = WechatClient::new(&settings.api.wechat)?;
         let codes = settings.codes.verifier(&settings.store.data_dir)?;
+        let pay_notify = Arc::new(NotifyVerifier::new(
+            &settings.api.wechat_pay,
+            &settings.api.wechat.app_id,
+            settings.dev,
+        )?);
         let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
         let projector_tasks = ledger.projector().spawn();
         let port = listener.local_addr()?.port();
@@ -118,10 +126,11 @@ impl Application {
             wechat,
             person_keyer: settings.store.person_keyer()?,
             metrics: Metrics::new(),
-            pay_notify: NotifyVerifier::new(
+            pay_notify: pay_notify.clone(),
+            pay: PayClient::new(
                 &settings.api.wechat_pay,
                 &settings.api.wechat.app_id,
-                settings.dev,
+                pay_notify,
             )?,
             api: settings.api.clone(),
         });

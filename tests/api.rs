@@ -32,6 +32,7 @@ on_both_stores!(
     paper_prints_are_mailed_and_shipped_by_print_staff,
     a_retried_post_returns_the_first_response,
     payment_notifications_are_verified_and_recorded_once,
+    orders_carry_wechat_pay_parameters_from_jsapi_prepay,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
 );
@@ -987,6 +988,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, "/api/v1/me/addresses".into(), none.clone(), any_student),
         (Method::POST, "/api/v1/me/addresses".into(), json!({"recipient": "x", "phone": "1", "address": "y"}), any_student),
         (Method::DELETE, format!("/api/v1/me/addresses/{address}"), none.clone(), own),
+        // The order does not exist: its owner finds nothing too.
+        (Method::POST, format!("/api/v1/captures/{capture}/orders/{order}/payment"), json!({}), [Unauthenticated, Hidden, Hidden, Forbidden, Forbidden, Forbidden]),
         (Method::POST, format!("/api/v1/dev/orders/{order}/pay"), json!({}), [Unauthenticated, Hidden, Hidden, Forbidden, Forbidden, Forbidden]),
         (Method::GET, "/api/v1/review/queue".into(), none.clone(), reviewers),
         (Method::GET, "/api/v1/review/reasons".into(), none.clone(), reviewers),
@@ -1330,4 +1333,87 @@ async fn payment_notifications_are_verified_and_recorded_once(backend: Backend) 
     let token = production.staff("admin").await;
     let absent = production.post(&dev_pay, &token, json!({})).await;
     assert_error(&absent, 404, "http.not_found");
+}
+
+async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) {
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::Verifier;
+
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+    let (status, order) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            json!({"purpose": "collection"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap();
+    let payment = &order["payment"];
+    assert_eq!(
+        payment["package"],
+        format!("prepay_id=wx{}", order_id.replace('-', ""))
+    );
+    assert_eq!(payment["signType"], "RSA");
+    // paySign is the merchant's signature over appId, timeStamp, nonceStr and package.
+    let message = format!(
+        "wx-test-app\n{}\n{}\n{}\n",
+        payment["timeStamp"].as_str().unwrap(),
+        payment["nonceStr"].as_str().unwrap(),
+        payment["package"].as_str().unwrap()
+    );
+    let key =
+        rsa::RsaPublicKey::from_public_key_pem(&fixture("wechat-pay/merchant-public.pem")).unwrap();
+    let signature = data_encoding::BASE64
+        .decode(payment["paySign"].as_str().unwrap().as_bytes())
+        .unwrap();
+    VerifyingKey::<sha2::Sha256>::new(key)
+        .verify(
+            message.as_bytes(),
+            &Signature::try_from(signature.as_slice()).unwrap(),
+        )
+        .expect("paySign verifies");
+
+    // Fresh parameters for the unpaid order, until it is paid.
+    let again = format!("/api/v1/captures/{capture}/orders/{order_id}/payment");
+    let (status, fresh) = app.post(&again, &student, json!({})).await;
+    assert_eq!(status, 200, "{fresh}");
+    assert_eq!(fresh["payment"]["package"], payment["package"]);
+    let other = app.student("openid-b").await;
+    assert_error(
+        &app.post(&again, &other, json!({})).await,
+        404,
+        "capture.not_found",
+    );
+    app.pay(order_id, FEE_FEN).await;
+    assert_error(
+        &app.post(&again, &student, json!({})).await,
+        409,
+        "capture.order_already_paid",
+    );
+
+    // WeChat Pay down: the order stands, the answer is 502, a retry with the key prepays again.
+    let down = app.student(PAY_DOWN_OPENID).await;
+    let theirs = app.open_capture(&down, &OUYANG).await;
+    let place = || {
+        app.client
+            .post(app.url(&format!("/api/v1/captures/{theirs}/orders")))
+            .bearer_auth(&down)
+            .header("idempotency-key", "fee-1")
+            .json(&json!({"purpose": "collection"}))
+            .send()
+    };
+    let failed = read(place().await.unwrap()).await;
+    assert_error(&failed, 502, "payment.prepay_unavailable");
+    let retried = read(place().await.unwrap()).await;
+    assert_error(&retried, 502, "payment.prepay_unavailable");
+    let (_, view) = app.get(&format!("/api/v1/captures/{theirs}"), &down).await;
+    assert_eq!(
+        view["orders"].as_array().unwrap().len(),
+        1,
+        "the retry placed no second order"
+    );
 }

@@ -6,10 +6,10 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use data_encoding::BASE64;
 use photo_ledger_domain::commands::{PlaceOrder, Submit, Withdraw};
-use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
+use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
 use photo_ledger_domain::values::{CaptureId, OrderId, PhotoId, PrintLayout};
-use photo_ledger_domain::CaptureCommand;
-use photo_ledger_projections::capture_status::{self, CaptureStatusView};
+use photo_ledger_domain::{CaptureCommand, CaptureError};
+use photo_ledger_projections::capture_status::{self, CaptureStatusView, OrderView};
 use serde::{Deserialize, Serialize};
 
 use super::commands::{self, ensure_owned, status_of};
@@ -17,7 +17,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
 use crate::eligibility::verify::VerifiedStudent;
 use crate::eligibility::{CodeInput, Proof, VerifyRequest};
+use crate::ledger::LedgerError;
 use crate::startup::AppState;
+use crate::wechat_pay::prepay::{PaymentParams, PrepayRequest};
 use crate::{addresses, payment_orders};
 
 /// One of the three proofs, told apart by which fields are present.
@@ -264,9 +266,59 @@ struct OrderPlaced {
     purpose: OrderPurpose,
     amount_fen: u64,
     #[schema(value_type = String, example = "awaiting_payment")]
-    state: photo_ledger_domain::orders::OrderState,
+    state: OrderState,
+    /// For `wx.requestPayment`; absent when nothing is due or WeChat Pay is not configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment: Option<PaymentParams>,
     #[schema(value_type = Object)]
     capture: CaptureStatusView,
+}
+
+fn description(purpose: OrderPurpose) -> &'static str {
+    match purpose {
+        OrderPurpose::Collection => "照片采集费",
+        OrderPurpose::PaperPrints => "纸质照片冲印",
+        OrderPurpose::Reprint => "照片加洗",
+    }
+}
+
+/// WeChat Pay parameters for an unpaid order, when WeChat Pay is configured.
+async fn payment_for(
+    state: &AppState,
+    caller: &Caller,
+    order: &OrderView,
+) -> Result<Option<PaymentParams>, ApiError> {
+    let Some(pay) = &state.pay else {
+        return Ok(None);
+    };
+    if order.state != OrderState::AwaitingPayment || order.amount_fen.is_zero() {
+        return Ok(None);
+    }
+    let params = pay
+        .prepay(&PrepayRequest {
+            out_trade_no: &payment_orders::out_trade_no(order.order_id),
+            description: description(order.purpose),
+            amount_fen: order.amount_fen.0,
+            openid: &caller.subject,
+        })
+        .await?;
+    Ok(Some(params))
+}
+
+/// The student's order on their capture, as the capture-status view has it.
+async fn order_of(
+    state: &AppState,
+    capture_id: CaptureId,
+    order_id: OrderId,
+) -> Result<(OrderView, CaptureStatusView), ApiError> {
+    let (_, capture) = status_of(state, capture_id).await?;
+    let order = capture
+        .orders
+        .iter()
+        .find(|o| o.order_id == order_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("order.not_found", "没有找到该订单"))?;
+    Ok((order, capture))
 }
 
 /// The prints an order asks for, from the student's address book.
@@ -323,17 +375,41 @@ pub async fn place_order(
         at: Utc::now(),
     });
     commands::run(&state, &caller, &ctx, capture_id, command).await?;
-    let (_, capture) = status_of(&state, capture_id).await?;
-    let placed = capture
-        .orders
-        .iter()
-        .find(|o| o.order_id == order_id)
-        .ok_or_else(|| ApiError::internal(format!("order {order_id} missing from its view")))?;
+    let (placed, capture) = order_of(&state, capture_id, order_id).await?;
+    let payment = payment_for(&state, &caller, &placed).await?;
     Ok(HttpResponse::Created().json(OrderPlaced {
         order_id,
         purpose: placed.purpose,
         amount_fen: placed.amount_fen.0,
         state: placed.state,
-        capture: capture.clone(),
+        payment,
+        capture,
+    }))
+}
+
+/// `POST /captures/{id}/orders/{order_id}/payment`: fresh `wx.requestPayment` parameters for an
+/// unpaid order (a prepay id lasts two hours).
+#[utoipa::path(post, path = "/api/v1/captures/{capture_id}/orders/{order_id}/payment", tag = "students",
+    params(("capture_id" = String, Path), ("order_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = OrderPlaced), (status = "4XX", body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn payment(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    path: web::Path<(CaptureId, OrderId)>,
+) -> Result<HttpResponse, ApiError> {
+    let (capture_id, order_id) = path.into_inner();
+    ensure_owned(&state, &caller, capture_id).await?;
+    let (order, capture) = order_of(&state, capture_id, order_id).await?;
+    if order.state != OrderState::AwaitingPayment {
+        return Err(LedgerError::Refused(CaptureError::OrderAlreadyPaid).into());
+    }
+    let payment = payment_for(&state, &caller, &order).await?;
+    Ok(HttpResponse::Ok().json(OrderPlaced {
+        order_id,
+        purpose: order.purpose,
+        amount_fen: order.amount_fen.0,
+        state: order.state,
+        payment,
+        capture,
     }))
 }

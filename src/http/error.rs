@@ -18,6 +18,7 @@ use crate::eligibility::EligibilityError;
 use crate::ledger::LedgerError;
 use crate::staff::StaffError;
 use crate::wechat::WechatError;
+use crate::wechat_pay::prepay::PrepayError;
 
 use super::request_id;
 
@@ -196,6 +197,21 @@ impl From<StaffError> for ApiError {
             StaffError::Store(e) => e.into(),
             StaffError::Hashing(_) => Self::internal(e),
         }
+    }
+}
+
+impl From<PrepayError> for ApiError {
+    fn from(e: PrepayError) -> Self {
+        let code = match e {
+            PrepayError::Refused(_) => "payment.prepay_refused",
+            PrepayError::Unavailable(_) => "payment.prepay_unavailable",
+        };
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            code,
+            "微信支付暂时不可用，请稍后重试",
+        )
+        .logged(&e)
     }
 }
 

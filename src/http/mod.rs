@@ -90,6 +90,10 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/captures/{capture_id}/orders").route(web::post().to(captures::place_order)),
         )
+        .service(
+            resource("/captures/{capture_id}/orders/{order_id}/payment")
+                .route(web::post().to(captures::payment)),
+        )
         .service(resource("/me/history").route(web::get().to(me::history)))
         .service(resource("/payments/wechat/notify").route(web::post().to(payments::wechat_notify)))
         .service(

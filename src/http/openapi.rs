@@ -27,6 +27,7 @@ use super::{admin, auth, captures, courier, me, payments, review};
         captures::submit,
         captures::withdraw,
         captures::place_order,
+        captures::payment,
         me::history,
         payments::wechat_notify,
         payments::dev_pay,

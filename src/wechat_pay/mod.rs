@@ -11,6 +11,7 @@
 //! The amount is checked against our order by the capture itself when the payment is recorded.
 //! [`sandbox`] signs notifications for `serve --dev`.
 
+pub mod prepay;
 pub mod sandbox;
 
 use std::collections::HashMap;
@@ -43,7 +44,7 @@ pub struct PlatformKey {
 }
 
 /// The merchant's WeChat Pay settings.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WechatPaySettings {
     /// The merchant id (商户号).
@@ -52,6 +53,31 @@ pub struct WechatPaySettings {
     pub api_v3_key: Option<SecretString>,
     /// Every platform key currently live.
     pub platform_keys: Vec<PlatformKey>,
+    /// The merchant's API private key (PKCS#8 PEM), which signs prepay requests; without it
+    /// orders carry no payment parameters.
+    pub merchant_private_key_pem: Option<SecretString>,
+    /// The serial number of the merchant's API certificate.
+    pub merchant_serial: String,
+    /// Where WeChat Pay sends notifications: our `/api/v1/payments/wechat/notify`, public HTTPS.
+    pub notify_url: String,
+    /// Base URL of the WeChat Pay API.
+    pub api_base_url: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for WechatPaySettings {
+    fn default() -> Self {
+        Self {
+            mchid: String::new(),
+            api_v3_key: None,
+            platform_keys: vec![],
+            merchant_private_key_pem: None,
+            merchant_serial: String::new(),
+            notify_url: String::new(),
+            api_base_url: "https://api.mch.weixin.qq.com".into(),
+            timeout_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -172,17 +198,18 @@ impl NotifyVerifier {
         })
     }
 
-    /// Verifies and decrypts a notification's raw body.
-    pub fn verify(
+    /// Checks a message WeChat Pay signed (a notification, or an answer to our request): the
+    /// signature type, no probe, a fresh timestamp, and SHA256withRSA over
+    /// `timestamp\nnonce\nbody\n` with the platform key the serial names.
+    pub fn verify_signature(
         &self,
         headers: &NotifyHeaders,
         body: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Notification, NotifyError> {
-        let api_v3_key = match &self.api_v3_key {
-            Some(key) if !self.keys.is_empty() && !self.mchid.is_empty() => key,
-            _ => return Err(NotifyError::NotConfigured),
-        };
+    ) -> Result<(), NotifyError> {
+        if self.keys.is_empty() {
+            return Err(NotifyError::NotConfigured);
+        }
         let header = |value: &Option<String>, name| {
             value
                 .clone()
@@ -226,8 +253,21 @@ impl NotifyVerifier {
         message.extend_from_slice(body);
         message.push(b'\n');
         key.verify(&message, &signature)
-            .map_err(|_| NotifyError::BadSignature)?;
+            .map_err(|_| NotifyError::BadSignature)
+    }
 
+    /// Verifies and decrypts a notification's raw body.
+    pub fn verify(
+        &self,
+        headers: &NotifyHeaders,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Notification, NotifyError> {
+        let api_v3_key = match &self.api_v3_key {
+            Some(key) if !self.mchid.is_empty() => key,
+            _ => return Err(NotifyError::NotConfigured),
+        };
+        self.verify_signature(headers, body, now)?;
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| NotifyError::Malformed(e.to_string()))?;
         if envelope.event_type != "TRANSACTION.SUCCESS" {

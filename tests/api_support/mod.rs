@@ -27,9 +27,10 @@ use photo_ledger_domain::values::{Background, Fen, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use reqwest::{Method, StatusCode};
 use rsa::pkcs1v15::SigningKey as RsaSigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
-use rsa::RsaPrivateKey;
+use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -43,6 +44,10 @@ pub const STAFF_PASSWORD: &str = "correct horse battery";
 pub const FEE_FEN: u64 = 2500;
 pub const MCHID: &str = "1900000001";
 pub const API_V3_KEY: &str = "an APIv3 key of exactly 32 bytes";
+pub const MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+pub const NOTIFY_URL: &str = "https://photo.example.cn/api/v1/payments/wechat/notify";
+/// A student whose prepay finds WeChat Pay down.
+pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
 pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000001";
 pub const SHEET_FEN: u64 = 1500;
 
@@ -100,15 +105,99 @@ async fn jscode2session(
     }
 }
 
+/// A fake WeChat Pay JSAPI prepay: checks our request's signature with the merchant's public
+/// key and its fields, and answers a prepay id signed with the platform key.
+async fn jsapi_prepay(req: actix_web::HttpRequest, body: web::Bytes) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("WECHATPAY2-SHA256-RSA2048 "))
+        .unwrap_or_default();
+    let fields: std::collections::HashMap<&str, &str> = authorization
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, v.trim_matches('"')))
+        .collect();
+    let field = |name: &str| fields.get(name).copied().unwrap_or_default();
+    let message = format!(
+        "POST\n/v3/pay/transactions/jsapi\n{}\n{}\n{}\n",
+        field("timestamp"),
+        field("nonce_str"),
+        String::from_utf8_lossy(&body)
+    );
+    let signed = data_encoding::BASE64
+        .decode(field("signature").as_bytes())
+        .ok()
+        .and_then(|s| RsaSignature::try_from(s.as_slice()).ok())
+        .is_some_and(|signature| {
+            let key = RsaPublicKey::from_public_key_pem(&fixture("wechat-pay/merchant-public.pem"))
+                .unwrap();
+            RsaVerifyingKey::<Sha256>::new(key)
+                .verify(message.as_bytes(), &signature)
+                .is_ok()
+        });
+    let order: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if !signed
+        || field("mchid") != MCHID
+        || field("serial_no") != MERCHANT_SERIAL
+        || order["mchid"] != MCHID
+        || order["appid"] != "wx-test-app"
+        || order["notify_url"] != NOTIFY_URL
+    {
+        return HttpResponse::Unauthorized()
+            .json(json!({"code": "SIGN_ERROR", "message": "签名错误"}));
+    }
+    if order["payer"]["openid"] == PAY_DOWN_OPENID {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"code": "SYSTEM_ERROR", "message": "系统繁忙"}));
+    }
+    let reply =
+        json!({"prepay_id": format!("wx{}", order["out_trade_no"].as_str().unwrap())}).to_string();
+    let mut response = HttpResponse::Ok();
+    for (name, value) in platform_signature(reply.as_bytes(), chrono::Duration::zero()) {
+        response.insert_header((name, value));
+    }
+    response.content_type("application/json").body(reply)
+}
+
+/// The `Wechatpay-*` headers WeChat Pay signs a body with, using the sandbox platform key.
+pub fn platform_signature(
+    body: &[u8],
+    clock_offset: chrono::Duration,
+) -> Vec<(&'static str, String)> {
+    let timestamp = (Utc::now() + clock_offset).timestamp().to_string();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    let key = RsaPrivateKey::from_pkcs8_pem(&fixture("wechat-pay/platform-key.pem")).unwrap();
+    let signature =
+        data_encoding::BASE64.encode(&RsaSigningKey::<Sha256>::new(key).sign(&message).to_bytes());
+    vec![
+        ("wechatpay-signature", signature),
+        ("wechatpay-timestamp", timestamp),
+        ("wechatpay-nonce", nonce),
+        ("wechatpay-serial", PLATFORM_SERIAL.to_string()),
+        (
+            "wechatpay-signature-type",
+            "WECHATPAY2-SHA256-RSA2048".to_string(),
+        ),
+    ]
+}
+
 fn fake_wechat() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server =
-        HttpServer::new(|| App::new().route("/sns/jscode2session", web::get().to(jscode2session)))
-            .workers(1)
-            .listen(listener)
-            .unwrap()
-            .run();
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/sns/jscode2session", web::get().to(jscode2session))
+            .route("/v3/pay/transactions/jsapi", web::post().to(jsapi_prepay))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
     tokio::spawn(server);
     format!("http://127.0.0.1:{port}")
 }
@@ -193,6 +282,11 @@ impl TestApp {
                 serial: PLATFORM_SERIAL.into(),
                 public_key_pem: fixture("wechat-pay/platform-public.pem"),
             }],
+            merchant_private_key_pem: Some(fixture("wechat-pay/merchant-key.pem").into()),
+            merchant_serial: MERCHANT_SERIAL.into(),
+            notify_url: NOTIFY_URL.into(),
+            api_base_url: settings.api.wechat.api_base_url.clone(),
+            timeout_ms: 5_000,
         };
         adjust(&mut settings);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -365,41 +459,25 @@ impl TestApp {
             },
         }))
         .unwrap();
-        let timestamp = (Utc::now() + notice.clock_offset).timestamp().to_string();
-        let signing_nonce = uuid::Uuid::new_v4().simple().to_string();
-        let message = format!(
-            "{timestamp}\n{signing_nonce}\n{}\n",
-            String::from_utf8(body.clone()).unwrap()
-        );
-        let key = RsaPrivateKey::from_pkcs8_pem(&fixture("wechat-pay/platform-key.pem")).unwrap();
-        let signature = data_encoding::BASE64.encode(
-            &RsaSigningKey::<Sha256>::new(key)
-                .sign(message.as_bytes())
-                .to_bytes(),
-        );
-        let signature = if notice.probe {
-            format!("WECHATPAY/SIGNTEST/{signature}")
-        } else {
-            signature
-        };
+        let mut headers = platform_signature(&body, notice.clock_offset);
+        if notice.probe {
+            headers[0].1 = format!("WECHATPAY/SIGNTEST/{}", headers[0].1);
+        }
+        headers[3].1 = notice.serial.clone();
         let mut body = body;
         if notice.tamper {
             let at = body.len() / 2;
             body[at] ^= 1;
         }
-        let response = self
+        let mut request = self
             .client
             .post(self.url("/api/v1/payments/wechat/notify"))
             .header("content-type", "application/json")
-            .header("wechatpay-signature", signature)
-            .header("wechatpay-timestamp", timestamp)
-            .header("wechatpay-nonce", signing_nonce)
-            .header("wechatpay-serial", &notice.serial)
-            .header("wechatpay-signature-type", "WECHATPAY2-SHA256-RSA2048")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
         read(response).await
     }
 
