@@ -6,6 +6,7 @@
 //! - [`eligibility`]: schools, batches, rosters, collection codes and proving who may be
 //!   photographed.
 //! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
+//! - [`photo`]: turns a phone photo into the standard 学信网 photo, with its checks and prints.
 //! - [`startup`]: builds the running service from [`settings`].
 //! - [`http`]: the REST API under `/api/v1`, with [`staff`] accounts and [`wechat`] sign-in.
 //! - [`cli`]: the `photo-ledger` subcommands.
@@ -16,6 +17,7 @@ pub mod eligibility;
 pub mod http;
 pub mod ledger;
 pub mod payment_orders;
+pub mod photo;
 pub mod settings;
 pub mod staff;
 pub mod startup;

@@ -776,7 +776,7 @@ fn screenshot(code: Option<&GrayImage>) -> Vec<u8> {
             let w = 18 + (seed >> 16) % 30;
             for dy in 0..36 {
                 for dx in 0..w.min(1020 - x) {
-                    if (dx + dy + seed) % 5 != 0 {
+                    if !(dx + dy + seed).is_multiple_of(5) {
                         screen.put_pixel(x + dx, row + dy, Luma([40]));
                     }
                 }

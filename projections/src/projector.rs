@@ -32,6 +32,8 @@ use crate::log::{self, LoggedEvent, Position};
 use crate::projection::{self, Fold};
 use crate::{on_db, Db};
 
+/// The session advisory lock held by the instance that runs the projections.
+const LEADER_LOCK: &str = "photo_ledger.projector";
 /// The channel instances announce new events on.
 pub const EVENTS_CHANNEL: &str = "photo_ledger_events";
 
@@ -58,8 +60,6 @@ impl Default for ProjectorConfig {
 struct Runner {
     fold: Arc<dyn Fold>,
     progress: watch::Sender<Position>,
-    wake: Notify,
-    leading: AtomicBool,
 }
 
 struct Inner {
@@ -71,6 +71,10 @@ struct Inner {
     tick: watch::Sender<u64>,
     /// Set by [`Projector::announce`]; the notifier task turns bursts into one NOTIFY.
     announced: Notify,
+    /// Wakes the running projections.
+    wake: Notify,
+    /// Whether this instance runs the projections (else another instance does).
+    leading: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -85,8 +89,6 @@ impl Projector {
             .map(|fold| Runner {
                 fold,
                 progress: watch::channel(Position::START).0,
-                wake: Notify::new(),
-                leading: AtomicBool::new(false),
             })
             .collect();
         Self {
@@ -97,6 +99,8 @@ impl Projector {
                 config,
                 tick: watch::channel(0).0,
                 announced: Notify::new(),
+                wake: Notify::new(),
+                leading: AtomicBool::new(false),
             }),
         }
     }
@@ -131,9 +135,7 @@ impl Projector {
 
     /// Signals this process's projections that new events may be there.
     pub fn wake(&self) {
-        for runner in &self.inner.runners {
-            runner.wake.notify_one();
-        }
+        self.inner.wake.notify_one();
     }
 
     /// Tells every instance that events were committed: this process's runners now, other
@@ -162,32 +164,28 @@ impl Projector {
         Ok(())
     }
 
-    /// Applies at most one batch to projection `name`. Returns how many events it applied.
-    pub async fn step(&self, name: &str) -> Result<usize, ProjectionError> {
-        let runner = self.runner(name)?;
+    /// Applies at most one batch of events to the named projections together: the events are
+    /// read once, from the earliest of their checkpoints, and each projection applies those
+    /// after its own checkpoint, all in one transaction. Returns how many events it read.
+    pub async fn step(&self, names: &[&str]) -> Result<usize, ProjectionError> {
+        let mut runners = names
+            .iter()
+            .map(|name| self.runner(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Batch locks are always taken in name order, so concurrent steps cannot deadlock.
+        runners.sort_by_key(|r| r.fold.name());
+        runners.dedup_by_key(|r| r.fold.name());
+        let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
+        let (config, upcasters) = (&self.inner.config, &self.inner.upcasters);
         let applied = match &self.inner.db {
-            Db::Postgres(pool) => {
-                step_pg(
-                    pool,
-                    runner.fold.as_ref(),
-                    self.inner.config.batch_size,
-                    &self.inner.upcasters,
-                )
-                .await?
-            }
-            Db::Sqlite(pool) => {
-                step_sqlite(
-                    pool,
-                    runner.fold.as_ref(),
-                    self.inner.config.batch_size,
-                    &self.inner.upcasters,
-                )
-                .await?
-            }
+            Db::Postgres(pool) => step_pg(pool, &folds, config.batch_size, upcasters).await?,
+            Db::Sqlite(pool) => step_sqlite(pool, &folds, config.batch_size, upcasters).await?,
         };
         Ok(match applied {
             Some((position, n)) => {
-                runner.progress.send_if_modified(|p| raise(p, position));
+                for runner in &runners {
+                    runner.progress.send_if_modified(|p| raise(p, position));
+                }
                 self.inner.tick.send_modify(|t| *t += 1);
                 n
             }
@@ -195,27 +193,29 @@ impl Projector {
         })
     }
 
-    /// Applies batches until projection `name` has consumed every event committed before this
-    /// call (on PostgreSQL, waiting for the commit horizon to pass them). Returns the number of
-    /// events applied; `on_batch` sees each batch's size.
+    /// Applies batches until the named projections have consumed every event committed before
+    /// this call (on PostgreSQL, waiting for the commit horizon to pass them). Returns the number
+    /// of events read; `on_batch` sees each batch's size.
     pub async fn catch_up(
         &self,
-        name: &str,
+        names: &[&str],
         mut on_batch: impl FnMut(usize),
     ) -> Result<u64, ProjectionError> {
         let target = log::head(&self.inner.db).await?;
         let mut total = 0u64;
         loop {
-            let n = self.step(name).await?;
+            let n = self.step(names).await?;
             total += n as u64;
             if n > 0 {
                 on_batch(n);
                 continue;
             }
-            let reached = match target {
-                None => true,
-                Some(target) => *self.runner(name)?.progress.borrow() >= target,
-            };
+            let mut reached = true;
+            if let Some(target) = target {
+                for name in names {
+                    reached &= *self.runner(name)?.progress.borrow() >= target;
+                }
+            }
             if reached {
                 return Ok(total);
             }
@@ -255,7 +255,7 @@ impl Projector {
                 let runner = self.runner(name)?;
                 if *runner.progress.borrow() < target {
                     all_reached = false;
-                    behind_elsewhere |= !runner.leading.load(Ordering::Relaxed);
+                    behind_elsewhere |= !self.inner.leading.load(Ordering::Relaxed);
                 }
             }
             if all_reached {
@@ -308,11 +308,8 @@ impl Projector {
     /// Runs every projection in the background until the returned set is aborted or dropped.
     pub fn spawn(&self) -> JoinSet<()> {
         let mut tasks = JoinSet::new();
-        for runner in &self.inner.runners {
-            let this = self.clone();
-            let name = runner.fold.name();
-            tasks.spawn(async move { this.run(name).await });
-        }
+        let this = self.clone();
+        tasks.spawn(async move { this.run().await });
         if let Db::Postgres(pool) = &self.inner.db {
             let (this, listener_pool) = (self.clone(), pool.clone());
             tasks.spawn(async move { this.listen(listener_pool).await });
@@ -322,42 +319,39 @@ impl Projector {
         tasks
     }
 
-    async fn run(&self, name: &'static str) {
+    async fn run(&self) {
         loop {
-            if let Err(err) = self.lead(name).await {
-                tracing::error!(projection = name, error = %err, "projection stopped; retrying");
+            if let Err(err) = self.lead().await {
+                tracing::error!(error = %err, "projections stopped; retrying");
             }
-            self.runner(name)
-                .expect("own projection")
-                .leading
-                .store(false, Ordering::Relaxed);
+            self.inner.leading.store(false, Ordering::Relaxed);
             tokio::time::sleep(self.inner.config.standby_retry).await;
         }
     }
 
-    /// Runs projection `name` for as long as this instance is its leader.
-    async fn lead(&self, name: &'static str) -> Result<(), ProjectionError> {
-        let runner = self.runner(name)?;
+    /// Runs every projection for as long as this instance is the leader.
+    async fn lead(&self) -> Result<(), ProjectionError> {
         let mut lock_conn = match &self.inner.db {
             Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?.detach();
                 let got: bool =
                     sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                        .bind(format!("photo_ledger.projection.{name}"))
+                        .bind(LEADER_LOCK)
                         .fetch_one(&mut conn)
                         .await?;
                 if !got {
-                    return Ok(()); // another instance runs it; try again later
+                    return Ok(()); // another instance runs them; try again later
                 }
                 Some(conn)
             }
             Db::Sqlite(_) => None,
         };
-        tracing::info!(projection = name, "running projection");
-        runner.leading.store(true, Ordering::Relaxed);
+        tracing::info!("running projections");
+        self.inner.leading.store(true, Ordering::Relaxed);
         self.refresh_progress().await?;
+        let names = self.names();
         loop {
-            if self.step(name).await? > 0 {
+            if self.step(&names).await? > 0 {
                 continue;
             }
             if let Db::Postgres(pool) = &self.inner.db {
@@ -368,7 +362,8 @@ impl Projector {
                     continue;
                 }
             }
-            let _ = tokio::time::timeout(self.inner.config.idle_poll, runner.wake.notified()).await;
+            let _ =
+                tokio::time::timeout(self.inner.config.idle_poll, self.inner.wake.notified()).await;
             if let Some(conn) = lock_conn.as_mut() {
                 // Losing the lock connection means losing leadership.
                 sqlx::query("SELECT 1").execute(conn).await?;
@@ -457,30 +452,47 @@ macro_rules! step_impl {
     ($name:ident, $db:ty, $claim:path, $read:path, $history:path, $write:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
-            fold: &dyn Fold,
+            folds: &[&dyn Fold],
             batch_size: i64,
             upcasters: &[Box<dyn EventUpcaster>],
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
             let mut tx = pool.begin().await?;
-            let at = $claim(&mut *tx, fold.name()).await?;
-            let events = $read(&mut *tx, at, batch_size, upcasters).await?;
+            let mut checkpoints = Vec::with_capacity(folds.len());
+            for fold in folds {
+                checkpoints.push($claim(&mut *tx, fold.name()).await?);
+            }
+            let Some(from) = checkpoints.iter().min().copied() else {
+                return Ok(None);
+            };
+            let events = $read(&mut *tx, from, batch_size, upcasters).await?;
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
                 return Ok(None);
             };
-            let history = $history(&mut *tx, at, &needing_history(fold, at, &events), upcasters).await?;
-            let folded = fold.fold(at, &history, &events)?;
-            $write(&mut *tx, fold.table(), &folded).await?;
-            sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
-                .bind(fold.name())
-                .bind(last.txid)
-                .bind(last.position)
-                .bind(Utc::now())
-                .execute(&mut *tx)
-                .await?;
+            let mut moved = Vec::with_capacity(folds.len());
+            for (fold, at) in folds.iter().zip(&checkpoints) {
+                let after = &events[events.partition_point(|e| e.position <= *at)..];
+                if after.is_empty() {
+                    continue; // this projection is already past the batch
+                }
+                let history =
+                    $history(&mut *tx, *at, &needing_history(*fold, *at, after), upcasters).await?;
+                let folded = fold.fold(*at, &history, after)?;
+                $write(&mut *tx, fold.table(), &folded).await?;
+                sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
+                    .bind(fold.name())
+                    .bind(last.txid)
+                    .bind(last.position)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+                moved.push(*fold);
+            }
             failpoint("projector.before_commit");
             tx.commit().await?;
-            fold.committed(last);
+            for fold in moved {
+                fold.committed(last);
+            }
             Ok(Some((last, events.len())))
         }
     };

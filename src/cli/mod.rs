@@ -4,11 +4,14 @@ mod attempts;
 mod batch;
 mod codes;
 mod events;
+mod photo_runtime;
+mod print_sheet;
 mod replay;
 mod roster;
 mod school;
 mod serve;
 mod staff;
+mod standardise;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +59,10 @@ pub enum Command {
     Attempts(attempts::AttemptsArgs),
     /// Staff accounts: reviewers, print staff and admins.
     Staff(staff::StaffArgs),
+    /// Turn a phone photo into the standard 480×640 学信网 photo, with its checks.
+    Standardise(standardise::StandardiseArgs),
+    /// Lay a standard photo out on a 6寸 print sheet (JPEG or PDF).
+    PrintSheet(print_sheet::PrintSheetArgs),
 }
 
 impl Cli {
@@ -76,6 +83,8 @@ impl Cli {
             Command::Verify(args) => verify::run(args).await,
             Command::Attempts(args) => attempts::run(args).await,
             Command::Staff(args) => staff::run(args).await,
+            Command::Standardise(args) => standardise::run(args).await,
+            Command::PrintSheet(args) => print_sheet::run(args),
         }
     }
 }

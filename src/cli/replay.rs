@@ -36,25 +36,25 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         None => projector.names(),
     };
     let total = log::count(ledger.db()).await? as u64;
-    for name in names {
-        let bar = ProgressBar::new(total).with_message(name);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>15} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
-            )?
-            .progress_chars("=> "),
-        );
+    for name in &names {
         projector
             .reset(name)
             .await
             .with_context(|| format!("cannot reset {name}"))?;
-        let started = std::time::Instant::now();
-        let applied = projector
-            .catch_up(name, |n| bar.inc(n as u64))
-            .await
-            .with_context(|| format!("cannot rebuild {name}"))?;
-        bar.finish();
-        eprintln!("{name}: {applied} events in {:.2?}", started.elapsed());
     }
+    // One pass over the log rebuilds every named projection.
+    let label = names.join(", ");
+    let bar = ProgressBar::new(total).with_message(label.clone());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")?
+            .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let read = projector
+        .catch_up(&names, |n| bar.inc(n as u64))
+        .await
+        .with_context(|| format!("cannot rebuild {label}"))?;
+    bar.finish();
+    eprintln!("{label}: {read} events in {:.2?}", started.elapsed());
     Ok(())
 }

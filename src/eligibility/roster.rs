@@ -459,7 +459,7 @@ pub async fn students_of(
 }
 
 /// One recorded import, as admins review them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ImportRecord {
     pub import_id: String,
     pub batch_id: Option<String>,
@@ -471,22 +471,9 @@ pub struct ImportRecord {
     pub inserted: i32,
     pub updated: i32,
     pub unchanged: i32,
+    #[sqlx(json)]
     pub problems: Vec<RowProblem>,
 }
-
-type ImportRow = (
-    String,
-    Option<String>,
-    String,
-    DateTime<Utc>,
-    String,
-    String,
-    i32,
-    i32,
-    i32,
-    i32,
-    Json<Vec<RowProblem>>,
-);
 
 /// A school's roster imports, newest first.
 pub async fn imports_of(
@@ -494,7 +481,7 @@ pub async fn imports_of(
     school_id: &str,
     limit: u32,
 ) -> Result<Vec<ImportRecord>, EligibilityError> {
-    let rows: Vec<ImportRow> = on_db!(db, pool => sqlx::query_as(
+    Ok(on_db!(db, pool => sqlx::query_as(
         "SELECT import_id, batch_id, imported_by, imported_at, file_name, file_sha256, rows_read,
             inserted, updated, unchanged, problems
          FROM roster_imports WHERE school_id = $1
@@ -502,35 +489,5 @@ pub async fn imports_of(
         .bind(school_id)
         .bind(i64::from(limit))
         .fetch_all(pool)
-        .await)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                import_id,
-                batch_id,
-                imported_by,
-                imported_at,
-                file_name,
-                file_sha256,
-                rows_read,
-                inserted,
-                updated,
-                unchanged,
-                Json(problems),
-            )| ImportRecord {
-                import_id,
-                batch_id,
-                imported_by,
-                imported_at,
-                file_name,
-                file_sha256,
-                rows_read,
-                inserted,
-                updated,
-                unchanged,
-                problems,
-            },
-        )
-        .collect())
+        .await)?)
 }

@@ -273,14 +273,13 @@ impl Verifier {
                 if number.is_empty() {
                     return Err(EligibilityError::InvalidInput("学号为空".into()).into());
                 }
-                let subject = attempts::student_subject(&school.school_id, &number);
+                let subject = self
+                    .unlocked_student(&school.school_id, &number, now)
+                    .await?;
                 let on_subject = |error: EligibilityError| Refusal {
                     error,
                     subject: Some(subject.clone()),
                 };
-                attempts::ensure_unlocked(&self.db, &[LockKey::Student(subject.clone())], now)
-                    .await
-                    .map_err(on_subject)?;
                 let mut found = roster::find(&self.db, &school.school_id, &number, education_type)
                     .await
                     .map_err(on_subject)?;
@@ -303,6 +302,23 @@ impl Verifier {
                 })
             }
         }
+    }
+
+    /// The guessing-lock subject of one student record, once it is known not to be locked.
+    async fn unlocked_student(
+        &self,
+        school_id: &str,
+        number: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, Refusal> {
+        let subject = attempts::student_subject(school_id, number);
+        attempts::ensure_unlocked(&self.db, &[LockKey::Student(subject.clone())], now)
+            .await
+            .map_err(|error| Refusal {
+                error,
+                subject: Some(subject.clone()),
+            })?;
+        Ok(subject)
     }
 
     /// Reads and checks a collection code; returns what it says and its fingerprint for the
@@ -331,14 +347,13 @@ impl Verifier {
         now: DateTime<Utc>,
     ) -> Result<RosterStudent, Refusal> {
         let number = roster::normalise_student_number(&payload.student_number);
-        let subject = attempts::student_subject(&school.school_id, &number);
+        let subject = self
+            .unlocked_student(&school.school_id, &number, now)
+            .await?;
         let on_subject = |error: EligibilityError| Refusal {
             error,
             subject: Some(subject.clone()),
         };
-        attempts::ensure_unlocked(&self.db, &[LockKey::Student(subject.clone())], now)
-            .await
-            .map_err(on_subject)?;
         let student = roster::find(
             &self.db,
             &school.school_id,

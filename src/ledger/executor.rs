@@ -135,12 +135,12 @@ impl Ledger {
                         .map(|()| (loaded.sequence, vec![], None))
                 }
                 Ok(events) => {
-                    let mut after = loaded.capture.clone();
+                    let mut after = loaded.capture;
                     for event in events.iter().cloned() {
                         cqrs_es::Aggregate::apply(&mut after, event);
                     }
                     self.journal
-                        .append(&key, &loaded, &events, &after, &metadata)
+                        .append(&key, loaded.sequence, &events, after, &metadata)
                         .await
                         .map(|position| {
                             let names = events.iter().map(|e| e.name().to_string()).collect();

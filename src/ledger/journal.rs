@@ -173,7 +173,8 @@ impl Journal {
     /// The capture's state and the first outcome of `command_id`, in one round trip, reading
     /// only what is newer than the state held in memory.
     pub async fn load(&self, capture_id: &str, command_id: &str) -> Result<Loaded, LedgerError> {
-        let held = self.held().get(capture_id).cloned();
+        // Taken out while the command decides; put back with the state its events lead to.
+        let held = self.held().remove(capture_id);
         self.load_after(capture_id, command_id, held).await
     }
 
@@ -237,9 +238,6 @@ impl Journal {
             })?;
             capture.apply(event);
         }
-        if sequence > start {
-            self.hold(capture_id, sequence, capture.clone());
-        }
         Ok(Loaded {
             capture,
             sequence,
@@ -247,31 +245,32 @@ impl Journal {
         })
     }
 
-    /// Records `events` after `loaded`, with the command's outcome and, when due, a snapshot of
-    /// `after` (the state the events lead to). Returns the last event's global position.
+    /// Records `events` after sequence `from`, with the command's outcome and, when due, a
+    /// snapshot of `after` (the state the events lead to), which is then held in memory. Returns
+    /// the last event's global position.
     pub async fn append(
         &self,
         key: &CommandKey<'_>,
-        loaded: &Loaded,
+        from: i64,
         events: &[CaptureEvent],
-        after: &Capture,
+        after: Capture,
         metadata: &Value,
     ) -> Result<Position, AppendError> {
-        let last = loaded.sequence + events.len() as i64;
+        let last = from + events.len() as i64;
         let outcome = serde_json::to_string(&StoredOutcome::Recorded {
             sequence: last,
             events: events.iter().map(|e| e.event_type()).collect(),
         })
         .expect("outcomes serialise");
-        let snapshot = (last / SNAPSHOT_EVERY > loaded.sequence / SNAPSHOT_EVERY).then(|| {
+        let snapshot = (last / SNAPSHOT_EVERY > from / SNAPSHOT_EVERY).then(|| {
             (
                 last,
-                serde_json::to_string(after).expect("captures serialise"),
+                serde_json::to_string(&after).expect("captures serialise"),
             )
         });
         let rows: Vec<(i64, String, String, String)> = events
             .iter()
-            .zip(loaded.sequence + 1..)
+            .zip(from + 1..)
             .map(|(e, sequence)| {
                 (
                     sequence,
@@ -299,7 +298,7 @@ impl Journal {
                     .bind(snapshot.as_ref().map(|s| s.1.as_str()))
                     .fetch_one(pool)
                     .await?;
-                self.hold(key.capture_id, last, after.clone());
+                self.hold(key.capture_id, last, after);
                 Ok(Position { txid, position })
             }
             Db::Sqlite(pool) => {
@@ -335,7 +334,7 @@ impl Journal {
                         .await?;
                 }
                 tx.commit().await?;
-                self.hold(key.capture_id, last, after.clone());
+                self.hold(key.capture_id, last, after);
                 Ok(Position { txid: 0, position })
             }
         }

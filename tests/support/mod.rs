@@ -391,7 +391,8 @@ pub async fn dump_views(db: &Db) -> Value {
 /// Runs every projection until it has consumed the whole log.
 pub async fn catch_up_all(ledger: &Ledger) {
     let projector = ledger.projector();
-    for name in projector.names() {
-        projector.catch_up(name, |_| {}).await.expect("catch up");
-    }
+    projector
+        .catch_up(&projector.names(), |_| {})
+        .await
+        .expect("catch up");
 }

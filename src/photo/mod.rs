@@ -1,0 +1,404 @@
+//! # Photo standardisation
+//!
+//! From a phone photo to the 480×640 JPEG 学信网 accepts, with the checks a reviewer makes.
+//!
+//! [`Standardiser::standardise`] runs named stages, each in its own module:
+//! [`input`] (decode within limits, upright, RGB) → [`detect`] (exactly one face) →
+//! [`landmarks`] (eye line, face width, eyes, mouth, pose) → [`segment`] + [`geometry`] (head top,
+//! the levelled crop that puts the face inside the spec's windows) → [`matting`] (refined edge,
+//! old background's colour removed, composite) → [`measure`] (the finished photo re-measured) →
+//! [`encode`] (baseline JPEG, 300 dpi, quality searched for 20–40 KB) and a [`phash`].
+//! Every number of the standard is in [`spec`]; every check and its advice in [`checks`].
+//!
+//! The models run on a downscaled working copy (at most 1024 px on the long side); the photo
+//! itself is resampled once, from the full-resolution input, straight into the output frame.
+
+pub mod checks;
+pub mod detect;
+pub mod encode;
+pub mod error;
+pub mod geometry;
+pub mod input;
+pub mod landmarks;
+pub mod matting;
+pub mod measure;
+pub mod models;
+pub mod phash;
+pub mod prints;
+pub mod raster;
+pub mod report;
+pub mod segment;
+pub mod spec;
+
+use image::RgbImage;
+use photo_ledger_domain::values::Background;
+
+use checks::{Check, CheckCode};
+use error::PhotoError;
+use geometry::{HeadTop, Plan, Subject};
+use landmarks::Mesh;
+use measure::Positions;
+use models::{Models, RuntimeConfig};
+use phash::PerceptualHash;
+use report::{OutputFile, Report, Size, Stopwatch, Verdict};
+use spec::{CheckLimits, InputLimits, PhotoSpec, Window};
+
+const WORKING_SIDE: u32 = 1024;
+
+#[derive(Clone, Debug)]
+pub struct StandardiserConfig {
+    pub runtime: RuntimeConfig,
+    pub spec: PhotoSpec,
+    pub limits: CheckLimits,
+    pub input: InputLimits,
+}
+
+impl StandardiserConfig {
+    pub fn new(runtime: RuntimeConfig) -> Self {
+        Self {
+            runtime,
+            spec: PhotoSpec::default(),
+            limits: CheckLimits::default(),
+            input: InputLimits::default(),
+        }
+    }
+}
+
+/// Loads the models once; share one per process (it is `Send + Sync`).
+pub struct Standardiser {
+    models: Models,
+    spec: PhotoSpec,
+    limits: CheckLimits,
+    input: InputLimits,
+}
+
+/// The finished photo (absent when refused) and its report.
+pub struct Standardised {
+    pub jpeg: Option<Vec<u8>>,
+    pub report: Report,
+}
+
+impl Standardiser {
+    pub fn new(config: StandardiserConfig) -> Result<Self, PhotoError> {
+        Ok(Self {
+            models: Models::load(&config.runtime)?,
+            spec: config.spec,
+            limits: config.limits,
+            input: config.input,
+        })
+    }
+
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    pub fn spec(&self) -> &PhotoSpec {
+        &self.spec
+    }
+
+    /// Errors are for pictures that cannot be read and for a broken installation; everything
+    /// wrong with a readable picture is in the report's checks.
+    pub fn standardise(
+        &self,
+        bytes: &[u8],
+        background: Background,
+    ) -> Result<Standardised, PhotoError> {
+        let mut clock = Stopwatch::start();
+        let image = input::decode(bytes, &self.input)?;
+        clock.lap("decode");
+        let mut checks = Vec::new();
+        let mut report = Report {
+            verdict: Verdict::Refused,
+            background,
+            input: Size {
+                width: image.width(),
+                height: image.height(),
+            },
+            positions: None,
+            checks: Vec::new(),
+            output: None,
+            perceptual_hash: None,
+            models: self.models.versions().to_vec(),
+            timings_ms: Vec::new(),
+        };
+        let jpeg = match self.run(&image, background, &mut checks, &mut clock, &mut report) {
+            Ok(jpeg) => Some(jpeg),
+            Err(Stage::Refused(check)) => {
+                checks.push(check);
+                None
+            }
+            Err(Stage::Failed(e)) => return Err(e),
+        };
+        report.verdict = match (&jpeg, checks.iter().any(Check::blocks)) {
+            (None, _) => Verdict::Refused,
+            (Some(_), true) => Verdict::Retake,
+            (Some(_), false) => Verdict::Accepted,
+        };
+        report.checks = checks;
+        report.timings_ms = clock.stages();
+        Ok(Standardised { jpeg, report })
+    }
+
+    /// The stages in order; each refusal ends the run with the check that failed.
+    fn run(
+        &self,
+        image: &RgbImage,
+        background: Background,
+        checks: &mut Vec<Check>,
+        clock: &mut Stopwatch,
+        report: &mut Report,
+    ) -> Result<Vec<u8>, Stage> {
+        let working = working_copy(image);
+        // Working-copy pixels → input pixels.
+        let k = image.width() as f32 / working.width() as f32;
+        clock.lap("working_copy");
+        let mesh = self.one_face(&working, k, checks, clock)?;
+        let head_above_eyes = self.head_top(&working, &mesh, k, checks)?;
+        clock.lap("segment_input");
+        checks.extend(self.face_checks(&mesh));
+        let subject = Subject::new(&mesh, head_above_eyes).scaled(k);
+        let plan = geometry::plan(&subject, &self.spec, self.limits.max_upscale);
+        checks.push(Check::at_most(
+            CheckCode::LowResolution,
+            plan.scale,
+            self.limits.soft_upscale,
+        ));
+        let framed = raster::warp(image, &plan.map, self.spec.width, self.spec.height);
+        clock.lap("frame");
+        let (photo, alpha) = self.replace_background(&framed, background, checks)?;
+        clock.lap("background");
+        report.positions = self.check_positions(&photo, &alpha, &plan, background, checks)?;
+        clock.lap("measure");
+
+        let spec = &self.spec;
+        let encoded = encode::within_size(&photo, spec)?;
+        clock.lap("encode");
+        let kb = Window::new(
+            spec.min_bytes as f32 / 1024.0,
+            spec.max_bytes as f32 / 1024.0,
+        );
+        let size_kb = encoded.bytes.len() as f32 / 1024.0;
+        checks.push(Check::within(CheckCode::FileSize, size_kb, kb));
+        report.perceptual_hash = Some(PerceptualHash::of(&photo));
+        report.output = Some(OutputFile {
+            width: spec.width,
+            height: spec.height,
+            bytes: encoded.bytes.len(),
+            jpeg_quality: encoded.quality,
+            dpi: spec.dpi,
+        });
+        clock.lap("hash");
+        Ok(encoded.bytes)
+    }
+
+    /// Exactly one face, level enough to fix and large enough not to invent resolution.
+    fn one_face(
+        &self,
+        working: &RgbImage,
+        k: f32,
+        checks: &mut Vec<Check>,
+        clock: &mut Stopwatch,
+    ) -> Result<Mesh, Stage> {
+        let limits = &self.limits;
+        let faces = detect::detect(&self.models, working)?;
+        clock.lap("detect");
+        let Some(face) = faces.first() else {
+            return refuse(CheckCode::NoFace, 0.0, 1.0);
+        };
+        checks.push(Check::at_least(CheckCode::NoFace, 1.0, 1.0));
+        // Faces much smaller than the subject's (a poster far behind) do not count.
+        let counted = faces
+            .iter()
+            .filter(|f| f.width() >= limits.other_face_share * face.width())
+            .count() as f32;
+        if counted > 1.0 {
+            return refuse(CheckCode::SeveralFaces, counted, 1.0);
+        }
+        checks.push(Check::at_most(CheckCode::SeveralFaces, counted, 1.0));
+
+        let mesh = landmarks::landmarks(&self.models, working, face)?;
+        clock.lap("landmarks");
+        if mesh.presence < 0.5 {
+            return refuse(CheckCode::NoFace, mesh.presence, 0.5);
+        }
+        let tilt = mesh.eye_angle().to_degrees().abs();
+        if tilt > limits.max_tilt_deg {
+            return refuse(CheckCode::TiltTooLarge, tilt, limits.max_tilt_deg);
+        }
+        checks.push(Check::at_most(
+            CheckCode::TiltTooLarge,
+            tilt,
+            limits.max_tilt_deg,
+        ));
+        let face_width = mesh.face_width() * k;
+        let smallest = self.spec.face_width.min / limits.max_upscale;
+        if face_width < smallest {
+            return refuse(CheckCode::FaceTooSmall, face_width, smallest);
+        }
+        checks.push(Check::at_least(
+            CheckCode::FaceTooSmall,
+            face_width,
+            smallest,
+        ));
+        Ok(mesh)
+    }
+
+    /// Eye line to the top of the hair, in working-copy pixels, from the person mask.
+    fn head_top(
+        &self,
+        working: &RgbImage,
+        mesh: &Mesh,
+        k: f32,
+        checks: &mut Vec<Check>,
+    ) -> Result<f32, Stage> {
+        let mask = segment::segment(&self.models, working)?;
+        let (eye, angle) = (mesh.eye_centre(), mesh.eye_angle());
+        let (w, h) = (working.width(), working.height());
+        match geometry::head_above_eyes(&mask, w, h, eye, angle, mesh.face_width()) {
+            HeadTop::Found(above) => {
+                let crown_y = (eye.y - above * angle.cos()) * k;
+                checks.push(Check::at_least(CheckCode::HeadCutOff, crown_y, 1.0));
+                Ok(above)
+            }
+            HeadTop::CutOff => refuse(CheckCode::HeadCutOff, 0.0, 1.0),
+            // The value is the person probability at the eyes, which should be near 1.
+            HeadTop::NotFound => {
+                let at_eyes = mask.at(eye.x / w as f32, eye.y / h as f32);
+                refuse(CheckCode::NotSeparable, at_eyes, 0.5)
+            }
+        }
+    }
+
+    /// What a reviewer sees in the face itself: pose, eyes, mouth, light and focus.
+    fn face_checks(&self, mesh: &Mesh) -> [Check; 7] {
+        let limits = &self.limits;
+        let light = measure::face_light(mesh);
+        [
+            Check::at_most(
+                CheckCode::HeadTurned,
+                mesh.head_turn(),
+                limits.max_head_turn,
+            ),
+            Check::at_least(
+                CheckCode::EyesClosed,
+                mesh.eye_opening(),
+                limits.min_eye_opening,
+            ),
+            Check::at_most(
+                CheckCode::MouthOpen,
+                mesh.mouth_opening(),
+                limits.max_mouth_opening,
+            ),
+            Check::at_least(CheckCode::TooDark, light.mean_luma, limits.min_face_luma),
+            Check::at_most(
+                CheckCode::Overexposed,
+                light.clipped_share,
+                limits.max_clipped_share,
+            ),
+            Check::at_most(
+                CheckCode::UnevenLight,
+                light.imbalance,
+                limits.max_light_imbalance,
+            ),
+            Check::at_least(
+                CheckCode::Blurred,
+                measure::sharpness(mesh),
+                limits.min_sharpness,
+            ),
+        ]
+    }
+
+    /// The framed photo on the new background, and the person matte.
+    fn replace_background(
+        &self,
+        framed: &RgbImage,
+        background: Background,
+        checks: &mut Vec<Check>,
+    ) -> Result<(RgbImage, Vec<f32>), Stage> {
+        let (w, h) = (self.spec.width, self.spec.height);
+        let raw = segment::segment(&self.models, framed)?.resized(w, h);
+        let alpha = matting::refine(framed, &raw);
+        let photo = matting::composite(framed, &alpha, background.rgb());
+        checks.push(Check::at_most(
+            CheckCode::NotSeparable,
+            measure::undecided_share(&raw),
+            self.limits.max_undecided_share,
+        ));
+        checks.push(Check::at_least(
+            CheckCode::ClothingLikeBackground,
+            measure::clothing_contrast(&photo, &alpha, background.rgb()),
+            self.limits.min_clothing_contrast,
+        ));
+        Ok((photo, alpha))
+    }
+
+    /// Measures the finished photo's composition and its border with the face models.
+    fn check_positions(
+        &self,
+        photo: &RgbImage,
+        alpha: &[f32],
+        plan: &Plan,
+        background: Background,
+        checks: &mut Vec<Check>,
+    ) -> Result<Option<Positions>, Stage> {
+        let spec = &self.spec;
+        let positions = measure::positions(&self.models, photo, alpha)?;
+        let eye_line = positions.map_or(plan.eye_line, |p| p.eye_line);
+        checks.push(Check::at_most(
+            CheckCode::BackgroundNotUniform,
+            measure::border_deviation(photo, background.rgb(), eye_line),
+            self.limits.max_border_deviation,
+        ));
+        match positions {
+            Some(p) => checks.extend([
+                Check::within(CheckCode::HeadTopPosition, p.head_top, spec.head_top),
+                Check::within(CheckCode::EyeLinePosition, p.eye_line, spec.eye_line),
+                Check::within(CheckCode::FaceWidth, p.face_width, spec.face_width),
+                Check::at_most(
+                    CheckCode::FaceOffCentre,
+                    p.face_offset.abs(),
+                    spec.max_off_centre,
+                ),
+            ]),
+            None => checks.push(Check::failed(CheckCode::NoFace, 0.0, 1.0)),
+        }
+        Ok(positions)
+    }
+}
+
+/// How a stage ended early: refused (the picture cannot become a standard photo, and this
+/// failed check says why) or failed.
+enum Stage {
+    Refused(Check),
+    Failed(PhotoError),
+}
+
+impl From<PhotoError> for Stage {
+    fn from(e: PhotoError) -> Self {
+        Stage::Failed(e)
+    }
+}
+
+fn refuse<T>(code: CheckCode, value: f32, limit: f32) -> Result<T, Stage> {
+    Err(Stage::Refused(Check::failed(code, value, limit)))
+}
+
+/// The input itself when small enough, else a copy at most `WORKING_SIDE` on its long side.
+fn working_copy(image: &RgbImage) -> std::borrow::Cow<'_, RgbImage> {
+    let (w, h) = (image.width(), image.height());
+    let long = w.max(h);
+    if long <= WORKING_SIDE {
+        return std::borrow::Cow::Borrowed(image);
+    }
+    let scale = WORKING_SIDE as f32 / long as f32;
+    let (ww, wh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    std::borrow::Cow::Owned(raster::resize_fast(
+        image,
+        [0.0, 0.0, f64::from(w), f64::from(h)],
+        ww,
+        wh,
+    ))
+}
