@@ -819,6 +819,27 @@ async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
         .await;
     assert_eq!(seen["orders"][0]["tracking_no"], "SF1234567890", "{seen}");
     assert_eq!(seen["orders"][0]["state"], "shipped");
+
+    // A reprint (加洗) of the approved photo, 版式一, one sheet, to the same address.
+    let (status, reprint) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            json!({"purpose": "reprint", "layout": "one", "address_id": address_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reprint}");
+    assert_eq!(reprint["amount_fen"], SHEET_FEN);
+    let reprint_id = reprint["order_id"].as_str().unwrap();
+    app.pay(reprint_id, SHEET_FEN).await;
+    let (_, to_print) = app
+        .get("/api/v1/courier/orders?status=to_print", &courier)
+        .await;
+    let queued = &to_print["orders"][0];
+    assert_eq!(queued["order_id"], reprint_id, "{to_print}");
+    assert_eq!(queued["purpose"], "reprint");
+    assert_eq!(queued["layout"], "one");
+    assert_eq!(queued["approved_photo_id"], photo.as_str());
 }
 
 async fn a_retried_post_returns_the_first_response(backend: Backend) {

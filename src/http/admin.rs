@@ -13,7 +13,7 @@ use photo_ledger_domain::values::{Background, Fen};
 use photo_ledger_domain::CaptureCommand;
 use serde::{Deserialize, Serialize};
 
-use super::commands::{self, ensure_owned, status_of};
+use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Admins, Auth, CommandContext};
 use crate::eligibility::batches::NewBatch;
@@ -78,7 +78,7 @@ pub async fn delivered(
     body: web::Json<DeliveredBody>,
 ) -> Result<HttpResponse, ApiError> {
     let capture_id = path.into_inner();
-    ensure_owned(&state, &caller, capture_id).await?;
+    ensure_access(&state, &caller, capture_id).await?;
     let command = CaptureCommand::MarkDelivered(MarkDelivered {
         stage: body.stage.unwrap_or(ChsiStage::Completed),
         at: Utc::now(),

@@ -12,7 +12,7 @@ use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::capture_status::{self, CaptureStatusView, OrderView};
 use serde::{Deserialize, Serialize};
 
-use super::commands::{self, ensure_owned, status_of};
+use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
 use crate::eligibility::verify::VerifiedStudent;
@@ -199,7 +199,7 @@ async fn student_command(
     capture_id: CaptureId,
     command: CaptureCommand,
 ) -> Result<CaptureStatusView, ApiError> {
-    ensure_owned(state, caller, capture_id).await?;
+    ensure_access(state, caller, capture_id).await?;
     commands::run(state, caller, ctx, capture_id, command).await?;
     Ok(status_of(state, capture_id).await?.1)
 }
@@ -363,7 +363,7 @@ pub async fn place_order(
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let capture_id = path.into_inner();
-    ensure_owned(&state, &caller, capture_id).await?;
+    ensure_access(&state, &caller, capture_id).await?;
     let order = body.into_inner();
     let prints = prints_of(&state, &caller, &order).await?;
     let order_id = OrderId(ctx.new_id(&caller, "order"));
@@ -398,7 +398,7 @@ pub async fn payment(
     path: web::Path<(CaptureId, OrderId)>,
 ) -> Result<HttpResponse, ApiError> {
     let (capture_id, order_id) = path.into_inner();
-    ensure_owned(&state, &caller, capture_id).await?;
+    ensure_access(&state, &caller, capture_id).await?;
     let (order, capture) = order_of(&state, capture_id, order_id).await?;
     if order.state != OrderState::AwaitingPayment {
         return Err(LedgerError::Refused(CaptureError::OrderAlreadyPaid).into());

@@ -31,7 +31,7 @@ pub fn capture_not_found() -> ApiError {
 /// Refuses (as not found, so ids cannot be probed) a capture that is not the student's own.
 /// Staff may act on any capture.
 #[tracing::instrument(skip_all, fields(capture_id = %capture_id))]
-pub async fn ensure_owned(
+pub async fn ensure_access(
     state: &AppState,
     caller: &Caller,
     capture_id: CaptureId,

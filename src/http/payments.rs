@@ -148,7 +148,7 @@ pub async fn dev_pay(
     let capture_id = payment_orders::capture_of(state.ledger.db(), order_id)
         .await?
         .ok_or_else(not_found)?;
-    commands::ensure_owned(&state, &caller, capture_id)
+    commands::ensure_access(&state, &caller, capture_id)
         .await
         .map_err(|_| not_found())?;
     let (_, view) = commands::status_of(&state, capture_id).await?;

@@ -11,7 +11,7 @@ use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 use serde::{Deserialize, Serialize};
 
-use super::commands::{self, ensure_owned, status_of};
+use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Reviewers};
 use crate::startup::AppState;
@@ -110,7 +110,7 @@ async fn review_command(
     capture_id: CaptureId,
     command: CaptureCommand,
 ) -> Result<HttpResponse, ApiError> {
-    ensure_owned(state, caller, capture_id).await?;
+    ensure_access(state, caller, capture_id).await?;
     commands::run(state, caller, ctx, capture_id, command).await?;
     Ok(HttpResponse::Ok().json(status_of(state, capture_id).await?.1))
 }
