@@ -886,6 +886,21 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     assert_eq!(theirs.0, 201);
     assert_ne!(theirs.1["address_id"], first["address_id"]);
 
+    // Sign-in answers carry tokens and are never stored, even for a signed-in caller.
+    for _ in 0..2 {
+        let signed_in = app
+            .client
+            .post(app.url("/api/v1/auth/dev"))
+            .bearer_auth(&student)
+            .header("idempotency-key", "sign-in-1")
+            .json(&json!({"openid": "openid-a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 200);
+        assert!(signed_in.headers().get("idempotency-replayed").is_none());
+    }
+
     // A retried order is one order.
     let capture = app.open_capture(&student, &WU).await;
     let order = || {

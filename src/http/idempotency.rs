@@ -23,6 +23,8 @@ use crate::startup::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotency-replayed";
+/// Sign-in answers carry tokens, which are never stored: these routes simply sign in again.
+const SIGN_IN_PREFIX: &str = "/api/v1/auth/";
 
 /// The key of the request being served, for handlers that derive command ids from it.
 #[derive(Clone, Debug)]
@@ -129,7 +131,9 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let key = match req.headers().get(HEADER) {
-        Some(key) if req.method() == Method::POST => key.to_str().ok().map(str::to_string),
+        Some(key) if req.method() == Method::POST && !req.path().starts_with(SIGN_IN_PREFIX) => {
+            key.to_str().ok().map(str::to_string)
+        }
         _ => return Ok(next.call(req).await?.map_into_boxed_body()),
     };
     let Some(key) = key.filter(|k| valid_key(k)) else {
