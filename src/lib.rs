@@ -22,5 +22,6 @@ pub mod settings;
 pub mod staff;
 pub mod startup;
 pub mod telemetry;
+pub mod uploads;
 pub mod wechat;
 pub mod wechat_pay;

@@ -68,7 +68,40 @@ pub struct ApiSettings {
     pub auth: AuthSettings,
     pub wechat: WechatSettings,
     pub wechat_pay: crate::wechat_pay::WechatPaySettings,
+    pub photos: PhotoSettings,
     pub http: HttpSettings,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotoSettings {
+    /// ONNX Runtime 1.31 shared library (`bash tools/onnxruntime/fetch.sh`); without it the photo
+    /// routes answer 503 `photo.unavailable`.
+    pub onnxruntime: Option<PathBuf>,
+    /// Folder with the .onnx models, MANIFEST.sha256 and models.json.
+    pub models_dir: PathBuf,
+    /// Threads one model run may use.
+    pub model_threads: usize,
+    /// Standardisations running at once; more uploads wait their turn.
+    pub concurrent_standardisations: usize,
+    /// Where photos are kept; `<data dir>/photos` when absent.
+    pub store_dir: Option<PathBuf>,
+    /// Largest upload accepted, checked while it streams in.
+    pub upload_limit_bytes: usize,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        Self {
+            onnxruntime: None,
+            models_dir: "models".into(),
+            model_threads: 1,
+            concurrent_standardisations: std::thread::available_parallelism()
+                .map_or(2, |n| n.get()),
+            store_dir: None,
+            upload_limit_bytes: 20 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Clone, Debug, serde::Deserialize)]

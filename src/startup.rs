@@ -19,7 +19,10 @@ use crate::http::metrics::Metrics;
 use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
-use crate::settings::{ApiSettings, StoreSettings};
+use crate::photo::models::RuntimeConfig;
+use crate::photo::{Standardiser, StandardiserConfig};
+use crate::settings::{ApiSettings, PhotoSettings, StoreSettings};
+use crate::uploads::{PhotoPipeline, PhotoStore};
 use crate::wechat::WechatClient;
 use crate::wechat_pay::prepay::PayClient;
 use crate::wechat_pay::NotifyVerifier;
@@ -95,7 +98,28 @@ pub struct AppState {
     pub pay_notify: Arc<NotifyVerifier>,
     /// WeChat Pay prepay, when a merchant key is configured.
     pub pay: Option<PayClient>,
+    pub photo_store: PhotoStore,
+    /// Standardisation, when ONNX Runtime is configured.
+    pub photos: Option<PhotoPipeline>,
     pub api: ApiSettings,
+}
+
+/// Loads the models once, when ONNX Runtime is configured.
+fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeline>> {
+    let Some(onnxruntime) = &settings.onnxruntime else {
+        tracing::warn!("photos.onnxruntime is not set: photo uploads answer 503");
+        return Ok(None);
+    };
+    let standardiser = Standardiser::new(StandardiserConfig::new(RuntimeConfig {
+        onnxruntime: onnxruntime.clone(),
+        models_dir: settings.models_dir.clone(),
+        intra_threads: settings.model_threads.max(1),
+    }))
+    .context("cannot load the photo models")?;
+    Ok(Some(PhotoPipeline::new(
+        standardiser,
+        settings.concurrent_standardisations,
+    )))
 }
 
 pub struct Application {
@@ -132,6 +156,15 @@ impl Application {
                 &settings.api.wechat.app_id,
                 pay_notify,
             )?,
+            photo_store: PhotoStore::local(
+                &settings
+                    .api
+                    .photos
+                    .store_dir
+                    .clone()
+                    .unwrap_or_else(|| settings.store.data_dir.join("photos")),
+            )?,
+            photos: photo_pipeline(&settings.api.photos)?,
             api: settings.api.clone(),
         });
         let options = RouteOptions {
@@ -139,6 +172,7 @@ impl Application {
             json_limit: settings.api.http.json_limit_bytes,
             verify_limit: settings.api.http.verify_limit_bytes,
             roster_limit: settings.api.http.roster_limit_bytes,
+            upload_limit: settings.api.photos.upload_limit_bytes,
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -33,6 +33,7 @@ on_both_stores!(
     a_retried_post_returns_the_first_response,
     payment_notifications_are_verified_and_recorded_once,
     orders_carry_wechat_pay_parameters_from_jsapi_prepay,
+    a_photo_is_uploaded_standardised_and_submitted,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
 );
@@ -1017,6 +1018,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, "/api/v1/captures".into(), none.clone(), any_student),
         (Method::POST, "/api/v1/captures".into(), json!({"school": SCHOOL, "student_number": "1999000000"}), any_student),
         (Method::GET, format!("/api/v1/captures/{capture}"), none.clone(), owner_or_staff),
+        // No ONNX Runtime in this service: the owner gets 503 photo.unavailable.
+        (Method::POST, format!("/api/v1/captures/{capture}/photos"), json!({}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/submit"), json!({"standard_photo_id": photo}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/withdraw"), json!({}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/orders"), json!({"purpose": "reprint"}), own),
@@ -1452,4 +1455,95 @@ async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) 
         1,
         "the retry placed no second order"
     );
+}
+
+/// A multipart/form-data body with the photo and its source.
+fn photo_form(photo: &[u8], source: &str) -> (String, Vec<u8>) {
+    let boundary = "photo-ledger-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\n{source}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"photo.png\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(photo);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
+    let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".onnxruntime/libonnxruntime.so")
+        });
+    let app = TestApp::spawn_with(backend, |s| {
+        s.api.photos.onnxruntime = Some(onnxruntime);
+        s.api.photos.models_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    })
+    .await;
+    let student = app.student("openid-a").await;
+    let capture = paid_capture(&app, &student).await;
+    let upload = |photo: Vec<u8>, source: &str| {
+        let (content_type, body) = photo_form(&photo, source);
+        app.client
+            .post(app.url(&format!("/api/v1/captures/{capture}/photos")))
+            .bearer_auth(&student)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let astronaut = std::fs::read(format!(
+        "{}/fixtures/astronaut.png",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let (status, uploaded) = read(upload(astronaut, "camera").await.unwrap()).await;
+    assert_eq!(status, 201, "{uploaded}");
+    assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
+    assert_eq!(uploaded["blocking"], false);
+    assert!(uploaded["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["code"].is_string() && c["message"].is_string()));
+    assert_eq!(
+        uploaded["capture"]["status"], "awaiting_submission",
+        "{uploaded}"
+    );
+    let standard = uploaded["standard_photo_id"].as_str().unwrap();
+    assert_eq!(uploaded["capture"]["standard_photo_id"], standard);
+
+    let not_a_photo = read(
+        upload(b"%PDF-1.4 not a photo".to_vec(), "album")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&not_a_photo, 422, "photo.not_an_image");
+    let bad_source = read(upload(vec![1, 2, 3], "scanner").await.unwrap()).await;
+    assert_error(&bad_source, 422, "request.invalid");
+    let not_multipart = app
+        .post(
+            &format!("/api/v1/captures/{capture}/photos"),
+            &student,
+            json!({}),
+        )
+        .await;
+    assert_error(&not_multipart, 400, "http.bad_request");
+
+    let (status, submitted) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &student,
+            json!({"standard_photo_id": standard}),
+        )
+        .await;
+    assert_eq!(status, 200, "{submitted}");
+    assert_eq!(submitted["status"], "in_review");
+    let (_, history) = app.get("/api/v1/me/history", &student).await;
+    assert_eq!(history["photos"].as_array().unwrap().len(), 2, "{history}");
 }

@@ -16,6 +16,7 @@ pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod payments;
+pub mod photos;
 pub mod request_id;
 pub mod review;
 pub mod token;
@@ -31,6 +32,7 @@ pub struct RouteOptions {
     pub json_limit: usize,
     pub verify_limit: usize,
     pub roster_limit: usize,
+    pub upload_limit: usize,
 }
 
 /// A path whose other methods answer 405 in the one error shape.
@@ -51,7 +53,10 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
             .app_data(error::query_config())
             // The largest body any route takes, read whole by the idempotency middleware.
             .app_data(web::PayloadConfig::new(
-                options.verify_limit.max(options.roster_limit),
+                options
+                    .verify_limit
+                    .max(options.roster_limit)
+                    .max(options.upload_limit),
             ))
             .service(resource("/healthz").route(web::get().to(health::healthz)))
             .service(resource("/readyz").route(web::get().to(health::readyz)))
@@ -90,6 +95,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/captures/{capture_id}/orders").route(web::post().to(captures::place_order)),
         )
+        .service(resource("/captures/{capture_id}/photos").route(web::post().to(photos::upload)))
         .service(
             resource("/captures/{capture_id}/orders/{order_id}/payment")
                 .route(web::post().to(captures::payment)),

@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, captures, courier, me, payments, review};
+use super::{admin, auth, captures, courier, me, payments, photos, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use super::{admin, auth, captures, courier, me, payments, review};
         captures::withdraw,
         captures::place_order,
         captures::payment,
+        photos::upload,
         me::history,
         payments::wechat_notify,
         payments::dev_pay,

@@ -1,0 +1,221 @@
+//! `POST /captures/{id}/photos`: a student's photo, streamed in as multipart (`photo`, and
+//! `source` camera|album), standardised on the bounded pipeline, both files stored by SHA-256,
+//! and recorded in the ledger as the upload and its standardised result.
+
+use std::sync::Arc;
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use futures::StreamExt;
+use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
+use photo_ledger_domain::events::StoredPhoto;
+use photo_ledger_domain::metadata::Actor;
+use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::capture_status::CaptureStatusView;
+use serde::Serialize;
+
+use super::commands::{self, ensure_access, status_of};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Auth, CommandContext, Students};
+use crate::photo::checks::Check;
+use crate::photo::error::PhotoError;
+use crate::photo::report::Verdict;
+use crate::startup::AppState;
+
+/// The standard the standardiser produces, recorded with each result.
+const SPEC_NAME: &str = "chsi";
+const SPEC_VERSION: &str = "1";
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct PhotoUploaded {
+    #[schema(value_type = String, format = Uuid)]
+    photo_id: PhotoId,
+    /// Absent when no standard photo could be made from the picture.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    standard_photo_id: Option<PhotoId>,
+    /// `accepted`, `retake` (a blocking check failed) or `refused`.
+    #[schema(value_type = String)]
+    verdict: Verdict,
+    /// Every check with its code, value, limit, outcome and advice in Chinese.
+    #[schema(value_type = Vec<Object>)]
+    checks: Vec<Check>,
+    /// A failed blocking check: the photo cannot be submitted.
+    blocking: bool,
+    #[schema(value_type = Object)]
+    capture: CaptureStatusView,
+}
+
+fn photo_refused(e: &PhotoError) -> ApiError {
+    match e {
+        PhotoError::RuntimeMissing { .. }
+        | PhotoError::Model { .. }
+        | PhotoError::Inference { .. }
+        | PhotoError::Encode(_) => {
+            tracing::error!(error = %e, "standardisation failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.message())
+        }
+        _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.message()),
+    }
+}
+
+/// The multipart form: the picture (read up to `limit` bytes) and where it came from.
+async fn read_form(mut form: Multipart, limit: usize) -> Result<(Vec<u8>, PhotoSource), ApiError> {
+    let malformed = |_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "http.bad_request",
+            "上传内容无法读取",
+        )
+    };
+    let (mut photo, mut source) = (None, None);
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(malformed)?;
+        let name = field.name().unwrap_or_default().to_string();
+        let cap = match name.as_str() {
+            "photo" => limit,
+            "source" => 16,
+            _ => return Err(ApiError::invalid(format!("未知的字段：{name}"))),
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(malformed)?;
+            if bytes.len() + chunk.len() > cap {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "http.payload_too_large",
+                    "照片文件太大",
+                )
+                .with_details(serde_json::json!({ "limit_bytes": cap })));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if name == "photo" {
+            photo = Some(bytes);
+        } else {
+            source = Some(match bytes.as_slice() {
+                b"camera" => PhotoSource::Camera,
+                b"album" => PhotoSource::Album,
+                _ => return Err(ApiError::invalid("source 须为 camera 或 album")),
+            });
+        }
+    }
+    let photo = photo.ok_or_else(|| ApiError::invalid("请上传照片（字段 photo）"))?;
+    Ok((photo, source.unwrap_or(PhotoSource::Camera)))
+}
+
+fn format_of(bytes: &[u8]) -> String {
+    image::guess_format(bytes)
+        .ok()
+        .and_then(|f| f.extensions_str().first())
+        .map_or_else(|| "unknown".into(), |ext| (*ext).to_string())
+}
+
+#[utoipa::path(post, path = "/api/v1/captures/{capture_id}/photos", tag = "students",
+    params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    request_body(content = Object, description = "multipart/form-data: `photo` (JPEG, PNG or WebP), `source` (camera or album)", content_type = "multipart/form-data"),
+    responses((status = 201, body = PhotoUploaded), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// `POST /captures/{id}/photos` → 201 with the upload, its standardised result and checks.
+pub async fn upload(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    form: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let capture_id = path.into_inner();
+    ensure_access(&state, &caller, capture_id).await?;
+    let pipeline = state.photos.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "photo.unavailable",
+            "系统暂时无法处理照片，请稍后再试。",
+        )
+    })?;
+    let (bytes, source) = read_form(form, state.api.photos.upload_limit_bytes).await?;
+    let (capture, _) = state.ledger.load(&capture_id.to_string()).await?;
+    let background = capture
+        .qualification
+        .as_ref()
+        .and_then(|q| q.policy.backgrounds.first().copied())
+        .unwrap_or(Background::Blue);
+    let bytes = Arc::new(bytes);
+    let standardised = pipeline
+        .standardise(bytes.clone(), background)
+        .await
+        .map_err(|e| photo_refused(&e))?;
+    let report = standardised.report;
+
+    let store_error = |e: object_store::Error| ApiError::internal(format!("photo store: {e}"));
+    let upload = StoredPhoto {
+        photo_id: PhotoId(ctx.new_id(&caller, "photo")),
+        sha256: state
+            .photo_store
+            .put(bytes.to_vec())
+            .await
+            .map_err(store_error)?,
+        bytes: bytes.len() as u64,
+        width: report.input.width,
+        height: report.input.height,
+        format: format_of(&bytes),
+    };
+    let photo_id = upload.photo_id;
+    let now = Utc::now();
+    commands::run(
+        &state,
+        &caller,
+        &ctx,
+        capture_id,
+        CaptureCommand::UploadPhoto(UploadPhoto {
+            photo: upload,
+            source,
+            at: now,
+        }),
+    )
+    .await?;
+
+    let standard_photo_id = match (standardised.jpeg, &report.output) {
+        (Some(jpeg), Some(output)) => {
+            let standard = StoredPhoto {
+                photo_id: PhotoId(ctx.new_id(&caller, "standard-photo")),
+                bytes: jpeg.len() as u64,
+                sha256: state.photo_store.put(jpeg).await.map_err(store_error)?,
+                width: output.width,
+                height: output.height,
+                format: "jpeg".into(),
+            };
+            let standard_id = standard.photo_id;
+            let mut metadata = ctx.metadata(&caller, "record_standardisation");
+            metadata.actor = Actor::system("standardiser");
+            commands::run_as(
+                &state,
+                metadata,
+                capture_id,
+                CaptureCommand::RecordStandardisation(RecordStandardisation {
+                    source_photo_id: photo_id,
+                    result: standard,
+                    background,
+                    spec_name: SPEC_NAME.into(),
+                    spec_version: SPEC_VERSION.into(),
+                    checks: report.checks.iter().map(|c| c.result.clone()).collect(),
+                    perceptual_hash: report.perceptual_hash.map(|h| h.to_string()),
+                    at: now,
+                }),
+            )
+            .await?;
+            Some(standard_id)
+        }
+        _ => None,
+    };
+    let (_, view) = status_of(&state, capture_id).await?;
+    Ok(HttpResponse::Created().json(PhotoUploaded {
+        photo_id,
+        standard_photo_id,
+        verdict: report.verdict,
+        blocking: report.checks.iter().any(|c| c.result.blocks_submission()),
+        checks: report.checks,
+        capture: view,
+    }))
+}
