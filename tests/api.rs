@@ -1020,6 +1020,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, format!("/api/v1/captures/{capture}"), none.clone(), owner_or_staff),
         // No ONNX Runtime in this service: the owner gets 503 photo.unavailable.
         (Method::POST, format!("/api/v1/captures/{capture}/photos"), json!({}), own),
+        (Method::POST, format!("/api/v1/captures/{capture}/photos/{photo}/background"), json!({"background": "grey"}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/submit"), json!({"standard_photo_id": photo}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/withdraw"), json!({}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/orders"), json!({"purpose": "reprint"}), own),
@@ -1120,7 +1121,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
                 .unwrap()
                 .replace(&capture, "{capture_id}")
                 .replace(&address, "{address_id}")
-                .replace(&order.to_string(), "{order_id}");
+                .replace(&order.to_string(), "{order_id}")
+                .replace(&photo.to_string(), "{photo_id}");
             format!("{method} {path}")
         })
         .chain(["wechat", "staff", "dev"].map(|r| format!("POST /api/v1/auth/{r}")))
@@ -1535,6 +1537,34 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
         .await;
     assert_error(&not_multipart, 400, "http.bad_request");
 
+    // The same upload on grey: a new standard photo, which is the one submitted.
+    let background = |photo: &str, body: Value| {
+        let path = format!("/api/v1/captures/{capture}/photos/{photo}/background");
+        let student = student.clone();
+        let app = &app;
+        async move { app.post(&path, &student, body).await }
+    };
+    let (status, grey) = background(standard, json!({"background": "grey"})).await;
+    assert_eq!(status, 201, "{grey}");
+    assert_eq!(
+        grey["photo_id"], uploaded["photo_id"],
+        "the result of the same upload"
+    );
+    let standard = grey["standard_photo_id"].as_str().unwrap();
+    assert_ne!(standard, uploaded["standard_photo_id"].as_str().unwrap());
+    assert_eq!(grey["capture"]["background"], "grey", "{grey}");
+    assert_error(
+        &background(standard, json!({"background": "green"})).await,
+        422,
+        "request.invalid",
+    );
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_error(
+        &background(&unknown, json!({"background": "white"})).await,
+        404,
+        "photo.not_found",
+    );
+
     let (status, submitted) = app
         .post(
             &format!("/api/v1/captures/{capture}/submit"),
@@ -1545,5 +1575,5 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     assert_eq!(status, 200, "{submitted}");
     assert_eq!(submitted["status"], "in_review");
     let (_, history) = app.get("/api/v1/me/history", &student).await;
-    assert_eq!(history["photos"].as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(history["photos"].as_array().unwrap().len(), 3, "{history}");
 }

@@ -97,6 +97,10 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/captures/{capture_id}/photos").route(web::post().to(photos::upload)))
         .service(
+            resource("/captures/{capture_id}/photos/{photo_id}/background")
+                .route(web::post().to(photos::change_background)),
+        )
+        .service(
             resource("/captures/{capture_id}/orders/{order_id}/payment")
                 .route(web::post().to(captures::payment)),
         )

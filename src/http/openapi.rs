@@ -29,6 +29,7 @@ use super::{admin, auth, captures, courier, me, payments, photos, review};
         captures::place_order,
         captures::payment,
         photos::upload,
+        photos::change_background,
         me::history,
         payments::wechat_notify,
         payments::dev_pay,

@@ -1,6 +1,7 @@
 //! `POST /captures/{id}/photos`: a student's photo, streamed in as multipart (`photo`, and
 //! `source` camera|album), standardised on the bounded pipeline, both files stored by SHA-256,
-//! and recorded in the ledger as the upload and its standardised result.
+//! and recorded in the ledger as the upload and its standardised result;
+//! `POST /captures/{id}/photos/{photo_id}/background` makes a new result of the same upload.
 
 use std::sync::Arc;
 
@@ -13,17 +14,20 @@ use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::metadata::Actor;
 use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
-use photo_ledger_domain::CaptureCommand;
+use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 use photo_ledger_projections::capture_status::CaptureStatusView;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Auth, CommandContext, Students};
+use super::extract::{Auth, Caller, CommandContext, Students};
+use crate::ledger::LedgerError;
 use crate::photo::checks::Check;
 use crate::photo::error::PhotoError;
 use crate::photo::report::Verdict;
+use crate::photo::Standardised;
 use crate::startup::AppState;
+use crate::uploads::PhotoPipeline;
 
 /// The standard the standardiser produces, recorded with each result.
 const SPEC_NAME: &str = "chsi";
@@ -127,13 +131,7 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let capture_id = path.into_inner();
     ensure_access(&state, &caller, capture_id).await?;
-    let pipeline = state.photos.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "photo.unavailable",
-            "系统暂时无法处理照片，请稍后再试。",
-        )
-    })?;
+    let pipeline = pipeline(&state)?;
     let (bytes, source) = read_form(form, state.api.photos.upload_limit_bytes).await?;
     let (capture, _) = state.ledger.load(&capture_id.to_string()).await?;
     let background = capture
@@ -146,9 +144,6 @@ pub async fn upload(
         .standardise(bytes.clone(), background)
         .await
         .map_err(|e| photo_refused(&e))?;
-    let report = standardised.report;
-
-    let store_error = |e: object_store::Error| ApiError::internal(format!("photo store: {e}"));
     let upload = StoredPhoto {
         photo_id: PhotoId(ctx.new_id(&caller, "photo")),
         sha256: state
@@ -157,12 +152,11 @@ pub async fn upload(
             .await
             .map_err(store_error)?,
         bytes: bytes.len() as u64,
-        width: report.input.width,
-        height: report.input.height,
+        width: standardised.report.input.width,
+        height: standardised.report.input.height,
         format: format_of(&bytes),
     };
     let photo_id = upload.photo_id;
-    let now = Utc::now();
     commands::run(
         &state,
         &caller,
@@ -171,51 +165,197 @@ pub async fn upload(
         CaptureCommand::UploadPhoto(UploadPhoto {
             photo: upload,
             source,
-            at: now,
+            at: Utc::now(),
         }),
     )
     .await?;
+    let result = Recorder {
+        state: &state,
+        caller: &caller,
+        ctx: &ctx,
+        capture_id,
+    }
+    .record(photo_id, background, standardised)
+    .await?;
+    Ok(HttpResponse::Created().json(result))
+}
 
-    let standard_photo_id = match (standardised.jpeg, &report.output) {
-        (Some(jpeg), Some(output)) => {
-            let standard = StoredPhoto {
-                photo_id: PhotoId(ctx.new_id(&caller, "standard-photo")),
-                bytes: jpeg.len() as u64,
-                sha256: state.photo_store.put(jpeg).await.map_err(store_error)?,
-                width: output.width,
-                height: output.height,
-                format: "jpeg".into(),
-            };
-            let standard_id = standard.photo_id;
-            let mut metadata = ctx.metadata(&caller, "record_standardisation");
-            metadata.actor = Actor::system("standardiser");
-            commands::run_as(
-                &state,
-                metadata,
-                capture_id,
-                CaptureCommand::RecordStandardisation(RecordStandardisation {
-                    source_photo_id: photo_id,
-                    result: standard,
-                    background,
-                    spec_name: SPEC_NAME.into(),
-                    spec_version: SPEC_VERSION.into(),
-                    checks: report.checks.iter().map(|c| c.result.clone()).collect(),
-                    perceptual_hash: report.perceptual_hash.map(|h| h.to_string()),
-                    at: now,
-                }),
-            )
-            .await?;
-            Some(standard_id)
-        }
-        _ => None,
-    };
-    let (_, view) = status_of(&state, capture_id).await?;
-    Ok(HttpResponse::Created().json(PhotoUploaded {
-        photo_id,
-        standard_photo_id,
-        verdict: report.verdict,
-        blocking: report.checks.iter().any(|c| c.result.blocks_submission()),
-        checks: report.checks,
-        capture: view,
-    }))
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackgroundBody {
+    /// `blue`, `white`, `grey` or `#RRGGBB`, as the batch offers.
+    #[schema(value_type = String, example = "grey")]
+    background: Background,
+}
+
+#[utoipa::path(post, path = "/api/v1/captures/{capture_id}/photos/{photo_id}/background", tag = "students",
+    params(("capture_id" = String, Path), ("photo_id" = String, Path, description = "An uploaded photo, or a standard photo made from it")),
+    request_body = BackgroundBody, security(("bearer" = [])),
+    responses((status = 201, body = PhotoUploaded), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// `POST /captures/{id}/photos/{photo_id}/background {background}` → 201 with a new standardised
+/// result of the same upload.
+pub async fn change_background(
+    state: web::Data<AppState>,
+    caller: Auth<Students>,
+    ctx: CommandContext,
+    path: web::Path<(CaptureId, PhotoId)>,
+    body: web::Json<BackgroundBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (capture_id, photo_id) = path.into_inner();
+    ensure_access(&state, &caller, capture_id).await?;
+    let pipeline = pipeline(&state)?;
+    let background = body.background;
+    let (capture, _) = state.ledger.load(&capture_id.to_string()).await?;
+    if capture
+        .qualification
+        .as_ref()
+        .is_some_and(|q| !q.policy.offers_background(background))
+    {
+        return Err(LedgerError::Refused(CaptureError::BackgroundNotOffered).into());
+    }
+    let photos = photos_of(&state, capture_id).await?;
+    let source = photos
+        .iter()
+        .find(|p| p.photo.photo_id == photo_id)
+        .map(|p| p.source_photo_id.unwrap_or(photo_id))
+        .and_then(|source| {
+            photos
+                .iter()
+                .find(|p| p.photo.photo_id == source && p.source_photo_id.is_none())
+        })
+        .ok_or_else(photo_not_found)?;
+    let bytes = state
+        .photo_store
+        .get(&source.photo.sha256)
+        .await
+        .map_err(store_error)?;
+    let standardised = pipeline
+        .standardise(Arc::new(bytes), background)
+        .await
+        .map_err(|e| photo_refused(&e))?;
+    let result = Recorder {
+        state: &state,
+        caller: &caller,
+        ctx: &ctx,
+        capture_id,
+    }
+    .record(source.photo.photo_id, background, standardised)
+    .await?;
+    Ok(HttpResponse::Created().json(result))
+}
+
+fn pipeline(state: &AppState) -> Result<&PhotoPipeline, ApiError> {
+    state.photos.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "photo.unavailable",
+            "系统暂时无法处理照片，请稍后再试。",
+        )
+    })
+}
+
+fn store_error(e: object_store::Error) -> ApiError {
+    ApiError::internal(format!("photo store: {e}"))
+}
+
+fn photo_not_found() -> ApiError {
+    ApiError::not_found("photo.not_found", "没有找到这张照片")
+}
+
+/// A photo of a capture as the ledger recorded it; standard photos name their upload.
+struct RecordedPhoto {
+    photo: StoredPhoto,
+    source_photo_id: Option<PhotoId>,
+}
+
+/// Every photo of the capture, from its events.
+async fn photos_of(
+    state: &AppState,
+    capture_id: CaptureId,
+) -> Result<Vec<RecordedPhoto>, ApiError> {
+    let history = state.ledger.history(&capture_id.to_string()).await?;
+    Ok(history
+        .into_iter()
+        .filter_map(|e| serde_json::from_value::<CaptureEvent>(e.payload).ok())
+        .filter_map(|event| match event {
+            CaptureEvent::PhotoUploaded(e) => Some(RecordedPhoto {
+                photo: e.photo,
+                source_photo_id: None,
+            }),
+            CaptureEvent::Standardised(e) => Some(RecordedPhoto {
+                photo: e.result,
+                source_photo_id: Some(e.source_photo_id),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Records standardised results for one student's request.
+struct Recorder<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    ctx: &'a CommandContext,
+    capture_id: CaptureId,
+}
+
+impl Recorder<'_> {
+    /// Stores the standard photo, if one was made, records it as the upload's result, and
+    /// answers with the checks and the capture's status.
+    async fn record(
+        &self,
+        source_photo_id: PhotoId,
+        background: Background,
+        standardised: Standardised,
+    ) -> Result<PhotoUploaded, ApiError> {
+        let report = standardised.report;
+        let standard_photo_id = match (standardised.jpeg, &report.output) {
+            (Some(jpeg), Some(output)) => {
+                let what = format!("standard-photo:{source_photo_id}:{background}");
+                let standard = StoredPhoto {
+                    photo_id: PhotoId(self.ctx.new_id(self.caller, &what)),
+                    bytes: jpeg.len() as u64,
+                    sha256: self
+                        .state
+                        .photo_store
+                        .put(jpeg)
+                        .await
+                        .map_err(store_error)?,
+                    width: output.width,
+                    height: output.height,
+                    format: "jpeg".into(),
+                };
+                let standard_id = standard.photo_id;
+                let mut metadata = self.ctx.metadata(self.caller, &what);
+                metadata.actor = Actor::system("standardiser");
+                commands::run_as(
+                    self.state,
+                    metadata,
+                    self.capture_id,
+                    CaptureCommand::RecordStandardisation(RecordStandardisation {
+                        source_photo_id,
+                        result: standard,
+                        background,
+                        spec_name: SPEC_NAME.into(),
+                        spec_version: SPEC_VERSION.into(),
+                        checks: report.checks.iter().map(|c| c.result.clone()).collect(),
+                        perceptual_hash: report.perceptual_hash.map(|h| h.to_string()),
+                        at: Utc::now(),
+                    }),
+                )
+                .await?;
+                Some(standard_id)
+            }
+            _ => None,
+        };
+        let (_, view) = status_of(self.state, self.capture_id).await?;
+        Ok(PhotoUploaded {
+            photo_id: source_photo_id,
+            standard_photo_id,
+            verdict: report.verdict,
+            blocking: report.checks.iter().any(|c| c.result.blocks_submission()),
+            checks: report.checks,
+            capture: view,
+        })
+    }
 }
