@@ -1025,6 +1025,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::POST, format!("/api/v1/captures/{capture}/withdraw"), json!({}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/orders"), json!({"purpose": "reprint"}), own),
         (Method::GET, "/api/v1/me/history".into(), none.clone(), any_student),
+        // The photo does not exist: nobody finds it.
+        (Method::GET, format!("/api/v1/photos/{photo}"), none.clone(), [Unauthenticated, Hidden, Hidden, Hidden, Hidden, Hidden]),
         (Method::GET, "/api/v1/me/addresses".into(), none.clone(), any_student),
         (Method::POST, "/api/v1/me/addresses".into(), json!({"recipient": "x", "phone": "1", "address": "y"}), any_student),
         (Method::DELETE, format!("/api/v1/me/addresses/{address}"), none.clone(), own),
@@ -1576,4 +1578,53 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     assert_eq!(submitted["status"], "in_review");
     let (_, history) = app.get("/api/v1/me/history", &student).await;
     assert_eq!(history["photos"].as_array().unwrap().len(), 3, "{history}");
+
+    // The files: to the owner and staff only, as stored or as a preview.
+    let image = |path: String, token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(&path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let photo = image(format!("/api/v1/photos/{standard}"), student.clone()).await;
+    assert_eq!(photo.status(), 200);
+    assert_eq!(photo.headers()["content-type"], "image/jpeg");
+    let jpeg = photo.bytes().await.unwrap();
+    let decoded = image::load_from_memory(&jpeg).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (480, 640));
+    let original = uploaded["photo_id"].as_str().unwrap();
+    let png = image(format!("/api/v1/photos/{original}"), student.clone()).await;
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let thumb = image(
+        format!("/api/v1/photos/{standard}?size=thumb"),
+        student.clone(),
+    )
+    .await;
+    assert_eq!(thumb.status(), 200);
+    let preview = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert_eq!((preview.width(), preview.height()), (180, 240));
+    let reviewer = app.staff("reviewer").await;
+    assert_eq!(
+        image(format!("/api/v1/photos/{standard}"), reviewer)
+            .await
+            .status(),
+        200
+    );
+    let other = app.student("openid-b").await;
+    let hidden = read(image(format!("/api/v1/photos/{standard}"), other).await).await;
+    assert_error(&hidden, 404, "photo.not_found");
+    let bad_size = read(
+        image(
+            format!("/api/v1/photos/{standard}?size=huge"),
+            student.clone(),
+        )
+        .await,
+    )
+    .await;
+    assert_error(&bad_size, 400, "http.invalid_query");
 }

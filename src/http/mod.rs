@@ -104,6 +104,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource("/captures/{capture_id}/orders/{order_id}/payment")
                 .route(web::post().to(captures::payment)),
         )
+        .service(resource("/photos/{photo_id}").route(web::get().to(photos::get)))
         .service(resource("/me/history").route(web::get().to(me::history)))
         .service(resource("/payments/wechat/notify").route(web::post().to(payments::wechat_notify)))
         .service(

@@ -30,6 +30,7 @@ use super::{admin, auth, captures, courier, me, payments, photos, review};
         captures::payment,
         photos::upload,
         photos::change_background,
+        photos::get,
         me::history,
         payments::wechat_notify,
         payments::dev_pay,

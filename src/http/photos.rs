@@ -16,6 +16,7 @@ use photo_ledger_domain::metadata::Actor;
 use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
 use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 use photo_ledger_projections::capture_status::CaptureStatusView;
+use photo_ledger_projections::photo_history;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{self, ensure_access, status_of};
@@ -258,7 +259,7 @@ fn store_error(e: object_store::Error) -> ApiError {
     ApiError::internal(format!("photo store: {e}"))
 }
 
-fn photo_not_found() -> ApiError {
+pub(super) fn photo_not_found() -> ApiError {
     ApiError::not_found("photo.not_found", "没有找到这张照片")
 }
 
@@ -358,4 +359,101 @@ impl Recorder<'_> {
             capture: view,
         })
     }
+}
+
+/// A photo of the capture and its file.
+pub(super) async fn photo_file(
+    state: &AppState,
+    capture_id: CaptureId,
+    photo_id: PhotoId,
+) -> Result<(StoredPhoto, Vec<u8>), ApiError> {
+    let photo = photos_of(state, capture_id)
+        .await?
+        .into_iter()
+        .find(|p| p.photo.photo_id == photo_id)
+        .ok_or_else(photo_not_found)?
+        .photo;
+    let bytes = state
+        .photo_store
+        .get(&photo.sha256)
+        .await
+        .map_err(store_error)?;
+    Ok((photo, bytes))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoQuery {
+    /// `thumb` for a small JPEG preview; the file as stored when absent.
+    size: Option<String>,
+}
+
+/// The longest side of a preview.
+const THUMB_SIDE: u32 = 240;
+
+fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let limits = crate::photo::spec::InputLimits::default();
+    let image = crate::photo::input::decode(bytes, &limits).map_err(|e| photo_refused(&e))?;
+    // Keeps the aspect ratio.
+    let thumb = image::DynamicImage::ImageRgb8(image)
+        .thumbnail(THUMB_SIDE, THUMB_SIDE)
+        .into_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&thumb)
+        .map_err(ApiError::internal)?;
+    Ok(jpeg)
+}
+
+#[utoipa::path(get, path = "/api/v1/photos/{photo_id}", tag = "students",
+    params(("photo_id" = String, Path), PhotoQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The image (JPEG, PNG or WebP as uploaded; JPEG for standard photos and previews)", content_type = "image/jpeg"),
+        (status = "4XX", body = ErrorBody)))]
+/// `GET /photos/{photo_id}` (`?size=thumb`): the image, to its owner and to staff only.
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<PhotoId>,
+    query: web::Query<PhotoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let photo_id = path.into_inner();
+    let thumb = match query.size.as_deref() {
+        None => false,
+        Some("thumb") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "http.invalid_query",
+                "size 只能为 thumb",
+            ))
+        }
+    };
+    let capture_id: CaptureId = photo_history::capture_of(state.ledger.db(), &photo_id.to_string())
+        .await?
+        .ok_or_else(photo_not_found)?
+        .parse()
+        .map_err(ApiError::internal)?;
+    // Another student's photo is as good as missing.
+    ensure_access(&state, &caller, capture_id)
+        .await
+        .map_err(|_| photo_not_found())?;
+    let (photo, bytes) = photo_file(&state, capture_id, photo_id).await?;
+    let (content_type, body) = if thumb {
+        let jpeg = tokio::task::spawn_blocking(move || thumbnail(&bytes))
+            .await
+            .map_err(ApiError::internal)??;
+        ("image/jpeg", jpeg)
+    } else {
+        let content_type = match photo.format.as_str() {
+            "png" => "image/png",
+            "webp" => "image/webp",
+            _ => "image/jpeg",
+        };
+        (content_type, bytes)
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        // Files never change: a photo id always names the same bytes.
+        .insert_header(("cache-control", "private, max-age=31536000, immutable"))
+        .body(body))
 }
