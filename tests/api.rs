@@ -1039,6 +1039,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::POST, format!("/api/v1/review/captures/{capture}/approve"), json!({}), reviewers),
         (Method::POST, format!("/api/v1/review/captures/{capture}/reject"), json!({"reasons": ["blurred"]}), reviewers),
         (Method::GET, "/api/v1/courier/orders?status=to_print".into(), none.clone(), couriers),
+        (Method::GET, format!("/api/v1/courier/orders/{order}/sheet"), none.clone(), couriers_missing),
         (Method::POST, format!("/api/v1/courier/orders/{order}/printed"), json!({}), couriers_missing),
         (Method::POST, format!("/api/v1/courier/orders/{order}/shipped"), json!({"carrier": "顺丰", "tracking_no": "SF1"}), couriers_missing),
         (Method::GET, format!("/api/v1/admin/captures/{capture}/events"), none.clone(), admins),
@@ -1610,7 +1611,7 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     assert_eq!((preview.width(), preview.height()), (180, 240));
     let reviewer = app.staff("reviewer").await;
     assert_eq!(
-        image(format!("/api/v1/photos/{standard}"), reviewer)
+        image(format!("/api/v1/photos/{standard}"), reviewer.clone())
             .await
             .status(),
         200
@@ -1627,4 +1628,53 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     )
     .await;
     assert_error(&bad_size, 400, "http.invalid_query");
+
+    // Approved, reprinted on 版式二 and mailed: print staff get the sheet as JPEG and PDF.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/approve"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, address) = app
+        .post("/api/v1/me/addresses", &student, json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"}))
+        .await;
+    let (status, reprint) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            json!({"purpose": "reprint", "layout": "two", "address_id": address["address_id"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{reprint}");
+    let order_id = reprint["order_id"].as_str().unwrap();
+    app.pay(order_id, SHEET_FEN).await;
+    let courier = app.staff("courier").await;
+    let sheet = image(
+        format!("/api/v1/courier/orders/{order_id}/sheet"),
+        courier.clone(),
+    )
+    .await;
+    assert_eq!(sheet.status(), 200);
+    assert_eq!(sheet.headers()["content-type"], "image/jpeg");
+    let sheet = image::load_from_memory(&sheet.bytes().await.unwrap()).unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (1200, 1800));
+    let pdf = image(
+        format!("/api/v1/courier/orders/{order_id}/sheet?format=pdf"),
+        courier.clone(),
+    )
+    .await;
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+    let bad_format = read(
+        image(
+            format!("/api/v1/courier/orders/{order_id}/sheet?format=tiff"),
+            courier,
+        )
+        .await,
+    )
+    .await;
+    assert_error(&bad_format, 400, "http.invalid_query");
 }

@@ -1,16 +1,19 @@
-//! Print staff's routes: paid print orders by stage, marking them printed and shipped.
+//! Print staff's routes: paid print orders by stage, their print sheets, marking them printed
+//! and shipped.
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use photo_ledger_domain::commands::{MarkPrinted, Ship};
-use photo_ledger_domain::values::{CaptureId, OrderId};
-use photo_ledger_domain::CaptureCommand;
+use photo_ledger_domain::values::{CaptureId, OrderId, PrintLayout};
+use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus};
 use serde::{Deserialize, Serialize};
 
 use super::commands;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Couriers};
+use crate::ledger::LedgerError;
+use crate::photo::prints;
 use crate::startup::AppState;
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -127,4 +130,63 @@ pub async fn shipped(
         at: Utc::now(),
     });
     order_command(&state, &caller, &ctx, order_id, command).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SheetQuery {
+    /// `jpeg` (default) or `pdf`.
+    format: Option<String>,
+}
+
+/// The approved photo laid out on the order's 6寸 sheet, as JPEG or PDF.
+fn render_sheet(photo: &[u8], layout: PrintLayout, pdf: bool) -> Result<Vec<u8>, ApiError> {
+    let limits = crate::photo::spec::InputLimits::default();
+    let master = crate::photo::input::decode(photo, &limits).map_err(ApiError::internal)?;
+    let sheet = prints::sheet(&master, layout);
+    let jpeg = prints::sheet_jpeg(&sheet).map_err(ApiError::internal)?;
+    Ok(if pdf {
+        prints::sheet_pdf(&jpeg, sheet.width(), sheet.height())
+    } else {
+        jpeg
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/courier/orders/{order_id}/sheet", tag = "print staff",
+    params(("order_id" = String, Path, description = "The order (UUID)"), SheetQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The print sheet", content_type = "image/jpeg"), (status = "4XX", body = ErrorBody)))]
+/// `GET /courier/orders/{id}/sheet?format=jpeg|pdf`: the print sheet of a paid order, once its
+/// photo is approved.
+pub async fn sheet(
+    state: web::Data<AppState>,
+    _caller: Auth<Couriers>,
+    path: web::Path<OrderId>,
+    query: web::Query<SheetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pdf = match query.format.as_deref() {
+        None | Some("jpeg") => false,
+        Some("pdf") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "http.invalid_query",
+                "format 只能为 jpeg 或 pdf",
+            ))
+        }
+    };
+    let order = courier_orders::by_order(state.ledger.db(), &path.to_string())
+        .await?
+        .ok_or_else(order_not_found)?;
+    let photo_id = order
+        .approved_photo_id
+        .ok_or_else(|| LedgerError::Refused(CaptureError::NotApproved))?;
+    let capture_id: CaptureId = order.capture_id.parse().map_err(ApiError::internal)?;
+    let (_, bytes) = super::photos::photo_file(&state, capture_id, photo_id).await?;
+    let layout = order.layout;
+    let body = tokio::task::spawn_blocking(move || render_sheet(&bytes, layout, pdf))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok()
+        .content_type(if pdf { "application/pdf" } else { "image/jpeg" })
+        .body(body))
 }

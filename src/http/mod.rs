@@ -126,6 +126,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource("/review/captures/{capture_id}/reject").route(web::post().to(review::reject)),
         )
         .service(resource("/courier/orders").route(web::get().to(courier::list)))
+        .service(resource("/courier/orders/{order_id}/sheet").route(web::get().to(courier::sheet)))
         .service(
             resource("/courier/orders/{order_id}/printed").route(web::post().to(courier::printed)),
         )

@@ -43,6 +43,7 @@ use super::{admin, auth, captures, courier, me, payments, photos, review};
         review::approve,
         review::reject,
         courier::list,
+        courier::sheet,
         courier::printed,
         courier::shipped,
         admin::events,
