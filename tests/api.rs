@@ -1579,6 +1579,25 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     assert_eq!(submitted["status"], "in_review");
     let (_, history) = app.get("/api/v1/me/history", &student).await;
     assert_eq!(history["photos"].as_array().unwrap().len(), 3, "{history}");
+    let (_, ready) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready["photos"], "models_loaded");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"photo_ledger_photo_standardisation_seconds_count{verdict="accepted"} 2"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"photo_ledger_photo_standardisation_seconds_count{verdict="photo.not_an_image"} 1"#
+    ));
 
     // The files: to the owner and staff only, as stored or as a preview.
     let image = |path: String, token: String| {

@@ -1,6 +1,6 @@
 //! Prometheus metrics at `/metrics`: requests by route pattern, method and status with latency
-//! histograms, ledger commands by outcome code, verifications by outcome, and the projections'
-//! lag, measured when scraped. One registry per running service, no global state.
+//! histograms, ledger commands by outcome code, verifications by outcome, standardisation time
+//! by verdict, and the projections' lag, measured when scraped. One registry per running service, no global state.
 
 use actix_web::{web, HttpResponse};
 use prometheus::{
@@ -16,6 +16,7 @@ pub struct Metrics {
     latency: HistogramVec,
     commands: IntCounterVec,
     verifications: IntCounterVec,
+    standardisations: HistogramVec,
     projection_lag: IntGauge,
 }
 
@@ -52,6 +53,15 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let standardisations = HistogramVec::new(
+            HistogramOpts::new(
+                "photo_standardisation_seconds",
+                "Time to standardise a photo, waiting for the pipeline included",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["verdict"],
+        )
+        .expect("valid metric");
         let projection_lag = IntGauge::new(
             "projection_lag_events",
             "Events the slowest projection has not yet applied",
@@ -62,6 +72,7 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(commands.clone()),
             Box::new(verifications.clone()),
+            Box::new(standardisations.clone()),
             Box::new(projection_lag.clone()),
         ] {
             registry
@@ -74,6 +85,7 @@ impl Metrics {
             latency,
             commands,
             verifications,
+            standardisations,
             projection_lag,
         }
     }
@@ -90,6 +102,13 @@ impl Metrics {
     /// `outcome` is `ok` or the refusal's stable code.
     pub fn observe_command(&self, command: &str, outcome: &str) {
         self.commands.with_label_values(&[command, outcome]).inc();
+    }
+
+    /// `verdict` is `accepted`, `retake`, `refused` or the error code of an unreadable file.
+    pub fn observe_standardisation(&self, verdict: &str, seconds: f64) {
+        self.standardisations
+            .with_label_values(&[verdict])
+            .observe(seconds);
     }
 
     pub fn observe_verification(&self, outcome: &str) {

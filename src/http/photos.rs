@@ -141,10 +141,7 @@ pub async fn upload(
         .and_then(|q| q.policy.backgrounds.first().copied())
         .unwrap_or(Background::Blue);
     let bytes = Arc::new(bytes);
-    let standardised = pipeline
-        .standardise(bytes.clone(), background)
-        .await
-        .map_err(|e| photo_refused(&e))?;
+    let standardised = standardise(&state, pipeline, bytes.clone(), background).await?;
     let upload = StoredPhoto {
         photo_id: PhotoId(ctx.new_id(&caller, "photo")),
         sha256: state
@@ -230,10 +227,7 @@ pub async fn change_background(
         .get(&source.photo.sha256)
         .await
         .map_err(store_error)?;
-    let standardised = pipeline
-        .standardise(Arc::new(bytes), background)
-        .await
-        .map_err(|e| photo_refused(&e))?;
+    let standardised = standardise(&state, pipeline, Arc::new(bytes), background).await?;
     let result = Recorder {
         state: &state,
         caller: &caller,
@@ -243,6 +237,29 @@ pub async fn change_background(
     .record(source.photo.photo_id, background, standardised)
     .await?;
     Ok(HttpResponse::Created().json(result))
+}
+
+/// Runs the pipeline and times it by verdict.
+async fn standardise(
+    state: &AppState,
+    pipeline: &PhotoPipeline,
+    bytes: Arc<Vec<u8>>,
+    background: Background,
+) -> Result<Standardised, ApiError> {
+    let started = std::time::Instant::now();
+    let standardised = pipeline.standardise(bytes, background).await;
+    let verdict = match &standardised {
+        Ok(s) => match s.report.verdict {
+            Verdict::Accepted => "accepted",
+            Verdict::Retake => "retake",
+            Verdict::Refused => "refused",
+        },
+        Err(e) => e.code(),
+    };
+    state
+        .metrics
+        .observe_standardisation(verdict, started.elapsed().as_secs_f64());
+    standardised.map_err(|e| photo_refused(&e))
 }
 
 fn pipeline(state: &AppState) -> Result<&PhotoPipeline, ApiError> {
