@@ -33,6 +33,7 @@ on_both_stores!(
     a_retried_post_returns_the_first_response,
     payment_notifications_are_verified_and_recorded_once,
     orders_carry_wechat_pay_parameters_from_jsapi_prepay,
+    the_exam_photo_flow_free_by_student_number_on_grey,
     a_photo_is_uploaded_standardised_and_submitted,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
@@ -1462,51 +1463,13 @@ async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) 
     );
 }
 
-/// A multipart/form-data body with the photo and its source.
-fn photo_form(photo: &[u8], source: &str) -> (String, Vec<u8>) {
-    let boundary = "photo-ledger-test-boundary";
-    let mut body = Vec::new();
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\n{source}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"photo.png\"\r\n\
-             Content-Type: image/png\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(photo);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
-    let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".onnxruntime/libonnxruntime.so")
-        });
-    let app = TestApp::spawn_with(backend, |s| {
-        s.api.photos.onnxruntime = Some(onnxruntime);
-        s.api.photos.models_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, with_photos).await;
     let student = app.student("openid-a").await;
     let capture = paid_capture(&app, &student).await;
-    let upload = |photo: Vec<u8>, source: &str| {
-        let (content_type, body) = photo_form(&photo, source);
-        app.client
-            .post(app.url(&format!("/api/v1/captures/{capture}/photos")))
-            .bearer_auth(&student)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-    };
-    let astronaut = std::fs::read(format!(
-        "{}/fixtures/astronaut.png",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let (status, uploaded) = read(upload(astronaut, "camera").await.unwrap()).await;
+    let upload =
+        |photo: Vec<u8>, source: &'static str| app.upload(&capture, &student, photo, source);
+    let (status, uploaded) = upload(astronaut(), "camera").await;
     assert_eq!(status, 201, "{uploaded}");
     assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
     assert_eq!(uploaded["blocking"], false);
@@ -1522,14 +1485,9 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     let standard = uploaded["standard_photo_id"].as_str().unwrap();
     assert_eq!(uploaded["capture"]["standard_photo_id"], standard);
 
-    let not_a_photo = read(
-        upload(b"%PDF-1.4 not a photo".to_vec(), "album")
-            .await
-            .unwrap(),
-    )
-    .await;
+    let not_a_photo = upload(b"%PDF-1.4 not a photo".to_vec(), "album").await;
     assert_error(&not_a_photo, 422, "photo.not_an_image");
-    let bad_source = read(upload(vec![1, 2, 3], "scanner").await.unwrap()).await;
+    let bad_source = upload(vec![1, 2, 3], "scanner").await;
     assert_error(&bad_source, 422, "request.invalid");
     let not_multipart = app
         .post(
@@ -1696,4 +1654,96 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     )
     .await;
     assert_error(&bad_format, 400, "http.invalid_query");
+}
+
+/// 考试照片: a free batch, the student number, a photo moved from blue to grey, approved, and
+/// the student's photo history.
+async fn the_exam_photo_flow_free_by_student_number_on_grey(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_photos).await;
+    let admin = app.staff("admin").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/admin/schools",
+            &admin,
+            json!({"name": "太湖学院", "categories": ["自学考试"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            "/api/v1/admin/batches",
+            &admin,
+            json!({"school": "太湖学院", "education_type": "自学考试", "price_fen": 0, "backgrounds": ["blue", "grey"]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let roster = "学号,姓名,证件类型,证件号码,学历类别\n2023900001,李明,居民身份证,320203200408151226,自学考试\n";
+    let imported = app
+        .client
+        .post(app.url("/api/v1/admin/rosters"))
+        .query(&[("school", "太湖学院"), ("file_name", "exam.csv")])
+        .bearer_auth(&admin)
+        .body(roster)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 200);
+
+    let student = app.student("openid-exam").await;
+    let (status, opened) = app
+        .post(
+            "/api/v1/captures",
+            &student,
+            json!({"school": "太湖学院", "student_number": "2023900001"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["status"], "awaiting_photo", "free: nothing to pay");
+    let capture = opened["capture_id"].as_str().unwrap().to_string();
+    let (status, blue) = app.upload(&capture, &student, astronaut(), "album").await;
+    assert_eq!(status, 201, "{blue}");
+    assert_eq!(blue["capture"]["background"], "blue");
+    let path = format!(
+        "/api/v1/captures/{capture}/photos/{}/background",
+        blue["photo_id"].as_str().unwrap()
+    );
+    let refused = app
+        .post(&path, &student, json!({"background": "white"}))
+        .await;
+    assert_error(&refused, 422, "capture.background_not_offered");
+    let (status, grey) = app
+        .post(&path, &student, json!({"background": "grey"}))
+        .await;
+    assert_eq!(status, 201, "{grey}");
+    assert_eq!(grey["capture"]["background"], "grey");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &student,
+            json!({"standard_photo_id": grey["standard_photo_id"]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reviewer = app.staff("reviewer").await;
+    let (status, approved) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/approve"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["status"], "approved");
+
+    let (_, history) = app.get("/api/v1/me/history", &student).await;
+    let photos = history["photos"].as_array().unwrap();
+    assert_eq!(
+        photos.len(),
+        3,
+        "the upload and two standard photos: {history}"
+    );
+    let approved: Vec<&Value> = photos.iter().filter(|p| p["approved"] == true).collect();
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0]["photo_id"], grey["standard_photo_id"]);
+    assert_eq!(approved[0]["school"], "太湖学院");
 }

@@ -584,3 +584,64 @@ pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str) {
         "{body}"
     );
 }
+
+/// A multipart/form-data body with the photo and its source.
+pub fn photo_form(photo: &[u8], source: &str) -> (String, Vec<u8>) {
+    let boundary = "photo-ledger-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\n{source}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"photo.png\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(photo);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The astronaut fixture: one face, as a phone might take it.
+pub fn astronaut() -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/fixtures/astronaut.png",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Settings with the photo models loaded (ONNX Runtime from `ORT_DYLIB_PATH` or
+/// `.onnxruntime/`; without it the service does not start and the test fails).
+pub fn with_photos(settings: &mut ServeSettings) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    settings.api.photos.onnxruntime = Some(
+        std::env::var_os("ORT_DYLIB_PATH")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so")),
+    );
+    settings.api.photos.models_dir = root.join("models");
+}
+
+impl TestApp {
+    /// Uploads a photo to the capture as the mini-program does.
+    pub async fn upload(
+        &self,
+        capture: &str,
+        token: &str,
+        photo: Vec<u8>,
+        source: &str,
+    ) -> (StatusCode, Value) {
+        let (content_type, body) = photo_form(&photo, source);
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/captures/{capture}/photos")))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+}
