@@ -434,6 +434,12 @@ async fn the_three_proofs_open_a_capture_and_verifying_again_returns_it(backend:
 /// Opens WU's capture for `student` and pays the collection fee; returns the capture id.
 async fn paid_capture(app: &TestApp, student: &str) -> String {
     let capture = app.open_capture(student, &WU).await;
+    pay_fee(app, student, &capture).await;
+    capture
+}
+
+/// Orders the collection fee and pays it through WeChat Pay's notification.
+async fn pay_fee(app: &TestApp, student: &str, capture: &str) {
     let (status, order) = app
         .post(
             &format!("/api/v1/captures/{capture}/orders"),
@@ -445,19 +451,31 @@ async fn paid_capture(app: &TestApp, student: &str) -> String {
     assert_eq!(order["amount_fen"], FEE_FEN);
     assert_eq!(order["state"], "awaiting_payment");
     app.pay(order["order_id"].as_str().unwrap(), FEE_FEN).await;
-    capture
 }
 
+/// 毕业照片: the collection code and the last four, the fee paid through WeChat Pay's
+/// notification, a real photo rejected with reasons, a new photo approved, delivered to 学信网.
 async fn a_paid_collection_is_rejected_then_approved_and_delivered(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, with_photos).await;
     let student = app.student("openid-a").await;
-    let capture = paid_capture(&app, &student).await;
+    let (status, opened) = app
+        .post(
+            "/api/v1/captures",
+            &student,
+            json!({"school": SCHOOL, "education_type": FULL_TIME, "collection_code": app.collection_code(&WU), "id_last4": WU.last4()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    let capture = opened["capture_id"].as_str().unwrap().to_string();
+    let early = app.upload(&capture, &student, astronaut(), "camera").await;
+    assert_error(&early, 409, "capture.payment_required");
+    pay_fee(&app, &student, &capture).await;
     let (_, view) = app
         .get(&format!("/api/v1/captures/{capture}"), &student)
         .await;
     assert_eq!(view["status"], "awaiting_photo", "{view}");
 
-    let photo = app.standard_photo(&capture).await;
+    let photo = app.standard_photo_of(&capture, &student).await;
     let (status, submitted) = app
         .post(
             &format!("/api/v1/captures/{capture}/submit"),
@@ -533,7 +551,7 @@ async fn a_paid_collection_is_rejected_then_approved_and_delivered(backend: Back
     let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
     assert_eq!(queue["items"], json!([]));
 
-    let photo = app.standard_photo(&capture).await;
+    let photo = app.standard_photo_of(&capture, &student).await;
     app.post(
         &format!("/api/v1/captures/{capture}/submit"),
         &student,
@@ -597,11 +615,22 @@ async fn a_paid_collection_is_rejected_then_approved_and_delivered(backend: Back
     );
 }
 
+/// 集中采集: the batch's feature code with the collection code, a real photo withdrawn while
+/// pending and submitted again.
 async fn a_withdrawal_while_in_review_and_a_resubmission(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, with_photos).await;
     let student = app.student("openid-a").await;
-    let capture = paid_capture(&app, &student).await;
-    let photo = app.standard_photo(&capture).await;
+    let (status, opened) = app
+        .post(
+            "/api/v1/captures",
+            &student,
+            json!({"feature_code": app.batch.feature_code.as_str(), "collection_code": app.collection_code(&WU), "id_last4": WU.last4()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    let capture = opened["capture_id"].as_str().unwrap().to_string();
+    pay_fee(&app, &student, &capture).await;
+    let photo = app.standard_photo_of(&capture, &student).await;
     let submit = json!({"standard_photo_id": photo});
     app.post(
         &format!("/api/v1/captures/{capture}/submit"),

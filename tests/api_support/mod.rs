@@ -624,6 +624,14 @@ pub fn with_photos(settings: &mut ServeSettings) {
 }
 
 impl TestApp {
+    /// Uploads the astronaut and returns the standard photo made of it (accepted).
+    pub async fn standard_photo_of(&self, capture: &str, token: &str) -> String {
+        let (status, uploaded) = self.upload(capture, token, astronaut(), "camera").await;
+        assert_eq!(status, 201, "{uploaded}");
+        assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
+        uploaded["standard_photo_id"].as_str().unwrap().to_string()
+    }
+
     /// Uploads a photo to the capture as the mini-program does.
     pub async fn upload(
         &self,
