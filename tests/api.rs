@@ -469,6 +469,20 @@ async fn a_paid_collection_is_rejected_then_approved_and_delivered(backend: Back
     let capture = opened["capture_id"].as_str().unwrap().to_string();
     let early = app.upload(&capture, &student, astronaut(), "camera").await;
     assert_error(&early, 409, "capture.payment_required");
+    // Refused before any standardisation.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("photo_ledger_photo_standardisation_seconds_count"),
+        "{metrics}"
+    );
     pay_fee(&app, &student, &capture).await;
     let (_, view) = app
         .get(&format!("/api/v1/captures/{capture}"), &student)

@@ -140,31 +140,39 @@ pub async fn upload(
         .as_ref()
         .and_then(|q| q.policy.backgrounds.first().copied())
         .unwrap_or(Background::Blue);
+    let mut upload = UploadPhoto {
+        photo: StoredPhoto {
+            photo_id: PhotoId(ctx.new_id(&caller, "photo")),
+            sha256: String::new(),
+            bytes: bytes.len() as u64,
+            width: 0,
+            height: 0,
+            format: format_of(&bytes),
+        },
+        source,
+        at: Utc::now(),
+    };
+    // The capture's own rules (paid first? album allowed? locked?) before the expensive work;
+    // the ledger decides again when the upload is recorded.
+    capture
+        .decide(CaptureCommand::UploadPhoto(upload.clone()))
+        .map_err(LedgerError::Refused)?;
     let bytes = Arc::new(bytes);
     let standardised = standardise(&state, pipeline, bytes.clone(), background).await?;
-    let upload = StoredPhoto {
-        photo_id: PhotoId(ctx.new_id(&caller, "photo")),
-        sha256: state
-            .photo_store
-            .put(bytes.to_vec())
-            .await
-            .map_err(store_error)?,
-        bytes: bytes.len() as u64,
-        width: standardised.report.input.width,
-        height: standardised.report.input.height,
-        format: format_of(&bytes),
-    };
-    let photo_id = upload.photo_id;
+    upload.photo.sha256 = state
+        .photo_store
+        .put(bytes.to_vec())
+        .await
+        .map_err(store_error)?;
+    upload.photo.width = standardised.report.input.width;
+    upload.photo.height = standardised.report.input.height;
+    let photo_id = upload.photo.photo_id;
     commands::run(
         &state,
         &caller,
         &ctx,
         capture_id,
-        CaptureCommand::UploadPhoto(UploadPhoto {
-            photo: upload,
-            source,
-            at: Utc::now(),
-        }),
+        CaptureCommand::UploadPhoto(upload),
     )
     .await?;
     let result = Recorder {
