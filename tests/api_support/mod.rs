@@ -621,6 +621,8 @@ pub fn with_photos(settings: &mut ServeSettings) {
             .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so")),
     );
     settings.api.photos.models_dir = root.join("models");
+    // Several tests run at once on a small machine: one standardisation at a time per service.
+    settings.api.photos.concurrent_standardisations = 1;
 }
 
 impl TestApp {
