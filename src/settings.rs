@@ -159,6 +159,8 @@ pub struct HttpSettings {
     pub verify_limit_bytes: usize,
     /// Largest roster file `POST /admin/rosters` accepts.
     pub roster_limit_bytes: usize,
+    /// How long a stored first response answers retries with the same `Idempotency-Key`.
+    pub idempotency_ttl_hours: u32,
 }
 
 impl Default for HttpSettings {
@@ -167,6 +169,7 @@ impl Default for HttpSettings {
             json_limit_bytes: 64 * 1024,
             verify_limit_bytes: 4 * 1024 * 1024,
             roster_limit_bytes: 16 * 1024 * 1024,
+            idempotency_ttl_hours: 24,
         }
     }
 }

@@ -126,7 +126,7 @@ pub struct Application {
     port: u16,
     server: Server,
     ledger: Arc<Ledger>,
-    projector_tasks: JoinSet<()>,
+    background_tasks: JoinSet<()>,
 }
 
 impl Application {
@@ -141,7 +141,11 @@ impl Application {
             settings.dev,
         )?);
         let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
-        let projector_tasks = ledger.projector().spawn();
+        let mut background_tasks = ledger.projector().spawn();
+        background_tasks.spawn(crate::http::idempotency::purge_periodically(
+            ledger.db().clone(),
+            chrono::Duration::hours(i64::from(settings.api.http.idempotency_ttl_hours)),
+        ));
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default()),
@@ -187,7 +191,7 @@ impl Application {
             port,
             server,
             ledger,
-            projector_tasks,
+            background_tasks,
         })
     }
 
@@ -202,7 +206,7 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests and stops the projector.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         self.server.await?;
-        self.projector_tasks.shutdown().await;
+        self.background_tasks.shutdown().await;
         self.ledger.db().close().await;
         Ok(())
     }

@@ -925,6 +925,20 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     )
     .await;
     assert_error(&reused, 422, "idempotency.key_reused");
+    // Once purged (after http.idempotency_ttl_hours), the key acts again.
+    let purged = photo_ledger::http::idempotency::purge(
+        app.ledger.db(),
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert!(purged >= 1);
+    let fresh = post(&student, "key-1", body.clone()).await.unwrap();
+    assert_eq!(fresh.status(), 201);
+    assert!(fresh.headers().get("idempotency-replayed").is_none());
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(book["addresses"].as_array().unwrap().len(), 2);
+
     // Keys are per caller.
     let other = app.student("openid-b").await;
     let theirs = read(post(&other, "key-1", body).await.unwrap()).await;

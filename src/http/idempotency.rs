@@ -5,7 +5,8 @@
 //! one key cannot both act: the second gets 409 `idempotency.in_progress`. A key reused for a
 //! different request (method, path or body differ) gets 422 `idempotency.key_reused`. A 5xx is
 //! not stored: the key is released so the retry runs again. Sign-in routes are anonymous and
-//! simply sign in again; their tokens are never stored.
+//! simply sign in again; their tokens are never stored. Stored responses are kept for
+//! `http.idempotency_ttl_hours` and then purged.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -13,7 +14,7 @@ use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use photo_ledger_projections::{on_db, Db};
 use sha2::{Digest, Sha256};
 
@@ -108,6 +109,28 @@ async fn release(db: &Db, caller: &str, key: &str) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ()))?;
     Ok(())
+}
+
+/// Forgets stored responses older than `before`: a retry after that acts again. Returns how many.
+pub async fn purge(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
+/// Purges expired keys every few minutes, for as long as the service runs.
+pub async fn purge_periodically(db: Db, ttl: chrono::Duration) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        every.tick().await;
+        match purge(&db, Utc::now() - ttl).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+        }
+    }
 }
 
 fn valid_key(key: &str) -> bool {
