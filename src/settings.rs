@@ -58,3 +58,188 @@ impl StoreSettings {
         Ok(PersonKeyer::new(secret.into_bytes()))
     }
 }
+
+/// The HTTP service's settings: built-in defaults, then an optional TOML file (`serve --config`),
+/// then environment variables `PHOTO_LEDGER__SECTION__KEY` (for example
+/// `PHOTO_LEDGER__AUTH__TOKEN_SECRET`). Secrets are wrapped so they never print.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    pub auth: AuthSettings,
+    pub wechat: WechatSettings,
+    pub wechat_pay: crate::wechat_pay::WechatPaySettings,
+    pub photos: PhotoSettings,
+    pub http: HttpSettings,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotoSettings {
+    /// ONNX Runtime 1.31 shared library (`bash tools/onnxruntime/fetch.sh`); without it the photo
+    /// routes answer 503 `photo.unavailable`.
+    pub onnxruntime: Option<PathBuf>,
+    /// Folder with the .onnx models, MANIFEST.sha256 and models.json.
+    pub models_dir: PathBuf,
+    /// Threads one model run may use.
+    pub model_threads: usize,
+    /// Standardisations running at once; more uploads wait their turn.
+    pub concurrent_standardisations: usize,
+    /// Where photos are kept; `<data dir>/photos` when absent.
+    pub store_dir: Option<PathBuf>,
+    /// Largest upload accepted, checked while it streams in.
+    pub upload_limit_bytes: usize,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        Self {
+            onnxruntime: None,
+            models_dir: "models".into(),
+            model_threads: 1,
+            concurrent_standardisations: std::thread::available_parallelism()
+                .map_or(2, |n| n.get()),
+            store_dir: None,
+            upload_limit_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Key that signs access tokens (HMAC-SHA256), at least 32 bytes. Every instance behind one
+    /// address must share it. Required unless `serve --dev`, which uses a random one per process.
+    pub token_secret: Option<secrecy::SecretString>,
+    /// How long a student's token lasts.
+    pub student_token_ttl_secs: u64,
+    /// How long a staff member's token lasts.
+    pub staff_token_ttl_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            student_token_ttl_secs: 2 * 3600,
+            staff_token_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WechatSettings {
+    /// The mini-program's AppID.
+    pub app_id: String,
+    /// The mini-program's AppSecret, for jscode2session.
+    pub app_secret: Option<secrecy::SecretString>,
+    /// Base URL of WeChat's API (`/sns/jscode2session` is appended).
+    pub api_base_url: String,
+    /// How long to wait for WeChat.
+    pub timeout_ms: u64,
+}
+
+impl Default for WechatSettings {
+    fn default() -> Self {
+        Self {
+            app_id: String::new(),
+            app_secret: None,
+            api_base_url: "https://api.weixin.qq.com".into(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Largest JSON body most routes accept.
+    pub json_limit_bytes: usize,
+    /// Largest body of `POST /captures`, which may carry a picture of the collection code.
+    pub verify_limit_bytes: usize,
+    /// Largest roster file `POST /admin/rosters` accepts.
+    pub roster_limit_bytes: usize,
+    /// How long a stored first response answers retries with the same `Idempotency-Key`.
+    pub idempotency_ttl_hours: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            json_limit_bytes: 64 * 1024,
+            verify_limit_bytes: 4 * 1024 * 1024,
+            roster_limit_bytes: 16 * 1024 * 1024,
+            idempotency_ttl_hours: 24,
+        }
+    }
+}
+
+/// The prefix of environment variables that override the settings file.
+pub const API_ENV_PREFIX: &str = "PHOTO_LEDGER";
+
+impl ApiSettings {
+    /// Defaults, then `file` if given, then `PHOTO_LEDGER__…` environment variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder
+            .add_source(
+                config::Environment::with_prefix(API_ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .with_context(|| match file {
+                Some(file) => format!("cannot read the settings in {}", file.display()),
+                None => "cannot read the settings from PHOTO_LEDGER__… variables".to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn the_settings_file_overrides_the_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo-ledger.toml");
+        std::fs::write(
+            &file,
+            "[auth]\ntoken_secret = \"0123456789abcdef0123456789abcdef\"\nstudent_token_ttl_secs = 600\n\n[wechat]\napp_id = \"wx123\"\n",
+        )
+        .unwrap();
+        let settings = ApiSettings::load(Some(&file)).unwrap();
+        assert_eq!(settings.auth.student_token_ttl_secs, 600);
+        assert_eq!(settings.auth.staff_token_ttl_secs, 8 * 3600);
+        assert_eq!(
+            settings.auth.token_secret.unwrap().expose_secret(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(settings.wechat.app_id, "wx123");
+        assert_eq!(settings.wechat.api_base_url, "https://api.weixin.qq.com");
+        assert_eq!(settings.http.json_limit_bytes, 64 * 1024);
+
+        std::fs::write(&file, "[auth]\ntoken_secert = \"typo\"\n").unwrap();
+        assert!(ApiSettings::load(Some(&file)).is_err());
+        assert!(ApiSettings::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = AuthSettings {
+            token_secret: Some("0123456789abcdef0123456789abcdef".into()),
+            ..AuthSettings::default()
+        };
+        assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+    }
+}

@@ -5,13 +5,27 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use photo_ledger_projections::person_key::PersonKeyer;
 use photo_ledger_projections::{all_projections, Db, Projector, ProjectorConfig};
 use tokio::task::JoinSet;
 
+use crate::eligibility::attempts::AttemptLimits;
+use crate::eligibility::codes::CodeKeySettings;
+use crate::eligibility::Verifier;
+use crate::http::metrics::Metrics;
+use crate::http::token::TokenKeys;
+use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
-use crate::settings::StoreSettings;
+use crate::photo::models::RuntimeConfig;
+use crate::photo::{Standardiser, StandardiserConfig};
+use crate::settings::{ApiSettings, PhotoSettings, StoreSettings};
+use crate::uploads::{PhotoPipeline, PhotoStore};
+use crate::wechat::WechatClient;
+use crate::wechat_pay::prepay::PayClient;
+use crate::wechat_pay::NotifyVerifier;
 
 /// Opens the database named by the settings and brings its schema up to date.
 pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
@@ -50,35 +64,125 @@ pub async fn open_ledger(
     )))
 }
 
+/// Everything `serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    pub store: StoreSettings,
+    pub codes: CodeKeySettings,
+    pub api: ApiSettings,
+    /// Development routes and a random token secret when none is configured.
+    pub dev: bool,
+}
+
+impl ServeSettings {
+    /// The defaults, on this store.
+    pub fn new(store: StoreSettings) -> Self {
+        Self {
+            store,
+            codes: CodeKeySettings::default(),
+            api: ApiSettings::default(),
+            dev: false,
+        }
+    }
+}
+
+/// What every handler shares.
 pub struct AppState {
     pub ledger: Arc<Ledger>,
-    pub dev: bool,
+    pub verifier: Verifier,
+    pub tokens: TokenKeys,
+    pub wechat: WechatClient,
+    /// Keys ID numbers for the photo history, as the projection does.
+    pub person_keyer: PersonKeyer,
+    pub metrics: Metrics,
+    pub pay_notify: Arc<NotifyVerifier>,
+    /// WeChat Pay prepay, when a merchant key is configured.
+    pub pay: Option<PayClient>,
+    pub photo_store: PhotoStore,
+    /// Standardisation, when ONNX Runtime is configured.
+    pub photos: Option<PhotoPipeline>,
+    pub api: ApiSettings,
+}
+
+/// Loads the models once, when ONNX Runtime is configured.
+fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeline>> {
+    let Some(onnxruntime) = &settings.onnxruntime else {
+        tracing::warn!("photos.onnxruntime is not set: photo uploads answer 503");
+        return Ok(None);
+    };
+    let standardiser = Standardiser::new(StandardiserConfig::new(RuntimeConfig {
+        onnxruntime: onnxruntime.clone(),
+        models_dir: settings.models_dir.clone(),
+        intra_threads: settings.model_threads.max(1),
+    }))
+    .context("cannot load the photo models")?;
+    Ok(Some(PhotoPipeline::new(
+        standardiser,
+        settings.concurrent_standardisations,
+    )))
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     ledger: Arc<Ledger>,
-    projector_tasks: JoinSet<()>,
+    background_tasks: JoinSet<()>,
 }
 
 impl Application {
-    pub async fn build(
-        store: &StoreSettings,
-        listener: TcpListener,
-        dev: bool,
-    ) -> anyhow::Result<Self> {
-        let ledger = open_ledger(store, ProjectorConfig::default()).await?;
-        let projector_tasks = ledger.projector().spawn();
+    pub async fn build(settings: &ServeSettings, listener: TcpListener) -> anyhow::Result<Self> {
+        let tokens =
+            TokenKeys::from_settings(settings.api.auth.token_secret.as_ref(), settings.dev)?;
+        let wechat = WechatClient::new(&settings.api.wechat)?;
+        let codes = settings.codes.verifier(&settings.store.data_dir)?;
+        let pay_notify = Arc::new(NotifyVerifier::new(
+            &settings.api.wechat_pay,
+            &settings.api.wechat.app_id,
+            settings.dev,
+        )?);
+        let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
+        let mut background_tasks = ledger.projector().spawn();
+        background_tasks.spawn(crate::http::idempotency::purge_periodically(
+            ledger.db().clone(),
+            chrono::Duration::hours(i64::from(settings.api.http.idempotency_ttl_hours)),
+        ));
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
+            verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default()),
             ledger: ledger.clone(),
-            dev,
+            tokens,
+            wechat,
+            person_keyer: settings.store.person_keyer()?,
+            metrics: Metrics::new(),
+            pay_notify: pay_notify.clone(),
+            pay: PayClient::new(
+                &settings.api.wechat_pay,
+                &settings.api.wechat.app_id,
+                pay_notify,
+            )?,
+            photo_store: PhotoStore::local(
+                &settings
+                    .api
+                    .photos
+                    .store_dir
+                    .clone()
+                    .unwrap_or_else(|| settings.store.data_dir.join("photos")),
+            )?,
+            photos: photo_pipeline(&settings.api.photos)?,
+            api: settings.api.clone(),
         });
+        let options = RouteOptions {
+            dev: settings.dev,
+            json_limit: settings.api.http.json_limit_bytes,
+            verify_limit: settings.api.http.verify_limit_bytes,
+            roster_limit: settings.api.http.roster_limit_bytes,
+            upload_limit: settings.api.photos.upload_limit_bytes,
+        };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::http::request_id::middleware))
                 .app_data(state.clone())
-                .configure(crate::http::routes)
+                .configure(crate::http::routes(options))
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -87,7 +191,7 @@ impl Application {
             port,
             server,
             ledger,
-            projector_tasks,
+            background_tasks,
         })
     }
 
@@ -102,7 +206,7 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests and stops the projector.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         self.server.await?;
-        self.projector_tasks.shutdown().await;
+        self.background_tasks.shutdown().await;
         self.ledger.db().close().await;
         Ok(())
     }

@@ -4,13 +4,15 @@ mod support;
 
 use std::net::TcpListener;
 
-use photo_ledger::startup::Application;
+use photo_ledger::startup::{Application, ServeSettings};
 use support::{Backend, TestStore};
 
 async fn spawn(backend: Backend) -> (String, TestStore) {
     let store = TestStore::new(backend).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build(&store.settings, listener, false)
+    let mut settings = ServeSettings::new(store.settings.clone());
+    settings.dev = true;
+    let app = Application::build(&settings, listener)
         .await
         .expect("service starts");
     let address = format!("http://127.0.0.1:{}", app.port());

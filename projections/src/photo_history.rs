@@ -96,3 +96,13 @@ pub async fn for_person(
         .await)?;
     Ok(rows.into_iter().map(|(i,)| i.0).collect())
 }
+
+/// The capture a photo belongs to.
+pub async fn capture_of(db: &Db, photo_id: &str) -> Result<Option<String>, ProjectionError> {
+    let row: Option<(String,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT capture_id FROM photo_history WHERE photo_id = $1 LIMIT 1")
+        .bind(photo_id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|(id,)| id))
+}

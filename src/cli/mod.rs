@@ -10,6 +10,7 @@ mod replay;
 mod roster;
 mod school;
 mod serve;
+mod staff;
 mod standardise;
 mod verify;
 
@@ -56,6 +57,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// The failed-verification log, newest first.
     Attempts(attempts::AttemptsArgs),
+    /// Staff accounts: reviewers, print staff and admins.
+    Staff(staff::StaffArgs),
     /// Turn a phone photo into the standard 480×640 学信网 photo, with its checks.
     Standardise(standardise::StandardiseArgs),
     /// Lay a standard photo out on a 6寸 print sheet (JPEG or PDF).
@@ -79,6 +82,7 @@ impl Cli {
             Command::Codes(args) => codes::run(args).await,
             Command::Verify(args) => verify::run(args).await,
             Command::Attempts(args) => attempts::run(args).await,
+            Command::Staff(args) => staff::run(args).await,
             Command::Standardise(args) => standardise::run(args).await,
             Command::PrintSheet(args) => print_sheet::run(args),
         }

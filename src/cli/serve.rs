@@ -1,10 +1,12 @@
 use std::net::TcpListener;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::settings::StoreSettings;
-use crate::startup::Application;
+use crate::eligibility::codes::CodeKeySettings;
+use crate::settings::{ApiSettings, StoreSettings};
+use crate::startup::{Application, ServeSettings};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -14,14 +16,26 @@ pub struct ServeArgs {
     /// Enable development-only routes (never in production).
     #[arg(long)]
     pub dev: bool,
+    /// The API settings file (TOML); `PHOTO_LEDGER__SECTION__KEY` variables override it.
+    #[arg(long, env = "PHOTO_LEDGER_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: CodeKeySettings,
     #[command(flatten)]
     pub store: StoreSettings,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let api = ApiSettings::load(args.config.as_deref())?;
     let listener =
         TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
-    let app = Application::build(&args.store, listener, args.dev).await?;
+    let settings = ServeSettings {
+        store: args.store,
+        codes: args.keys,
+        api,
+        dev: args.dev,
+    };
+    let app = Application::build(&settings, listener).await?;
     tracing::info!(bind = %args.bind, dev = args.dev, "photo-ledger serving");
     app.run_until_stopped().await
 }

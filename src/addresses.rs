@@ -1,0 +1,207 @@
+//! A student's address book for mailed prints (收货地址). Entries are checked once, when added
+//! ([`NewAddress::parse`]); an order copies the entry into the ledger, so deleting it later
+//! never changes an order.
+
+use chrono::{DateTime, Utc};
+use photo_ledger_projections::{on_db, Db};
+use serde::Serialize;
+
+/// The most entries one student keeps.
+pub const MAX_PER_OWNER: i64 = 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Address {
+    pub address_id: String,
+    pub recipient: String,
+    pub phone: String,
+    pub address: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddressError {
+    #[error("recipient must be 1 to 32 characters")]
+    InvalidRecipient,
+    #[error("phone must be a mainland mobile number or a landline")]
+    InvalidPhone,
+    #[error("address must be 5 to 200 characters")]
+    InvalidAddress,
+    #[error("the address book is full")]
+    Full,
+    #[error("no such address")]
+    NotFound,
+}
+
+impl AddressError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AddressError::InvalidRecipient => "address.invalid_recipient",
+            AddressError::InvalidPhone => "address.invalid_phone",
+            AddressError::InvalidAddress => "address.invalid_address",
+            AddressError::Full => "address.book_full",
+            AddressError::NotFound => "address.not_found",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            AddressError::InvalidRecipient => "请填写收件人姓名（不超过 32 个字）".into(),
+            AddressError::InvalidPhone => "请填写正确的手机号或固定电话".into(),
+            AddressError::InvalidAddress => "请填写详细地址（5 到 200 个字）".into(),
+            AddressError::Full => format!("最多保存 {MAX_PER_OWNER} 个地址，请先删除不用的地址"),
+            AddressError::NotFound => "没有找到该地址".into(),
+        }
+    }
+}
+
+/// A checked address, ready to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAddress {
+    recipient: String,
+    phone: String,
+    address: String,
+}
+
+fn chars_between(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.chars().count()) && !s.chars().any(char::is_control)
+}
+
+impl NewAddress {
+    pub fn parse(recipient: &str, phone: &str, address: &str) -> Result<Self, AddressError> {
+        let recipient = recipient.trim();
+        let phone: String = phone.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        let address = address.trim();
+        if !chars_between(recipient, 1, 32) {
+            return Err(AddressError::InvalidRecipient);
+        }
+        let mobile = phone.len() == 11 && phone.starts_with('1');
+        let landline = (7..=12).contains(&phone.len()) && phone.starts_with('0');
+        if !phone.bytes().all(|b| b.is_ascii_digit()) || !(mobile || landline) {
+            return Err(AddressError::InvalidPhone);
+        }
+        if !chars_between(address, 5, 200) {
+            return Err(AddressError::InvalidAddress);
+        }
+        Ok(Self {
+            recipient: recipient.to_string(),
+            phone,
+            address: address.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddressStoreError {
+    #[error(transparent)]
+    Refused(#[from] AddressError),
+    #[error("database: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+type AddressRow = (String, String, String, String, DateTime<Utc>);
+
+fn from_row((address_id, recipient, phone, address, created_at): AddressRow) -> Address {
+    Address {
+        address_id,
+        recipient,
+        phone,
+        address,
+        created_at,
+    }
+}
+
+pub async fn add(
+    db: &Db,
+    owner: &str,
+    new: NewAddress,
+    now: DateTime<Utc>,
+) -> Result<Address, AddressStoreError> {
+    let (count,): (i64,) = on_db!(db, pool => sqlx::query_as(
+        "SELECT COUNT(*) FROM addresses WHERE owner = $1").bind(owner).fetch_one(pool).await)?;
+    if count >= MAX_PER_OWNER {
+        return Err(AddressError::Full.into());
+    }
+    let address = Address {
+        address_id: uuid::Uuid::new_v4().to_string(),
+        recipient: new.recipient,
+        phone: new.phone,
+        address: new.address,
+        created_at: now,
+    };
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO addresses (address_id, owner, recipient, phone, address, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&address.address_id)
+        .bind(owner)
+        .bind(&address.recipient)
+        .bind(&address.phone)
+        .bind(&address.address)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(address)
+}
+
+/// A student's addresses, oldest first.
+pub async fn list(db: &Db, owner: &str) -> Result<Vec<Address>, sqlx::Error> {
+    let rows: Vec<AddressRow> = on_db!(db, pool => sqlx::query_as(
+        "SELECT address_id, recipient, phone, address, created_at FROM addresses
+         WHERE owner = $1 ORDER BY created_at, address_id")
+        .bind(owner)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// One of the student's addresses; another student's is as good as missing.
+pub async fn get(db: &Db, owner: &str, address_id: &str) -> Result<Address, AddressStoreError> {
+    let row: Option<AddressRow> = on_db!(db, pool => sqlx::query_as(
+        "SELECT address_id, recipient, phone, address, created_at FROM addresses
+         WHERE owner = $1 AND address_id = $2")
+        .bind(owner)
+        .bind(address_id)
+        .fetch_optional(pool)
+        .await)?;
+    row.map(from_row)
+        .ok_or(AddressStoreError::Refused(AddressError::NotFound))
+}
+
+pub async fn delete(db: &Db, owner: &str, address_id: &str) -> Result<(), AddressStoreError> {
+    let deleted = on_db!(db, pool => sqlx::query(
+        "DELETE FROM addresses WHERE owner = $1 AND address_id = $2")
+        .bind(owner)
+        .bind(address_id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if deleted == 0 {
+        return Err(AddressError::NotFound.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_checked_once() {
+        let ok = NewAddress::parse(" 吴晓兰 ", "138 0000-0000", "无锡市蠡湖大道1800号").unwrap();
+        assert_eq!(ok.phone, "13800000000");
+        assert_eq!(ok.recipient, "吴晓兰");
+        assert_eq!(
+            NewAddress::parse("", "13800000000", "无锡市蠡湖大道1800号"),
+            Err(AddressError::InvalidRecipient)
+        );
+        assert_eq!(
+            NewAddress::parse("吴晓兰", "12345", "无锡市蠡湖大道1800号"),
+            Err(AddressError::InvalidPhone)
+        );
+        assert!(NewAddress::parse("吴晓兰", "051085912345", "无锡市蠡湖大道1800号").is_ok());
+        assert_eq!(
+            NewAddress::parse("吴晓兰", "13800000000", "无锡"),
+            Err(AddressError::InvalidAddress)
+        );
+    }
+}

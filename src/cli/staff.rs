@@ -1,0 +1,55 @@
+use std::io::Read;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Subcommand};
+
+use crate::settings::StoreSettings;
+use crate::staff::{self, StaffRole};
+use crate::startup::open_store;
+
+#[derive(Args, Debug)]
+pub struct StaffArgs {
+    #[command(subcommand)]
+    pub command: StaffCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StaffCommand {
+    /// Add a reviewer, print-staff (courier) or admin account, or reset an existing one's role
+    /// and password.
+    Add {
+        /// The username staff sign in with (letters, digits, '.', '_', '-').
+        name: String,
+        #[arg(long, value_enum)]
+        role: StaffRole,
+        /// Read the password from standard input (its first line), so it stays out of the shell
+        /// history and the process list.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        store: StoreSettings,
+    },
+}
+
+pub async fn run(args: StaffArgs) -> anyhow::Result<()> {
+    match args.command {
+        StaffCommand::Add {
+            name,
+            role,
+            password_stdin: _,
+            store,
+        } => {
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("cannot read the password from standard input")?;
+            let password = input.lines().next().unwrap_or_default().to_string();
+            let db = open_store(&store).await?;
+            let created = staff::add(&db, &name, role, password, Utc::now()).await?;
+            let verb = if created { "added" } else { "updated" };
+            println!("{verb} {name} ({})", role.as_str());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Print staff's routes: paid print orders by stage, their print sheets, marking them printed
+//! and shipped.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use photo_ledger_domain::commands::{MarkPrinted, Ship};
+use photo_ledger_domain::values::{CaptureId, OrderId, PrintLayout};
+use photo_ledger_domain::{CaptureCommand, CaptureError};
+use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus};
+use serde::{Deserialize, Serialize};
+
+use super::commands;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Auth, CommandContext, Couriers};
+use crate::ledger::LedgerError;
+use crate::photo::prints;
+use crate::startup::AppState;
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersQuery {
+    /// `to_print`, `to_ship` or `shipped`.
+    #[param(value_type = String)]
+    status: CourierStatus,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct OrderList {
+    #[schema(value_type = Vec<Object>)]
+    orders: Vec<CourierOrder>,
+}
+
+#[utoipa::path(get, path = "/api/v1/courier/orders", tag = "print staff", params(OrdersQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = "4XX", body = ErrorBody)))]
+/// `GET /courier/orders?status=to_print|to_ship|shipped`: oldest payment first.
+pub async fn list(
+    state: web::Data<AppState>,
+    _caller: Auth<Couriers>,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "http.invalid_query",
+            "limit 须在 1 到 500 之间",
+        ));
+    }
+    let orders = courier_orders::list(state.ledger.db(), query.status, i64::from(limit)).await?;
+    Ok(HttpResponse::Ok().json(OrderList { orders }))
+}
+
+fn order_not_found() -> ApiError {
+    ApiError::not_found("order.not_found", "没有找到该订单")
+}
+
+/// The paid print order and its capture.
+async fn print_order(state: &AppState, order_id: OrderId) -> Result<CaptureId, ApiError> {
+    let order = courier_orders::by_order(state.ledger.db(), &order_id.to_string())
+        .await?
+        .ok_or_else(order_not_found)?;
+    order.capture_id.parse().map_err(ApiError::internal)
+}
+
+async fn order_command(
+    state: &AppState,
+    caller: &Auth<Couriers>,
+    ctx: &CommandContext,
+    order_id: OrderId,
+    command: CaptureCommand,
+) -> Result<HttpResponse, ApiError> {
+    let capture_id = print_order(state, order_id).await?;
+    commands::run(state, caller, ctx, capture_id, command).await?;
+    let order = courier_orders::by_order(state.ledger.db(), &order_id.to_string())
+        .await?
+        .ok_or_else(order_not_found)?;
+    Ok(HttpResponse::Ok().json(order))
+}
+
+#[utoipa::path(post, path = "/api/v1/courier/orders/{order_id}/printed", tag = "print staff", params(("order_id" = String, Path, description = "The order (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The print order", body = Object), (status = "4XX", body = ErrorBody)))]
+/// `POST /courier/orders/{id}/printed`.
+pub async fn printed(
+    state: web::Data<AppState>,
+    caller: Auth<Couriers>,
+    ctx: CommandContext,
+    path: web::Path<OrderId>,
+) -> Result<HttpResponse, ApiError> {
+    let order_id = path.into_inner();
+    let command = CaptureCommand::MarkPrinted(MarkPrinted {
+        order_id,
+        at: Utc::now(),
+    });
+    order_command(&state, &caller, &ctx, order_id, command).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippedBody {
+    carrier: String,
+    tracking_no: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/courier/orders/{order_id}/shipped", tag = "print staff", params(("order_id" = String, Path, description = "The order (UUID)")), request_body = ShippedBody, security(("bearer" = [])),
+    responses((status = 200, description = "The print order", body = Object), (status = "4XX", body = ErrorBody)))]
+/// `POST /courier/orders/{id}/shipped {carrier, tracking_no}`.
+pub async fn shipped(
+    state: web::Data<AppState>,
+    caller: Auth<Couriers>,
+    ctx: CommandContext,
+    path: web::Path<OrderId>,
+    body: web::Json<ShippedBody>,
+) -> Result<HttpResponse, ApiError> {
+    let order_id = path.into_inner();
+    let ShippedBody {
+        carrier,
+        tracking_no,
+    } = body.into_inner();
+    if carrier.chars().count() > 32 || tracking_no.chars().count() > 64 {
+        return Err(ApiError::invalid("快递公司或运单号过长"));
+    }
+    let command = CaptureCommand::Ship(Ship {
+        order_id,
+        carrier: carrier.trim().to_string(),
+        tracking_no: tracking_no.trim().to_string(),
+        at: Utc::now(),
+    });
+    order_command(&state, &caller, &ctx, order_id, command).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SheetQuery {
+    /// `jpeg` (default) or `pdf`.
+    format: Option<String>,
+}
+
+/// The approved photo laid out on the order's 6寸 sheet, as JPEG or PDF.
+fn render_sheet(photo: &[u8], layout: PrintLayout, pdf: bool) -> Result<Vec<u8>, ApiError> {
+    let limits = crate::photo::spec::InputLimits::default();
+    let master = crate::photo::input::decode(photo, &limits).map_err(ApiError::internal)?;
+    let sheet = prints::sheet(&master, layout);
+    let jpeg = prints::sheet_jpeg(&sheet).map_err(ApiError::internal)?;
+    Ok(if pdf {
+        prints::sheet_pdf(&jpeg, sheet.width(), sheet.height())
+    } else {
+        jpeg
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/courier/orders/{order_id}/sheet", tag = "print staff",
+    params(("order_id" = String, Path, description = "The order (UUID)"), SheetQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The print sheet", content_type = "image/jpeg"), (status = "4XX", body = ErrorBody)))]
+/// `GET /courier/orders/{id}/sheet?format=jpeg|pdf`: the print sheet of a paid order, once its
+/// photo is approved.
+pub async fn sheet(
+    state: web::Data<AppState>,
+    _caller: Auth<Couriers>,
+    path: web::Path<OrderId>,
+    query: web::Query<SheetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let pdf = match query.format.as_deref() {
+        None | Some("jpeg") => false,
+        Some("pdf") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "http.invalid_query",
+                "format 只能为 jpeg 或 pdf",
+            ))
+        }
+    };
+    let order = courier_orders::by_order(state.ledger.db(), &path.to_string())
+        .await?
+        .ok_or_else(order_not_found)?;
+    let photo_id = order
+        .approved_photo_id
+        .ok_or_else(|| LedgerError::Refused(CaptureError::NotApproved))?;
+    let capture_id: CaptureId = order.capture_id.parse().map_err(ApiError::internal)?;
+    let (_, bytes) = super::photos::photo_file(&state, capture_id, photo_id).await?;
+    let layout = order.layout;
+    let body = tokio::task::spawn_blocking(move || render_sheet(&bytes, layout, pdf))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok()
+        .content_type(if pdf { "application/pdf" } else { "image/jpeg" })
+        .body(body))
+}

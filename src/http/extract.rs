@@ -1,0 +1,201 @@
+//! Who is calling, as typed handler parameters.
+//!
+//! [`Caller`] is any signed-in caller; [`Auth<R>`] is a caller whose role is in the set `R`
+//! ([`Students`], [`Reviewers`], [`Couriers`], [`Admins`], [`Staff`]). A handler cannot forget
+//! the role check: it is in its signature. Ownership of a capture is checked by the handler
+//! against the ledger.
+
+use std::future::{ready, Ready};
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use chrono::Utc;
+use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+
+use super::error::ApiError;
+use super::idempotency::IdempotencyKey;
+use super::request_id::RequestId;
+use super::token::{Role, TokenError};
+use crate::startup::AppState;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+    pub role: Role,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        let kind = match self.role {
+            Role::Student => ActorKind::Student,
+            Role::Reviewer => ActorKind::Reviewer,
+            Role::Courier => ActorKind::Courier,
+            Role::Admin => ActorKind::Admin,
+        };
+        Actor::new(kind, &self.subject)
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.role != Role::Student
+    }
+
+    /// The key idempotency and command ids are scoped by.
+    pub fn scope(&self) -> String {
+        format!("{}:{}", self.role.as_str(), self.subject)
+    }
+}
+
+fn unauthorized(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+}
+
+/// The caller named by the request's bearer token, if it verifies.
+pub fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| unauthorized("auth.missing_token", "请先登录"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("auth.invalid_token", "登录信息无效，请重新登录"))?;
+    let claims = state
+        .tokens
+        .verify(token.trim(), Utc::now())
+        .map_err(|e| match e {
+            TokenError::Expired => unauthorized("auth.token_expired", "登录已过期，请重新登录"),
+            TokenError::Malformed | TokenError::BadSignature => {
+                unauthorized("auth.invalid_token", "登录信息无效，请重新登录")
+            }
+        })?;
+    Ok(Caller {
+        subject: claims.sub,
+        role: claims.role,
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller_of(req))
+    }
+}
+
+/// A set of roles allowed on a route.
+pub trait RoleSet {
+    const ROLES: &'static [Role];
+}
+
+macro_rules! role_sets {
+    ($($(#[$doc:meta])* $name:ident = [$($role:ident),+];)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl RoleSet for $name {
+            const ROLES: &'static [Role] = &[$(Role::$role),+];
+        }
+    )*};
+}
+
+role_sets! {
+    /// Students signed in through the mini-program.
+    Students = [Student];
+    /// Reviewers, and admins who can do everything reviewers do.
+    Reviewers = [Reviewer, Admin];
+    /// Print staff, and admins.
+    Couriers = [Courier, Admin];
+    Admins = [Admin];
+    /// Any staff member.
+    Staff = [Reviewer, Courier, Admin];
+}
+
+/// A caller whose role is in `R`; others get 403.
+pub struct Auth<R: RoleSet>(pub Caller, PhantomData<R>);
+
+impl<R: RoleSet> std::ops::Deref for Auth<R> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<R: RoleSet> FromRequest for Auth<R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(caller_of(req).and_then(|caller| {
+            if R::ROLES.contains(&caller.role) {
+                Ok(Auth(caller, PhantomData))
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "auth.forbidden",
+                    "没有权限进行此操作",
+                ))
+            }
+        }))
+    }
+}
+
+/// What a command records besides its payload: the request id and a command id. With an
+/// `Idempotency-Key` the command id is derived from it, so even a retry that slips past the
+/// stored response is recorded once by the ledger.
+#[derive(Clone, Debug)]
+pub struct CommandContext {
+    pub request_id: String,
+    idempotency_key: Option<String>,
+}
+
+/// Ids a command creates (an order's, say) are UUID v5 of the idempotency key in this namespace,
+/// so a retried command names the same thing.
+const DERIVED_IDS: uuid::Uuid = uuid::Uuid::from_u128(0x7b3e_1f52_94c8_4d2a_a6f0_58e1_c94b_0d37);
+
+impl CommandContext {
+    /// A new id for something the command creates: stable across retries with one key.
+    pub fn new_id(&self, caller: &Caller, what: &str) -> uuid::Uuid {
+        match &self.idempotency_key {
+            Some(key) => uuid::Uuid::new_v5(
+                &DERIVED_IDS,
+                format!("{}:{what}:{key}", caller.scope()).as_bytes(),
+            ),
+            None => uuid::Uuid::new_v4(),
+        }
+    }
+
+    pub fn metadata(&self, caller: &Caller, command: &str) -> EventMetadata {
+        let command_id = match &self.idempotency_key {
+            Some(key) => format!("{}:{command}:{key}", caller.scope()),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        EventMetadata {
+            actor: caller.actor(),
+            request_id: self.request_id.clone(),
+            command_id,
+            recorded_at: Utc::now(),
+        }
+    }
+}
+
+impl FromRequest for CommandContext {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let extensions = req.extensions();
+        ready(Ok(CommandContext {
+            request_id: extensions
+                .get::<RequestId>()
+                .map(|id| id.0.clone())
+                .unwrap_or_else(super::request_id::current),
+            idempotency_key: extensions.get::<IdempotencyKey>().map(|k| k.0.clone()),
+        }))
+    }
+}

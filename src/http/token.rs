@@ -1,0 +1,228 @@
+//! Access tokens: `v1.<claims>.<tag>`, the claims as base64url JSON and the tag an HMAC-SHA256 of
+//! `v1.<claims>` under the service's token secret. A token names its subject (an openid or a
+//! staff username), its role and when it expires; nothing else, so a leaked token reveals no
+//! student data.
+
+use chrono::{DateTime, Duration, Utc};
+use data_encoding::BASE64URL_NOPAD;
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::staff::StaffRole;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Student,
+    Reviewer,
+    Courier,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Reviewer => "reviewer",
+            Role::Courier => "courier",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl From<StaffRole> for Role {
+    fn from(role: StaffRole) -> Self {
+        match role {
+            StaffRole::Reviewer => Role::Reviewer,
+            StaffRole::Courier => Role::Courier,
+            StaffRole::Admin => Role::Admin,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: i64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub role: Role,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("token signature does not verify")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+}
+
+const VERSION: &str = "v1";
+/// Shorter secrets are refused: HMAC-SHA256 wants at least its output size.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Clone)]
+pub struct TokenKeys {
+    secret: secrecy::SecretSlice<u8>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(…)")
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_BYTES,
+            "the token secret must be at least {MIN_SECRET_BYTES} bytes"
+        );
+        Ok(Self {
+            secret: secret.to_vec().into(),
+        })
+    }
+
+    /// A random secret, for `serve --dev`: tokens do not survive a restart.
+    pub fn random() -> Self {
+        let secret: [u8; 32] = rand::random();
+        Self {
+            secret: secret.to_vec().into(),
+        }
+    }
+
+    /// The configured secret, else a random one in development; production refuses to start
+    /// without one.
+    pub fn from_settings(
+        secret: Option<&secrecy::SecretString>,
+        dev: bool,
+    ) -> anyhow::Result<Self> {
+        match secret {
+            Some(secret) => Self::new(secret.expose_secret().as_bytes()),
+            None if dev => Ok(Self::random()),
+            None => anyhow::bail!(
+                "no token secret: set auth.token_secret in the settings file or PHOTO_LEDGER__AUTH__TOKEN_SECRET (at least {MIN_SECRET_BYTES} bytes)"
+            ),
+        }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(self.secret.expose_secret()).expect("HMAC takes any key")
+    }
+
+    pub fn issue(
+        &self,
+        subject: &str,
+        role: Role,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> IssuedToken {
+        let expires_at = now + ttl;
+        let claims = Claims {
+            sub: subject.to_string(),
+            role,
+            exp: expires_at.timestamp(),
+        };
+        let body = BASE64URL_NOPAD.encode(&serde_json::to_vec(&claims).expect("claims serialise"));
+        let signed = format!("{VERSION}.{body}");
+        let mut mac = self.mac();
+        mac.update(signed.as_bytes());
+        let tag = BASE64URL_NOPAD.encode(&mac.finalize().into_bytes());
+        IssuedToken {
+            token: format!("{signed}.{tag}"),
+            expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(expires_at),
+            role,
+        }
+    }
+
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let (signed, tag) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let (version, body) = signed.split_once('.').ok_or(TokenError::Malformed)?;
+        if version != VERSION {
+            return Err(TokenError::Malformed);
+        }
+        let tag = BASE64URL_NOPAD
+            .decode(tag.as_bytes())
+            .map_err(|_| TokenError::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(signed.as_bytes());
+        mac.verify_slice(&tag)
+            .map_err(|_| TokenError::BadSignature)?;
+        let claims: Claims = BASE64URL_NOPAD
+            .decode(body.as_bytes())
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(TokenError::Malformed)?;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(byte: u8) -> TokenKeys {
+        TokenKeys::new(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_token_verifies_until_it_expires() {
+        let now: DateTime<Utc> = "2026-06-01T08:00:00Z".parse().unwrap();
+        let issued = keys(1).issue("openid-1", Role::Student, Duration::hours(2), now);
+        let claims = keys(1).verify(&issued.token, now).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.role),
+            ("openid-1", Role::Student)
+        );
+        assert_eq!(
+            keys(1).verify(&issued.token, now + Duration::hours(2)),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn another_key_or_an_edited_claim_is_refused() {
+        let now = Utc::now();
+        let issued = keys(1).issue("alice", Role::Reviewer, Duration::hours(1), now);
+        assert_eq!(
+            keys(2).verify(&issued.token, now),
+            Err(TokenError::BadSignature)
+        );
+        let (_, body, tag) = {
+            let mut parts = issued.token.split('.');
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            )
+        };
+        let mut claims: Claims =
+            serde_json::from_slice(&BASE64URL_NOPAD.decode(body.as_bytes()).unwrap()).unwrap();
+        claims.role = Role::Admin;
+        let forged = format!(
+            "v1.{}.{tag}",
+            BASE64URL_NOPAD.encode(&serde_json::to_vec(&claims).unwrap())
+        );
+        assert_eq!(keys(1).verify(&forged, now), Err(TokenError::BadSignature));
+        assert_eq!(keys(1).verify("v1.abc", now), Err(TokenError::Malformed));
+        assert_eq!(keys(1).verify("", now), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(TokenKeys::new(b"too short").is_err());
+    }
+}

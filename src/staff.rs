@@ -1,0 +1,181 @@
+//! Staff accounts: reviewers, print staff (couriers) and admins, signing in with a username and
+//! a password kept only as an argon2id hash. Hashing runs on a blocking thread, never on the
+//! async executor.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+use photo_ledger_projections::{on_db, Db};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Reviewer,
+    Courier,
+    Admin,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Reviewer => "reviewer",
+            StaffRole::Courier => "courier",
+            StaffRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [StaffRole::Reviewer, StaffRole::Courier, StaffRole::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StaffAccount {
+    pub username: String,
+    pub role: StaffRole,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    #[error("username must be 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidUsername,
+    #[error("password must be at least {MIN_PASSWORD_CHARS} characters")]
+    WeakPassword,
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("password hashing: {0}")]
+    Hashing(String),
+    #[error("database: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// A hash checked when the username is unknown, so a wrong name takes as long as a wrong
+/// password and names cannot be probed by timing.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("no such account").expect("hashing a constant works"));
+
+fn hash_password(password: &str) -> Result<String, StaffError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StaffError::Hashing(e.to_string()))
+}
+
+fn password_matches(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StaffError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(|e| StaffError::Hashing(e.to_string()))
+}
+
+/// Adds an account, or sets the role and password of an existing one. Returns whether it is new.
+pub async fn add(
+    db: &Db,
+    username: &str,
+    role: StaffRole,
+    password: String,
+    now: DateTime<Utc>,
+) -> Result<bool, StaffError> {
+    if !valid_username(username) {
+        return Err(StaffError::InvalidUsername);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(StaffError::WeakPassword);
+    }
+    let hash = blocking(move || hash_password(&password)).await??;
+    let existed: Option<(String,)> = on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let existed: Option<(String,)> = sqlx::query_as("SELECT username FROM staff WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO staff (username, role, password_hash, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (username) DO UPDATE SET role = excluded.role,
+                 password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+        )
+        .bind(username)
+        .bind(role.as_str())
+        .bind(&hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(existed)
+    })?;
+    Ok(existed.is_none())
+}
+
+/// Checks a username and password.
+pub async fn authenticate(
+    db: &Db,
+    username: &str,
+    password: String,
+) -> Result<StaffAccount, StaffError> {
+    let row: Option<(String, String)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT role, password_hash FROM staff WHERE username = $1")
+        .bind(username)
+        .fetch_optional(pool)
+        .await)?;
+    let (role, hash) = match row {
+        Some((role, hash)) => (StaffRole::parse(&role), hash),
+        None => (None, DUMMY_HASH.clone()),
+    };
+    let matches = blocking(move || password_matches(&hash, &password)).await?;
+    match role {
+        Some(role) if matches => Ok(StaffAccount {
+            username: username.to_string(),
+            role,
+        }),
+        _ => Err(StaffError::BadCredentials),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_matches_only_its_own_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(password_matches(&hash, "correct horse battery"));
+        assert!(!password_matches(&hash, "correct horse battery!"));
+        assert!(!password_matches("not a hash", "anything"));
+    }
+
+    #[test]
+    fn usernames_are_plain() {
+        assert!(valid_username("reviewer.li"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("李老师"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
+}

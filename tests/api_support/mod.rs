@@ -1,0 +1,657 @@
+//! The API under test: the real service on port 0 over a fresh database, a school with a paid
+//! batch and its roster, staff accounts, and a fake WeChat on loopback.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use chrono::{NaiveDate, Utc};
+use ed25519_dalek::SigningKey;
+use photo_ledger::eligibility::batches::{self, Batch, NewBatch};
+use photo_ledger::eligibility::codes::{CodePayload, CodeSigner};
+use photo_ledger::eligibility::roster::{self, ImportRequest};
+use photo_ledger::eligibility::schools;
+use photo_ledger::ledger::{CommandRequest, Ledger};
+use photo_ledger::staff::{self, StaffRole};
+use photo_ledger::startup::{open_store, Application, ServeSettings};
+use photo_ledger::wechat_pay::{PlatformKey, WechatPaySettings};
+use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
+use photo_ledger_domain::events::StoredPhoto;
+use photo_ledger_domain::identity::{mask_id, mask_name};
+use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::values::{Background, Fen, PhotoId, PhotoSource};
+use photo_ledger_domain::CaptureCommand;
+use reqwest::{Method, StatusCode};
+use rsa::pkcs1v15::SigningKey as RsaSigningKey;
+use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::support::{Backend, TestStore};
+
+pub const SCHOOL: &str = "江南大学";
+pub const FULL_TIME: &str = "普通高等教育";
+pub const ONLINE: &str = "网络教育";
+pub const SIGNING_SEED: [u8; 32] = [7; 32];
+pub const STAFF_PASSWORD: &str = "correct horse battery";
+pub const FEE_FEN: u64 = 2500;
+pub const MCHID: &str = "1900000001";
+pub const API_V3_KEY: &str = "an APIv3 key of exactly 32 bytes";
+pub const MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
+pub const NOTIFY_URL: &str = "https://photo.example.cn/api/v1/payments/wechat/notify";
+/// A student whose prepay finds WeChat Pay down.
+pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
+pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000001";
+pub const SHEET_FEN: u64 = 1500;
+
+/// A roster student: student number, ID number (last four), name.
+pub struct Student {
+    pub number: &'static str,
+    pub id_number: &'static str,
+    pub name: &'static str,
+}
+
+pub const WU: Student = Student {
+    number: "2022010001",
+    id_number: "320203200408151226",
+    name: "吴晓兰",
+};
+pub const OUYANG: Student = Student {
+    number: "2022010002",
+    id_number: "110105200402290020",
+    name: "欧阳娜娜",
+};
+
+impl Student {
+    pub fn last4(&self) -> &'static str {
+        &self.id_number[self.id_number.len() - 4..]
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub ledger: Arc<Ledger>,
+    pub signer: CodeSigner,
+    pub school_id: String,
+    pub batch: Batch,
+    _store: TestStore,
+}
+
+/// A fake WeChat `jscode2session`: `good-<openid>` signs in as `<openid>`, `used` is a used
+/// code, anything else a WeChat outage.
+async fn jscode2session(
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let ok = query.get("appid").map(String::as_str) == Some("wx-test-app")
+        && query.get("secret").map(String::as_str) == Some("wx-test-secret")
+        && query.get("grant_type").map(String::as_str) == Some("authorization_code");
+    let code = query.get("js_code").cloned().unwrap_or_default();
+    match code.strip_prefix("good-") {
+        Some(openid) if ok => {
+            HttpResponse::Ok().json(json!({"openid": openid, "session_key": "sk"}))
+        }
+        _ if code == "used" => {
+            HttpResponse::Ok().json(json!({"errcode": 40163, "errmsg": "code been used"}))
+        }
+        _ => HttpResponse::Ok().json(json!({"errcode": -1, "errmsg": "system error"})),
+    }
+}
+
+/// A fake WeChat Pay JSAPI prepay: checks our request's signature with the merchant's public
+/// key and its fields, and answers a prepay id signed with the platform key.
+async fn jsapi_prepay(req: actix_web::HttpRequest, body: web::Bytes) -> HttpResponse {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("WECHATPAY2-SHA256-RSA2048 "))
+        .unwrap_or_default();
+    let fields: std::collections::HashMap<&str, &str> = authorization
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, v.trim_matches('"')))
+        .collect();
+    let field = |name: &str| fields.get(name).copied().unwrap_or_default();
+    let message = format!(
+        "POST\n/v3/pay/transactions/jsapi\n{}\n{}\n{}\n",
+        field("timestamp"),
+        field("nonce_str"),
+        String::from_utf8_lossy(&body)
+    );
+    let signed = data_encoding::BASE64
+        .decode(field("signature").as_bytes())
+        .ok()
+        .and_then(|s| RsaSignature::try_from(s.as_slice()).ok())
+        .is_some_and(|signature| {
+            let key = RsaPublicKey::from_public_key_pem(&fixture("wechat-pay/merchant-public.pem"))
+                .unwrap();
+            RsaVerifyingKey::<Sha256>::new(key)
+                .verify(message.as_bytes(), &signature)
+                .is_ok()
+        });
+    let order: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if !signed
+        || field("mchid") != MCHID
+        || field("serial_no") != MERCHANT_SERIAL
+        || order["mchid"] != MCHID
+        || order["appid"] != "wx-test-app"
+        || order["notify_url"] != NOTIFY_URL
+    {
+        return HttpResponse::Unauthorized()
+            .json(json!({"code": "SIGN_ERROR", "message": "签名错误"}));
+    }
+    if order["payer"]["openid"] == PAY_DOWN_OPENID {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"code": "SYSTEM_ERROR", "message": "系统繁忙"}));
+    }
+    let reply =
+        json!({"prepay_id": format!("wx{}", order["out_trade_no"].as_str().unwrap())}).to_string();
+    let mut response = HttpResponse::Ok();
+    for (name, value) in platform_signature(reply.as_bytes(), chrono::Duration::zero()) {
+        response.insert_header((name, value));
+    }
+    response.content_type("application/json").body(reply)
+}
+
+/// The `Wechatpay-*` headers WeChat Pay signs a body with, using the sandbox platform key.
+pub fn platform_signature(
+    body: &[u8],
+    clock_offset: chrono::Duration,
+) -> Vec<(&'static str, String)> {
+    let timestamp = (Utc::now() + clock_offset).timestamp().to_string();
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    let key = RsaPrivateKey::from_pkcs8_pem(&fixture("wechat-pay/platform-key.pem")).unwrap();
+    let signature =
+        data_encoding::BASE64.encode(&RsaSigningKey::<Sha256>::new(key).sign(&message).to_bytes());
+    vec![
+        ("wechatpay-signature", signature),
+        ("wechatpay-timestamp", timestamp),
+        ("wechatpay-nonce", nonce),
+        ("wechatpay-serial", PLATFORM_SERIAL.to_string()),
+        (
+            "wechatpay-signature-type",
+            "WECHATPAY2-SHA256-RSA2048".to_string(),
+        ),
+    ]
+}
+
+fn fake_wechat() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(|| {
+        App::new()
+            .route("/sns/jscode2session", web::get().to(jscode2session))
+            .route("/v3/pay/transactions/jsapi", web::post().to(jsapi_prepay))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn paid_policy() -> BatchPolicy {
+    BatchPolicy {
+        price_fen: Fen(FEE_FEN),
+        pay_before_upload: true,
+        paper_prints: Some(PaperPrintsOffer {
+            price_per_sheet_fen: Fen(SHEET_FEN),
+        }),
+        ..BatchPolicy::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
+        let store = TestStore::new(backend).await;
+        let db = open_store(&store.settings).await.expect("store opens");
+        let now = Utc::now();
+        let (school, _) = schools::add(&db, SCHOOL, &[FULL_TIME.into(), ONLINE.into()], now)
+            .await
+            .unwrap();
+        let batch = batches::add(
+            &db,
+            NewBatch {
+                school: SCHOOL.into(),
+                education_type: FULL_TIME.into(),
+                policy: paid_policy(),
+                closes_at: Some(batches::closes_after(
+                    NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+                )),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let roster = std::fs::read(format!(
+            "{}/fixtures/rosters/graduates.csv",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        roster::import(
+            &db,
+            ImportRequest {
+                school: SCHOOL,
+                batch: None,
+                file_name: "graduates.csv",
+                bytes: &roster,
+                imported_by: "教务处",
+                at: now,
+            },
+        )
+        .await
+        .unwrap();
+        for (name, role) in [
+            ("reviewer", StaffRole::Reviewer),
+            ("courier", StaffRole::Courier),
+            ("admin", StaffRole::Admin),
+        ] {
+            staff::add(&db, name, role, STAFF_PASSWORD.into(), now)
+                .await
+                .unwrap();
+        }
+        db.close().await;
+
+        let mut settings = ServeSettings::new(store.settings.clone());
+        settings.dev = true;
+        settings.codes.code_signing_key = Some(hex::encode(SIGNING_SEED));
+        settings.api.auth.token_secret = Some("a test token secret of at least 32 bytes".into());
+        settings.api.wechat.app_id = "wx-test-app".into();
+        settings.api.wechat.app_secret = Some("wx-test-secret".into());
+        settings.api.wechat.api_base_url = fake_wechat();
+        settings.api.wechat_pay = WechatPaySettings {
+            mchid: MCHID.into(),
+            api_v3_key: Some(API_V3_KEY.into()),
+            platform_keys: vec![PlatformKey {
+                serial: PLATFORM_SERIAL.into(),
+                public_key_pem: fixture("wechat-pay/platform-public.pem"),
+            }],
+            merchant_private_key_pem: Some(fixture("wechat-pay/merchant-key.pem").into()),
+            merchant_serial: MERCHANT_SERIAL.into(),
+            notify_url: NOTIFY_URL.into(),
+            api_base_url: settings.api.wechat.api_base_url.clone(),
+            timeout_ms: 5_000,
+        };
+        adjust(&mut settings);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let app = Application::build(&settings, listener)
+            .await
+            .expect("service starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let ledger = app.ledger();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            ledger,
+            signer: CodeSigner::new(SigningKey::from_bytes(&SIGNING_SEED)),
+            school_id: school.school_id,
+            batch,
+            _store: store,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends a request and returns its status and JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the service answers");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A student's token, through the development sign-in.
+    pub async fn student(&self, openid: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/dev",
+                None,
+                Some(json!({ "openid": openid })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// A staff member's token: `reviewer`, `courier` or `admin`.
+    pub async fn staff(&self, username: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/staff",
+                None,
+                Some(json!({ "username": username, "password": STAFF_PASSWORD })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// The collection code the school hands this student.
+    pub fn collection_code(&self, student: &Student) -> String {
+        self.signer
+            .issue(&CodePayload {
+                school_id: self.school_id.parse().unwrap(),
+                education_type: FULL_TIME.into(),
+                student_number: student.number.into(),
+                name_masked: mask_name(student.name),
+                id_masked: mask_id(student.id_number),
+            })
+            .unwrap()
+    }
+
+    /// Opens the student's capture by student number; returns its id.
+    pub async fn open_capture(&self, token: &str, student: &Student) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/captures",
+                token,
+                json!({ "school": SCHOOL, "student_number": student.number }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["capture_id"].as_str().unwrap().to_string()
+    }
+
+    async fn system(&self, capture_id: &str, command: CaptureCommand) {
+        let outcome = self
+            .ledger
+            .execute(CommandRequest {
+                capture_id: capture_id.into(),
+                command,
+                metadata: EventMetadata {
+                    actor: Actor::new(ActorKind::System, "test"),
+                    request_id: uuid::Uuid::new_v4().to_string(),
+                    command_id: uuid::Uuid::new_v4().to_string(),
+                    recorded_at: Utc::now(),
+                },
+            })
+            .await
+            .expect("the command is accepted");
+        self.ledger
+            .wait_for_projections(&outcome, photo_ledger::http::commands::VIEWS)
+            .await
+            .unwrap();
+    }
+
+    /// Pays an order as WeChat Pay does: a correctly signed notification, answered 204.
+    pub async fn pay(&self, order_id: &str, amount_fen: u64) {
+        let answer = self.notify(&Notice::paid(order_id, amount_fen)).await;
+        assert_eq!(answer.0, 204, "{}", answer.1);
+    }
+
+    /// Sends WeChat Pay's notification for `notice`, signed with the sandbox platform key.
+    pub async fn notify(&self, notice: &Notice) -> (StatusCode, Value) {
+        let transaction = json!({
+            "mchid": notice.mchid,
+            "appid": "wx-test-app",
+            "out_trade_no": notice.order_id.replace('-', ""),
+            "transaction_id": notice.transaction_id,
+            "trade_type": "JSAPI",
+            "trade_state": "SUCCESS",
+            "trade_state_desc": "支付成功",
+            "success_time": "2026-06-01T10:00:00+08:00",
+            "payer": {"openid": "openid-a"},
+            "amount": {"total": notice.amount_fen, "payer_total": notice.amount_fen, "currency": "CNY", "payer_currency": "CNY"},
+        });
+        let nonce = "abcdefghijkl";
+        let cipher = Aes256Gcm::new_from_slice(API_V3_KEY.as_bytes()).unwrap();
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(nonce.as_bytes()),
+                Payload {
+                    msg: &serde_json::to_vec(&transaction).unwrap(),
+                    aad: b"transaction",
+                },
+            )
+            .unwrap();
+        let body = serde_json::to_vec(&json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "create_time": "2026-06-01T10:00:01+08:00",
+            "event_type": "TRANSACTION.SUCCESS",
+            "resource_type": "encrypt-resource",
+            "summary": "支付成功",
+            "resource": {
+                "algorithm": "AEAD_AES_256_GCM",
+                "ciphertext": data_encoding::BASE64.encode(&ciphertext),
+                "nonce": nonce,
+                "associated_data": "transaction",
+                "original_type": "transaction",
+            },
+        }))
+        .unwrap();
+        let mut headers = platform_signature(&body, notice.clock_offset);
+        if notice.probe {
+            headers[0].1 = format!("WECHATPAY/SIGNTEST/{}", headers[0].1);
+        }
+        headers[3].1 = notice.serial.clone();
+        let mut body = body;
+        if notice.tamper {
+            let at = body.len() / 2;
+            body[at] ^= 1;
+        }
+        let mut request = self
+            .client
+            .post(self.url("/api/v1/payments/wechat/notify"))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        read(response).await
+    }
+
+    /// Records an uploaded photo and its standardised result, as the photo pipeline does;
+    /// returns the standardised photo's id.
+    pub async fn standard_photo(&self, capture_id: &str) -> String {
+        let stored = |id: PhotoId| StoredPhoto {
+            photo_id: id,
+            sha256: "ab".repeat(32),
+            bytes: 30_000,
+            width: 480,
+            height: 640,
+            format: "jpeg".into(),
+        };
+        let (upload, standard) = (PhotoId::new(), PhotoId::new());
+        self.system(
+            capture_id,
+            CaptureCommand::UploadPhoto(UploadPhoto {
+                photo: stored(upload),
+                source: PhotoSource::Camera,
+                at: Utc::now(),
+            }),
+        )
+        .await;
+        self.system(
+            capture_id,
+            CaptureCommand::RecordStandardisation(RecordStandardisation {
+                source_photo_id: upload,
+                result: stored(standard),
+                background: Background::Blue,
+                spec_name: "chsi".into(),
+                spec_version: "1".into(),
+                checks: vec![],
+                perceptual_hash: None,
+                at: Utc::now(),
+            }),
+        )
+        .await;
+        standard.to_string()
+    }
+}
+
+/// A payment notification to send, and how to spoil it.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub order_id: String,
+    pub amount_fen: u64,
+    pub transaction_id: String,
+    pub mchid: String,
+    pub serial: String,
+    pub clock_offset: chrono::Duration,
+    pub probe: bool,
+    pub tamper: bool,
+}
+
+impl Notice {
+    pub fn paid(order_id: &str, amount_fen: u64) -> Self {
+        Notice {
+            order_id: order_id.to_string(),
+            amount_fen,
+            transaction_id: format!("4200{}", &order_id.replace('-', "")[..24]),
+            mchid: MCHID.into(),
+            serial: PLATFORM_SERIAL.into(),
+            clock_offset: chrono::Duration::zero(),
+            probe: false,
+            tamper: false,
+        }
+    }
+}
+
+pub fn fixture(path: &str) -> String {
+    let path = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{status}: the body is not JSON: {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    (status, body)
+}
+
+/// An error answer in the one shape: the code, a message, a request id.
+#[track_caller]
+pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str) {
+    let (got, body) = answer;
+    assert_eq!(got.as_u16(), status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["request_id"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+/// A multipart/form-data body with the photo and its source.
+pub fn photo_form(photo: &[u8], source: &str) -> (String, Vec<u8>) {
+    let boundary = "photo-ledger-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\n{source}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"photo.png\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(photo);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The astronaut fixture: one face, as a phone might take it.
+pub fn astronaut() -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/fixtures/astronaut.png",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Settings with the photo models loaded (ONNX Runtime from `ORT_DYLIB_PATH` or
+/// `.onnxruntime/`; without it the service does not start and the test fails).
+pub fn with_photos(settings: &mut ServeSettings) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    settings.api.photos.onnxruntime = Some(
+        std::env::var_os("ORT_DYLIB_PATH")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so")),
+    );
+    settings.api.photos.models_dir = root.join("models");
+    // Several tests run at once on a small machine: one standardisation at a time per service.
+    settings.api.photos.concurrent_standardisations = 1;
+}
+
+impl TestApp {
+    /// Uploads the astronaut and returns the standard photo made of it (accepted).
+    pub async fn standard_photo_of(&self, capture: &str, token: &str) -> String {
+        let (status, uploaded) = self.upload(capture, token, astronaut(), "camera").await;
+        assert_eq!(status, 201, "{uploaded}");
+        assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
+        uploaded["standard_photo_id"].as_str().unwrap().to_string()
+    }
+
+    /// Uploads a photo to the capture as the mini-program does.
+    pub async fn upload(
+        &self,
+        capture: &str,
+        token: &str,
+        photo: Vec<u8>,
+        source: &str,
+    ) -> (StatusCode, Value) {
+        let (content_type, body) = photo_form(&photo, source);
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/captures/{capture}/photos")))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await
+    }
+}
