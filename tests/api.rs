@@ -2,25 +2,13 @@
 //! the student, reviewer, print-staff and admin flows, idempotent retries and who may call what.
 
 mod api_support;
+#[macro_use]
 mod support;
 
 use api_support::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use support::Backend;
-
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 on_both_stores!(
     students_and_staff_sign_in_and_tokens_are_checked,

@@ -2,6 +2,7 @@
 //! codes (typed, forged, tampered, photographed), the three ways to verify, and the guessing
 //! locks.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -26,19 +27,6 @@ use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::Fen;
 use photo_ledger_projections::{capture_status, on_db, Db};
 use support::*;
-
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 on_both_stores!(
     a_collection_code_and_the_last_four_verify,

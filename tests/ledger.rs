@@ -1,5 +1,6 @@
 //! The ledger core against both stores: the same suite runs on SQLite and on PostgreSQL.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
@@ -19,19 +20,6 @@ use photo_ledger_projections::{
 };
 use serde_json::json;
 use support::*;
-
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $test() { super::$test(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $test() { super::$test(super::Backend::Postgres).await })*
-        }
-    };
-}
 
 on_both_stores!(
     a_full_flow_reaches_every_view,

@@ -293,19 +293,28 @@ pub fn decode_serialized(
     position: Position,
     e: SerializedEvent,
 ) -> Result<LoggedEvent, ProjectionError> {
-    let unreadable = |source| ProjectionError::UnreadableEvent {
-        aggregate_id: e.aggregate_id.clone(),
-        sequence: e.sequence as i64,
-        event_type: e.event_type.clone(),
-        event_version: e.event_version.clone(),
-        source,
-    };
-    let event: CaptureEvent = serde_json::from_value(e.payload.clone()).map_err(unreadable)?;
-    let metadata: Option<HashMap<String, String>> = serde_json::from_value(e.metadata.clone()).ok();
+    let SerializedEvent {
+        aggregate_id,
+        sequence,
+        event_type,
+        event_version,
+        payload,
+        metadata,
+        ..
+    } = e;
+    let event: CaptureEvent =
+        serde_json::from_value(payload).map_err(|source| ProjectionError::UnreadableEvent {
+            aggregate_id: aggregate_id.clone(),
+            sequence: sequence as i64,
+            event_type,
+            event_version,
+            source,
+        })?;
+    let metadata: Option<HashMap<String, String>> = serde_json::from_value(metadata).ok();
     Ok(LoggedEvent {
         position,
-        capture_id: e.aggregate_id,
-        sequence: e.sequence as i64,
+        capture_id: aggregate_id,
+        sequence: sequence as i64,
         event,
         metadata: metadata.as_ref().and_then(EventMetadata::from_map),
     })

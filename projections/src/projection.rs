@@ -6,7 +6,7 @@
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
@@ -50,8 +50,8 @@ pub trait Projection: Send + Sync + 'static {
 pub struct Folded {
     pub capture_id: String,
     pub remove: Removal,
-    /// Rows to insert once `remove` is done.
-    pub insert: Vec<Row>,
+    /// Rows to insert once `remove` is done (shared with the rows the fold keeps).
+    pub insert: Vec<Arc<Row>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -64,7 +64,7 @@ pub enum Removal {
 
 impl Folded {
     /// The change from `previous` rows (when known) to `rows`: unchanged rows are left alone.
-    pub fn between(capture_id: &str, previous: Option<&[Row]>, rows: &[Row]) -> Folded {
+    pub fn between(capture_id: &str, previous: Option<&[Arc<Row>]>, rows: &[Arc<Row>]) -> Folded {
         let Some(previous) = previous else {
             return Folded {
                 capture_id: capture_id.to_string(),
@@ -72,7 +72,7 @@ impl Folded {
                 insert: rows.to_vec(),
             };
         };
-        let kept = |row: &Row, among: &[Row]| among.iter().any(|r| r == row);
+        let kept = |row: &Row, among: &[Arc<Row>]| among.iter().any(|r| **r == *row);
         Folded {
             capture_id: capture_id.to_string(),
             remove: Removal::Keys(
@@ -128,9 +128,9 @@ pub struct Folder<P: Projection> {
 struct Kept<D> {
     at: Position,
     /// Each capture's document and the rows it produced.
-    docs: LruCache<String, (D, Vec<Row>)>,
+    docs: LruCache<String, (D, Vec<Arc<Row>>)>,
     /// Documents of the batch being committed, kept once it is.
-    pending: Vec<(String, (D, Vec<Row>))>,
+    pending: Vec<(String, (D, Vec<Arc<Row>>))>,
 }
 
 impl<P: Projection> Folder<P> {
@@ -181,7 +181,7 @@ impl<P: Projection> Fold for Folder<P> {
         batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError> {
         let mut kept = self.kept_at(at);
-        let mut touched: BTreeMap<String, (P::Doc, Option<Vec<Row>>)> = BTreeMap::new();
+        let mut touched: BTreeMap<String, (P::Doc, Option<Vec<Arc<Row>>>)> = BTreeMap::new();
         for event in history.iter().chain(batch) {
             let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
@@ -195,7 +195,12 @@ impl<P: Projection> Fold for Folder<P> {
         }
         let mut folded = Vec::with_capacity(touched.len());
         for (capture_id, (doc, previous)) in touched {
-            let rows = self.projection.rows(&capture_id, &doc);
+            let rows: Vec<Arc<Row>> = self
+                .projection
+                .rows(&capture_id, &doc)
+                .into_iter()
+                .map(Arc::new)
+                .collect();
             folded.push(Folded::between(&capture_id, previous.as_deref(), &rows));
             kept.pending.push((capture_id, (doc, rows)));
         }
@@ -215,10 +220,10 @@ impl<P: Projection> Fold for Folder<P> {
 macro_rules! push_value {
     ($separated:expr, $value:expr) => {
         match $value {
-            SqlValue::Text(s) => $separated.push_bind(s.clone()),
-            SqlValue::OptText(s) => $separated.push_bind(s.clone()),
+            SqlValue::Text(s) => $separated.push_bind(s.as_str()),
+            SqlValue::OptText(s) => $separated.push_bind(s.as_deref()),
             SqlValue::Time(t) => $separated.push_bind(*t),
-            SqlValue::Json(v) => $separated.push_bind(sqlx::types::Json(v.clone())),
+            SqlValue::Json(v) => $separated.push_bind(sqlx::types::Json(v)),
         }
     };
 }
@@ -267,7 +272,10 @@ macro_rules! writer {
                 q.push(")");
                 q.build().execute(&mut *conn).await?;
             }
-            let rows: Vec<&Row> = folded.iter().flat_map(|f| f.insert.iter()).collect();
+            let rows: Vec<&Row> = folded
+                .iter()
+                .flat_map(|f| f.insert.iter().map(|row| &**row))
+                .collect();
             let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
             for chunk in rows.chunks(per_statement) {
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
@@ -305,8 +313,11 @@ writer!(write_sqlite, sqlx::Sqlite);
 mod tests {
     use super::*;
 
-    fn row(key: &str, value: &str) -> Row {
-        vec![SqlValue::Text(key.into()), SqlValue::Text(value.into())]
+    fn row(key: &str, value: &str) -> Arc<Row> {
+        Arc::new(vec![
+            SqlValue::Text(key.into()),
+            SqlValue::Text(value.into()),
+        ])
     }
 
     #[test]

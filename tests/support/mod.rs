@@ -22,6 +22,21 @@ use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::{on_db, Db, ProjectorConfig};
 use serde_json::Value;
 
+/// Runs each named `async fn(Backend)` as two tests: `sqlite::name` and `postgres::name`.
+#[allow(unused_macros)]
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { super::$test(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $test() { super::$test(super::Backend::Postgres).await })*
+        }
+    };
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
