@@ -42,21 +42,41 @@ impl StoreSettings {
         if let Some(secret) = &self.person_key {
             return Ok(PersonKeyer::new(secret.as_bytes().to_vec()));
         }
-        let path = self.data_dir.join(PERSON_KEY_FILE);
-        if let Ok(secret) = std::fs::read_to_string(&path) {
-            return Ok(PersonKeyer::new(secret.trim().as_bytes().to_vec()));
-        }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("cannot create data directory {}", self.data_dir.display()))?;
-        let secret = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        std::fs::write(&path, &secret)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let secret = data_dir_secret(&self.data_dir, PERSON_KEY_FILE, || {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        })?;
         Ok(PersonKeyer::new(secret.into_bytes()))
     }
+}
+
+/// A secret kept in the data directory: read when there, else made by `generate` and written
+/// (owner-only on Unix) so the embedded default works at once and keeps working across restarts.
+pub fn data_dir_secret(
+    data_dir: &Path,
+    file: &str,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    use std::io::Write;
+    let path = data_dir.join(file);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_string());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let secret = generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(secret)
 }
 
 /// The HTTP service's settings: built-in defaults, then an optional TOML file (`serve --config`),

@@ -19,7 +19,7 @@ use crate::http::metrics::Metrics;
 use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
-use crate::photo::models::RuntimeConfig;
+use crate::photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
 use crate::photo::{Standardiser, StandardiserConfig};
 use crate::settings::{ApiSettings, PhotoSettings, StoreSettings};
 use crate::uploads::{PhotoPipeline, PhotoStore};
@@ -106,12 +106,14 @@ pub struct AppState {
 
 /// Loads the models once, when ONNX Runtime is configured.
 fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeline>> {
-    let Some(onnxruntime) = &settings.onnxruntime else {
-        tracing::warn!("photos.onnxruntime is not set: photo uploads answer 503");
+    let Some(onnxruntime) = settings.onnxruntime.clone() else {
+        tracing::warn!(
+            "photos.onnxruntime is not set (for example {DEFAULT_ONNXRUNTIME}, from tools/onnxruntime/fetch.sh): photo uploads answer 503"
+        );
         return Ok(None);
     };
     let standardiser = Standardiser::new(StandardiserConfig::new(RuntimeConfig {
-        onnxruntime: onnxruntime.clone(),
+        onnxruntime,
         models_dir: settings.models_dir.clone(),
         intra_threads: settings.model_threads.max(1),
     }))
@@ -131,8 +133,11 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: &ServeSettings, listener: TcpListener) -> anyhow::Result<Self> {
-        let tokens =
-            TokenKeys::from_settings(settings.api.auth.token_secret.as_ref(), settings.dev)?;
+        let tokens = TokenKeys::from_settings(
+            settings.api.auth.token_secret.as_ref(),
+            settings.dev,
+            &settings.store.data_dir,
+        )?;
         let wechat = WechatClient::new(&settings.api.wechat)?;
         let codes = settings.codes.verifier(&settings.store.data_dir)?;
         let pay_notify = Arc::new(NotifyVerifier::new(

@@ -125,12 +125,16 @@ pub struct Folder<P: Projection> {
     kept: Mutex<Kept<P::Doc>>,
 }
 
+/// A capture's document and the rows it produced.
+type DocRows<D> = (D, Vec<Arc<Row>>);
+/// A capture's document during a batch, and its previous rows when they are known.
+type Touched<D> = (D, Option<Vec<Arc<Row>>>);
+
 struct Kept<D> {
     at: Position,
-    /// Each capture's document and the rows it produced.
-    docs: LruCache<String, (D, Vec<Arc<Row>>)>,
+    docs: LruCache<String, DocRows<D>>,
     /// Documents of the batch being committed, kept once it is.
-    pending: Vec<(String, (D, Vec<Arc<Row>>))>,
+    pending: Vec<(String, DocRows<D>)>,
 }
 
 impl<P: Projection> Folder<P> {
@@ -181,7 +185,7 @@ impl<P: Projection> Fold for Folder<P> {
         batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError> {
         let mut kept = self.kept_at(at);
-        let mut touched: BTreeMap<String, (P::Doc, Option<Vec<Arc<Row>>>)> = BTreeMap::new();
+        let mut touched: BTreeMap<String, Touched<P::Doc>> = BTreeMap::new();
         for event in history.iter().chain(batch) {
             let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),

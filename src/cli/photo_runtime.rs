@@ -2,17 +2,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::photo::models::RuntimeConfig;
+use crate::photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
 
 /// Where ONNX Runtime and the face and person models are.
 #[derive(Args, Debug, Clone)]
 pub struct PhotoRuntimeArgs {
     /// ONNX Runtime 1.31 shared library (`bash tools/onnxruntime/fetch.sh` puts it in place).
-    #[arg(
-        long,
-        env = "ORT_DYLIB_PATH",
-        default_value = ".onnxruntime/libonnxruntime.so"
-    )]
+    #[arg(long, env = "ORT_DYLIB_PATH", default_value = DEFAULT_ONNXRUNTIME)]
     pub onnxruntime: PathBuf,
     /// Folder with the .onnx models, MANIFEST.sha256 and models.json.
     #[arg(long, env = "PHOTO_LEDGER_MODELS", default_value = "models")]

@@ -119,15 +119,10 @@ impl CodeSigner {
 
     /// The key kept in `data_dir`, created on first use so the embedded default works at once.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join(KEY_FILE);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return Self::from_hex(&text).with_context(|| format!("in {}", path.display()));
-        }
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        write_secret(&path, &hex::encode(key.to_bytes()))?;
-        Ok(Self::new(key))
+        let text = crate::settings::data_dir_secret(data_dir, KEY_FILE, || {
+            hex::encode(SigningKey::generate(&mut rand::rngs::OsRng).to_bytes())
+        })?;
+        Self::from_hex(&text).with_context(|| format!("in {}", data_dir.join(KEY_FILE).display()))
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -146,18 +141,6 @@ impl CodeSigner {
         bytes.extend_from_slice(&signature.to_bytes());
         Ok(format!("{PREFIX}{}", BASE32_NOPAD.encode(&bytes)))
     }
-}
-
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Checks codes; needs only the public key.

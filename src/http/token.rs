@@ -70,6 +70,8 @@ pub enum TokenError {
 const VERSION: &str = "v1";
 /// Shorter secrets are refused: HMAC-SHA256 wants at least its output size.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Where the token secret is kept when none is configured.
+const TOKEN_SECRET_FILE: &str = "token-secret.secret";
 
 #[derive(Clone)]
 pub struct TokenKeys {
@@ -101,18 +103,22 @@ impl TokenKeys {
         }
     }
 
-    /// The configured secret, else a random one in development; production refuses to start
-    /// without one.
+    /// The configured secret; else, in development, a random one (tokens do not survive a
+    /// restart), and otherwise one kept in the data directory, like the embedded database.
     pub fn from_settings(
         secret: Option<&secrecy::SecretString>,
         dev: bool,
+        data_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
         match secret {
             Some(secret) => Self::new(secret.expose_secret().as_bytes()),
             None if dev => Ok(Self::random()),
-            None => anyhow::bail!(
-                "no token secret: set auth.token_secret in the settings file or PHOTO_LEDGER__AUTH__TOKEN_SECRET (at least {MIN_SECRET_BYTES} bytes)"
-            ),
+            None => {
+                let kept = crate::settings::data_dir_secret(data_dir, TOKEN_SECRET_FILE, || {
+                    hex::encode(rand::random::<[u8; 32]>())
+                })?;
+                Self::new(kept.as_bytes())
+            }
         }
     }
 

@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 use super::error::PhotoError;
 
+/// Where `tools/onnxruntime/fetch.sh` puts ONNX Runtime, relative to the working directory.
+pub const DEFAULT_ONNXRUNTIME: &str = ".onnxruntime/libonnxruntime.so";
+
 /// Where the runtime and the models are, and how many threads one inference may use.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {

@@ -55,6 +55,38 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Each PostgreSQL test database is dropped with its store, so runs do not pile them up.
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        let Some(name) = self
+            .settings
+            .database_url
+            .as_deref()
+            .and_then(|url| url.rsplit_once('/'))
+            .map(|(_, name)| name.to_string())
+        else {
+            return;
+        };
+        let (admin, database) = (postgres_admin_url(), name.clone());
+        // Its own thread and runtime: `drop` cannot await, and the test's runtime may be ending.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let pool = sqlx::PgPool::connect(&admin).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+                sqlx::query(&sql).execute(&pool).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("test database {name} was left behind");
+        }
+    }
+}
+
 impl TestStore {
     pub async fn new(backend: Backend) -> TestStore {
         let dir = tempfile::tempdir().expect("temporary directory");
