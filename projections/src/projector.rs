@@ -1,11 +1,12 @@
-//! The projector: reads the log in global order from each projection's checkpoint and, for each
-//! batch, applies the events and advances the checkpoint in one transaction.
+//! The projector: reads the log in global order and, for each batch, has every projection apply
+//! the events after its own checkpoint and advance that checkpoint, all in one transaction.
 //!
-//! - **Exactly once.** A batch starts by locking its checkpoint row (`UPDATE … RETURNING`), so two
-//!   runners of one projection, even in different processes, serialise and the second sees the
-//!   first one's checkpoint. A crash before commit rolls the whole batch back.
-//! - **One runner per projection** on PostgreSQL: a session advisory lock held on a dedicated
-//!   connection; when its holder dies the connection closes and another instance takes over.
+//! - **Exactly once.** A batch first takes each projection's batch lock (a transaction advisory
+//!   lock on PostgreSQL, the checkpoint row's update on SQLite), so two runners of a projection,
+//!   even in different processes, serialise and the second sees the first one's checkpoint. A
+//!   crash before commit rolls the whole batch back.
+//! - **One runner** on PostgreSQL: a session advisory lock held on a dedicated connection; when
+//!   its holder dies the connection closes and another instance takes over.
 //! - **Wakes on new events:** the command path calls [`Projector::announce`] after each commit,
 //!   which wakes this process's runners at once and, on PostgreSQL, has other instances woken by
 //!   a NOTIFY on `photo_ledger_events` (LISTENed by every instance). The NOTIFY is sent from its
