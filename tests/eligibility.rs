@@ -15,7 +15,7 @@ use photo_ledger::cli::Cli;
 use photo_ledger::eligibility::attempts::{self, AttemptLimits};
 use photo_ledger::eligibility::batches::{self, Batch, NewBatch};
 use photo_ledger::eligibility::codes::{CodeError, CodePayload, CodeSigner};
-use photo_ledger::eligibility::roster::{self, ImportReport, ImportRequest};
+use photo_ledger::eligibility::roster::{self, ImportReport};
 use photo_ledger::eligibility::{
     qr, schools, CodeInput, EligibilityError, Proof, Verified, Verifier, VerifyRequest,
 };
@@ -23,9 +23,10 @@ use photo_ledger::ledger::Ledger;
 use photo_ledger_domain::events::VerificationMethod;
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::identity::{mask_id, mask_name, IdType};
-use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::policy::BatchPolicy;
 use photo_ledger_domain::values::Fen;
 use photo_ledger_projections::{capture_status, on_db, Db};
+use support::school::*;
 use support::*;
 
 on_both_stores!(
@@ -49,26 +50,6 @@ on_both_stores!(
     the_cli_manages_schools_batches_rosters_and_codes,
 );
 
-const SCHOOL: &str = "江南大学";
-const FULL_TIME: &str = "普通高等教育";
-const ONLINE: &str = "网络教育";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/fixtures/rosters/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn paid_policy() -> BatchPolicy {
-    BatchPolicy {
-        price_fen: Fen(2500),
-        pay_before_upload: true,
-        paper_prints: Some(PaperPrintsOffer {
-            price_per_sheet_fen: Fen(1500),
-        }),
-        ..BatchPolicy::default()
-    }
-}
-
 /// A school with a paid batch for its full-time graduates and the CSV roster imported.
 struct World {
     _store: TestStore,
@@ -88,24 +69,8 @@ impl World {
         let store = TestStore::new(backend).await;
         let ledger = store.ledger().await;
         let db = ledger.db().clone();
-        let (school, _) = schools::add(&db, SCHOOL, &[FULL_TIME.into(), ONLINE.into()], t0())
-            .await
-            .unwrap();
-        let batch = batches::add(
-            &db,
-            NewBatch {
-                school: SCHOOL.into(),
-                education_type: FULL_TIME.into(),
-                policy: paid_policy(),
-                closes_at: Some(batches::closes_after(
-                    NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-                )),
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
-        import(&db, "graduates.csv", None).await;
+        let (school, batch) =
+            seed_school(&db, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(), t0()).await;
         let signer = CodeSigner::new(SigningKey::from_bytes(&[7; 32]));
         let verifier = Verifier::new(ledger.clone(), signer.verifier(), limits);
         let world = World {
@@ -152,7 +117,7 @@ impl World {
 }
 
 async fn import(db: &Db, file: &str, batch: Option<&FeatureCode>) -> ImportReport {
-    import_into(db, SCHOOL, file, &fixture(file), batch)
+    import_into(db, SCHOOL, file, &roster_fixture(file), batch)
         .await
         .unwrap()
 }
@@ -164,18 +129,7 @@ async fn import_into(
     bytes: &[u8],
     batch: Option<&FeatureCode>,
 ) -> Result<ImportReport, EligibilityError> {
-    roster::import(
-        db,
-        ImportRequest {
-            school,
-            batch,
-            file_name,
-            bytes,
-            imported_by: "教务处 王老师",
-            at: t0(),
-        },
-    )
-    .await
+    import_roster(db, school, file_name, bytes, batch, t0()).await
 }
 
 fn by_code(code: &str, last4: &str) -> Proof {
@@ -868,7 +822,7 @@ async fn a_csv_roster_imports_good_rows_and_reports_bad_ones(backend: Backend) {
         &world.db,
         "太湖学院",
         "graduates.csv",
-        &fixture("graduates.csv"),
+        &roster_fixture("graduates.csv"),
         None,
     )
     .await
@@ -924,7 +878,7 @@ async fn a_csv_roster_imports_good_rows_and_reports_bad_ones(backend: Backend) {
         &world.db,
         "太湖学院",
         "graduates-gb18030.csv",
-        &fixture("graduates-gb18030.csv"),
+        &roster_fixture("graduates-gb18030.csv"),
         None,
     )
     .await
@@ -944,7 +898,7 @@ async fn an_xlsx_roster_imports_good_rows_and_reports_bad_ones(backend: Backend)
         &world.db,
         "国家开放大学",
         "open-education.xlsx",
-        &fixture("open-education.xlsx"),
+        &roster_fixture("open-education.xlsx"),
         None,
     )
     .await
@@ -1074,7 +1028,7 @@ async fn roster_files_that_cannot_be_read_are_refused_whole(backend: Backend) {
             &world.db,
             "清华大学",
             "名单.csv",
-            &fixture("graduates.csv"),
+            &roster_fixture("graduates.csv"),
             None,
         )
         .await,
@@ -1086,7 +1040,7 @@ async fn roster_files_that_cannot_be_read_are_refused_whole(backend: Backend) {
             &world.db,
             SCHOOL,
             "名单.csv",
-            &fixture("graduates.csv"),
+            &roster_fixture("graduates.csv"),
             Some(&unknown),
         )
         .await,

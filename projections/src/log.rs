@@ -201,37 +201,29 @@ pub async fn position_of(
     capture_id: &str,
     sequence: i64,
 ) -> Result<Option<Position>, ProjectionError> {
-    let row = match db {
-        crate::Db::Postgres(pool) => sqlx::query(PG_POSITION_OF)
-            .bind(AGGREGATE_TYPE)
-            .bind(capture_id)
-            .bind(sequence)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| position(&r)),
-        crate::Db::Sqlite(pool) => sqlx::query(SQLITE_POSITION_OF)
-            .bind(AGGREGATE_TYPE)
-            .bind(capture_id)
-            .bind(sequence)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| position(&r)),
+    let sql = match db {
+        crate::Db::Postgres(_) => PG_POSITION_OF,
+        crate::Db::Sqlite(_) => SQLITE_POSITION_OF,
     };
-    Ok(row)
+    Ok(crate::on_db!(db, pool => sqlx::query(sql)
+        .bind(AGGREGATE_TYPE)
+        .bind(capture_id)
+        .bind(sequence)
+        .fetch_optional(pool)
+        .await
+        .map(|row| row.map(|r| position(&r))))?)
 }
 
 /// The position of the newest committed event, if any.
 pub async fn head(db: &crate::Db) -> Result<Option<Position>, ProjectionError> {
-    Ok(match db {
-        crate::Db::Postgres(pool) => sqlx::query(PG_HEAD)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| position(&r)),
-        crate::Db::Sqlite(pool) => sqlx::query(SQLITE_HEAD)
-            .fetch_optional(pool)
-            .await?
-            .map(|r| position(&r)),
-    })
+    let sql = match db {
+        crate::Db::Postgres(_) => PG_HEAD,
+        crate::Db::Sqlite(_) => SQLITE_HEAD,
+    };
+    Ok(crate::on_db!(db, pool => sqlx::query(sql)
+        .fetch_optional(pool)
+        .await
+        .map(|row| row.map(|r| position(&r))))?)
 }
 
 /// Number of events in the log.

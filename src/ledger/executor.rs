@@ -95,7 +95,7 @@ impl Ledger {
             command: request.command.name(),
         };
         let metadata =
-            serde_json::to_value(request.metadata.to_map()).expect("metadata serialises");
+            serde_json::to_string(&request.metadata.to_map()).expect("metadata serialises");
         for attempt in 0..self.config.max_attempts {
             if attempt > 0 {
                 // Jittered backoff so racing writers spread out.

@@ -253,7 +253,7 @@ impl Journal {
         from: i64,
         events: &[CaptureEvent],
         after: Capture,
-        metadata: &Value,
+        metadata: &str,
     ) -> Result<Position, AppendError> {
         let last = from + events.len() as i64;
         let outcome = serde_json::to_string(&StoredOutcome::Recorded {
@@ -267,29 +267,24 @@ impl Journal {
                 serde_json::to_string(&after).expect("captures serialise"),
             )
         });
-        let rows: Vec<(i64, String, String, String)> = events
+        // Column by column, as PostgreSQL's `unnest` takes them.
+        let sequences: Vec<i64> = (from + 1..=last).collect();
+        let types: Vec<String> = events.iter().map(|e| e.event_type()).collect();
+        let versions: Vec<String> = events.iter().map(|e| e.event_version()).collect();
+        let payloads: Vec<String> = events
             .iter()
-            .zip(from + 1..)
-            .map(|(e, sequence)| {
-                (
-                    sequence,
-                    e.event_type(),
-                    e.event_version(),
-                    serde_json::to_string(e).expect("events serialise"),
-                )
-            })
+            .map(|e| serde_json::to_string(e).expect("events serialise"))
             .collect();
-        let metadata = metadata.to_string();
         match &self.db {
             Db::Postgres(pool) => {
                 let (txid, position): (i64, i64) = sqlx::query_as(PG_APPEND)
                     .bind(AGGREGATE_TYPE)
                     .bind(key.capture_id)
-                    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
-                    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
-                    .bind(&metadata)
-                    .bind(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())
+                    .bind(&sequences)
+                    .bind(&types)
+                    .bind(&versions)
+                    .bind(metadata)
+                    .bind(&payloads)
                     .bind(key.command_id)
                     .bind(key.command)
                     .bind(&outcome)
@@ -303,7 +298,9 @@ impl Journal {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 let mut position = 0;
-                for (sequence, name, version, payload) in &rows {
+                for (((sequence, name), version), payload) in
+                    sequences.iter().zip(&types).zip(&versions).zip(&payloads)
+                {
                     position = sqlx::query(INSERT_EVENT)
                         .bind(AGGREGATE_TYPE)
                         .bind(key.capture_id)
@@ -311,7 +308,7 @@ impl Journal {
                         .bind(name)
                         .bind(version)
                         .bind(payload)
-                        .bind(&metadata)
+                        .bind(metadata)
                         .execute(&mut *tx)
                         .await?
                         .last_insert_rowid();

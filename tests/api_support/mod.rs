@@ -10,10 +10,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
-use photo_ledger::eligibility::batches::{self, Batch, NewBatch};
+use photo_ledger::eligibility::batches::Batch;
 use photo_ledger::eligibility::codes::{CodePayload, CodeSigner};
-use photo_ledger::eligibility::roster::{self, ImportRequest};
-use photo_ledger::eligibility::schools;
 use photo_ledger::ledger::{CommandRequest, Ledger};
 use photo_ledger::staff::{self, StaffRole};
 use photo_ledger::startup::{open_store, Application, ServeSettings};
@@ -22,8 +20,7 @@ use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::identity::{mask_id, mask_name};
 use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
-use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
-use photo_ledger_domain::values::{Background, Fen, PhotoId, PhotoSource};
+use photo_ledger_domain::values::{Background, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use reqwest::{Method, StatusCode};
 use rsa::pkcs1v15::SigningKey as RsaSigningKey;
@@ -34,14 +31,11 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+pub use crate::support::school::*;
 use crate::support::{Backend, TestStore};
 
-pub const SCHOOL: &str = "江南大学";
-pub const FULL_TIME: &str = "普通高等教育";
-pub const ONLINE: &str = "网络教育";
 pub const SIGNING_SEED: [u8; 32] = [7; 32];
 pub const STAFF_PASSWORD: &str = "correct horse battery";
-pub const FEE_FEN: u64 = 2500;
 pub const MCHID: &str = "1900000001";
 pub const API_V3_KEY: &str = "an APIv3 key of exactly 32 bytes";
 pub const MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
@@ -49,7 +43,6 @@ pub const NOTIFY_URL: &str = "https://photo.example.cn/api/v1/payments/wechat/no
 /// A student whose prepay finds WeChat Pay down.
 pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
 pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000001";
-pub const SHEET_FEN: u64 = 1500;
 
 /// A roster student: student number, ID number (last four), name.
 pub struct Student {
@@ -202,17 +195,6 @@ fn fake_wechat() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn paid_policy() -> BatchPolicy {
-    BatchPolicy {
-        price_fen: Fen(FEE_FEN),
-        pay_before_upload: true,
-        paper_prints: Some(PaperPrintsOffer {
-            price_per_sheet_fen: Fen(SHEET_FEN),
-        }),
-        ..BatchPolicy::default()
-    }
-}
-
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, |_| {}).await
@@ -222,41 +204,8 @@ impl TestApp {
         let store = TestStore::new(backend).await;
         let db = open_store(&store.settings).await.expect("store opens");
         let now = Utc::now();
-        let (school, _) = schools::add(&db, SCHOOL, &[FULL_TIME.into(), ONLINE.into()], now)
-            .await
-            .unwrap();
-        let batch = batches::add(
-            &db,
-            NewBatch {
-                school: SCHOOL.into(),
-                education_type: FULL_TIME.into(),
-                policy: paid_policy(),
-                closes_at: Some(batches::closes_after(
-                    NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
-                )),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-        let roster = std::fs::read(format!(
-            "{}/fixtures/rosters/graduates.csv",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        roster::import(
-            &db,
-            ImportRequest {
-                school: SCHOOL,
-                batch: None,
-                file_name: "graduates.csv",
-                bytes: &roster,
-                imported_by: "教务处",
-                at: now,
-            },
-        )
-        .await
-        .unwrap();
+        let (school, batch) =
+            seed_school(&db, NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(), now).await;
         for (name, role) in [
             ("reviewer", StaffRole::Reviewer),
             ("courier", StaffRole::Courier),

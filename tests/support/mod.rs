@@ -2,6 +2,8 @@
 //! command builders for whole capture flows.
 #![allow(dead_code)]
 
+pub mod school;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
