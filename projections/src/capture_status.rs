@@ -13,7 +13,6 @@ use sqlx::types::Json;
 
 use crate::capture_doc::{CaptureDoc, PhotoKind};
 use crate::error::ProjectionError;
-use crate::log::LoggedEvent;
 use crate::projection::{Projection, Row, SqlValue, Table};
 use crate::{on_db, Db};
 
@@ -169,12 +168,6 @@ impl Projection for CaptureStatusProjection {
             "view",
         ],
     };
-    type Doc = CaptureDoc;
-
-    fn apply(&self, doc: &mut CaptureDoc, event: &LoggedEvent) {
-        doc.apply(event);
-    }
-
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
         let (Some(view), Some(q)) = (
             CaptureStatusView::from_doc(capture_id, doc),

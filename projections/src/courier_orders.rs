@@ -9,7 +9,6 @@ use sqlx::types::Json;
 
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
-use crate::log::LoggedEvent;
 use crate::projection::{Projection, Row, SqlValue, Table};
 use crate::{on_db, Db};
 
@@ -62,12 +61,6 @@ impl Projection for CourierOrdersProjection {
         name: "courier_orders",
         columns: &["order_id", "capture_id", "status", "paid_at", "item"],
     };
-    type Doc = CaptureDoc;
-
-    fn apply(&self, doc: &mut CaptureDoc, event: &LoggedEvent) {
-        doc.apply(event);
-    }
-
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
         let Some(q) = &doc.capture.qualification else {
             return vec![];

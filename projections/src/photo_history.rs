@@ -8,7 +8,6 @@ use sqlx::types::Json;
 
 use crate::capture_doc::{CaptureDoc, PhotoKind};
 use crate::error::ProjectionError;
-use crate::log::LoggedEvent;
 use crate::person_key::PersonKeyer;
 use crate::projection::{Projection, Row, SqlValue, Table};
 use crate::{on_db, Db};
@@ -46,12 +45,6 @@ impl Projection for PhotoHistoryProjection {
             "item",
         ],
     };
-    type Doc = CaptureDoc;
-
-    fn apply(&self, doc: &mut CaptureDoc, event: &LoggedEvent) {
-        doc.apply(event);
-    }
-
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
         let Some(q) = &doc.capture.qualification else {
             return vec![];

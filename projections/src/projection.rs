@@ -13,6 +13,7 @@ use lru::LruCache;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
 use crate::log::{LoggedEvent, Position};
 
@@ -36,13 +37,13 @@ pub enum SqlValue {
 
 pub type Row = Vec<SqlValue>;
 
+/// A view: the query rows of one capture, derived from its [`CaptureDoc`] (the fold of its
+/// events every view shares).
 pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
     const TABLE: Table;
-    type Doc: Default + Send;
 
-    fn apply(&self, doc: &mut Self::Doc, event: &LoggedEvent);
-    fn rows(&self, capture_id: &str, doc: &Self::Doc) -> Vec<Row>;
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row>;
 }
 
 /// How one capture's rows change after a batch.
@@ -122,19 +123,19 @@ const KEPT_DOCUMENTS: NonZeroUsize = NonZeroUsize::new(20_000).expect("non-zero"
 /// A [`Projection`] with the documents it keeps between batches.
 pub struct Folder<P: Projection> {
     projection: P,
-    kept: Mutex<Kept<P::Doc>>,
+    kept: Mutex<Kept>,
 }
 
 /// A capture's document and the rows it produced.
-type DocRows<D> = (D, Vec<Arc<Row>>);
+type DocRows = (CaptureDoc, Vec<Arc<Row>>);
 /// A capture's document during a batch, and its previous rows when they are known.
-type Touched<D> = (D, Option<Vec<Arc<Row>>>);
+type Touched = (CaptureDoc, Option<Vec<Arc<Row>>>);
 
-struct Kept<D> {
+struct Kept {
     at: Position,
-    docs: LruCache<String, DocRows<D>>,
+    docs: LruCache<String, DocRows>,
     /// Documents of the batch being committed, kept once it is.
-    pending: Vec<(String, DocRows<D>)>,
+    pending: Vec<(String, DocRows)>,
 }
 
 impl<P: Projection> Folder<P> {
@@ -149,7 +150,7 @@ impl<P: Projection> Folder<P> {
         }
     }
 
-    fn kept_at(&self, at: Position) -> std::sync::MutexGuard<'_, Kept<P::Doc>> {
+    fn kept_at(&self, at: Position) -> std::sync::MutexGuard<'_, Kept> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.pending.clear();
         if kept.at != at {
@@ -185,17 +186,17 @@ impl<P: Projection> Fold for Folder<P> {
         batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError> {
         let mut kept = self.kept_at(at);
-        let mut touched: BTreeMap<String, Touched<P::Doc>> = BTreeMap::new();
+        let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
         for event in history.iter().chain(batch) {
             let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 // Taken out: if the batch is not committed, the capture is folded afresh.
                 Entry::Vacant(e) => e.insert(match kept.docs.pop(&event.capture_id) {
                     Some((doc, rows)) => (doc, Some(rows)),
-                    None => (P::Doc::default(), None),
+                    None => (CaptureDoc::default(), None),
                 }),
             };
-            self.projection.apply(doc, event);
+            doc.apply(event);
         }
         let mut folded = Vec::with_capacity(touched.len());
         for (capture_id, (doc, previous)) in touched {

@@ -10,7 +10,6 @@ use sqlx::types::Json;
 
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
-use crate::log::LoggedEvent;
 use crate::projection::{Projection, Row, SqlValue, Table};
 use crate::{on_db, Db};
 
@@ -45,12 +44,6 @@ impl Projection for ReviewQueueProjection {
             "item",
         ],
     };
-    type Doc = CaptureDoc;
-
-    fn apply(&self, doc: &mut CaptureDoc, event: &LoggedEvent) {
-        doc.apply(event);
-    }
-
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
         let (
             Some(q),
