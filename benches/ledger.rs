@@ -263,7 +263,8 @@ async fn main() {
     let copies = ((total_events as i64 - have).max(0) + have - 1) / have.max(1);
     // Every id in a copy (capture, photos, orders) gets the copy's number as its first 8 hex
     // digits, so copies are distinct captures with distinct photos; copies follow one another,
-    // each replaying the recorded timeline.
+    // each replaying the recorded timeline in its global order (heap order is not that order:
+    // concurrent writers fill different pages).
     psql(
         &url,
         &format!(
@@ -272,7 +273,8 @@ async fn main() {
                regexp_replace(payload::text, '"[0-9a-f]{{8}}(-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})"',
                               '"' || lpad(to_hex(g), 8, '0') || '\1"', 'g')::json,
                metadata
-          FROM events, generate_series(1, {copies}) g"#
+          FROM events, generate_series(1, {copies}) g
+         ORDER BY g, events.txid, events.position"#
         ),
     );
     let events: i64 = psql(&url, "SELECT count(*) FROM events").parse().unwrap();

@@ -181,7 +181,7 @@ impl Projection for CaptureStatusProjection {
             SqlValue::Text(view.school_id.clone()),
             SqlValue::Text(view.status.clone()),
             SqlValue::Time(view.updated_at),
-            SqlValue::Json(serde_json::to_value(&view).expect("views serialise")),
+            SqlValue::json(&view),
         ]]
     }
 }

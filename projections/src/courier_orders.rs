@@ -104,7 +104,7 @@ impl Projection for CourierOrdersProjection {
                     SqlValue::Text(capture_id.to_string()),
                     SqlValue::Text(status.code().to_string()),
                     SqlValue::Time(paid_at),
-                    SqlValue::Json(serde_json::to_value(&item).expect("views serialise")),
+                    SqlValue::json(&item),
                 ])
             })
             .collect()

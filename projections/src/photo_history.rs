@@ -68,7 +68,7 @@ impl Projection for PhotoHistoryProjection {
                     SqlValue::Text(capture_id.to_string()),
                     SqlValue::Text(person_key.clone()),
                     SqlValue::Time(p.recorded_at),
-                    SqlValue::Json(serde_json::to_value(&entry).expect("views serialise")),
+                    SqlValue::json(&entry),
                 ]
             })
             .collect()

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
@@ -32,7 +31,25 @@ pub enum SqlValue {
     Text(String),
     OptText(Option<String>),
     Time(DateTime<Utc>),
-    Json(Value),
+    /// A document, serialised once when the row is made: comparing two rows is then a string
+    /// comparison, and the writer sends it as is.
+    Json(String),
+}
+
+impl SqlValue {
+    /// A view document as a column value.
+    pub fn json(document: &impl serde::Serialize) -> Self {
+        SqlValue::Json(serde_json::to_string(document).expect("views serialise"))
+    }
+
+    /// The value as a row key. Keys (first columns) are text.
+    fn key(&self) -> &str {
+        match self {
+            SqlValue::Text(s) | SqlValue::Json(s) => s,
+            SqlValue::OptText(s) => s.as_deref().unwrap_or_default(),
+            SqlValue::Time(_) => unreachable!("row keys are text"),
+        }
+    }
 }
 
 pub type Row = Vec<SqlValue>;
@@ -187,13 +204,18 @@ impl<P: Projection> Fold for Folder<P> {
     ) -> Result<Vec<Folded>, ProjectionError> {
         let mut kept = self.kept_at(at);
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
-        for event in history.iter().chain(batch) {
+        let events = (history.iter().map(|e| (e, false))).chain(batch.iter().map(|e| (e, true)));
+        for (event, in_batch) in events {
             let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 // Taken out: if the batch is not committed, the capture is folded afresh.
                 Entry::Vacant(e) => e.insert(match kept.docs.pop(&event.capture_id) {
                     Some((doc, rows)) => (doc, Some(rows)),
-                    None => (CaptureDoc::default(), None),
+                    // A capture that begins in this batch has no rows yet.
+                    None => (
+                        CaptureDoc::default(),
+                        (in_batch && event.sequence == 1).then(Vec::new),
+                    ),
                 }),
             };
             doc.apply(event);
@@ -221,98 +243,180 @@ impl<P: Projection> Fold for Folder<P> {
     }
 }
 
-/// Binds one value into a query being built.
-macro_rules! push_value {
-    ($separated:expr, $value:expr) => {
-        match $value {
-            SqlValue::Text(s) => $separated.push_bind(s.as_str()),
-            SqlValue::OptText(s) => $separated.push_bind(s.as_deref()),
-            SqlValue::Time(t) => $separated.push_bind(*t),
-            SqlValue::Json(v) => $separated.push_bind(sqlx::types::Json(v)),
-        }
-    };
+/// The rows a write removes and inserts, gathered from every folded capture.
+struct Changes<'a> {
+    /// Captures whose every row goes.
+    whole: Vec<&'a str>,
+    /// Keys (first column values) of single rows that go.
+    keys: Vec<&'a str>,
+    insert: Vec<&'a Row>,
 }
 
-/// Rewrites the query rows of the folded captures; expanded once per backend.
-macro_rules! writer {
-    ($write:ident, $db:ty) => {
-        pub(crate) async fn $write(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            table: Table,
-            folded: &[Folded],
-        ) -> Result<(), ProjectionError> {
-            let whole: Vec<&str> = folded
-                .iter()
-                .filter(|f| f.remove == Removal::AllOfCapture)
-                .map(|f| f.capture_id.as_str())
-                .collect();
-            for chunk in whole.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "DELETE FROM {} WHERE capture_id IN (",
-                    table.name
-                ));
-                let mut sep = q.separated(", ");
-                for id in chunk {
-                    sep.push_bind(*id);
-                }
-                q.push(")");
-                q.build().execute(&mut *conn).await?;
+impl<'a> Changes<'a> {
+    fn of(folded: &'a [Folded]) -> Self {
+        let mut changes = Changes {
+            whole: Vec::new(),
+            keys: Vec::new(),
+            insert: Vec::new(),
+        };
+        for f in folded {
+            match &f.remove {
+                Removal::AllOfCapture => changes.whole.push(f.capture_id.as_str()),
+                Removal::Keys(keys) => changes.keys.extend(keys.iter().map(SqlValue::key)),
             }
-            let keys: Vec<&SqlValue> = folded
-                .iter()
-                .flat_map(|f| match &f.remove {
-                    Removal::Keys(keys) => keys.as_slice(),
-                    Removal::AllOfCapture => &[],
-                })
-                .collect();
-            for chunk in keys.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "DELETE FROM {} WHERE {} IN (",
-                    table.name, table.columns[0]
-                ));
-                let mut sep = q.separated(", ");
-                for key in chunk {
-                    push_value!(sep, key);
-                }
-                q.push(")");
-                q.build().execute(&mut *conn).await?;
-            }
-            let rows: Vec<&Row> = folded
-                .iter()
-                .flat_map(|f| f.insert.iter().map(|row| &**row))
-                .collect();
-            let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
-            for chunk in rows.chunks(per_statement) {
-                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "INSERT INTO {} ({}) ",
-                    table.name,
-                    table.columns.join(", ")
-                ));
-                q.push_values(chunk, |mut b, row| {
-                    debug_assert_eq!(
-                        row.len(),
-                        table.columns.len(),
-                        "row shape of {}",
-                        table.name
-                    );
-                    for value in row.iter() {
-                        push_value!(b, value);
-                    }
-                });
-                q.build().execute(&mut *conn).await?;
-            }
-            Ok(())
+            changes.insert.extend(f.insert.iter().map(|row| &**row));
         }
-    };
+        changes
+    }
 }
 
-/// Captures or keys per statement when deleting rows.
+/// One column of the rows being inserted, as the array PostgreSQL unnests.
+enum Column<'a> {
+    Text(Vec<Option<&'a str>>),
+    Time(Vec<DateTime<Utc>>),
+    /// Serialised documents, cast to `jsonb` by PostgreSQL.
+    Json(Vec<&'a str>),
+}
+
+impl<'a> Column<'a> {
+    fn of(rows: &[&'a Row], index: usize) -> Self {
+        let mut column = match rows.first().map(|row| &row[index]) {
+            Some(SqlValue::Time(_)) => Column::Time(Vec::with_capacity(rows.len())),
+            Some(SqlValue::Json(_)) => Column::Json(Vec::with_capacity(rows.len())),
+            _ => Column::Text(Vec::with_capacity(rows.len())),
+        };
+        for row in rows {
+            match (&mut column, &row[index]) {
+                (Column::Text(v), SqlValue::Text(s)) => v.push(Some(s)),
+                (Column::Text(v), SqlValue::OptText(s)) => v.push(s.as_deref()),
+                (Column::Time(v), SqlValue::Time(t)) => v.push(*t),
+                (Column::Json(v), SqlValue::Json(s)) => v.push(s),
+                (_, value) => unreachable!("column {index} mixes value kinds: {value:?}"),
+            }
+        }
+        column
+    }
+
+    fn array_type(&self) -> &'static str {
+        match self {
+            Column::Text(_) => "text[]",
+            Column::Time(_) => "timestamptz[]",
+            Column::Json(_) => "text[]::jsonb[]",
+        }
+    }
+}
+
+/// Rewrites the query rows of the folded captures on PostgreSQL: one statement per kind of
+/// change, each binding whole arrays, so a batch costs three statements however many rows move.
+pub(crate) async fn write_pg(
+    conn: &mut sqlx::PgConnection,
+    table: Table,
+    folded: &[Folded],
+) -> Result<(), ProjectionError> {
+    let changes = Changes::of(folded);
+    if !changes.whole.is_empty() {
+        sqlx::query(&format!(
+            "DELETE FROM {} WHERE capture_id = ANY($1)",
+            table.name
+        ))
+        .bind(&changes.whole)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !changes.keys.is_empty() {
+        sqlx::query(&format!(
+            "DELETE FROM {} WHERE {} = ANY($1)",
+            table.name, table.columns[0]
+        ))
+        .bind(&changes.keys)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if changes.insert.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<Column> = (0..table.columns.len())
+        .map(|i| Column::of(&changes.insert, i))
+        .collect();
+    let arrays: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) SELECT * FROM unnest({})",
+        table.name,
+        table.columns.join(", "),
+        arrays.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for column in &columns {
+        query = match column {
+            Column::Text(v) => query.bind(v),
+            Column::Time(v) => query.bind(v),
+            Column::Json(v) => query.bind(v),
+        };
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Rewrites the query rows of the folded captures on SQLite, which has no arrays: lists of
+/// bound values, in chunks below its parameter limit.
+pub(crate) async fn write_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    table: Table,
+    folded: &[Folded],
+) -> Result<(), ProjectionError> {
+    let changes = Changes::of(folded);
+    for (column, values) in [
+        ("capture_id", &changes.whole),
+        (table.columns[0], &changes.keys),
+    ] {
+        for chunk in values.chunks(CHUNK) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "DELETE FROM {} WHERE {column} IN (",
+                table.name
+            ));
+            let mut sep = q.separated(", ");
+            for value in chunk {
+                sep.push_bind(*value);
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
+    for chunk in changes.insert.chunks(per_statement) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "INSERT INTO {} ({}) ",
+            table.name,
+            table.columns.join(", ")
+        ));
+        q.push_values(chunk, |mut b, row| {
+            debug_assert_eq!(
+                row.len(),
+                table.columns.len(),
+                "row shape of {}",
+                table.name
+            );
+            for value in row.iter() {
+                match value {
+                    SqlValue::Text(s) | SqlValue::Json(s) => b.push_bind(s.as_str()),
+                    SqlValue::OptText(s) => b.push_bind(s.as_deref()),
+                    SqlValue::Time(t) => b.push_bind(*t),
+                };
+            }
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Values per statement when deleting rows on SQLite.
 const CHUNK: usize = 1000;
-/// Bound parameters per statement; below both PostgreSQL's and SQLite's limits.
+/// Bound parameters per statement; below SQLite's limit.
 const MAX_PARAMS: usize = 30_000;
-
-writer!(write_pg, sqlx::Postgres);
-writer!(write_sqlite, sqlx::Sqlite);
 
 #[cfg(test)]
 mod tests {

@@ -76,7 +76,7 @@ impl Projection for ReviewQueueProjection {
             SqlValue::OptText(item.batch_id.clone()),
             SqlValue::Text(item.education_type.clone()),
             SqlValue::Time(*submitted_at),
-            SqlValue::Json(serde_json::to_value(&item).expect("views serialise")),
+            SqlValue::json(&item),
         ]]
     }
 }
