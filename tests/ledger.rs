@@ -15,7 +15,7 @@ use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::projection::{Fold, Folded, Table};
 use photo_ledger_projections::{
-    capture_status, courier_orders, log, on_db, photo_history, review_queue, LoggedEvent,
+    capture_status, courier_orders, log, on_db, photo_history, review_queue, Db, LoggedEvent,
     Projector, ProjectorConfig,
 };
 use serde_json::json;
@@ -31,6 +31,7 @@ on_both_stores!(
     replay_rebuilds_identical_views_and_applies_the_upcaster,
     a_crash_between_applying_and_committing_loses_nothing,
     instances_taking_turns_never_fold_from_stale_documents,
+    batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
 );
 
 async fn a_full_flow_reaches_every_view(backend: Backend) {
@@ -339,8 +340,9 @@ async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend:
             }
         });
     }
-    // Read concurrently with the writers, as fast as possible.
-    let reader = {
+    // Read concurrently with the writers, as fast as possible, by single steps and by catching
+    // up (which reads batches ahead, so the two runners keep invalidating each other's reads).
+    let stepper = {
         let projector = projector.clone();
         tokio::spawn(async move {
             loop {
@@ -349,9 +351,22 @@ async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend:
             }
         })
     };
+    let catcher = {
+        let projector = projector.clone();
+        tokio::spawn(async move {
+            loop {
+                projector
+                    .catch_up(&["recorder"], |_| {})
+                    .await
+                    .expect("catch up");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
     writers.join_all().await;
     projector.catch_up(&["recorder"], |_| {}).await.unwrap();
-    reader.abort();
+    stepper.abort();
+    catcher.abort();
 
     let seen = recorder.0.lock().unwrap().clone();
     assert_eq!(
@@ -378,6 +393,92 @@ async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend:
         positions.windows(2).all(|w| w[0] < w[1]),
         "global order strictly increasing"
     );
+}
+
+/// A fold that checks every batch it is given starts at the first event after its checkpoint.
+struct Contiguous {
+    log: Vec<log::Position>,
+    batches: std::sync::atomic::AtomicUsize,
+}
+
+impl Fold for Contiguous {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn table(&self) -> Table {
+        Table {
+            name: "recorder_rows",
+            columns: &["capture_id"],
+        }
+    }
+    fn missing(&self, _at: log::Position, _captures: &[&str]) -> Vec<String> {
+        vec![]
+    }
+    fn fold(
+        &self,
+        at: log::Position,
+        _history: &[LoggedEvent],
+        events: &[LoggedEvent],
+    ) -> Result<Vec<Folded>, photo_ledger_projections::ProjectionError> {
+        let next = self.log[self.log.partition_point(|p| *p <= at)];
+        assert_eq!(events[0].position, next, "batch after {at} skips events");
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(vec![])
+    }
+    fn committed(&self, _to: log::Position) {}
+}
+
+async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    for n in 0..4 {
+        run_full_flow(&ledger, n).await;
+    }
+    let db = ledger.db().clone();
+    on_db!(&db, pool => sqlx::query("CREATE TABLE recorder_rows (capture_id text)").execute(pool).await.map(|_| ())).unwrap();
+    let sql = match &db {
+        Db::Postgres(_) => {
+            "SELECT txid::text::bigint, position FROM events ORDER BY events.txid, position"
+        }
+        Db::Sqlite(_) => "SELECT 0, rowid FROM events ORDER BY rowid",
+    };
+    let rows: Vec<(i64, i64)> =
+        on_db!(&db, pool => sqlx::query_as(sql).fetch_all(pool).await).unwrap();
+    let log = rows
+        .into_iter()
+        .map(|(txid, position)| log::Position { txid, position })
+        .collect();
+    let fold = Arc::new(Contiguous {
+        log,
+        batches: Default::default(),
+    });
+    let projector = Projector::new(
+        db.clone(),
+        vec![fold.clone()],
+        ProjectorConfig {
+            batch_size: 2,
+            ..ProjectorConfig::default()
+        },
+    );
+    projector.init().await.unwrap();
+    // Resets land while catching up reads ahead: a batch read after the old checkpoint must
+    // not be applied from the new one.
+    let resetter = {
+        let projector = projector.clone();
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                projector.reset("recorder").await.expect("reset");
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        })
+    };
+    while !resetter.is_finished() {
+        projector.catch_up(&["recorder"], |_| {}).await.unwrap();
+    }
+    resetter.await.unwrap();
+    projector.catch_up(&["recorder"], |_| {}).await.unwrap();
+    assert!(fold.batches.load(std::sync::atomic::Ordering::Relaxed) > 40);
 }
 
 async fn replay_rebuilds_identical_views_and_applies_the_upcaster(backend: Backend) {

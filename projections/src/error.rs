@@ -16,16 +16,10 @@ pub enum ProjectionError {
         event_version: String,
         source: serde_json::Error,
     },
-    #[error(
-        "projection document for capture {capture_id} in {projection} cannot be read: {source}"
-    )]
-    UnreadableDocument {
-        projection: &'static str,
-        capture_id: String,
-        source: serde_json::Error,
-    },
     #[error("unknown projection {0:?}; known: capture_status, review_queue, courier_orders, photo_history")]
     UnknownProjection(String),
+    #[error("reading the log ahead was cancelled: the service is shutting down")]
+    ReadAheadCancelled,
     #[error("timed out after {0:?} waiting for projections to catch up")]
     WaitTimedOut(std::time::Duration),
 }

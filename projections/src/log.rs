@@ -16,6 +16,7 @@ use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::CaptureEvent;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::Row;
@@ -254,20 +255,56 @@ fn decode<R: Row>(
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Json<Value>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Json<Box<RawValue>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> &'r str: sqlx::ColumnIndex<R>,
 {
-    let serialized = SerializedEvent::new(
-        row.try_get("aggregate_id")?,
-        row.try_get::<i64, _>("sequence")? as usize,
-        AGGREGATE_TYPE.to_string(),
-        row.try_get("event_type")?,
-        row.try_get("event_version")?,
-        row.try_get::<Json<Value>, _>("payload")?.0,
-        row.try_get::<Json<Value>, _>("metadata")?.0,
-    );
-    let serialized = upcast(serialized, upcasters);
-    decode_serialized(position(row), serialized)
+    let aggregate_id: String = row.try_get("aggregate_id")?;
+    let sequence: i64 = row.try_get("sequence")?;
+    let event_type: String = row.try_get("event_type")?;
+    let event_version: String = row.try_get("event_version")?;
+    let payload = row.try_get::<Json<Box<RawValue>>, _>("payload")?.0;
+    let metadata = row.try_get::<Json<Box<RawValue>>, _>("metadata")?.0;
+    let unreadable =
+        |event_type: String, event_version: String, source| ProjectionError::UnreadableEvent {
+            aggregate_id: aggregate_id.clone(),
+            sequence,
+            event_type,
+            event_version,
+            source,
+        };
+    let event: CaptureEvent = if upcasters
+        .iter()
+        .any(|u| u.can_upcast(&event_type, &event_version))
+    {
+        // An older schema: through the upcasters, which work on JSON values.
+        let value = serde_json::from_str(payload.get())
+            .map_err(|e| unreadable(event_type.clone(), event_version.clone(), e))?;
+        let serialized = upcast(
+            SerializedEvent::new(
+                aggregate_id.clone(),
+                sequence as usize,
+                AGGREGATE_TYPE.to_string(),
+                event_type,
+                event_version,
+                value,
+                Value::Null,
+            ),
+            upcasters,
+        );
+        serde_json::from_value(serialized.payload)
+            .map_err(|e| unreadable(serialized.event_type, serialized.event_version, e))?
+    } else {
+        // The current schema: straight from the stored text.
+        serde_json::from_str(payload.get()).map_err(|e| unreadable(event_type, event_version, e))?
+    };
+    let metadata: Option<HashMap<String, String>> = serde_json::from_str(metadata.get()).ok();
+    Ok(LoggedEvent {
+        position: position(row),
+        capture_id: aggregate_id,
+        sequence,
+        event,
+        metadata: metadata.as_ref().and_then(EventMetadata::from_map),
+    })
 }
 
 /// Applies every upcaster that accepts the event, in order.
@@ -278,36 +315,5 @@ pub fn upcast(event: SerializedEvent, upcasters: &[Box<dyn EventUpcaster>]) -> S
         } else {
             event
         }
-    })
-}
-
-pub fn decode_serialized(
-    position: Position,
-    e: SerializedEvent,
-) -> Result<LoggedEvent, ProjectionError> {
-    let SerializedEvent {
-        aggregate_id,
-        sequence,
-        event_type,
-        event_version,
-        payload,
-        metadata,
-        ..
-    } = e;
-    let event: CaptureEvent =
-        serde_json::from_value(payload).map_err(|source| ProjectionError::UnreadableEvent {
-            aggregate_id: aggregate_id.clone(),
-            sequence: sequence as i64,
-            event_type,
-            event_version,
-            source,
-        })?;
-    let metadata: Option<HashMap<String, String>> = serde_json::from_value(metadata).ok();
-    Ok(LoggedEvent {
-        position,
-        capture_id: aggregate_id,
-        sequence: sequence as i64,
-        event,
-        metadata: metadata.as_ref().and_then(EventMetadata::from_map),
     })
 }

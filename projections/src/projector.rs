@@ -169,6 +169,17 @@ impl Projector {
     /// read once, from the earliest of their checkpoints, and each projection applies those
     /// after its own checkpoint, all in one transaction. Returns how many events it read.
     pub async fn step(&self, names: &[&str]) -> Result<usize, ProjectionError> {
+        Ok(self.step_with(names, None).await?.0)
+    }
+
+    /// [`Projector::step`], given the batch after some position when it was read ahead: it is
+    /// used if that position is where the batch starts, and read afresh otherwise. Returns the
+    /// number of events read and the position of the last.
+    async fn step_with(
+        &self,
+        names: &[&str],
+        read_ahead: Option<ReadAhead>,
+    ) -> Result<(usize, Option<Position>), ProjectionError> {
         let mut runners = names
             .iter()
             .map(|name| self.runner(name))
@@ -179,8 +190,12 @@ impl Projector {
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
         let (config, upcasters) = (&self.inner.config, &self.inner.upcasters);
         let applied = match &self.inner.db {
-            Db::Postgres(pool) => step_pg(pool, &folds, config.batch_size, upcasters).await?,
-            Db::Sqlite(pool) => step_sqlite(pool, &folds, config.batch_size, upcasters).await?,
+            Db::Postgres(pool) => {
+                step_pg(pool, &folds, config.batch_size, upcasters, read_ahead).await?
+            }
+            Db::Sqlite(pool) => {
+                step_sqlite(pool, &folds, config.batch_size, upcasters, read_ahead).await?
+            }
         };
         Ok(match applied {
             Some((position, n)) => {
@@ -188,9 +203,33 @@ impl Projector {
                     runner.progress.send_if_modified(|p| raise(p, position));
                 }
                 self.inner.tick.send_modify(|t| *t += 1);
-                n
+                (n, Some(position))
             }
-            None => 0,
+            None => (0, None),
+        })
+    }
+
+    /// Reads the batch after `after` in the background, on its own connection. Events below
+    /// the commit horizon are final, so a batch read outside the applying transaction is the
+    /// batch that transaction would read.
+    fn read_ahead(
+        &self,
+        after: Position,
+    ) -> tokio::task::JoinHandle<Result<ReadAhead, ProjectionError>> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (inner, limit) = (&this.inner, this.inner.config.batch_size);
+            let events = match &inner.db {
+                Db::Postgres(pool) => {
+                    log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.upcasters)
+                        .await?
+                }
+                Db::Sqlite(pool) => {
+                    log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.upcasters)
+                        .await?
+                }
+            };
+            Ok(ReadAhead { after, events })
         })
     }
 
@@ -204,10 +243,22 @@ impl Projector {
     ) -> Result<u64, ProjectionError> {
         let target = log::head(&self.inner.db).await?;
         let mut total = 0u64;
+        // The next batch is read while this one is folded and written.
+        let mut next = None;
         loop {
-            let n = self.step(names).await?;
+            let read_ahead = match next.take() {
+                Some(reading) => Some(reading_result(reading).await?),
+                None => None,
+            };
+            if let Some(last) = read_ahead.as_ref().and_then(ReadAhead::last) {
+                next = Some(self.read_ahead(last));
+            }
+            let (n, last) = self.step_with(names, read_ahead).await?;
             total += n as u64;
             if n > 0 {
+                if let (None, Some(last)) = (&next, last) {
+                    next = Some(self.read_ahead(last));
+                }
                 on_batch(n);
                 continue;
             }
@@ -407,6 +458,28 @@ impl Projector {
     }
 }
 
+/// A batch read ahead of the transaction that applies it.
+struct ReadAhead {
+    after: Position,
+    events: Vec<LoggedEvent>,
+}
+
+impl ReadAhead {
+    fn last(&self) -> Option<Position> {
+        self.events.last().map(|e| e.position)
+    }
+}
+
+async fn reading_result(
+    reading: tokio::task::JoinHandle<Result<ReadAhead, ProjectionError>>,
+) -> Result<ReadAhead, ProjectionError> {
+    match reading.await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(ProjectionError::ReadAheadCancelled),
+    }
+}
+
 fn raise(current: &mut Position, to: Position) -> bool {
     if to > *current {
         *current = to;
@@ -456,6 +529,7 @@ macro_rules! step_impl {
             folds: &[&dyn Fold],
             batch_size: i64,
             upcasters: &[Box<dyn EventUpcaster>],
+            read_ahead: Option<ReadAhead>,
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
             let mut tx = pool.begin().await?;
             let mut checkpoints = Vec::with_capacity(folds.len());
@@ -465,7 +539,10 @@ macro_rules! step_impl {
             let Some(from) = checkpoints.iter().min().copied() else {
                 return Ok(None);
             };
-            let events = $read(&mut *tx, from, batch_size, upcasters).await?;
+            let events = match read_ahead {
+                Some(batch) if batch.after == from => batch.events,
+                _ => $read(&mut *tx, from, batch_size, upcasters).await?,
+            };
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
                 return Ok(None);
