@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use photo_ledger::ledger::journal::SNAPSHOT_EVERY;
 use photo_ledger::ledger::{CommandRequest, LedgerError};
-use photo_ledger_domain::commands::{Approve, Reject};
+use photo_ledger_domain::commands::{Approve, Reject, Withdraw};
 use photo_ledger_domain::metadata::ActorKind;
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
@@ -32,6 +32,7 @@ on_both_stores!(
     a_crash_between_applying_and_committing_loses_nothing,
     instances_taking_turns_never_fold_from_stale_documents,
     batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
+    a_state_held_behind_another_instance_never_decides,
 );
 
 async fn a_full_flow_reaches_every_view(backend: Backend) {
@@ -231,6 +232,48 @@ async fn concurrent_decisions_record_exactly_one(backend: Backend) {
         .filter(|e| e.event_type == "Approved" || e.event_type == "Rejected")
         .count();
     assert_eq!(decisions, 1);
+}
+
+/// Two instances on one database: each holds the states of the captures it served, and the
+/// other's writes move those states on behind its back.
+async fn a_state_held_behind_another_instance_never_decides(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (a, b) = (store.ledger().await, store.ledger().await);
+    let capture = CaptureId::new();
+    let id = capture.to_string();
+    let flow = full_flow(capture, 0);
+    for (kind, command) in flow[..6].iter().cloned() {
+        run(&a, &id, kind, command).await.unwrap();
+    }
+    // A holds the capture in review; B claims and rejects it.
+    for (kind, command) in flow[6..8].iter().cloned() {
+        run(&b, &id, kind, command).await.unwrap();
+    }
+    // Withdrawing is allowed by A's held state but not by the stored one.
+    let withdraw = CaptureCommand::Withdraw(Withdraw { at: t0() });
+    match run(&a, &id, ActorKind::Student, withdraw).await {
+        Err(LedgerError::Refused(refusal)) => assert_eq!(refusal.code(), "capture.not_in_review"),
+        other => panic!("withdrawal after a rejection must be refused, got {other:?}"),
+    }
+    // A holds the capture with a new photo; B standardises it. Submitting the standard photo is
+    // refused by A's held state (it does not know the photo) but accepted by the stored one.
+    let (kind, upload) = flow[8].clone();
+    run(&a, &id, kind, upload).await.unwrap();
+    let (kind, standardise) = flow[9].clone();
+    run(&b, &id, kind, standardise).await.unwrap();
+    let (kind, submit) = flow[10].clone();
+    let submitted = run(&a, &id, kind, submit).await.unwrap();
+    assert_eq!(submitted.events, vec!["Submitted".to_string()]);
+    assert_eq!(submitted.sequence, 11, "one event after B's standardisation");
+    let names: Vec<String> = a
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(names.len(), 11);
+    assert!(!names.contains(&"Withdrawn".to_string()), "{names:?}");
 }
 
 async fn snapshots_are_a_cache_that_never_changes_the_state(backend: Backend) {

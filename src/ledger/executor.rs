@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::upcasters::capture_upcasters;
-use photo_ledger_domain::{Capture, CaptureCommand};
+use photo_ledger_domain::{Capture, CaptureCommand, CaptureEvent};
 use photo_ledger_projections::log::{self, Position};
 use photo_ledger_projections::{Db, Projector};
 use postgres_es::PostgresEventRepository;
@@ -107,45 +107,66 @@ impl Ledger {
                 .acquire()
                 .await
                 .expect("the admission semaphore is never closed");
-            let loaded = self.journal.load(key.capture_id, key.command_id).await?;
-            if let Some((previous, stored)) = loaded.previous {
-                return self.first_outcome(&key, previous, stored).await;
-            }
-            let recorded = match loaded.capture.decide(request.command.clone()) {
-                Err(refusal) => {
-                    let stored = StoredOutcome::Refused {
-                        code: refusal.code().into(),
-                        error: refusal.clone(),
-                    };
-                    match self.journal.record_outcome(&key, &stored).await {
-                        Ok(()) => return Err(LedgerError::Refused(refusal)),
-                        Err(e) => Err(e),
-                    }
-                }
-                Ok(events) if events.is_empty() => {
-                    // Already satisfied (a repeated payment notification, say): nothing to record
-                    // but the outcome.
-                    let stored = StoredOutcome::Recorded {
-                        sequence: loaded.sequence,
-                        events: vec![],
-                    };
-                    self.journal
-                        .record_outcome(&key, &stored)
+            // On a state held in memory, a command that records events is appended at once:
+            // if other writers have moved the capture on, the append conflicts on the sequence
+            // (or on the command id, for a repeat) and the next attempt loads. A refusal or a
+            // no-op is final, so it is only decided on loaded state: a held state may be behind
+            // another instance's writes.
+            let held = self.journal.take_held(key.capture_id);
+            let optimistic = match &held {
+                Some((sequence, capture)) => match capture.decide(request.command.clone()) {
+                    Ok(events) if !events.is_empty() => Some((*sequence, events)),
+                    _ => None,
+                },
+                None => None,
+            };
+            let recorded = match (optimistic, held) {
+                (Some((sequence, events)), Some((_, capture))) => {
+                    self.record_events(&key, sequence, capture, events, &metadata)
                         .await
-                        .map(|()| (loaded.sequence, vec![], None))
                 }
-                Ok(events) => {
-                    let mut after = loaded.capture;
-                    for event in events.iter().cloned() {
-                        cqrs_es::Aggregate::apply(&mut after, event);
+                (_, held) => {
+                    let loaded = self
+                        .journal
+                        .load_after(key.capture_id, key.command_id, held)
+                        .await?;
+                    if let Some((previous, stored)) = loaded.previous {
+                        return self.first_outcome(&key, previous, stored).await;
                     }
-                    self.journal
-                        .append(&key, loaded.sequence, &events, after, &metadata)
-                        .await
-                        .map(|position| {
-                            let names = events.iter().map(|e| e.name().to_string()).collect();
-                            (loaded.sequence + events.len() as i64, names, Some(position))
-                        })
+                    match loaded.capture.decide(request.command.clone()) {
+                        Err(refusal) => {
+                            let stored = StoredOutcome::Refused {
+                                code: refusal.code().into(),
+                                error: refusal.clone(),
+                            };
+                            match self.journal.record_outcome(&key, &stored).await {
+                                Ok(()) => return Err(LedgerError::Refused(refusal)),
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Ok(events) if events.is_empty() => {
+                            // Already satisfied (a repeated payment notification, say): nothing
+                            // to record but the outcome.
+                            let stored = StoredOutcome::Recorded {
+                                sequence: loaded.sequence,
+                                events: vec![],
+                            };
+                            self.journal
+                                .record_outcome(&key, &stored)
+                                .await
+                                .map(|()| (loaded.sequence, vec![], None))
+                        }
+                        Ok(events) => {
+                            self.record_events(
+                                &key,
+                                loaded.sequence,
+                                loaded.capture,
+                                events,
+                                &metadata,
+                            )
+                            .await
+                        }
+                    }
                 }
             };
             match recorded {
@@ -175,6 +196,27 @@ impl Ledger {
             request.capture_id.clone(),
             self.config.max_attempts,
         ))
+    }
+
+    /// Appends the events a command decided on `capture` (at `sequence`).
+    async fn record_events(
+        &self,
+        key: &CommandKey<'_>,
+        sequence: i64,
+        capture: Capture,
+        events: Vec<CaptureEvent>,
+        metadata: &str,
+    ) -> Result<(i64, Vec<String>, Option<Position>), AppendError> {
+        let mut after = capture;
+        for event in events.iter().cloned() {
+            cqrs_es::Aggregate::apply(&mut after, event);
+        }
+        let position = self
+            .journal
+            .append(key, sequence, &events, after, metadata)
+            .await?;
+        let names = events.iter().map(|e| e.name().to_string()).collect();
+        Ok((sequence + events.len() as i64, names, Some(position)))
     }
 
     /// Answers a repeated command id with what it did the first time.

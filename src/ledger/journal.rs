@@ -1,8 +1,9 @@
 //! Reading a capture before a command and appending what the command decided, in as few round
 //! trips as the store allows.
 //!
-//! - **Load** is one statement on both stores: the snapshot, the events after it, and the first
-//!   outcome of this command id, if any.
+//! - **Load** is one statement on both stores: the snapshot (or the state held in memory), the
+//!   events after it, and the first outcome of this command id, if any. A command on a capture
+//!   held in memory that records events skips it and appends at once.
 //! - **Append** records the events, the command's outcome and (every [`SNAPSHOT_EVERY`] events) a
 //!   snapshot atomically: on PostgreSQL in one statement, hence one implicit transaction; on
 //!   SQLite in one transaction. Events land in the crates' own table under their primary key,
@@ -138,10 +139,10 @@ const HELD_CAPTURES: NonZeroUsize = NonZeroUsize::new(10_000).expect("non-zero")
 pub struct Journal {
     db: Db,
     upcasters: Vec<Box<dyn EventUpcaster>>,
-    /// Recently used captures' states and their sequences. Always safe to use: loading still
-    /// reads every event after the held sequence, and appending still goes through the primary
-    /// key, so a state that other writers have moved past costs a few events, never a wrong
-    /// decision.
+    /// Recently used captures' states and their sequences. Always safe to use: appending goes
+    /// through the primary key, so events decided on a state that other writers have moved past
+    /// conflict and are decided again on loaded state, and loading after a held state still
+    /// reads every newer event.
     held: Mutex<LruCache<String, (i64, Capture)>>,
 }
 
@@ -169,12 +170,10 @@ impl Journal {
         }
     }
 
-    /// The capture's state and the first outcome of `command_id`, in one round trip, reading
-    /// only what is newer than the state held in memory.
-    pub async fn load(&self, capture_id: &str, command_id: &str) -> Result<Loaded, LedgerError> {
-        // Taken out while the command decides; put back with the state its events lead to.
-        let held = self.held().pop(capture_id);
-        self.load_after(capture_id, command_id, held).await
+    /// The state held in memory for a capture and its sequence, taken out while a command
+    /// decides; appending puts back the state its events lead to.
+    pub fn take_held(&self, capture_id: &str) -> Option<(i64, Capture)> {
+        self.held().pop(capture_id)
     }
 
     /// The capture's state from the database alone: its snapshot and the events after it.
@@ -182,7 +181,9 @@ impl Journal {
         self.load_after(capture_id, "", None).await
     }
 
-    async fn load_after(
+    /// The capture's state and the first outcome of `command_id`, in one round trip, reading
+    /// only what is newer than `held` (a state taken from memory) when given.
+    pub async fn load_after(
         &self,
         capture_id: &str,
         command_id: &str,
