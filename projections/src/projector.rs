@@ -532,6 +532,7 @@ macro_rules! step_impl {
             read_ahead: Option<ReadAhead>,
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
             let mut tx = pool.begin().await?;
+            (&mut *tx).skip_flush_wait().await?;
             let mut checkpoints = Vec::with_capacity(folds.len());
             for fold in folds {
                 checkpoints.push($claim(&mut *tx, fold.name()).await?);
@@ -588,6 +589,29 @@ async fn claim_pg(conn: &mut sqlx::PgConnection, name: &str) -> Result<Position,
             .fetch_one(conn)
             .await?;
     Ok(Position { txid, position })
+}
+
+/// Lets a batch's commit return before its WAL record is flushed (PostgreSQL). Safe because
+/// views and checkpoints commit together and are derived from the log: a crash can only lose
+/// the last batches whole, and they are applied again. Commands keep synchronous commits.
+trait SkipFlushWait {
+    async fn skip_flush_wait(self) -> Result<(), ProjectionError>;
+}
+
+impl SkipFlushWait for &mut sqlx::PgConnection {
+    async fn skip_flush_wait(self) -> Result<(), ProjectionError> {
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(self)
+            .await?;
+        Ok(())
+    }
+}
+
+impl SkipFlushWait for &mut sqlx::SqliteConnection {
+    /// SQLite's durability is set per connection; its commits are short local writes anyway.
+    async fn skip_flush_wait(self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }
 
 /// Serialises every transaction that moves projection `name`'s checkpoint, across instances
