@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use photo_ledger::ledger::journal::SNAPSHOT_EVERY;
 use photo_ledger::ledger::{CommandRequest, LedgerError};
-use photo_ledger_domain::commands::{Approve, Reject, Withdraw};
+use photo_ledger_domain::commands::{Approve, Reject, UploadPhoto, Withdraw};
 use photo_ledger_domain::metadata::ActorKind;
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
@@ -33,6 +33,7 @@ on_both_stores!(
     instances_taking_turns_never_fold_from_stale_documents,
     batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
     a_state_held_behind_another_instance_never_decides,
+    concurrent_commands_on_many_captures_record_each_exactly_once,
 );
 
 async fn a_full_flow_reaches_every_view(backend: Backend) {
@@ -188,6 +189,61 @@ async fn a_repeated_command_id_returns_the_first_outcome(backend: Backend) {
     assert_eq!(ledger.history(&id).await.unwrap().len(), 1);
 }
 
+/// Many captures written at once, by two instances, every command sent twice with one id: on
+/// PostgreSQL appends commit in groups, and a conflict in a group (a repeated id, a state held
+/// behind the other instance) must cost only its own command a retry.
+async fn concurrent_commands_on_many_captures_record_each_exactly_once(backend: Backend) {
+    const CAPTURES: usize = 24;
+    const UPLOADS: usize = 6;
+    let store = TestStore::new(backend).await;
+    let (a, b) = (store.ledger().await, store.ledger().await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..CAPTURES {
+        let (a, b) = (a.clone(), b.clone());
+        tasks.spawn(async move {
+            let capture = CaptureId::new();
+            let id = capture.to_string();
+            for (kind, command) in full_flow(capture, n).into_iter().take(3) {
+                run(&a, &id, kind, command).await.unwrap();
+            }
+            for u in 0..UPLOADS {
+                let upload = CaptureCommand::UploadPhoto(UploadPhoto {
+                    photo: stored(photo_ledger_domain::values::PhotoId::new()),
+                    source: photo_ledger_domain::values::PhotoSource::Camera,
+                    at: t0(),
+                });
+                let command_id = format!("{id}-upload-{u}");
+                let (first, second) = tokio::join!(
+                    with_id(&a, &id, upload.clone(), &command_id),
+                    with_id(&b, &id, upload, &command_id)
+                );
+                let (first, second) = (first.unwrap(), second.unwrap());
+                assert_eq!(first.sequence, second.sequence, "{command_id}");
+                assert_eq!(first.sequence, 4 + u as i64, "{command_id}");
+                assert_eq!(first.events, vec!["PhotoUploaded".to_string()]);
+                assert!(
+                    first.replayed != second.replayed,
+                    "{command_id}: one records"
+                );
+            }
+            id
+        });
+    }
+    let ids = tasks.join_all().await;
+    for id in ids {
+        let sequences: Vec<usize> = a
+            .history(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.sequence)
+            .collect();
+        assert_eq!(sequences, (1..=3 + UPLOADS).collect::<Vec<_>>(), "{id}");
+        let outcomes: i64 = on_db!(a.db(), pool => sqlx::query_scalar("SELECT count(*) FROM command_outcomes WHERE aggregate_id = $1").bind(&id).fetch_one(pool).await).unwrap();
+        assert_eq!(outcomes, (3 + UPLOADS) as i64, "{id}");
+    }
+}
+
 async fn concurrent_decisions_record_exactly_one(backend: Backend) {
     let store = TestStore::new(backend).await;
     let ledger = store.ledger().await;
@@ -264,7 +320,10 @@ async fn a_state_held_behind_another_instance_never_decides(backend: Backend) {
     let (kind, submit) = flow[10].clone();
     let submitted = run(&a, &id, kind, submit).await.unwrap();
     assert_eq!(submitted.events, vec!["Submitted".to_string()]);
-    assert_eq!(submitted.sequence, 11, "one event after B's standardisation");
+    assert_eq!(
+        submitted.sequence, 11,
+        "one event after B's standardisation"
+    );
     let names: Vec<String> = a
         .history(&id)
         .await

@@ -21,8 +21,9 @@ pub struct LedgerConfig {
     pub max_attempts: u32,
     /// How long a command waits for the projections it affects (read-your-writes).
     pub projection_wait: Duration,
-    /// Commands talking to the database at once; the rest queue here. More than a few per core
-    /// only adds context switches, and a bound leaves the projector its share of the machine.
+    /// Commands in progress at once; the rest queue here. On PostgreSQL appends wait for a
+    /// group commit, so more commands in flight make larger groups rather than more database
+    /// sessions; the bound still leaves the projector its share of the machine under a burst.
     pub concurrent_commands: usize,
 }
 
@@ -31,7 +32,7 @@ impl Default for LedgerConfig {
         Self {
             max_attempts: 8,
             projection_wait: Duration::from_secs(5),
-            concurrent_commands: std::thread::available_parallelism().map_or(2, |n| n.get()) * 4,
+            concurrent_commands: std::thread::available_parallelism().map_or(2, |n| n.get()) * 16,
         }
     }
 }

@@ -14,7 +14,7 @@
 //! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use lru::LruCache;
 
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::LedgerError;
+use super::group_commit::{AppendRows, GroupCommit};
 use photo_ledger_domain::CaptureError;
 
 /// A snapshot is taken whenever a command's events reach or cross a multiple of this.
@@ -101,25 +102,6 @@ type LoadRow = (
     Option<String>,
 );
 
-/// Everything a command records, in one statement: PostgreSQL runs every data-modifying
-/// `WITH` part whether or not the final `SELECT` reads it, all in the statement's transaction.
-const PG_APPEND: &str = "
-WITH appended AS (
-    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-    SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload::json, $6::json
-      FROM unnest($3::bigint[], $4::text[], $5::text[], $7::text[]) AS e(sequence, event_type, event_version, payload)
-    RETURNING txid, position
-), outcome AS (
-    INSERT INTO command_outcomes (aggregate_id, command_id, command, outcome) VALUES ($2, $8, $9, $10::jsonb)
-), snapshot AS (
-    INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload)
-    SELECT $1, $2, $11, $12::json WHERE $11::bigint IS NOT NULL
-    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
-       SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
-     WHERE snapshots.last_sequence < excluded.last_sequence
-)
-SELECT txid::text::bigint AS txid, position FROM appended ORDER BY position DESC LIMIT 1";
-
 const INSERT_EVENT: &str = "
 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
 VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -144,6 +126,8 @@ pub struct Journal {
     /// conflict and are decided again on loaded state, and loading after a held state still
     /// reads every newer event.
     held: Mutex<LruCache<String, (i64, Capture)>>,
+    /// PostgreSQL's appends, grouped; started with the first append (inside the runtime).
+    group_commit: OnceLock<GroupCommit>,
 }
 
 impl Journal {
@@ -152,6 +136,7 @@ impl Journal {
             db,
             upcasters,
             held: Mutex::new(LruCache::new(HELD_CAPTURES)),
+            group_commit: OnceLock::new(),
         }
     }
 
@@ -268,39 +253,37 @@ impl Journal {
                 serde_json::to_string(&after).expect("captures serialise"),
             )
         });
-        // Column by column, as PostgreSQL's `unnest` takes them.
-        let sequences: Vec<i64> = (from + 1..=last).collect();
-        let types: Vec<String> = events.iter().map(|e| e.event_type()).collect();
-        let versions: Vec<String> = events.iter().map(|e| e.event_version()).collect();
-        let payloads: Vec<String> = events
-            .iter()
-            .map(|e| serde_json::to_string(e).expect("events serialise"))
-            .collect();
-        match &self.db {
+        let rows = AppendRows {
+            capture_id: key.capture_id.to_string(),
+            sequences: (from + 1..=last).collect(),
+            types: events.iter().map(|e| e.event_type()).collect(),
+            versions: events.iter().map(|e| e.event_version()).collect(),
+            payloads: events
+                .iter()
+                .map(|e| serde_json::to_string(e).expect("events serialise"))
+                .collect(),
+            metadata: metadata.to_string(),
+            command_id: key.command_id.to_string(),
+            command: key.command.to_string(),
+            outcome,
+            snapshot,
+        };
+        let position = match &self.db {
             Db::Postgres(pool) => {
-                let (txid, position): (i64, i64) = sqlx::query_as(PG_APPEND)
-                    .bind(AGGREGATE_TYPE)
-                    .bind(key.capture_id)
-                    .bind(&sequences)
-                    .bind(&types)
-                    .bind(&versions)
-                    .bind(metadata)
-                    .bind(&payloads)
-                    .bind(key.command_id)
-                    .bind(key.command)
-                    .bind(&outcome)
-                    .bind(snapshot.as_ref().map(|s| s.0))
-                    .bind(snapshot.as_ref().map(|s| s.1.as_str()))
-                    .fetch_one(pool)
-                    .await?;
-                self.hold(key.capture_id, last, after);
-                Ok(Position { txid, position })
+                self.group_commit
+                    .get_or_init(|| GroupCommit::start(pool.clone()))
+                    .append(rows)
+                    .await?
             }
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 let mut position = 0;
-                for (((sequence, name), version), payload) in
-                    sequences.iter().zip(&types).zip(&versions).zip(&payloads)
+                for (((sequence, name), version), payload) in rows
+                    .sequences
+                    .iter()
+                    .zip(&rows.types)
+                    .zip(&rows.versions)
+                    .zip(&rows.payloads)
                 {
                     position = sqlx::query(INSERT_EVENT)
                         .bind(AGGREGATE_TYPE)
@@ -318,10 +301,10 @@ impl Journal {
                     .bind(key.capture_id)
                     .bind(key.command_id)
                     .bind(key.command)
-                    .bind(&outcome)
+                    .bind(&rows.outcome)
                     .execute(&mut *tx)
                     .await?;
-                if let Some((sequence, payload)) = &snapshot {
+                if let Some((sequence, payload)) = &rows.snapshot {
                     sqlx::query(UPSERT_SNAPSHOT)
                         .bind(AGGREGATE_TYPE)
                         .bind(key.capture_id)
@@ -331,10 +314,11 @@ impl Journal {
                         .await?;
                 }
                 tx.commit().await?;
-                self.hold(key.capture_id, last, after);
-                Ok(Position { txid: 0, position })
+                Position { txid: 0, position }
             }
-        }
+        };
+        self.hold(key.capture_id, last, after);
+        Ok(position)
     }
 
     /// Stores the outcome of a command that recorded no events: a refusal, or a command that was

@@ -1,0 +1,231 @@
+//! Group commit on PostgreSQL: appends of different captures that are waiting at the same moment
+//! go to the database as one statement, hence one transaction and one WAL flush.
+//!
+//! Appends queue on a channel. A writer task takes everything queued (one append per capture:
+//! a second append of the same capture waits for the next group, so a capture's events keep
+//! their order) and runs it as one statement, with a few groups in flight at once. A group that
+//! fails is run again append by append, so a conflict on one capture (a lost race, a repeated
+//! command id) is reported to that command only and the others still commit.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use photo_ledger_projections::log::{Position, AGGREGATE_TYPE};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::journal::AppendError;
+
+/// Most appends in one statement.
+const MAX_GROUP: usize = 64;
+/// Groups being written at once. One would serialise every writer behind one round trip and
+/// flush; a few keep the database busy while the next group gathers.
+const GROUPS_IN_FLIGHT: usize = 3;
+
+/// Everything one command records, as the group statement's columns take it.
+pub struct AppendRows {
+    pub capture_id: String,
+    pub sequences: Vec<i64>,
+    pub types: Vec<String>,
+    pub versions: Vec<String>,
+    pub payloads: Vec<String>,
+    pub metadata: String,
+    pub command_id: String,
+    pub command: String,
+    pub outcome: String,
+    /// The snapshot to store with the events, when one is due: its sequence and payload.
+    pub snapshot: Option<(i64, String)>,
+}
+
+struct Pending {
+    rows: AppendRows,
+    reply: oneshot::Sender<Result<Position, AppendError>>,
+}
+
+/// Events, outcomes and snapshots of several captures in one statement. PostgreSQL runs every
+/// data-modifying `WITH` part whether or not the final `SELECT` reads it, all in the statement's
+/// transaction; a unique violation in any part records nothing of the group.
+const GROUP_APPEND: &str = "
+WITH appended AS (
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+    SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json
+      FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+           WITH ORDINALITY AS e(aggregate_id, sequence, event_type, event_version, payload, metadata, n)
+     ORDER BY e.n
+    RETURNING aggregate_id, txid, position
+), outcome AS (
+    INSERT INTO command_outcomes (aggregate_id, command_id, command, outcome)
+    SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[]::jsonb[])
+), snapshot AS (
+    INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, payload)
+    SELECT $1, s.aggregate_id, s.last_sequence, s.payload::json
+      FROM unnest($12::text[], $13::bigint[], $14::text[]) AS s(aggregate_id, last_sequence, payload)
+    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+       SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
+     WHERE snapshots.last_sequence < excluded.last_sequence
+)
+SELECT aggregate_id, max(txid)::text::bigint AS txid, max(position) AS position
+  FROM appended GROUP BY aggregate_id";
+
+/// Sends appends to the writer task, which runs until every handle is dropped.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task; must be called inside a Tokio runtime.
+    pub fn start(pool: PgPool) -> Self {
+        let (queue, incoming) = mpsc::unbounded_channel();
+        tokio::spawn(write_groups(pool, incoming));
+        Self { queue }
+    }
+
+    /// Records one command's rows, in a group with whatever else is waiting. Returns the global
+    /// position of its last event.
+    pub async fn append(&self, rows: AppendRows) -> Result<Position, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { rows, reply })
+            .map_err(|_| AppendError::Store(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .unwrap_or(Err(AppendError::Store(sqlx::Error::PoolClosed)))
+    }
+}
+
+async fn write_groups(pool: PgPool, mut incoming: mpsc::UnboundedReceiver<Pending>) {
+    let in_flight = Arc::new(Semaphore::new(GROUPS_IN_FLIGHT));
+    let mut waiting: VecDeque<Pending> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match incoming.recv().await {
+                Some(pending) => waiting.push_back(pending),
+                None => return,
+            }
+        }
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        // Everything that queued while the previous groups were written joins this one.
+        while let Ok(pending) = incoming.try_recv() {
+            waiting.push_back(pending);
+        }
+        let group = take_group(&mut waiting);
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            write_group(&pool, group).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Up to [`MAX_GROUP`] appends of distinct captures, oldest first; the rest keep their place.
+fn take_group(waiting: &mut VecDeque<Pending>) -> Vec<Pending> {
+    let mut captures = HashSet::new();
+    let mut group = Vec::new();
+    let mut kept = VecDeque::new();
+    while let Some(pending) = waiting.pop_front() {
+        if group.len() < MAX_GROUP && captures.insert(pending.rows.capture_id.clone()) {
+            group.push(pending);
+        } else {
+            kept.push_back(pending);
+        }
+    }
+    *waiting = kept;
+    group
+}
+
+async fn write_group(pool: &PgPool, group: Vec<Pending>) {
+    if group.len() > 1 {
+        // On failure (someone in the group conflicted), each runs on its own below.
+        if let Ok(positions) = run(pool, group.iter().map(|p| &p.rows)).await {
+            for pending in group {
+                let position = positions
+                    .iter()
+                    .find(|(id, _)| *id == pending.rows.capture_id)
+                    .map(|(_, position)| *position)
+                    .ok_or(AppendError::Store(sqlx::Error::RowNotFound));
+                let _ = pending.reply.send(position);
+            }
+            return;
+        }
+    }
+    for pending in group {
+        let result = run(pool, std::iter::once(&pending.rows))
+            .await
+            .and_then(|positions| {
+                positions
+                    .into_iter()
+                    .next()
+                    .map(|(_, position)| position)
+                    .ok_or(AppendError::Store(sqlx::Error::RowNotFound))
+            });
+        let _ = pending.reply.send(result);
+    }
+}
+
+/// Runs the group statement for `appends`; returns each capture's last position.
+async fn run<'a>(
+    pool: &PgPool,
+    appends: impl Iterator<Item = &'a AppendRows>,
+) -> Result<Vec<(String, Position)>, AppendError> {
+    let mut events = EventColumns::default();
+    let mut outcomes: [Vec<&str>; 4] = Default::default();
+    let mut snapshots: (Vec<&str>, Vec<i64>, Vec<&str>) = Default::default();
+    for a in appends {
+        for i in 0..a.sequences.len() {
+            events.capture_ids.push(&a.capture_id);
+            events.sequences.push(a.sequences[i]);
+            events.types.push(&a.types[i]);
+            events.versions.push(&a.versions[i]);
+            events.payloads.push(&a.payloads[i]);
+            events.metadata.push(&a.metadata);
+        }
+        for (column, value) in
+            outcomes
+                .iter_mut()
+                .zip([&a.capture_id, &a.command_id, &a.command, &a.outcome])
+        {
+            column.push(value);
+        }
+        if let Some((sequence, payload)) = &a.snapshot {
+            snapshots.0.push(&a.capture_id);
+            snapshots.1.push(*sequence);
+            snapshots.2.push(payload);
+        }
+    }
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(GROUP_APPEND)
+        .bind(AGGREGATE_TYPE)
+        .bind(&events.capture_ids)
+        .bind(&events.sequences)
+        .bind(&events.types)
+        .bind(&events.versions)
+        .bind(&events.payloads)
+        .bind(&events.metadata)
+        .bind(&outcomes[0])
+        .bind(&outcomes[1])
+        .bind(&outcomes[2])
+        .bind(&outcomes[3])
+        .bind(&snapshots.0)
+        .bind(&snapshots.1)
+        .bind(&snapshots.2)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, txid, position)| (id, Position { txid, position }))
+        .collect())
+}
+
+#[derive(Default)]
+struct EventColumns<'a> {
+    capture_ids: Vec<&'a str>,
+    sequences: Vec<i64>,
+    types: Vec<&'a str>,
+    versions: Vec<&'a str>,
+    payloads: Vec<&'a str>,
+    metadata: Vec<&'a str>,
+}
