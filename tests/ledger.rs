@@ -353,8 +353,13 @@ async fn snapshots_are_a_cache_that_never_changes_the_state(backend: Backend) {
     assert_eq!((from_events, sequence_again), (with_snapshot, 18));
 }
 
-/// Records every event the projector hands it.
-struct Recorder(Mutex<Vec<(String, i64, log::Position)>>);
+/// Records every event the projector hands it. Given the whole log, it also checks that every
+/// batch starts at the first event after the checkpoint it is applied from.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<(String, i64, log::Position)>>,
+    log: Option<Vec<log::Position>>,
+}
 
 impl Fold for Recorder {
     fn name(&self) -> &'static str {
@@ -371,11 +376,15 @@ impl Fold for Recorder {
     }
     fn fold(
         &self,
-        _at: log::Position,
+        at: log::Position,
         _history: &[LoggedEvent],
         events: &[LoggedEvent],
     ) -> Result<Vec<Folded>, photo_ledger_projections::ProjectionError> {
-        let mut seen = self.0.lock().unwrap();
+        if let Some(log) = &self.log {
+            let next = log[log.partition_point(|p| *p <= at)];
+            assert_eq!(events[0].position, next, "batch after {at} skips events");
+        }
+        let mut seen = self.seen.lock().unwrap();
         seen.extend(
             events
                 .iter()
@@ -386,23 +395,29 @@ impl Fold for Recorder {
     fn committed(&self, _to: log::Position) {}
 }
 
+/// A projector running only `recorder`, with its table, in batches of `batch_size`.
+async fn recording_projector(db: &Db, recorder: &Arc<Recorder>, batch_size: i64) -> Projector {
+    on_db!(db, pool => sqlx::query("CREATE TABLE recorder_rows (capture_id text)").execute(pool).await.map(|_| ())).unwrap();
+    let projector = Projector::new(
+        db.clone(),
+        vec![recorder.clone()],
+        ProjectorConfig {
+            batch_size,
+            ..ProjectorConfig::default()
+        },
+    );
+    projector.init().await.unwrap();
+    projector
+}
+
 async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend: Backend) {
     const WRITERS: usize = 32;
     const EVENTS_EACH: i64 = 12;
     let store = TestStore::new(backend).await;
     let ledger = store.ledger().await;
     let db = ledger.db().clone();
-    on_db!(&db, pool => sqlx::query("CREATE TABLE recorder_rows (capture_id text)").execute(pool).await.map(|_| ())).unwrap();
-    let recorder = Arc::new(Recorder(Mutex::new(vec![])));
-    let projector = Projector::new(
-        db.clone(),
-        vec![recorder.clone()],
-        ProjectorConfig {
-            batch_size: 7,
-            ..ProjectorConfig::default()
-        },
-    );
-    projector.init().await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let projector = recording_projector(&db, &recorder, 7).await;
 
     let verified = serde_json::to_value(match verify(CaptureId::new(), 1) {
         CaptureCommand::VerifyQualification(v) => {
@@ -470,7 +485,7 @@ async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend:
     stepper.abort();
     catcher.abort();
 
-    let seen = recorder.0.lock().unwrap().clone();
+    let seen = recorder.seen.lock().unwrap().clone();
     assert_eq!(
         seen.len(),
         WRITERS * EVENTS_EACH as usize,
@@ -497,40 +512,6 @@ async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend:
     );
 }
 
-/// A fold that checks every batch it is given starts at the first event after its checkpoint.
-struct Contiguous {
-    log: Vec<log::Position>,
-    batches: std::sync::atomic::AtomicUsize,
-}
-
-impl Fold for Contiguous {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
-    fn table(&self) -> Table {
-        Table {
-            name: "recorder_rows",
-            columns: &["capture_id"],
-        }
-    }
-    fn missing(&self, _at: log::Position, _captures: &[&str]) -> Vec<String> {
-        vec![]
-    }
-    fn fold(
-        &self,
-        at: log::Position,
-        _history: &[LoggedEvent],
-        events: &[LoggedEvent],
-    ) -> Result<Vec<Folded>, photo_ledger_projections::ProjectionError> {
-        let next = self.log[self.log.partition_point(|p| *p <= at)];
-        assert_eq!(events[0].position, next, "batch after {at} skips events");
-        self.batches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(vec![])
-    }
-    fn committed(&self, _to: log::Position) {}
-}
-
 async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: Backend) {
     let store = TestStore::new(backend).await;
     let ledger = store.ledger().await;
@@ -538,7 +519,6 @@ async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: 
         run_full_flow(&ledger, n).await;
     }
     let db = ledger.db().clone();
-    on_db!(&db, pool => sqlx::query("CREATE TABLE recorder_rows (capture_id text)").execute(pool).await.map(|_| ())).unwrap();
     let sql = match &db {
         Db::Postgres(_) => {
             "SELECT txid::text::bigint, position FROM events ORDER BY events.txid, position"
@@ -551,19 +531,11 @@ async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: 
         .into_iter()
         .map(|(txid, position)| log::Position { txid, position })
         .collect();
-    let fold = Arc::new(Contiguous {
-        log,
-        batches: Default::default(),
+    let fold = Arc::new(Recorder {
+        log: Some(log),
+        ..Recorder::default()
     });
-    let projector = Projector::new(
-        db.clone(),
-        vec![fold.clone()],
-        ProjectorConfig {
-            batch_size: 2,
-            ..ProjectorConfig::default()
-        },
-    );
-    projector.init().await.unwrap();
+    let projector = recording_projector(&db, &fold, 2).await;
     // Resets land while catching up reads ahead: a batch read after the old checkpoint must
     // not be applied from the new one.
     let resetter = {
@@ -580,7 +552,7 @@ async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: 
     }
     resetter.await.unwrap();
     projector.catch_up(&["recorder"], |_| {}).await.unwrap();
-    assert!(fold.batches.load(std::sync::atomic::Ordering::Relaxed) > 40);
+    assert!(fold.seen.lock().unwrap().len() > 40);
 }
 
 async fn replay_rebuilds_identical_views_and_applies_the_upcaster(backend: Backend) {

@@ -268,6 +268,11 @@ impl<'a> Changes<'a> {
         }
         changes
     }
+
+    /// What goes, as (column, values of that column).
+    fn removals(&self, table: Table) -> [(&'static str, &Vec<&'a str>); 2] {
+        [("capture_id", &self.whole), (table.columns[0], &self.keys)]
+    }
 }
 
 /// One column of the rows being inserted, as the array PostgreSQL unnests.
@@ -314,23 +319,16 @@ pub(crate) async fn write_pg(
     folded: &[Folded],
 ) -> Result<(), ProjectionError> {
     let changes = Changes::of(folded);
-    if !changes.whole.is_empty() {
-        sqlx::query(&format!(
-            "DELETE FROM {} WHERE capture_id = ANY($1)",
-            table.name
-        ))
-        .bind(&changes.whole)
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !changes.keys.is_empty() {
-        sqlx::query(&format!(
-            "DELETE FROM {} WHERE {} = ANY($1)",
-            table.name, table.columns[0]
-        ))
-        .bind(&changes.keys)
-        .execute(&mut *conn)
-        .await?;
+    for (column, values) in changes.removals(table) {
+        if !values.is_empty() {
+            sqlx::query(&format!(
+                "DELETE FROM {} WHERE {column} = ANY($1)",
+                table.name
+            ))
+            .bind(values)
+            .execute(&mut *conn)
+            .await?;
+        }
     }
     if changes.insert.is_empty() {
         return Ok(());
