@@ -14,7 +14,7 @@
 //! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
 
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use lru::LruCache;
 
@@ -126,17 +126,23 @@ pub struct Journal {
     /// conflict and are decided again on loaded state, and loading after a held state still
     /// reads every newer event.
     held: Mutex<LruCache<String, (i64, Capture)>>,
-    /// PostgreSQL's appends, grouped; started with the first append (inside the runtime).
-    group_commit: OnceLock<GroupCommit>,
+    /// PostgreSQL's appends, grouped.
+    group_commit: Option<GroupCommit>,
 }
 
 impl Journal {
+    /// On PostgreSQL this starts the group commit's writer task, so it must run inside a Tokio
+    /// runtime that outlives the journal (the service's main runtime).
     pub fn new(db: Db, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
+        let group_commit = match &db {
+            Db::Postgres(pool) => Some(GroupCommit::start(pool.clone())),
+            Db::Sqlite(_) => None,
+        };
         Self {
             db,
             upcasters,
             held: Mutex::new(LruCache::new(HELD_CAPTURES)),
-            group_commit: OnceLock::new(),
+            group_commit,
         }
     }
 
@@ -269,11 +275,9 @@ impl Journal {
             snapshot,
         };
         let position = match &self.db {
-            Db::Postgres(pool) => {
-                self.group_commit
-                    .get_or_init(|| GroupCommit::start(pool.clone()))
-                    .append(rows)
-                    .await?
+            Db::Postgres(_) => {
+                let group_commit = self.group_commit.as_ref().expect("started for PostgreSQL");
+                group_commit.append(rows).await?
             }
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
