@@ -90,9 +90,13 @@ fn check_max_connections(admin: &str, clients: usize) {
     std::process::exit(2);
 }
 
-/// The `photo-ledger` binary on the benchmark's database and data directory.
+/// The `photo-ledger` binary under test, copied next to the data: the build directory's copy
+/// may be rebuilt while the benchmark runs.
+const BINARY: &str = "photo-ledger";
+
+/// `photo-ledger` (the copy in `data_dir`) on the benchmark's database.
 fn photo_ledger(url: &str, data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
+    let mut command = Command::new(data_dir.join(BINARY));
     command
         .env("DATABASE_URL", url)
         .env("PHOTO_LEDGER_DATA_DIR", data_dir);
@@ -680,6 +684,7 @@ async fn main() {
 
     let database = BenchDatabase::create("photo_ledger_bench_api");
     let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_photo-ledger"), dir.path().join(BINARY)).unwrap();
     let mut migrate = photo_ledger(&database.url, dir.path());
     migrate.arg("migrate");
     run_cli(migrate, "");
