@@ -21,6 +21,7 @@
 //!    capture_id = …`, prepared, one script per capture picked at random) with as many clients,
 //!    in the same run.
 //!
+//! `PHOTO_LEDGER_BIN=path` benchmarks that build of `photo-ledger` instead of the one cargo made.
 //! pgbench at 256 clients needs PostgreSQL's `max_connections` of at least 300; the benchmark
 //! checks it first and says what to run when it is lower.
 
@@ -684,7 +685,12 @@ async fn main() {
 
     let database = BenchDatabase::create("photo_ledger_bench_api");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_photo-ledger"), dir.path().join(BINARY)).unwrap();
+    // PHOTO_LEDGER_BIN benchmarks another build of the service.
+    let built = std::env::var_os("PHOTO_LEDGER_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_photo-ledger")),
+        PathBuf::from,
+    );
+    std::fs::copy(&built, dir.path().join(BINARY)).unwrap();
     let mut migrate = photo_ledger(&database.url, dir.path());
     migrate.arg("migrate");
     run_cli(migrate, "");
