@@ -25,15 +25,9 @@ use photo_ledger_domain::policy::BatchPolicy;
 use photo_ledger_domain::values::{CaptureId, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::ProjectorConfig;
+use support::{arg, percentile, pgbench, pgbench_tps, psql, BenchDatabase};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
 
 fn request(capture: CaptureId, command: CaptureCommand) -> CommandRequest {
     CommandRequest {
@@ -124,21 +118,8 @@ async fn commands_per_second(ledger: &Arc<Ledger>, clients: usize, seconds: u64)
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([url, "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// pgbench inserting one row shaped like an average event row, `clients` at a time.
-fn pgbench_tps(url: &str, clients: usize, seconds: u64) -> f64 {
+fn pgbench_inserts(url: &str, clients: usize, seconds: u64) -> f64 {
     let (payload, metadata) = (
         psql(
             url,
@@ -160,42 +141,15 @@ fn pgbench_tps(url: &str, clients: usize, seconds: u64) -> f64 {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new("pgbench")
-        .args([
-            "-n",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            &clients.min(2).to_string(),
-            "-T",
-            &seconds.to_string(),
-            "-f",
-        ])
-        .arg(&script)
-        .arg(url)
-        .output()
-        .expect("pgbench");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("tps = "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("pgbench: {text}{}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    pgbench_tps(&pgbench(url, clients, seconds, &[&script], &[]))
 }
 
 #[tokio::main]
 async fn main() {
     let seconds = arg("--seconds", 10);
     let total_events = arg("--events", 1_000_000);
-    let admin = std::env::var("PHOTO_LEDGER_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("photo_ledger_bench_{}", uuid::Uuid::new_v4().simple());
-    psql(&admin, &format!("CREATE DATABASE {name}"));
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let database = BenchDatabase::create("photo_ledger_bench");
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let store = StoreSettings {
         data_dir: dir.path().into(),
@@ -211,7 +165,7 @@ async fn main() {
     println!("| clients | photo-ledger commands/s | pgbench single-row inserts/s | ratio |\n|---|---|---|---|");
     for clients in [1usize, 32] {
         let ours = commands_per_second(&ledger, clients, seconds).await;
-        let theirs = pgbench_tps(&url, clients, seconds);
+        let theirs = pgbench_inserts(&url, clients, seconds);
         println!(
             "| {clients} | {ours:.0} | {theirs:.0} | {:.2} |",
             ours / theirs
@@ -333,5 +287,4 @@ async fn main() {
         rate(all) / rate(copy_in)
     );
     ledger.db().close().await;
-    psql(&admin, &format!("DROP DATABASE {name} WITH (FORCE)"));
 }

@@ -19,6 +19,7 @@ on_both_stores!(
     a_withdrawal_while_in_review_and_a_resubmission,
     paper_prints_are_mailed_and_shipped_by_print_staff,
     a_retried_post_returns_the_first_response,
+    concurrent_posts_with_one_key_act_once,
     payment_notifications_are_verified_and_recorded_once,
     orders_carry_wechat_pay_parameters_from_jsapi_prepay,
     the_exam_photo_flow_free_by_student_number_on_grey,
@@ -879,10 +880,7 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let student = app.student("openid-a").await;
     let post = |token: &str, key: &str, body: Value| {
-        app.client
-            .post(app.url("/api/v1/me/addresses"))
-            .bearer_auth(token.to_string())
-            .header("idempotency-key", key)
+        app.keyed_post("/api/v1/me/addresses", token, key)
             .json(&body)
             .send()
     };
@@ -936,10 +934,7 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     // Sign-in answers carry tokens and are never stored, even for a signed-in caller.
     for _ in 0..2 {
         let signed_in = app
-            .client
-            .post(app.url("/api/v1/auth/dev"))
-            .bearer_auth(&student)
-            .header("idempotency-key", "sign-in-1")
+            .keyed_post("/api/v1/auth/dev", &student, "sign-in-1")
             .json(&json!({"openid": "openid-a"}))
             .send()
             .await
@@ -951,12 +946,13 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     // A retried order is one order.
     let capture = app.open_capture(&student, &WU).await;
     let order = || {
-        app.client
-            .post(app.url(&format!("/api/v1/captures/{capture}/orders")))
-            .bearer_auth(&student)
-            .header("idempotency-key", "order-1")
-            .json(&json!({"purpose": "collection"}))
-            .send()
+        app.keyed_post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            "order-1",
+        )
+        .json(&json!({"purpose": "collection"}))
+        .send()
     };
     let (status, placed) = read(order().await.unwrap()).await;
     assert_eq!(status, 201, "{placed}");
@@ -969,15 +965,55 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     assert_eq!(view["orders"].as_array().unwrap().len(), 1);
     // A refusal is a response too: its retry is the same refusal.
     let refused = || {
-        app.client
-            .post(app.url(&format!("/api/v1/captures/{capture}/withdraw")))
-            .bearer_auth(&student)
-            .header("idempotency-key", "withdraw-1")
-            .send()
+        app.keyed_post(
+            &format!("/api/v1/captures/{capture}/withdraw"),
+            &student,
+            "withdraw-1",
+        )
+        .send()
     };
     let first = read(refused().await.unwrap()).await;
     assert_error(&first, 409, "capture.not_in_review");
     assert_eq!(read(refused().await.unwrap()).await.1, first.1);
+}
+
+async fn concurrent_posts_with_one_key_act_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student(PAY_HELD_OPENID).await;
+    let capture = app.open_capture(&student, &WU).await;
+    let place = || {
+        app.keyed_post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            "fee-held",
+        )
+        .json(&json!({"purpose": "collection"}))
+        .send()
+    };
+    // The first request places the order and then waits inside its handler for WeChat Pay's
+    // prepay answer, which the fake holds.
+    let first = tokio::spawn(place());
+    app.prepay_gate.arrived(1).await;
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), place())
+        .await
+        .expect("the second request is answered while the first is still running")
+        .unwrap();
+    assert_error(&read(second).await, 409, "idempotency.in_progress");
+
+    app.prepay_gate.release(1);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let first = read(first).await.1;
+    assert!(first["payment"]["package"].is_string(), "{first}");
+    let replayed = place().await.unwrap();
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotency-replayed"], "true");
+    assert_eq!(read(replayed).await.1, first);
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["orders"].as_array().unwrap().len(), 1, "{view}");
 }
 
 /// What a caller should get from a route.
@@ -1489,10 +1525,7 @@ async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) 
     let down = app.student(PAY_DOWN_OPENID).await;
     let theirs = app.open_capture(&down, &OUYANG).await;
     let place = || {
-        app.client
-            .post(app.url(&format!("/api/v1/captures/{theirs}/orders")))
-            .bearer_auth(&down)
-            .header("idempotency-key", "fee-1")
+        app.keyed_post(&format!("/api/v1/captures/{theirs}/orders"), &down, "fee-1")
             .json(&json!({"purpose": "collection"}))
             .send()
     };

@@ -186,14 +186,28 @@ impl Projection for CaptureStatusProjection {
     }
 }
 
+/// One capture's status as the JSON text it is kept as, with its owner: what `GET
+/// /captures/{id}` answers, without decoding and encoding the view again.
+pub async fn json_by_capture(
+    db: &Db,
+    capture_id: &str,
+) -> Result<Option<(String, String)>, ProjectionError> {
+    Ok(on_db!(db, pool =>
+        sqlx::query_as("SELECT owner, CAST(view AS text) FROM capture_status WHERE capture_id = $1").bind(capture_id).fetch_optional(pool).await)?)
+}
+
 /// One capture's status, with its owner.
 pub async fn by_capture(
     db: &Db,
     capture_id: &str,
 ) -> Result<Option<(String, CaptureStatusView)>, ProjectionError> {
-    let row: Option<(String, Json<CaptureStatusView>)> = on_db!(db, pool =>
-        sqlx::query_as("SELECT owner, view FROM capture_status WHERE capture_id = $1").bind(capture_id).fetch_optional(pool).await)?;
-    Ok(row.map(|(owner, view)| (owner, view.0)))
+    json_by_capture(db, capture_id)
+        .await?
+        .map(|(owner, json)| {
+            let view = serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            Ok((owner, view))
+        })
+        .transpose()
 }
 
 /// Every capture a student owns, most recently changed first.

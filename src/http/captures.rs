@@ -1,6 +1,7 @@
 //! The student's routes: prove eligibility (which opens the capture), see their captures,
 //! submit or withdraw a photo for review, and order (the collection fee, paper prints, reprints).
 
+use actix_web::http::header::ContentType;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -184,11 +185,16 @@ pub async fn get(
     caller: Caller,
     path: web::Path<CaptureId>,
 ) -> Result<HttpResponse, ApiError> {
-    let (owner, view) = status_of(&state, path.into_inner()).await?;
+    let (owner, view) = capture_status::json_by_capture(state.ledger.db(), &path.to_string())
+        .await?
+        .ok_or_else(commands::capture_not_found)?;
     if !caller.is_staff() && owner != caller.subject {
         return Err(commands::capture_not_found());
     }
-    Ok(HttpResponse::Ok().json(view))
+    // The view is answered as stored: it was encoded once, when projected.
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(view))
 }
 
 /// Runs a student's command on their own capture and answers with its new status.

@@ -42,6 +42,8 @@ pub const MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
 pub const NOTIFY_URL: &str = "https://photo.example.cn/api/v1/payments/wechat/notify";
 /// A student whose prepay finds WeChat Pay down.
 pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
+/// A student whose prepay WeChat Pay answers only when the test lets it ([`PrepayGate`]).
+pub const PAY_HELD_OPENID: &str = "openid-wxpay-held";
 pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000001";
 
 /// A roster student: student number, ID number (last four), name.
@@ -72,6 +74,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub ledger: Arc<Ledger>,
+    pub prepay_gate: PrepayGate,
     pub signer: CodeSigner,
     pub school_id: String,
     pub batch: Batch,
@@ -98,9 +101,57 @@ async fn jscode2session(
     }
 }
 
+/// Holds the fake WeChat Pay's prepay answers for [`PAY_HELD_OPENID`], so a request can be kept
+/// inside its handler: each such prepay counts itself as arrived, then waits for a permit.
+#[derive(Clone)]
+pub struct PrepayGate {
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl PrepayGate {
+    fn new() -> Self {
+        Self {
+            arrived: Arc::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(0)),
+        }
+    }
+
+    async fn hold(&self) {
+        self.arrived
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.permits
+            .acquire()
+            .await
+            .expect("the gate is never closed")
+            .forget();
+    }
+
+    /// Waits (at most 30 s) until `count` prepay requests are held.
+    pub async fn arrived(&self, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.arrived.load(std::sync::atomic::Ordering::SeqCst) < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no held prepay arrived at the fake WeChat Pay"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Lets `count` held prepay requests be answered.
+    pub fn release(&self, count: usize) {
+        self.permits.add_permits(count);
+    }
+}
+
 /// A fake WeChat Pay JSAPI prepay: checks our request's signature with the merchant's public
 /// key and its fields, and answers a prepay id signed with the platform key.
-async fn jsapi_prepay(req: actix_web::HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn jsapi_prepay(
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+    gate: web::Data<PrepayGate>,
+) -> HttpResponse {
     let authorization = req
         .headers()
         .get("authorization")
@@ -145,6 +196,9 @@ async fn jsapi_prepay(req: actix_web::HttpRequest, body: web::Bytes) -> HttpResp
         return HttpResponse::ServiceUnavailable()
             .json(json!({"code": "SYSTEM_ERROR", "message": "系统繁忙"}));
     }
+    if order["payer"]["openid"] == PAY_HELD_OPENID {
+        gate.hold().await;
+    }
     let reply =
         json!({"prepay_id": format!("wx{}", order["out_trade_no"].as_str().unwrap())}).to_string();
     let mut response = HttpResponse::Ok();
@@ -179,11 +233,15 @@ pub fn platform_signature(
     ]
 }
 
-fn fake_wechat() -> String {
+/// The fake WeChat's address and the gate that holds its prepay answers.
+fn fake_wechat() -> (String, PrepayGate) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(|| {
+    let gate = PrepayGate::new();
+    let data = web::Data::new(gate.clone());
+    let server = HttpServer::new(move || {
         App::new()
+            .app_data(data.clone())
             .route("/sns/jscode2session", web::get().to(jscode2session))
             .route("/v3/pay/transactions/jsapi", web::post().to(jsapi_prepay))
     })
@@ -192,7 +250,7 @@ fn fake_wechat() -> String {
     .unwrap()
     .run();
     tokio::spawn(server);
-    format!("http://127.0.0.1:{port}")
+    (format!("http://127.0.0.1:{port}"), gate)
 }
 
 impl TestApp {
@@ -223,7 +281,8 @@ impl TestApp {
         settings.api.auth.token_secret = Some("a test token secret of at least 32 bytes".into());
         settings.api.wechat.app_id = "wx-test-app".into();
         settings.api.wechat.app_secret = Some("wx-test-secret".into());
-        settings.api.wechat.api_base_url = fake_wechat();
+        let (wechat, prepay_gate) = fake_wechat();
+        settings.api.wechat.api_base_url = wechat;
         settings.api.wechat_pay = WechatPaySettings {
             mchid: MCHID.into(),
             api_v3_key: Some(API_V3_KEY.into()),
@@ -249,6 +308,7 @@ impl TestApp {
             address,
             client: reqwest::Client::new(),
             ledger,
+            prepay_gate,
             signer: CodeSigner::new(SigningKey::from_bytes(&SIGNING_SEED)),
             school_id: school.school_id,
             batch,
@@ -285,6 +345,14 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// A POST with an `Idempotency-Key`, as a client that retries sends it; `send()` it.
+    pub fn keyed_post(&self, path: &str, token: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
     }
 
     /// A student's token, through the development sign-in.
