@@ -104,10 +104,40 @@ pub struct PhotoSettings {
     pub model_threads: usize,
     /// Standardisations running at once; more uploads wait their turn.
     pub concurrent_standardisations: usize,
-    /// Where photos are kept; `<data dir>/photos` when absent.
+    /// Where photos are kept; `<data dir>/photos` when absent (and no `s3` bucket is given).
     pub store_dir: Option<PathBuf>,
+    /// An S3-compatible bucket to keep photos in instead of a local directory.
+    pub s3: Option<S3Settings>,
     /// Largest upload accepted, checked while it streams in.
     pub upload_limit_bytes: usize,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph, Tencent COS, Aliyun OSS, …) for the photos.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// The service's base URL (`https://cos.ap-shanghai.myqcloud.com`,
+    /// `http://127.0.0.1:9000`); AWS's own for the region when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default = "S3Settings::default_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: secrecy::SecretString,
+    /// Plain HTTP to the endpoint: only for a store on the same machine or network.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// `https://<bucket>.<endpoint host>/<key>` instead of `https://<endpoint host>/<bucket>/<key>`
+    /// (Tencent COS and Aliyun OSS take only this style).
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
+}
+
+impl S3Settings {
+    fn default_region() -> String {
+        "us-east-1".into()
+    }
 }
 
 impl Default for PhotoSettings {
@@ -119,6 +149,7 @@ impl Default for PhotoSettings {
             concurrent_standardisations: std::thread::available_parallelism()
                 .map_or(2, |n| n.get()),
             store_dir: None,
+            s3: None,
             upload_limit_bytes: 20 * 1024 * 1024,
         }
     }
@@ -252,6 +283,35 @@ mod tests {
         std::fs::write(&file, "[auth]\ntoken_secert = \"typo\"\n").unwrap();
         assert!(ApiSettings::load(Some(&file)).is_err());
         assert!(ApiSettings::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    #[test]
+    fn an_s3_bucket_is_configured_in_the_settings_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo-ledger.toml");
+        std::fs::write(
+            &file,
+            "[photos.s3]\nbucket = \"photos\"\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id = \"AKIDEXAMPLE\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG\"\nallow_http = true\n",
+        )
+        .unwrap();
+        let s3 = ApiSettings::load(Some(&file)).unwrap().photos.s3.unwrap();
+        assert_eq!(s3.bucket, "photos");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(
+            s3.secret_access_key.expose_secret(),
+            "wJalrXUtnFEMI/K7MDENG"
+        );
+        assert!(s3.allow_http && !s3.virtual_hosted_style);
+        assert!(!format!("{s3:?}").contains("wJalrXUtnFEMI"));
+
+        std::fs::write(&file, "[photos.s3]\nbucket = \"photos\"\n").unwrap();
+        let missing = ApiSettings::load(Some(&file)).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("access_key_id"),
+            "{missing:#}"
+        );
     }
 
     #[test]

@@ -165,14 +165,7 @@ impl Application {
                 &settings.api.wechat.app_id,
                 pay_notify,
             )?,
-            photo_store: PhotoStore::local(
-                &settings
-                    .api
-                    .photos
-                    .store_dir
-                    .clone()
-                    .unwrap_or_else(|| settings.store.data_dir.join("photos")),
-            )?,
+            photo_store: PhotoStore::from_settings(&settings.api.photos, &settings.store.data_dir)?,
             photos: photo_pipeline(&settings.api.photos)?,
             api: settings.api.clone(),
         });

@@ -1,22 +1,26 @@
 //! Where uploaded and standardised photos go, and how they are standardised for the service.
 //!
-//! [`PhotoStore`] keeps files in an [`object_store`] (a local directory by default), each under
-//! its SHA-256, so the same picture is stored once. [`PhotoPipeline`] runs the standardiser on
+//! [`PhotoStore`] keeps files in an [`object_store`] (a local directory by default, or an
+//! S3-compatible bucket), each under its SHA-256, so the same picture is stored once. [`PhotoPipeline`] runs the standardiser on
 //! tokio's blocking threads, at most `concurrent` at a time: a burst of uploads queues here
 //! instead of occupying the HTTP workers.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 use photo_ledger_domain::values::Background;
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::photo::error::PhotoError;
 use crate::photo::{Standardised, Standardiser};
+use crate::settings::{PhotoSettings, S3Settings};
 
 #[derive(Clone)]
 pub struct PhotoStore {
@@ -27,7 +31,43 @@ fn key(sha256: &str) -> ObjectPath {
     ObjectPath::from(format!("sha256/{}/{sha256}", &sha256[..2]))
 }
 
+/// The S3-compatible bucket the settings name, as an object store.
+pub fn s3_bucket(settings: &S3Settings) -> anyhow::Result<AmazonS3> {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&settings.bucket)
+        .with_region(&settings.region)
+        .with_access_key_id(&settings.access_key_id)
+        .with_secret_access_key(settings.secret_access_key.expose_secret())
+        .with_allow_http(settings.allow_http)
+        .with_virtual_hosted_style_request(settings.virtual_hosted_style);
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    builder
+        .build()
+        .with_context(|| format!("cannot use the S3 bucket {}", settings.bucket))
+}
+
 impl PhotoStore {
+    /// The store the settings name: the S3-compatible bucket, else the local directory
+    /// (`<data dir>/photos` by default).
+    pub fn from_settings(settings: &PhotoSettings, data_dir: &Path) -> anyhow::Result<Self> {
+        match (&settings.s3, &settings.store_dir) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("photos.store_dir and photos.s3 are both set: keep one")
+            }
+            (Some(s3), None) => Self::s3(s3),
+            (None, dir) => Self::local(&dir.clone().unwrap_or_else(|| data_dir.join("photos"))),
+        }
+    }
+
+    /// A store in an S3-compatible bucket. Nothing is sent until the first photo.
+    pub fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            store: Arc::new(s3_bucket(settings)?),
+        })
+    }
+
     /// A store in a local directory (created if missing).
     pub fn local(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
@@ -35,7 +75,6 @@ impl PhotoStore {
             store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
         })
     }
-
     /// Stores the bytes under their SHA-256 (hex), which is returned.
     pub async fn put(&self, bytes: Vec<u8>) -> Result<String, object_store::Error> {
         let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -84,5 +123,35 @@ impl PhotoPipeline {
             model: "pipeline",
             reason: e.to_string(),
         })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_and_a_bucket_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = PhotoSettings {
+            store_dir: Some(dir.path().join("photos")),
+            ..PhotoSettings::default()
+        };
+        assert!(PhotoStore::from_settings(&settings, dir.path()).is_ok());
+        settings.s3 = Some(S3Settings {
+            bucket: "photos".into(),
+            endpoint: Some("http://127.0.0.1:9".into()),
+            region: "us-east-1".into(),
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            allow_http: true,
+            virtual_hosted_style: false,
+        });
+        let both = PhotoStore::from_settings(&settings, dir.path())
+            .err()
+            .unwrap();
+        assert!(both.to_string().contains("keep one"), "{both}");
+        settings.store_dir = None;
+        assert!(PhotoStore::from_settings(&settings, dir.path()).is_ok());
     }
 }

@@ -24,6 +24,7 @@ on_both_stores!(
     orders_carry_wechat_pay_parameters_from_jsapi_prepay,
     the_exam_photo_flow_free_by_student_number_on_grey,
     a_photo_is_uploaded_standardised_and_submitted,
+    photos_are_kept_in_an_s3_compatible_bucket,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
 );
@@ -1539,6 +1540,54 @@ async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) 
         1,
         "the retry placed no second order"
     );
+}
+
+/// With `photos.s3` set, the upload and its standard photo go to the bucket (moto's S3 server on
+/// loopback) under their SHA-256, and are read back from it; nothing is kept locally.
+async fn photos_are_kept_in_an_s3_compatible_bucket(backend: Backend) {
+    use sha2::Digest;
+    let Some(s3) = MotoServer::start("photos").await else {
+        return;
+    };
+    let settings = s3.settings();
+    let app = TestApp::spawn_with(backend, |s| {
+        with_photos(s);
+        s.api.photos.s3 = Some(settings);
+    })
+    .await;
+    let student = app.student("openid-a").await;
+    let capture = paid_capture(&app, &student).await;
+    let (status, uploaded) = app.upload(&capture, &student, astronaut(), "camera").await;
+    assert_eq!(status, 201, "{uploaded}");
+    let key = |bytes: &[u8]| {
+        let sha256 = hex::encode(sha2::Sha256::digest(bytes));
+        format!("sha256/{}/{sha256}", &sha256[..2])
+    };
+    assert!(
+        s3.object(&key(&astronaut())).await == Some(astronaut()),
+        "the upload is in the bucket under its SHA-256"
+    );
+
+    let standard = uploaded["standard_photo_id"].as_str().unwrap();
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/photos/{standard}")))
+        .bearer_auth(&student)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let jpeg = response.bytes().await.unwrap().to_vec();
+    assert!(
+        s3.object(&key(&jpeg)).await == Some(jpeg.clone()),
+        "the standard photo is in the bucket under its SHA-256"
+    );
+    let mut keys = s3.keys().await;
+    keys.sort();
+    let mut expected = vec![key(&astronaut()), key(&jpeg)];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert!(!app.data_dir().join("photos").exists());
 }
 
 async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {

@@ -2,6 +2,8 @@
 //! batch and its roster, staff accounts, and a fake WeChat on loopback.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -33,6 +35,7 @@ use sha2::Sha256;
 
 pub use crate::support::school::*;
 use crate::support::{Backend, TestStore};
+pub use moto::MotoServer;
 
 pub const SIGNING_SEED: [u8; 32] = [7; 32];
 pub const STAFF_PASSWORD: &str = "correct horse battery";
@@ -314,6 +317,11 @@ impl TestApp {
             batch,
             _store: store,
         }
+    }
+
+    /// The service's data directory.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._store.data_dir()
     }
 
     pub fn url(&self, path: &str) -> String {
