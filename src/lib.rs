@@ -22,6 +22,7 @@ pub mod settings;
 pub mod staff;
 pub mod startup;
 pub mod telemetry;
+pub mod unpaid_orders;
 pub mod uploads;
 pub mod wechat;
 pub mod wechat_pay;

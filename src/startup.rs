@@ -169,6 +169,11 @@ impl Application {
             photos: photo_pipeline(&settings.api.photos)?,
             api: settings.api.clone(),
         });
+        if state.pay.is_some() && settings.api.wechat_pay.query_for_hours > 0 {
+            background_tasks.spawn(crate::unpaid_orders::query_periodically(
+                state.clone().into_inner(),
+            ));
+        }
         let options = RouteOptions {
             dev: settings.dev,
             json_limit: settings.api.http.json_limit_bytes,

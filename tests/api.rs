@@ -22,6 +22,7 @@ on_both_stores!(
     concurrent_posts_with_one_key_act_once,
     payment_notifications_are_verified_and_recorded_once,
     orders_carry_wechat_pay_parameters_from_jsapi_prepay,
+    a_payment_whose_notification_never_comes_is_found_by_order_query,
     the_exam_photo_flow_free_by_student_number_on_grey,
     a_photo_is_uploaded_standardised_and_submitted,
     photos_are_kept_in_an_s3_compatible_bucket,
@@ -430,6 +431,12 @@ async fn paid_capture(app: &TestApp, student: &str) -> String {
 
 /// Orders the collection fee and pays it through WeChat Pay's notification.
 async fn pay_fee(app: &TestApp, student: &str, capture: &str) {
+    let order_id = order_fee(app, student, capture).await;
+    app.pay(&order_id, FEE_FEN).await;
+}
+
+/// Orders the collection fee; returns the order's id.
+async fn order_fee(app: &TestApp, student: &str, capture: &str) -> String {
     let (status, order) = app
         .post(
             &format!("/api/v1/captures/{capture}/orders"),
@@ -440,7 +447,7 @@ async fn pay_fee(app: &TestApp, student: &str, capture: &str) {
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["amount_fen"], FEE_FEN);
     assert_eq!(order["state"], "awaiting_payment");
-    app.pay(order["order_id"].as_str().unwrap(), FEE_FEN).await;
+    order["order_id"].as_str().unwrap().to_string()
 }
 
 /// 毕业照片: the collection code and the last four, the fee paid through WeChat Pay's
@@ -994,14 +1001,14 @@ async fn concurrent_posts_with_one_key_act_once(backend: Backend) {
     // The first request places the order and then waits inside its handler for WeChat Pay's
     // prepay answer, which the fake holds.
     let first = tokio::spawn(place());
-    app.prepay_gate.arrived(1).await;
+    app.wechat_pay.held_prepays(1).await;
     let second = tokio::time::timeout(std::time::Duration::from_secs(10), place())
         .await
         .expect("the second request is answered while the first is still running")
         .unwrap();
     assert_error(&read(second).await, 409, "idempotency.in_progress");
 
-    app.prepay_gate.release(1);
+    app.wechat_pay.release_prepays(1);
     let first = first.await.unwrap().unwrap();
     assert_eq!(first.status(), 201);
     assert!(first.headers().get("idempotency-replayed").is_none());
@@ -1540,6 +1547,74 @@ async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) 
         1,
         "the retry placed no second order"
     );
+}
+
+/// WeChat Pay's notification never comes: after `query_after_secs` the order is looked up with
+/// the order query, found paid and recorded, and not asked about again. An unpaid order stays
+/// unpaid, an answer with a forged signature is not believed, and the notification arriving late
+/// records nothing more.
+async fn a_payment_whose_notification_never_comes_is_found_by_order_query(backend: Backend) {
+    use std::time::{Duration, Instant};
+    let app = TestApp::spawn_with(backend, |s| s.api.wechat_pay.query_after_secs = 1).await;
+    let mut orders = Vec::new();
+    for (openid, student) in [
+        ("openid-a", &WU),
+        ("openid-b", &OUYANG),
+        ("openid-c", &CHEN),
+    ] {
+        let token = app.student(openid).await;
+        let capture = app.open_capture(&token, student).await;
+        let order = order_fee(&app, &token, &capture).await;
+        orders.push((token, capture, order));
+    }
+    let [(paid_token, paid_capture, paid), (_, _, unpaid), (_, _, forged)] = &orders[..] else {
+        unreachable!()
+    };
+    app.wechat_pay.pay(paid, FEE_FEN);
+    app.wechat_pay.pay_with_forged_answers(forged, FEE_FEN);
+    let order_state = |token: &str, capture: &str| {
+        let path = format!("/api/v1/captures/{capture}");
+        let (token, app) = (token.to_string(), &app);
+        async move { app.get(&path, &token).await.1["orders"][0]["state"].clone() }
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while order_state(paid_token, paid_capture).await != "paid" {
+        assert!(Instant::now() < deadline, "the paid order was never found");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A second question about an order means the answer to the first was dealt with.
+    while app.wechat_pay.queries(unpaid) < 2 || app.wechat_pay.queries(forged) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the unpaid orders were not asked about again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (token, capture, _) in &orders[1..] {
+        assert_eq!(order_state(token, capture).await, "awaiting_payment");
+    }
+    assert_eq!(
+        app.wechat_pay.queries(paid),
+        1,
+        "a paid order is not asked about again"
+    );
+
+    app.pay(paid, FEE_FEN).await;
+    let admin = app.staff("admin").await;
+    let (_, trail) = app
+        .get(
+            &format!("/api/v1/admin/captures/{paid_capture}/events"),
+            &admin,
+        )
+        .await;
+    let payments = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "Paid")
+        .count();
+    assert_eq!(payments, 1, "{trail}");
 }
 
 /// With `photos.s3` set, the upload and its standard photo go to the bucket (moto's S3 server on

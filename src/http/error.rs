@@ -18,7 +18,7 @@ use crate::eligibility::EligibilityError;
 use crate::ledger::LedgerError;
 use crate::staff::StaffError;
 use crate::wechat::WechatError;
-use crate::wechat_pay::prepay::PrepayError;
+use crate::wechat_pay::client::PayError;
 
 use super::request_id;
 
@@ -200,11 +200,11 @@ impl From<StaffError> for ApiError {
     }
 }
 
-impl From<PrepayError> for ApiError {
-    fn from(e: PrepayError) -> Self {
+impl From<PayError> for ApiError {
+    fn from(e: PayError) -> Self {
         let code = match e {
-            PrepayError::Refused(_) => "payment.prepay_refused",
-            PrepayError::Unavailable(_) => "payment.prepay_unavailable",
+            PayError::Refused(_) => "payment.prepay_refused",
+            PayError::Unavailable(_) => "payment.prepay_unavailable",
         };
         Self::new(
             StatusCode::BAD_GATEWAY,

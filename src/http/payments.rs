@@ -20,7 +20,7 @@ use crate::ledger::LedgerError;
 use crate::payment_orders;
 use crate::startup::AppState;
 use crate::wechat_pay::sandbox::{self, SandboxPayment};
-use crate::wechat_pay::{Notification, NotifyError, NotifyHeaders};
+use crate::wechat_pay::{Notification, NotifyError, NotifyHeaders, Transaction};
 
 fn fail(status: StatusCode) -> HttpResponse {
     HttpResponse::build(status).json(serde_json::json!({"code": "FAIL", "message": "失败"}))
@@ -83,6 +83,13 @@ async fn record(state: &AppState, headers: &NotifyHeaders, body: &[u8]) -> Resul
             });
         }
     };
+    record_paid(state, &transaction).await
+}
+
+/// Records a payment WeChat Pay confirmed, by notification or in answer to an order query, on
+/// its order's capture: one ledger command per transaction, so the second report of one payment
+/// records nothing. The error is the status a notification is answered with.
+pub async fn record_paid(state: &AppState, transaction: &Transaction) -> Result<(), StatusCode> {
     let Ok(order_id) = transaction.out_trade_no.parse::<OrderId>() else {
         tracing::warn!(out_trade_no = %transaction.out_trade_no, "payment for an order id we never issue");
         return Err(StatusCode::NOT_FOUND);
@@ -109,7 +116,8 @@ async fn record(state: &AppState, headers: &NotifyHeaders, body: &[u8]) -> Resul
     let metadata = EventMetadata {
         actor: Actor::system("wechat-pay"),
         request_id: super::request_id::current(),
-        // One transaction, one command: repeated notifications record nothing more.
+        // One transaction, one command: a repeated notification, or a notification and an
+        // order query reporting the same payment, record it once.
         command_id: format!("wechat-pay:{}", transaction.transaction_id),
         recorded_at: now,
     };

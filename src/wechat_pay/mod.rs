@@ -11,7 +11,9 @@
 //! The amount is checked against our order by the capture itself when the payment is recorded.
 //! [`sandbox`] signs notifications for `serve --dev`.
 
+pub mod client;
 pub mod prepay;
+pub mod query;
 pub mod sandbox;
 
 use std::collections::HashMap;
@@ -63,6 +65,11 @@ pub struct WechatPaySettings {
     /// Base URL of the WeChat Pay API.
     pub api_base_url: String,
     pub timeout_ms: u64,
+    /// An order still unpaid this long after it was placed, and after each question since, is
+    /// looked up with WeChat Pay's order query, in case its notification was lost.
+    pub query_after_secs: u64,
+    /// For how long after an order is placed it is looked up; 0 turns the lookups off.
+    pub query_for_hours: u64,
 }
 
 impl Default for WechatPaySettings {
@@ -76,6 +83,8 @@ impl Default for WechatPaySettings {
             notify_url: String::new(),
             api_base_url: "https://api.mch.weixin.qq.com".into(),
             timeout_ms: 5_000,
+            query_after_secs: 300,
+            query_for_hours: 24,
         }
     }
 }
@@ -146,12 +155,12 @@ pub struct Transaction {
     pub amount: Amount,
 }
 
-/// What a verified notification says.
+/// What a verified notification, or an answer to an order query, says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notification {
     /// `TRANSACTION.SUCCESS` with a successful trade.
     Paid(Transaction),
-    /// Any other event: acknowledged, nothing recorded.
+    /// Any other event or trade state: nothing to record.
     Other(String),
 }
 
@@ -299,12 +308,18 @@ impl NotifyVerifier {
             .map_err(|_| NotifyError::Undecryptable)?;
         let transaction: Transaction = serde_json::from_slice(&plaintext)
             .map_err(|e| NotifyError::Malformed(e.to_string()))?;
-        if transaction.mchid != self.mchid || transaction.appid != self.appid {
-            return Err(NotifyError::NotOurs);
-        }
+        self.check_ours(&transaction.mchid, &transaction.appid)?;
         if transaction.trade_state != "SUCCESS" {
             return Ok(Notification::Other(transaction.trade_state));
         }
         Ok(Notification::Paid(transaction))
+    }
+
+    /// Refuses a transaction of another merchant or mini-program.
+    pub fn check_ours(&self, mchid: &str, appid: &str) -> Result<(), NotifyError> {
+        if mchid != self.mchid || appid != self.appid {
+            return Err(NotifyError::NotOurs);
+        }
+        Ok(())
     }
 }

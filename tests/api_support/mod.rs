@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod wechat_pay;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,17 +26,14 @@ use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
 use photo_ledger_domain::values::{Background, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use reqwest::{Method, StatusCode};
-use rsa::pkcs1v15::SigningKey as RsaSigningKey;
-use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 pub use crate::support::school::*;
 use crate::support::{Backend, TestStore};
 pub use moto::MotoServer;
+pub use wechat_pay::{
+    platform_signature, transaction_id, FakeWechatPay, PAY_DOWN_OPENID, PAY_HELD_OPENID,
+};
 
 pub const SIGNING_SEED: [u8; 32] = [7; 32];
 pub const STAFF_PASSWORD: &str = "correct horse battery";
@@ -43,10 +41,6 @@ pub const MCHID: &str = "1900000001";
 pub const API_V3_KEY: &str = "an APIv3 key of exactly 32 bytes";
 pub const MERCHANT_SERIAL: &str = "5157F09EFDC096DE15EBE81A47057A7232F1B8E1";
 pub const NOTIFY_URL: &str = "https://photo.example.cn/api/v1/payments/wechat/notify";
-/// A student whose prepay finds WeChat Pay down.
-pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
-/// A student whose prepay WeChat Pay answers only when the test lets it ([`PrepayGate`]).
-pub const PAY_HELD_OPENID: &str = "openid-wxpay-held";
 pub const PLATFORM_SERIAL: &str = "PUB_KEY_ID_0114232134912410000000000001";
 
 /// A roster student: student number, ID number (last four), name.
@@ -67,6 +61,12 @@ pub const OUYANG: Student = Student {
     name: "欧阳娜娜",
 };
 
+pub const CHEN: Student = Student {
+    number: "2022010003",
+    id_number: "A123456(7)",
+    name: "陈嘉欣",
+};
+
 impl Student {
     pub fn last4(&self) -> &'static str {
         &self.id_number[self.id_number.len() - 4..]
@@ -77,7 +77,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub ledger: Arc<Ledger>,
-    pub prepay_gate: PrepayGate,
+    pub wechat_pay: FakeWechatPay,
     pub signer: CodeSigner,
     pub school_id: String,
     pub batch: Batch,
@@ -104,156 +104,24 @@ async fn jscode2session(
     }
 }
 
-/// Holds the fake WeChat Pay's prepay answers for [`PAY_HELD_OPENID`], so a request can be kept
-/// inside its handler: each such prepay counts itself as arrived, then waits for a permit.
-#[derive(Clone)]
-pub struct PrepayGate {
-    arrived: Arc<std::sync::atomic::AtomicUsize>,
-    permits: Arc<tokio::sync::Semaphore>,
-}
-
-impl PrepayGate {
-    fn new() -> Self {
-        Self {
-            arrived: Arc::default(),
-            permits: Arc::new(tokio::sync::Semaphore::new(0)),
-        }
-    }
-
-    async fn hold(&self) {
-        self.arrived
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.permits
-            .acquire()
-            .await
-            .expect("the gate is never closed")
-            .forget();
-    }
-
-    /// Waits (at most 30 s) until `count` prepay requests are held.
-    pub async fn arrived(&self, count: usize) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while self.arrived.load(std::sync::atomic::Ordering::SeqCst) < count {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no held prepay arrived at the fake WeChat Pay"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Lets `count` held prepay requests be answered.
-    pub fn release(&self, count: usize) {
-        self.permits.add_permits(count);
-    }
-}
-
-/// A fake WeChat Pay JSAPI prepay: checks our request's signature with the merchant's public
-/// key and its fields, and answers a prepay id signed with the platform key.
-async fn jsapi_prepay(
-    req: actix_web::HttpRequest,
-    body: web::Bytes,
-    gate: web::Data<PrepayGate>,
-) -> HttpResponse {
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("WECHATPAY2-SHA256-RSA2048 "))
-        .unwrap_or_default();
-    let fields: std::collections::HashMap<&str, &str> = authorization
-        .split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k, v.trim_matches('"')))
-        .collect();
-    let field = |name: &str| fields.get(name).copied().unwrap_or_default();
-    let message = format!(
-        "POST\n/v3/pay/transactions/jsapi\n{}\n{}\n{}\n",
-        field("timestamp"),
-        field("nonce_str"),
-        String::from_utf8_lossy(&body)
-    );
-    let signed = data_encoding::BASE64
-        .decode(field("signature").as_bytes())
-        .ok()
-        .and_then(|s| RsaSignature::try_from(s.as_slice()).ok())
-        .is_some_and(|signature| {
-            let key = RsaPublicKey::from_public_key_pem(&fixture("wechat-pay/merchant-public.pem"))
-                .unwrap();
-            RsaVerifyingKey::<Sha256>::new(key)
-                .verify(message.as_bytes(), &signature)
-                .is_ok()
-        });
-    let order: Value = serde_json::from_slice(&body).unwrap_or_default();
-    if !signed
-        || field("mchid") != MCHID
-        || field("serial_no") != MERCHANT_SERIAL
-        || order["mchid"] != MCHID
-        || order["appid"] != "wx-test-app"
-        || order["notify_url"] != NOTIFY_URL
-    {
-        return HttpResponse::Unauthorized()
-            .json(json!({"code": "SIGN_ERROR", "message": "签名错误"}));
-    }
-    if order["payer"]["openid"] == PAY_DOWN_OPENID {
-        return HttpResponse::ServiceUnavailable()
-            .json(json!({"code": "SYSTEM_ERROR", "message": "系统繁忙"}));
-    }
-    if order["payer"]["openid"] == PAY_HELD_OPENID {
-        gate.hold().await;
-    }
-    let reply =
-        json!({"prepay_id": format!("wx{}", order["out_trade_no"].as_str().unwrap())}).to_string();
-    let mut response = HttpResponse::Ok();
-    for (name, value) in platform_signature(reply.as_bytes(), chrono::Duration::zero()) {
-        response.insert_header((name, value));
-    }
-    response.content_type("application/json").body(reply)
-}
-
-/// The `Wechatpay-*` headers WeChat Pay signs a body with, using the sandbox platform key.
-pub fn platform_signature(
-    body: &[u8],
-    clock_offset: chrono::Duration,
-) -> Vec<(&'static str, String)> {
-    let timestamp = (Utc::now() + clock_offset).timestamp().to_string();
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
-    let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
-    message.extend_from_slice(body);
-    message.push(b'\n');
-    let key = RsaPrivateKey::from_pkcs8_pem(&fixture("wechat-pay/platform-key.pem")).unwrap();
-    let signature =
-        data_encoding::BASE64.encode(&RsaSigningKey::<Sha256>::new(key).sign(&message).to_bytes());
-    vec![
-        ("wechatpay-signature", signature),
-        ("wechatpay-timestamp", timestamp),
-        ("wechatpay-nonce", nonce),
-        ("wechatpay-serial", PLATFORM_SERIAL.to_string()),
-        (
-            "wechatpay-signature-type",
-            "WECHATPAY2-SHA256-RSA2048".to_string(),
-        ),
-    ]
-}
-
-/// The fake WeChat's address and the gate that holds its prepay answers.
-fn fake_wechat() -> (String, PrepayGate) {
+/// A fake WeChat (`jscode2session` and WeChat Pay) on loopback: its address, and WeChat Pay's
+/// controls.
+fn fake_wechat() -> (String, FakeWechatPay) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let gate = PrepayGate::new();
-    let data = web::Data::new(gate.clone());
+    let pay = FakeWechatPay::default();
+    let configure = pay.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
             .route("/sns/jscode2session", web::get().to(jscode2session))
-            .route("/v3/pay/transactions/jsapi", web::post().to(jsapi_prepay))
+            .configure(|cfg| configure.configure(cfg))
     })
     .workers(1)
     .listen(listener)
     .unwrap()
     .run();
     tokio::spawn(server);
-    (format!("http://127.0.0.1:{port}"), gate)
+    (format!("http://127.0.0.1:{port}"), pay)
 }
 
 impl TestApp {
@@ -284,7 +152,7 @@ impl TestApp {
         settings.api.auth.token_secret = Some("a test token secret of at least 32 bytes".into());
         settings.api.wechat.app_id = "wx-test-app".into();
         settings.api.wechat.app_secret = Some("wx-test-secret".into());
-        let (wechat, prepay_gate) = fake_wechat();
+        let (wechat, wechat_pay) = fake_wechat();
         settings.api.wechat.api_base_url = wechat;
         settings.api.wechat_pay = WechatPaySettings {
             mchid: MCHID.into(),
@@ -297,7 +165,7 @@ impl TestApp {
             merchant_serial: MERCHANT_SERIAL.into(),
             notify_url: NOTIFY_URL.into(),
             api_base_url: settings.api.wechat.api_base_url.clone(),
-            timeout_ms: 5_000,
+            ..WechatPaySettings::default()
         };
         adjust(&mut settings);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -311,7 +179,7 @@ impl TestApp {
             address,
             client: reqwest::Client::new(),
             ledger,
-            prepay_gate,
+            wechat_pay,
             signer: CodeSigner::new(SigningKey::from_bytes(&SIGNING_SEED)),
             school_id: school.school_id,
             batch,
@@ -563,7 +431,7 @@ impl Notice {
         Notice {
             order_id: order_id.to_string(),
             amount_fen,
-            transaction_id: format!("4200{}", &order_id.replace('-', "")[..24]),
+            transaction_id: transaction_id(&order_id.replace('-', "")),
             mchid: MCHID.into(),
             serial: PLATFORM_SERIAL.into(),
             clock_offset: chrono::Duration::zero(),

@@ -1,0 +1,5 @@
+-- Orders WeChat Pay is asked about when their payment notification does not come: when it was
+-- last asked, and when the order was seen paid, after which it is not asked again.
+ALTER TABLE payment_orders ADD COLUMN queried_at text;
+ALTER TABLE payment_orders ADD COLUMN settled_at text;
+CREATE INDEX payment_orders_unsettled ON payment_orders (created_at) WHERE settled_at IS NULL;
