@@ -282,11 +282,7 @@ async fn malformed_input_gets_the_one_error_shape(backend: Backend) {
         .await;
     assert_error(&bad_image, 422, "request.invalid");
     let bad_purpose = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
-            &student,
-            json!({"purpose": "gift"}),
-        )
+        .order(&student, &capture, json!({"purpose": "gift"}))
         .await;
     assert_error(&bad_purpose, 422, "request.invalid");
 
@@ -438,11 +434,7 @@ async fn pay_fee(app: &TestApp, student: &str, capture: &str) {
 /// Orders the collection fee; returns the order's id.
 async fn order_fee(app: &TestApp, student: &str, capture: &str) -> String {
     let (status, order) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
-            student,
-            json!({"purpose": "collection"}),
-        )
+        .order(student, capture, json!({"purpose": "collection"}))
         .await;
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["amount_fen"], FEE_FEN);
@@ -756,15 +748,15 @@ async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
     assert_eq!(book["addresses"], json!([]));
 
     let no_address = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
+        .order(
             &student,
+            &capture,
             json!({"purpose": "collection", "layout": "one"}),
         )
         .await;
     assert_error(&no_address, 422, "request.invalid");
     let (status, order) = app
-        .post(&format!("/api/v1/captures/{capture}/orders"), &student, json!({"purpose": "collection", "layout": "one", "sheets": 2, "address_id": address_id}))
+        .order(&student, &capture, json!({"purpose": "collection", "layout": "one", "sheets": 2, "address_id": address_id}))
         .await;
     assert_eq!(status, 201, "{order}");
     // The fee and two sheets.
@@ -864,9 +856,9 @@ async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
 
     // A reprint (加洗) of the approved photo, 版式一, one sheet, to the same address.
     let (status, reprint) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
+        .order(
             &student,
+            &capture,
             json!({"purpose": "reprint", "layout": "one", "address_id": address_id}),
         )
         .await;
@@ -1315,11 +1307,7 @@ async fn payment_notifications_are_verified_and_recorded_once(backend: Backend) 
     let student = app.student("openid-a").await;
     let capture = app.open_capture(&student, &WU).await;
     let (_, order) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
-            &student,
-            json!({"purpose": "collection"}),
-        )
+        .order(&student, &capture, json!({"purpose": "collection"}))
         .await;
     let order_id = order["order_id"].as_str().unwrap();
     let good = Notice::paid(order_id, FEE_FEN);
@@ -1478,11 +1466,7 @@ async fn orders_carry_wechat_pay_parameters_from_jsapi_prepay(backend: Backend) 
     let student = app.student("openid-a").await;
     let capture = app.open_capture(&student, &WU).await;
     let (status, order) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
-            &student,
-            json!({"purpose": "collection"}),
-        )
+        .order(&student, &capture, json!({"purpose": "collection"}))
         .await;
     assert_eq!(status, 201, "{order}");
     let order_id = order["order_id"].as_str().unwrap();
@@ -1821,9 +1805,9 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
         .post("/api/v1/me/addresses", &student, json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"}))
         .await;
     let (status, reprint) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/orders"),
+        .order(
             &student,
+            &capture,
             json!({"purpose": "reprint", "layout": "two", "address_id": address["address_id"]}),
         )
         .await;

@@ -280,6 +280,19 @@ struct OrderPlaced {
     capture: CaptureStatusView,
 }
 
+impl OrderPlaced {
+    fn new(order: OrderView, payment: Option<PaymentParams>, capture: CaptureStatusView) -> Self {
+        Self {
+            order_id: order.order_id,
+            purpose: order.purpose,
+            amount_fen: order.amount_fen.0,
+            state: order.state,
+            payment,
+            capture,
+        }
+    }
+}
+
 fn description(purpose: OrderPurpose) -> &'static str {
     match purpose {
         OrderPurpose::Collection => "照片采集费",
@@ -383,14 +396,7 @@ pub async fn place_order(
     commands::run(&state, &caller, &ctx, capture_id, command).await?;
     let (placed, capture) = order_of(&state, capture_id, order_id).await?;
     let payment = payment_for(&state, &caller, &placed).await?;
-    Ok(HttpResponse::Created().json(OrderPlaced {
-        order_id,
-        purpose: placed.purpose,
-        amount_fen: placed.amount_fen.0,
-        state: placed.state,
-        payment,
-        capture,
-    }))
+    Ok(HttpResponse::Created().json(OrderPlaced::new(placed, payment, capture)))
 }
 
 /// `POST /captures/{id}/orders/{order_id}/payment`: fresh `wx.requestPayment` parameters for an
@@ -410,12 +416,5 @@ pub async fn payment(
         return Err(LedgerError::Refused(CaptureError::OrderAlreadyPaid).into());
     }
     let payment = payment_for(&state, &caller, &order).await?;
-    Ok(HttpResponse::Ok().json(OrderPlaced {
-        order_id,
-        purpose: order.purpose,
-        amount_fen: order.amount_fen.0,
-        state: order.state,
-        payment,
-        capture,
-    }))
+    Ok(HttpResponse::Ok().json(OrderPlaced::new(order, payment, capture)))
 }

@@ -223,6 +223,12 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// `POST /captures/{capture}/orders` with `body`.
+    pub async fn order(&self, token: &str, capture: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/api/v1/captures/{capture}/orders"), token, body)
+            .await
+    }
+
     /// A POST with an `Idempotency-Key`, as a client that retries sends it; `send()` it.
     pub fn keyed_post(&self, path: &str, token: &str, key: &str) -> reqwest::RequestBuilder {
         self.client
