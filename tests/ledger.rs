@@ -365,11 +365,12 @@ impl Fold for Recorder {
     fn name(&self) -> &'static str {
         "recorder"
     }
-    fn table(&self) -> Table {
-        Table {
+    fn tables(&self) -> &'static [Table] {
+        &[Table {
             name: "recorder_rows",
             columns: &["capture_id"],
-        }
+            permanent_rows: false,
+        }]
     }
     fn missing(&self, _at: log::Position, _captures: &[&str]) -> Vec<String> {
         vec![]
@@ -670,10 +671,16 @@ async fn instances_taking_turns_never_fold_from_stale_documents(backend: Backend
 
     // One projection rebuilt while the others are ahead: a shared batch moves only it.
     ledger.projector().reset("photo_history").await.unwrap();
+    let emptied = dump_views(ledger.db()).await;
     assert_eq!(
-        dump_views(ledger.db()).await["photo_history"],
+        emptied["photo_history"],
         json!([]),
         "reset empties the view"
+    );
+    assert_eq!(
+        emptied["photo_captures"],
+        json!([]),
+        "and each of its tables"
     );
     catch_up_all(&ledger).await;
     assert_eq!(live, dump_views(ledger.db()).await);

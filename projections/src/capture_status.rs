@@ -157,7 +157,7 @@ impl CaptureStatusView {
 
 impl Projection for CaptureStatusProjection {
     const NAME: &'static str = "capture_status";
-    const TABLE: Table = Table {
+    const TABLES: &'static [Table] = &[Table {
         name: "capture_status",
         columns: &[
             "capture_id",
@@ -167,23 +167,24 @@ impl Projection for CaptureStatusProjection {
             "updated_at",
             "view",
         ],
-    };
-    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
-        let (Some(view), Some(q)) = (
-            CaptureStatusView::from_doc(capture_id, doc),
-            doc.capture.qualification.as_ref(),
-        ) else {
-            return vec![];
-        };
-        vec![vec![
-            SqlValue::Text(capture_id.to_string()),
-            SqlValue::Text(q.owner.clone()),
-            SqlValue::Text(view.school_id.clone()),
-            SqlValue::Text(view.status.clone()),
-            SqlValue::Time(view.updated_at),
-            SqlValue::json(&view),
-        ]]
+        permanent_rows: false,
+    }];
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
+        vec![status_row(capture_id, doc).into_iter().collect()]
     }
+}
+
+fn status_row(capture_id: &str, doc: &CaptureDoc) -> Option<Row> {
+    let view = CaptureStatusView::from_doc(capture_id, doc)?;
+    let q = doc.capture.qualification.as_ref()?;
+    Some(vec![
+        SqlValue::Text(capture_id.to_string()),
+        SqlValue::Text(q.owner.clone()),
+        SqlValue::Text(view.school_id.clone()),
+        SqlValue::Text(view.status.clone()),
+        SqlValue::Time(view.updated_at),
+        SqlValue::json(&view),
+    ])
 }
 
 /// One capture's status as the JSON text it is kept as, with its owner: what `GET

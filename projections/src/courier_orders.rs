@@ -57,58 +57,64 @@ pub struct CourierOrder {
 
 impl Projection for CourierOrdersProjection {
     const NAME: &'static str = "courier_orders";
-    const TABLE: Table = Table {
+    const TABLES: &'static [Table] = &[Table {
         name: "courier_orders",
         columns: &["order_id", "capture_id", "status", "paid_at", "item"],
-    };
-    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
-        let Some(q) = &doc.capture.qualification else {
-            return vec![];
-        };
-        let approved_photo_id = doc.capture.approved_photo();
-        doc.capture
-            .orders
-            .values()
-            .filter_map(|o| {
-                let prints = o.prints.as_ref()?;
-                let paid_at = o.paid_at?;
-                let status = match o.state {
-                    OrderState::AwaitingPayment => return None,
-                    OrderState::Paid => CourierStatus::ToPrint,
-                    OrderState::Printed => CourierStatus::ToShip,
-                    OrderState::Shipped => CourierStatus::Shipped,
-                };
-                let shipment = doc.shipments.get(&o.order_id);
-                let item = CourierOrder {
-                    order_id: o.order_id,
-                    capture_id: capture_id.to_string(),
-                    purpose: o.purpose,
-                    status,
-                    approved_photo_id,
-                    school: q.school.name.clone(),
-                    name_masked: q.student.masked_name(),
-                    layout: prints.layout,
-                    sheets: prints.sheets,
-                    recipient: prints.recipient.clone(),
-                    phone: prints.phone.clone(),
-                    address: prints.address.clone(),
-                    amount_fen: o.amount_fen,
-                    paid_at,
-                    printed_at: doc.printed_at.get(&o.order_id).copied(),
-                    carrier: shipment.map(|s| s.carrier.clone()),
-                    tracking_no: shipment.map(|s| s.tracking_no.clone()),
-                    shipped_at: shipment.map(|s| s.shipped_at),
-                };
-                Some(vec![
-                    SqlValue::Text(o.order_id.to_string()),
-                    SqlValue::Text(capture_id.to_string()),
-                    SqlValue::Text(status.code().to_string()),
-                    SqlValue::Time(paid_at),
-                    SqlValue::json(&item),
-                ])
-            })
-            .collect()
+        permanent_rows: false,
+    }];
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
+        vec![order_rows(capture_id, doc)]
     }
+}
+
+/// One row per paid print order.
+fn order_rows(capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
+    let Some(q) = &doc.capture.qualification else {
+        return vec![];
+    };
+    let approved_photo_id = doc.capture.approved_photo();
+    doc.capture
+        .orders
+        .values()
+        .filter_map(|o| {
+            let prints = o.prints.as_ref()?;
+            let paid_at = o.paid_at?;
+            let status = match o.state {
+                OrderState::AwaitingPayment => return None,
+                OrderState::Paid => CourierStatus::ToPrint,
+                OrderState::Printed => CourierStatus::ToShip,
+                OrderState::Shipped => CourierStatus::Shipped,
+            };
+            let shipment = doc.shipments.get(&o.order_id);
+            let item = CourierOrder {
+                order_id: o.order_id,
+                capture_id: capture_id.to_string(),
+                purpose: o.purpose,
+                status,
+                approved_photo_id,
+                school: q.school.name.clone(),
+                name_masked: q.student.masked_name(),
+                layout: prints.layout,
+                sheets: prints.sheets,
+                recipient: prints.recipient.clone(),
+                phone: prints.phone.clone(),
+                address: prints.address.clone(),
+                amount_fen: o.amount_fen,
+                paid_at,
+                printed_at: doc.printed_at.get(&o.order_id).copied(),
+                carrier: shipment.map(|s| s.carrier.clone()),
+                tracking_no: shipment.map(|s| s.tracking_no.clone()),
+                shipped_at: shipment.map(|s| s.shipped_at),
+            };
+            Some(vec![
+                SqlValue::Text(o.order_id.to_string()),
+                SqlValue::Text(capture_id.to_string()),
+                SqlValue::Text(status.code().to_string()),
+                SqlValue::Time(paid_at),
+                SqlValue::json(&item),
+            ])
+        })
+        .collect()
 }
 
 /// Orders in one state, oldest payment first.

@@ -16,13 +16,17 @@ use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
 use crate::log::{LoggedEvent, Position};
 
-/// A projection's query table. Its first column is its primary key, and every such table has a
+/// A projection's query table. Its first column is its key, and every such table has a
 /// `capture_id` column: when a capture's document changes, the rows that changed are rewritten
 /// (or all the capture's rows, when its previous rows are not known).
 #[derive(Clone, Copy, Debug)]
 pub struct Table {
     pub name: &'static str,
     pub columns: &'static [&'static str],
+    /// A capture's rows here never change or go once written (a photo stays in its capture), so
+    /// its current rows name every row it ever had: when its previous rows are not known, those
+    /// keys are the ones replaced, and the table needs no index on `capture_id`.
+    pub permanent_rows: bool,
 }
 
 /// One column value of a query row.
@@ -58,15 +62,22 @@ pub type Row = Vec<SqlValue>;
 /// events every view shares).
 pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
-    const TABLE: Table;
+    /// Its query tables, most often one.
+    const TABLES: &'static [Table];
 
-    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row>;
+    /// The capture's rows in each of [`Self::TABLES`], in that order.
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>>;
 }
 
-/// How one capture's rows change after a batch.
+/// A capture's rows in each table of a projection.
+type TableRows = Vec<Vec<Arc<Row>>>;
+
+/// How one capture's rows in one table change after a batch.
 #[derive(Debug, PartialEq)]
 pub struct Folded {
     pub capture_id: String,
+    /// The table's index in [`Projection::TABLES`].
+    pub table: usize,
     pub remove: Removal,
     /// Rows to insert once `remove` is done (shared with the rows the fold keeps).
     pub insert: Vec<Arc<Row>>,
@@ -81,18 +92,30 @@ pub enum Removal {
 }
 
 impl Folded {
-    /// The change from `previous` rows (when known) to `rows`: unchanged rows are left alone.
-    pub fn between(capture_id: &str, previous: Option<&[Arc<Row>]>, rows: &[Arc<Row>]) -> Folded {
+    /// The change from `previous` rows (when known) to `rows` in table number `index`:
+    /// unchanged rows are left alone.
+    pub fn between(
+        capture_id: &str,
+        (index, table): (usize, &Table),
+        previous: Option<&[Arc<Row>]>,
+        rows: &[Arc<Row>],
+    ) -> Folded {
         let Some(previous) = previous else {
             return Folded {
                 capture_id: capture_id.to_string(),
-                remove: Removal::AllOfCapture,
+                table: index,
+                remove: if table.permanent_rows {
+                    Removal::Keys(rows.iter().map(|row| row[0].clone()).collect())
+                } else {
+                    Removal::AllOfCapture
+                },
                 insert: rows.to_vec(),
             };
         };
         let kept = |row: &Row, among: &[Arc<Row>]| among.iter().any(|r| **r == *row);
         Folded {
             capture_id: capture_id.to_string(),
+            table: index,
             remove: Removal::Keys(
                 previous
                     .iter()
@@ -118,7 +141,7 @@ impl Folded {
 /// run the projection).
 pub trait Fold: Send + Sync {
     fn name(&self) -> &'static str;
-    fn table(&self) -> Table;
+    fn tables(&self) -> &'static [Table];
     /// Of `captures`, those whose document at checkpoint `at` this fold does not hold.
     fn missing(&self, at: Position, captures: &[&str]) -> Vec<String>;
     /// Folds `history` (every event up to `at` of captures reported missing) and then `batch`,
@@ -144,9 +167,9 @@ pub struct Folder<P: Projection> {
 }
 
 /// A capture's document and the rows it produced.
-type DocRows = (CaptureDoc, Vec<Arc<Row>>);
+type DocRows = (CaptureDoc, TableRows);
 /// A capture's document during a batch, and its previous rows when they are known.
-type Touched = (CaptureDoc, Option<Vec<Arc<Row>>>);
+type Touched = (CaptureDoc, Option<TableRows>);
 
 struct Kept {
     at: Position,
@@ -183,8 +206,8 @@ impl<P: Projection> Fold for Folder<P> {
         P::NAME
     }
 
-    fn table(&self) -> Table {
-        P::TABLE
+    fn tables(&self) -> &'static [Table] {
+        P::TABLES
     }
 
     fn missing(&self, at: Position, captures: &[&str]) -> Vec<String> {
@@ -214,21 +237,30 @@ impl<P: Projection> Fold for Folder<P> {
                     // A capture that begins in this batch has no rows yet.
                     None => (
                         CaptureDoc::default(),
-                        (in_batch && event.sequence == 1).then(Vec::new),
+                        (in_batch && event.sequence == 1).then(|| vec![vec![]; P::TABLES.len()]),
                     ),
                 }),
             };
             doc.apply(event);
         }
-        let mut folded = Vec::with_capacity(touched.len());
+        let mut folded = Vec::with_capacity(touched.len() * P::TABLES.len());
         for (capture_id, (doc, previous)) in touched {
-            let rows: Vec<Arc<Row>> = self
+            let rows: TableRows = self
                 .projection
                 .rows(&capture_id, &doc)
                 .into_iter()
-                .map(Arc::new)
+                .map(|rows| rows.into_iter().map(Arc::new).collect())
                 .collect();
-            folded.push(Folded::between(&capture_id, previous.as_deref(), &rows));
+            debug_assert_eq!(rows.len(), P::TABLES.len(), "tables of {}", P::NAME);
+            for (index, table) in P::TABLES.iter().enumerate() {
+                let previous = previous.as_ref().map(|p| p[index].as_slice());
+                folded.push(Folded::between(
+                    &capture_id,
+                    (index, table),
+                    previous,
+                    &rows[index],
+                ));
+            }
             kept.pending.push((capture_id, (doc, rows)));
         }
         Ok(folded)
@@ -253,13 +285,14 @@ struct Changes<'a> {
 }
 
 impl<'a> Changes<'a> {
-    fn of(folded: &'a [Folded]) -> Self {
+    /// The changes to table number `table`.
+    fn of(folded: &'a [Folded], table: usize) -> Self {
         let mut changes = Changes {
             whole: Vec::new(),
             keys: Vec::new(),
             insert: Vec::new(),
         };
-        for f in folded {
+        for f in folded.iter().filter(|f| f.table == table) {
             match &f.remove {
                 Removal::AllOfCapture => changes.whole.push(f.capture_id.as_str()),
                 Removal::Keys(keys) => changes.keys.extend(keys.iter().map(SqlValue::key)),
@@ -279,7 +312,7 @@ impl<'a> Changes<'a> {
 enum Column<'a> {
     Text(Vec<Option<&'a str>>),
     Time(Vec<DateTime<Utc>>),
-    /// Serialised documents, cast to `jsonb` by PostgreSQL.
+    /// Serialised documents, stored as `json` by PostgreSQL.
     Json(Vec<&'a str>),
 }
 
@@ -306,19 +339,30 @@ impl<'a> Column<'a> {
         match self {
             Column::Text(_) => "text[]",
             Column::Time(_) => "timestamptz[]",
-            Column::Json(_) => "text[]::jsonb[]",
+            Column::Json(_) => "text[]::json[]",
         }
     }
 }
 
-/// Rewrites the query rows of the folded captures on PostgreSQL: one statement per kind of
-/// change, each binding whole arrays, so a batch costs three statements however many rows move.
+/// Rewrites the query rows of the folded captures on PostgreSQL: one statement per table and
+/// kind of change, each binding whole arrays, so a batch costs at most three statements per
+/// table however many rows move.
 pub(crate) async fn write_pg(
     conn: &mut sqlx::PgConnection,
-    table: Table,
+    tables: &[Table],
     folded: &[Folded],
 ) -> Result<(), ProjectionError> {
-    let changes = Changes::of(folded);
+    for (index, table) in tables.iter().enumerate() {
+        write_table_pg(conn, *table, Changes::of(folded, index)).await?;
+    }
+    Ok(())
+}
+
+async fn write_table_pg(
+    conn: &mut sqlx::PgConnection,
+    table: Table,
+    changes: Changes<'_>,
+) -> Result<(), ProjectionError> {
     for (column, values) in changes.removals(table) {
         if !values.is_empty() {
             sqlx::query(&format!(
@@ -363,14 +407,21 @@ pub(crate) async fn write_pg(
 /// bound values, in chunks below its parameter limit.
 pub(crate) async fn write_sqlite(
     conn: &mut sqlx::SqliteConnection,
-    table: Table,
+    tables: &[Table],
     folded: &[Folded],
 ) -> Result<(), ProjectionError> {
-    let changes = Changes::of(folded);
-    for (column, values) in [
-        ("capture_id", &changes.whole),
-        (table.columns[0], &changes.keys),
-    ] {
+    for (index, table) in tables.iter().enumerate() {
+        write_table_sqlite(conn, *table, Changes::of(folded, index)).await?;
+    }
+    Ok(())
+}
+
+async fn write_table_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    table: Table,
+    changes: Changes<'_>,
+) -> Result<(), ProjectionError> {
+    for (column, values) in changes.removals(table) {
         for chunk in values.chunks(CHUNK) {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
                 "DELETE FROM {} WHERE {column} IN (",
@@ -427,18 +478,43 @@ mod tests {
         ])
     }
 
+    const TABLE: Table = Table {
+        name: "t",
+        columns: &["key", "value"],
+        permanent_rows: false,
+    };
+    const PERMANENT: Table = Table {
+        permanent_rows: true,
+        ..TABLE
+    };
+
     #[test]
     fn unknown_previous_rows_replace_all_of_the_capture() {
-        let folded = Folded::between("c1", None, &[row("p1", "a")]);
+        let folded = Folded::between("c1", (0, &TABLE), None, &[row("p1", "a")]);
         assert_eq!(folded.remove, Removal::AllOfCapture);
         assert_eq!(folded.insert, vec![row("p1", "a")]);
+    }
+
+    #[test]
+    fn unknown_previous_permanent_rows_are_replaced_by_their_keys() {
+        let rows = [row("p1", "a"), row("p2", "b")];
+        let folded = Folded::between("c1", (1, &PERMANENT), None, &rows);
+        assert_eq!(folded.table, 1);
+        assert_eq!(
+            folded.remove,
+            Removal::Keys(vec![
+                SqlValue::Text("p1".into()),
+                SqlValue::Text("p2".into())
+            ])
+        );
+        assert_eq!(folded.insert, rows);
     }
 
     #[test]
     fn only_changed_added_and_removed_rows_are_written() {
         let before = [row("p1", "a"), row("p2", "b"), row("p3", "c")];
         let after = [row("p1", "a"), row("p2", "B"), row("p4", "d")];
-        let folded = Folded::between("c1", Some(&before), &after);
+        let folded = Folded::between("c1", (0, &TABLE), Some(&before), &after);
         assert_eq!(
             folded.remove,
             Removal::Keys(vec![
@@ -452,7 +528,7 @@ mod tests {
     #[test]
     fn unchanged_rows_write_nothing() {
         let rows = [row("p1", "a")];
-        let folded = Folded::between("c1", Some(&rows), &rows);
+        let folded = Folded::between("c1", (0, &TABLE), Some(&rows), &rows);
         assert_eq!(folded.remove, Removal::Keys(vec![]));
         assert!(folded.insert.is_empty());
     }

@@ -278,13 +278,21 @@ impl Projector {
     /// Empties projection `name` and sets its checkpoint back to the start, in one transaction.
     pub async fn reset(&self, name: &str) -> Result<(), ProjectionError> {
         let runner = self.runner(name)?;
-        let table = runner.fold.table().name;
+        let tables: Vec<&str> = runner.fold.tables().iter().map(|t| t.name).collect();
+        // PostgreSQL truncates, so the rebuild writes into fresh tables and indexes rather than
+        // beside every dead row of the old ones until a vacuum comes.
+        let empty: Vec<String> = match &self.inner.db {
+            Db::Postgres(_) => vec![format!("TRUNCATE {}", tables.join(", "))],
+            Db::Sqlite(_) => tables.iter().map(|t| format!("DELETE FROM {t}")).collect(),
+        };
         on_db!(&self.inner.db, pool => async {
             let mut tx = pool.begin().await?;
             lock_batches(&mut *tx, name).await?;
             sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
                 .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
-            sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            for statement in &empty {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
             tx.commit().await.map_err(ProjectionError::from)
         }.await)?;
         runner.progress.send_replace(Position::START);
@@ -557,7 +565,7 @@ macro_rules! step_impl {
                 let history =
                     $history(&mut *tx, *at, &needing_history(*fold, *at, after), upcasters).await?;
                 let folded = fold.fold(*at, &history, after)?;
-                $write(&mut *tx, fold.table(), &folded).await?;
+                $write(&mut *tx, fold.tables(), &folded).await?;
                 sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
                     .bind(fold.name())
                     .bind(last.txid)

@@ -33,7 +33,7 @@ pub struct QueueItem {
 
 impl Projection for ReviewQueueProjection {
     const NAME: &'static str = "review_queue";
-    const TABLE: Table = Table {
+    const TABLES: &'static [Table] = &[Table {
         name: "review_queue",
         columns: &[
             "capture_id",
@@ -43,42 +43,48 @@ impl Projection for ReviewQueueProjection {
             "submitted_at",
             "item",
         ],
-    };
-    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
-        let (
-            Some(q),
-            Review::InReview {
-                standard_photo_id,
-                submitted_at,
-                claim,
-            },
-        ) = (&doc.capture.qualification, &doc.capture.review)
-        else {
-            return vec![];
-        };
-        let item = QueueItem {
-            capture_id: capture_id.to_string(),
-            school_id: q.school.school_id.clone(),
-            school: q.school.name.clone(),
-            batch_id: q.batch.as_ref().map(|b| b.batch_id.clone()),
-            education_type: q.education_type.clone(),
-            name_masked: q.student.masked_name(),
-            id_masked: q.student.masked_id(),
-            standard_photo_id: *standard_photo_id,
-            checks: doc.checks_of(*standard_photo_id),
-            submitted_at: *submitted_at,
-            claim_holder: claim.as_ref().map(|c| c.reviewer_id.clone()),
-            claim_expires_at: claim.as_ref().map(|c| c.expires_at),
-        };
-        vec![vec![
-            SqlValue::Text(capture_id.to_string()),
-            SqlValue::Text(item.school_id.clone()),
-            SqlValue::OptText(item.batch_id.clone()),
-            SqlValue::Text(item.education_type.clone()),
-            SqlValue::Time(*submitted_at),
-            SqlValue::json(&item),
-        ]]
+        permanent_rows: false,
+    }];
+    fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
+        vec![queue_row(capture_id, doc).into_iter().collect()]
     }
+}
+
+/// The capture's place in the queue while it is in review.
+fn queue_row(capture_id: &str, doc: &CaptureDoc) -> Option<Row> {
+    let (
+        Some(q),
+        Review::InReview {
+            standard_photo_id,
+            submitted_at,
+            claim,
+        },
+    ) = (&doc.capture.qualification, &doc.capture.review)
+    else {
+        return None;
+    };
+    let item = QueueItem {
+        capture_id: capture_id.to_string(),
+        school_id: q.school.school_id.clone(),
+        school: q.school.name.clone(),
+        batch_id: q.batch.as_ref().map(|b| b.batch_id.clone()),
+        education_type: q.education_type.clone(),
+        name_masked: q.student.masked_name(),
+        id_masked: q.student.masked_id(),
+        standard_photo_id: *standard_photo_id,
+        checks: doc.checks_of(*standard_photo_id),
+        submitted_at: *submitted_at,
+        claim_holder: claim.as_ref().map(|c| c.reviewer_id.clone()),
+        claim_expires_at: claim.as_ref().map(|c| c.expires_at),
+    };
+    Some(vec![
+        SqlValue::Text(capture_id.to_string()),
+        SqlValue::Text(item.school_id.clone()),
+        SqlValue::OptText(item.batch_id.clone()),
+        SqlValue::Text(item.education_type.clone()),
+        SqlValue::Time(*submitted_at),
+        SqlValue::json(&item),
+    ])
 }
 
 #[derive(Clone, Debug, Default)]

@@ -15,7 +15,7 @@ use crate::addresses::{self, Address, NewAddress};
 use crate::startup::AppState;
 
 /// The most history entries returned.
-const HISTORY_LIMIT: i64 = 200;
+const HISTORY_LIMIT: usize = 200;
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct History {
@@ -43,8 +43,7 @@ pub async fn history(
     for key in &person_keys {
         photos.extend(photo_history::for_person(db, key, HISTORY_LIMIT).await?);
     }
-    photos.sort_by_key(|p| std::cmp::Reverse((p.recorded_at, p.photo_id)));
-    photos.truncate(HISTORY_LIMIT as usize);
+    photo_history::newest_first(&mut photos, HISTORY_LIMIT);
     Ok(HttpResponse::Ok().json(History { photos }))
 }
 

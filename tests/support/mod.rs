@@ -406,30 +406,34 @@ pub async fn dump_views(db: &Db) -> Value {
     let queries = [
         (
             "capture_status",
-            "SELECT capture_id AS k, view AS v FROM capture_status ORDER BY 1",
+            "SELECT capture_id AS k, CAST(view AS text) AS v FROM capture_status ORDER BY 1",
         ),
         (
             "review_queue",
-            "SELECT capture_id AS k, item AS v FROM review_queue ORDER BY 1",
+            "SELECT capture_id AS k, CAST(item AS text) AS v FROM review_queue ORDER BY 1",
         ),
         (
             "courier_orders",
-            "SELECT order_id AS k, item AS v FROM courier_orders ORDER BY 1",
+            "SELECT order_id AS k, CAST(item AS text) AS v FROM courier_orders ORDER BY 1",
         ),
         (
             "photo_history",
-            "SELECT photo_id || person_key AS k, item AS v FROM photo_history ORDER BY 1",
+            "SELECT capture_id || person_key AS k, CAST(item AS text) AS v FROM photo_history ORDER BY 1",
+        ),
+        (
+            "photo_captures",
+            "SELECT photo_id AS k, capture_id AS v FROM photo_captures ORDER BY 1",
         ),
     ];
     let mut out = serde_json::Map::new();
     for (name, sql) in queries {
-        let rows: Vec<(String, sqlx::types::Json<Value>)> =
+        let rows: Vec<(String, String)> =
             on_db!(db, pool => sqlx::query_as(sql).fetch_all(pool).await).unwrap();
         out.insert(
             name.into(),
             Value::Array(
                 rows.into_iter()
-                    .map(|(k, v)| serde_json::json!([k, v.0]))
+                    .map(|(k, v)| serde_json::json!([k, v]))
                     .collect(),
             ),
         );
