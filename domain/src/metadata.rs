@@ -1,9 +1,10 @@
 //! Who did what, when, and on which request: carried by every event next to its payload.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,20 +86,37 @@ impl EventMetadata {
         ])
     }
 
-    /// Reads metadata back; `None` when a field is missing or malformed.
-    pub fn from_map(map: &HashMap<String, String>) -> Option<Self> {
+    /// Reads metadata back from the map as stored, in any serde format; `None` when a field is
+    /// missing or malformed. Fields are borrowed from the input while they are checked.
+    pub fn from_stored<'de>(stored: impl Deserializer<'de>) -> Option<Self> {
+        let fields = StoredFields::deserialize(stored).ok()?;
         Some(Self {
             actor: Actor {
-                kind: ActorKind::parse(map.get(ACTOR_KIND)?)?,
-                id: map.get(ACTOR_ID)?.clone(),
+                kind: ActorKind::parse(&fields.actor_kind)?,
+                id: fields.actor_id.into_owned(),
             },
-            request_id: map.get(REQUEST_ID)?.clone(),
-            command_id: map.get(COMMAND_ID)?.clone(),
-            recorded_at: DateTime::parse_from_rfc3339(map.get(RECORDED_AT)?)
+            request_id: fields.request_id.into_owned(),
+            command_id: fields.command_id.into_owned(),
+            recorded_at: DateTime::parse_from_rfc3339(&fields.recorded_at)
                 .ok()?
                 .with_timezone(&Utc),
         })
     }
+}
+
+/// The fields of the stored map; other keys are ignored.
+#[derive(Deserialize)]
+struct StoredFields<'a> {
+    #[serde(borrow)]
+    actor_kind: Cow<'a, str>,
+    #[serde(borrow)]
+    actor_id: Cow<'a, str>,
+    #[serde(borrow)]
+    request_id: Cow<'a, str>,
+    #[serde(borrow)]
+    command_id: Cow<'a, str>,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
 }
 
 #[cfg(test)]
@@ -113,7 +131,16 @@ mod tests {
             command_id: "cmd-1".into(),
             recorded_at: "2026-06-01T08:00:00Z".parse().unwrap(),
         };
-        assert_eq!(EventMetadata::from_map(&meta.to_map()), Some(meta));
-        assert_eq!(EventMetadata::from_map(&HashMap::new()), None);
+        let stored = serde_json::to_string(&meta.to_map()).unwrap();
+        assert_eq!(
+            EventMetadata::from_stored(&mut serde_json::Deserializer::from_str(&stored)),
+            Some(meta.clone())
+        );
+        let value = serde_json::to_value(meta.to_map()).unwrap();
+        assert_eq!(EventMetadata::from_stored(&value), Some(meta));
+        assert_eq!(EventMetadata::from_stored(&serde_json::json!({})), None);
+        let mut wrong_actor = value.clone();
+        wrong_actor["actor_kind"] = "robot".into();
+        assert_eq!(EventMetadata::from_stored(&wrong_actor), None);
     }
 }

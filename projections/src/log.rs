@@ -10,8 +10,6 @@
 //!
 //! SQLite: one writer at a time, so rowid order is commit order; the position is `(0, rowid)`.
 
-use std::collections::HashMap;
-
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::CaptureEvent;
@@ -297,13 +295,14 @@ where
         // The current schema: straight from the stored text.
         serde_json::from_str(payload.get()).map_err(|e| unreadable(event_type, event_version, e))?
     };
-    let metadata: Option<HashMap<String, String>> = serde_json::from_str(metadata.get()).ok();
     Ok(LoggedEvent {
         position: position(row),
         capture_id: aggregate_id,
         sequence,
         event,
-        metadata: metadata.as_ref().and_then(EventMetadata::from_map),
+        metadata: EventMetadata::from_stored(&mut serde_json::Deserializer::from_str(
+            metadata.get(),
+        )),
     })
 }
 

@@ -48,9 +48,7 @@ pub async fn events(
         .into_iter()
         .map(|e| AuditEvent {
             sequence: e.sequence,
-            metadata: serde_json::from_value(e.metadata.clone())
-                .ok()
-                .and_then(|map| EventMetadata::from_map(&map)),
+            metadata: EventMetadata::from_stored(&e.metadata),
             event_type: e.event_type,
             event_version: e.event_version,
             payload: e.payload,
