@@ -53,8 +53,15 @@ impl BenchDatabase {
     }
 }
 
+/// Set to keep each benchmark's database afterwards, to look into or profile against.
+const KEEP_DATABASE: &str = "PHOTO_LEDGER_BENCH_KEEP_DATABASE";
+
 impl Drop for BenchDatabase {
     fn drop(&mut self) {
+        if std::env::var_os(KEEP_DATABASE).is_some() {
+            eprintln!("{KEEP_DATABASE} is set: kept {}", self.url);
+            return;
+        }
         psql(
             &self.admin,
             &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
