@@ -16,7 +16,7 @@
 //! - **Read-your-writes:** [`Projector::wait_for`] waits, bounded, until projections have passed
 //!   a command's position.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -511,23 +511,16 @@ fn failpoint(name: &str) {
     }
 }
 
-fn capture_ids(events: &[LoggedEvent]) -> Vec<&str> {
-    let unique: BTreeSet<&str> = events.iter().map(|e| e.capture_id.as_str()).collect();
-    unique.into_iter().collect()
-}
-
 /// Of the captures whose documents `fold` does not hold, those with events before this batch: a
 /// capture whose first event in the batch is its first event ever has no history to read.
 fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec<String> {
-    let mut missing: BTreeSet<String> =
-        fold.missing(at, &capture_ids(events)).into_iter().collect();
-    let mut seen = BTreeSet::new();
-    for event in events {
-        if seen.insert(event.capture_id.as_str()) && event.sequence == 1 {
-            missing.remove(&event.capture_id);
-        }
-    }
-    missing.into_iter().collect()
+    let mut seen = HashSet::new();
+    let continuing: Vec<&str> = events
+        .iter()
+        .filter(|e| seen.insert(e.capture_id.as_str()) && e.sequence != 1)
+        .map(|e| e.capture_id.as_str())
+        .collect();
+    fold.missing(at, &continuing)
 }
 
 macro_rules! step_impl {
