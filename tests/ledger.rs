@@ -3,7 +3,7 @@
 #[macro_use]
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use photo_ledger::ledger::journal::SNAPSHOT_EVERY;
 use photo_ledger::ledger::{CommandRequest, LedgerError};
 use photo_ledger_domain::commands::{Approve, Reject, UploadPhoto, Withdraw};
 use photo_ledger_domain::metadata::ActorKind;
-use photo_ledger_domain::values::CaptureId;
+use photo_ledger_domain::values::{CaptureId, PhotoId};
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::projection::{Fold, Folded, Table};
 use photo_ledger_projections::{
@@ -34,6 +34,7 @@ on_both_stores!(
     batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
     a_state_held_behind_another_instance_never_decides,
     concurrent_commands_on_many_captures_record_each_exactly_once,
+    a_persons_history_spans_their_captures_newest_first,
 );
 
 async fn a_full_flow_reaches_every_view(backend: Backend) {
@@ -94,6 +95,54 @@ async fn a_full_flow_reaches_every_view(backend: Backend) {
         .unwrap();
     assert_eq!(history.len(), 4, "two uploads and two standard photos");
     assert_eq!(history.iter().filter(|h| h.approved).count(), 1);
+}
+
+/// Flows 7 and 10,007 verify the same ID number: one person, two captures.
+async fn a_persons_history_spans_their_captures_newest_first(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let first = run_full_flow(&ledger, 7).await;
+    let second = run_full_flow(&ledger, 10_007).await;
+    run_full_flow(&ledger, 8).await; // someone else
+    catch_up_all(&ledger).await;
+    let keyer = store.settings.person_keyer().unwrap();
+    let person = keyer.key_for("110101199003070007");
+
+    let history = photo_history::for_person(ledger.db(), &person, 50)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 8, "four photos in each of the two captures");
+    let captures: BTreeSet<_> = history.iter().map(|h| h.capture_id.clone()).collect();
+    assert_eq!(
+        captures,
+        [first.to_string(), second.to_string()]
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(history.iter().filter(|h| h.approved).count(), 2);
+    assert!(
+        history
+            .windows(2)
+            .all(|w| (w[0].recorded_at, w[0].photo_id) > (w[1].recorded_at, w[1].photo_id)),
+        "newest first, the photo id breaking ties"
+    );
+    let limited = photo_history::for_person(ledger.db(), &person, 5)
+        .await
+        .unwrap();
+    assert_eq!(limited, history[..5]);
+
+    for entry in &history {
+        let capture = photo_history::capture_of(ledger.db(), &entry.photo_id.to_string())
+            .await
+            .unwrap();
+        assert_eq!(capture.as_deref(), Some(entry.capture_id.as_str()));
+    }
+    assert_eq!(
+        photo_history::capture_of(ledger.db(), &PhotoId::new().to_string())
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn commands_answer_after_their_views_caught_up(backend: Backend) {

@@ -275,8 +275,8 @@ impl<P: Projection> Fold for Folder<P> {
     }
 }
 
-/// The rows a write removes and inserts, gathered from every folded capture.
-struct Changes<'a> {
+/// The rows a write removes and inserts in one table, gathered from every folded capture.
+pub(crate) struct Changes<'a> {
     /// Captures whose every row goes.
     whole: Vec<&'a str>,
     /// Keys (first column values) of single rows that go.
@@ -344,122 +344,123 @@ impl<'a> Column<'a> {
     }
 }
 
-/// Rewrites the query rows of the folded captures on PostgreSQL: one statement per table and
-/// kind of change, each binding whole arrays, so a batch costs at most three statements per
-/// table however many rows move.
-pub(crate) async fn write_pg(
-    conn: &mut sqlx::PgConnection,
+/// Rewrites the query rows of the folded captures, table by table.
+pub(crate) async fn write<C: WriteTable>(
+    conn: &mut C,
     tables: &[Table],
     folded: &[Folded],
 ) -> Result<(), ProjectionError> {
     for (index, table) in tables.iter().enumerate() {
-        write_table_pg(conn, *table, Changes::of(folded, index)).await?;
+        conn.write_table(*table, Changes::of(folded, index)).await?;
     }
     Ok(())
 }
 
-async fn write_table_pg(
-    conn: &mut sqlx::PgConnection,
-    table: Table,
-    changes: Changes<'_>,
-) -> Result<(), ProjectionError> {
-    for (column, values) in changes.removals(table) {
-        if !values.is_empty() {
-            sqlx::query(&format!(
-                "DELETE FROM {} WHERE {column} = ANY($1)",
-                table.name
-            ))
-            .bind(values)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    if changes.insert.is_empty() {
-        return Ok(());
-    }
-    let columns: Vec<Column> = (0..table.columns.len())
-        .map(|i| Column::of(&changes.insert, i))
-        .collect();
-    let arrays: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
-        .collect();
-    let sql = format!(
-        "INSERT INTO {} ({}) SELECT * FROM unnest({})",
-        table.name,
-        table.columns.join(", "),
-        arrays.join(", ")
-    );
-    let mut query = sqlx::query(&sql);
-    for column in &columns {
-        query = match column {
-            Column::Text(v) => query.bind(v),
-            Column::Time(v) => query.bind(v),
-            Column::Json(v) => query.bind(v),
-        };
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
+/// How a store writes one table's changes: each has its own way of binding many rows.
+pub(crate) trait WriteTable {
+    async fn write_table(
+        &mut self,
+        table: Table,
+        changes: Changes<'_>,
+    ) -> Result<(), ProjectionError>;
 }
 
-/// Rewrites the query rows of the folded captures on SQLite, which has no arrays: lists of
-/// bound values, in chunks below its parameter limit.
-pub(crate) async fn write_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    tables: &[Table],
-    folded: &[Folded],
-) -> Result<(), ProjectionError> {
-    for (index, table) in tables.iter().enumerate() {
-        write_table_sqlite(conn, *table, Changes::of(folded, index)).await?;
-    }
-    Ok(())
-}
-
-async fn write_table_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    table: Table,
-    changes: Changes<'_>,
-) -> Result<(), ProjectionError> {
-    for (column, values) in changes.removals(table) {
-        for chunk in values.chunks(CHUNK) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "DELETE FROM {} WHERE {column} IN (",
-                table.name
-            ));
-            let mut sep = q.separated(", ");
-            for value in chunk {
-                sep.push_bind(*value);
+/// PostgreSQL: one statement per kind of change, each binding whole arrays, so a batch costs at
+/// most three statements per table however many rows move.
+impl WriteTable for sqlx::PgConnection {
+    async fn write_table(
+        &mut self,
+        table: Table,
+        changes: Changes<'_>,
+    ) -> Result<(), ProjectionError> {
+        for (column, values) in changes.removals(table) {
+            if !values.is_empty() {
+                sqlx::query(&format!(
+                    "DELETE FROM {} WHERE {column} = ANY($1)",
+                    table.name
+                ))
+                .bind(values)
+                .execute(&mut *self)
+                .await?;
             }
-            q.push(")");
-            q.build().execute(&mut *conn).await?;
         }
-    }
-    let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
-    for chunk in changes.insert.chunks(per_statement) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-            "INSERT INTO {} ({}) ",
+        if changes.insert.is_empty() {
+            return Ok(());
+        }
+        let columns: Vec<Column> = (0..table.columns.len())
+            .map(|i| Column::of(&changes.insert, i))
+            .collect();
+        let arrays: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
+            .collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) SELECT * FROM unnest({})",
             table.name,
-            table.columns.join(", ")
-        ));
-        q.push_values(chunk, |mut b, row| {
-            debug_assert_eq!(
-                row.len(),
-                table.columns.len(),
-                "row shape of {}",
-                table.name
-            );
-            for value in row.iter() {
-                match value {
-                    SqlValue::Text(s) | SqlValue::Json(s) => b.push_bind(s.as_str()),
-                    SqlValue::OptText(s) => b.push_bind(s.as_deref()),
-                    SqlValue::Time(t) => b.push_bind(*t),
-                };
-            }
-        });
-        q.build().execute(&mut *conn).await?;
+            table.columns.join(", "),
+            arrays.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for column in &columns {
+            query = match column {
+                Column::Text(v) => query.bind(v),
+                Column::Time(v) => query.bind(v),
+                Column::Json(v) => query.bind(v),
+            };
+        }
+        query.execute(&mut *self).await?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// SQLite, which has no arrays: lists of bound values, in chunks below its parameter limit.
+impl WriteTable for sqlx::SqliteConnection {
+    async fn write_table(
+        &mut self,
+        table: Table,
+        changes: Changes<'_>,
+    ) -> Result<(), ProjectionError> {
+        for (column, values) in changes.removals(table) {
+            for chunk in values.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                    "DELETE FROM {} WHERE {column} IN (",
+                    table.name
+                ));
+                let mut sep = q.separated(", ");
+                for value in chunk {
+                    sep.push_bind(*value);
+                }
+                q.push(")");
+                q.build().execute(&mut *self).await?;
+            }
+        }
+        let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
+        for chunk in changes.insert.chunks(per_statement) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO {} ({}) ",
+                table.name,
+                table.columns.join(", ")
+            ));
+            q.push_values(chunk, |mut b, row| {
+                debug_assert_eq!(
+                    row.len(),
+                    table.columns.len(),
+                    "row shape of {}",
+                    table.name
+                );
+                for value in row.iter() {
+                    match value {
+                        SqlValue::Text(s) | SqlValue::Json(s) => b.push_bind(s.as_str()),
+                        SqlValue::OptText(s) => b.push_bind(s.as_deref()),
+                        SqlValue::Time(t) => b.push_bind(*t),
+                    };
+                }
+            });
+            q.build().execute(&mut *self).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Values per statement when deleting rows on SQLite.

@@ -524,7 +524,7 @@ fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec
 }
 
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $claim:path, $read:path, $history:path, $write:path) => {
+    ($name:ident, $db:ty, $claim:path, $read:path, $history:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
@@ -558,7 +558,7 @@ macro_rules! step_impl {
                 let history =
                     $history(&mut *tx, *at, &needing_history(*fold, *at, after), upcasters).await?;
                 let folded = fold.fold(*at, &history, after)?;
-                $write(&mut *tx, fold.tables(), &folded).await?;
+                projection::write(&mut *tx, fold.tables(), &folded).await?;
                 sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
                     .bind(fold.name())
                     .bind(last.txid)
@@ -662,14 +662,12 @@ step_impl!(
     sqlx::Postgres,
     claim_pg,
     log::read_pg,
-    log::history_pg,
-    projection::write_pg
+    log::history_pg
 );
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
     claim_sqlite,
     log::read_sqlite,
-    log::history_sqlite,
-    projection::write_sqlite
+    log::history_sqlite
 );
