@@ -25,6 +25,7 @@ on_both_stores!(
     a_payment_whose_notification_never_comes_is_found_by_order_query,
     the_exam_photo_flow_free_by_student_number_on_grey,
     a_photo_is_uploaded_standardised_and_submitted,
+    a_capture_full_of_photos_refuses_more_before_standardising,
     photos_are_kept_in_an_s3_compatible_bucket,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
@@ -1647,6 +1648,28 @@ async fn photos_are_kept_in_an_s3_compatible_bucket(backend: Backend) {
     expected.sort();
     assert_eq!(keys, expected);
     assert!(!app.data_dir().join("photos").exists());
+}
+
+async fn a_capture_full_of_photos_refuses_more_before_standardising(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_photos).await;
+    let student = app.student("openid-a").await;
+    let capture = paid_capture(&app, &student).await;
+    let (status, uploaded) = app.upload(&capture, &student, astronaut(), "camera").await;
+    assert_eq!(status, 201, "{uploaded}");
+    // Two photos so far; each standard_photo records two more.
+    for _ in 0..(photo_ledger_domain::aggregate::MAX_PHOTOS - 2) / 2 {
+        app.standard_photo(&capture).await;
+    }
+    let more = app.upload(&capture, &student, astronaut(), "camera").await;
+    assert_error(&more, 409, "capture.photo_limit_reached");
+    let path = format!(
+        "/api/v1/captures/{capture}/photos/{}/background",
+        uploaded["photo_id"].as_str().unwrap()
+    );
+    let regrey = app
+        .post(&path, &student, json!({"background": "grey"}))
+        .await;
+    assert_error(&regrey, 409, "capture.photo_limit_reached");
 }
 
 async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {

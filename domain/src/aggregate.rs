@@ -58,6 +58,10 @@ pub enum Review {
     },
 }
 
+/// Most photos (uploads and standard photos) one capture keeps. Far above any real retake
+/// count; it bounds what a capture's state, snapshot and views hold.
+pub const MAX_PHOTOS: usize = 100;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capture {
     pub qualification: Option<QualificationVerified>,
@@ -357,6 +361,8 @@ impl Capture {
         if cmd.source == crate::values::PhotoSource::Album && !q.policy.album_allowed {
             return Err(CaptureError::AlbumNotAllowed);
         }
+        // An upload leaves room for its standard photo.
+        self.room_for_photos(2)?;
         Ok(vec![CaptureEvent::PhotoUploaded(PhotoUploaded {
             photo: cmd.photo,
             source: cmd.source,
@@ -378,6 +384,7 @@ impl Capture {
         if !q.policy.offers_background(cmd.background) {
             return Err(CaptureError::BackgroundNotOffered);
         }
+        self.room_for_photos(1)?;
         Ok(vec![CaptureEvent::Standardised(Standardised {
             source_photo_id: cmd.source_photo_id,
             result: cmd.result,
@@ -551,7 +558,20 @@ impl Capture {
         })])
     }
 
+    /// Refuses when `more` photos would take the capture past [`MAX_PHOTOS`].
+    pub fn room_for_photos(&self, more: usize) -> Result<(), CaptureError> {
+        if self.photo_count() + more > MAX_PHOTOS {
+            return Err(CaptureError::PhotoLimitReached { max: MAX_PHOTOS });
+        }
+        Ok(())
+    }
+
     // ---- derived state ----
+
+    /// Uploads and standard photos recorded so far.
+    pub fn photo_count(&self) -> usize {
+        self.uploads.len() + self.standards.len()
+    }
 
     pub fn is_approved(&self) -> bool {
         self.approved_photo().is_some()
@@ -622,10 +642,10 @@ impl Capture {
         if self.fee_due() {
             actions.push(NextAction::Pay);
         }
-        if !(q.policy.pay_before_upload && self.fee_due()) {
+        if !(q.policy.pay_before_upload && self.fee_due()) && self.room_for_photos(2).is_ok() {
             actions.push(NextAction::UploadPhoto);
         }
-        if self.latest_standard.is_some() {
+        if self.latest_standard.is_some() && self.room_for_photos(1).is_ok() {
             actions.push(NextAction::ChangeBackground);
         }
         if status == CaptureStatus::AwaitingSubmission {

@@ -25,6 +25,8 @@ pub enum CaptureError {
     BlockingCheckFailed,
     #[error("background is not offered by this collection")]
     BackgroundNotOffered,
+    #[error("a capture keeps at most {max} photos")]
+    PhotoLimitReached { max: usize },
     #[error("already in review")]
     AlreadyInReview,
     #[error("not in review")]
@@ -89,6 +91,7 @@ impl CaptureError {
             NotStandardPhoto(_) => "capture.not_standard_photo",
             BlockingCheckFailed => "capture.blocking_check_failed",
             BackgroundNotOffered => "capture.background_not_offered",
+            PhotoLimitReached { .. } => "capture.photo_limit_reached",
             AlreadyInReview => "capture.already_in_review",
             NotInReview => "capture.not_in_review",
             ClaimedByAnother => "capture.claimed_by_another",
@@ -129,6 +132,9 @@ impl CaptureError {
             NotStandardPhoto(_) => "请提交处理后的标准照片".into(),
             BlockingCheckFailed => "照片未通过检测，请按提示重新拍摄".into(),
             BackgroundNotOffered => "本次采集不提供该背景颜色".into(),
+            PhotoLimitReached { max } => {
+                format!("本次采集最多保存 {max} 张照片，已达上限，请联系学校工作人员")
+            }
             AlreadyInReview => "照片正在审核中，请耐心等待".into(),
             NotInReview => "照片当前不在审核中".into(),
             ClaimedByAnother => "该照片已由其他审核员领取".into(),

@@ -219,6 +219,8 @@ pub async fn change_background(
     {
         return Err(LedgerError::Refused(CaptureError::BackgroundNotOffered).into());
     }
+    // Before the expensive work; the ledger decides again when the result is recorded.
+    capture.room_for_photos(1).map_err(LedgerError::Refused)?;
     let photos = photos_of(&state, capture_id).await?;
     let source = photos
         .iter()

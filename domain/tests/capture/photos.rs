@@ -1,4 +1,5 @@
 use crate::fixtures::*;
+use photo_ledger_domain::aggregate::MAX_PHOTOS;
 use photo_ledger_domain::commands::{RecordStandardisation, Submit, UploadPhoto};
 use photo_ledger_domain::values::{Background, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
@@ -174,4 +175,41 @@ async fn resubmission_after_withdrawal_and_rejection() {
     let mut after_reject = in_review();
     after_reject.extend([rejected("r1"), uploaded(3), standardised(3, 4, false)]);
     assert_records(after_reject, submit(4), "Submitted").await;
+}
+
+/// Given: verified (free) with `count` camera uploads, photos 1..=count.
+fn with_uploads(count: u128) -> Vec<photo_ledger_domain::CaptureEvent> {
+    let mut given = vec![verified(free_policy())];
+    given.extend((1..=count).map(|n| uploaded_from(n, PhotoSource::Camera)));
+    given
+}
+
+#[tokio::test]
+async fn a_capture_keeps_at_most_max_photos() {
+    let max = MAX_PHOTOS as u128;
+    // An upload needs room for itself and its standard photo.
+    assert_records(
+        with_uploads(max - 2),
+        upload(max + 1, PhotoSource::Camera),
+        "PhotoUploaded",
+    )
+    .await;
+    assert_refused(
+        with_uploads(max - 1),
+        upload(max + 1, PhotoSource::Camera),
+        "capture.photo_limit_reached",
+    )
+    .await;
+    assert_records(
+        with_uploads(max - 1),
+        standardise(1, max + 1, Background::Blue),
+        "Standardised",
+    )
+    .await;
+    assert_refused(
+        with_uploads(max),
+        standardise(1, max + 1, Background::Blue),
+        "capture.photo_limit_reached",
+    )
+    .await;
 }

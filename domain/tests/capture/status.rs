@@ -1,5 +1,6 @@
 //! The status and next actions a student sees, derived from the log.
 
+use photo_ledger_domain::aggregate::MAX_PHOTOS;
 use photo_ledger_domain::events::{ChsiStage, DeliveredToChsi, Withdrawn};
 use photo_ledger_domain::orders::OrderPurpose;
 use photo_ledger_domain::status::{CaptureStatus as S, NextAction as A};
@@ -116,4 +117,29 @@ fn next_actions_follow_the_status() {
         replay(with_prints).next_actions(),
         vec![A::Pay, A::UploadPhoto]
     );
+}
+
+#[test]
+fn a_full_capture_offers_no_more_photos() {
+    let full = |photos: usize| {
+        let mut events = vec![verified(free_policy())];
+        // Uploads 1, 3, 5, … each with its standard photo 2, 4, 6, …
+        for n in (1..=photos as u128).step_by(2) {
+            events.push(uploaded(n));
+            if n < photos as u128 {
+                events.push(standardised(n, n + 1, false));
+            }
+        }
+        replay(events)
+    };
+    assert_eq!(full(MAX_PHOTOS - 2).photo_count(), MAX_PHOTOS - 2);
+    assert_eq!(
+        full(MAX_PHOTOS - 2).next_actions(),
+        vec![A::UploadPhoto, A::ChangeBackground, A::Submit]
+    );
+    assert_eq!(
+        full(MAX_PHOTOS - 1).next_actions(),
+        vec![A::ChangeBackground, A::Submit]
+    );
+    assert_eq!(full(MAX_PHOTOS).next_actions(), vec![A::Submit]);
 }
