@@ -183,9 +183,14 @@ async fn main() {
         .map(|_| tokio::spawn(client(ledger.clone(), until, done.clone())))
         .collect();
     let mut lags = Vec::new();
-    let probe = CaptureId::new();
+    let mut probe = CaptureId::new();
     ledger.execute(request(probe, verify(probe))).await.unwrap();
     while Instant::now() < until {
+        if lags.len() % 20 == 19 {
+            // A capture holds a bounded number of photos: the probe moves on to a new one.
+            probe = CaptureId::new();
+            ledger.execute(request(probe, verify(probe))).await.unwrap();
+        }
         let outcome = ledger.execute(request(probe, upload())).await.unwrap();
         let answered = Instant::now();
         // A wait that times out (5 s) counts at its full length.
