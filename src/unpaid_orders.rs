@@ -4,8 +4,10 @@
 //! after it was placed is looked up with WeChat Pay's order query, and again after as long each
 //! time, for `wechat_pay.query_for_hours`. A paid answer is recorded exactly as a notification is
 //! ([`record_paid`]): one ledger command per transaction, so a notification arriving afterwards
-//! records nothing more. Each round claims its orders in the database, so several instances do not
-//! ask about the same order twice.
+//! records nothing more. An order WeChat Pay reports closed for good (`CLOSED`, `REVOKED`,
+//! `PAYERROR`) can never be paid and is not asked about again. Each round claims its orders in the
+//! database, so several instances do not ask about the same order twice. Every answer is counted
+//! in `photo_ledger_wechat_pay_order_queries_total` by `answer`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,8 @@ pub struct Round {
     pub claimed: usize,
     /// Found paid by WeChat Pay and recorded now.
     pub recorded: usize,
+    /// Closed for good at WeChat Pay: never to be paid, not asked about again.
+    pub closed: usize,
 }
 
 /// Looks up due orders every few seconds (at most a minute apart) for as long as the service
@@ -64,12 +68,25 @@ pub async fn query_due(state: &AppState, now: DateTime<Utc>) -> Result<Round, sq
     let claimed = payment_orders::claim_unpaid(db, now, due, oldest, PER_ROUND).await?;
     let mut round = Round {
         claimed: claimed.len(),
-        recorded: 0,
+        ..Round::default()
     };
     for (order_id, capture_id) in claimed {
-        match look_up(state, pay, order_id, capture_id).await {
+        let lookup = look_up(state, pay, order_id, capture_id).await;
+        state.metrics.observe_order_query(match &lookup {
+            Ok(Lookup::Settled { recorded: true }) => "paid",
+            Ok(Lookup::Settled { recorded: false }) => "settled_before",
+            Ok(Lookup::Unpaid(_)) => "unpaid",
+            Ok(Lookup::Closed(_)) => "closed",
+            Err(_) => "error",
+        });
+        match lookup {
             Ok(Lookup::Settled { recorded }) => {
                 round.recorded += usize::from(recorded);
+                payment_orders::settle(db, order_id, now).await?;
+            }
+            Ok(Lookup::Closed(trade_state)) => {
+                tracing::info!(%order_id, trade_state, "order closed at WeChat Pay: not asked about again");
+                round.closed += 1;
                 payment_orders::settle(db, order_id, now).await?;
             }
             Ok(Lookup::Unpaid(trade_state)) => {
@@ -84,9 +101,14 @@ pub async fn query_due(state: &AppState, now: DateTime<Utc>) -> Result<Round, sq
 enum Lookup {
     /// Paid, in the ledger now; `recorded` when this lookup recorded it.
     Settled { recorded: bool },
-    /// WeChat Pay's trade state for it.
+    /// Not paid yet: WeChat Pay's trade state for it (`NOTPAY`, `USERPAYING`).
     Unpaid(String),
+    /// Never to be paid: WeChat Pay's final trade state for it.
+    Closed(String),
 }
+
+/// Trade states after which an order can no longer be paid.
+const FINAL_UNPAID: &[&str] = &["CLOSED", "REVOKED", "PAYERROR"];
 
 async fn look_up(
     state: &AppState,
@@ -112,6 +134,9 @@ async fn look_up(
         .map_err(|e| e.to_string())?
     {
         Notification::Paid(transaction) => transaction,
+        Notification::Other(trade_state) if FINAL_UNPAID.contains(&trade_state.as_str()) => {
+            return Ok(Lookup::Closed(trade_state))
+        }
         Notification::Other(trade_state) => return Ok(Lookup::Unpaid(trade_state)),
     };
     record_paid(state, &transaction)

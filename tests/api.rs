@@ -1546,17 +1546,21 @@ async fn a_payment_whose_notification_never_comes_is_found_by_order_query(backen
         ("openid-a", &WU),
         ("openid-b", &OUYANG),
         ("openid-c", &CHEN),
+        ("openid-d", &LI),
     ] {
         let token = app.student(openid).await;
         let capture = app.open_capture(&token, student).await;
         let order = order_fee(&app, &token, &capture).await;
         orders.push((token, capture, order));
     }
-    let [(paid_token, paid_capture, paid), (_, _, unpaid), (_, _, forged)] = &orders[..] else {
+    let [(paid_token, paid_capture, paid), (_, _, unpaid), (_, _, forged), (_, _, closed)] =
+        &orders[..]
+    else {
         unreachable!()
     };
     app.wechat_pay.pay(paid, FEE_FEN);
     app.wechat_pay.pay_with_forged_answers(forged, FEE_FEN);
+    app.wechat_pay.close(closed);
     let order_state = |token: &str, capture: &str| {
         let path = format!("/api/v1/captures/{capture}");
         let (token, app) = (token.to_string(), &app);
@@ -1568,8 +1572,9 @@ async fn a_payment_whose_notification_never_comes_is_found_by_order_query(backen
         assert!(Instant::now() < deadline, "the paid order was never found");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // A second question about an order means the answer to the first was dealt with.
-    while app.wechat_pay.queries(unpaid) < 2 || app.wechat_pay.queries(forged) < 2 {
+    // Rounds run one after another: a third question about an order means every answer of
+    // the first two rounds was dealt with.
+    while app.wechat_pay.queries(unpaid) < 3 || app.wechat_pay.queries(forged) < 3 {
         assert!(
             Instant::now() < deadline,
             "the unpaid orders were not asked about again"
@@ -1584,6 +1589,28 @@ async fn a_payment_whose_notification_never_comes_is_found_by_order_query(backen
         1,
         "a paid order is not asked about again"
     );
+    assert_eq!(
+        app.wechat_pay.queries(closed),
+        1,
+        "a closed order is not asked about again"
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for answer in ["paid", "closed", "unpaid", "error"] {
+        assert!(
+            metrics.contains(&format!(
+                "photo_ledger_wechat_pay_order_queries_total{{answer=\"{answer}\"}}"
+            )),
+            "{answer} answers are counted:\n{metrics}"
+        );
+    }
 
     app.pay(paid, FEE_FEN).await;
     let admin = app.staff("admin").await;

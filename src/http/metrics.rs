@@ -1,6 +1,7 @@
 //! Prometheus metrics at `/metrics`: requests by route pattern, method and status with latency
 //! histograms, ledger commands by outcome code, verifications by outcome, standardisation time
-//! by verdict, and the projections' lag, measured when scraped. One registry per running service, no global state.
+//! by verdict, WeChat Pay order queries by answer, and the projections' lag, measured when
+//! scraped. One registry per running service, no global state.
 
 use actix_web::{web, HttpResponse};
 use prometheus::{
@@ -17,6 +18,7 @@ pub struct Metrics {
     commands: IntCounterVec,
     verifications: IntCounterVec,
     standardisations: HistogramVec,
+    order_queries: IntCounterVec,
     projection_lag: IntGauge,
 }
 
@@ -62,6 +64,14 @@ impl Metrics {
             &["verdict"],
         )
         .expect("valid metric");
+        let order_queries = IntCounterVec::new(
+            Opts::new(
+                "wechat_pay_order_queries_total",
+                "WeChat Pay order queries for payments whose notification did not come, by answer",
+            ),
+            &["answer"],
+        )
+        .expect("valid metric");
         let projection_lag = IntGauge::new(
             "projection_lag_events",
             "Events the slowest projection has not yet applied",
@@ -73,6 +83,7 @@ impl Metrics {
             Box::new(commands.clone()),
             Box::new(verifications.clone()),
             Box::new(standardisations.clone()),
+            Box::new(order_queries.clone()),
             Box::new(projection_lag.clone()),
         ] {
             registry
@@ -86,6 +97,7 @@ impl Metrics {
             commands,
             verifications,
             standardisations,
+            order_queries,
             projection_lag,
         }
     }
@@ -113,6 +125,12 @@ impl Metrics {
 
     pub fn observe_verification(&self, outcome: &str) {
         self.verifications.with_label_values(&[outcome]).inc();
+    }
+
+    /// `answer` is `paid` (recorded by this query), `settled_before`, `unpaid`, `closed` or
+    /// `error`.
+    pub fn observe_order_query(&self, answer: &str) {
+        self.order_queries.with_label_values(&[answer]).inc();
     }
 }
 

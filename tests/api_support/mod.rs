@@ -67,6 +67,12 @@ pub const CHEN: Student = Student {
     name: "陈嘉欣",
 };
 
+pub const LI: Student = Student {
+    number: "2022010004",
+    id_number: "E12345678",
+    name: "Li Wei",
+};
+
 impl Student {
     pub fn last4(&self) -> &'static str {
         &self.id_number[self.id_number.len() - 4..]

@@ -26,13 +26,15 @@ pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
 /// ([`FakeWechatPay::release_prepays`]).
 pub const PAY_HELD_OPENID: &str = "openid-wxpay-held";
 
-/// How WeChat Pay holds an order the test had paid.
+/// How WeChat Pay holds an order the test settled.
 #[derive(Clone, Copy)]
 enum Paid {
     /// Paid, and answered about truthfully.
     Truly(u64),
     /// Paid, but the answers about it are signed with a key that is not the platform's.
     Forged(u64),
+    /// Closed unpaid (the merchant or WeChat Pay closed it): never to be paid.
+    Closed,
 }
 
 struct State {
@@ -102,6 +104,11 @@ impl FakeWechatPay {
     /// Like [`Self::pay`], but every answer about the order carries a forged signature.
     pub fn pay_with_forged_answers(&self, order_id: &str, amount_fen: u64) {
         self.paid(order_id, Paid::Forged(amount_fen));
+    }
+
+    /// Closes the order unpaid: order queries answer `CLOSED`.
+    pub fn close(&self, order_id: &str) {
+        self.paid(order_id, Paid::Closed);
     }
 
     fn paid(&self, order_id: &str, paid: Paid) {
@@ -234,6 +241,11 @@ async fn order_query(
     });
     let key = match paid {
         None => "wechat-pay/platform-key.pem",
+        Some(Paid::Closed) => {
+            order["trade_state"] = "CLOSED".into();
+            order["trade_state_desc"] = "订单已关闭".into();
+            "wechat-pay/platform-key.pem"
+        }
         Some(Paid::Truly(amount)) | Some(Paid::Forged(amount)) => {
             order["trade_state"] = "SUCCESS".into();
             order["trade_state_desc"] = "支付成功".into();
