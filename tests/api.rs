@@ -420,6 +420,11 @@ async fn the_three_proofs_open_a_capture_and_verifying_again_returns_it(backend:
 }
 
 /// Opens WU's capture for `student` and pays the collection fee; returns the capture id.
+/// Where a student asks for an upload on another background.
+fn background_path(capture: &str, photo_id: &str) -> String {
+    format!("/api/v1/captures/{capture}/photos/{photo_id}/background")
+}
+
 async fn paid_capture(app: &TestApp, student: &str) -> String {
     let capture = app.open_capture(student, &WU).await;
     pay_fee(app, student, &capture).await;
@@ -460,15 +465,7 @@ async fn a_paid_collection_is_rejected_then_approved_and_delivered(backend: Back
     let early = app.upload(&capture, &student, astronaut(), "camera").await;
     assert_error(&early, 409, "capture.payment_required");
     // Refused before any standardisation.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         !metrics.contains("photo_ledger_photo_standardisation_seconds_count"),
         "{metrics}"
@@ -683,9 +680,7 @@ async fn a_withdrawal_while_in_review_and_a_resubmission(backend: Backend) {
     assert_eq!(queue["items"][0]["capture_id"], capture.as_str());
     assert!(queue.get("next").is_none(), "{queue}");
     // The metrics count requests by route pattern (never an id) and commands by outcome code.
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(metrics.status(), 200);
-    let text = metrics.text().await.unwrap();
+    let text = app.metrics().await;
     for line in [
         r#"photo_ledger_ledger_commands_total{command="submit",outcome="ok"} 2"#,
         r#"photo_ledger_ledger_commands_total{command="submit",outcome="capture.already_in_review"} 1"#,
@@ -1594,15 +1589,7 @@ async fn a_payment_whose_notification_never_comes_is_found_by_order_query(backen
         1,
         "a closed order is not asked about again"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for answer in ["paid", "closed", "unpaid", "error"] {
         assert!(
             metrics.contains(&format!(
@@ -1689,10 +1676,7 @@ async fn a_capture_full_of_photos_refuses_more_before_standardising(backend: Bac
     }
     let more = app.upload(&capture, &student, astronaut(), "camera").await;
     assert_error(&more, 409, "capture.photo_limit_reached");
-    let path = format!(
-        "/api/v1/captures/{capture}/photos/{}/background",
-        uploaded["photo_id"].as_str().unwrap()
-    );
+    let path = background_path(&capture, uploaded["photo_id"].as_str().unwrap());
     let regrey = app
         .post(&path, &student, json!({"background": "grey"}))
         .await;
@@ -1736,7 +1720,7 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
 
     // The same upload on grey: a new standard photo, which is the one submitted.
     let background = |photo: &str, body: Value| {
-        let path = format!("/api/v1/captures/{capture}/photos/{photo}/background");
+        let path = background_path(&capture, photo);
         let student = student.clone();
         let app = &app;
         async move { app.post(&path, &student, body).await }
@@ -1775,15 +1759,7 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
     assert_eq!(history["photos"].as_array().unwrap().len(), 3, "{history}");
     let (_, ready) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(ready["photos"], "models_loaded");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .contains(r#"photo_ledger_photo_standardisation_seconds_count{verdict="accepted"} 2"#),
@@ -1939,10 +1915,7 @@ async fn the_exam_photo_flow_free_by_student_number_on_grey(backend: Backend) {
     let (status, blue) = app.upload(&capture, &student, astronaut(), "album").await;
     assert_eq!(status, 201, "{blue}");
     assert_eq!(blue["capture"]["background"], "blue");
-    let path = format!(
-        "/api/v1/captures/{capture}/photos/{}/background",
-        blue["photo_id"].as_str().unwrap()
-    );
+    let path = background_path(&capture, blue["photo_id"].as_str().unwrap());
     let refused = app
         .post(&path, &student, json!({"background": "white"}))
         .await;
