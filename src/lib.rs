@@ -12,6 +12,7 @@
 //! - [`cli`]: the `photo-ledger` subcommands.
 
 pub mod addresses;
+pub mod batches;
 pub mod cli;
 pub mod eligibility;
 pub mod http;
@@ -21,6 +22,7 @@ pub mod photo;
 pub mod settings;
 pub mod staff;
 pub mod startup;
+pub mod status_reads;
 pub mod telemetry;
 pub mod unpaid_orders;
 pub mod uploads;

@@ -22,6 +22,7 @@ use crate::ledger::{Ledger, LedgerConfig};
 use crate::photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
 use crate::photo::{Standardiser, StandardiserConfig};
 use crate::settings::{ApiSettings, PhotoSettings, StoreSettings};
+use crate::status_reads::StatusReads;
 use crate::uploads::{PhotoPipeline, PhotoStore};
 use crate::wechat::WechatClient;
 use crate::wechat_pay::prepay::PayClient;
@@ -95,6 +96,8 @@ pub struct AppState {
     /// Keys ID numbers for the photo history, as the projection does.
     pub person_keyer: PersonKeyer,
     pub metrics: Metrics,
+    /// `GET /captures/{id}`'s reads, batched.
+    pub status_reads: StatusReads,
     pub pay_notify: Arc<NotifyVerifier>,
     /// WeChat Pay prepay, when a merchant key is configured.
     pub pay: Option<PayClient>,
@@ -159,6 +162,7 @@ impl Application {
             wechat,
             person_keyer: settings.store.person_keyer()?,
             metrics: Metrics::new(),
+            status_reads: StatusReads::start(ledger.db().clone()),
             pay_notify: pay_notify.clone(),
             pay: PayClient::new(
                 &settings.api.wechat_pay,

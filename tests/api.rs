@@ -26,6 +26,7 @@ on_both_stores!(
     the_exam_photo_flow_free_by_student_number_on_grey,
     a_photo_is_uploaded_standardised_and_submitted,
     a_capture_full_of_photos_refuses_more_before_standardising,
+    status_reads_in_one_batch_each_get_their_own_capture,
     photos_are_kept_in_an_s3_compatible_bucket,
     admins_set_up_a_school_batch_and_roster_over_http,
     every_route_checks_the_callers_role_and_ownership,
@@ -1662,6 +1663,42 @@ async fn photos_are_kept_in_an_s3_compatible_bucket(backend: Backend) {
     expected.sort();
     assert_eq!(keys, expected);
     assert!(!app.data_dir().join("photos").exists());
+}
+
+/// Reads of different captures, by their owners, by another student and of an unknown capture,
+/// all at once: they are read together, and each caller still gets exactly their own answer.
+async fn status_reads_in_one_batch_each_get_their_own_capture(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut owned = Vec::new();
+    for (openid, student) in [
+        ("openid-a", &WU),
+        ("openid-b", &OUYANG),
+        ("openid-c", &CHEN),
+    ] {
+        let token = app.student(openid).await;
+        let capture = app.open_capture(&token, student).await;
+        owned.push((token, capture));
+    }
+    let unknown = photo_ledger_domain::values::CaptureId::new().to_string();
+    let reads = (0..60).map(|n| {
+        let (token, capture) = &owned[n % 3];
+        let (asked, expected) = match n % 5 {
+            0 => (owned[(n + 1) % 3].1.clone(), 404), // another student's
+            1 => (unknown.clone(), 404),
+            _ => (capture.clone(), 200),
+        };
+        let app = &app;
+        async move {
+            let (status, body) = app.get(&format!("/api/v1/captures/{asked}"), token).await;
+            (asked, expected, status, body)
+        }
+    });
+    for (asked, expected, status, body) in futures::future::join_all(reads).await {
+        assert_eq!(status, expected, "{asked}: {body}");
+        if expected == 200 {
+            assert_eq!(body["capture_id"], asked.as_str(), "{body}");
+        }
+    }
 }
 
 async fn a_capture_full_of_photos_refuses_more_before_standardising(backend: Backend) {

@@ -197,6 +197,32 @@ pub async fn json_by_capture(
         sqlx::query_as("SELECT owner, CAST(view AS text) FROM capture_status WHERE capture_id = $1").bind(capture_id).fetch_optional(pool).await)?)
 }
 
+/// Several captures' statuses as [`json_by_capture`] reads one, in one statement: `(capture id,
+/// owner, view)` for each capture that has a status.
+pub async fn json_by_captures(
+    db: &Db,
+    capture_ids: &[&str],
+) -> Result<Vec<(String, String, String)>, ProjectionError> {
+    const COLUMNS: &str = "SELECT capture_id, owner, CAST(view AS text) FROM capture_status";
+    Ok(match db {
+        Db::Postgres(pool) => {
+            sqlx::query_as(&format!("{COLUMNS} WHERE capture_id = ANY($1)"))
+                .bind(capture_ids)
+                .fetch_all(pool)
+                .await?
+        }
+        // SQLite has no arrays: the ids go as one JSON array.
+        Db::Sqlite(pool) => {
+            sqlx::query_as(&format!(
+                "{COLUMNS} WHERE capture_id IN (SELECT value FROM json_each($1))"
+            ))
+            .bind(serde_json::to_string(capture_ids).expect("strings serialise"))
+            .fetch_all(pool)
+            .await?
+        }
+    })
+}
+
 /// One capture's status, with its owner.
 pub async fn by_capture(
     db: &Db,

@@ -185,7 +185,9 @@ pub async fn get(
     caller: Caller,
     path: web::Path<CaptureId>,
 ) -> Result<HttpResponse, ApiError> {
-    let (owner, view) = capture_status::json_by_capture(state.ledger.db(), &path.to_string())
+    let (owner, view) = state
+        .status_reads
+        .get(path.to_string())
         .await?
         .ok_or_else(commands::capture_not_found)?;
     if !caller.is_staff() && owner != caller.subject {

@@ -1,20 +1,21 @@
 //! Group commit on PostgreSQL: appends of different captures that are waiting at the same moment
 //! go to the database as one statement, hence one transaction and one WAL flush.
 //!
-//! Appends queue on a channel. A writer task takes everything queued (one append per capture:
-//! a second append of the same capture waits for the next group, so a capture's events keep
-//! their order) and runs it as one statement, with a few groups in flight at once. A group that
-//! fails is run again append by append, so a conflict on one capture (a lost race, a repeated
-//! command id) is reported to that command only and the others still commit.
+//! Appends queue for a writer task ([`crate::batches`]) that takes everything waiting (one
+//! append per capture: a second append of the same capture waits for the next group, so a
+//! capture's events keep their order) and runs it as one statement, with a few groups in flight
+//! at once. A group that fails is run again append by append, so a conflict on one capture (a
+//! lost race, a repeated command id) is reported to that command only and the others still
+//! commit.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use photo_ledger_projections::log::{Position, AGGREGATE_TYPE};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::journal::AppendError;
+use crate::batches::{Batches, Server, Waiting};
 
 /// Most appends in one statement.
 const MAX_GROUP: usize = 64;
@@ -35,11 +36,6 @@ pub struct AppendRows {
     pub outcome: String,
     /// The snapshot to store with the events, when one is due: its sequence and payload.
     pub snapshot: Option<(i64, String)>,
-}
-
-struct Pending {
-    rows: AppendRows,
-    reply: oneshot::Sender<Result<Position, AppendError>>,
 }
 
 /// Events, outcomes and snapshots of several captures in one statement. PostgreSQL runs every
@@ -70,91 +66,76 @@ SELECT aggregate_id, max(txid)::text::bigint AS txid, max(position) AS position
 /// Sends appends to the writer task, which runs until every handle is dropped.
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::UnboundedSender<Pending>,
+    writer: Batches<GroupWriter>,
 }
 
 impl GroupCommit {
     /// Starts the writer task; must be called inside a Tokio runtime.
     pub fn start(pool: PgPool) -> Self {
-        let (queue, incoming) = mpsc::unbounded_channel();
-        tokio::spawn(write_groups(pool, incoming));
-        Self { queue }
+        Self {
+            writer: Batches::start(GroupWriter { pool }),
+        }
     }
 
     /// Records one command's rows, in a group with whatever else is waiting. Returns the global
     /// position of its last event.
     pub async fn append(&self, rows: AppendRows) -> Result<Position, AppendError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Pending { rows, reply })
-            .map_err(|_| AppendError::Store(sqlx::Error::PoolClosed))?;
-        answer
+        self.writer
+            .ask(rows)
             .await
             .unwrap_or(Err(AppendError::Store(sqlx::Error::PoolClosed)))
     }
 }
 
-async fn write_groups(pool: PgPool, mut incoming: mpsc::UnboundedReceiver<Pending>) {
-    let in_flight = Arc::new(Semaphore::new(GROUPS_IN_FLIGHT));
-    let mut waiting: VecDeque<Pending> = VecDeque::new();
-    loop {
-        if waiting.is_empty() {
-            match incoming.recv().await {
-                Some(pending) => waiting.push_back(pending),
-                None => return,
-            }
-        }
-        let permit = in_flight
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        // Everything that queued while the previous groups were written joins this one.
-        while let Ok(pending) = incoming.try_recv() {
-            waiting.push_back(pending);
-        }
-        let group = take_group(&mut waiting);
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            write_group(&pool, group).await;
-            drop(permit);
-        });
-    }
+struct GroupWriter {
+    pool: PgPool,
 }
 
-/// Up to [`MAX_GROUP`] appends of distinct captures, oldest first; the rest keep their place.
-fn take_group(waiting: &mut VecDeque<Pending>) -> Vec<Pending> {
-    let mut captures = HashSet::new();
-    let mut group = Vec::new();
-    let mut kept = VecDeque::new();
-    while let Some(pending) = waiting.pop_front() {
-        if group.len() < MAX_GROUP && captures.insert(pending.rows.capture_id.clone()) {
-            group.push(pending);
-        } else {
-            kept.push_back(pending);
+type Pending = Waiting<GroupWriter>;
+
+impl Server for GroupWriter {
+    type Request = AppendRows;
+    type Answer = Result<Position, AppendError>;
+    const IN_FLIGHT: usize = GROUPS_IN_FLIGHT;
+
+    /// Up to [`MAX_GROUP`] appends of distinct captures, oldest first.
+    fn take(waiting: &mut VecDeque<Pending>) -> Vec<Pending> {
+        let mut captures = HashSet::new();
+        let mut group = Vec::new();
+        let mut kept = VecDeque::new();
+        while let Some(pending) = waiting.pop_front() {
+            if group.len() < MAX_GROUP && captures.insert(pending.request.capture_id.clone()) {
+                group.push(pending);
+            } else {
+                kept.push_back(pending);
+            }
         }
+        *waiting = kept;
+        group
     }
-    *waiting = kept;
-    group
+
+    async fn serve(self: Arc<Self>, group: Vec<Pending>) {
+        write_group(&self.pool, group).await;
+    }
 }
 
 async fn write_group(pool: &PgPool, group: Vec<Pending>) {
     if group.len() > 1 {
         // On failure (someone in the group conflicted), each runs on its own below.
-        if let Ok(positions) = run(pool, group.iter().map(|p| &p.rows)).await {
+        if let Ok(positions) = run(pool, group.iter().map(|p| &p.request)).await {
             for pending in group {
                 let position = positions
                     .iter()
-                    .find(|(id, _)| *id == pending.rows.capture_id)
+                    .find(|(id, _)| *id == pending.request.capture_id)
                     .map(|(_, position)| *position)
                     .ok_or(AppendError::Store(sqlx::Error::RowNotFound));
-                let _ = pending.reply.send(position);
+                pending.answer(position);
             }
             return;
         }
     }
     for pending in group {
-        let result = run(pool, std::iter::once(&pending.rows))
+        let result = run(pool, std::iter::once(&pending.request))
             .await
             .and_then(|positions| {
                 positions
@@ -163,7 +144,7 @@ async fn write_group(pool: &PgPool, group: Vec<Pending>) {
                     .map(|(_, position)| position)
                     .ok_or(AppendError::Store(sqlx::Error::RowNotFound))
             });
-        let _ = pending.reply.send(result);
+        pending.answer(result);
     }
 }
 
