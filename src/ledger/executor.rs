@@ -114,15 +114,14 @@ impl Ledger {
             // no-op is final, so it is only decided on loaded state: a held state may be behind
             // another instance's writes.
             let held = self.journal.take_held(key.capture_id);
-            let optimistic = match &held {
-                Some((sequence, capture)) => match capture.decide(request.command.clone()) {
-                    Ok(events) if !events.is_empty() => Some((*sequence, events)),
-                    _ => None,
-                },
-                None => None,
-            };
-            let recorded = match (optimistic, held) {
-                (Some((sequence, events)), Some((_, capture))) => {
+            let decided_on_held = held.as_ref().and_then(|(_, capture)| {
+                capture
+                    .decide(request.command.clone())
+                    .ok()
+                    .filter(|events| !events.is_empty())
+            });
+            let recorded = match (decided_on_held, held) {
+                (Some(events), Some((sequence, capture))) => {
                     self.record_events(&key, sequence, capture, events, &metadata)
                         .await
                 }
