@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use photo_ledger::configuration::StoreSettings;
 use photo_ledger::ledger::{CommandRequest, Ledger};
-use photo_ledger::settings::StoreSettings;
 use photo_ledger::startup::open_ledger;
 use photo_ledger_domain::commands::{UploadPhoto, VerifyQualification};
 use photo_ledger_domain::events::{SchoolRef, StoredPhoto, VerificationMethod};
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
-use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::policy::BatchPolicy;
 use photo_ledger_domain::values::{CaptureId, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
@@ -34,7 +34,7 @@ fn request(capture: CaptureId, command: CaptureCommand) -> CommandRequest {
         capture_id: capture.to_string(),
         command,
         metadata: EventMetadata {
-            actor: Actor::new(ActorKind::Student, "bench"),
+            actor: Actor::new(Role::Student, "bench"),
             request_id: "bench".into(),
             command_id: uuid::Uuid::new_v4().to_string(),
             recorded_at: Utc::now(),

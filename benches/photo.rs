@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::{imageops, Rgb, RgbImage};
-use photo_ledger::photo::models::RuntimeConfig;
-use photo_ledger::photo::spec::InputLimits;
-use photo_ledger::photo::{input, Standardiser, StandardiserConfig};
 use photo_ledger_domain::values::Background;
+use photo_ledger_photo::models::RuntimeConfig;
+use photo_ledger_photo::spec::InputLimits;
+use photo_ledger_photo::{input, Standardiser, StandardiserConfig};
 
 const RUNS: usize = 15;
 

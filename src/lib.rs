@@ -3,28 +3,30 @@
 //! The back office of the graduation and exam photo mini-programs: a ledger of every capture's
 //! events, the projections that serve the screens, and the HTTP service and CLI around them.
 //!
+//! The crates beside this one: `photo-ledger-domain` (the capture's rules, pure),
+//! `photo-ledger-store` (the database, its migrations and the log reader),
+//! `photo-ledger-projections` (the views and the projector) and `photo-ledger-photo` (photo
+//! standardisation). This crate is the service, one folder per concern:
+//!
+//! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
+//! - [`captures`]: acting on a capture (access, command, views, status), for every caller.
 //! - [`eligibility`]: schools, batches, rosters, collection codes and proving who may be
 //!   photographed.
-//! - [`ledger`]: executes capture commands on the event log (cqrs-es over postgres-es/sqlite-es).
-//! - [`photo`]: turns a phone photo into the standard 学信网 photo, with its checks and prints.
-//! - [`startup`]: builds the running service from [`settings`].
-//! - [`http`]: the REST API under `/api/v1`, with [`staff`] accounts and [`wechat`] sign-in.
-//! - [`cli`]: the `photo-ledger` subcommands.
+//! - [`payments`]: orders, WeChat Pay (prepay, notifications, the order query).
+//! - [`photos`]: storing, standardising and serving a capture's photos.
+//! - [`accounts`]: staff accounts, WeChat sign-in and students' address books.
+//! - [`configuration`]: every setting, from a file, `PHOTO_LEDGER__…` variables and flags.
+//! - [`startup`]: builds the running service; [`http`]: the REST API under `/api/v1`;
+//!   [`cli`]: the `photo-ledger` subcommands; [`telemetry`]: logs and metrics.
 
-pub mod addresses;
-pub mod batches;
+pub mod accounts;
+pub mod captures;
 pub mod cli;
+pub mod configuration;
 pub mod eligibility;
 pub mod http;
 pub mod ledger;
-pub mod payment_orders;
-pub mod photo;
-pub mod settings;
-pub mod staff;
+pub mod payments;
+pub mod photos;
 pub mod startup;
-pub mod status_reads;
 pub mod telemetry;
-pub mod unpaid_orders;
-pub mod uploads;
-pub mod wechat;
-pub mod wechat_pay;

@@ -8,25 +8,29 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use photo_ledger_projections::person_key::PersonKeyer;
-use photo_ledger_projections::{all_projections, Db, Projector, ProjectorConfig};
+use photo_ledger_projections::{all_projections, Projector, ProjectorConfig};
+use photo_ledger_store::Db;
 use tokio::task::JoinSet;
 
+use crate::accounts::wechat_login::WechatClient;
+use crate::captures::status_reads::StatusReads;
+use crate::captures::Captures;
+use crate::configuration::{ApiSettings, PhotoSettings, StoreSettings};
 use crate::eligibility::attempts::AttemptLimits;
 use crate::eligibility::codes::CodeKeySettings;
 use crate::eligibility::Verifier;
-use crate::http::metrics::Metrics;
+use crate::http::state::AppState;
 use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
-use crate::photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
-use crate::photo::{Standardiser, StandardiserConfig};
-use crate::settings::{ApiSettings, PhotoSettings, StoreSettings};
-use crate::status_reads::StatusReads;
-use crate::uploads::{PhotoPipeline, PhotoStore};
-use crate::wechat::WechatClient;
-use crate::wechat_pay::prepay::PayClient;
-use crate::wechat_pay::NotifyVerifier;
+use crate::payments::order_query::{query_periodically, OrderQuery};
+use crate::payments::wechat_pay::prepay::PayClient;
+use crate::payments::wechat_pay::NotifyVerifier;
+use crate::payments::Payments;
+use crate::photos::{PhotoPipeline, PhotoService, PhotoStore};
+use crate::telemetry::metrics::Metrics;
+use photo_ledger_photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
+use photo_ledger_photo::{Standardiser, StandardiserConfig};
 
 /// Opens the database named by the settings and brings its schema up to date.
 pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
@@ -87,26 +91,6 @@ impl ServeSettings {
     }
 }
 
-/// What every handler shares.
-pub struct AppState {
-    pub ledger: Arc<Ledger>,
-    pub verifier: Verifier,
-    pub tokens: TokenKeys,
-    pub wechat: WechatClient,
-    /// Keys ID numbers for the photo history, as the projection does.
-    pub person_keyer: PersonKeyer,
-    pub metrics: Metrics,
-    /// `GET /captures/{id}`'s reads, batched.
-    pub status_reads: StatusReads,
-    pub pay_notify: Arc<NotifyVerifier>,
-    /// WeChat Pay prepay, when a merchant key is configured.
-    pub pay: Option<PayClient>,
-    pub photo_store: PhotoStore,
-    /// Standardisation, when ONNX Runtime is configured.
-    pub photos: Option<PhotoPipeline>,
-    pub api: ApiSettings,
-}
-
 /// Loads the models once, when ONNX Runtime is configured.
 fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeline>> {
     let Some(onnxruntime) = settings.onnxruntime.clone() else {
@@ -155,29 +139,41 @@ impl Application {
             chrono::Duration::hours(i64::from(settings.api.http.idempotency_ttl_hours)),
         ));
         let port = listener.local_addr()?.port();
+        let metrics = Metrics::new();
+        let captures = Captures::new(ledger.clone(), metrics.clone());
+        let pay = PayClient::new(
+            &settings.api.wechat_pay,
+            &settings.api.wechat.app_id,
+            pay_notify.clone(),
+        )?;
+        let payments = Arc::new(Payments::new(captures.clone(), pay_notify, pay));
+        if payments.client().is_some() && settings.api.wechat_pay.query_for_hours > 0 {
+            background_tasks.spawn(query_periodically(OrderQuery {
+                payments: payments.clone(),
+                metrics: metrics.clone(),
+                after_secs: settings.api.wechat_pay.query_after_secs,
+                for_hours: settings.api.wechat_pay.query_for_hours,
+            }));
+        }
+        let photos = PhotoService::new(
+            captures.clone(),
+            PhotoStore::from_settings(&settings.api.photos, &settings.store.data_dir)?,
+            photo_pipeline(&settings.api.photos)?,
+            metrics.clone(),
+        );
         let state = web::Data::new(AppState {
             verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default()),
             ledger: ledger.clone(),
+            captures,
             tokens,
             wechat,
             person_keyer: settings.store.person_keyer()?,
-            metrics: Metrics::new(),
+            metrics,
             status_reads: StatusReads::start(ledger.db().clone()),
-            pay_notify: pay_notify.clone(),
-            pay: PayClient::new(
-                &settings.api.wechat_pay,
-                &settings.api.wechat.app_id,
-                pay_notify,
-            )?,
-            photo_store: PhotoStore::from_settings(&settings.api.photos, &settings.store.data_dir)?,
-            photos: photo_pipeline(&settings.api.photos)?,
+            payments,
+            photos,
             api: settings.api.clone(),
         });
-        if state.pay.is_some() && settings.api.wechat_pay.query_for_hours > 0 {
-            background_tasks.spawn(crate::unpaid_orders::query_periodically(
-                state.clone().into_inner(),
-            ));
-        }
         let options = RouteOptions {
             dev: settings.dev,
             json_limit: settings.api.http.json_limit_bytes,

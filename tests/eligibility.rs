@@ -25,7 +25,8 @@ use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::identity::{mask_id, mask_name, IdType};
 use photo_ledger_domain::policy::BatchPolicy;
 use photo_ledger_domain::values::Fen;
-use photo_ledger_projections::{capture_status, on_db, Db};
+use photo_ledger_projections::capture_status;
+use photo_ledger_store::{on_db, Db};
 use support::school::*;
 use support::*;
 

@@ -10,14 +10,14 @@ use std::time::Duration;
 use photo_ledger::ledger::journal::SNAPSHOT_EVERY;
 use photo_ledger::ledger::{CommandRequest, LedgerError};
 use photo_ledger_domain::commands::{Approve, Reject, UploadPhoto, Withdraw};
-use photo_ledger_domain::metadata::ActorKind;
+use photo_ledger_domain::metadata::Role;
 use photo_ledger_domain::values::{CaptureId, PhotoId};
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::projection::{Fold, Folded, Table};
 use photo_ledger_projections::{
-    capture_status, courier_orders, log, on_db, photo_history, review_queue, Db, LoggedEvent,
-    Projector, ProjectorConfig,
+    capture_status, courier_orders, photo_history, review_queue, Projector, ProjectorConfig,
 };
+use photo_ledger_store::{log, on_db, Db, LoggedEvent};
 use serde_json::json;
 use support::*;
 
@@ -154,7 +154,7 @@ async fn commands_answer_after_their_views_caught_up(backend: Backend) {
     let outcome = run(
         &ledger,
         &capture.to_string(),
-        ActorKind::Student,
+        Role::Student,
         verify(capture, 3),
     )
     .await
@@ -188,7 +188,7 @@ async fn with_id(
     command: CaptureCommand,
     command_id: &str,
 ) -> Result<photo_ledger::ledger::CommandOutcome, LedgerError> {
-    let metadata = meta(ActorKind::Student, "s", command_id);
+    let metadata = meta(Role::Student, "s", command_id);
     ledger
         .execute(CommandRequest {
             capture_id: capture.into(),
@@ -320,7 +320,7 @@ async fn concurrent_decisions_record_exactly_one(backend: Backend) {
                     at: t0(),
                 })
             };
-            run(&ledger, &id, ActorKind::Reviewer, command).await
+            run(&ledger, &id, Role::Reviewer, command).await
         });
     }
     let results: Vec<_> = tasks.join_all().await;
@@ -356,7 +356,7 @@ async fn a_state_held_behind_another_instance_never_decides(backend: Backend) {
     }
     // Withdrawing is allowed by A's held state but not by the stored one.
     let withdraw = CaptureCommand::Withdraw(Withdraw { at: t0() });
-    match run(&a, &id, ActorKind::Student, withdraw).await {
+    match run(&a, &id, Role::Student, withdraw).await {
         Err(LedgerError::Refused(refusal)) => assert_eq!(refusal.code(), "capture.not_in_review"),
         other => panic!("withdrawal after a rejection must be refused, got {other:?}"),
     }

@@ -4,9 +4,9 @@
 mod photo_support;
 
 use image::{Rgb, RgbImage};
-use photo_ledger::photo::report::{Report, Verdict};
-use photo_ledger::photo::{input, prints, spec::InputLimits, Standardised};
 use photo_ledger_domain::values::{Background, PrintLayout};
+use photo_ledger_photo::report::{Report, Verdict};
+use photo_ledger_photo::{input, prints, spec::InputLimits, Standardised};
 use photo_support::*;
 
 fn standardise(bytes: &[u8], background: Background) -> Standardised {
@@ -84,7 +84,7 @@ fn assert_standard(out: &Standardised, background: Background) {
         for x in (0..480).filter(|&x| y < 4 || !(4..476).contains(&x)) {
             let p = m.image.get_pixel(x, y).0.map(f32::from);
             total += 1;
-            if photo_ledger::photo::raster::rgb_distance(p, bg.0.map(f32::from)) > 12.0 {
+            if photo_ledger_photo::raster::rgb_distance(p, bg.0.map(f32::from)) > 12.0 {
                 far += 1;
             }
         }
@@ -517,12 +517,12 @@ fn a_model_that_differs_from_the_manifest_is_refused() {
     bytes[last] ^= 1;
     std::fs::write(&tampered, bytes).expect("written");
     let config =
-        photo_ledger::photo::StandardiserConfig::new(photo_ledger::photo::models::RuntimeConfig {
+        photo_ledger_photo::StandardiserConfig::new(photo_ledger_photo::models::RuntimeConfig {
             onnxruntime: onnxruntime(),
             models_dir: dir.path().to_path_buf(),
             intra_threads: 1,
         });
-    let err = photo_ledger::photo::Standardiser::new(config)
+    let err = photo_ledger_photo::Standardiser::new(config)
         .err()
         .expect("refused");
     assert_eq!(err.code(), "photo.model_invalid");

@@ -352,22 +352,40 @@ impl Capture {
         q: &QualificationVerified,
         cmd: UploadPhoto,
     ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        self.may_upload_as(q, cmd.source)?;
+        Ok(vec![CaptureEvent::PhotoUploaded(PhotoUploaded {
+            photo: cmd.photo,
+            source: cmd.source,
+            uploaded_at: cmd.at,
+        })])
+    }
+
+    /// Whether a photo from `source` would be accepted now, before the photo exists: what the
+    /// service asks before it spends a core on standardising it. The ledger decides again when
+    /// the upload is recorded.
+    pub fn may_upload(&self, source: crate::values::PhotoSource) -> Result<(), CaptureError> {
+        let Some(q) = &self.qualification else {
+            return Err(CaptureError::NotVerified);
+        };
+        self.may_upload_as(q, source)
+    }
+
+    fn may_upload_as(
+        &self,
+        q: &QualificationVerified,
+        source: crate::values::PhotoSource,
+    ) -> Result<(), CaptureError> {
         if self.is_approved() {
             return Err(CaptureError::Locked);
         }
         if q.policy.pay_before_upload && self.fee_due() {
             return Err(CaptureError::PaymentRequired);
         }
-        if cmd.source == crate::values::PhotoSource::Album && !q.policy.album_allowed {
+        if source == crate::values::PhotoSource::Album && !q.policy.album_allowed {
             return Err(CaptureError::AlbumNotAllowed);
         }
         // An upload leaves room for its standard photo.
-        self.room_for_photos(2)?;
-        Ok(vec![CaptureEvent::PhotoUploaded(PhotoUploaded {
-            photo: cmd.photo,
-            source: cmd.source,
-            uploaded_at: cmd.at,
-        })])
+        self.room_for_photos(2)
     }
 
     fn standardise(

@@ -12,7 +12,7 @@ use photo_ledger_domain::values::{Background, OrderId, PhotoId, PhotoSource};
 use photo_ledger_domain::{Capture, CaptureEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::log::LoggedEvent;
+use photo_ledger_store::log::LoggedEvent;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +60,24 @@ pub struct CaptureDoc {
 }
 
 impl CaptureDoc {
+    /// The capture's document folded from its whole history, read now; `None` for a capture
+    /// with no events.
+    pub async fn load(
+        db: &photo_ledger_store::Db,
+        capture_id: &str,
+    ) -> Result<Option<CaptureDoc>, crate::ProjectionError> {
+        let upcasters = photo_ledger_domain::upcasters::capture_upcasters();
+        let history = photo_ledger_store::log::capture_history(db, capture_id, &upcasters).await?;
+        if history.is_empty() {
+            return Ok(None);
+        }
+        let mut doc = CaptureDoc::default();
+        for logged in &history {
+            doc.apply(logged);
+        }
+        Ok(Some(doc))
+    }
+
     pub fn apply(&mut self, logged: &LoggedEvent) {
         let at = logged.recorded_at();
         match &logged.event {

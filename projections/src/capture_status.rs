@@ -14,7 +14,7 @@ use sqlx::types::Json;
 use crate::capture_doc::{CaptureDoc, PhotoKind};
 use crate::error::ProjectionError;
 use crate::projection::{Projection, Row, SqlValue, Table};
-use crate::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 
 pub struct CaptureStatusProjection;
 

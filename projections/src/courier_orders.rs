@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
 use crate::projection::{Projection, Row, SqlValue, Table};
-use crate::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 
 pub struct CourierOrdersProjection;
 

@@ -1,21 +1,12 @@
+use photo_ledger_store::StoreError;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ProjectionError {
-    #[error("database error: {0}")]
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error(
-        "event {aggregate_id}#{sequence} ({event_type} {event_version}) cannot be read: {source}"
-    )]
-    UnreadableEvent {
-        aggregate_id: String,
-        sequence: i64,
-        event_type: String,
-        event_version: String,
-        source: serde_json::Error,
-    },
     #[error("unknown projection {0:?}; known: capture_status, review_queue, courier_orders, photo_history")]
     UnknownProjection(String),
     #[error("reading the log ahead was cancelled: the service is shutting down")]

@@ -1,32 +1,26 @@
 //! # photo-ledger-projections
 //!
-//! Every screen of photo-ledger is a projection of the capture log. This crate reads that log in
-//! one global order ([`log`]), folds it into per-capture documents (kept in memory, folded again
-//! from the log when missing) and rewrites each projection's query rows from them
-//! ([`projection`]), and advances a checkpoint in the same transaction
-//! ([`projector`]). A crash anywhere leaves either the old rows and the old checkpoint or the new
-//! rows and the new checkpoint, so nothing is lost and nothing is applied twice.
-//!
-//! On PostgreSQL the global order is `(txid, position)` read only below the commit horizon (see
-//! `migrations/postgres/0001_event_log.sql`); on SQLite it is the rowid.
+//! Every screen of photo-ledger is a projection of the capture log. The projector reads that log
+//! in its one global order (through `photo_ledger_store::log`), folds it into per-capture
+//! documents (kept in memory, folded again from the log when missing), rewrites each
+//! projection's query rows from them ([`projection`]), and advances a checkpoint in the same
+//! transaction ([`projector`]). A crash anywhere leaves either the old rows and the old
+//! checkpoint or the new rows and the new checkpoint, so nothing is lost and nothing is applied
+//! twice.
 //!
 //! The views: [`capture_status`], [`review_queue`], [`courier_orders`], [`photo_history`].
 
 pub mod capture_doc;
 pub mod capture_status;
 pub mod courier_orders;
-pub mod db;
 pub mod error;
-pub mod log;
 pub mod person_key;
 pub mod photo_history;
 pub mod projection;
 pub mod projector;
 pub mod review_queue;
 
-pub use db::Db;
 pub use error::ProjectionError;
-pub use log::{LoggedEvent, Position};
 pub use projection::{Folder, Projection};
 pub use projector::{Projector, ProjectorConfig};
 

@@ -15,7 +15,7 @@ use crate::capture_doc::{CaptureDoc, PhotoKind};
 use crate::error::ProjectionError;
 use crate::person_key::PersonKeyer;
 use crate::projection::{Projection, Row, SqlValue, Table};
-use crate::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 
 pub struct PhotoHistoryProjection {
     keyer: PersonKeyer,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
-use crate::log::{LoggedEvent, Position};
+use photo_ledger_store::log::{LoggedEvent, Position};
 
 /// A projection's query table. Its first column is its key, and every such table has a
 /// `capture_id` column: when a capture's document changes, the rows that changed are rewritten

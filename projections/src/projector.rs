@@ -29,9 +29,9 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::error::ProjectionError;
-use crate::log::{self, LoggedEvent, Position};
 use crate::projection::{self, Fold};
-use crate::{on_db, Db};
+use photo_ledger_store::log::{self, LoggedEvent, Position};
+use photo_ledger_store::{on_db, Db};
 
 /// The session advisory lock held by the instance that runs the projections.
 const LEADER_LOCK: &str = "photo_ledger.projector";

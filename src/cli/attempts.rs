@@ -1,8 +1,8 @@
 use chrono::{Duration, Utc};
 use clap::Args;
 
+use crate::configuration::StoreSettings;
 use crate::eligibility::attempts;
-use crate::settings::StoreSettings;
 use crate::startup::open_store;
 
 #[derive(Args, Debug)]

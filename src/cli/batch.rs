@@ -3,8 +3,8 @@ use clap::{Args, Subcommand};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::{Background, Fen};
 
+use crate::configuration::StoreSettings;
 use crate::eligibility::batches::{self, NewBatch};
-use crate::settings::StoreSettings;
 use crate::startup::open_store;
 
 #[derive(Args, Debug)]

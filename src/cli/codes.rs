@@ -4,10 +4,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use photo_ledger_domain::identity::{mask_id, mask_name};
 
+use crate::configuration::StoreSettings;
 use crate::eligibility::codes::{CodeKeySettings, CodePayload, CodeSigner};
 use crate::eligibility::roster::{self, RosterStudent};
 use crate::eligibility::{qr, schools};
-use crate::settings::StoreSettings;
 use crate::startup::open_store;
 
 #[derive(Args, Debug)]

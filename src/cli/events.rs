@@ -4,7 +4,7 @@ use clap::Args;
 use photo_ledger_projections::ProjectorConfig;
 use serde_json::json;
 
-use crate::settings::StoreSettings;
+use crate::configuration::StoreSettings;
 use crate::startup::open_ledger;
 
 #[derive(Args, Debug)]

@@ -16,7 +16,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
-use crate::settings::StoreSettings;
+use crate::configuration::StoreSettings;
 
 #[derive(Parser, Debug)]
 #[command(

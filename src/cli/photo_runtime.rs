@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
+use photo_ledger_photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
 
 /// Where ONNX Runtime and the face and person models are.
 #[derive(Args, Debug, Clone)]

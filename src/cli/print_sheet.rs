@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use photo_ledger_domain::values::PrintLayout;
 
-use crate::photo::{input, prints, spec::InputLimits};
+use photo_ledger_photo::{input, prints, spec::InputLimits};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum LayoutArg {

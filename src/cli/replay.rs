@@ -1,9 +1,10 @@
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use photo_ledger_projections::{log, ProjectorConfig};
+use photo_ledger_projections::ProjectorConfig;
+use photo_ledger_store::log;
 
-use crate::settings::StoreSettings;
+use crate::configuration::StoreSettings;
 use crate::startup::open_ledger;
 
 #[derive(Args, Debug)]

@@ -5,9 +5,9 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use photo_ledger_domain::feature_code::FeatureCode;
 
+use crate::configuration::StoreSettings;
 use crate::eligibility::roster::{self, ImportRequest};
 use crate::eligibility::schools;
-use crate::settings::StoreSettings;
 use crate::startup::open_store;
 
 #[derive(Args, Debug)]

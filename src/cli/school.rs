@@ -1,8 +1,8 @@
 use chrono::Utc;
 use clap::{Args, Subcommand};
 
+use crate::configuration::StoreSettings;
 use crate::eligibility::schools;
-use crate::settings::StoreSettings;
 use crate::startup::open_store;
 
 #[derive(Args, Debug)]

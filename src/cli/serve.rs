@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use crate::configuration::{ApiSettings, StoreSettings};
 use crate::eligibility::codes::CodeKeySettings;
-use crate::settings::{ApiSettings, StoreSettings};
 use crate::startup::{Application, ServeSettings};
 
 #[derive(Args, Debug)]

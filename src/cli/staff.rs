@@ -4,8 +4,10 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 
-use crate::settings::StoreSettings;
-use crate::staff::{self, StaffRole};
+use crate::configuration::StoreSettings;
+use photo_ledger_domain::metadata::Role;
+
+use crate::accounts::staff;
 use crate::startup::open_store;
 
 #[derive(Args, Debug)]
@@ -21,8 +23,9 @@ pub enum StaffCommand {
     Add {
         /// The username staff sign in with (letters, digits, '.', '_', '-').
         name: String,
-        #[arg(long, value_enum)]
-        role: StaffRole,
+        /// reviewer, courier or admin.
+        #[arg(long, value_parser = staff_role)]
+        role: Role,
         /// Read the password from standard input (its first line), so it stays out of the shell
         /// history and the process list.
         #[arg(long, required = true)]
@@ -30,6 +33,13 @@ pub enum StaffCommand {
         #[command(flatten)]
         store: StoreSettings,
     },
+}
+
+/// A staff account's role: `student` is not one.
+fn staff_role(text: &str) -> Result<Role, String> {
+    Role::parse(text)
+        .filter(|role| role.is_staff())
+        .ok_or_else(|| "a staff role is reviewer, courier or admin".to_string())
 }
 
 pub async fn run(args: StaffArgs) -> anyhow::Result<()> {

@@ -6,9 +6,9 @@ use clap::Args;
 use photo_ledger_domain::values::Background;
 
 use super::photo_runtime::PhotoRuntimeArgs;
-use crate::photo::report::Verdict;
-use crate::photo::spec::InputLimits;
-use crate::photo::{Standardiser, StandardiserConfig};
+use photo_ledger_photo::report::Verdict;
+use photo_ledger_photo::spec::InputLimits;
+use photo_ledger_photo::{Standardiser, StandardiserConfig};
 
 #[derive(Args, Debug)]
 pub struct StandardiseArgs {

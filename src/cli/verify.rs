@@ -5,10 +5,10 @@ use chrono::Utc;
 use clap::Args;
 use photo_ledger_projections::ProjectorConfig;
 
+use crate::configuration::StoreSettings;
 use crate::eligibility::attempts::AttemptLimits;
 use crate::eligibility::codes::CodeKeySettings;
 use crate::eligibility::{CodeInput, Proof, Verifier, VerifyRequest};
-use crate::settings::StoreSettings;
 use crate::startup::open_ledger;
 
 /// Prove eligibility as a student would, and print the capture (for trials and support).

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use photo_ledger_domain::events::VerificationMethod;
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 
 use super::error::EligibilityError;

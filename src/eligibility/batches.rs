@@ -6,7 +6,7 @@ use photo_ledger_domain::events::BatchRef;
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::{Background, Fen};
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 use rand::Rng;
 use serde::Serialize;
 

@@ -119,7 +119,7 @@ impl CodeSigner {
 
     /// The key kept in `data_dir`, created on first use so the embedded default works at once.
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
-        let text = crate::settings::data_dir_secret(data_dir, KEY_FILE, || {
+        let text = crate::configuration::data_dir_secret(data_dir, KEY_FILE, || {
             hex::encode(SigningKey::generate(&mut rand::rngs::OsRng).to_bytes())
         })?;
         Self::from_hex(&text).with_context(|| format!("in {}", data_dir.join(KEY_FILE).display()))

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::id_number::{normalise_document_text, IdNumber, IdNumberError};
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::types::Json;

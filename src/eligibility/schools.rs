@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use photo_ledger_domain::events::SchoolRef;
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 
 use super::error::EligibilityError;

@@ -18,10 +18,10 @@ use photo_ledger_domain::events::VerificationMethod;
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::identity::{mask_id, mask_name};
 use photo_ledger_domain::last_four::LastFour;
-use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::{CaptureCommand, CaptureError};
-use photo_ledger_projections::Db;
+use photo_ledger_store::Db;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -439,7 +439,7 @@ impl Verifier {
                 capture_id: capture_id.to_string(),
                 command,
                 metadata: EventMetadata {
-                    actor: Actor::new(ActorKind::Student, &request.owner),
+                    actor: Actor::new(Role::Student, &request.owner),
                     request_id: request.request_id.clone(),
                     // One verification per account and capture: a repeat is the same command.
                     command_id: format!("verify:{}", request.owner),

@@ -13,13 +13,13 @@ use photo_ledger_domain::values::{Background, Fen};
 use photo_ledger_domain::CaptureCommand;
 use serde::{Deserialize, Serialize};
 
-use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Admins, Auth, CommandContext};
+use crate::captures::CaptureAccessError;
 use crate::eligibility::batches::NewBatch;
 use crate::eligibility::roster::{self, ImportRequest};
 use crate::eligibility::{attempts, batches, schools};
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 #[derive(Serialize)]
 struct AuditEvent {
@@ -42,7 +42,7 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let history = state.ledger.history(&path.to_string()).await?;
     if history.is_empty() {
-        return Err(commands::capture_not_found());
+        return Err(CaptureAccessError::NotFound.into());
     }
     let events: Vec<AuditEvent> = history
         .into_iter()
@@ -75,14 +75,15 @@ pub async fn delivered(
     path: web::Path<CaptureId>,
     body: web::Json<DeliveredBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let capture_id = path.into_inner();
-    ensure_access(&state, &caller, capture_id).await?;
     let command = CaptureCommand::MarkDelivered(MarkDelivered {
         stage: body.stage.unwrap_or(ChsiStage::Completed),
         at: Utc::now(),
     });
-    commands::run(&state, &caller, &ctx, capture_id, command).await?;
-    Ok(HttpResponse::Ok().json(status_of(&state, capture_id).await?.1))
+    let view = state
+        .captures
+        .act(&ctx.requester(&caller), path.into_inner(), command)
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

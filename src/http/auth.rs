@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::token::{IssuedToken, Role};
-use crate::staff;
-use crate::startup::AppState;
+use crate::accounts::staff;
+use crate::http::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

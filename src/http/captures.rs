@@ -6,22 +6,22 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use data_encoding::BASE64;
-use photo_ledger_domain::commands::{PlaceOrder, Submit, Withdraw};
+use photo_ledger_domain::commands::{Submit, Withdraw};
 use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
 use photo_ledger_domain::values::{CaptureId, OrderId, PhotoId, PrintLayout};
-use photo_ledger_domain::{CaptureCommand, CaptureError};
-use photo_ledger_projections::capture_status::{self, CaptureStatusView, OrderView};
+use photo_ledger_domain::CaptureCommand;
+use photo_ledger_projections::capture_status::{self, CaptureStatusView};
 use serde::{Deserialize, Serialize};
 
-use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
+use super::state::AppState;
+use crate::accounts::addresses;
+use crate::captures::CaptureAccessError;
 use crate::eligibility::verify::VerifiedStudent;
 use crate::eligibility::{CodeInput, Proof, VerifyRequest};
-use crate::ledger::LedgerError;
-use crate::startup::AppState;
-use crate::wechat_pay::prepay::{PaymentParams, PrepayRequest};
-use crate::{addresses, payment_orders};
+use crate::payments::wechat_pay::prepay::PaymentParams;
+use crate::payments::{OrderDue, OrderRequest};
 
 /// One of the three proofs, told apart by which fields are present.
 /// One of three proofs: `school` + `education_type` + `collection_code` (or
@@ -138,12 +138,9 @@ pub async fn create(
         ));
     let verified = verified?;
     if let Some(outcome) = &verified.outcome {
-        state
-            .ledger
-            .wait_for_projections(outcome, commands::VIEWS)
-            .await?;
+        state.captures.wait_for_views(outcome).await?;
     }
-    let (_, capture) = status_of(&state, verified.capture_id).await?;
+    let capture = state.captures.status(verified.capture_id).await?;
     let status = if verified.created {
         StatusCode::CREATED
     } else {
@@ -189,27 +186,14 @@ pub async fn get(
         .status_reads
         .get(path.to_string())
         .await?
-        .ok_or_else(commands::capture_not_found)?;
+        .ok_or(CaptureAccessError::NotFound)?;
     if !caller.is_staff() && owner != caller.subject {
-        return Err(commands::capture_not_found());
+        return Err(CaptureAccessError::NotFound.into());
     }
     // The view is answered as stored: it was encoded once, when projected.
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(view))
-}
-
-/// Runs a student's command on their own capture and answers with its new status.
-async fn student_command(
-    state: &AppState,
-    caller: &Caller,
-    ctx: &CommandContext,
-    capture_id: CaptureId,
-    command: CaptureCommand,
-) -> Result<CaptureStatusView, ApiError> {
-    ensure_access(state, caller, capture_id).await?;
-    commands::run(state, caller, ctx, capture_id, command).await?;
-    Ok(status_of(state, capture_id).await?.1)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -233,7 +217,10 @@ pub async fn submit(
         standard_photo_id: body.standard_photo_id,
         at: Utc::now(),
     });
-    let view = student_command(&state, &caller, &ctx, path.into_inner(), command).await?;
+    let view = state
+        .captures
+        .act(&ctx.requester(&caller), path.into_inner(), command)
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -247,7 +234,10 @@ pub async fn withdraw(
     path: web::Path<CaptureId>,
 ) -> Result<HttpResponse, ApiError> {
     let command = CaptureCommand::Withdraw(Withdraw { at: Utc::now() });
-    let view = student_command(&state, &caller, &ctx, path.into_inner(), command).await?;
+    let view = state
+        .captures
+        .act(&ctx.requester(&caller), path.into_inner(), command)
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -282,64 +272,17 @@ struct OrderPlaced {
     capture: CaptureStatusView,
 }
 
-impl OrderPlaced {
-    fn new(order: OrderView, payment: Option<PaymentParams>, capture: CaptureStatusView) -> Self {
+impl From<OrderDue> for OrderPlaced {
+    fn from(due: OrderDue) -> Self {
         Self {
-            order_id: order.order_id,
-            purpose: order.purpose,
-            amount_fen: order.amount_fen.0,
-            state: order.state,
-            payment,
-            capture,
+            order_id: due.order.order_id,
+            purpose: due.order.purpose,
+            amount_fen: due.order.amount_fen.0,
+            state: due.order.state,
+            payment: due.payment,
+            capture: due.capture,
         }
     }
-}
-
-fn description(purpose: OrderPurpose) -> &'static str {
-    match purpose {
-        OrderPurpose::Collection => "照片采集费",
-        OrderPurpose::PaperPrints => "纸质照片冲印",
-        OrderPurpose::Reprint => "照片加洗",
-    }
-}
-
-/// WeChat Pay parameters for an unpaid order, when WeChat Pay is configured.
-async fn payment_for(
-    state: &AppState,
-    caller: &Caller,
-    order: &OrderView,
-) -> Result<Option<PaymentParams>, ApiError> {
-    let Some(pay) = &state.pay else {
-        return Ok(None);
-    };
-    if order.state != OrderState::AwaitingPayment || order.amount_fen.is_zero() {
-        return Ok(None);
-    }
-    let params = pay
-        .prepay(&PrepayRequest {
-            out_trade_no: &payment_orders::out_trade_no(order.order_id),
-            description: description(order.purpose),
-            amount_fen: order.amount_fen.0,
-            openid: &caller.subject,
-        })
-        .await?;
-    Ok(Some(params))
-}
-
-/// The student's order on their capture, as the capture-status view has it.
-async fn order_of(
-    state: &AppState,
-    capture_id: CaptureId,
-    order_id: OrderId,
-) -> Result<(OrderView, CaptureStatusView), ApiError> {
-    let (_, capture) = status_of(state, capture_id).await?;
-    let order = capture
-        .orders
-        .iter()
-        .find(|o| o.order_id == order_id)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("order.not_found", "没有找到该订单"))?;
-    Ok((order, capture))
 }
 
 /// The prints an order asks for, from the student's address book.
@@ -383,22 +326,21 @@ pub async fn place_order(
     path: web::Path<CaptureId>,
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let capture_id = path.into_inner();
-    ensure_access(&state, &caller, capture_id).await?;
     let order = body.into_inner();
     let prints = prints_of(&state, &caller, &order).await?;
-    let order_id = OrderId(ctx.new_id(&caller, "order"));
-    payment_orders::record(state.ledger.db(), order_id, capture_id, Utc::now()).await?;
-    let command = CaptureCommand::PlaceOrder(PlaceOrder {
-        order_id,
-        purpose: order.purpose,
-        prints,
-        at: Utc::now(),
-    });
-    commands::run(&state, &caller, &ctx, capture_id, command).await?;
-    let (placed, capture) = order_of(&state, capture_id, order_id).await?;
-    let payment = payment_for(&state, &caller, &placed).await?;
-    Ok(HttpResponse::Created().json(OrderPlaced::new(placed, payment, capture)))
+    let due = state
+        .payments
+        .place_order(
+            &ctx.requester(&caller),
+            path.into_inner(),
+            OrderRequest {
+                order_id: OrderId(ctx.new_id(&caller, "order")),
+                purpose: order.purpose,
+                prints,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(OrderPlaced::from(due)))
 }
 
 /// `POST /captures/{id}/orders/{order_id}/payment`: fresh `wx.requestPayment` parameters for an
@@ -412,11 +354,9 @@ pub async fn payment(
     path: web::Path<(CaptureId, OrderId)>,
 ) -> Result<HttpResponse, ApiError> {
     let (capture_id, order_id) = path.into_inner();
-    ensure_access(&state, &caller, capture_id).await?;
-    let (order, capture) = order_of(&state, capture_id, order_id).await?;
-    if order.state != OrderState::AwaitingPayment {
-        return Err(LedgerError::Refused(CaptureError::OrderAlreadyPaid).into());
-    }
-    let payment = payment_for(&state, &caller, &order).await?;
-    Ok(HttpResponse::Ok().json(OrderPlaced::new(order, payment, capture)))
+    let due = state
+        .payments
+        .prepay(&caller.actor(), capture_id, order_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(OrderPlaced::from(due)))
 }

@@ -9,12 +9,11 @@ use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus};
 use serde::{Deserialize, Serialize};
 
-use super::commands;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Couriers};
+use crate::http::state::AppState;
 use crate::ledger::LedgerError;
-use crate::photo::prints;
-use crate::startup::AppState;
+use photo_ledger_photo::prints;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -74,7 +73,10 @@ async fn order_command(
     command: CaptureCommand,
 ) -> Result<HttpResponse, ApiError> {
     let capture_id = print_order(state, order_id).await?;
-    commands::run(state, caller, ctx, capture_id, command).await?;
+    state
+        .captures
+        .send(&ctx.requester(caller), capture_id, command)
+        .await?;
     let order = courier_orders::by_order(state.ledger.db(), &order_id.to_string())
         .await?
         .ok_or_else(order_not_found)?;
@@ -141,8 +143,8 @@ pub struct SheetQuery {
 
 /// The approved photo laid out on the order's 6寸 sheet, as JPEG or PDF.
 fn render_sheet(photo: &[u8], layout: PrintLayout, pdf: bool) -> Result<Vec<u8>, ApiError> {
-    let limits = crate::photo::spec::InputLimits::default();
-    let master = crate::photo::input::decode(photo, &limits).map_err(ApiError::internal)?;
+    let limits = photo_ledger_photo::spec::InputLimits::default();
+    let master = photo_ledger_photo::input::decode(photo, &limits).map_err(ApiError::internal)?;
     let sheet = prints::sheet(&master, layout);
     let jpeg = prints::sheet_jpeg(&sheet).map_err(ApiError::internal)?;
     Ok(if pdf {
@@ -159,7 +161,7 @@ fn render_sheet(photo: &[u8], layout: PrintLayout, pdf: bool) -> Result<Vec<u8>,
 /// photo is approved.
 pub async fn sheet(
     state: web::Data<AppState>,
-    _caller: Auth<Couriers>,
+    caller: Auth<Couriers>,
     path: web::Path<OrderId>,
     query: web::Query<SheetQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -180,8 +182,7 @@ pub async fn sheet(
     let photo_id = order
         .approved_photo_id
         .ok_or_else(|| LedgerError::Refused(CaptureError::NotApproved))?;
-    let capture_id: CaptureId = order.capture_id.parse().map_err(ApiError::internal)?;
-    let (_, bytes) = super::photos::photo_file(&state, capture_id, photo_id).await?;
+    let bytes = state.photos.file(&caller.actor(), photo_id).await?.bytes;
     let layout = order.layout;
     let body = tokio::task::spawn_blocking(move || render_sheet(&bytes, layout, pdf))
         .await

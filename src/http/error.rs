@@ -13,12 +13,17 @@ use photo_ledger_domain::CaptureError;
 use photo_ledger_projections::ProjectionError;
 use serde::Serialize;
 
-use crate::addresses::{AddressError, AddressStoreError};
+use crate::accounts::addresses::{AddressError, AddressStoreError};
+use crate::accounts::staff::StaffError;
+use crate::accounts::wechat_login::WechatError;
+use crate::captures::CaptureAccessError;
 use crate::eligibility::EligibilityError;
 use crate::ledger::LedgerError;
-use crate::staff::StaffError;
-use crate::wechat::WechatError;
-use crate::wechat_pay::client::PayError;
+use crate::payments::wechat_pay::client::PayError;
+use crate::payments::wechat_pay::NotifyError;
+use crate::payments::PaymentError;
+use crate::photos::PhotoServiceError;
+use photo_ledger_photo::error::PhotoError;
 
 use super::request_id;
 
@@ -187,15 +192,97 @@ impl From<AddressStoreError> for ApiError {
 impl From<StaffError> for ApiError {
     fn from(e: StaffError) -> Self {
         match e {
-            StaffError::BadCredentials | StaffError::InvalidUsername | StaffError::WeakPassword => {
-                Self::new(
-                    StatusCode::UNAUTHORIZED,
-                    "auth.bad_credentials",
-                    "用户名或密码错误",
-                )
-            }
+            StaffError::BadCredentials
+            | StaffError::InvalidUsername
+            | StaffError::WeakPassword
+            | StaffError::NotAStaffRole(_) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.bad_credentials",
+                "用户名或密码错误",
+            ),
             StaffError::Store(e) => e.into(),
             StaffError::Hashing(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<CaptureAccessError> for ApiError {
+    fn from(e: CaptureAccessError) -> Self {
+        match e {
+            CaptureAccessError::NotFound => {
+                ApiError::not_found("capture.not_found", "没有找到该采集记录")
+            }
+            CaptureAccessError::Ledger(e) => e.into(),
+            CaptureAccessError::View(e) => e.into(),
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::CaptureNotFound => CaptureAccessError::NotFound.into(),
+            PaymentError::UnknownOrder => ApiError::not_found("order.not_found", "没有找到该订单"),
+            PaymentError::Prepay(e) => e.into(),
+            PaymentError::PaymentRefused(refusal) => LedgerError::Refused(refusal).into(),
+            PaymentError::Ledger(e) => e.into(),
+            PaymentError::View(e) => e.into(),
+            PaymentError::Store(e) => e.into(),
+            PaymentError::Notification(_) => {
+                Self::new(StatusCode::BAD_REQUEST, e.code(), "支付通知未通过验证")
+            }
+        }
+    }
+}
+
+/// The status a WeChat Pay notification is answered with when it is not recorded: 4xx for one
+/// that will never be (WeChat stops retrying after a while), 5xx for one that may be later.
+pub fn notification_status(e: &PaymentError) -> StatusCode {
+    match e {
+        PaymentError::Notification(NotifyError::NotConfigured) => StatusCode::SERVICE_UNAVAILABLE,
+        PaymentError::Notification(
+            NotifyError::Malformed(_) | NotifyError::Undecryptable | NotifyError::NotOurs,
+        ) => StatusCode::BAD_REQUEST,
+        PaymentError::Notification(_) => StatusCode::UNAUTHORIZED,
+        PaymentError::UnknownOrder | PaymentError::CaptureNotFound => StatusCode::NOT_FOUND,
+        PaymentError::PaymentRefused(CaptureError::AmountMismatch { .. }) => {
+            StatusCode::BAD_REQUEST
+        }
+        PaymentError::PaymentRefused(CaptureError::UnknownOrder(_)) => StatusCode::NOT_FOUND,
+        PaymentError::PaymentRefused(_) => StatusCode::CONFLICT,
+        PaymentError::Prepay(_)
+        | PaymentError::Ledger(_)
+        | PaymentError::View(_)
+        | PaymentError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl From<PhotoServiceError> for ApiError {
+    fn from(e: PhotoServiceError) -> Self {
+        match e {
+            PhotoServiceError::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "photo.unavailable",
+                "系统暂时无法处理照片，请稍后再试。",
+            ),
+            PhotoServiceError::PhotoNotFound => {
+                ApiError::not_found("photo.not_found", "没有找到这张照片")
+            }
+            PhotoServiceError::Photo(e) => match e {
+                PhotoError::RuntimeMissing { .. }
+                | PhotoError::Model { .. }
+                | PhotoError::Inference { .. }
+                | PhotoError::Encode(_) => {
+                    tracing::error!(
+                        error = &e as &dyn std::error::Error,
+                        "standardisation failed"
+                    );
+                    Self::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.message())
+                }
+                _ => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.message()),
+            },
+            PhotoServiceError::Capture(e) => e.into(),
+            PhotoServiceError::Store(_) | PhotoServiceError::Preview(_) => Self::internal(&e),
         }
     }
 }
@@ -239,6 +326,16 @@ impl From<WechatError> for ApiError {
 }
 
 impl ApiError {
+    /// `serve --dev`'s own payment was not accepted: the notification's answer is in details.
+    pub fn sandbox_refused(notify_status: StatusCode) -> Self {
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "payment.sandbox_refused",
+            "模拟支付未被接受",
+        )
+        .with_details(serde_json::json!({ "notify_status": notify_status.as_u16() }))
+    }
+
     fn logged(self, cause: &impl std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, code = self.code, "upstream failure");
         self

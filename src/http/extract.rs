@@ -12,13 +12,14 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::Utc;
-use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::metadata::{Actor, EventMetadata};
 
 use super::error::ApiError;
 use super::idempotency::IdempotencyKey;
 use super::request_id::RequestId;
 use super::token::{Role, TokenError};
-use crate::startup::AppState;
+use crate::captures::Requester;
+use crate::http::state::AppState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
@@ -28,22 +29,16 @@ pub struct Caller {
 
 impl Caller {
     pub fn actor(&self) -> Actor {
-        let kind = match self.role {
-            Role::Student => ActorKind::Student,
-            Role::Reviewer => ActorKind::Reviewer,
-            Role::Courier => ActorKind::Courier,
-            Role::Admin => ActorKind::Admin,
-        };
-        Actor::new(kind, &self.subject)
+        Actor::new(self.role, &self.subject)
     }
 
     pub fn is_staff(&self) -> bool {
-        self.role != Role::Student
+        self.role.is_staff()
     }
 
     /// The key idempotency and command ids are scoped by.
     pub fn scope(&self) -> String {
-        format!("{}:{}", self.role.as_str(), self.subject)
+        format!("{}:{}", self.role, self.subject)
     }
 }
 
@@ -154,33 +149,23 @@ pub struct CommandContext {
     idempotency_key: Option<String>,
 }
 
-/// Ids a command creates (an order's, say) are UUID v5 of the idempotency key in this namespace,
-/// so a retried command names the same thing.
-const DERIVED_IDS: uuid::Uuid = uuid::Uuid::from_u128(0x7b3e_1f52_94c8_4d2a_a6f0_58e1_c94b_0d37);
-
 impl CommandContext {
-    /// A new id for something the command creates: stable across retries with one key.
-    pub fn new_id(&self, caller: &Caller, what: &str) -> uuid::Uuid {
-        match &self.idempotency_key {
-            Some(key) => uuid::Uuid::new_v5(
-                &DERIVED_IDS,
-                format!("{}:{what}:{key}", caller.scope()).as_bytes(),
-            ),
-            None => uuid::Uuid::new_v4(),
+    /// The caller on this request, as the services name them.
+    pub fn requester(&self, caller: &Caller) -> Requester {
+        Requester {
+            actor: caller.actor(),
+            request_id: self.request_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
         }
     }
 
+    /// A new id for something the command creates: stable across retries with one key.
+    pub fn new_id(&self, caller: &Caller, what: &str) -> uuid::Uuid {
+        self.requester(caller).new_id(what)
+    }
+
     pub fn metadata(&self, caller: &Caller, command: &str) -> EventMetadata {
-        let command_id = match &self.idempotency_key {
-            Some(key) => format!("{}:{command}:{key}", caller.scope()),
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        EventMetadata {
-            actor: caller.actor(),
-            request_id: self.request_id.clone(),
-            command_id,
-            recorded_at: Utc::now(),
-        }
+        self.requester(caller).metadata(command)
     }
 }
 

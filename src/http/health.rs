@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> HttpResponse {
@@ -24,7 +24,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             "database": db.backend_name(),
             "projection_lag_events": lag,
             // The models load at start; without ONNX Runtime configured uploads answer 503.
-            "photos": if state.photos.is_some() { "models_loaded" } else { "not_configured" },
+            "photos": if state.photos.can_standardise() { "models_loaded" } else { "not_configured" },
         })),
         Ok(lag) => HttpResponse::ServiceUnavailable()
             .json(json!({"status": "lagging", "projection_lag_events": lag})),

@@ -15,12 +15,12 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse};
 use chrono::{DateTime, Utc};
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::extract::caller_of;
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotency-replayed";

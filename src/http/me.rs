@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Students};
-use crate::addresses::{self, Address, NewAddress};
-use crate::startup::AppState;
+use crate::accounts::addresses::{self, Address, NewAddress};
+use crate::http::state::AppState;
 
 /// The most history entries returned.
 const HISTORY_LIMIT: usize = 200;

@@ -6,7 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod captures;
-pub mod commands;
+
 pub mod courier;
 pub mod error;
 pub mod extract;
@@ -19,6 +19,7 @@ pub mod payments;
 pub mod photos;
 pub mod request_id;
 pub mod review;
+pub mod state;
 pub mod token;
 
 use actix_web::middleware::from_fn;

@@ -12,13 +12,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 use tracing::Instrument;
 
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 pub const HEADER: &str = "x-request-id";
-
-tokio::task_local! {
-    static CURRENT: RequestId;
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(pub String);
@@ -37,9 +33,7 @@ fn from_header(req: &ServiceRequest) -> Option<String> {
 
 /// The id of the request being served (a fresh one outside any request).
 pub fn current() -> String {
-    CURRENT
-        .try_with(|id| id.0.clone())
-        .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
+    crate::telemetry::request_id()
 }
 
 /// Assigns the request id, logs the request as one JSON-able line with its route pattern,
@@ -57,8 +51,8 @@ pub async fn middleware(
     let header = HeaderValue::from_str(&id.0).expect("request ids are visible ASCII");
     // Handlers and extractors turn their errors into responses inside the scope, so error
     // bodies carry this request's id; the middlewares inside do the same.
-    let mut res = CURRENT
-        .scope(id, next.call(req).instrument(span.clone()))
+    let mut res = crate::telemetry::REQUEST_ID
+        .scope(id.0.clone(), next.call(req).instrument(span.clone()))
         .await?
         .map_into_boxed_body();
     let route = res

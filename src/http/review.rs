@@ -11,10 +11,9 @@ use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 use serde::{Deserialize, Serialize};
 
-use super::commands::{self, ensure_access, status_of};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Reviewers};
-use crate::startup::AppState;
+use crate::http::state::AppState;
 
 /// How long a claim keeps other reviewers off a capture.
 const CLAIM_TTL_MINUTES: i64 = 10;
@@ -110,9 +109,11 @@ async fn review_command(
     capture_id: CaptureId,
     command: CaptureCommand,
 ) -> Result<HttpResponse, ApiError> {
-    ensure_access(state, caller, capture_id).await?;
-    commands::run(state, caller, ctx, capture_id, command).await?;
-    Ok(HttpResponse::Ok().json(status_of(state, capture_id).await?.1))
+    let view = state
+        .captures
+        .act(&ctx.requester(caller), capture_id, command)
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[utoipa::path(post, path = "/api/v1/review/captures/{capture_id}/claim", tag = "reviewers", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),

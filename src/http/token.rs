@@ -10,36 +10,17 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::staff::StaffRole;
+pub use photo_ledger_domain::metadata::Role;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
+/// [`Role`] as the OpenAPI document shows it (the domain crate knows nothing of OpenAPI).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Role, rename_all = "snake_case")]
+#[allow(dead_code)]
+enum RoleSchema {
     Student,
     Reviewer,
     Courier,
     Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Student => "student",
-            Role::Reviewer => "reviewer",
-            Role::Courier => "courier",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl From<StaffRole> for Role {
-    fn from(role: StaffRole) -> Self {
-        match role {
-            StaffRole::Reviewer => Role::Reviewer,
-            StaffRole::Courier => Role::Courier,
-            StaffRole::Admin => Role::Admin,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +35,7 @@ pub struct Claims {
 pub struct IssuedToken {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    #[schema(value_type = RoleSchema)]
     pub role: Role,
 }
 
@@ -114,9 +96,10 @@ impl TokenKeys {
             Some(secret) => Self::new(secret.expose_secret().as_bytes()),
             None if dev => Ok(Self::random()),
             None => {
-                let kept = crate::settings::data_dir_secret(data_dir, TOKEN_SECRET_FILE, || {
-                    hex::encode(rand::random::<[u8; 32]>())
-                })?;
+                let kept =
+                    crate::configuration::data_dir_secret(data_dir, TOKEN_SECRET_FILE, || {
+                        hex::encode(rand::random::<[u8; 32]>())
+                    })?;
                 Self::new(kept.as_bytes())
             }
         }

@@ -1,5 +1,6 @@
 use photo_ledger_domain::CaptureError;
 use photo_ledger_projections::ProjectionError;
+use photo_ledger_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -13,10 +14,22 @@ pub enum LedgerError {
     },
     #[error("capture {0} is changing too fast (lost {1} concurrent races); try again")]
     Contended(String, u32),
-    #[error("event store: {0}")]
-    Store(String),
+    #[error("the event store failed")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+}
+
+impl From<StoreError> for LedgerError {
+    fn from(e: StoreError) -> Self {
+        LedgerError::Store(Box::new(e))
+    }
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        LedgerError::Store(Box::new(e))
+    }
 }
 
 impl LedgerError {

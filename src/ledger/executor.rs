@@ -6,8 +6,9 @@ use std::time::Duration;
 use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::{Capture, CaptureCommand, CaptureEvent};
-use photo_ledger_projections::log::{self, Position};
-use photo_ledger_projections::{Db, Projector};
+use photo_ledger_projections::Projector;
+use photo_ledger_store::log::{self, Position};
+use photo_ledger_store::Db;
 use postgres_es::PostgresEventRepository;
 use serde::{Deserialize, Serialize};
 use sqlite_es::SqliteEventRepository;
@@ -189,7 +190,7 @@ impl Ledger {
                         "lost a concurrent race; deciding again"
                     );
                 }
-                Err(AppendError::Store(e)) => return Err(LedgerError::Store(e.to_string())),
+                Err(AppendError::Store(e)) => return Err(e.into()),
             }
         }
         Err(LedgerError::Contended(
@@ -276,7 +277,7 @@ impl Ledger {
                     .await
             }
         }
-        .map_err(|e| LedgerError::Store(e.to_string()))?;
+        .map_err(|e| LedgerError::Store(Box::new(e)))?;
         let upcasters = capture_upcasters();
         Ok(events
             .into_iter()

@@ -1,7 +1,7 @@
 //! Group commit on PostgreSQL: appends of different captures that are waiting at the same moment
 //! go to the database as one statement, hence one transaction and one WAL flush.
 //!
-//! Appends queue for a writer task ([`crate::batches`]) that takes everything waiting (one
+//! Appends queue for a writer task ([`crate::ledger::coalesce`]) that takes everything waiting (one
 //! append per capture: a second append of the same capture waits for the next group, so a
 //! capture's events keep their order) and runs it as one statement, with a few groups in flight
 //! at once. A group that fails is run again append by append, so a conflict on one capture (a
@@ -11,11 +11,11 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use photo_ledger_projections::log::{Position, AGGREGATE_TYPE};
+use photo_ledger_store::log::{Position, AGGREGATE_TYPE};
 use sqlx::PgPool;
 
 use super::journal::AppendError;
-use crate::batches::{Batches, Server, Waiting};
+use crate::ledger::coalesce::{Batches, Server, Waiting};
 
 /// Most appends in one statement.
 const MAX_GROUP: usize = 64;

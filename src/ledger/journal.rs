@@ -21,8 +21,8 @@ use lru::LruCache;
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use photo_ledger_domain::{Capture, CaptureEvent};
-use photo_ledger_projections::log::{self, Position, AGGREGATE_TYPE};
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::log::{self, Position, AGGREGATE_TYPE};
+use photo_ledger_store::{on_db, Db, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -74,8 +74,8 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
-fn store_error(e: impl std::fmt::Display) -> LedgerError {
-    LedgerError::Store(e.to_string())
+fn store_error(e: impl std::error::Error + Send + Sync + 'static) -> LedgerError {
+    LedgerError::Store(Box::new(e))
 }
 
 /// Both stores read this: `CAST(… AS TEXT)` is valid in each, and PostgreSQL types the
@@ -222,10 +222,14 @@ impl Journal {
         for event in events {
             let event = log::upcast(event, &self.upcasters);
             sequence = event.sequence as i64;
-            let event: CaptureEvent = serde_json::from_value(event.payload).map_err(|e| {
-                store_error(format!(
-                    "event {sequence} of capture {capture_id} is unreadable: {e}"
-                ))
+            let event: CaptureEvent = serde_json::from_value(event.payload).map_err(|source| {
+                store_error(StoreError::UnreadableEvent {
+                    aggregate_id: capture_id.to_string(),
+                    sequence,
+                    event_type: event.event_type.clone(),
+                    event_version: event.event_version.clone(),
+                    source,
+                })
             })?;
             capture.apply(event);
         }

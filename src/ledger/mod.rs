@@ -10,6 +10,7 @@
 //! runs after commit with errors swallowed; views are maintained by the checkpointed projector
 //! instead, so a crash can never lose an event for a view.
 
+pub mod coalesce;
 pub mod error;
 pub mod executor;
 pub mod group_commit;

@@ -13,16 +13,16 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
+use photo_ledger::accounts::staff;
 use photo_ledger::eligibility::batches::Batch;
 use photo_ledger::eligibility::codes::{CodePayload, CodeSigner};
 use photo_ledger::ledger::{CommandRequest, Ledger};
-use photo_ledger::staff::{self, StaffRole};
+use photo_ledger::payments::wechat_pay::{PlatformKey, WechatPaySettings};
 use photo_ledger::startup::{open_store, Application, ServeSettings};
-use photo_ledger::wechat_pay::{PlatformKey, WechatPaySettings};
 use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::identity::{mask_id, mask_name};
-use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::values::{Background, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use reqwest::{Method, StatusCode};
@@ -142,9 +142,9 @@ impl TestApp {
         let (school, batch) =
             seed_school(&db, NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(), now).await;
         for (name, role) in [
-            ("reviewer", StaffRole::Reviewer),
-            ("courier", StaffRole::Courier),
-            ("admin", StaffRole::Admin),
+            ("reviewer", Role::Reviewer),
+            ("courier", Role::Courier),
+            ("admin", Role::Admin),
         ] {
             staff::add(&db, name, role, STAFF_PASSWORD.into(), now)
                 .await
@@ -311,7 +311,7 @@ impl TestApp {
                 capture_id: capture_id.into(),
                 command,
                 metadata: EventMetadata {
-                    actor: Actor::new(ActorKind::System, "test"),
+                    actor: Actor::system("test"),
                     request_id: uuid::Uuid::new_v4().to_string(),
                     command_id: uuid::Uuid::new_v4().to_string(),
                     recorded_at: Utc::now(),
@@ -320,7 +320,7 @@ impl TestApp {
             .await
             .expect("the command is accepted");
         self.ledger
-            .wait_for_projections(&outcome, photo_ledger::http::commands::VIEWS)
+            .wait_for_projections(&outcome, photo_ledger::captures::VIEWS)
             .await
             .unwrap();
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use photo_ledger::settings::S3Settings;
+use photo_ledger::configuration::S3Settings;
 
 pub struct MotoServer {
     child: Child,
@@ -101,7 +101,7 @@ impl MotoServer {
     /// objects private).
     pub async fn object(&self, key: &str) -> Option<Vec<u8>> {
         use object_store::ObjectStore;
-        let store = photo_ledger::uploads::s3_bucket(&self.settings()).unwrap();
+        let store = photo_ledger::photos::store::s3_bucket(&self.settings()).unwrap();
         match store.get(&object_store::path::Path::from(key)).await {
             Ok(object) => Some(object.bytes().await.unwrap().to_vec()),
             Err(object_store::Error::NotFound { .. }) => None,

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use image::{Rgb, RgbImage};
-use photo_ledger::photo::models::RuntimeConfig;
-use photo_ledger::photo::raster::{self, Affine, Point};
-use photo_ledger::photo::{detect, landmarks, Standardiser, StandardiserConfig};
+use photo_ledger_photo::models::RuntimeConfig;
+use photo_ledger_photo::raster::{self, Affine, Point};
+use photo_ledger_photo::{detect, landmarks, Standardiser, StandardiserConfig};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

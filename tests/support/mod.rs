@@ -8,20 +8,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use photo_ledger::configuration::StoreSettings;
 use photo_ledger::ledger::{CommandOutcome, CommandRequest, Ledger, LedgerError};
-use photo_ledger::settings::StoreSettings;
 use photo_ledger::startup::open_ledger;
 use photo_ledger_domain::commands::*;
 use photo_ledger_domain::events::{
     BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMethod,
 };
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
-use photo_ledger_domain::metadata::{Actor, ActorKind, EventMetadata};
+use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::*;
 use photo_ledger_domain::CaptureCommand;
-use photo_ledger_projections::{on_db, Db, ProjectorConfig};
+use photo_ledger_projections::ProjectorConfig;
+use photo_ledger_store::{on_db, Db};
 use serde_json::Value;
 
 /// Runs each named `async fn(Backend)` as two tests: `sqlite::name` and `postgres::name`.
@@ -156,9 +157,13 @@ pub fn t0() -> DateTime<Utc> {
     "2026-06-01T08:00:00Z".parse().unwrap()
 }
 
-pub fn meta(kind: ActorKind, actor: &str, command_id: &str) -> EventMetadata {
+/// `role` is `None` for the service's own commands.
+pub fn meta(role: impl Into<Option<Role>>, actor: &str, command_id: &str) -> EventMetadata {
     EventMetadata {
-        actor: Actor::new(kind, actor),
+        actor: Actor {
+            role: role.into(),
+            id: actor.into(),
+        },
         request_id: format!("req-{command_id}"),
         command_id: command_id.into(),
         recorded_at: Utc::now(),
@@ -168,7 +173,7 @@ pub fn meta(kind: ActorKind, actor: &str, command_id: &str) -> EventMetadata {
 pub async fn run(
     ledger: &Ledger,
     capture: &str,
-    kind: ActorKind,
+    kind: impl Into<Option<Role>>,
     command: CaptureCommand,
 ) -> Result<CommandOutcome, LedgerError> {
     ledger
@@ -242,7 +247,7 @@ fn prints() -> PrintRequest {
 
 /// Commands that take one capture through every stage: paid with prints, rejected once,
 /// approved, delivered, reprinted, printed and shipped. 19 events.
-pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand)> {
+pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(Option<Role>, CaptureCommand)> {
     let fee = OrderId::new();
     let reprint = OrderId::new();
     let (p1, s1, p2, s2) = (
@@ -264,11 +269,18 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             at,
         })
     };
-    use ActorKind::*;
+    // Who sends each command: a person in a role, or the service itself (`None`).
+    let (student, reviewer, courier, admin, system) = (
+        Some(Role::Student),
+        Some(Role::Reviewer),
+        Some(Role::Courier),
+        Some(Role::Admin),
+        None,
+    );
     vec![
-        (Student, verify(capture, n)),
+        (student, verify(capture, n)),
         (
-            Student,
+            student,
             CaptureCommand::PlaceOrder(PlaceOrder {
                 order_id: fee,
                 purpose: OrderPurpose::Collection,
@@ -277,7 +289,7 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             }),
         ),
         (
-            System,
+            system,
             CaptureCommand::ConfirmPayment(ConfirmPayment {
                 order_id: fee,
                 amount_fen: Fen(4000),
@@ -287,23 +299,23 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             }),
         ),
         (
-            Student,
+            student,
             CaptureCommand::UploadPhoto(UploadPhoto {
                 photo: stored(p1),
                 source: PhotoSource::Camera,
                 at,
             }),
         ),
-        (System, standardise(p1, s1)),
+        (system, standardise(p1, s1)),
         (
-            Student,
+            student,
             CaptureCommand::Submit(Submit {
                 standard_photo_id: s1,
                 at,
             }),
         ),
         (
-            Reviewer,
+            reviewer,
             CaptureCommand::ClaimReview(ClaimReview {
                 reviewer_id: "r1".into(),
                 at,
@@ -311,7 +323,7 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             }),
         ),
         (
-            Reviewer,
+            reviewer,
             CaptureCommand::Reject(Reject {
                 reviewer_id: "r1".into(),
                 reasons: vec!["blurred".into()],
@@ -320,48 +332,48 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             }),
         ),
         (
-            Student,
+            student,
             CaptureCommand::UploadPhoto(UploadPhoto {
                 photo: stored(p2),
                 source: PhotoSource::Album,
                 at,
             }),
         ),
-        (System, standardise(p2, s2)),
+        (system, standardise(p2, s2)),
         (
-            Student,
+            student,
             CaptureCommand::Submit(Submit {
                 standard_photo_id: s2,
                 at,
             }),
         ),
         (
-            Reviewer,
+            reviewer,
             CaptureCommand::Approve(Approve {
                 reviewer_id: "r2".into(),
                 at,
             }),
         ),
         (
-            Admin,
+            admin,
             CaptureCommand::MarkDelivered(MarkDelivered {
                 stage: ChsiStage::Uploading,
                 at,
             }),
         ),
         (
-            Admin,
+            admin,
             CaptureCommand::MarkDelivered(MarkDelivered {
                 stage: ChsiStage::Completed,
                 at,
             }),
         ),
         (
-            Courier,
+            courier,
             CaptureCommand::MarkPrinted(MarkPrinted { order_id: fee, at }),
         ),
         (
-            Courier,
+            courier,
             CaptureCommand::Ship(Ship {
                 order_id: fee,
                 carrier: "顺丰".into(),
@@ -370,7 +382,7 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             }),
         ),
         (
-            Student,
+            student,
             CaptureCommand::PlaceOrder(PlaceOrder {
                 order_id: reprint,
                 purpose: OrderPurpose::Reprint,
@@ -379,7 +391,7 @@ pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(ActorKind, CaptureCommand
             }),
         ),
         (
-            System,
+            system,
             CaptureCommand::ConfirmPayment(ConfirmPayment {
                 order_id: reprint,
                 amount_fen: Fen(1500),

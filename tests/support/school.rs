@@ -9,7 +9,7 @@ use photo_ledger::eligibility::EligibilityError;
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::Fen;
-use photo_ledger_projections::Db;
+use photo_ledger_store::Db;
 
 pub const SCHOOL: &str = "江南大学";
 pub const FULL_TIME: &str = "普通高等教育";

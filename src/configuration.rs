@@ -87,7 +87,7 @@ pub fn data_dir_secret(
 pub struct ApiSettings {
     pub auth: AuthSettings,
     pub wechat: WechatSettings,
-    pub wechat_pay: crate::wechat_pay::WechatPaySettings,
+    pub wechat_pay: crate::payments::wechat_pay::WechatPaySettings,
     pub photos: PhotoSettings,
     pub http: HttpSettings,
 }

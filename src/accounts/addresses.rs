@@ -3,7 +3,7 @@
 //! never changes an order.
 
 use chrono::{DateTime, Utc};
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 
 /// The most entries one student keeps.

@@ -19,7 +19,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::Row;
 
-use crate::error::ProjectionError;
+use crate::error::StoreError;
 
 /// A place in the global order. Compares by transaction, then position.
 #[derive(
@@ -34,6 +34,11 @@ impl Position {
     pub const START: Position = Position {
         txid: 0,
         position: 0,
+    };
+    /// After every event there will ever be.
+    pub const END: Position = Position {
+        txid: i64::MAX,
+        position: i64::MAX,
     };
 }
 
@@ -108,7 +113,7 @@ macro_rules! reader {
             after: Position,
             limit: i64,
             upcasters: &[Box<dyn EventUpcaster>],
-        ) -> Result<Vec<LoggedEvent>, ProjectionError> {
+        ) -> Result<Vec<LoggedEvent>, StoreError> {
             let rows = sqlx::query($sql)
                 .bind($txid(after))
                 .bind(after.position)
@@ -138,6 +143,24 @@ SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type,
    AND (txid, position) <= ($1::text::xid8, $2)
  ORDER BY aggregate_id, sequence";
 
+/// Every event of one capture committed so far, in its own order, upcast and decoded; an event
+/// that cannot be read is an error, never skipped.
+pub async fn capture_history(
+    db: &crate::Db,
+    capture_id: &str,
+    upcasters: &[Box<dyn EventUpcaster>],
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    let ids = [capture_id.to_string()];
+    match db {
+        crate::Db::Postgres(pool) => {
+            history_pg(&mut *pool.acquire().await?, Position::END, &ids, upcasters).await
+        }
+        crate::Db::Sqlite(pool) => {
+            history_sqlite(&mut *pool.acquire().await?, Position::END, &ids, upcasters).await
+        }
+    }
+}
+
 /// Every event up to `at` of the given captures, each capture in its own order: what a
 /// projection folds when it does not hold a capture's document.
 pub async fn history_pg(
@@ -145,7 +168,7 @@ pub async fn history_pg(
     at: Position,
     capture_ids: &[String],
     upcasters: &[Box<dyn EventUpcaster>],
-) -> Result<Vec<LoggedEvent>, ProjectionError> {
+) -> Result<Vec<LoggedEvent>, StoreError> {
     if capture_ids.is_empty() {
         return Ok(vec![]);
     }
@@ -165,7 +188,7 @@ pub async fn history_sqlite(
     at: Position,
     capture_ids: &[String],
     upcasters: &[Box<dyn EventUpcaster>],
-) -> Result<Vec<LoggedEvent>, ProjectionError> {
+) -> Result<Vec<LoggedEvent>, StoreError> {
     let mut events = Vec::new();
     // Below SQLite's bound-parameter limit.
     for chunk in capture_ids.chunks(1000) {
@@ -190,7 +213,7 @@ pub async fn history_sqlite(
 
 /// Whether committed events exist that are still above the commit horizon (PostgreSQL only):
 /// the reader should look again shortly rather than wait for the next notification.
-pub async fn pending_above_horizon(conn: &mut sqlx::PgConnection) -> Result<bool, ProjectionError> {
+pub async fn pending_above_horizon(conn: &mut sqlx::PgConnection) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar(PG_PENDING).fetch_one(conn).await?)
 }
 
@@ -199,7 +222,7 @@ pub async fn position_of(
     db: &crate::Db,
     capture_id: &str,
     sequence: i64,
-) -> Result<Option<Position>, ProjectionError> {
+) -> Result<Option<Position>, StoreError> {
     let sql = match db {
         crate::Db::Postgres(_) => PG_POSITION_OF,
         crate::Db::Sqlite(_) => SQLITE_POSITION_OF,
@@ -214,7 +237,7 @@ pub async fn position_of(
 }
 
 /// The position of the newest committed event, if any.
-pub async fn head(db: &crate::Db) -> Result<Option<Position>, ProjectionError> {
+pub async fn head(db: &crate::Db) -> Result<Option<Position>, StoreError> {
     let sql = match db {
         crate::Db::Postgres(_) => PG_HEAD,
         crate::Db::Sqlite(_) => SQLITE_HEAD,
@@ -226,7 +249,7 @@ pub async fn head(db: &crate::Db) -> Result<Option<Position>, ProjectionError> {
 }
 
 /// Number of events in the log.
-pub async fn count(db: &crate::Db) -> Result<i64, ProjectionError> {
+pub async fn count(db: &crate::Db) -> Result<i64, StoreError> {
     Ok(
         crate::on_db!(db, pool => sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = $1")
         .bind(AGGREGATE_TYPE)
@@ -246,10 +269,7 @@ where
     }
 }
 
-fn decode<R: Row>(
-    row: &R,
-    upcasters: &[Box<dyn EventUpcaster>],
-) -> Result<LoggedEvent, ProjectionError>
+fn decode<R: Row>(row: &R, upcasters: &[Box<dyn EventUpcaster>]) -> Result<LoggedEvent, StoreError>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -263,7 +283,7 @@ where
     let payload = row.try_get::<Json<Box<RawValue>>, _>("payload")?.0;
     let metadata = row.try_get::<Json<Box<RawValue>>, _>("metadata")?.0;
     let unreadable =
-        |event_type: String, event_version: String, source| ProjectionError::UnreadableEvent {
+        |event_type: String, event_version: String, source| StoreError::UnreadableEvent {
             aggregate_id: aggregate_id.clone(),
             sequence,
             event_type,

@@ -17,8 +17,8 @@ use super::{NotifyHeaders, NotifyVerifier, PlatformKey};
 
 /// The serial the sandbox platform key is known by.
 pub const SERIAL: &str = "PUB_KEY_ID_SANDBOX_DEV_ONLY";
-const PRIVATE_KEY_PEM: &str = include_str!("../../fixtures/wechat-pay/platform-key.pem");
-const PUBLIC_KEY_PEM: &str = include_str!("../../fixtures/wechat-pay/platform-public.pem");
+const PRIVATE_KEY_PEM: &str = include_str!("../../../fixtures/wechat-pay/platform-key.pem");
+const PUBLIC_KEY_PEM: &str = include_str!("../../../fixtures/wechat-pay/platform-public.pem");
 /// Used when no APIv3 key is configured.
 pub const API_V3_KEY: &str = "sandbox APIv3 key, dev use only!";
 /// Used when no merchant is configured.

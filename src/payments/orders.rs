@@ -1,11 +1,11 @@
 //! Which capture an order belongs to, so a payment notification that names only the order can
 //! be recorded on its capture. The row is written before the order is placed. It also remembers
 //! when WeChat Pay was last asked about the order and when the order was seen paid, for the
-//! order queries of [`crate::unpaid_orders`].
+//! order queries of [`crate::payments::order_query`].
 
 use chrono::{DateTime, Utc};
 use photo_ledger_domain::values::{CaptureId, OrderId};
-use photo_ledger_projections::{on_db, Db};
+use photo_ledger_store::{on_db, Db};
 
 pub async fn record(
     db: &Db,

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::error::ProjectionError;
+use crate::error::StoreError;
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -44,7 +44,7 @@ impl Db {
         database_url: Option<&str>,
         data_dir: &Path,
         max_connections: u32,
-    ) -> Result<Db, ProjectionError> {
+    ) -> Result<Db, StoreError> {
         match database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(
                 Db::Postgres(Self::postgres_pool(url, max_connections).await?),
@@ -55,12 +55,12 @@ impl Db {
                     Self::sqlite_pool(options, max_connections).await?,
                 ))
             }
-            Some(other) => Err(ProjectionError::Database(sqlx::Error::Configuration(
+            Some(other) => Err(StoreError::Database(sqlx::Error::Configuration(
                 format!("unsupported database URL {other:?}: use postgres://… or sqlite:…").into(),
             ))),
             None => {
                 std::fs::create_dir_all(data_dir)
-                    .map_err(|e| ProjectionError::Database(sqlx::Error::Io(e)))?;
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 let options = SqliteConnectOptions::new()
                     .filename(data_dir.join(SQLITE_FILE))
                     .create_if_missing(true);
@@ -71,7 +71,7 @@ impl Db {
         }
     }
 
-    pub async fn postgres_pool(url: &str, max_connections: u32) -> Result<PgPool, ProjectionError> {
+    pub async fn postgres_pool(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
         Ok(PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -82,7 +82,7 @@ impl Db {
     async fn sqlite_pool(
         options: SqliteConnectOptions,
         max_connections: u32,
-    ) -> Result<SqlitePool, ProjectionError> {
+    ) -> Result<SqlitePool, StoreError> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -94,7 +94,7 @@ impl Db {
             .await?)
     }
 
-    pub async fn migrate(&self) -> Result<(), ProjectionError> {
+    pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
             Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
@@ -113,7 +113,7 @@ impl Db {
         }
     }
 
-    pub async fn ping(&self) -> Result<(), ProjectionError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
     }

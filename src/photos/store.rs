@@ -1,9 +1,6 @@
-//! Where uploaded and standardised photos go, and how they are standardised for the service.
-//!
-//! [`PhotoStore`] keeps files in an [`object_store`] (a local directory by default, or an
-//! S3-compatible bucket), each under its SHA-256, so the same picture is stored once. [`PhotoPipeline`] runs the standardiser on
-//! tokio's blocking threads, at most `concurrent` at a time: a burst of uploads queues here
-//! instead of occupying the HTTP workers.
+//! Where uploaded and standardised photos are kept: an [`object_store`] (a local directory by
+//! default, or an S3-compatible bucket), each file under its SHA-256, so the same picture is
+//! stored once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,14 +10,10 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
-use photo_ledger_domain::values::Background;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
-use crate::photo::error::PhotoError;
-use crate::photo::{Standardised, Standardiser};
-use crate::settings::{PhotoSettings, S3Settings};
+use crate::configuration::{PhotoSettings, S3Settings};
 
 #[derive(Clone)]
 pub struct PhotoStore {
@@ -86,43 +79,6 @@ impl PhotoStore {
 
     pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, object_store::Error> {
         Ok(self.store.get(&key(sha256)).await?.bytes().await?.to_vec())
-    }
-}
-
-pub struct PhotoPipeline {
-    standardiser: Arc<Standardiser>,
-    permits: Semaphore,
-}
-
-impl PhotoPipeline {
-    pub fn new(standardiser: Standardiser, concurrent: usize) -> Self {
-        Self {
-            standardiser: Arc::new(standardiser),
-            permits: Semaphore::new(concurrent.max(1)),
-        }
-    }
-
-    /// Standardises on a blocking thread once a permit is free.
-    pub async fn standardise(
-        &self,
-        bytes: Arc<Vec<u8>>,
-        background: Background,
-    ) -> Result<Standardised, PhotoError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .expect("the pipeline's semaphore is never closed");
-        let standardiser = self.standardiser.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            span.in_scope(|| standardiser.standardise(&bytes, background))
-        })
-        .await
-        .map_err(|e| PhotoError::Inference {
-            model: "pipeline",
-            reason: e.to_string(),
-        })?
     }
 }
 

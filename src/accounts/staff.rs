@@ -5,38 +5,15 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
-use photo_ledger_projections::{on_db, Db};
-use serde::{Deserialize, Serialize};
+use photo_ledger_domain::metadata::Role;
+use photo_ledger_store::{on_db, Db};
+use serde::Serialize;
 use std::sync::LazyLock;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum StaffRole {
-    Reviewer,
-    Courier,
-    Admin,
-}
-
-impl StaffRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaffRole::Reviewer => "reviewer",
-            StaffRole::Courier => "courier",
-            StaffRole::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [StaffRole::Reviewer, StaffRole::Courier, StaffRole::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StaffAccount {
     pub username: String,
-    pub role: StaffRole,
+    pub role: Role,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +22,8 @@ pub enum StaffError {
     InvalidUsername,
     #[error("password must be at least {MIN_PASSWORD_CHARS} characters")]
     WeakPassword,
+    #[error("{0} is not a staff role: use reviewer, courier or admin")]
+    NotAStaffRole(Role),
     #[error("wrong username or password")]
     BadCredentials,
     #[error("password hashing: {0}")]
@@ -98,12 +77,15 @@ async fn blocking<T: Send + 'static>(
 pub async fn add(
     db: &Db,
     username: &str,
-    role: StaffRole,
+    role: Role,
     password: String,
     now: DateTime<Utc>,
 ) -> Result<bool, StaffError> {
     if !valid_username(username) {
         return Err(StaffError::InvalidUsername);
+    }
+    if !role.is_staff() {
+        return Err(StaffError::NotAStaffRole(role));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(StaffError::WeakPassword);
@@ -145,7 +127,7 @@ pub async fn authenticate(
         .fetch_optional(pool)
         .await)?;
     let (role, hash) = match row {
-        Some((role, hash)) => (StaffRole::parse(&role), hash),
+        Some((role, hash)) => (Role::parse(&role).filter(|r| r.is_staff()), hash),
         None => (None, DUMMY_HASH.clone()),
     };
     let matches = blocking(move || password_matches(&hash, &password)).await?;

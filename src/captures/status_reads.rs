@@ -1,4 +1,4 @@
-//! `GET /captures/{id}` reads, batched ([`crate::batches`]): the statuses asked for while others
+//! `GET /captures/{id}` reads, batched ([`crate::ledger::coalesce`]): the statuses asked for while others
 //! are being read are fetched together, in one statement. Under load this is most of what the
 //! database does for students polling their status, so one round trip for many saves much of it.
 //!
@@ -8,9 +8,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use photo_ledger_projections::{capture_status, Db, ProjectionError};
+use photo_ledger_projections::{capture_status, ProjectionError};
+use photo_ledger_store::Db;
 
-use crate::batches::{first, Batches, Server, Waiting};
+use crate::ledger::coalesce::{first, Batches, Server, Waiting};
 
 /// Most statuses read in one statement.
 const MAX_BATCH: usize = 64;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::settings::WechatSettings;
+use crate::configuration::WechatSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WechatError {

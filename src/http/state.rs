@@ -1,0 +1,33 @@
+//! What every handler shares: the services, built once by [`crate::startup`].
+
+use std::sync::Arc;
+
+use photo_ledger_projections::person_key::PersonKeyer;
+
+use crate::accounts::wechat_login::WechatClient;
+use crate::captures::status_reads::StatusReads;
+use crate::captures::Captures;
+use crate::configuration::ApiSettings;
+use crate::eligibility::Verifier;
+use crate::http::token::TokenKeys;
+use crate::ledger::Ledger;
+use crate::payments::Payments;
+use crate::photos::PhotoService;
+use crate::telemetry::metrics::Metrics;
+
+pub struct AppState {
+    pub ledger: Arc<Ledger>,
+    /// Acting on captures: access, command, views, status.
+    pub captures: Captures,
+    pub verifier: Verifier,
+    pub tokens: TokenKeys,
+    pub wechat: WechatClient,
+    /// Keys ID numbers for the photo history, as the projection does.
+    pub person_keyer: PersonKeyer,
+    pub metrics: Metrics,
+    /// `GET /captures/{id}`'s reads, batched.
+    pub status_reads: StatusReads,
+    pub payments: Arc<Payments>,
+    pub photos: PhotoService,
+    pub api: ApiSettings,
+}

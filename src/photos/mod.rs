@@ -1,0 +1,385 @@
+//! A capture's photos in the service: taking an upload, standardising it, storing both files and
+//! recording them in the ledger; making a new standard photo of an upload on another
+//! background; and serving a photo to the people who may see it.
+//!
+//! [`PhotoService`] holds the use cases; [`store`] keeps the files by SHA-256 and [`pipeline`]
+//! bounds how many standardisations run at once. What a capture's photos are (their files, which
+//! upload a standard photo was made from) is read from the capture's document, folded from its
+//! events, never from a second record.
+
+pub mod pipeline;
+pub mod store;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use photo_ledger_domain::checks::CheckResult;
+use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
+use photo_ledger_domain::events::StoredPhoto;
+use photo_ledger_domain::metadata::Actor;
+use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
+use photo_ledger_domain::{CaptureCommand, CaptureError};
+use photo_ledger_photo::checks::Check;
+use photo_ledger_photo::error::PhotoError;
+use photo_ledger_photo::report::Verdict;
+use photo_ledger_photo::Standardised;
+use photo_ledger_projections::capture_doc::{CaptureDoc, PhotoEntry, PhotoKind};
+use photo_ledger_projections::capture_status::CaptureStatusView;
+use photo_ledger_projections::{photo_history, ProjectionError};
+
+use crate::captures::{CaptureAccessError, Captures, Requester};
+use crate::ledger::LedgerError;
+use crate::telemetry::metrics::Metrics;
+pub use pipeline::PhotoPipeline;
+pub use store::PhotoStore;
+
+/// The standard the standardiser produces, recorded with each result.
+const SPEC_NAME: &str = "chsi";
+const SPEC_VERSION: &str = "1";
+
+/// The longest side of a preview.
+const THUMB_SIDE: u32 = 240;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoServiceError {
+    /// Standardisation is not configured (no ONNX Runtime).
+    #[error("photo standardisation is not configured")]
+    Unavailable,
+    /// No such photo, or not one the requester may see.
+    #[error("no such photo for this requester")]
+    PhotoNotFound,
+    /// The picture cannot be standardised, or standardisation failed.
+    #[error(transparent)]
+    Photo(#[from] PhotoError),
+    #[error(transparent)]
+    Capture(#[from] CaptureAccessError),
+    #[error("the photo store failed")]
+    Store(#[from] object_store::Error),
+    #[error("making a preview failed")]
+    Preview(#[source] image::ImageError),
+}
+
+impl From<LedgerError> for PhotoServiceError {
+    fn from(e: LedgerError) -> Self {
+        Self::Capture(CaptureAccessError::Ledger(e))
+    }
+}
+
+impl From<ProjectionError> for PhotoServiceError {
+    fn from(e: ProjectionError) -> Self {
+        Self::Capture(CaptureAccessError::View(e))
+    }
+}
+
+impl From<CaptureError> for PhotoServiceError {
+    fn from(e: CaptureError) -> Self {
+        LedgerError::Refused(e).into()
+    }
+}
+
+/// A standardisation's outcome, as the student is answered.
+pub struct PhotoResult {
+    /// The upload.
+    pub photo_id: PhotoId,
+    /// Absent when no standard photo could be made from the picture.
+    pub standard_photo_id: Option<PhotoId>,
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+    /// A failed blocking check: the photo cannot be submitted.
+    pub blocking: bool,
+    pub capture: CaptureStatusView,
+}
+
+/// A photo's file and how it was recorded.
+pub struct PhotoFile {
+    pub photo: PhotoEntry,
+    pub bytes: Vec<u8>,
+}
+
+impl PhotoFile {
+    /// The file's media type: uploads as they came, standard photos and previews as JPEG.
+    pub fn content_type(&self) -> &'static str {
+        match image::guess_format(&self.bytes) {
+            Ok(image::ImageFormat::Png) => "image/png",
+            Ok(image::ImageFormat::WebP) => "image/webp",
+            _ => "image/jpeg",
+        }
+    }
+}
+
+pub struct PhotoService {
+    captures: Captures,
+    store: PhotoStore,
+    /// Standardisation, when ONNX Runtime is configured.
+    pipeline: Option<PhotoPipeline>,
+    metrics: Metrics,
+}
+
+impl PhotoService {
+    pub fn new(
+        captures: Captures,
+        store: PhotoStore,
+        pipeline: Option<PhotoPipeline>,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            captures,
+            store,
+            pipeline,
+            metrics,
+        }
+    }
+
+    /// Whether photos can be standardised (the models are loaded).
+    pub fn can_standardise(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
+    /// Takes a student's photo: checks the capture would accept it, standardises it on the
+    /// batch's first background, stores both files and records the upload and its result.
+    pub async fn upload(
+        &self,
+        requester: &Requester,
+        capture_id: CaptureId,
+        bytes: Vec<u8>,
+        source: PhotoSource,
+    ) -> Result<PhotoResult, PhotoServiceError> {
+        let capture = self
+            .captures
+            .accessible(&requester.actor, capture_id)
+            .await?;
+        let pipeline = self.pipeline()?;
+        // The capture's own rules (paid first? album allowed? full?) before the expensive work.
+        capture.may_upload(source)?;
+        let background = capture
+            .qualification
+            .as_ref()
+            .and_then(|q| q.policy.backgrounds.first().copied())
+            .unwrap_or(Background::Blue);
+        let bytes = Arc::new(bytes);
+        let standardised = self
+            .standardise(pipeline, bytes.clone(), background)
+            .await?;
+        let photo = StoredPhoto {
+            photo_id: PhotoId(requester.new_id("photo")),
+            bytes: bytes.len() as u64,
+            width: standardised.report.input.width,
+            height: standardised.report.input.height,
+            format: format_of(&bytes),
+            sha256: self.store.put(bytes.to_vec()).await?,
+        };
+        let photo_id = photo.photo_id;
+        self.captures
+            .send(
+                requester,
+                capture_id,
+                CaptureCommand::UploadPhoto(UploadPhoto {
+                    photo,
+                    source,
+                    at: Utc::now(),
+                }),
+            )
+            .await?;
+        self.record(requester, capture_id, photo_id, background, standardised)
+            .await
+    }
+
+    /// Makes a new standard photo of an upload (named by itself or by any standard photo made
+    /// from it) on another background the batch offers.
+    pub async fn change_background(
+        &self,
+        requester: &Requester,
+        capture_id: CaptureId,
+        photo_id: PhotoId,
+        background: Background,
+    ) -> Result<PhotoResult, PhotoServiceError> {
+        let capture = self
+            .captures
+            .accessible(&requester.actor, capture_id)
+            .await?;
+        let pipeline = self.pipeline()?;
+        if capture
+            .qualification
+            .as_ref()
+            .is_some_and(|q| !q.policy.offers_background(background))
+        {
+            return Err(CaptureError::BackgroundNotOffered.into());
+        }
+        // Before the expensive work; the ledger decides again when the result is recorded.
+        capture.room_for_photos(1)?;
+        let doc = self.document(capture_id).await?;
+        let upload = doc
+            .photo(photo_id)
+            .map(|p| match p.kind {
+                PhotoKind::Standard {
+                    source_photo_id, ..
+                } => source_photo_id,
+                PhotoKind::Uploaded { .. } => p.photo_id,
+            })
+            .and_then(|id| doc.photo(id))
+            .filter(|p| matches!(p.kind, PhotoKind::Uploaded { .. }))
+            .ok_or(PhotoServiceError::PhotoNotFound)?;
+        let bytes = self.store.get(&upload.sha256).await?;
+        let standardised = self
+            .standardise(pipeline, Arc::new(bytes), background)
+            .await?;
+        self.record(
+            requester,
+            capture_id,
+            upload.photo_id,
+            background,
+            standardised,
+        )
+        .await
+    }
+
+    /// A photo's file, to its owner and to staff; anyone else is told it does not exist.
+    pub async fn file(
+        &self,
+        actor: &Actor,
+        photo_id: PhotoId,
+    ) -> Result<PhotoFile, PhotoServiceError> {
+        let capture_id: CaptureId =
+            photo_history::capture_of(self.captures.ledger().db(), &photo_id.to_string())
+                .await?
+                .and_then(|id| id.parse().ok())
+                .ok_or(PhotoServiceError::PhotoNotFound)?;
+        self.captures
+            .accessible(actor, capture_id)
+            .await
+            .map_err(|e| match e {
+                CaptureAccessError::NotFound => PhotoServiceError::PhotoNotFound,
+                other => other.into(),
+            })?;
+        let photo = self
+            .document(capture_id)
+            .await?
+            .photo(photo_id)
+            .cloned()
+            .ok_or(PhotoServiceError::PhotoNotFound)?;
+        let bytes = self.store.get(&photo.sha256).await?;
+        Ok(PhotoFile { photo, bytes })
+    }
+
+    /// A small JPEG preview of a photo (its longest side [`THUMB_SIDE`]), made on a blocking
+    /// thread.
+    pub async fn preview(&self, file: PhotoFile) -> Result<Vec<u8>, PhotoServiceError> {
+        tokio::task::spawn_blocking(move || thumbnail(&file.bytes))
+            .await
+            .map_err(|e| PhotoError::Inference {
+                model: "preview",
+                reason: e.to_string(),
+            })?
+    }
+
+    async fn document(&self, capture_id: CaptureId) -> Result<CaptureDoc, PhotoServiceError> {
+        CaptureDoc::load(self.captures.ledger().db(), &capture_id.to_string())
+            .await?
+            .ok_or(PhotoServiceError::PhotoNotFound)
+    }
+
+    fn pipeline(&self) -> Result<&PhotoPipeline, PhotoServiceError> {
+        self.pipeline.as_ref().ok_or(PhotoServiceError::Unavailable)
+    }
+
+    /// Runs the pipeline and times it by verdict.
+    async fn standardise(
+        &self,
+        pipeline: &PhotoPipeline,
+        bytes: Arc<Vec<u8>>,
+        background: Background,
+    ) -> Result<Standardised, PhotoServiceError> {
+        let started = std::time::Instant::now();
+        let standardised = pipeline.standardise(bytes, background).await;
+        let verdict = match &standardised {
+            Ok(s) => match s.report.verdict {
+                Verdict::Accepted => "accepted",
+                Verdict::Retake => "retake",
+                Verdict::Refused => "refused",
+            },
+            Err(e) => e.code(),
+        };
+        self.metrics
+            .observe_standardisation(verdict, started.elapsed().as_secs_f64());
+        Ok(standardised?)
+    }
+
+    /// Stores the standard photo, if one was made, records it as the upload's result, and
+    /// answers with the checks and the capture's status.
+    async fn record(
+        &self,
+        requester: &Requester,
+        capture_id: CaptureId,
+        source_photo_id: PhotoId,
+        background: Background,
+        standardised: Standardised,
+    ) -> Result<PhotoResult, PhotoServiceError> {
+        let report = standardised.report;
+        let standard_photo_id = match (standardised.jpeg, &report.output) {
+            (Some(jpeg), Some(output)) => {
+                let what = format!("standard-photo:{source_photo_id}:{background}");
+                let standard = StoredPhoto {
+                    photo_id: PhotoId(requester.new_id(&what)),
+                    bytes: jpeg.len() as u64,
+                    sha256: self.store.put(jpeg).await?,
+                    width: output.width,
+                    height: output.height,
+                    format: "jpeg".into(),
+                };
+                let standard_id = standard.photo_id;
+                let mut metadata = requester.metadata(&what);
+                metadata.actor = Actor::system("standardiser");
+                self.captures
+                    .run(
+                        metadata,
+                        capture_id,
+                        CaptureCommand::RecordStandardisation(RecordStandardisation {
+                            source_photo_id,
+                            result: standard,
+                            background,
+                            spec_name: SPEC_NAME.into(),
+                            spec_version: SPEC_VERSION.into(),
+                            checks: report.checks.iter().map(|c| c.result.clone()).collect(),
+                            perceptual_hash: report.perceptual_hash.map(|h| h.to_string()),
+                            at: Utc::now(),
+                        }),
+                    )
+                    .await?;
+                Some(standard_id)
+            }
+            _ => None,
+        };
+        Ok(PhotoResult {
+            photo_id: source_photo_id,
+            standard_photo_id,
+            verdict: report.verdict,
+            blocking: report
+                .checks
+                .iter()
+                .any(|c| CheckResult::blocks_submission(&c.result)),
+            checks: report.checks,
+            capture: self.captures.status(capture_id).await?,
+        })
+    }
+}
+
+fn format_of(bytes: &[u8]) -> String {
+    image::guess_format(bytes)
+        .ok()
+        .and_then(|f| f.extensions_str().first())
+        .map_or_else(|| "unknown".into(), |ext| (*ext).to_string())
+}
+
+fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, PhotoServiceError> {
+    let limits = photo_ledger_photo::spec::InputLimits::default();
+    let image = photo_ledger_photo::input::decode(bytes, &limits)?;
+    // Keeps the aspect ratio.
+    let thumb = image::DynamicImage::ImageRgb8(image)
+        .thumbnail(THUMB_SIDE, THUMB_SIDE)
+        .into_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&thumb)
+        .map_err(PhotoServiceError::Preview)?;
+    Ok(jpeg)
+}
