@@ -99,8 +99,8 @@ const BINARY: &str = "photo-ledger";
 fn photo_ledger(url: &str, data_dir: &Path) -> Command {
     let mut command = Command::new(data_dir.join(BINARY));
     command
-        .env("DATABASE_URL", url)
-        .env("PHOTO_LEDGER_DATA_DIR", data_dir);
+        .env("PHOTO_LEDGER__STORE__DATABASE_URL", url)
+        .env("PHOTO_LEDGER__STORE__DATA_DIR", data_dir);
     command
 }
 
@@ -144,7 +144,10 @@ impl Service {
         let output = std::fs::File::create(&log).unwrap();
         let mut serve = photo_ledger(url, data_dir);
         if let Some(connections) = db_connections {
-            serve.env("PHOTO_LEDGER_DB_CONNECTIONS", connections.to_string());
+            serve.env(
+                "PHOTO_LEDGER__STORE__DB_CONNECTIONS",
+                connections.to_string(),
+            );
         }
         let child = serve
             .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])

@@ -153,7 +153,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreSettings {
         data_dir: dir.path().into(),
-        database_url: Some(url.clone()),
+        database_url: Some(url.clone().into()),
         person_key: Some("bench".into()),
         db_connections: 40,
     };

@@ -143,8 +143,8 @@ fn peak_memory(photo: &Path, dir: &Path) {
         .arg("standardise")
         .arg(photo)
         .arg(dir.join("standard.jpg"))
-        .env("ORT_DYLIB_PATH", onnxruntime())
-        .env("PHOTO_LEDGER_MODELS", root().join("models"))
+        .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", onnxruntime())
+        .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root().join("models"))
         .output()
         .expect("the CLI runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -1,28 +1,87 @@
-//! Typed settings shared by every subcommand that touches the ledger.
+//! Every setting of the service, in one typed [`Settings`], from one mechanism: built-in
+//! defaults, then an optional TOML file (`--config FILE`), then environment variables
+//! `PHOTO_LEDGER__SECTION__KEY` (for example `PHOTO_LEDGER__STORE__DATABASE_URL`), then the
+//! command line's few flags ([`Overrides`]). Unknown keys are refused with their name. Secrets
+//! are [`SecretString`]s: they never print, not even in `Debug` of the whole configuration.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::Args;
 use photo_ledger_projections::person_key::PersonKeyer;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::eligibility::codes::CodeKeySettings;
+
+/// Everything the service and its subcommands are configured with.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub store: StoreSettings,
+    pub codes: CodeKeySettings,
+    pub api: ApiSettings,
+    pub log: LogSettings,
+    /// `serve --dev`: development routes, and a random token secret when none is configured.
+    /// A flag only, never read from the file or the environment.
+    pub dev: bool,
+}
+
+/// The settings document: one section per concern, as the file and the variables name them.
+#[derive(Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Document {
+    store: StoreSettings,
+    codes: CodeKeySettings,
+    auth: AuthSettings,
+    wechat: WechatSettings,
+    wechat_pay: crate::payments::wechat_pay::WechatPaySettings,
+    photos: PhotoSettings,
+    http: HttpSettings,
+    log: LogSettings,
+}
 
 /// Where the ledger lives.
-#[derive(Args, Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// Directory for the embedded database and the photo store.
-    #[arg(long, env = "PHOTO_LEDGER_DATA_DIR", default_value = "./data")]
+    /// Directory for the embedded database, the photo store and generated keys.
     pub data_dir: PathBuf,
     /// PostgreSQL URL (postgres://…); without it the embedded SQLite database in the data
-    /// directory is used.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    /// directory is used. A secret: the URL may carry a password.
+    pub database_url: Option<SecretString>,
     /// Secret for the keyed hash of ID numbers in the photo history. Every instance sharing a
     /// database must use the same one; without it a random key is kept in the data directory.
-    #[arg(long, env = "PHOTO_LEDGER_PERSON_KEY", hide_env_values = true)]
-    pub person_key: Option<String>,
+    pub person_key: Option<SecretString>,
     /// Connections in the database pool.
-    #[arg(long, env = "PHOTO_LEDGER_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: "./data".into(),
+            database_url: None,
+            person_key: None,
+            db_connections: 16,
+        }
+    }
+}
+
+/// How the service logs.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// JSON lines, for production log collectors.
+    pub json: bool,
+    /// Which lines to keep, as `tracing`'s filter directives (`info,sqlx=warn`).
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            json: false,
+            filter: "info,sqlx=warn".into(),
+        }
+    }
 }
 
 const PERSON_KEY_FILE: &str = "person-key.secret";
@@ -31,16 +90,19 @@ impl StoreSettings {
     pub fn embedded(data_dir: &Path) -> Self {
         Self {
             data_dir: data_dir.to_path_buf(),
-            database_url: None,
-            person_key: None,
-            db_connections: 16,
+            ..Self::default()
         }
+    }
+
+    /// The database URL, when one is configured.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_ref().map(ExposeSecret::expose_secret)
     }
 
     /// The person keyer: the configured secret, else one kept in the data directory.
     pub fn person_keyer(&self) -> anyhow::Result<PersonKeyer> {
         if let Some(secret) = &self.person_key {
-            return Ok(PersonKeyer::new(secret.as_bytes().to_vec()));
+            return Ok(PersonKeyer::new(secret.expose_secret().as_bytes().to_vec()));
         }
         let secret = data_dir_secret(&self.data_dir, PERSON_KEY_FILE, || {
             format!(
@@ -51,6 +113,109 @@ impl StoreSettings {
         })?;
         Ok(PersonKeyer::new(secret.into_bytes()))
     }
+}
+
+/// The command line's flags that override the settings (each also has a key in the file).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct Overrides {
+    /// The settings file (TOML); `PHOTO_LEDGER__SECTION__KEY` variables override it, and these
+    /// flags override both.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// `store.data_dir`: the embedded database, the photo store and generated keys.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `store.database_url`: PostgreSQL (postgres://…) instead of the embedded database.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// `store.db_connections`: connections in the database pool.
+    #[arg(long, global = true)]
+    pub db_connections: Option<u32>,
+    /// `store.person_key`. Prefer the file or the variable: a flag shows in the process list.
+    #[arg(long, global = true, hide = true)]
+    pub person_key: Option<String>,
+    /// `codes.signing_key`. Prefer the file or the variable: a flag shows in the process list.
+    #[arg(long, global = true, hide = true)]
+    pub code_signing_key: Option<String>,
+    /// `codes.public_key`: verifies collection codes (64 hex digits).
+    #[arg(long, global = true)]
+    pub code_public_key: Option<String>,
+    /// `log.json`: log as JSON lines.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+impl Overrides {
+    /// The settings: defaults, the file, the variables, then these flags.
+    pub fn load(&self) -> anyhow::Result<Settings> {
+        refuse_retired_variables(|name| std::env::var_os(name).is_some())?;
+        let mut settings = Settings::load(self.config.as_deref())?;
+        let store = &mut settings.store;
+        if let Some(dir) = &self.data_dir {
+            store.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            store.database_url = Some(url.clone().into());
+        }
+        if let Some(connections) = self.db_connections {
+            store.db_connections = connections;
+        }
+        if let Some(key) = &self.person_key {
+            store.person_key = Some(key.clone().into());
+        }
+        if let Some(key) = &self.code_signing_key {
+            settings.codes.signing_key = Some(key.clone().into());
+        }
+        if let Some(key) = &self.code_public_key {
+            settings.codes.public_key = Some(key.clone());
+        }
+        settings.log.json |= self.log_json;
+        Ok(settings)
+    }
+}
+
+/// Variables earlier versions read, and what replaced each. One still set would otherwise be
+/// ignored without a word (a `DATABASE_URL` left in place would quietly mean the embedded
+/// database), so the service refuses to start and says what to set instead.
+const RETIRED_VARIABLES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "PHOTO_LEDGER__STORE__DATABASE_URL"),
+    ("PHOTO_LEDGER_DATA_DIR", "PHOTO_LEDGER__STORE__DATA_DIR"),
+    ("PHOTO_LEDGER_PERSON_KEY", "PHOTO_LEDGER__STORE__PERSON_KEY"),
+    (
+        "PHOTO_LEDGER_DB_CONNECTIONS",
+        "PHOTO_LEDGER__STORE__DB_CONNECTIONS",
+    ),
+    (
+        "PHOTO_LEDGER_CODE_SIGNING_KEY",
+        "PHOTO_LEDGER__CODES__SIGNING_KEY",
+    ),
+    (
+        "PHOTO_LEDGER_CODE_PUBLIC_KEY",
+        "PHOTO_LEDGER__CODES__PUBLIC_KEY",
+    ),
+    ("PHOTO_LEDGER_BIND", "PHOTO_LEDGER__HTTP__BIND"),
+    ("PHOTO_LEDGER_CONFIG", "--config FILE"),
+    ("PHOTO_LEDGER_LOG", "PHOTO_LEDGER__LOG__FILTER"),
+    ("PHOTO_LEDGER_LOG_JSON", "PHOTO_LEDGER__LOG__JSON"),
+    ("PHOTO_LEDGER_MODELS", "PHOTO_LEDGER__PHOTOS__MODELS_DIR"),
+    (
+        "PHOTO_LEDGER_MODEL_THREADS",
+        "PHOTO_LEDGER__PHOTOS__MODEL_THREADS",
+    ),
+];
+
+fn refuse_retired_variables(is_set: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+    let set: Vec<String> = RETIRED_VARIABLES
+        .iter()
+        .filter(|(old, _)| is_set(old))
+        .map(|(old, new)| format!("{old} (set {new} instead)"))
+        .collect();
+    anyhow::ensure!(
+        set.is_empty(),
+        "these variables are no longer read: {}; see docs/configuration.md",
+        set.join(", ")
+    );
+    Ok(())
 }
 
 /// A secret kept in the data directory: read when there, else made by `generate` and written
@@ -79,11 +244,8 @@ pub fn data_dir_secret(
     Ok(secret)
 }
 
-/// The HTTP service's settings: built-in defaults, then an optional TOML file (`serve --config`),
-/// then environment variables `PHOTO_LEDGER__SECTION__KEY` (for example
-/// `PHOTO_LEDGER__AUTH__TOKEN_SECRET`). Secrets are wrapped so they never print.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The HTTP service's sections of the settings.
+#[derive(Clone, Debug, Default)]
 pub struct ApiSettings {
     pub auth: AuthSettings,
     pub wechat: WechatSettings,
@@ -159,7 +321,8 @@ impl Default for PhotoSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Key that signs access tokens (HMAC-SHA256), at least 32 bytes. Every instance behind one
-    /// address must share it. Required unless `serve --dev`, which uses a random one per process.
+    /// address must share it. Without it `serve --dev` uses a random one per process, and otherwise
+    /// one is generated once and kept in the data directory.
     pub token_secret: Option<secrecy::SecretString>,
     /// How long a student's token lasts.
     pub student_token_ttl_secs: u64,
@@ -204,6 +367,8 @@ impl Default for WechatSettings {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
+    /// The address `serve` listens on.
+    pub bind: String,
     /// Largest JSON body most routes accept.
     pub json_limit_bytes: usize,
     /// Largest body of `POST /captures`, which may carry a picture of the collection code.
@@ -217,6 +382,7 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
+            bind: "127.0.0.1:8080".into(),
             json_limit_bytes: 64 * 1024,
             verify_limit_bytes: 4 * 1024 * 1024,
             roster_limit_bytes: 16 * 1024 * 1024,
@@ -226,9 +392,17 @@ impl Default for HttpSettings {
 }
 
 /// The prefix of environment variables that override the settings file.
-pub const API_ENV_PREFIX: &str = "PHOTO_LEDGER";
+pub const ENV_PREFIX: &str = "PHOTO_LEDGER";
 
-impl ApiSettings {
+impl Settings {
+    /// The defaults, on this store.
+    pub fn new(store: StoreSettings) -> Self {
+        Self {
+            store,
+            ..Self::default()
+        }
+    }
+
     /// Defaults, then `file` if given, then `PHOTO_LEDGER__…` environment variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut builder = config::Config::builder();
@@ -241,16 +415,35 @@ impl ApiSettings {
         }
         builder
             .add_source(
-                config::Environment::with_prefix(API_ENV_PREFIX)
+                config::Environment::with_prefix(ENV_PREFIX)
                     .prefix_separator("__")
                     .separator("__"),
             )
             .build()
-            .and_then(config::Config::try_deserialize)
+            .and_then(config::Config::try_deserialize::<Document>)
+            .map(Document::into_settings)
             .with_context(|| match file {
                 Some(file) => format!("cannot read the settings in {}", file.display()),
                 None => "cannot read the settings from PHOTO_LEDGER__… variables".to_string(),
             })
+    }
+}
+
+impl Document {
+    fn into_settings(self) -> Settings {
+        Settings {
+            store: self.store,
+            codes: self.codes,
+            api: ApiSettings {
+                auth: self.auth,
+                wechat: self.wechat,
+                wechat_pay: self.wechat_pay,
+                photos: self.photos,
+                http: self.http,
+            },
+            log: self.log,
+            dev: false,
+        }
     }
 }
 
@@ -269,7 +462,7 @@ mod tests {
             "[auth]\ntoken_secret = \"0123456789abcdef0123456789abcdef\"\nstudent_token_ttl_secs = 600\n\n[wechat]\napp_id = \"wx123\"\n",
         )
         .unwrap();
-        let settings = ApiSettings::load(Some(&file)).unwrap();
+        let settings = Settings::load(Some(&file)).unwrap().api;
         assert_eq!(settings.auth.student_token_ttl_secs, 600);
         assert_eq!(settings.auth.staff_token_ttl_secs, 8 * 3600);
         assert_eq!(
@@ -281,8 +474,8 @@ mod tests {
         assert_eq!(settings.http.json_limit_bytes, 64 * 1024);
 
         std::fs::write(&file, "[auth]\ntoken_secert = \"typo\"\n").unwrap();
-        assert!(ApiSettings::load(Some(&file)).is_err());
-        assert!(ApiSettings::load(Some(&dir.path().join("missing.toml"))).is_err());
+        assert!(Settings::load(Some(&file)).is_err());
+        assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 
     #[test]
@@ -294,7 +487,7 @@ mod tests {
             "[photos.s3]\nbucket = \"photos\"\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id = \"AKIDEXAMPLE\"\nsecret_access_key = \"wJalrXUtnFEMI/K7MDENG\"\nallow_http = true\n",
         )
         .unwrap();
-        let s3 = ApiSettings::load(Some(&file)).unwrap().photos.s3.unwrap();
+        let s3 = Settings::load(Some(&file)).unwrap().api.photos.s3.unwrap();
         assert_eq!(s3.bucket, "photos");
         assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(s3.region, "us-east-1");
@@ -307,7 +500,7 @@ mod tests {
         assert!(!format!("{s3:?}").contains("wJalrXUtnFEMI"));
 
         std::fs::write(&file, "[photos.s3]\nbucket = \"photos\"\n").unwrap();
-        let missing = ApiSettings::load(Some(&file)).unwrap_err();
+        let missing = Settings::load(Some(&file)).unwrap_err();
         assert!(
             format!("{missing:#}").contains("access_key_id"),
             "{missing:#}"
@@ -321,5 +514,84 @@ mod tests {
             ..AuthSettings::default()
         };
         assert!(!format!("{settings:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn no_secret_of_the_whole_configuration_prints_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo-ledger.toml");
+        let secrets = [
+            (
+                "store",
+                "database_url",
+                "postgres://ledger:pg-secret-1@db/ledger",
+            ),
+            ("store", "person_key", "person-secret-2"),
+            ("codes", "signing_key", "code-secret-3"),
+            (
+                "auth",
+                "token_secret",
+                "token-secret-4-of-at-least-32-bytes",
+            ),
+            ("wechat", "app_secret", "wechat-secret-5"),
+            ("wechat_pay", "api_v3_key", "apiv3-secret-6"),
+            ("wechat_pay", "merchant_private_key_pem", "pem-secret-7"),
+        ];
+        let mut text = String::new();
+        for section in ["store", "codes", "auth", "wechat", "wechat_pay"] {
+            text.push_str(&format!("[{section}]\n"));
+            for (_, key, value) in secrets.iter().filter(|(s, ..)| *s == section) {
+                text.push_str(&format!("{key} = \"{value}\"\n"));
+            }
+        }
+        text.push_str("[photos.s3]\nbucket = \"b\"\naccess_key_id = \"AKID\"\nsecret_access_key = \"s3-secret-8\"\n");
+        std::fs::write(&file, text).unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        assert_eq!(
+            settings.store.database_url(),
+            Some("postgres://ledger:pg-secret-1@db/ledger")
+        );
+        let printed = format!("{settings:?} {settings:#?}");
+        for secret in secrets
+            .iter()
+            .map(|(_, _, value)| *value)
+            .chain(["s3-secret-8"])
+        {
+            let fragment = secret.split('-').next().unwrap().to_string() + "-secret";
+            assert!(!printed.contains(secret), "{secret} printed in {printed}");
+            assert!(!printed.contains(&fragment), "{fragment} printed");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_variables_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo-ledger.toml");
+        std::fs::write(
+            &file,
+            "[store]\ndata_dir = \"/from/file\"\ndb_connections = 3\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config: Some(file.clone()),
+            data_dir: Some("/from/flag".into()),
+            ..Overrides::default()
+        };
+        let settings = overrides.load().unwrap();
+        assert_eq!(settings.store.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(settings.store.db_connections, 3);
+        assert!(settings.store.database_url().is_none());
+    }
+
+    #[test]
+    fn a_retired_variable_still_set_is_refused_with_its_replacement() {
+        let error = refuse_retired_variables(|name| name == "DATABASE_URL").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("DATABASE_URL"), "{message}");
+        assert!(
+            message.contains("PHOTO_LEDGER__STORE__DATABASE_URL"),
+            "{message}"
+        );
+        assert!(refuse_retired_variables(|_| false).is_ok());
     }
 }

@@ -2,7 +2,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // With the `failpoints` feature, `FAILPOINTS=name=action` arms the crash tests' failpoints.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = photo_ledger::cli::Cli::parse();
-    photo_ledger::telemetry::init(cli.log_json);
-    cli.run().await
+    let settings = cli.overrides.load()?;
+    photo_ledger::telemetry::init(&settings.log)?;
+    cli.run(settings).await
 }

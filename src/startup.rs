@@ -15,9 +15,8 @@ use tokio::task::JoinSet;
 use crate::accounts::wechat_login::WechatClient;
 use crate::captures::status_reads::StatusReads;
 use crate::captures::Captures;
-use crate::configuration::{ApiSettings, PhotoSettings, StoreSettings};
+use crate::configuration::{PhotoSettings, Settings, StoreSettings};
 use crate::eligibility::attempts::AttemptLimits;
-use crate::eligibility::codes::CodeKeySettings;
 use crate::eligibility::Verifier;
 use crate::http::state::AppState;
 use crate::http::token::TokenKeys;
@@ -34,13 +33,9 @@ use photo_ledger_photo::{Standardiser, StandardiserConfig};
 
 /// Opens the database named by the settings and brings its schema up to date.
 pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
-    let db = Db::connect(
-        store.database_url.as_deref(),
-        &store.data_dir,
-        store.db_connections,
-    )
-    .await
-    .context("cannot open the database (check --database-url / DATABASE_URL, or --data-dir)")?;
+    let db = Db::connect(store.database_url(), &store.data_dir, store.db_connections)
+        .await
+        .context("cannot open the database (check store.database_url / --database-url, or store.data_dir / --data-dir)")?;
     db.migrate()
         .await
         .context("cannot bring the database schema up to date")?;
@@ -67,28 +62,6 @@ pub async fn open_ledger(
         projector,
         LedgerConfig::default(),
     )))
-}
-
-/// Everything `serve` is configured with.
-#[derive(Clone, Debug)]
-pub struct ServeSettings {
-    pub store: StoreSettings,
-    pub codes: CodeKeySettings,
-    pub api: ApiSettings,
-    /// Development routes and a random token secret when none is configured.
-    pub dev: bool,
-}
-
-impl ServeSettings {
-    /// The defaults, on this store.
-    pub fn new(store: StoreSettings) -> Self {
-        Self {
-            store,
-            codes: CodeKeySettings::default(),
-            api: ApiSettings::default(),
-            dev: false,
-        }
-    }
 }
 
 /// Loads the models once, when ONNX Runtime is configured.
@@ -119,7 +92,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: &ServeSettings, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build(settings: &Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let tokens = TokenKeys::from_settings(
             settings.api.auth.token_secret.as_ref(),
             settings.dev,

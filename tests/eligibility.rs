@@ -1117,10 +1117,10 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--category",
         ONLINE,
     ])
-    .run()
+    .load_and_run()
     .await
     .unwrap();
-    cli(&["school", "list"]).run().await.unwrap();
+    cli(&["school", "list"]).load_and_run().await.unwrap();
     // The CLI runs on the real clock: a deadline a year ahead keeps the batch open.
     let deadline = (Utc::now() + Duration::days(365)).date_naive();
     cli(&[
@@ -1141,10 +1141,10 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--backgrounds",
         "blue,#00a3e6",
     ])
-    .run()
+    .load_and_run()
     .await
     .unwrap();
-    cli(&["batch", "list"]).run().await.unwrap();
+    cli(&["batch", "list"]).load_and_run().await.unwrap();
     let roster_file = format!(
         "{}/fixtures/rosters/graduates.csv",
         env!("CARGO_MANIFEST_DIR")
@@ -1159,7 +1159,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--by",
         "admin",
     ])
-    .run()
+    .load_and_run()
     .await
     .expect("bad rows do not fail the import");
     let bad = store.data_dir().join("bad.csv");
@@ -1171,7 +1171,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--school",
         SCHOOL
     ])
-    .run()
+    .load_and_run()
     .await
     .is_err());
     let outdir = store.data_dir().join("codes");
@@ -1182,7 +1182,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         SCHOOL,
         outdir.to_str().unwrap(),
     ])
-    .run()
+    .load_and_run()
     .await
     .unwrap();
 
@@ -1210,13 +1210,16 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     let payload = verifier.verify(&first).unwrap();
     assert_eq!(payload.student_number, "2022010001");
     assert_eq!(payload.name_masked, "吴*兰");
-    cli(&["codes", "verify", &first]).run().await.unwrap();
+    cli(&["codes", "verify", &first])
+        .load_and_run()
+        .await
+        .unwrap();
     cli(&["codes", "verify", "--image", pngs[1].to_str().unwrap()])
-        .run()
+        .load_and_run()
         .await
         .unwrap();
     assert!(cli(&["codes", "verify", &first[..first.len() - 10]])
-        .run()
+        .load_and_run()
         .await
         .is_err());
     // A student verifying from the command line, with the printed picture and then by number.
@@ -1233,7 +1236,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--last4",
         "1226",
     ])
-    .run()
+    .load_and_run()
     .await
     .unwrap();
     cli(&[
@@ -1245,7 +1248,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--student-number",
         "2022010001",
     ])
-    .run()
+    .load_and_run()
     .await
     .expect("the same capture again");
     let wrong = cli(&[
@@ -1261,16 +1264,16 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "--last4",
         "0000",
     ])
-    .run()
+    .load_and_run()
     .await
     .unwrap_err();
     assert!(
         wrong.to_string().contains("eligibility.last4_mismatch"),
         "{wrong}"
     );
-    cli(&["attempts"]).run().await.unwrap();
+    cli(&["attempts"]).load_and_run().await.unwrap();
     cli(&["roster", "imports", "--school", SCHOOL])
-        .run()
+        .load_and_run()
         .await
         .unwrap();
 }

@@ -4,13 +4,14 @@ mod support;
 
 use std::net::TcpListener;
 
-use photo_ledger::startup::{Application, ServeSettings};
+use photo_ledger::configuration::Settings;
+use photo_ledger::startup::Application;
 use support::{Backend, TestStore};
 
 async fn spawn(backend: Backend) -> (String, TestStore) {
     let store = TestStore::new(backend).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut settings = ServeSettings::new(store.settings.clone());
+    let mut settings = Settings::new(store.settings.clone());
     settings.dev = true;
     let app = Application::build(&settings, listener)
         .await

@@ -646,6 +646,8 @@ async fn replay_rebuilds_identical_views_and_applies_the_upcaster(backend: Backe
 }
 
 async fn a_crash_between_applying_and_committing_loses_nothing(backend: Backend) {
+    #[cfg(not(feature = "failpoints"))]
+    panic!("the crash test needs the failpoints feature: cargo test --all-features");
     let store = TestStore::new(backend).await;
     let ledger = store.ledger().await;
     for n in 0..4 {
@@ -655,7 +657,7 @@ async fn a_crash_between_applying_and_committing_loses_nothing(backend: Backend)
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"))
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(store.cli_args())
-        .env("PHOTO_LEDGER_FAILPOINT", "projector.before_commit")
+        .env("FAILPOINTS", "projector.before_commit=return")
         .stderr(std::process::Stdio::null())
         .status()
         .expect("run photo-ledger serve");

@@ -425,8 +425,8 @@ fn the_cli_standardises_and_prints() {
     let run = |args: &[&std::ffi::OsStr]| {
         std::process::Command::new(bin)
             .args(args)
-            .env("ORT_DYLIB_PATH", &onnxruntime)
-            .env("PHOTO_LEDGER_MODELS", root().join("models"))
+            .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
+            .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root().join("models"))
             .output()
             .expect("the binary runs")
     };
@@ -489,10 +489,10 @@ fn the_cli_standardises_and_prints() {
         .arg(root().join("fixtures/astronaut.png"))
         .arg(&standard)
         .env(
-            "ORT_DYLIB_PATH",
+            "PHOTO_LEDGER__PHOTOS__ONNXRUNTIME",
             dir.path().join("missing/libonnxruntime.so"),
         )
-        .env("PHOTO_LEDGER_MODELS", root().join("models"))
+        .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root().join("models"))
         .output()
         .expect("the binary runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -22,7 +22,7 @@ pub enum PhotoError {
     Corrupt(String),
     #[error(
         "ONNX Runtime could not be loaded from {path}: {reason}. \
-         Run `bash tools/onnxruntime/fetch.sh`, or point --onnxruntime / ORT_DYLIB_PATH at libonnxruntime.so"
+         Run `bash tools/onnxruntime/fetch.sh`, or point photos.onnxruntime (PHOTO_LEDGER__PHOTOS__ONNXRUNTIME, or --onnxruntime) at libonnxruntime.so"
     )]
     RuntimeMissing { path: PathBuf, reason: String },
     #[error("model {file}: {reason}")]

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -497,20 +497,6 @@ fn raise(current: &mut Position, to: Position) -> bool {
     }
 }
 
-/// Aborts the process at a named point when `PHOTO_LEDGER_FAILPOINT` names it: crash tests use
-/// this to kill the projector between applying a batch and committing it.
-fn failpoint(name: &str) {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
-    if ARMED
-        .get_or_init(|| std::env::var("PHOTO_LEDGER_FAILPOINT").ok())
-        .as_deref()
-        == Some(name)
-    {
-        eprintln!("failpoint {name} reached: aborting");
-        std::process::abort();
-    }
-}
-
 /// Of the captures whose documents `fold` does not hold, those with events before this batch: a
 /// capture whose first event in the batch is its first event ever has no history to read.
 fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec<String> {
@@ -568,7 +554,13 @@ macro_rules! step_impl {
                     .await?;
                 moved.push(*fold);
             }
-            failpoint("projector.before_commit");
+            // Crash tests kill the projector here, between applying a batch and committing it
+            // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the
+            // `failpoints` feature.
+            fail::fail_point!("projector.before_commit", |_| {
+                eprintln!("failpoint projector.before_commit reached: aborting");
+                std::process::abort()
+            });
             tx.commit().await?;
             for fold in moved {
                 fold.committed(last);

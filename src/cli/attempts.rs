@@ -1,7 +1,7 @@
 use chrono::{Duration, Utc};
 use clap::Args;
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::eligibility::attempts;
 use crate::startup::open_store;
 
@@ -13,12 +13,10 @@ pub struct AttemptsArgs {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 200)]
     pub limit: u32,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: AttemptsArgs) -> anyhow::Result<()> {
-    let db = open_store(&args.store).await?;
+pub async fn run(args: AttemptsArgs, settings: &Settings) -> anyhow::Result<()> {
+    let db = open_store(&settings.store).await?;
     let since = Utc::now() - Duration::hours(i64::from(args.hours));
     for a in attempts::list(&db, since, args.limit)
         .await

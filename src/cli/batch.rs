@@ -3,7 +3,7 @@ use clap::{Args, Subcommand};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
 use photo_ledger_domain::values::{Background, Fen};
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::eligibility::batches::{self, NewBatch};
 use crate::startup::open_store;
 
@@ -18,10 +18,7 @@ pub enum BatchCommand {
     /// Open a collection batch; prints its feature code.
     Add(AddBatch),
     /// List the batches, newest first.
-    List {
-        #[command(flatten)]
-        store: StoreSettings,
-    },
+    List,
 }
 
 #[derive(Args, Debug)]
@@ -50,14 +47,12 @@ pub struct AddBatch {
     /// Backgrounds offered: blue, white, grey or #RRGGBB, comma-separated.
     #[arg(long, value_delimiter = ',', default_values = ["blue", "white", "grey"])]
     pub backgrounds: Vec<Background>,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: BatchArgs) -> anyhow::Result<()> {
+pub async fn run(args: BatchArgs, settings: &Settings) -> anyhow::Result<()> {
     match args.command {
         BatchCommand::Add(add) => {
-            let db = open_store(&add.store).await?;
+            let db = open_store(&settings.store).await?;
             let new = NewBatch {
                 school: add.school,
                 education_type: add.category,
@@ -77,8 +72,8 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<()> {
                 .map_err(super::refusal)?;
             println!("{}", batch.feature_code);
         }
-        BatchCommand::List { store } => {
-            let db = open_store(&store).await?;
+        BatchCommand::List => {
+            let db = open_store(&settings.store).await?;
             for batch in batches::list(&db).await.map_err(super::refusal)? {
                 let policy = &batch.policy;
                 let prints = policy

@@ -4,8 +4,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use photo_ledger_domain::identity::{mask_id, mask_name};
 
-use crate::configuration::StoreSettings;
-use crate::eligibility::codes::{CodeKeySettings, CodePayload, CodeSigner};
+use crate::configuration::Settings;
+use crate::eligibility::codes::{CodePayload, CodeSigner};
 use crate::eligibility::roster::{self, RosterStudent};
 use crate::eligibility::{qr, schools};
 use crate::startup::open_store;
@@ -34,10 +34,6 @@ pub struct IssueArgs {
     pub category: Option<String>,
     /// Where to write the PNGs (created if missing).
     pub outdir: PathBuf,
-    #[command(flatten)]
-    pub keys: CodeKeySettings,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
 #[derive(Args, Debug)]
@@ -48,22 +44,18 @@ pub struct VerifyArgs {
     /// A photo or screenshot (PNG) of the QR code.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    #[command(flatten)]
-    pub keys: CodeKeySettings,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: CodesArgs) -> anyhow::Result<()> {
+pub async fn run(args: CodesArgs, settings: &Settings) -> anyhow::Result<()> {
     match args.command {
-        CodesCommand::Issue(args) => issue(args).await,
-        CodesCommand::Verify(args) => verify(args).await,
+        CodesCommand::Issue(args) => issue(args, settings).await,
+        CodesCommand::Verify(args) => verify(args, settings).await,
     }
 }
 
-async fn issue(args: IssueArgs) -> anyhow::Result<()> {
-    let signer = args.keys.signer(&args.store.data_dir)?;
-    let db = open_store(&args.store).await?;
+async fn issue(args: IssueArgs, settings: &Settings) -> anyhow::Result<()> {
+    let signer = settings.codes.signer(&settings.store.data_dir)?;
+    let db = open_store(&settings.store).await?;
     let school = schools::by_name(&db, &args.school)
         .await
         .map_err(super::refusal)?;
@@ -148,8 +140,8 @@ fn safe_file_part(text: &str) -> String {
         .collect()
 }
 
-async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let verifier = args.keys.verifier(&args.store.data_dir)?;
+async fn verify(args: VerifyArgs, settings: &Settings) -> anyhow::Result<()> {
+    let verifier = settings.codes.verifier(&settings.store.data_dir)?;
     let text = match (&args.token, &args.image) {
         (Some(token), _) => token.clone(),
         (None, Some(path)) => {
@@ -164,7 +156,7 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let payload = verifier
         .verify(&text)
         .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
-    let db = open_store(&args.store).await?;
+    let db = open_store(&settings.store).await?;
     let school = schools::by_id(&db, &payload.school_id.to_string())
         .await
         .map(|s| s.name)

@@ -4,19 +4,17 @@ use clap::Args;
 use photo_ledger_projections::ProjectorConfig;
 use serde_json::json;
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::startup::open_ledger;
 
 #[derive(Args, Debug)]
 pub struct EventsArgs {
     /// The capture whose history to print.
     pub capture_id: uuid::Uuid,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
-    let ledger = open_ledger(&args.store, ProjectorConfig::default()).await?;
+pub async fn run(args: EventsArgs, settings: &Settings) -> anyhow::Result<()> {
+    let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
     let capture_id = args.capture_id.to_string();
     let events = ledger.history(&capture_id).await?;
     if events.is_empty() {

@@ -16,7 +16,7 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
-use crate::configuration::StoreSettings;
+use crate::configuration::{Overrides, Settings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,9 +25,8 @@ use crate::configuration::StoreSettings;
     about = "The ledger behind the graduation and exam photo mini-programs"
 )]
 pub struct Cli {
-    /// Log as JSON lines (for production log collectors).
-    #[arg(long, global = true, env = "PHOTO_LEDGER_LOG_JSON")]
-    pub log_json: bool,
+    #[command(flatten)]
+    pub overrides: Overrides,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -37,10 +36,7 @@ pub enum Command {
     /// Run the HTTP service and the projector.
     Serve(serve::ServeArgs),
     /// Create or update the database schema.
-    Migrate {
-        #[command(flatten)]
-        store: StoreSettings,
-    },
+    Migrate,
     /// Drop and rebuild projections from the event log.
     Replay(replay::ReplayArgs),
     /// Print one capture's history as JSON lines, for auditors.
@@ -66,24 +62,32 @@ pub enum Command {
 }
 
 impl Cli {
-    pub async fn run(self) -> anyhow::Result<()> {
+    /// Loads the settings the command line names and runs the subcommand with them.
+    pub async fn load_and_run(self) -> anyhow::Result<()> {
+        let settings = self.overrides.load()?;
+        self.run(settings).await
+    }
+
+    /// Runs the subcommand with the settings it was given.
+    pub async fn run(self, settings: Settings) -> anyhow::Result<()> {
+        let settings = &settings;
         match self.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::Migrate { store } => {
-                let db = crate::startup::open_store(&store).await?;
+            Command::Serve(args) => serve::run(args, settings.clone()).await,
+            Command::Migrate => {
+                let db = crate::startup::open_store(&settings.store).await?;
                 eprintln!("schema up to date ({})", db.backend_name());
                 Ok(())
             }
-            Command::Replay(args) => replay::run(args).await,
-            Command::Events(args) => events::run(args).await,
-            Command::School(args) => school::run(args).await,
-            Command::Batch(args) => batch::run(args).await,
-            Command::Roster(args) => roster::run(args).await,
-            Command::Codes(args) => codes::run(args).await,
-            Command::Verify(args) => verify::run(args).await,
-            Command::Attempts(args) => attempts::run(args).await,
-            Command::Staff(args) => staff::run(args).await,
-            Command::Standardise(args) => standardise::run(args).await,
+            Command::Replay(args) => replay::run(args, settings).await,
+            Command::Events(args) => events::run(args, settings).await,
+            Command::School(args) => school::run(args, settings).await,
+            Command::Batch(args) => batch::run(args, settings).await,
+            Command::Roster(args) => roster::run(args, settings).await,
+            Command::Codes(args) => codes::run(args, settings).await,
+            Command::Verify(args) => verify::run(args, settings).await,
+            Command::Attempts(args) => attempts::run(args, settings).await,
+            Command::Staff(args) => staff::run(args, settings).await,
+            Command::Standardise(args) => standardise::run(args, settings).await,
             Command::PrintSheet(args) => print_sheet::run(args),
         }
     }

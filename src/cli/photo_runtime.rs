@@ -1,29 +1,39 @@
 use std::path::PathBuf;
 
 use clap::Args;
-
 use photo_ledger_photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
 
-/// Where ONNX Runtime and the face and person models are.
+use crate::configuration::PhotoSettings;
+
+/// Where ONNX Runtime and the face and person models are: the `[photos]` settings, overridden
+/// by these flags.
 #[derive(Args, Debug, Clone)]
 pub struct PhotoRuntimeArgs {
-    /// ONNX Runtime 1.31 shared library (`bash tools/onnxruntime/fetch.sh` puts it in place).
-    #[arg(long, env = "ORT_DYLIB_PATH", default_value = DEFAULT_ONNXRUNTIME)]
-    pub onnxruntime: PathBuf,
-    /// Folder with the .onnx models, MANIFEST.sha256 and models.json.
-    #[arg(long, env = "PHOTO_LEDGER_MODELS", default_value = "models")]
-    pub models: PathBuf,
-    /// Threads one model run may use.
-    #[arg(long, env = "PHOTO_LEDGER_MODEL_THREADS", default_value_t = 1)]
-    pub model_threads: usize,
+    /// `photos.onnxruntime`: the ONNX Runtime 1.31 shared library; `.onnxruntime/` (where
+    /// `bash tools/onnxruntime/fetch.sh` puts it) when set nowhere.
+    #[arg(long)]
+    pub onnxruntime: Option<PathBuf>,
+    /// `photos.models_dir`: the folder with the .onnx models, MANIFEST.sha256 and models.json.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// `photos.model_threads`: threads one model run may use.
+    #[arg(long)]
+    pub model_threads: Option<usize>,
 }
 
 impl PhotoRuntimeArgs {
-    pub fn config(&self) -> RuntimeConfig {
+    pub fn config(&self, photos: &PhotoSettings) -> RuntimeConfig {
         RuntimeConfig {
-            onnxruntime: self.onnxruntime.clone(),
-            models_dir: self.models.clone(),
-            intra_threads: self.model_threads.max(1),
+            onnxruntime: self
+                .onnxruntime
+                .clone()
+                .or_else(|| photos.onnxruntime.clone())
+                .unwrap_or_else(|| DEFAULT_ONNXRUNTIME.into()),
+            models_dir: self
+                .models
+                .clone()
+                .unwrap_or_else(|| photos.models_dir.clone()),
+            intra_threads: self.model_threads.unwrap_or(photos.model_threads).max(1),
         }
     }
 }

@@ -4,7 +4,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use photo_ledger_projections::ProjectorConfig;
 use photo_ledger_store::log;
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::startup::open_ledger;
 
 #[derive(Args, Debug)]
@@ -15,16 +15,14 @@ pub struct ReplayArgs {
     /// Events per transaction.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: i64,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+pub async fn run(args: ReplayArgs, settings: &Settings) -> anyhow::Result<()> {
     let config = ProjectorConfig {
         batch_size: args.batch_size,
         ..ProjectorConfig::default()
     };
-    let ledger = open_ledger(&args.store, config).await?;
+    let ledger = open_ledger(&settings.store, config).await?;
     let projector = ledger.projector();
     let names: Vec<&str> = match &args.projection {
         Some(name) => vec![projector

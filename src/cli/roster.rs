@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::{Args, Subcommand};
 use photo_ledger_domain::feature_code::FeatureCode;
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::eligibility::roster::{self, ImportRequest};
 use crate::eligibility::schools;
 use crate::startup::open_store;
@@ -29,8 +29,6 @@ pub enum RosterCommand {
         /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
-        #[command(flatten)]
-        store: StoreSettings,
     },
 }
 
@@ -47,19 +45,13 @@ pub struct ImportArgs {
     /// Who is importing, for the import record.
     #[arg(long, env = "USER", default_value = "cli")]
     pub by: String,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: RosterArgs) -> anyhow::Result<()> {
+pub async fn run(args: RosterArgs, settings: &Settings) -> anyhow::Result<()> {
     match args.command {
-        RosterCommand::Import(args) => import(args).await,
-        RosterCommand::Imports {
-            school,
-            limit,
-            store,
-        } => {
-            let db = open_store(&store).await?;
+        RosterCommand::Import(args) => import(args, settings).await,
+        RosterCommand::Imports { school, limit } => {
+            let db = open_store(&settings.store).await?;
             let school = schools::by_name(&db, &school)
                 .await
                 .map_err(super::refusal)?;
@@ -89,7 +81,7 @@ pub async fn run(args: RosterArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn import(args: ImportArgs) -> anyhow::Result<()> {
+async fn import(args: ImportArgs, settings: &Settings) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let file_name = args
@@ -97,7 +89,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let db = open_store(&args.store).await?;
+    let db = open_store(&settings.store).await?;
     let report = roster::import(
         &db,
         ImportRequest {

@@ -1,7 +1,7 @@
 use chrono::Utc;
 use clap::{Args, Subcommand};
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::eligibility::schools;
 use crate::startup::open_store;
 
@@ -21,24 +21,15 @@ pub enum SchoolCommand {
         /// 网络教育, …); repeat for several.
         #[arg(long = "category", required = true)]
         categories: Vec<String>,
-        #[command(flatten)]
-        store: StoreSettings,
     },
     /// List the schools and their categories.
-    List {
-        #[command(flatten)]
-        store: StoreSettings,
-    },
+    List,
 }
 
-pub async fn run(args: SchoolArgs) -> anyhow::Result<()> {
+pub async fn run(args: SchoolArgs, settings: &Settings) -> anyhow::Result<()> {
     match args.command {
-        SchoolCommand::Add {
-            name,
-            categories,
-            store,
-        } => {
-            let db = open_store(&store).await?;
+        SchoolCommand::Add { name, categories } => {
+            let db = open_store(&settings.store).await?;
             let (school, created) = schools::add(&db, &name, &categories, Utc::now())
                 .await
                 .map_err(super::refusal)?;
@@ -50,8 +41,8 @@ pub async fn run(args: SchoolArgs) -> anyhow::Result<()> {
                 school.categories.join(", ")
             );
         }
-        SchoolCommand::List { store } => {
-            let db = open_store(&store).await?;
+        SchoolCommand::List => {
+            let db = open_store(&settings.store).await?;
             for school in schools::list(&db).await.map_err(super::refusal)? {
                 println!(
                     "{}\t{}\t{}",

@@ -1,41 +1,26 @@
 use std::net::TcpListener;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::configuration::{ApiSettings, StoreSettings};
-use crate::eligibility::codes::CodeKeySettings;
-use crate::startup::{Application, ServeSettings};
+use crate::configuration::Settings;
+use crate::startup::Application;
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "PHOTO_LEDGER_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: String,
+    /// `http.bind`: the address to listen on.
+    #[arg(long)]
+    pub bind: Option<String>,
     /// Enable development-only routes (never in production).
     #[arg(long)]
     pub dev: bool,
-    /// The API settings file (TOML); `PHOTO_LEDGER__SECTION__KEY` variables override it.
-    #[arg(long, env = "PHOTO_LEDGER_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[command(flatten)]
-    pub keys: CodeKeySettings,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let api = ApiSettings::load(args.config.as_deref())?;
-    let listener =
-        TcpListener::bind(&args.bind).with_context(|| format!("cannot listen on {}", args.bind))?;
-    let settings = ServeSettings {
-        store: args.store,
-        codes: args.keys,
-        api,
-        dev: args.dev,
-    };
+pub async fn run(args: ServeArgs, mut settings: Settings) -> anyhow::Result<()> {
+    settings.dev = args.dev;
+    let bind = args.bind.unwrap_or_else(|| settings.api.http.bind.clone());
+    let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
     let app = Application::build(&settings, listener).await?;
-    tracing::info!(bind = %args.bind, dev = args.dev, "photo-ledger serving");
+    tracing::info!(bind = %bind, dev = args.dev, "photo-ledger serving");
     app.run_until_stopped().await
 }

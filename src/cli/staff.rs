@@ -4,7 +4,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use photo_ledger_domain::metadata::Role;
 
 use crate::accounts::staff;
@@ -30,8 +30,6 @@ pub enum StaffCommand {
         /// history and the process list.
         #[arg(long, required = true)]
         password_stdin: bool,
-        #[command(flatten)]
-        store: StoreSettings,
     },
 }
 
@@ -42,20 +40,19 @@ fn staff_role(text: &str) -> Result<Role, String> {
         .ok_or_else(|| "a staff role is reviewer, courier or admin".to_string())
 }
 
-pub async fn run(args: StaffArgs) -> anyhow::Result<()> {
+pub async fn run(args: StaffArgs, settings: &Settings) -> anyhow::Result<()> {
     match args.command {
         StaffCommand::Add {
             name,
             role,
             password_stdin: _,
-            store,
         } => {
             let mut input = String::new();
             std::io::stdin()
                 .read_to_string(&mut input)
                 .context("cannot read the password from standard input")?;
             let password = input.lines().next().unwrap_or_default().to_string();
-            let db = open_store(&store).await?;
+            let db = open_store(&settings.store).await?;
             let created = staff::add(&db, &name, role, password, Utc::now()).await?;
             let verb = if created { "added" } else { "updated" };
             println!("{verb} {name} ({})", role.as_str());

@@ -6,6 +6,7 @@ use clap::Args;
 use photo_ledger_domain::values::Background;
 
 use super::photo_runtime::PhotoRuntimeArgs;
+use crate::configuration::Settings;
 use photo_ledger_photo::report::Verdict;
 use photo_ledger_photo::spec::InputLimits;
 use photo_ledger_photo::{Standardiser, StandardiserConfig};
@@ -26,9 +27,9 @@ pub struct StandardiseArgs {
     pub runtime: PhotoRuntimeArgs,
 }
 
-pub async fn run(args: StandardiseArgs) -> anyhow::Result<()> {
+pub async fn run(args: StandardiseArgs, settings: &Settings) -> anyhow::Result<()> {
     let bytes = read_bounded(&args.input, InputLimits::default().max_bytes)?;
-    let config = StandardiserConfig::new(args.runtime.config());
+    let config = StandardiserConfig::new(args.runtime.config(&settings.api.photos));
     let background = args.background;
     // Decoding and inference are CPU work: keep them off the async executor.
     let outcome = tokio::task::spawn_blocking(move || {

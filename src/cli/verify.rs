@@ -5,9 +5,8 @@ use chrono::Utc;
 use clap::Args;
 use photo_ledger_projections::ProjectorConfig;
 
-use crate::configuration::StoreSettings;
+use crate::configuration::Settings;
 use crate::eligibility::attempts::AttemptLimits;
-use crate::eligibility::codes::CodeKeySettings;
 use crate::eligibility::{CodeInput, Proof, Verifier, VerifyRequest};
 use crate::startup::open_ledger;
 
@@ -41,16 +40,12 @@ pub struct VerifyArgs {
     /// Verify by student number instead of a collection code.
     #[arg(long, conflicts_with_all = ["code", "code_image", "last4", "feature_code"])]
     pub student_number: Option<String>,
-    #[command(flatten)]
-    pub keys: CodeKeySettings,
-    #[command(flatten)]
-    pub store: StoreSettings,
 }
 
-pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
+pub async fn run(args: VerifyArgs, settings: &Settings) -> anyhow::Result<()> {
     let proof = proof(&args)?;
-    let codes = args.keys.verifier(&args.store.data_dir)?;
-    let ledger = open_ledger(&args.store, ProjectorConfig::default()).await?;
+    let codes = settings.codes.verifier(&settings.store.data_dir)?;
+    let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
     let verifier = Verifier::new(ledger, codes, AttemptLimits::default());
     let verified = verifier
         .verify(VerifyRequest {

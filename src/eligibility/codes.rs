@@ -201,29 +201,28 @@ impl CodeVerifier {
     }
 }
 
-/// Where the code keys come from: flags or environment, else a key file in the data directory.
-#[derive(clap::Args, Clone, Debug, Default)]
+/// The `[codes]` settings: where the code keys come from, else a key file in the data directory.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CodeKeySettings {
     /// Ed25519 key that signs collection codes: 64 hex digits (its seed). Without it a key is
     /// generated once and kept in the data directory.
-    #[arg(long, env = "PHOTO_LEDGER_CODE_SIGNING_KEY", hide_env_values = true)]
-    pub code_signing_key: Option<String>,
+    pub signing_key: Option<secrecy::SecretString>,
     /// The public key that verifies collection codes (64 hex digits). Instances that only verify
     /// need just this; without it the signing key's public half is used.
-    #[arg(long, env = "PHOTO_LEDGER_CODE_PUBLIC_KEY")]
-    pub code_public_key: Option<String>,
+    pub public_key: Option<String>,
 }
 
 impl CodeKeySettings {
     pub fn signer(&self, data_dir: &Path) -> anyhow::Result<CodeSigner> {
-        match &self.code_signing_key {
-            Some(hex_seed) => CodeSigner::from_hex(hex_seed),
+        match &self.signing_key {
+            Some(hex_seed) => CodeSigner::from_hex(secrecy::ExposeSecret::expose_secret(hex_seed)),
             None => CodeSigner::load_or_create(data_dir),
         }
     }
 
     pub fn verifier(&self, data_dir: &Path) -> anyhow::Result<CodeVerifier> {
-        match &self.code_public_key {
+        match &self.public_key {
             Some(hex_key) => CodeVerifier::from_hex(hex_key),
             None => Ok(self.signer(data_dir)?.verifier()),
         }

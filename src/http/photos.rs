@@ -107,10 +107,15 @@ pub async fn upload(
     path: web::Path<CaptureId>,
     form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
+    let capture_id = path.into_inner();
+    state
+        .photos
+        .accepts_uploads(&caller.actor(), capture_id)
+        .await?;
     let (bytes, source) = read_form(form, state.api.photos.upload_limit_bytes).await?;
     let result = state
         .photos
-        .upload(&ctx.requester(&caller), path.into_inner(), bytes, source)
+        .upload(&ctx.requester(&caller), capture_id, bytes, source)
         .await?;
     Ok(HttpResponse::Created().json(PhotoUploaded::from(result)))
 }

@@ -135,6 +135,18 @@ impl PhotoService {
         self.pipeline.is_some()
     }
 
+    /// Whether `actor` may upload to the capture at all and photos can be standardised: what
+    /// to know before reading an upload's body.
+    pub async fn accepts_uploads(
+        &self,
+        actor: &Actor,
+        capture_id: CaptureId,
+    ) -> Result<(), PhotoServiceError> {
+        self.captures.accessible(actor, capture_id).await?;
+        self.pipeline()?;
+        Ok(())
+    }
+
     /// Takes a student's photo: checks the capture would accept it, standardises it on the
     /// batch's first background, stores both files and records the upload and its result.
     pub async fn upload(

@@ -6,17 +6,27 @@ pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_env("PHOTO_LEDGER_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+use crate::configuration::LogSettings;
+
+/// Starts logging to standard error as the `[log]` settings say.
+pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
+    let json = settings.json;
+    let filter = EnvFilter::try_new(&settings.filter).map_err(|e| {
+        anyhow::anyhow!(
+            "log.filter {:?} is not a filter such as \"info,sqlx=warn\": {e}",
+            settings.filter
+        )
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // A subscriber set already (in tests) is kept.
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    Ok(())
 }
 
 tokio::task_local! {

@@ -14,11 +14,12 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use photo_ledger::accounts::staff;
+use photo_ledger::configuration::Settings;
 use photo_ledger::eligibility::batches::Batch;
 use photo_ledger::eligibility::codes::{CodePayload, CodeSigner};
 use photo_ledger::ledger::{CommandRequest, Ledger};
 use photo_ledger::payments::wechat_pay::{PlatformKey, WechatPaySettings};
-use photo_ledger::startup::{open_store, Application, ServeSettings};
+use photo_ledger::startup::{open_store, Application};
 use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::identity::{mask_id, mask_name};
@@ -135,7 +136,7 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
-    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut ServeSettings)) -> TestApp {
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let store = TestStore::new(backend).await;
         let db = open_store(&store.settings).await.expect("store opens");
         let now = Utc::now();
@@ -152,9 +153,9 @@ impl TestApp {
         }
         db.close().await;
 
-        let mut settings = ServeSettings::new(store.settings.clone());
+        let mut settings = Settings::new(store.settings.clone());
         settings.dev = true;
-        settings.codes.code_signing_key = Some(hex::encode(SIGNING_SEED));
+        settings.codes.signing_key = Some(hex::encode(SIGNING_SEED).into());
         settings.api.auth.token_secret = Some("a test token secret of at least 32 bytes".into());
         settings.api.wechat.app_id = "wx-test-app".into();
         settings.api.wechat.app_secret = Some("wx-test-secret".into());
@@ -525,7 +526,7 @@ pub fn astronaut() -> Vec<u8> {
 
 /// Settings with the photo models loaded (ONNX Runtime from `ORT_DYLIB_PATH` or
 /// `.onnxruntime/`; without it the service does not start and the test fails).
-pub fn with_photos(settings: &mut ServeSettings) {
+pub fn with_photos(settings: &mut Settings) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     settings.api.photos.onnxruntime = Some(
         std::env::var_os("ORT_DYLIB_PATH")

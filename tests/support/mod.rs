@@ -63,8 +63,7 @@ impl Drop for TestStore {
     fn drop(&mut self) {
         let Some(name) = self
             .settings
-            .database_url
-            .as_deref()
+            .database_url()
             .and_then(|url| url.rsplit_once('/'))
             .map(|(_, name)| name.to_string())
         else {
@@ -113,7 +112,7 @@ impl TestStore {
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_string())
                 .unwrap_or(admin);
-            settings.database_url = Some(format!("{base}/{name}"));
+            settings.database_url = Some(format!("{base}/{name}").into());
         }
         TestStore {
             settings,
@@ -145,8 +144,8 @@ impl TestStore {
             "--data-dir".to_string(),
             self.settings.data_dir.display().to_string(),
         ];
-        if let Some(url) = &self.settings.database_url {
-            args.extend(["--database-url".to_string(), url.clone()]);
+        if let Some(url) = self.settings.database_url() {
+            args.extend(["--database-url".to_string(), url.to_string()]);
         }
         args.extend(["--person-key".to_string(), "test-person-key".to_string()]);
         args
