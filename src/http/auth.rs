@@ -1,7 +1,6 @@
 //! Signing in: students through WeChat (`wx.login` code → openid), staff with a username and
 //! password, and in development any openid at all.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
@@ -83,5 +82,5 @@ pub async fn staff(
         .tokens
         .issue(&account.username, account.role, ttl, Utc::now());
     tracing::info!(role = account.role.as_str(), "staff signed in");
-    Ok(HttpResponse::build(StatusCode::OK).json(issued))
+    Ok(HttpResponse::Ok().json(issued))
 }

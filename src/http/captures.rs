@@ -2,7 +2,6 @@
 //! submit or withdraw a photo for review, and order (the collection fee, paper prints, reprints).
 
 use actix_web::http::header::ContentType;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use data_encoding::BASE64;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
 use super::state::AppState;
-use crate::accounts::addresses;
+use crate::accounts::addresses::{self, AddressError, AddressStoreError};
 use crate::captures::CaptureAccessError;
 use crate::eligibility::verify::VerifiedStudent;
 use crate::eligibility::{CodeInput, Proof, VerifyRequest};
@@ -141,12 +140,12 @@ pub async fn create(
         state.captures.wait_for_views(outcome).await?;
     }
     let capture = state.captures.status(verified.capture_id).await?;
-    let status = if verified.created {
-        StatusCode::CREATED
+    let mut answer = if verified.created {
+        HttpResponse::Created()
     } else {
-        StatusCode::OK
+        HttpResponse::Ok()
     };
-    Ok(HttpResponse::build(status).json(CaptureOpened {
+    Ok(answer.json(CaptureOpened {
         capture_id: verified.capture_id,
         created: verified.created,
         status: capture.status.clone(),
@@ -296,11 +295,11 @@ async fn prints_of(
         (Some(layout), Some(address_id)) => {
             let entry = addresses::get(state.ledger.db(), &caller.subject, address_id)
                 .await
-                .map_err(|e| match ApiError::from(e) {
-                    not_found if not_found.status == StatusCode::NOT_FOUND => {
+                .map_err(|e| match e {
+                    AddressStoreError::Refused(AddressError::NotFound) => {
                         ApiError::invalid("收件地址不存在，请重新选择")
                     }
-                    other => other,
+                    other => other.into(),
                 })?;
             Ok(Some(PrintRequest {
                 layout: *layout,

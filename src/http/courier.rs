@@ -4,16 +4,15 @@
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use photo_ledger_domain::commands::{MarkPrinted, Ship};
-use photo_ledger_domain::values::{CaptureId, OrderId, PrintLayout};
+use photo_ledger_domain::values::{CaptureId, OrderId};
 use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Couriers};
 use crate::http::state::AppState;
 use crate::ledger::LedgerError;
-use photo_ledger_photo::prints;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -43,9 +42,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "http.invalid_query",
+        return Err(ApiError::with_message(
+            ApiCode::InvalidQuery,
             "limit 须在 1 到 500 之间",
         ));
     }
@@ -54,7 +52,7 @@ pub async fn list(
 }
 
 fn order_not_found() -> ApiError {
-    ApiError::not_found("order.not_found", "没有找到该订单")
+    ApiCode::OrderNotFound.into()
 }
 
 /// The paid print order and its capture.
@@ -62,7 +60,7 @@ async fn print_order(state: &AppState, order_id: OrderId) -> Result<CaptureId, A
     let order = courier_orders::by_order(state.ledger.db(), &order_id.to_string())
         .await?
         .ok_or_else(order_not_found)?;
-    order.capture_id.parse().map_err(ApiError::internal)
+    order.capture_id.parse().map_err(|e| ApiError::internal(&e))
 }
 
 async fn order_command(
@@ -141,19 +139,6 @@ pub struct SheetQuery {
     format: Option<String>,
 }
 
-/// The approved photo laid out on the order's 6寸 sheet, as JPEG or PDF.
-fn render_sheet(photo: &[u8], layout: PrintLayout, pdf: bool) -> Result<Vec<u8>, ApiError> {
-    let limits = photo_ledger_photo::spec::InputLimits::default();
-    let master = photo_ledger_photo::input::decode(photo, &limits).map_err(ApiError::internal)?;
-    let sheet = prints::sheet(&master, layout);
-    let jpeg = prints::sheet_jpeg(&sheet).map_err(ApiError::internal)?;
-    Ok(if pdf {
-        prints::sheet_pdf(&jpeg, sheet.width(), sheet.height())
-    } else {
-        jpeg
-    })
-}
-
 #[utoipa::path(get, path = "/api/v1/courier/orders/{order_id}/sheet", tag = "print staff",
     params(("order_id" = String, Path, description = "The order (UUID)"), SheetQuery), security(("bearer" = [])),
     responses((status = 200, description = "The print sheet", content_type = "image/jpeg"), (status = "4XX", body = ErrorBody)))]
@@ -169,9 +154,8 @@ pub async fn sheet(
         None | Some("jpeg") => false,
         Some("pdf") => true,
         Some(_) => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "http.invalid_query",
+            return Err(ApiError::with_message(
+                ApiCode::InvalidQuery,
                 "format 只能为 jpeg 或 pdf",
             ))
         }
@@ -182,11 +166,10 @@ pub async fn sheet(
     let photo_id = order
         .approved_photo_id
         .ok_or_else(|| LedgerError::Refused(CaptureError::NotApproved))?;
-    let bytes = state.photos.file(&caller.actor(), photo_id).await?.bytes;
-    let layout = order.layout;
-    let body = tokio::task::spawn_blocking(move || render_sheet(&bytes, layout, pdf))
-        .await
-        .map_err(ApiError::internal)??;
+    let body = state
+        .photos
+        .print_sheet(&caller.actor(), photo_id, order.layout, pdf)
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type(if pdf { "application/pdf" } else { "image/jpeg" })
         .body(body))

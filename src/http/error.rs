@@ -1,15 +1,19 @@
-//! The one JSON error shape every route answers with: `{code, message, details?, request_id}`.
+//! The one JSON error shape every route answers with: `{code, message, details?, request_id}`,
+//! and the one place that decides HTTP statuses.
 //!
-//! [`ApiError`] is the only place that knows HTTP statuses: refusals from the ledger, the
-//! eligibility rules and sign-in map to 4xx with their stable codes; outages to 503; anything
-//! else to 500 with the cause logged and never returned. actix's own extractor failures
-//! (malformed JSON, wrong content type, body too large, bad path or query) are turned into the
-//! same shape by the handlers in [`extractor_configs`].
+//! A code in an answer is either one of the HTTP layer's own, listed in [`ApiCode`], or a
+//! refusal's stable code from the error enum it belongs to (`CaptureError`, `EligibilityError`,
+//! `PhotoError`, `AddressError`, `LedgerError`, …), which the `From` impls below map to a status:
+//! refusals to 4xx, outages to 503, anything else to 500 with its whole cause chain logged and
+//! never returned. actix's own extractor failures (malformed JSON, wrong content type, body too
+//! large, bad path or query) are turned into the same shape by [`json_config`], [`path_config`]
+//! and [`query_config`]. Nothing outside this file picks a status for an error.
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 use photo_ledger_domain::CaptureError;
+use photo_ledger_photo::error::PhotoError;
 use photo_ledger_projections::ProjectionError;
 use serde::Serialize;
 
@@ -23,7 +27,7 @@ use crate::payments::wechat_pay::client::PayError;
 use crate::payments::wechat_pay::NotifyError;
 use crate::payments::PaymentError;
 use crate::photos::PhotoServiceError;
-use photo_ledger_photo::error::PhotoError;
+use crate::telemetry::ErrorChain;
 
 use super::request_id;
 
@@ -40,17 +44,103 @@ pub struct ErrorBody {
     pub request_id: String,
 }
 
+macro_rules! api_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $status:ident, $message:literal;)*) => {
+        /// The codes the HTTP layer answers with itself, each with its status and its message
+        /// when the case gives no more specific one.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ApiCode {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl ApiCode {
+            /// Every code, for the documentation test.
+            pub const ALL: &'static [ApiCode] = &[$(ApiCode::$name,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ApiCode::$name => $code,)*
+                }
+            }
+
+            fn status(self) -> StatusCode {
+                match self {
+                    $(ApiCode::$name => StatusCode::$status,)*
+                }
+            }
+
+            fn message(self) -> &'static str {
+                match self {
+                    $(ApiCode::$name => $message,)*
+                }
+            }
+        }
+    };
+}
+
+api_codes! {
+    /// A body that cannot be read, or a multipart form that is not one.
+    BadRequest = "http.bad_request", BAD_REQUEST, "请求内容无法读取";
+    /// A query parameter that does not parse or is out of range.
+    InvalidQuery = "http.invalid_query", BAD_REQUEST, "查询参数有误";
+    MalformedJson = "http.malformed_json", BAD_REQUEST, "请求内容不是有效的 JSON";
+    UnsupportedMediaType = "http.unsupported_media_type", UNSUPPORTED_MEDIA_TYPE,
+        "请求内容须为 JSON（Content-Type: application/json）";
+    PayloadTooLarge = "http.payload_too_large", PAYLOAD_TOO_LARGE, "请求内容过大";
+    /// No such route (or a malformed id in its path).
+    NotFound = "http.not_found", NOT_FOUND, "没有这个接口";
+    MethodNotAllowed = "http.method_not_allowed", METHOD_NOT_ALLOWED, "该接口不支持这种请求方法";
+    /// Input that parsed but does not make sense (a missing field, an unknown value).
+    InvalidRequest = "request.invalid", UNPROCESSABLE_ENTITY, "请求内容的字段有误";
+    MissingToken = "auth.missing_token", UNAUTHORIZED, "请先登录";
+    InvalidToken = "auth.invalid_token", UNAUTHORIZED, "登录信息无效，请重新登录";
+    TokenExpired = "auth.token_expired", UNAUTHORIZED, "登录已过期，请重新登录";
+    Forbidden = "auth.forbidden", FORBIDDEN, "没有权限进行此操作";
+    BadCredentials = "auth.bad_credentials", UNAUTHORIZED, "用户名或密码错误";
+    WechatCodeInvalid = "auth.wechat_code_invalid", UNAUTHORIZED, "微信登录已失效，请重新进入小程序";
+    WechatNotConfigured = "auth.wechat_not_configured", SERVICE_UNAVAILABLE, "微信登录暂不可用";
+    WechatUnavailable = "auth.wechat_unavailable", BAD_GATEWAY, "微信服务暂时不可用，请稍后重试";
+    IdempotencyInvalidKey = "idempotency.invalid_key", BAD_REQUEST,
+        "Idempotency-Key 须为 1 到 255 个可见 ASCII 字符";
+    IdempotencyInProgress = "idempotency.in_progress", CONFLICT, "相同的请求正在处理中，请稍后重试";
+    IdempotencyKeyReused = "idempotency.key_reused", UNPROCESSABLE_ENTITY,
+        "Idempotency-Key 已用于另一个请求";
+    CaptureNotFound = "capture.not_found", NOT_FOUND, "没有找到该采集记录";
+    OrderNotFound = "order.not_found", NOT_FOUND, "没有找到该订单";
+    PhotoNotFound = "photo.not_found", NOT_FOUND, "没有找到这张照片";
+    /// Standardisation is not configured on this instance.
+    PhotoUnavailable = "photo.unavailable", SERVICE_UNAVAILABLE, "系统暂时无法处理照片，请稍后再试。";
+    PrepayRefused = "payment.prepay_refused", BAD_GATEWAY, "微信支付暂时不可用，请稍后重试";
+    PrepayUnavailable = "payment.prepay_unavailable", BAD_GATEWAY, "微信支付暂时不可用，请稍后重试";
+    /// `serve --dev`'s own payment was not accepted.
+    SandboxRefused = "payment.sandbox_refused", BAD_GATEWAY, "模拟支付未被接受";
+    StoreUnavailable = "store.unavailable", SERVICE_UNAVAILABLE, "服务暂时不可用，请稍后重试";
+    Internal = "internal", INTERNAL_SERVER_ERROR, "服务出错了，请稍后重试";
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub details: Option<serde_json::Value>,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
+impl From<ApiCode> for ApiError {
+    fn from(code: ApiCode) -> Self {
+        Self::refusal(code.status(), code.as_str(), code.message())
+    }
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// One of the HTTP layer's own codes with a message for this case.
+    pub fn with_message(code: ApiCode, message: impl Into<String>) -> Self {
+        Self::refusal(code.status(), code.as_str(), message)
+    }
+
+    /// A refusal's stable code at the status this file gives it.
+    fn refusal(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -64,28 +154,52 @@ impl ApiError {
         self
     }
 
+    /// The answer's stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// Input that parsed but does not make sense (a missing field, an unknown value).
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "request.invalid", message)
+        Self::with_message(ApiCode::InvalidRequest, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
+    /// A failure of ours: logged with its whole cause chain, answered without it.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %ErrorChain(cause), "internal error");
+        ApiCode::Internal.into()
     }
 
-    /// A failure of ours: logged with its cause, answered without it.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "服务出错了，请稍后重试",
-        )
+    /// A failure of ours that is not an error value (a missing piece of wiring).
+    pub fn bug(what: &str) -> Self {
+        tracing::error!(what, "internal error");
+        ApiCode::Internal.into()
     }
 
-    fn unavailable(code: &'static str, message: String, cause: impl std::fmt::Display) -> Self {
-        tracing::warn!(error = %cause, code, "service unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    /// A dependency that is down: logged with its cause chain, answered 503 with `code`.
+    fn unavailable(
+        code: &'static str,
+        message: String,
+        cause: &(dyn std::error::Error + 'static),
+    ) -> Self {
+        tracing::warn!(error = %ErrorChain(cause), code, "service unavailable");
+        Self::refusal(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
+    fn store_unavailable(cause: &(dyn std::error::Error + 'static)) -> Self {
+        let code = ApiCode::StoreUnavailable;
+        Self::unavailable(code.as_str(), code.message().into(), cause)
+    }
+
+    /// `serve --dev`'s own payment was not accepted: the notification's answer is in details.
+    pub fn sandbox_refused(notify_status: StatusCode) -> Self {
+        Self::from(ApiCode::SandboxRefused)
+            .with_details(serde_json::json!({ "notify_status": notify_status.as_u16() }))
+    }
+
+    fn logged(self, cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = %ErrorChain(cause), code = self.code, "upstream failure");
+        self
     }
 }
 
@@ -136,7 +250,7 @@ impl From<LedgerError> for ApiError {
                 return Self::unavailable(e.code(), e.message(), &e)
             }
         };
-        Self::new(status, e.code(), e.message())
+        Self::refusal(status, e.code(), e.message())
     }
 }
 
@@ -151,7 +265,7 @@ impl From<EligibilityError> for ApiError {
             UnknownSchool(_) | UnknownBatch(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        let error = Self::new(status, e.code(), e.message());
+        let error = Self::refusal(status, e.code(), e.message());
         match e {
             EducationTypeRequired(types) => {
                 error.with_details(serde_json::json!({ "education_types": types }))
@@ -163,13 +277,13 @@ impl From<EligibilityError> for ApiError {
 
 impl From<ProjectionError> for ApiError {
     fn from(e: ProjectionError) -> Self {
-        Self::unavailable("store.unavailable", "服务暂时不可用，请稍后重试".into(), e)
+        Self::store_unavailable(&e)
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::unavailable("store.unavailable", "服务暂时不可用，请稍后重试".into(), e)
+        Self::store_unavailable(&e)
     }
 }
 
@@ -182,7 +296,7 @@ impl From<AddressStoreError> for ApiError {
                     AddressError::Full => StatusCode::CONFLICT,
                     _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
-                Self::new(status, refusal.code(), refusal.message())
+                Self::refusal(status, refusal.code(), refusal.message())
             }
             AddressStoreError::Store(e) => e.into(),
         }
@@ -195,13 +309,9 @@ impl From<StaffError> for ApiError {
             StaffError::BadCredentials
             | StaffError::InvalidUsername
             | StaffError::WeakPassword
-            | StaffError::NotAStaffRole(_) => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "auth.bad_credentials",
-                "用户名或密码错误",
-            ),
+            | StaffError::NotAStaffRole(_) => ApiCode::BadCredentials.into(),
             StaffError::Store(e) => e.into(),
-            StaffError::Hashing(_) => Self::internal(e),
+            StaffError::Hashing(_) => Self::internal(&e),
         }
     }
 }
@@ -209,9 +319,7 @@ impl From<StaffError> for ApiError {
 impl From<CaptureAccessError> for ApiError {
     fn from(e: CaptureAccessError) -> Self {
         match e {
-            CaptureAccessError::NotFound => {
-                ApiError::not_found("capture.not_found", "没有找到该采集记录")
-            }
+            CaptureAccessError::NotFound => ApiCode::CaptureNotFound.into(),
             CaptureAccessError::Ledger(e) => e.into(),
             CaptureAccessError::View(e) => e.into(),
         }
@@ -221,22 +329,22 @@ impl From<CaptureAccessError> for ApiError {
 impl From<PaymentError> for ApiError {
     fn from(e: PaymentError) -> Self {
         match e {
-            PaymentError::CaptureNotFound => CaptureAccessError::NotFound.into(),
-            PaymentError::UnknownOrder => ApiError::not_found("order.not_found", "没有找到该订单"),
+            PaymentError::CaptureNotFound => ApiCode::CaptureNotFound.into(),
+            PaymentError::UnknownOrder => ApiCode::OrderNotFound.into(),
             PaymentError::Prepay(e) => e.into(),
             PaymentError::PaymentRefused(refusal) => LedgerError::Refused(refusal).into(),
             PaymentError::Ledger(e) => e.into(),
             PaymentError::View(e) => e.into(),
             PaymentError::Store(e) => e.into(),
-            PaymentError::Notification(_) => {
-                Self::new(StatusCode::BAD_REQUEST, e.code(), "支付通知未通过验证")
-            }
+            // Notifications are answered in WeChat Pay's own shape (`notification_refused`),
+            // never through here.
+            PaymentError::Notification(refusal) => Self::internal(&refusal),
         }
     }
 }
 
 /// The status a WeChat Pay notification is answered with when it is not recorded: 4xx for one
-/// that will never be (WeChat stops retrying after a while), 5xx for one that may be later.
+/// that never will be, 5xx for one that may be later (WeChat Pay retries either for a while).
 pub fn notification_status(e: &PaymentError) -> StatusCode {
     match e {
         PaymentError::Notification(NotifyError::NotConfigured) => StatusCode::SERVICE_UNAVAILABLE,
@@ -257,29 +365,28 @@ pub fn notification_status(e: &PaymentError) -> StatusCode {
     }
 }
 
+/// A WeChat Pay notification's answer when it is not recorded: `{"code": "FAIL", …}` at
+/// [`notification_status`], so WeChat Pay retries later.
+pub fn notification_refused(e: &PaymentError) -> HttpResponse {
+    notification_failed(notification_status(e))
+}
+
+/// `{"code": "FAIL", …}` at `status`, as WeChat Pay expects a refused notification answered.
+pub fn notification_failed(status: StatusCode) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({"code": "FAIL", "message": "失败"}))
+}
+
 impl From<PhotoServiceError> for ApiError {
     fn from(e: PhotoServiceError) -> Self {
         match e {
-            PhotoServiceError::Unavailable => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "photo.unavailable",
-                "系统暂时无法处理照片，请稍后再试。",
-            ),
-            PhotoServiceError::PhotoNotFound => {
-                ApiError::not_found("photo.not_found", "没有找到这张照片")
-            }
+            PhotoServiceError::Unavailable => ApiCode::PhotoUnavailable.into(),
+            PhotoServiceError::PhotoNotFound => ApiCode::PhotoNotFound.into(),
             PhotoServiceError::Photo(e) => match e {
                 PhotoError::RuntimeMissing { .. }
                 | PhotoError::Model { .. }
                 | PhotoError::Inference { .. }
-                | PhotoError::Encode(_) => {
-                    tracing::error!(
-                        error = &e as &dyn std::error::Error,
-                        "standardisation failed"
-                    );
-                    Self::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.message())
-                }
-                _ => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.message()),
+                | PhotoError::Encode(_) => Self::unavailable(e.code(), e.message().into(), &e),
+                _ => Self::refusal(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.message()),
             },
             PhotoServiceError::Capture(e) => e.into(),
             PhotoServiceError::Store(_) | PhotoServiceError::Preview(_) => Self::internal(&e),
@@ -290,55 +397,20 @@ impl From<PhotoServiceError> for ApiError {
 impl From<PayError> for ApiError {
     fn from(e: PayError) -> Self {
         let code = match e {
-            PayError::Refused(_) => "payment.prepay_refused",
-            PayError::Unavailable(_) => "payment.prepay_unavailable",
+            PayError::Refused(_) => ApiCode::PrepayRefused,
+            PayError::Unavailable(_) => ApiCode::PrepayUnavailable,
         };
-        Self::new(
-            StatusCode::BAD_GATEWAY,
-            code,
-            "微信支付暂时不可用，请稍后重试",
-        )
-        .logged(&e)
+        Self::from(code).logged(&e)
     }
 }
 
 impl From<WechatError> for ApiError {
     fn from(e: WechatError) -> Self {
         match e {
-            WechatError::CodeRejected { .. } => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "auth.wechat_code_invalid",
-                "微信登录已失效，请重新进入小程序",
-            ),
-            WechatError::NotConfigured => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "auth.wechat_not_configured",
-                "微信登录暂不可用",
-            ),
-            WechatError::Unavailable(_) => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "auth.wechat_unavailable",
-                "微信服务暂时不可用，请稍后重试",
-            )
-            .logged(&e),
+            WechatError::CodeRejected { .. } => ApiCode::WechatCodeInvalid.into(),
+            WechatError::NotConfigured => ApiCode::WechatNotConfigured.into(),
+            WechatError::Unavailable(_) => Self::from(ApiCode::WechatUnavailable).logged(&e),
         }
-    }
-}
-
-impl ApiError {
-    /// `serve --dev`'s own payment was not accepted: the notification's answer is in details.
-    pub fn sandbox_refused(notify_status: StatusCode) -> Self {
-        Self::new(
-            StatusCode::BAD_GATEWAY,
-            "payment.sandbox_refused",
-            "模拟支付未被接受",
-        )
-        .with_details(serde_json::json!({ "notify_status": notify_status.as_u16() }))
-    }
-
-    fn logged(self, cause: &impl std::fmt::Display) -> Self {
-        tracing::warn!(error = %cause, code = self.code, "upstream failure");
-        self
     }
 }
 
@@ -351,53 +423,30 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 
 fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
-        JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "http.unsupported_media_type",
-            "请求内容须为 JSON（Content-Type: application/json）",
-        ),
+        JsonPayloadError::ContentType => ApiCode::UnsupportedMediaType.into(),
         JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "http.payload_too_large",
-            "请求内容过大",
-        )
-        .with_details(serde_json::json!({ "limit_bytes": limit })),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "request.invalid",
-            "请求内容的字段有误",
-        )
-        .with_details(serde_json::json!({ "reason": e.to_string() })),
-        JsonPayloadError::Deserialize(e) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "http.malformed_json",
-            "请求内容不是有效的 JSON",
-        )
-        .with_details(serde_json::json!({ "reason": e.to_string() })),
-        other => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "http.bad_request",
-            "请求内容无法读取",
-        )
-        .with_details(serde_json::json!({ "reason": other.to_string() })),
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => too_large(limit),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::from(ApiCode::InvalidRequest)
+            .with_details(serde_json::json!({ "reason": e.to_string() })),
+        JsonPayloadError::Deserialize(e) => ApiError::from(ApiCode::MalformedJson)
+            .with_details(serde_json::json!({ "reason": e.to_string() })),
+        other => ApiError::from(ApiCode::BadRequest)
+            .with_details(serde_json::json!({ "reason": other.to_string() })),
     }
+}
+
+/// A body over `limit` bytes.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::from(ApiCode::PayloadTooLarge)
+        .with_details(serde_json::json!({ "limit_bytes": limit }))
 }
 
 /// A raw body that could not be read: over the limit, or cut short.
 pub fn payload_error(err: actix_web::Error) -> ApiError {
     if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "http.payload_too_large",
-            "请求内容过大",
-        )
+        ApiCode::PayloadTooLarge.into()
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "http.bad_request",
-            "请求内容无法读取",
-        )
+        ApiCode::BadRequest.into()
     }
 }
 
@@ -408,12 +457,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| payload_error(e.into()))?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "http.payload_too_large",
-                "请求内容过大",
-            )
-            .with_details(serde_json::json!({ "limit_bytes": limit })));
+            return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);
     }
@@ -424,7 +468,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 /// is a 400.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err: PathError, _req| {
-        ApiError::not_found("http.not_found", "没有找到该记录")
+        ApiError::with_message(ApiCode::NotFound, "没有找到该记录")
             .with_details(serde_json::json!({ "reason": err.to_string() }))
             .into()
     })
@@ -432,24 +476,45 @@ pub fn path_config() -> web::PathConfig {
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "http.invalid_query",
-            "查询参数有误",
-        )
-        .with_details(serde_json::json!({ "reason": err.to_string() }))
-        .into()
+        ApiError::from(ApiCode::InvalidQuery)
+            .with_details(serde_json::json!({ "reason": err.to_string() }))
+            .into()
     })
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("http.not_found", "没有这个接口"))
+    Err(ApiCode::NotFound.into())
 }
 
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "http.method_not_allowed",
-        "该接口不支持这种请求方法",
-    ))
+    Err(ApiCode::MethodNotAllowed.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_distinct_and_documented_in_the_api_reference() {
+        let reference = include_str!("../../docs/api.md");
+        let mut seen = std::collections::HashSet::new();
+        for code in ApiCode::ALL {
+            assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
+            assert!(
+                reference.contains(&format!("`{}`", code.as_str())),
+                "docs/api.md does not list {}",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn a_code_answers_with_its_own_status_and_message() {
+        let error = ApiError::from(ApiCode::IdempotencyInProgress);
+        assert_eq!(error.status_code(), StatusCode::CONFLICT);
+        assert_eq!(error.code(), "idempotency.in_progress");
+        let error = ApiError::with_message(ApiCode::InvalidQuery, "limit 须在 1 到 500 之间");
+        assert_eq!(error.status_code(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.message, "limit 须在 1 到 500 之间");
+    }
 }

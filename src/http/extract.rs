@@ -9,12 +9,11 @@ use std::future::{ready, Ready};
 use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use chrono::Utc;
 use photo_ledger_domain::metadata::{Actor, EventMetadata};
 
-use super::error::ApiError;
+use super::error::{ApiCode, ApiError};
 use super::idempotency::IdempotencyKey;
 use super::request_id::RequestId;
 use super::token::{Role, TokenError};
@@ -42,32 +41,26 @@ impl Caller {
     }
 }
 
-fn unauthorized(code: &'static str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-}
-
 /// The caller named by the request's bearer token, if it verifies.
 pub fn caller_of(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+        .ok_or_else(|| ApiError::bug("application state missing"))?;
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| unauthorized("auth.missing_token", "请先登录"))?;
+        .ok_or(ApiCode::MissingToken)?;
     let token = header
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthorized("auth.invalid_token", "登录信息无效，请重新登录"))?;
+        .ok_or(ApiCode::InvalidToken)?;
     let claims = state
         .tokens
         .verify(token.trim(), Utc::now())
         .map_err(|e| match e {
-            TokenError::Expired => unauthorized("auth.token_expired", "登录已过期，请重新登录"),
-            TokenError::Malformed | TokenError::BadSignature => {
-                unauthorized("auth.invalid_token", "登录信息无效，请重新登录")
-            }
+            TokenError::Expired => ApiCode::TokenExpired,
+            TokenError::Malformed | TokenError::BadSignature => ApiCode::InvalidToken,
         })?;
     Ok(Caller {
         subject: claims.sub,
@@ -130,11 +123,7 @@ impl<R: RoleSet> FromRequest for Auth<R> {
             if R::ROLES.contains(&caller.role) {
                 Ok(Auth(caller, PhantomData))
             } else {
-                Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "auth.forbidden",
-                    "没有权限进行此操作",
-                ))
+                Err(ApiCode::Forbidden.into())
             }
         }))
     }

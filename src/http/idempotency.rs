@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use photo_ledger_store::{on_db, Db};
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::error::{ApiCode, ApiError};
 use super::extract::caller_of;
 use crate::http::state::AppState;
 
@@ -160,12 +160,7 @@ pub async fn middleware(
         _ => return Ok(next.call(req).await?.map_into_boxed_body()),
     };
     let Some(key) = key.filter(|k| valid_key(k)) else {
-        let refusal = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "idempotency.invalid_key",
-            "Idempotency-Key 须为 1 到 255 个可见 ASCII 字符",
-        );
-        return Ok(req.error_response(refusal));
+        return Ok(req.error_response(ApiError::from(ApiCode::IdempotencyInvalidKey)));
     };
     // Anonymous or wrongly signed requests are left to the handler, which refuses or signs in.
     let Ok(caller) = caller_of(req.request()) else {
@@ -173,7 +168,7 @@ pub async fn middleware(
     };
     let caller = caller.scope();
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(req.error_response(ApiError::internal("application state missing")));
+        return Ok(req.error_response(ApiError::bug("application state missing")));
     };
     let db = state.ledger.db();
     let body = match req.extract::<web::Bytes>().await {
@@ -202,20 +197,10 @@ pub async fn middleware(
             return Ok(req.into_response(res.body(body)));
         }
         Claim::InProgress => {
-            let refusal = ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency.in_progress",
-                "相同的请求正在处理中，请稍后重试",
-            );
-            return Ok(req.error_response(refusal));
+            return Ok(req.error_response(ApiError::from(ApiCode::IdempotencyInProgress)));
         }
         Claim::Reused => {
-            let refusal = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency.key_reused",
-                "Idempotency-Key 已用于另一个请求",
-            );
-            return Ok(req.error_response(refusal));
+            return Ok(req.error_response(ApiError::from(ApiCode::IdempotencyKeyReused)));
         }
     }
     req.extensions_mut().insert(IdempotencyKey(key.clone()));
@@ -243,7 +228,7 @@ pub async fn middleware(
     let body = match to_bytes(body).await {
         Ok(body) => body,
         Err(_) => {
-            let error = ApiError::internal("response body unreadable");
+            let error = ApiError::bug("response body unreadable");
             return Ok(ServiceResponse::from_err(error, request));
         }
     };

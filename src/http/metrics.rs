@@ -16,6 +16,9 @@ pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             None
         }
     };
-    let (content_type, text) = state.metrics.render(lag).map_err(ApiError::internal)?;
+    let (content_type, text) = state
+        .metrics
+        .render(lag)
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok().content_type(content_type).body(text))
 }

@@ -5,22 +5,20 @@
 //! retries later. `serve --dev` adds [`dev_pay`], which pays through the same path with
 //! sandbox keys.
 
-use actix_web::http::StatusCode;
+use actix_web::ResponseError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use photo_ledger_domain::values::OrderId;
 
-use super::error::{notification_status, read_body, ApiError, ErrorBody};
+use super::error::{
+    notification_failed, notification_refused, notification_status, read_body, ApiError, ErrorBody,
+};
 use super::extract::{Auth, Students};
 use super::state::AppState;
 use crate::payments::orders;
 use crate::payments::wechat_pay::sandbox::{self, SandboxPayment};
 use crate::payments::wechat_pay::NotifyHeaders;
 use crate::payments::PaymentError;
-
-fn fail(status: StatusCode) -> HttpResponse {
-    HttpResponse::build(status).json(serde_json::json!({"code": "FAIL", "message": "失败"}))
-}
 
 fn header(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
@@ -41,7 +39,7 @@ pub async fn wechat_notify(
 ) -> HttpResponse {
     let body = match read_body(payload, state.api.http.json_limit_bytes).await {
         Ok(body) => body,
-        Err(e) => return fail(e.status),
+        Err(e) => return notification_failed(e.status_code()),
     };
     let headers = NotifyHeaders {
         signature: header(&req, "wechatpay-signature"),
@@ -58,7 +56,7 @@ pub async fn wechat_notify(
                 code = error.code(),
                 "payment notification not recorded"
             );
-            fail(notification_status(&error))
+            notification_refused(&error)
         }
     }
 }
@@ -98,7 +96,7 @@ pub async fn dev_pay(
             at: Utc::now(),
         },
     )
-    .map_err(ApiError::internal)?;
+    .map_err(|e| ApiError::internal(e.as_ref()))?;
     state
         .payments
         .record_notification(&headers, &body)

@@ -4,7 +4,6 @@
 //! `POST /captures/{id}/photos/{photo_id}/background` makes a new result of the same upload.
 
 use actix_multipart::Multipart;
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use futures::StreamExt;
 use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
@@ -13,7 +12,7 @@ use photo_ledger_photo::report::Verdict;
 use photo_ledger_projections::capture_status::CaptureStatusView;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
 use super::state::AppState;
 use crate::photos::PhotoResult;
@@ -52,13 +51,7 @@ impl From<PhotoResult> for PhotoUploaded {
 
 /// The multipart form: the picture (read up to `limit` bytes) and where it came from.
 async fn read_form(mut form: Multipart, limit: usize) -> Result<(Vec<u8>, PhotoSource), ApiError> {
-    let malformed = |_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "http.bad_request",
-            "上传内容无法读取",
-        )
-    };
+    let malformed = |_| ApiError::with_message(ApiCode::BadRequest, "上传内容无法读取");
     let (mut photo, mut source) = (None, None);
     while let Some(field) = form.next().await {
         let mut field = field.map_err(malformed)?;
@@ -72,12 +65,10 @@ async fn read_form(mut form: Multipart, limit: usize) -> Result<(Vec<u8>, PhotoS
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(malformed)?;
             if bytes.len() + chunk.len() > cap {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "http.payload_too_large",
-                    "照片文件太大",
-                )
-                .with_details(serde_json::json!({ "limit_bytes": cap })));
+                return Err(
+                    ApiError::with_message(ApiCode::PayloadTooLarge, "照片文件太大")
+                        .with_details(serde_json::json!({ "limit_bytes": cap })),
+                );
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -176,9 +167,8 @@ pub async fn get(
         None => false,
         Some("thumb") => true,
         Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "http.invalid_query",
+            return Err(ApiError::with_message(
+                ApiCode::InvalidQuery,
                 "size 只能为 thumb",
             ))
         }

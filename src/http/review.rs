@@ -11,7 +11,7 @@ use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Reviewers};
 use crate::http::state::AppState;
 
@@ -43,11 +43,7 @@ struct QueuePage {
 }
 
 fn bad_query(message: &str) -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::BAD_REQUEST,
-        "http.invalid_query",
-        message,
-    )
+    ApiError::with_message(ApiCode::InvalidQuery, message)
 }
 
 fn encode_cursor(item: &QueueItem) -> String {

@@ -17,10 +17,11 @@ use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::metadata::Actor;
-use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
+use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource, PrintLayout};
 use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_photo::checks::Check;
 use photo_ledger_photo::error::PhotoError;
+use photo_ledger_photo::prints;
 use photo_ledger_photo::report::Verdict;
 use photo_ledger_photo::Standardised;
 use photo_ledger_projections::capture_doc::{CaptureDoc, PhotoEntry, PhotoKind};
@@ -282,6 +283,34 @@ impl PhotoService {
                 model: "preview",
                 reason: e.to_string(),
             })?
+    }
+
+    /// A standard photo laid out on a 6寸 print sheet in `layout`, as JPEG or PDF, made on a
+    /// blocking thread; to staff and to the photo's owner.
+    pub async fn print_sheet(
+        &self,
+        actor: &Actor,
+        photo_id: PhotoId,
+        layout: PrintLayout,
+        pdf: bool,
+    ) -> Result<Vec<u8>, PhotoServiceError> {
+        let file = self.file(actor, photo_id).await?;
+        tokio::task::spawn_blocking(move || {
+            let limits = photo_ledger_photo::spec::InputLimits::default();
+            let master = photo_ledger_photo::input::decode(&file.bytes, &limits)?;
+            let sheet = prints::sheet(&master, layout);
+            let jpeg = prints::sheet_jpeg(&sheet)?;
+            Ok(if pdf {
+                prints::sheet_pdf(&jpeg, sheet.width(), sheet.height())
+            } else {
+                jpeg
+            })
+        })
+        .await
+        .map_err(|e| PhotoError::Inference {
+            model: "print sheet",
+            reason: e.to_string(),
+        })?
     }
 
     async fn document(&self, capture_id: CaptureId) -> Result<CaptureDoc, PhotoServiceError> {

@@ -41,3 +41,37 @@ pub fn request_id() -> String {
         .try_with(Clone::clone)
         .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string())
 }
+
+/// An error and every cause beneath it, `outer: inner: innermost`, for one log field: causes
+/// are kept as sources, never flattened into strings, and logged whole.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the capture cannot be loaded")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_prints_every_cause() {
+        let error = Outer(std::io::Error::other("disk full"));
+        assert_eq!(
+            ErrorChain(&error).to_string(),
+            "the capture cannot be loaded: disk full"
+        );
+    }
+}
