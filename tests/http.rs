@@ -1,4 +1,5 @@
-//! The service over real HTTP: health, readiness and the JSON error shape.
+//! The service over real HTTP: health, readiness, the JSON error shape, and the published API
+//! contract.
 
 mod support;
 
@@ -61,4 +62,25 @@ async fn health_and_errors_on_sqlite() {
 #[tokio::test]
 async fn health_and_errors_on_postgres() {
     health_and_errors(Backend::Postgres).await;
+}
+
+/// The OpenAPI document is the contract clients are generated from: it changes only on purpose.
+/// After a deliberate change, rewrite `fixtures/openapi.json` from `GET /api/v1/openapi.json`
+/// (`python3 -m json.tool --indent 2`) and say what changed in the commit.
+#[tokio::test]
+async fn the_openapi_document_changes_only_on_purpose() {
+    let (address, _store) = spawn(Backend::Sqlite).await;
+    let served: serde_json::Value = reqwest::get(format!("{address}/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kept: serde_json::Value = serde_json::from_str(include_str!("../fixtures/openapi.json"))
+        .expect("fixtures/openapi.json is JSON");
+    assert!(
+        served == kept,
+        "the OpenAPI document changed; if on purpose, update fixtures/openapi.json:\n{}",
+        serde_json::to_string_pretty(&served).unwrap()
+    );
 }

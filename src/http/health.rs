@@ -14,7 +14,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     const MAX_LAG_EVENTS: i64 = 10_000;
     let db = state.ledger.db();
     if let Err(err) = db.ping().await {
-        tracing::warn!(error = %err, "database not reachable");
+        tracing::warn!(error = %crate::telemetry::ErrorChain(&err), "database not reachable");
         return HttpResponse::ServiceUnavailable()
             .json(json!({"status": "unavailable", "database": "unreachable"}));
     }
@@ -29,7 +29,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(lag) => HttpResponse::ServiceUnavailable()
             .json(json!({"status": "lagging", "projection_lag_events": lag})),
         Err(err) => {
-            tracing::warn!(error = %err, "cannot measure projection lag");
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&err), "cannot measure projection lag");
             HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
         }
     }

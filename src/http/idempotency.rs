@@ -128,7 +128,9 @@ pub async fn purge_periodically(db: Db, ttl: chrono::Duration) {
         match purge(&db, Utc::now() - ttl).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
-            Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot purge idempotency keys")
+            }
         }
     }
 }
@@ -209,7 +211,7 @@ pub async fn middleware(
         Ok(res) => res,
         Err(err) => {
             if let Err(e) = release(db, &caller, &key).await {
-                tracing::warn!(error = %e, "cannot release an idempotency key");
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot release an idempotency key");
             }
             return Err(err);
         }
@@ -217,7 +219,7 @@ pub async fn middleware(
     let (request, response) = res.into_parts();
     if response.status().is_server_error() {
         if let Err(e) = release(db, &caller, &key).await {
-            tracing::warn!(error = %e, "cannot release an idempotency key");
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot release an idempotency key");
         }
         return Ok(ServiceResponse::new(
             request,
@@ -247,7 +249,7 @@ pub async fn middleware(
     .await
     {
         // The request acted; a retry must not act again, so the key stays claimed.
-        tracing::error!(error = %e, "cannot store an idempotent response");
+        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot store an idempotent response");
     }
     Ok(ServiceResponse::new(
         request,

@@ -10,7 +10,7 @@ pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         Ok(lag) => Some(lag),
         Err(error) => {
             tracing::warn!(
-                error = &error as &dyn std::error::Error,
+                error = %crate::telemetry::ErrorChain(&error),
                 "cannot measure projection lag"
             );
             None

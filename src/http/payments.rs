@@ -52,7 +52,7 @@ pub async fn wechat_notify(
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(error) => {
             tracing::warn!(
-                error = &error as &dyn std::error::Error,
+                error = %crate::telemetry::ErrorChain(&error),
                 code = error.code(),
                 "payment notification not recorded"
             );

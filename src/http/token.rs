@@ -12,7 +12,8 @@ use sha2::Sha256;
 
 pub use photo_ledger_domain::metadata::Role;
 
-/// [`Role`] as the OpenAPI document shows it (the domain crate knows nothing of OpenAPI).
+// `Role` as the OpenAPI document shows it (the domain crate knows nothing of OpenAPI). A plain
+// comment: a doc comment would become the schema's description.
 #[derive(utoipa::ToSchema)]
 #[schema(as = Role, rename_all = "snake_case")]
 #[allow(dead_code)]

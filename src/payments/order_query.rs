@@ -60,7 +60,7 @@ pub async fn query_periodically(query: OrderQuery) {
                 "payments found by order query (their notifications never came)"
             ),
             Err(error) => tracing::warn!(
-                error = &error as &dyn std::error::Error,
+                error = %crate::telemetry::ErrorChain(&error),
                 "cannot look up unpaid orders"
             ),
         }
@@ -117,7 +117,7 @@ impl OrderQuery {
                 }
                 Err(error) => tracing::warn!(
                     %order_id,
-                    error = &error as &dyn std::error::Error,
+                    error = %crate::telemetry::ErrorChain(&error),
                     "cannot look up an unpaid order"
                 ),
             }

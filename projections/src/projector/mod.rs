@@ -1,0 +1,312 @@
+//! The projector: reads the log in global order and, for each batch, has every projection apply
+//! the events after its own checkpoint and advance that checkpoint, all in one transaction.
+//!
+//! - **Exactly once.** A batch first takes each projection's batch lock (a transaction advisory
+//!   lock on PostgreSQL, the checkpoint row's update on SQLite), so two runners of a projection,
+//!   even in different processes, serialise and the second sees the first one's checkpoint. A
+//!   crash before commit rolls the whole batch back.
+//! - **One runner** on PostgreSQL: a session advisory lock held on a dedicated connection; when
+//!   its holder dies the connection closes and another instance takes over.
+//! - **Wakes on new events:** the command path calls [`Projector::announce`] after each commit,
+//!   which wakes this process's runners at once and, on PostgreSQL, has other instances woken by
+//!   a NOTIFY on `photo_ledger_events` (LISTENed by every instance). The NOTIFY is sent from its
+//!   own transaction and coalesced, at most one in flight: a NOTIFY inside the command's
+//!   transaction would hold PostgreSQL's database-wide notify lock across its commit and make
+//!   writers commit one at a time. A slow poll is the safety net.
+//! - **Read-your-writes:** [`Projector::wait_for`] waits, bounded, until projections have passed
+//!   a command's position.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use cqrs_es::persist::EventUpcaster;
+use photo_ledger_domain::upcasters::capture_upcasters;
+use tokio::sync::{watch, Notify};
+
+use crate::error::ProjectionError;
+use crate::projection::Fold;
+use photo_ledger_store::log::{self, Position};
+use photo_ledger_store::{on_db, Db};
+
+mod leader;
+mod sql;
+mod step;
+
+use sql::lock_batches;
+use step::{reading_result, ReadAhead};
+
+/// The channel instances announce new events on.
+pub const EVENTS_CHANNEL: &str = "photo_ledger_events";
+
+#[derive(Clone, Debug)]
+pub struct ProjectorConfig {
+    /// Most events applied in one transaction.
+    pub batch_size: i64,
+    /// How long an idle projector sleeps without a notification before looking anyway.
+    pub idle_poll: Duration,
+    /// How often a standby instance tries to take over a projection.
+    pub standby_retry: Duration,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            idle_poll: Duration::from_millis(500),
+            standby_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+struct Runner {
+    fold: Arc<dyn Fold>,
+    progress: watch::Sender<Position>,
+}
+
+struct Inner {
+    db: Db,
+    runners: Vec<Runner>,
+    upcasters: Vec<Box<dyn EventUpcaster>>,
+    config: ProjectorConfig,
+    /// Ticks whenever any projection commits, for waiters.
+    tick: watch::Sender<u64>,
+    /// Set by [`Projector::announce`]; the notifier task turns bursts into one NOTIFY.
+    announced: Notify,
+    /// Wakes the running projections.
+    wake: Notify,
+    /// Whether this instance runs the projections (else another instance does).
+    leading: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Projector {
+    inner: Arc<Inner>,
+}
+
+impl Projector {
+    pub fn new(db: Db, folds: Vec<Arc<dyn Fold>>, config: ProjectorConfig) -> Self {
+        let runners = folds
+            .into_iter()
+            .map(|fold| Runner {
+                fold,
+                progress: watch::channel(Position::START).0,
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                runners,
+                upcasters: capture_upcasters(),
+                config,
+                tick: watch::channel(0).0,
+                announced: Notify::new(),
+                wake: Notify::new(),
+                leading: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.inner.runners.iter().map(|r| r.fold.name()).collect()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    fn runner(&self, name: &str) -> Result<&Runner, ProjectionError> {
+        self.inner
+            .runners
+            .iter()
+            .find(|r| r.fold.name() == name)
+            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_string()))
+    }
+
+    /// Creates missing checkpoint rows and loads the stored checkpoints.
+    pub async fn init(&self) -> Result<(), ProjectionError> {
+        for runner in &self.inner.runners {
+            on_db!(&self.inner.db, pool => sqlx::query("INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT (projection) DO NOTHING")
+                .bind(runner.fold.name())
+                .execute(pool)
+                .await
+                .map(|_| ()))?;
+        }
+        self.refresh_progress().await
+    }
+
+    /// Signals this process's projections that new events may be there.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Tells every instance that events were committed: this process's runners now, other
+    /// instances through a coalesced NOTIFY (sent while [`Projector::spawn`]'s tasks run).
+    pub fn announce(&self) {
+        self.wake();
+        self.inner.announced.notify_one();
+    }
+
+    /// Stored checkpoints, by projection.
+    pub async fn checkpoints(&self) -> Result<HashMap<String, Position>, ProjectionError> {
+        let rows: Vec<(String, i64, i64)> = on_db!(&self.inner.db, pool => sqlx::query_as("SELECT projection, txid, position FROM projection_checkpoints").fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, txid, position)| (name, Position { txid, position }))
+            .collect())
+    }
+
+    async fn refresh_progress(&self) -> Result<(), ProjectionError> {
+        let stored = self.checkpoints().await?;
+        for runner in &self.inner.runners {
+            if let Some(position) = stored.get(runner.fold.name()) {
+                runner.progress.send_if_modified(|p| raise(p, *position));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies batches until the named projections have consumed every event committed before
+    /// this call (on PostgreSQL, waiting for the commit horizon to pass them). Returns the number
+    /// of events read; `on_batch` sees each batch's size.
+    pub async fn catch_up(
+        &self,
+        names: &[&str],
+        mut on_batch: impl FnMut(usize),
+    ) -> Result<u64, ProjectionError> {
+        let target = log::head(&self.inner.db).await?;
+        let mut total = 0u64;
+        // The next batch is read while this one is folded and written.
+        let mut next = None;
+        loop {
+            let read_ahead = match next.take() {
+                Some(reading) => Some(reading_result(reading).await?),
+                None => None,
+            };
+            if let Some(last) = read_ahead.as_ref().and_then(ReadAhead::last) {
+                next = Some(self.read_ahead(last));
+            }
+            let (n, last) = self.step_with(names, read_ahead).await?;
+            total += n as u64;
+            if n > 0 {
+                if let (None, Some(last)) = (&next, last) {
+                    next = Some(self.read_ahead(last));
+                }
+                on_batch(n);
+                continue;
+            }
+            let mut reached = true;
+            if let Some(target) = target {
+                for name in names {
+                    reached &= *self.runner(name)?.progress.borrow() >= target;
+                }
+            }
+            if reached {
+                return Ok(total);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Empties projection `name` and sets its checkpoint back to the start, in one transaction.
+    pub async fn reset(&self, name: &str) -> Result<(), ProjectionError> {
+        let runner = self.runner(name)?;
+        let tables: Vec<&str> = runner.fold.tables().iter().map(|t| t.name).collect();
+        // PostgreSQL truncates, so the rebuild writes into fresh tables and indexes rather than
+        // beside every dead row of the old ones until a vacuum comes.
+        let empty: Vec<String> = match &self.inner.db {
+            Db::Postgres(_) => vec![format!("TRUNCATE {}", tables.join(", "))],
+            Db::Sqlite(_) => tables.iter().map(|t| format!("DELETE FROM {t}")).collect(),
+        };
+        on_db!(&self.inner.db, pool => async {
+            let mut tx = pool.begin().await?;
+            lock_batches(&mut *tx, name).await?;
+            sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
+                .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
+            for statement in &empty {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            tx.commit().await.map_err(ProjectionError::from)
+        }.await)?;
+        runner.progress.send_replace(Position::START);
+        Ok(())
+    }
+
+    /// Waits until every projection in `names` has applied the event at `target`, or `timeout`.
+    pub async fn wait_for(
+        &self,
+        names: &[&str],
+        target: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let deadline = Instant::now() + timeout;
+        let mut tick = self.inner.tick.subscribe();
+        loop {
+            let mut behind_elsewhere = false;
+            let mut all_reached = true;
+            for name in names {
+                let runner = self.runner(name)?;
+                if *runner.progress.borrow() < target {
+                    all_reached = false;
+                    behind_elsewhere |= !self.inner.leading.load(Ordering::Relaxed);
+                }
+            }
+            if all_reached {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ProjectionError::WaitTimedOut(timeout));
+            }
+            let slice = if behind_elsewhere {
+                Duration::from_millis(10)
+            } else {
+                Duration::from_millis(50)
+            };
+            let _ = tokio::time::timeout(slice.min(deadline - now), tick.changed()).await;
+            if behind_elsewhere {
+                // Another instance runs that projection: its progress is only in the database.
+                self.refresh_progress().await?;
+            }
+        }
+    }
+
+    /// How far the slowest projection is behind the newest event, in events.
+    pub async fn lag(&self) -> Result<i64, ProjectionError> {
+        let slowest = self
+            .checkpoints()
+            .await?
+            .into_values()
+            .min()
+            .unwrap_or(Position::START);
+        Ok(match &self.inner.db {
+            Db::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM events WHERE (txid, position) > ($1::text::xid8, $2)",
+                )
+                .bind(slowest.txid.to_string())
+                .bind(slowest.position)
+                .fetch_one(pool)
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT count(*) FROM events WHERE rowid > $1")
+                    .bind(slowest.position)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+}
+
+/// Moves `current` forward to `to`; whether it moved.
+fn raise(current: &mut Position, to: Position) -> bool {
+    if to > *current {
+        *current = to;
+        true
+    } else {
+        false
+    }
+}

@@ -1,0 +1,195 @@
+//! One batch: read the events after the projections' checkpoints (ahead of time, while the
+//! previous batch commits), fold them, rewrite the views' rows and advance the checkpoints, all
+//! in one transaction per store.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use cqrs_es::persist::EventUpcaster;
+use photo_ledger_store::log::{self, LoggedEvent, Position};
+use photo_ledger_store::Db;
+
+use super::sql::{claim_pg, claim_sqlite, SkipFlushWait};
+use super::{raise, Projector};
+use crate::error::ProjectionError;
+use crate::projection::{self, Fold};
+
+impl Projector {
+    /// Applies at most one batch of events to the named projections together: the events are
+    /// read once, from the earliest of their checkpoints, and each projection applies those
+    /// after its own checkpoint, all in one transaction. Returns how many events it read.
+    pub async fn step(&self, names: &[&str]) -> Result<usize, ProjectionError> {
+        Ok(self.step_with(names, None).await?.0)
+    }
+
+    /// [`Projector::step`], given the batch after some position when it was read ahead: it is
+    /// used if that position is where the batch starts, and read afresh otherwise. Returns the
+    /// number of events read and the position of the last.
+    pub(super) async fn step_with(
+        &self,
+        names: &[&str],
+        read_ahead: Option<ReadAhead>,
+    ) -> Result<(usize, Option<Position>), ProjectionError> {
+        let mut runners = names
+            .iter()
+            .map(|name| self.runner(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Batch locks are always taken in name order, so concurrent steps cannot deadlock.
+        runners.sort_by_key(|r| r.fold.name());
+        runners.dedup_by_key(|r| r.fold.name());
+        let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
+        let (config, upcasters) = (&self.inner.config, &self.inner.upcasters);
+        let applied = match &self.inner.db {
+            Db::Postgres(pool) => {
+                step_pg(pool, &folds, config.batch_size, upcasters, read_ahead).await?
+            }
+            Db::Sqlite(pool) => {
+                step_sqlite(pool, &folds, config.batch_size, upcasters, read_ahead).await?
+            }
+        };
+        Ok(match applied {
+            Some((position, n)) => {
+                for runner in &runners {
+                    runner.progress.send_if_modified(|p| raise(p, position));
+                }
+                self.inner.tick.send_modify(|t| *t += 1);
+                (n, Some(position))
+            }
+            None => (0, None),
+        })
+    }
+
+    /// Reads the batch after `after` in the background, on its own connection. Events below
+    /// the commit horizon are final, so a batch read outside the applying transaction is the
+    /// batch that transaction would read.
+    pub(super) fn read_ahead(
+        &self,
+        after: Position,
+    ) -> tokio::task::JoinHandle<Result<ReadAhead, ProjectionError>> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (inner, limit) = (&this.inner, this.inner.config.batch_size);
+            let events = match &inner.db {
+                Db::Postgres(pool) => {
+                    log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.upcasters)
+                        .await?
+                }
+                Db::Sqlite(pool) => {
+                    log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.upcasters)
+                        .await?
+                }
+            };
+            Ok(ReadAhead { after, events })
+        })
+    }
+}
+
+/// A batch read ahead of the transaction that applies it.
+pub(super) struct ReadAhead {
+    pub(super) after: Position,
+    events: Vec<LoggedEvent>,
+}
+
+impl ReadAhead {
+    pub(super) fn last(&self) -> Option<Position> {
+        self.events.last().map(|e| e.position)
+    }
+}
+
+pub(super) async fn reading_result(
+    reading: tokio::task::JoinHandle<Result<ReadAhead, ProjectionError>>,
+) -> Result<ReadAhead, ProjectionError> {
+    match reading.await {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(ProjectionError::ReadAheadCancelled),
+    }
+}
+
+/// Of the captures whose documents `fold` does not hold, those with events before this batch: a
+/// capture whose first event in the batch is its first event ever has no history to read.
+fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let continuing: Vec<&str> = events
+        .iter()
+        .filter(|e| seen.insert(e.capture_id.as_str()) && e.sequence != 1)
+        .map(|e| e.capture_id.as_str())
+        .collect();
+    fold.missing(at, &continuing)
+}
+
+macro_rules! step_impl {
+    ($name:ident, $db:ty, $claim:path, $read:path, $history:path) => {
+        async fn $name(
+            pool: &sqlx::Pool<$db>,
+            folds: &[&dyn Fold],
+            batch_size: i64,
+            upcasters: &[Box<dyn EventUpcaster>],
+            read_ahead: Option<ReadAhead>,
+        ) -> Result<Option<(Position, usize)>, ProjectionError> {
+            let mut tx = pool.begin().await?;
+            (&mut *tx).skip_flush_wait().await?;
+            let mut checkpoints = Vec::with_capacity(folds.len());
+            for fold in folds {
+                checkpoints.push($claim(&mut *tx, fold.name()).await?);
+            }
+            let Some(from) = checkpoints.iter().min().copied() else {
+                return Ok(None);
+            };
+            let events = match read_ahead {
+                Some(batch) if batch.after == from => batch.events,
+                _ => $read(&mut *tx, from, batch_size, upcasters).await?,
+            };
+            let Some(last) = events.last().map(|e| e.position) else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let mut moved = Vec::with_capacity(folds.len());
+            for (fold, at) in folds.iter().zip(&checkpoints) {
+                let after = &events[events.partition_point(|e| e.position <= *at)..];
+                if after.is_empty() {
+                    continue; // this projection is already past the batch
+                }
+                let history =
+                    $history(&mut *tx, *at, &needing_history(*fold, *at, after), upcasters).await?;
+                let folded = fold.fold(*at, &history, after)?;
+                projection::write(&mut *tx, fold.tables(), &folded).await?;
+                sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
+                    .bind(fold.name())
+                    .bind(last.txid)
+                    .bind(last.position)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+                moved.push(*fold);
+            }
+            // Crash tests kill the projector here, between applying a batch and committing it
+            // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the
+            // `failpoints` feature.
+            fail::fail_point!("projector.before_commit", |_| {
+                eprintln!("failpoint projector.before_commit reached: aborting");
+                std::process::abort()
+            });
+            tx.commit().await?;
+            for fold in moved {
+                fold.committed(last);
+            }
+            Ok(Some((last, events.len())))
+        }
+    };
+}
+
+step_impl!(
+    step_pg,
+    sqlx::Postgres,
+    claim_pg,
+    log::read_pg,
+    log::history_pg
+);
+step_impl!(
+    step_sqlite,
+    sqlx::Sqlite,
+    claim_sqlite,
+    log::read_sqlite,
+    log::history_sqlite
+);
