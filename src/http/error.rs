@@ -57,25 +57,28 @@ macro_rules! api_codes {
             /// Every code, for the documentation test.
             pub const ALL: &'static [ApiCode] = &[$(ApiCode::$name,)*];
 
-            pub fn as_str(self) -> &'static str {
+            /// The code, its status and its message.
+            fn parts(self) -> (&'static str, StatusCode, &'static str) {
                 match self {
-                    $(ApiCode::$name => $code,)*
-                }
-            }
-
-            fn status(self) -> StatusCode {
-                match self {
-                    $(ApiCode::$name => StatusCode::$status,)*
-                }
-            }
-
-            fn message(self) -> &'static str {
-                match self {
-                    $(ApiCode::$name => $message,)*
+                    $(ApiCode::$name => ($code, StatusCode::$status, $message),)*
                 }
             }
         }
     };
+}
+
+impl ApiCode {
+    pub fn as_str(self) -> &'static str {
+        self.parts().0
+    }
+
+    fn status(self) -> StatusCode {
+        self.parts().1
+    }
+
+    fn message(self) -> &'static str {
+        self.parts().2
+    }
 }
 
 api_codes! {
