@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use photo_ledger_projections::person_key::PersonKeyer;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -100,7 +99,7 @@ impl StoreSettings {
     }
 
     /// The person keyer: the configured secret, else one kept in the data directory.
-    pub fn person_keyer(&self) -> anyhow::Result<PersonKeyer> {
+    pub fn person_keyer(&self) -> Result<PersonKeyer, SettingError> {
         if let Some(secret) = &self.person_key {
             return Ok(PersonKeyer::new(secret.expose_secret().as_bytes().to_vec()));
         }
@@ -147,7 +146,7 @@ pub struct Overrides {
 
 impl Overrides {
     /// The settings: defaults, the file, the variables, then these flags.
-    pub fn load(&self) -> anyhow::Result<Settings> {
+    pub fn load(&self) -> Result<Settings, SettingError> {
         refuse_retired_variables(|name| std::env::var_os(name).is_some())?;
         let mut settings = Settings::load(self.config.as_deref())?;
         let store = &mut settings.store;
@@ -204,18 +203,68 @@ const RETIRED_VARIABLES: &[(&str, &str)] = &[
     ),
 ];
 
-fn refuse_retired_variables(is_set: impl Fn(&str) -> bool) -> anyhow::Result<()> {
+fn refuse_retired_variables(is_set: impl Fn(&str) -> bool) -> Result<(), SettingError> {
     let set: Vec<String> = RETIRED_VARIABLES
         .iter()
         .filter(|(old, _)| is_set(old))
         .map(|(old, new)| format!("{old} (set {new} instead)"))
         .collect();
-    anyhow::ensure!(
-        set.is_empty(),
-        "these variables are no longer read: {}; see docs/configuration.md",
-        set.join(", ")
-    );
-    Ok(())
+    if set.is_empty() {
+        Ok(())
+    } else {
+        Err(SettingError::Retired(set.join(", ")))
+    }
+}
+
+/// A setting the service cannot start with, named by its key, with what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    /// The file or the variables cannot be read into the settings (a mistyped or unknown key
+    /// names itself in the cause).
+    #[error("cannot read the settings {from}")]
+    Unreadable {
+        from: String,
+        #[source]
+        source: config::ConfigError,
+    },
+    #[error("these variables are no longer read: {0}; see docs/configuration.md")]
+    Retired(String),
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("{key}: {reason}")]
+    Unusable {
+        key: &'static str,
+        reason: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot keep a generated secret in {}", path.display())]
+    KeptSecret {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SettingError {
+    pub fn invalid(key: &'static str, reason: impl Into<String>) -> Self {
+        SettingError::Invalid {
+            key,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn unusable(
+        key: &'static str,
+        reason: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        SettingError::Unusable {
+            key,
+            reason,
+            source: Box::new(source),
+        }
+    }
 }
 
 /// A secret kept in the data directory: read when there, else made by `generate` and written
@@ -224,14 +273,17 @@ pub fn data_dir_secret(
     data_dir: &Path,
     file: &str,
     generate: impl FnOnce() -> String,
-) -> anyhow::Result<String> {
+) -> Result<String, SettingError> {
     use std::io::Write;
     let path = data_dir.join(file);
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Ok(text.trim().to_string());
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let kept = |source| SettingError::KeptSecret {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(kept)?;
     let secret = generate();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -240,7 +292,7 @@ pub fn data_dir_secret(
     options
         .open(&path)
         .and_then(|mut f| f.write_all(secret.as_bytes()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .map_err(kept)?;
     Ok(secret)
 }
 
@@ -404,7 +456,7 @@ impl Settings {
     }
 
     /// Defaults, then `file` if given, then `PHOTO_LEDGER__…` environment variables.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingError> {
         let mut builder = config::Config::builder();
         if let Some(file) = file {
             builder = builder.add_source(
@@ -422,9 +474,12 @@ impl Settings {
             .build()
             .and_then(config::Config::try_deserialize::<Document>)
             .map(Document::into_settings)
-            .with_context(|| match file {
-                Some(file) => format!("cannot read the settings in {}", file.display()),
-                None => "cannot read the settings from PHOTO_LEDGER__… variables".to_string(),
+            .map_err(|source| SettingError::Unreadable {
+                from: match file {
+                    Some(file) => format!("in {}", file.display()),
+                    None => "from the PHOTO_LEDGER__… variables".to_string(),
+                },
+                source,
             })
     }
 }
@@ -501,10 +556,8 @@ mod tests {
 
         std::fs::write(&file, "[photos.s3]\nbucket = \"photos\"\n").unwrap();
         let missing = Settings::load(Some(&file)).unwrap_err();
-        assert!(
-            format!("{missing:#}").contains("access_key_id"),
-            "{missing:#}"
-        );
+        let said = crate::telemetry::ErrorChain(&missing).to_string();
+        assert!(said.contains("access_key_id"), "{said}");
     }
 
     #[test]

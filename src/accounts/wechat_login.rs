@@ -7,7 +7,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::configuration::WechatSettings;
+use crate::configuration::{SettingError, WechatSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WechatError {
@@ -41,11 +41,14 @@ struct SessionReply {
 const CODE_ERRORS: &[i64] = &[40029, 40163, 40226];
 
 impl WechatClient {
-    pub fn new(settings: &WechatSettings) -> anyhow::Result<Self> {
+    pub fn new(settings: &WechatSettings) -> Result<Self, SettingError> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(settings.timeout_ms))
-                .build()?,
+                .build()
+                .map_err(|e| {
+                    SettingError::unusable("wechat.api_base_url", "no HTTP client for it", e)
+                })?,
             base_url: settings.api_base_url.trim_end_matches('/').to_string(),
             app_id: settings.app_id.clone(),
             app_secret: settings.app_secret.clone(),

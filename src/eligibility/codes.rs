@@ -19,11 +19,12 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use data_encoding::BASE32_NOPAD;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey, SIGNATURE_LENGTH};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::configuration::SettingError;
 
 const PREFIX: &str = "PL1-";
 const DOMAIN: &[u8] = b"photo-ledger collection code v1";
@@ -58,8 +59,13 @@ pub enum CodeError {
     BadSignature,
 }
 
+/// A code cannot carry a field longer than 255 bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is longer than the 255 bytes a collection code can carry")]
+pub struct FieldTooLong(String);
+
 impl CodePayload {
-    fn to_bytes(&self) -> anyhow::Result<Vec<u8>> {
+    fn to_bytes(&self) -> Result<Vec<u8>, FieldTooLong> {
         let mut bytes = self.school_id.as_bytes().to_vec();
         for field in [
             &self.education_type,
@@ -67,8 +73,7 @@ impl CodePayload {
             &self.name_masked,
             &self.id_masked,
         ] {
-            let len = u8::try_from(field.len())
-                .with_context(|| format!("{field:?} is longer than 255 bytes"))?;
+            let len = u8::try_from(field.len()).map_err(|_| FieldTooLong(field.to_string()))?;
             bytes.push(len);
             bytes.extend_from_slice(field.as_bytes());
         }
@@ -109,20 +114,28 @@ impl CodeSigner {
     }
 
     /// A key from 64 hex digits (its 32-byte seed).
-    pub fn from_hex(hex_seed: &str) -> anyhow::Result<Self> {
+    pub fn from_hex(hex_seed: &str) -> Result<Self, SettingError> {
         let seed: [u8; 32] = hex::decode(hex_seed.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .context("the code signing key must be 64 hex digits")?;
+            .ok_or_else(|| SettingError::invalid("codes.signing_key", "must be 64 hex digits"))?;
         Ok(Self::new(SigningKey::from_bytes(&seed)))
     }
 
     /// The key kept in `data_dir`, created on first use so the embedded default works at once.
-    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, SettingError> {
         let text = crate::configuration::data_dir_secret(data_dir, KEY_FILE, || {
             hex::encode(SigningKey::generate(&mut rand::rngs::OsRng).to_bytes())
         })?;
-        Self::from_hex(&text).with_context(|| format!("in {}", data_dir.join(KEY_FILE).display()))
+        Self::from_hex(&text).map_err(|_| {
+            SettingError::invalid(
+                "codes.signing_key",
+                format!(
+                    "{} does not hold 64 hex digits",
+                    data_dir.join(KEY_FILE).display()
+                ),
+            )
+        })
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -135,7 +148,7 @@ impl CodeSigner {
         }
     }
 
-    pub fn issue(&self, payload: &CodePayload) -> anyhow::Result<String> {
+    pub fn issue(&self, payload: &CodePayload) -> Result<String, FieldTooLong> {
         let mut bytes = payload.to_bytes()?;
         let signature = self.key.sign(&signed_message(&bytes));
         bytes.extend_from_slice(&signature.to_bytes());
@@ -150,12 +163,13 @@ pub struct CodeVerifier {
 }
 
 impl CodeVerifier {
-    pub fn from_hex(hex_key: &str) -> anyhow::Result<Self> {
+    pub fn from_hex(hex_key: &str) -> Result<Self, SettingError> {
         let bytes: [u8; 32] = hex::decode(hex_key.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .context("the code public key must be 64 hex digits")?;
-        let key = VerifyingKey::from_bytes(&bytes).context("not an Ed25519 public key")?;
+            .ok_or_else(|| SettingError::invalid("codes.public_key", "must be 64 hex digits"))?;
+        let key = VerifyingKey::from_bytes(&bytes)
+            .map_err(|e| SettingError::unusable("codes.public_key", "is not an Ed25519 key", e))?;
         Ok(Self { key })
     }
 
@@ -214,14 +228,14 @@ pub struct CodeKeySettings {
 }
 
 impl CodeKeySettings {
-    pub fn signer(&self, data_dir: &Path) -> anyhow::Result<CodeSigner> {
+    pub fn signer(&self, data_dir: &Path) -> Result<CodeSigner, SettingError> {
         match &self.signing_key {
             Some(hex_seed) => CodeSigner::from_hex(secrecy::ExposeSecret::expose_secret(hex_seed)),
             None => CodeSigner::load_or_create(data_dir),
         }
     }
 
-    pub fn verifier(&self, data_dir: &Path) -> anyhow::Result<CodeVerifier> {
+    pub fn verifier(&self, data_dir: &Path) -> Result<CodeVerifier, SettingError> {
         match &self.public_key {
             Some(hex_key) => CodeVerifier::from_hex(hex_key),
             None => Ok(self.signer(data_dir)?.verifier()),

@@ -18,10 +18,20 @@ const QUIET_MODULES: u32 = 4;
 /// Larger images are refused before decoding (a decompression bomb, not a screenshot).
 const MAX_SIDE: u32 = 8000;
 
+/// Why a QR picture could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the text does not fit in a QR code")]
+    TooLong(#[from] qrcode::types::QrError),
+    #[error("the picture cannot be encoded as PNG")]
+    Png(#[from] image::ImageError),
+}
+
 /// A PNG of `text` as a QR code (error correction level M: survives a crease or a smudge).
-pub fn render_png(text: &str) -> anyhow::Result<Vec<u8>> {
+pub fn render_png(text: &str) -> Result<Vec<u8>, RenderError> {
     let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)?;
-    let modules = u32::try_from(code.width())?;
+    // A QR code is at most 177 modules wide.
+    let modules = code.width() as u32;
     let colors = code.to_colors();
     let side = (modules + 2 * QUIET_MODULES) * MODULE_PX;
     let image = GrayImage::from_fn(side, side, |x, y| {

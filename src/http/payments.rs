@@ -96,7 +96,7 @@ pub async fn dev_pay(
             at: Utc::now(),
         },
     )
-    .map_err(|e| ApiError::internal(e.as_ref()))?;
+    .map_err(|e| ApiError::internal(&e))?;
     state
         .payments
         .record_notification(&headers, &body)

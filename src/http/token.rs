@@ -12,6 +12,8 @@ use sha2::Sha256;
 
 pub use photo_ledger_domain::metadata::Role;
 
+use crate::configuration::SettingError;
+
 // `Role` as the OpenAPI document shows it (the domain crate knows nothing of OpenAPI). A plain
 // comment: a doc comment would become the schema's description.
 #[derive(utoipa::ToSchema)]
@@ -68,11 +70,13 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            secret.len() >= MIN_SECRET_BYTES,
-            "the token secret must be at least {MIN_SECRET_BYTES} bytes"
-        );
+    pub fn new(secret: &[u8]) -> Result<Self, SettingError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(SettingError::invalid(
+                "auth.token_secret",
+                format!("must be at least {MIN_SECRET_BYTES} bytes"),
+            ));
+        }
         Ok(Self {
             secret: secret.to_vec().into(),
         })
@@ -92,7 +96,7 @@ impl TokenKeys {
         secret: Option<&secrecy::SecretString>,
         dev: bool,
         data_dir: &std::path::Path,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, SettingError> {
         match secret {
             Some(secret) => Self::new(secret.expose_secret().as_bytes()),
             None if dev => Ok(Self::random()),

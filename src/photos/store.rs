@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -13,7 +12,7 @@ use object_store::{ObjectStore, PutPayload};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::configuration::{PhotoSettings, S3Settings};
+use crate::configuration::{PhotoSettings, S3Settings, SettingError};
 
 #[derive(Clone)]
 pub struct PhotoStore {
@@ -25,7 +24,7 @@ fn key(sha256: &str) -> ObjectPath {
 }
 
 /// The S3-compatible bucket the settings name, as an object store.
-pub fn s3_bucket(settings: &S3Settings) -> anyhow::Result<AmazonS3> {
+pub fn s3_bucket(settings: &S3Settings) -> Result<AmazonS3, SettingError> {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(&settings.bucket)
         .with_region(&settings.region)
@@ -38,34 +37,38 @@ pub fn s3_bucket(settings: &S3Settings) -> anyhow::Result<AmazonS3> {
     }
     builder
         .build()
-        .with_context(|| format!("cannot use the S3 bucket {}", settings.bucket))
+        .map_err(|e| SettingError::unusable("photos.s3", "cannot use the bucket", e))
 }
 
 impl PhotoStore {
     /// The store the settings name: the S3-compatible bucket, else the local directory
     /// (`<data dir>/photos` by default).
-    pub fn from_settings(settings: &PhotoSettings, data_dir: &Path) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &PhotoSettings, data_dir: &Path) -> Result<Self, SettingError> {
         match (&settings.s3, &settings.store_dir) {
-            (Some(_), Some(_)) => {
-                anyhow::bail!("photos.store_dir and photos.s3 are both set: keep one")
-            }
+            (Some(_), Some(_)) => Err(SettingError::invalid(
+                "photos.store_dir",
+                "photos.s3 is set too: keep one",
+            )),
             (Some(s3), None) => Self::s3(s3),
             (None, dir) => Self::local(&dir.clone().unwrap_or_else(|| data_dir.join("photos"))),
         }
     }
 
     /// A store in an S3-compatible bucket. Nothing is sent until the first photo.
-    pub fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
+    pub fn s3(settings: &S3Settings) -> Result<Self, SettingError> {
         Ok(Self {
             store: Arc::new(s3_bucket(settings)?),
         })
     }
 
     /// A store in a local directory (created if missing).
-    pub fn local(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+    pub fn local(dir: &Path) -> Result<Self, SettingError> {
+        let unusable =
+            |e| SettingError::unusable("photos.store_dir", "cannot keep photos there", e);
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SettingError::unusable("photos.store_dir", "cannot create it", e))?;
         Ok(Self {
-            store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+            store: Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(unusable)?),
         })
     }
     /// Stores the bytes under their SHA-256 (hex), which is returned.

@@ -6,15 +6,18 @@ pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::configuration::LogSettings;
+use crate::configuration::{LogSettings, SettingError};
 
 /// Starts logging to standard error as the `[log]` settings say.
-pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
+pub fn init(settings: &LogSettings) -> Result<(), SettingError> {
     let json = settings.json;
-    let filter = EnvFilter::try_new(&settings.filter).map_err(|e| {
-        anyhow::anyhow!(
-            "log.filter {:?} is not a filter such as \"info,sqlx=warn\": {e}",
-            settings.filter
+    let filter = EnvFilter::try_new(&settings.filter).map_err(|_| {
+        SettingError::invalid(
+            "log.filter",
+            format!(
+                "{:?} is not a filter such as \"info,sqlx=warn\"",
+                settings.filter
+            ),
         )
     })?;
     let builder = tracing_subscriber::fmt()

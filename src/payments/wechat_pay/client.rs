@@ -18,6 +18,7 @@ use secrecy::ExposeSecret;
 use sha2::Sha256;
 
 use super::{NotifyHeaders, NotifyVerifier, WechatPaySettings};
+use crate::configuration::SettingError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayError {
@@ -48,24 +49,36 @@ impl PayClient {
         settings: &WechatPaySettings,
         appid: &str,
         verifier: Arc<NotifyVerifier>,
-    ) -> anyhow::Result<Option<Self>> {
+    ) -> Result<Option<Self>, SettingError> {
         let Some(pem) = &settings.merchant_private_key_pem else {
             return Ok(None);
         };
-        anyhow::ensure!(
-            !settings.mchid.is_empty() && !settings.merchant_serial.is_empty(),
-            "WeChat Pay needs mchid and merchant_serial with the merchant key"
-        );
-        anyhow::ensure!(
-            !settings.notify_url.is_empty(),
-            "WeChat Pay needs notify_url, where it sends payment notifications"
-        );
-        let key = RsaPrivateKey::from_pkcs8_pem(pem.expose_secret())
-            .map_err(|e| anyhow::anyhow!("the merchant key is not a PKCS#8 PEM key: {e}"))?;
+        if settings.mchid.is_empty() || settings.merchant_serial.is_empty() {
+            return Err(SettingError::invalid(
+                "wechat_pay.merchant_private_key_pem",
+                "needs wechat_pay.mchid and wechat_pay.merchant_serial with it",
+            ));
+        }
+        if settings.notify_url.is_empty() {
+            return Err(SettingError::invalid(
+                "wechat_pay.notify_url",
+                "WeChat Pay needs it to send payment notifications",
+            ));
+        }
+        let key = RsaPrivateKey::from_pkcs8_pem(pem.expose_secret()).map_err(|e| {
+            SettingError::unusable(
+                "wechat_pay.merchant_private_key_pem",
+                "is not a PKCS#8 PEM key",
+                e,
+            )
+        })?;
         Ok(Some(Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(settings.timeout_ms))
-                .build()?,
+                .build()
+                .map_err(|e| {
+                    SettingError::unusable("wechat_pay.api_base_url", "no HTTP client for it", e)
+                })?,
             base_url: settings.api_base_url.trim_end_matches('/').to_string(),
             mchid: settings.mchid.clone(),
             appid: appid.to_string(),

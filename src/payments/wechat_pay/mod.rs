@@ -30,6 +30,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::configuration::SettingError;
+
 /// How far a notification's timestamp may be from our clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
 const SIGNATURE_TYPE: &str = "WECHATPAY2-SHA256-RSA2048";
@@ -174,7 +176,7 @@ pub struct NotifyVerifier {
 impl NotifyVerifier {
     /// In development (`dev`), the sandbox platform key is trusted too, and a missing merchant
     /// or APIv3 key is the sandbox's.
-    pub fn new(settings: &WechatPaySettings, appid: &str, dev: bool) -> anyhow::Result<Self> {
+    pub fn new(settings: &WechatPaySettings, appid: &str, dev: bool) -> Result<Self, SettingError> {
         let mut settings = settings.clone();
         if dev {
             settings.platform_keys.push(sandbox::platform_key());
@@ -188,16 +190,21 @@ impl NotifyVerifier {
         let settings = &settings;
         let mut keys = HashMap::new();
         for key in &settings.platform_keys {
-            let public = RsaPublicKey::from_public_key_pem(&key.public_key_pem).map_err(|e| {
-                anyhow::anyhow!("platform key {:?} is not a PEM public key: {e}", key.serial)
+            let public = RsaPublicKey::from_public_key_pem(&key.public_key_pem).map_err(|_| {
+                SettingError::invalid(
+                    "wechat_pay.platform_keys",
+                    format!("key {:?} is not a PEM public key", key.serial),
+                )
             })?;
             keys.insert(key.serial.clone(), VerifyingKey::<Sha256>::new(public));
         }
         if let Some(key) = &settings.api_v3_key {
-            anyhow::ensure!(
-                key.expose_secret().len() == 32,
-                "the WeChat Pay APIv3 key must be 32 bytes"
-            );
+            if key.expose_secret().len() != 32 {
+                return Err(SettingError::invalid(
+                    "wechat_pay.api_v3_key",
+                    "must be 32 bytes",
+                ));
+            }
         }
         Ok(Self {
             mchid: settings.mchid.clone(),

@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use sha2::Sha256;
 
 use super::{NotifyHeaders, NotifyVerifier, PlatformKey};
+use crate::configuration::SettingError;
 
 /// The serial the sandbox platform key is known by.
 pub const SERIAL: &str = "PUB_KEY_ID_SANDBOX_DEV_ONLY";
@@ -45,11 +46,11 @@ pub struct SandboxPayment<'a> {
 pub fn notification(
     verifier: &NotifyVerifier,
     payment: &SandboxPayment<'_>,
-) -> anyhow::Result<(NotifyHeaders, Vec<u8>)> {
+) -> Result<(NotifyHeaders, Vec<u8>), SettingError> {
     let api_v3_key = verifier
         .api_v3_key
         .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no APIv3 key"))?;
+        .ok_or_else(|| SettingError::invalid("wechat_pay.api_v3_key", "is not set"))?;
     let transaction = serde_json::json!({
         "mchid": verifier.mchid,
         "appid": verifier.appid,
@@ -64,17 +65,17 @@ pub fn notification(
     });
     let nonce: String = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let cipher = Aes256Gcm::new_from_slice(api_v3_key.expose_secret().as_bytes())
-        .map_err(|_| anyhow::anyhow!("the APIv3 key must be 32 bytes"))?;
+        .map_err(|_| SettingError::invalid("wechat_pay.api_v3_key", "must be 32 bytes"))?;
     let ciphertext = cipher
         .encrypt(
             Nonce::from_slice(nonce.as_bytes()),
             Payload {
-                msg: &serde_json::to_vec(&transaction)?,
+                msg: transaction.to_string().as_bytes(),
                 aad: b"transaction",
             },
         )
-        .map_err(|_| anyhow::anyhow!("encryption failed"))?;
-    let body = serde_json::to_vec(&serde_json::json!({
+        .map_err(|_| SettingError::invalid("wechat_pay.api_v3_key", "does not encrypt"))?;
+    let body = serde_json::json!({
         "id": uuid::Uuid::new_v4().to_string(),
         "create_time": payment.at.to_rfc3339(),
         "event_type": "TRANSACTION.SUCCESS",
@@ -87,13 +88,16 @@ pub fn notification(
             "associated_data": "transaction",
             "original_type": "transaction",
         },
-    }))?;
+    })
+    .to_string()
+    .into_bytes();
     let timestamp = Utc::now().timestamp().to_string();
     let signing_nonce = uuid::Uuid::new_v4().simple().to_string();
     let mut message = format!("{timestamp}\n{signing_nonce}\n").into_bytes();
     message.extend_from_slice(&body);
     message.push(b'\n');
-    let key = RsaPrivateKey::from_pkcs8_pem(PRIVATE_KEY_PEM)?;
+    let key = RsaPrivateKey::from_pkcs8_pem(PRIVATE_KEY_PEM)
+        .expect("the sandbox's platform key, built in, is a PKCS#8 PEM key");
     let signature = SigningKey::<Sha256>::new(key).sign(&message);
     let headers = NotifyHeaders {
         signature: Some(BASE64.encode(&signature.to_bytes())),
