@@ -567,3 +567,32 @@ impl TestApp {
         read(response).await
     }
 }
+
+/// Where a student asks for an upload on another background.
+pub fn background_path(capture: &str, photo_id: &str) -> String {
+    format!("/api/v1/captures/{capture}/photos/{photo_id}/background")
+}
+
+/// Opens WU's capture for `student` and pays the collection fee; returns the capture id.
+pub async fn paid_capture(app: &TestApp, student: &str) -> String {
+    let capture = app.open_capture(student, &WU).await;
+    pay_fee(app, student, &capture).await;
+    capture
+}
+
+/// Orders the collection fee and pays it through WeChat Pay's notification.
+pub async fn pay_fee(app: &TestApp, student: &str, capture: &str) {
+    let order_id = order_fee(app, student, capture).await;
+    app.pay(&order_id, FEE_FEN).await;
+}
+
+/// Orders the collection fee; returns the order's id.
+pub async fn order_fee(app: &TestApp, student: &str, capture: &str) -> String {
+    let (status, order) = app
+        .order(student, capture, json!({"purpose": "collection"}))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["amount_fen"], FEE_FEN);
+    assert_eq!(order["state"], "awaiting_payment");
+    order["order_id"].as_str().unwrap().to_string()
+}
