@@ -198,6 +198,11 @@ impl TestApp {
         self._store.data_dir()
     }
 
+    /// Where the service keeps its data: the SQLite file's directory or the PostgreSQL URL.
+    pub fn store_settings(&self) -> &photo_ledger::configuration::StoreSettings {
+        &self._store.settings
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
