@@ -203,17 +203,32 @@ async fn a_capture_full_of_photos_refuses_more_before_standardising(backend: Bac
     let capture = paid_capture(&app, &student).await;
     let (status, uploaded) = app.upload(&capture, &student, astronaut(), "camera").await;
     assert_eq!(status, 201, "{uploaded}");
+    assert_eq!(
+        app.standardisations().await,
+        1,
+        "the first upload was standardised"
+    );
     // Two photos so far; each standard_photo records two more.
     for _ in 0..(photo_ledger_domain::aggregate::MAX_PHOTOS - 2) / 2 {
         app.standard_photo(&capture).await;
     }
     let more = app.upload(&capture, &student, astronaut(), "camera").await;
     assert_error(&more, 409, "capture.photo_limit_reached");
+    assert_eq!(
+        app.standardisations().await,
+        1,
+        "the refused upload went through the pipeline"
+    );
     let path = background_path(&capture, uploaded["photo_id"].as_str().unwrap());
     let regrey = app
         .post(&path, &student, json!({"background": "grey"}))
         .await;
     assert_error(&regrey, 409, "capture.photo_limit_reached");
+    assert_eq!(
+        app.standardisations().await,
+        1,
+        "the refused background change went through the pipeline"
+    );
 }
 
 /// With `photos.s3` set, the upload and its standard photo go to the bucket (moto's S3 server on

@@ -233,6 +233,26 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// Photos standardised so far, whatever their verdict: the count of
+    /// `photo_ledger_photo_standardisation_seconds` summed over its series.
+    pub async fn standardisations(&self) -> u64 {
+        let name = "photo_ledger_photo_standardisation_seconds_count";
+        self.metrics()
+            .await
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .map(|line| {
+                let count = line.rsplit(' ').next().unwrap_or_default();
+                count
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("a count: {line}"))
+            })
+            .sum()
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, Some(token), None).await
     }
