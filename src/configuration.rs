@@ -281,7 +281,11 @@ mod tests {
         assert_eq!(settings.http.json_limit_bytes, 64 * 1024);
 
         std::fs::write(&file, "[auth]\ntoken_secert = \"typo\"\n").unwrap();
-        assert!(ApiSettings::load(Some(&file)).is_err());
+        let typo = ApiSettings::load(Some(&file)).unwrap_err();
+        assert!(
+            format!("{typo:#}").contains("unknown field `token_secert`"),
+            "the error names the mistyped key: {typo:#}"
+        );
         assert!(ApiSettings::load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 
