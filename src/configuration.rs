@@ -529,7 +529,12 @@ mod tests {
         assert_eq!(settings.http.json_limit_bytes, 64 * 1024);
 
         std::fs::write(&file, "[auth]\ntoken_secert = \"typo\"\n").unwrap();
-        assert!(Settings::load(Some(&file)).is_err());
+        let typo = Settings::load(Some(&file)).unwrap_err();
+        let said = crate::telemetry::ErrorChain(&typo).to_string();
+        assert!(
+            said.contains("unknown field `token_secert`"),
+            "the error names the mistyped key: {said}"
+        );
         assert!(Settings::load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 

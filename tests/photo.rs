@@ -5,6 +5,7 @@ mod photo_support;
 
 use image::{Rgb, RgbImage};
 use photo_ledger_domain::values::{Background, PrintLayout};
+use photo_ledger_photo::checks::CheckCode;
 use photo_ledger_photo::report::{Report, Verdict};
 use photo_ledger_photo::{input, prints, spec::InputLimits, Standardised};
 use photo_support::*;
@@ -19,17 +20,28 @@ fn failed_codes(report: &Report) -> Vec<&str> {
     report.failed().map(|c| c.code()).collect()
 }
 
-fn assert_refused(bytes: &[u8], code: &str) {
+/// Refused for `code` and nothing else: no standard photo, the last check is the refusal (failed,
+/// blocking, with its advice), and it is the only blocking check that failed.
+fn assert_refused(bytes: &[u8], code: CheckCode) {
     let out = standardise(bytes, Background::Blue);
-    assert_eq!(
-        out.report.verdict,
-        Verdict::Refused,
-        "{:?}",
-        failed_codes(&out.report)
-    );
-    assert!(out.jpeg.is_none());
     let failed = failed_codes(&out.report);
-    assert_eq!(failed.last(), Some(&code), "refusal codes: {failed:?}");
+    assert_eq!(out.report.verdict, Verdict::Refused, "{failed:?}");
+    assert!(out.jpeg.is_none() && out.report.output.is_none());
+    let refusal = out.report.checks.last().expect("the refusal is reported");
+    assert_eq!(
+        refusal.code(),
+        code.code(),
+        "refused for another reason than {code:?}: {failed:?}"
+    );
+    assert!(refusal.blocks(), "{refusal:?}");
+    assert_eq!(refusal.message, code.message());
+    let blocking: Vec<&str> = out
+        .report
+        .failed()
+        .filter(|c| c.blocks())
+        .map(|c| c.code())
+        .collect();
+    assert_eq!(blocking, [code.code()], "refused for more than {code:?}");
 }
 
 fn assert_retake(bytes: &[u8], code: &str) {
@@ -133,14 +145,14 @@ fn a_photo_tilted_5_degrees_is_levelled() {
 
 #[test]
 fn a_photo_tilted_25_degrees_is_refused() {
-    assert_refused(&png(&rotated(&astronaut(), 25.0)), "photo.tilt_too_large");
+    assert_refused(&png(&rotated(&astronaut(), 25.0)), CheckCode::TiltTooLarge);
 }
 
 #[test]
 fn a_face_too_small_to_reach_the_spec_sharply_is_refused() {
     let a = astronaut();
     let small = image::imageops::resize(&a, 200, 200, image::imageops::FilterType::Triangle);
-    assert_refused(&png(&small), "photo.face_too_small");
+    assert_refused(&png(&small), CheckCode::FaceTooSmall);
 }
 
 #[test]
@@ -151,20 +163,20 @@ fn two_people_are_refused() {
     let mut pair = RgbImage::new(480, 320);
     image::imageops::replace(&mut pair, &head, 0, 0);
     image::imageops::replace(&mut pair, &head, 240, 0);
-    assert_refused(&png(&pair), "photo.several_faces");
+    assert_refused(&png(&pair), CheckCode::SeveralFaces);
 }
 
 #[test]
 fn a_head_cut_off_at_the_top_is_refused() {
     let a = astronaut();
     let cut = image::imageops::crop_imm(&a, 0, 45, 512, 467).to_image();
-    assert_refused(&png(&cut), "photo.head_cut_off");
+    assert_refused(&png(&cut), CheckCode::HeadCutOff);
 }
 
 #[test]
 fn a_picture_without_a_face_is_refused() {
     let gradient = RgbImage::from_fn(400, 500, |x, y| Rgb([(x / 2) as u8, (y / 2) as u8, 128]));
-    assert_refused(&png(&gradient), "photo.no_face");
+    assert_refused(&png(&gradient), CheckCode::NoFace);
 }
 
 #[test]

@@ -199,6 +199,11 @@ impl TestApp {
         self._store.data_dir()
     }
 
+    /// Where the service keeps its data: the SQLite file's directory or the PostgreSQL URL.
+    pub fn store_settings(&self) -> &photo_ledger::configuration::StoreSettings {
+        &self._store.settings
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -227,6 +232,26 @@ impl TestApp {
         let response = self.client.get(self.url("/metrics")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.text().await.unwrap()
+    }
+
+    /// Photos standardised so far, whatever their verdict: the count of
+    /// `photo_ledger_photo_standardisation_seconds` summed over its series.
+    pub async fn standardisations(&self) -> u64 {
+        let name = "photo_ledger_photo_standardisation_seconds_count";
+        self.metrics()
+            .await
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .map(|line| {
+                let count = line.rsplit(' ').next().unwrap_or_default();
+                count
+                    .parse::<u64>()
+                    .unwrap_or_else(|_| panic!("a count: {line}"))
+            })
+            .sum()
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -567,4 +592,33 @@ impl TestApp {
             .unwrap();
         read(response).await
     }
+}
+
+/// Where a student asks for an upload on another background.
+pub fn background_path(capture: &str, photo_id: &str) -> String {
+    format!("/api/v1/captures/{capture}/photos/{photo_id}/background")
+}
+
+/// Opens WU's capture for `student` and pays the collection fee; returns the capture id.
+pub async fn paid_capture(app: &TestApp, student: &str) -> String {
+    let capture = app.open_capture(student, &WU).await;
+    pay_fee(app, student, &capture).await;
+    capture
+}
+
+/// Orders the collection fee and pays it through WeChat Pay's notification.
+pub async fn pay_fee(app: &TestApp, student: &str, capture: &str) {
+    let order_id = order_fee(app, student, capture).await;
+    app.pay(&order_id, FEE_FEN).await;
+}
+
+/// Orders the collection fee; returns the order's id.
+pub async fn order_fee(app: &TestApp, student: &str, capture: &str) -> String {
+    let (status, order) = app
+        .order(student, capture, json!({"purpose": "collection"}))
+        .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["amount_fen"], FEE_FEN);
+    assert_eq!(order["state"], "awaiting_payment");
+    order["order_id"].as_str().unwrap().to_string()
 }

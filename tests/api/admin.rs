@@ -1,0 +1,90 @@
+//! Admins set up schools, batches and rosters over HTTP.
+
+use crate::api_support::*;
+use crate::support::Backend;
+use serde_json::json;
+
+on_both_stores!(admins_set_up_a_school_batch_and_roster_over_http,);
+
+async fn admins_set_up_a_school_batch_and_roster_over_http(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.api.http.roster_limit_bytes = 4096).await;
+    let admin = app.staff("admin").await;
+    let school = "太湖学院";
+    let (status, added) = app
+        .post(
+            "/api/v1/admin/schools",
+            &admin,
+            json!({"name": school, "categories": ["开放教育"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let (status, widened) = app
+        .post(
+            "/api/v1/admin/schools",
+            &admin,
+            json!({"name": school, "categories": ["网络教育"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{widened}");
+    assert_eq!(widened["categories"], json!(["开放教育", "网络教育"]));
+
+    let (status, batch) = app
+        .post(
+            "/api/v1/admin/batches",
+            &admin,
+            json!({"school": school, "education_type": "开放教育", "price_fen": 0, "deadline": "2099-06-30"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{batch}");
+    assert_eq!(batch["feature_code"].as_str().unwrap().len(), 6);
+    let unknown = app
+        .post(
+            "/api/v1/admin/batches",
+            &admin,
+            json!({"school": "无此学校", "education_type": "开放教育", "price_fen": 0}),
+        )
+        .await;
+    assert_error(&unknown, 404, "eligibility.unknown_school");
+
+    let roster = "学号,姓名,证件类型,证件号码,学历类别\n\
+        2023000001,李明,居民身份证,320203200408151226,开放教育\n\
+        2023000002,王芳,居民身份证,123,开放教育\n";
+    let upload = |file_name: &str, body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/admin/rosters"))
+            .query(&[("school", school), ("file_name", file_name)])
+            .bearer_auth(&admin)
+            .body(body)
+            .send()
+    };
+    let (status, report) = read(
+        upload("roster.csv", roster.as_bytes().to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["inserted"], 1, "{report}");
+    assert_eq!(report["problems"][0]["line"], 3, "{report}");
+    let unreadable = read(upload("roster.pdf", b"%PDF-1.4".to_vec()).await.unwrap()).await;
+    assert_error(&unreadable, 422, "eligibility.roster_unreadable");
+    let too_big = read(upload("roster.csv", vec![b'x'; 5000]).await.unwrap()).await;
+    assert_error(&too_big, 413, "http.payload_too_large");
+
+    // A student on the new roster verifies by student number; the collection is free.
+    let student = app.student("openid-li").await;
+    let (status, opened) = app
+        .post(
+            "/api/v1/captures",
+            &student,
+            json!({"school": school, "student_number": "2023000001"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    assert_eq!(opened["feature_code"], batch["feature_code"]);
+    assert_eq!(opened["status"], "awaiting_photo");
+    let (_, schools) = app.get("/api/v1/admin/schools", &admin).await;
+    assert_eq!(schools["schools"].as_array().unwrap().len(), 2);
+    let (_, batches) = app.get("/api/v1/admin/batches", &admin).await;
+    assert_eq!(batches["batches"].as_array().unwrap().len(), 2);
+}

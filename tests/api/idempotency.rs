@@ -1,0 +1,150 @@
+//! Idempotent retries: a repeated key returns the first response and acts once.
+
+use crate::api_support::*;
+use crate::support::Backend;
+use serde_json::{json, Value};
+
+on_both_stores!(
+    a_retried_post_returns_the_first_response,
+    concurrent_posts_with_one_key_act_once,
+);
+
+async fn a_retried_post_returns_the_first_response(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let post = |token: &str, key: &str, body: Value| {
+        app.keyed_post("/api/v1/me/addresses", token, key)
+            .json(&body)
+            .send()
+    };
+    let body = json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"});
+    let first = post(&student, "key-1", body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let first = read(first).await.1;
+    let retry = post(&student, "key-1", body.clone()).await.unwrap();
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotency-replayed"], "true");
+    assert_eq!(read(retry).await.1, first);
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(
+        book["addresses"].as_array().unwrap().len(),
+        1,
+        "the retry added nothing"
+    );
+
+    let reused = read(
+        post(
+            &student,
+            "key-1",
+            json!({"recipient": "别人", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_error(&reused, 422, "idempotency.key_reused");
+    // Once purged (after http.idempotency_ttl_hours), the key acts again.
+    let purged = photo_ledger::http::idempotency::purge(
+        app.ledger.db(),
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert!(purged >= 1);
+    let fresh = post(&student, "key-1", body.clone()).await.unwrap();
+    assert_eq!(fresh.status(), 201);
+    assert!(fresh.headers().get("idempotency-replayed").is_none());
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(book["addresses"].as_array().unwrap().len(), 2);
+
+    // Keys are per caller.
+    let other = app.student("openid-b").await;
+    let theirs = read(post(&other, "key-1", body).await.unwrap()).await;
+    assert_eq!(theirs.0, 201);
+    assert_ne!(theirs.1["address_id"], first["address_id"]);
+
+    // Sign-in answers carry tokens and are never stored, even for a signed-in caller.
+    for _ in 0..2 {
+        let signed_in = app
+            .keyed_post("/api/v1/auth/dev", &student, "sign-in-1")
+            .json(&json!({"openid": "openid-a"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 200);
+        assert!(signed_in.headers().get("idempotency-replayed").is_none());
+    }
+
+    // A retried order is one order.
+    let capture = app.open_capture(&student, &WU).await;
+    let order = || {
+        app.keyed_post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            "order-1",
+        )
+        .json(&json!({"purpose": "collection"}))
+        .send()
+    };
+    let (status, placed) = read(order().await.unwrap()).await;
+    assert_eq!(status, 201, "{placed}");
+    let (status, again) = read(order().await.unwrap()).await;
+    assert_eq!(status, 201);
+    assert_eq!(again["order_id"], placed["order_id"]);
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["orders"].as_array().unwrap().len(), 1);
+    // A refusal is a response too: its retry is the same refusal.
+    let refused = || {
+        app.keyed_post(
+            &format!("/api/v1/captures/{capture}/withdraw"),
+            &student,
+            "withdraw-1",
+        )
+        .send()
+    };
+    let first = read(refused().await.unwrap()).await;
+    assert_error(&first, 409, "capture.not_in_review");
+    assert_eq!(read(refused().await.unwrap()).await.1, first.1);
+}
+
+async fn concurrent_posts_with_one_key_act_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student(PAY_HELD_OPENID).await;
+    let capture = app.open_capture(&student, &WU).await;
+    let place = || {
+        app.keyed_post(
+            &format!("/api/v1/captures/{capture}/orders"),
+            &student,
+            "fee-held",
+        )
+        .json(&json!({"purpose": "collection"}))
+        .send()
+    };
+    // The first request places the order and then waits inside its handler for WeChat Pay's
+    // prepay answer, which the fake holds.
+    let first = tokio::spawn(place());
+    app.wechat_pay.held_prepays(1).await;
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), place())
+        .await
+        .expect("the second request is answered while the first is still running")
+        .unwrap();
+    assert_error(&read(second).await, 409, "idempotency.in_progress");
+
+    app.wechat_pay.release_prepays(1);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let first = read(first).await.1;
+    assert!(first["payment"]["package"].is_string(), "{first}");
+    let replayed = place().await.unwrap();
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotency-replayed"], "true");
+    assert_eq!(read(replayed).await.1, first);
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{capture}"), &student)
+        .await;
+    assert_eq!(view["orders"].as_array().unwrap().len(), 1, "{view}");
+}
