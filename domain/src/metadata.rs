@@ -199,7 +199,7 @@ mod tests {
         );
         let value = serde_json::to_value(meta.to_map()).unwrap();
         assert_eq!(EventMetadata::from_stored(&value), Some(meta));
-        assert_eq!(EventMetadata::from_stored(&serde_json::json!({})), None);
+        assert_eq!(EventMetadata::from_stored(serde_json::json!({})), None);
         let mut wrong_actor = value.clone();
         wrong_actor["actor_kind"] = "robot".into();
         assert_eq!(EventMetadata::from_stored(&wrong_actor), None);

@@ -81,7 +81,7 @@ pub async fn staff(
     let ttl = Duration::seconds(state.api.auth.staff_token_ttl_secs as i64);
     let issued = state
         .tokens
-        .issue(&account.username, account.role.into(), ttl, Utc::now());
+        .issue(&account.username, account.role, ttl, Utc::now());
     tracing::info!(role = account.role.as_str(), "staff signed in");
     Ok(HttpResponse::build(StatusCode::OK).json(issued))
 }
