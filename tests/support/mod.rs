@@ -2,6 +2,7 @@
 //! command builders for whole capture flows.
 #![allow(dead_code)]
 
+pub mod ledger_v1;
 pub mod school;
 
 use std::path::PathBuf;
@@ -248,14 +249,45 @@ fn prints() -> PrintRequest {
 /// Commands that take one capture through every stage: paid with prints, rejected once,
 /// approved, delivered, reprinted, printed and shipped. 19 events.
 pub fn full_flow(capture: CaptureId, n: usize) -> Vec<(Option<Role>, CaptureCommand)> {
-    let fee = OrderId::new();
-    let reprint = OrderId::new();
-    let (p1, s1, p2, s2) = (
-        PhotoId::new(),
-        PhotoId::new(),
-        PhotoId::new(),
-        PhotoId::new(),
-    );
+    full_flow_with(capture, n, FlowIds::random())
+}
+
+/// The orders and photos a [`full_flow`] creates.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowIds {
+    pub fee: OrderId,
+    pub reprint: OrderId,
+    /// First upload, its standard photo, second upload, its standard photo.
+    pub photos: [PhotoId; 4],
+}
+
+impl FlowIds {
+    pub fn random() -> Self {
+        FlowIds {
+            fee: OrderId::new(),
+            reprint: OrderId::new(),
+            photos: [
+                PhotoId::new(),
+                PhotoId::new(),
+                PhotoId::new(),
+                PhotoId::new(),
+            ],
+        }
+    }
+}
+
+/// [`full_flow`] with the given order and photo ids, for logs that must come out the same on
+/// every run.
+pub fn full_flow_with(
+    capture: CaptureId,
+    n: usize,
+    ids: FlowIds,
+) -> Vec<(Option<Role>, CaptureCommand)> {
+    let FlowIds {
+        fee,
+        reprint,
+        photos: [p1, s1, p2, s2],
+    } = ids;
     let at = t0();
     let standardise = |source, result| {
         CaptureCommand::RecordStandardisation(RecordStandardisation {
