@@ -13,6 +13,7 @@ use photo_ledger::ledger::journal::SNAPSHOT_EVERY;
 use photo_ledger::ledger::{CommandRequest, LedgerError};
 use photo_ledger_domain::commands::{Approve, Reject, UploadPhoto, Withdraw};
 use photo_ledger_domain::metadata::Role;
+use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::values::{CaptureId, PhotoId};
 use photo_ledger_domain::CaptureCommand;
@@ -321,7 +322,7 @@ async fn concurrent_decisions_record_exactly_one(backend: Backend) {
             } else {
                 CaptureCommand::Reject(Reject {
                     reviewer_id: reviewer,
-                    reasons: vec!["blurred".into()],
+                    reasons: vec![RejectReason::Blurred],
                     note: String::new(),
                     at: t0(),
                 })

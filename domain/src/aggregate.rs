@@ -14,7 +14,7 @@ use crate::commands::*;
 use crate::error::CaptureError;
 use crate::events::*;
 use crate::orders::{Order, OrderPurpose, OrderState, PrintRequest, MAX_SHEETS_PER_ORDER};
-use crate::reasons::reject_reason_label;
+use crate::reasons::RejectReason;
 use crate::status::{CaptureStatus, NextAction};
 use crate::values::{Background, Fen, OrderId, PhotoId};
 
@@ -50,7 +50,7 @@ pub enum Review {
     },
     Withdrawn,
     Rejected {
-        reasons: Vec<String>,
+        reasons: Vec<RejectReason>,
         note: String,
     },
     Approved {
@@ -471,6 +471,15 @@ impl Capture {
         }
     }
 
+    /// Whether `reviewer_id` may approve or reject now: the refusal a decision would get from
+    /// the capture's state alone, before its own input is looked at.
+    pub fn may_decide(&self, reviewer_id: &str, at: DateTime<Utc>) -> Result<(), CaptureError> {
+        if self.qualification.is_none() {
+            return Err(CaptureError::NotVerified);
+        }
+        self.decidable(reviewer_id, at).map(|_| ())
+    }
+
     /// The photo under review, when `reviewer_id` may decide on it now.
     fn decidable(&self, reviewer_id: &str, at: DateTime<Utc>) -> Result<PhotoId, CaptureError> {
         let Review::InReview {
@@ -491,13 +500,6 @@ impl Capture {
         self.decidable(&cmd.reviewer_id, cmd.at)?;
         if cmd.reasons.is_empty() {
             return Err(CaptureError::RejectReasonRequired);
-        }
-        if let Some(unknown) = cmd
-            .reasons
-            .iter()
-            .find(|code| reject_reason_label(code).is_none())
-        {
-            return Err(CaptureError::UnknownRejectReason(unknown.clone()));
         }
         Ok(vec![CaptureEvent::Rejected(Rejected {
             reviewer_id: cmd.reviewer_id,

@@ -9,6 +9,7 @@ use crate::events::{BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMet
 use crate::identity::StudentIdentity;
 use crate::orders::{OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
+use crate::reasons::RejectReason;
 use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,7 +121,7 @@ pub struct Withdraw {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reject {
     pub reviewer_id: String,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<RejectReason>,
     pub note: String,
     pub at: DateTime<Utc>,
 }

@@ -9,6 +9,7 @@ use crate::checks::CheckResult;
 use crate::identity::StudentIdentity;
 use crate::orders::{OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
+use crate::reasons::RejectReason;
 use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource, PrintLayout};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +145,7 @@ pub struct Withdrawn {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     pub reviewer_id: String,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<RejectReason>,
     pub note: String,
     pub rejected_at: DateTime<Utc>,
 }

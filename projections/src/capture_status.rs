@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::identity::IdType;
 use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
-use photo_ledger_domain::reasons::reject_reason_label;
 use photo_ledger_domain::status::NextAction;
 use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId};
 use serde::{Deserialize, Serialize};
@@ -92,9 +91,9 @@ impl CaptureStatusView {
             photo_ledger_domain::aggregate::Review::Rejected { reasons, note } => (
                 reasons
                     .iter()
-                    .map(|code| RejectReason {
-                        code: code.clone(),
-                        label: reject_reason_label(code).unwrap_or(code).to_string(),
+                    .map(|reason| RejectReason {
+                        code: reason.code().to_string(),
+                        label: reason.label().to_string(),
                     })
                     .collect(),
                 Some(note.clone()),

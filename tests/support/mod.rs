@@ -20,6 +20,7 @@ use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::values::*;
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::ProjectorConfig;
@@ -358,7 +359,7 @@ pub fn full_flow_with(
             reviewer,
             CaptureCommand::Reject(Reject {
                 reviewer_id: "r1".into(),
-                reasons: vec!["blurred".into()],
+                reasons: vec![RejectReason::Blurred],
                 note: "请重拍".into(),
                 at,
             }),

@@ -7,6 +7,7 @@ use photo_ledger_domain::events::*;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::values::*;
 use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 use uuid::Uuid;
@@ -201,7 +202,7 @@ pub fn claimed(reviewer: &str, at: i64, ttl_minutes: i64) -> CaptureEvent {
 pub fn rejected(reviewer: &str) -> CaptureEvent {
     CaptureEvent::Rejected(Rejected {
         reviewer_id: reviewer.into(),
-        reasons: vec!["blurred".into()],
+        reasons: vec![RejectReason::Blurred],
         note: "请在光线充足处重拍".into(),
         rejected_at: t(20),
     })
