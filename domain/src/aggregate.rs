@@ -563,19 +563,28 @@ impl Capture {
     }
 
     fn ship(&self, cmd: Ship) -> Result<Vec<CaptureEvent>, CaptureError> {
-        let order = self.print_order(cmd.order_id)?;
-        if order.state == OrderState::Shipped {
-            return Err(CaptureError::AlreadyShipped);
-        }
-        if cmd.carrier.trim().is_empty() || cmd.tracking_no.trim().is_empty() {
+        self.may_ship(cmd.order_id)?;
+        if cmd.carrier.trim().is_empty() {
             return Err(CaptureError::TrackingRequired);
         }
         Ok(vec![CaptureEvent::OrderShipped(OrderShipped {
             order_id: cmd.order_id,
             carrier: cmd.carrier.trim().to_string(),
-            tracking_no: cmd.tracking_no.trim().to_string(),
+            tracking_no: cmd.tracking_no,
             shipped_at: cmd.at,
         })])
+    }
+
+    /// What shipping `order_id` would be refused for by the capture's state alone, before the
+    /// command's own input is looked at.
+    pub fn may_ship(&self, order_id: OrderId) -> Result<(), CaptureError> {
+        if self.qualification.is_none() {
+            return Err(CaptureError::NotVerified);
+        }
+        if self.print_order(order_id)?.state == OrderState::Shipped {
+            return Err(CaptureError::AlreadyShipped);
+        }
+        Ok(())
     }
 
     /// Refuses when `more` photos would take the capture past [`MAX_PHOTOS`].

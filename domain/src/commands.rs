@@ -10,6 +10,7 @@ use crate::identity::StudentIdentity;
 use crate::orders::{OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
 use crate::reasons::RejectReason;
+use crate::tracking_no::TrackingNo;
 use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,6 +149,6 @@ pub struct MarkPrinted {
 pub struct Ship {
     pub order_id: OrderId,
     pub carrier: String,
-    pub tracking_no: String,
+    pub tracking_no: TrackingNo,
     pub at: DateTime<Utc>,
 }

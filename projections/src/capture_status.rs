@@ -108,7 +108,7 @@ impl CaptureStatusView {
             school: q.school.name.clone(),
             education_type: q.education_type.clone(),
             batch_id: q.batch.as_ref().map(|b| b.batch_id.clone()),
-            feature_code: q.batch.as_ref().map(|b| b.feature_code.clone()),
+            feature_code: q.batch.as_ref().map(|b| b.feature_code.to_string()),
             student: StudentSummary {
                 name_masked: q.student.masked_name(),
                 id_masked: q.student.masked_id(),

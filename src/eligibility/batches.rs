@@ -44,7 +44,7 @@ impl Batch {
     pub fn reference(&self) -> BatchRef {
         BatchRef {
             batch_id: self.batch_id.clone(),
-            feature_code: self.feature_code.to_string(),
+            feature_code: self.feature_code.clone(),
         }
     }
 }

@@ -364,7 +364,7 @@ impl Verifier {
         .map_err(on_subject)?
         .pop()
         .ok_or_else(|| on_subject(EligibilityError::NotOnRoster))?;
-        if LastFour::of(&student.id_number) != *last4 {
+        if LastFour::of(student.id_number.as_str()) != *last4 {
             return Err(on_subject(EligibilityError::LastFourMismatch));
         }
         Ok(student)
@@ -416,7 +416,7 @@ impl Verifier {
             feature_code: batch.feature_code.to_string(),
             student: VerifiedStudent {
                 name_masked: mask_name(&student.name),
-                id_masked: mask_id(&student.id_number),
+                id_masked: mask_id(student.id_number.as_str()),
                 school: school.name.clone(),
                 education_type: student.education_type.clone(),
                 student_number: student.student_number.clone(),

@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{catch_up_all, full_flow_with, stored, t0, FlowIds};
+use super::{catch_up_all, full_flow_with, recorded_id_number, stored, t0, FlowIds};
 
 pub fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ledger-v1")
@@ -247,7 +247,7 @@ pub async fn record(ledger: &Ledger) {
                 student: StudentIdentity {
                     name: "欧阳娜娜".into(),
                     id_type: IdType::ResidentId,
-                    id_number: "32050219980515002X".into(),
+                    id_number: recorded_id_number("32050219980515002X"),
                     student_number: Some("2023000004".into()),
                     collection_code: None,
                     major: Some("会计学".into()),

@@ -4,6 +4,7 @@ use photo_ledger_domain::aggregate::Capture;
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::commands::*;
 use photo_ledger_domain::events::*;
+use photo_ledger_domain::id_number::IdNumber;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
@@ -53,7 +54,12 @@ pub fn student() -> StudentIdentity {
     StudentIdentity {
         name: "吴晓兰".into(),
         id_type: IdType::ResidentId,
-        id_number: "110101199003076629".into(),
+        id_number: IdNumber::parse(
+            IdType::ResidentId,
+            "110101199003076624",
+            chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+        )
+        .unwrap(),
         student_number: Some("2022110101".into()),
         collection_code: Some("CC-1".into()),
         major: Some("会计学".into()),
