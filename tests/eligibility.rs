@@ -1190,7 +1190,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         .await
         .unwrap();
     let batch = batches::list(&db).await.unwrap().remove(0);
-    assert_eq!(batch.policy.price_fen, Fen(2000));
+    assert_eq!(batch.policy.price_fen, Fen::new(2000));
     assert!(batch.policy.pay_before_upload && !batch.policy.album_allowed);
     assert_eq!(batch.policy.backgrounds.len(), 2);
     assert_eq!(batch.closes_at, Some(batches::closes_after(deadline)));

@@ -62,12 +62,12 @@ pub async fn run(args: BatchArgs) -> anyhow::Result<()> {
                 school: add.school,
                 education_type: add.category,
                 policy: BatchPolicy {
-                    price_fen: Fen(add.price_fen),
+                    price_fen: Fen::new(add.price_fen),
                     pay_before_upload: add.pay_first,
                     album_allowed: !add.camera_only,
                     backgrounds: add.backgrounds,
                     paper_prints: add.paper_prints_fen.map(|fen| PaperPrintsOffer {
-                        price_per_sheet_fen: Fen(fen),
+                        price_per_sheet_fen: Fen::new(fen),
                     }),
                 },
                 closes_at: add.deadline.map(batches::closes_after),

@@ -40,7 +40,7 @@ const CAPTURE_NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_7c1e_8a4b_4f0e_9b6a_2c3d_
 /// The capture of one education record.
 pub fn capture_id_for(school_id: &str, education_type: &str, student_number: &str) -> CaptureId {
     let name = format!("{school_id}/{education_type}/{student_number}");
-    CaptureId(Uuid::new_v5(&CAPTURE_NAMESPACE, name.as_bytes()))
+    CaptureId::from_uuid(Uuid::new_v5(&CAPTURE_NAMESPACE, name.as_bytes()))
 }
 
 /// A collection code as the student gave it.

@@ -123,19 +123,19 @@ fn fixed(n: u128) -> Uuid {
 }
 
 pub fn capture(n: u128) -> CaptureId {
-    CaptureId(fixed(n << 8))
+    CaptureId::from_uuid(fixed(n << 8))
 }
 
 fn flow_ids(capture: u128) -> FlowIds {
     let id = |k: u128| fixed((capture << 8) | k);
     FlowIds {
-        fee: OrderId(id(1)),
-        reprint: OrderId(id(2)),
+        fee: OrderId::from_uuid(id(1)),
+        reprint: OrderId::from_uuid(id(2)),
         photos: [
-            PhotoId(id(3)),
-            PhotoId(id(4)),
-            PhotoId(id(5)),
-            PhotoId(id(6)),
+            PhotoId::from_uuid(id(3)),
+            PhotoId::from_uuid(id(4)),
+            PhotoId::from_uuid(id(5)),
+            PhotoId::from_uuid(id(6)),
         ],
     }
 }

@@ -192,9 +192,9 @@ pub async fn run(
 
 pub fn policy() -> BatchPolicy {
     BatchPolicy {
-        price_fen: Fen(2500),
+        price_fen: Fen::new(2500),
         paper_prints: Some(PaperPrintsOffer {
-            price_per_sheet_fen: Fen(1500),
+            price_per_sheet_fen: Fen::new(1500),
         }),
         ..BatchPolicy::default()
     }
@@ -335,7 +335,7 @@ pub fn full_flow_with(
             system,
             CaptureCommand::ConfirmPayment(ConfirmPayment {
                 order_id: fee,
-                amount_fen: Fen(4000),
+                amount_fen: Fen::new(4000),
                 provider: "wechat".into(),
                 transaction_id: format!("tx-{capture}"),
                 paid_at: at,
@@ -437,7 +437,7 @@ pub fn full_flow_with(
             system,
             CaptureCommand::ConfirmPayment(ConfirmPayment {
                 order_id: reprint,
-                amount_fen: Fen(1500),
+                amount_fen: Fen::new(1500),
                 provider: "wechat".into(),
                 transaction_id: format!("tx-r-{capture}"),
                 paid_at: at,

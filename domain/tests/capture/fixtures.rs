@@ -18,15 +18,15 @@ pub fn t(minutes: i64) -> DateTime<Utc> {
 }
 
 pub fn photo(n: u128) -> PhotoId {
-    PhotoId(Uuid::from_u128(n))
+    PhotoId::from_uuid(Uuid::from_u128(n))
 }
 
 pub fn order(n: u128) -> OrderId {
-    OrderId(Uuid::from_u128(n))
+    OrderId::from_uuid(Uuid::from_u128(n))
 }
 
-pub const FEE: Fen = Fen(2500);
-pub const SHEET: Fen = Fen(1500);
+pub const FEE: Fen = Fen::new(2500);
+pub const SHEET: Fen = Fen::new(1500);
 
 pub fn free_policy() -> BatchPolicy {
     BatchPolicy::default()
@@ -70,7 +70,7 @@ pub fn student() -> StudentIdentity {
 
 pub fn verify_cmd(policy: BatchPolicy) -> VerifyQualification {
     VerifyQualification {
-        capture_id: CaptureId(Uuid::from_u128(1)),
+        capture_id: CaptureId::from_uuid(Uuid::from_u128(1)),
         owner: "openid-a".into(),
         school: SchoolRef {
             school_id: "s1".into(),

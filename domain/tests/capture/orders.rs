@@ -27,7 +27,7 @@ fn reprint_ordered(n: u128, sheets: u32) -> CaptureEvent {
         recipient: p.recipient,
         phone: p.phone,
         address: p.address,
-        amount_fen: Fen(1500 * u64::from(sheets)),
+        amount_fen: Fen::new(1500 * u64::from(sheets)),
         ordered_at: t(50),
     })
 }
@@ -74,7 +74,7 @@ fn paid_reprint() -> Vec<CaptureEvent> {
     let mut given = approved_capture();
     given.extend([
         reprint_ordered(300, 2),
-        paid(300, OrderPurpose::Reprint, Fen(3000), "tx-r"),
+        paid(300, OrderPurpose::Reprint, Fen::new(3000), "tx-r"),
     ]);
     given
 }
@@ -160,8 +160,13 @@ async fn printing_and_shipping_refusals() {
     // Prints bought with the fee wait for the approved photo.
     let mut before_approval = vec![verified(paid_policy())];
     before_approval.extend([
-        order_placed(100, OrderPurpose::Collection, Fen(5500), Some(prints(2))),
-        paid(100, OrderPurpose::Collection, Fen(5500), "tx-1"),
+        order_placed(
+            100,
+            OrderPurpose::Collection,
+            Fen::new(5500),
+            Some(prints(2)),
+        ),
+        paid(100, OrderPurpose::Collection, Fen::new(5500), "tx-1"),
     ]);
     assert_refused(
         before_approval,
