@@ -19,6 +19,7 @@ use photo_ledger::ledger::{CommandRequest, Ledger};
 use photo_ledger::startup::open_ledger;
 use photo_ledger_domain::commands::{UploadPhoto, VerifyQualification};
 use photo_ledger_domain::events::{SchoolRef, StoredPhoto, VerificationMethod};
+use photo_ledger_domain::id_number::IdNumber;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::policy::BatchPolicy;
@@ -55,7 +56,12 @@ fn verify(capture: CaptureId) -> CaptureCommand {
         student: StudentIdentity {
             name: "吴晓兰".into(),
             id_type: IdType::ResidentId,
-            id_number: "110101199003076629".into(),
+            id_number: IdNumber::parse(
+                IdType::ResidentId,
+                "110101199003076624",
+                chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+            )
+            .unwrap(),
             student_number: None,
             collection_code: None,
             major: None,

@@ -14,7 +14,7 @@ use crate::commands::*;
 use crate::error::CaptureError;
 use crate::events::*;
 use crate::orders::{Order, OrderPurpose, OrderState, PrintRequest, MAX_SHEETS_PER_ORDER};
-use crate::reasons::reject_reason_label;
+use crate::reasons::RejectReason;
 use crate::status::{CaptureStatus, NextAction};
 use crate::values::{Background, Fen, OrderId, PhotoId};
 
@@ -50,7 +50,7 @@ pub enum Review {
     },
     Withdrawn,
     Rejected {
-        reasons: Vec<String>,
+        reasons: Vec<RejectReason>,
         note: String,
     },
     Approved {
@@ -471,6 +471,15 @@ impl Capture {
         }
     }
 
+    /// Whether `reviewer_id` may approve or reject now: the refusal a decision would get from
+    /// the capture's state alone, before its own input is looked at.
+    pub fn may_decide(&self, reviewer_id: &str, at: DateTime<Utc>) -> Result<(), CaptureError> {
+        if self.qualification.is_none() {
+            return Err(CaptureError::NotVerified);
+        }
+        self.decidable(reviewer_id, at).map(|_| ())
+    }
+
     /// The photo under review, when `reviewer_id` may decide on it now.
     fn decidable(&self, reviewer_id: &str, at: DateTime<Utc>) -> Result<PhotoId, CaptureError> {
         let Review::InReview {
@@ -491,13 +500,6 @@ impl Capture {
         self.decidable(&cmd.reviewer_id, cmd.at)?;
         if cmd.reasons.is_empty() {
             return Err(CaptureError::RejectReasonRequired);
-        }
-        if let Some(unknown) = cmd
-            .reasons
-            .iter()
-            .find(|code| reject_reason_label(code).is_none())
-        {
-            return Err(CaptureError::UnknownRejectReason(unknown.clone()));
         }
         Ok(vec![CaptureEvent::Rejected(Rejected {
             reviewer_id: cmd.reviewer_id,
@@ -561,19 +563,28 @@ impl Capture {
     }
 
     fn ship(&self, cmd: Ship) -> Result<Vec<CaptureEvent>, CaptureError> {
-        let order = self.print_order(cmd.order_id)?;
-        if order.state == OrderState::Shipped {
-            return Err(CaptureError::AlreadyShipped);
-        }
-        if cmd.carrier.trim().is_empty() || cmd.tracking_no.trim().is_empty() {
+        self.may_ship(cmd.order_id)?;
+        if cmd.carrier.trim().is_empty() {
             return Err(CaptureError::TrackingRequired);
         }
         Ok(vec![CaptureEvent::OrderShipped(OrderShipped {
             order_id: cmd.order_id,
             carrier: cmd.carrier.trim().to_string(),
-            tracking_no: cmd.tracking_no.trim().to_string(),
+            tracking_no: cmd.tracking_no,
             shipped_at: cmd.at,
         })])
+    }
+
+    /// What shipping `order_id` would be refused for by the capture's state alone, before the
+    /// command's own input is looked at.
+    pub fn may_ship(&self, order_id: OrderId) -> Result<(), CaptureError> {
+        if self.qualification.is_none() {
+            return Err(CaptureError::NotVerified);
+        }
+        if self.print_order(order_id)?.state == OrderState::Shipped {
+            return Err(CaptureError::AlreadyShipped);
+        }
+        Ok(())
     }
 
     /// Refuses when `more` photos would take the capture past [`MAX_PHOTOS`].

@@ -9,6 +9,8 @@ use crate::events::{BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMet
 use crate::identity::StudentIdentity;
 use crate::orders::{OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
+use crate::reasons::RejectReason;
+use crate::tracking_no::TrackingNo;
 use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,7 +122,7 @@ pub struct Withdraw {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reject {
     pub reviewer_id: String,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<RejectReason>,
     pub note: String,
     pub at: DateTime<Utc>,
 }
@@ -147,6 +149,6 @@ pub struct MarkPrinted {
 pub struct Ship {
     pub order_id: OrderId,
     pub carrier: String,
-    pub tracking_no: String,
+    pub tracking_no: TrackingNo,
     pub at: DateTime<Utc>,
 }

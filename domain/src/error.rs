@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::reasons::UnknownRejectReason;
 use crate::values::{Fen, OrderId, PhotoId};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -37,6 +38,8 @@ pub enum CaptureError {
     InvalidClaimTtl,
     #[error("at least one reject reason is required")]
     RejectReasonRequired,
+    /// Given where reason codes are read into [`crate::reasons::RejectReason`]s; commands only
+    /// ever carry catalogue reasons.
     #[error("unknown reject reason {0:?}")]
     UnknownRejectReason(String),
     #[error("not approved")]
@@ -162,5 +165,11 @@ impl CaptureError {
             TrackingRequired => "请填写快递公司和运单号".into(),
             TransactionReused(_) => "该支付流水已用于其他订单".into(),
         }
+    }
+}
+
+impl From<UnknownRejectReason> for CaptureError {
+    fn from(e: UnknownRejectReason) -> Self {
+        CaptureError::UnknownRejectReason(e.0)
     }
 }

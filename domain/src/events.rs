@@ -6,9 +6,12 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckResult;
+use crate::feature_code::FeatureCode;
 use crate::identity::StudentIdentity;
 use crate::orders::{OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
+use crate::reasons::RejectReason;
+use crate::tracking_no::TrackingNo;
 use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource, PrintLayout};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,7 +53,7 @@ pub struct SchoolRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRef {
     pub batch_id: String,
-    pub feature_code: String,
+    pub feature_code: FeatureCode,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +147,7 @@ pub struct Withdrawn {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     pub reviewer_id: String,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<RejectReason>,
     pub note: String,
     pub rejected_at: DateTime<Utc>,
 }
@@ -216,7 +219,7 @@ pub struct OrderPrinted {
 pub struct OrderShipped {
     pub order_id: OrderId,
     pub carrier: String,
-    pub tracking_no: String,
+    pub tracking_no: TrackingNo,
     pub shipped_at: DateTime<Utc>,
 }
 

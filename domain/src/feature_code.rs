@@ -80,3 +80,35 @@ impl From<FeatureCode> for String {
         code.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_stored_code_when_read_from_json_then_it_is_checked_and_writes_back_the_same() {
+        let code: FeatureCode = serde_json::from_str(r#""Z3K8F7""#).unwrap();
+        assert_eq!(code.as_str(), "Z3K8F7");
+        assert_eq!(serde_json::to_string(&code).unwrap(), r#""Z3K8F7""#);
+    }
+
+    #[test]
+    fn given_json_that_is_no_feature_code_when_read_then_it_is_refused() {
+        for bad in [r#""Z3K8F""#, r#""Z3K8F0""#, r#""""#, "7"] {
+            assert!(serde_json::from_str::<FeatureCode>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn given_typed_input_when_parsed_then_it_is_trimmed_and_upper_cased() {
+        assert_eq!(FeatureCode::parse(" z3k8f7 ").unwrap().as_str(), "Z3K8F7");
+        assert_eq!(
+            FeatureCode::parse("Z3K8F"),
+            Err(FeatureCodeError::Length(5))
+        );
+        assert_eq!(
+            FeatureCode::parse("Z3K8FO"),
+            Err(FeatureCodeError::Character('O'))
+        );
+    }
+}

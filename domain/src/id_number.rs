@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::identity::IdType;
 
 /// A validated, normalised identity document number.
+///
+/// Built by [`IdNumber::parse`], which needs the document type and today's date, so JSON (the
+/// capture log, a stored command) is read back as written, without checking it again: a number
+/// recorded by an earlier version always reads, and writes back byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IdNumber(String);
@@ -159,5 +163,52 @@ fn check_alphanumeric(s: &str) -> Result<(), IdNumberError> {
         Ok(())
     } else {
         Err(IdNumberError::DocumentCharacters)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 1).unwrap()
+    }
+
+    #[test]
+    fn given_typed_numbers_when_parsed_for_their_document_then_valid_ones_are_normalised() {
+        let resident = IdNumber::parse(IdType::ResidentId, "11010119900307662４", today());
+        assert_eq!(resident.unwrap().as_str(), "110101199003076624");
+        let hk = IdNumber::parse(IdType::HkMacaoTaiwan, "a123456（7）", today()).unwrap();
+        assert_eq!(hk.as_str(), "A123456(7)");
+    }
+
+    #[test]
+    fn given_invalid_numbers_when_parsed_then_they_are_refused_with_the_reason() {
+        assert_eq!(
+            IdNumber::parse(IdType::ResidentId, "110101199003076629", today()),
+            Err(IdNumberError::CheckDigit {
+                expected: '4',
+                found: '9'
+            })
+        );
+        assert_eq!(
+            IdNumber::parse(IdType::Passport, " ", today()),
+            Err(IdNumberError::Empty)
+        );
+        assert_eq!(
+            IdNumber::parse(IdType::Passport, "E12-345", today()),
+            Err(IdNumberError::DocumentCharacters)
+        );
+    }
+
+    #[test]
+    fn given_a_recorded_number_when_read_from_json_then_it_reads_as_written_and_writes_back() {
+        // Recorded before check digits were checked: it still reads, unchanged.
+        let recorded: IdNumber = serde_json::from_str(r#""110101199003070001""#).unwrap();
+        assert_eq!(recorded.as_str(), "110101199003070001");
+        assert_eq!(
+            serde_json::to_string(&recorded).unwrap(),
+            r#""110101199003070001""#
+        );
     }
 }

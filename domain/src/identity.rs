@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::id_number::IdNumber;
+
 /// The kind of identity document (证件类型).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,7 +42,7 @@ impl IdType {
 pub struct StudentIdentity {
     pub name: String,
     pub id_type: IdType,
-    pub id_number: String,
+    pub id_number: IdNumber,
     pub student_number: Option<String>,
     pub collection_code: Option<String>,
     pub major: Option<String>,
@@ -56,7 +58,7 @@ impl StudentIdentity {
 
     /// ****6629 style: only the last four characters stay visible.
     pub fn masked_id(&self) -> String {
-        mask_id(&self.id_number)
+        mask_id(self.id_number.as_str())
     }
 }
 

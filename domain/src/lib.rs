@@ -27,6 +27,7 @@ pub mod orders;
 pub mod policy;
 pub mod reasons;
 pub mod status;
+pub mod tracking_no;
 pub mod upcasters;
 pub mod values;
 

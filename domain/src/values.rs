@@ -12,11 +12,21 @@ macro_rules! uuid_id {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(Uuid);
 
         impl $name {
+            /// A new random (v4) id.
             pub fn new() -> Self {
                 Self(Uuid::new_v4())
+            }
+
+            /// The id a UUID already names: one read back, or derived (v5) from a request.
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
             }
         }
 
@@ -59,10 +69,19 @@ uuid_id!(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(transparent)]
-pub struct Fen(pub u64);
+pub struct Fen(u64);
 
 impl Fen {
     pub const ZERO: Fen = Fen(0);
+
+    pub const fn new(fen: u64) -> Self {
+        Fen(fen)
+    }
+
+    /// The amount in fen.
+    pub const fn fen(self) -> u64 {
+        self.0
+    }
 
     pub fn is_zero(self) -> bool {
         self.0 == 0
@@ -205,6 +224,52 @@ mod tests {
         assert_eq!(Background::Custom(Rgb(0, 191, 243)).to_string(), "#00bff3");
         assert_eq!(Background::Blue.rgb(), Rgb(100, 197, 255));
         assert_eq!(Background::Grey.rgb(), Rgb(240, 240, 240));
+    }
+
+    #[test]
+    fn given_an_amount_in_fen_when_built_then_it_reads_back_and_serialises_as_the_bare_number() {
+        let fee = Fen::new(2500);
+        assert_eq!(fee.fen(), 2500);
+        assert_eq!(serde_json::to_string(&fee).unwrap(), "2500");
+        assert_eq!(serde_json::from_str::<Fen>("2500").unwrap(), fee);
+        assert!(Fen::new(0).is_zero() && Fen::new(0) == Fen::ZERO);
+        assert!(serde_json::from_str::<Fen>("-1").is_err());
+        assert!(serde_json::from_str::<Fen>("25.5").is_err());
+    }
+
+    #[test]
+    fn given_amounts_when_added_or_multiplied_past_u64_then_none() {
+        assert_eq!(Fen::new(u64::MAX).checked_add(Fen::new(1)), None);
+        assert_eq!(Fen::new(u64::MAX).checked_mul(2), None);
+        assert_eq!(Fen::new(1).checked_add(Fen::new(2)), Some(Fen::new(3)));
+    }
+
+    #[test]
+    fn given_a_uuid_when_an_id_is_built_from_it_then_it_reads_back_prints_and_serialises_as_it() {
+        let uuid = Uuid::from_u128(0x1ed9_e7a0_0000_4000_8000_0000_0000_0100);
+        let capture = CaptureId::from_uuid(uuid);
+        assert_eq!(capture.as_uuid(), uuid);
+        assert_eq!(capture.to_string(), "1ed9e7a0-0000-4000-8000-000000000100");
+        assert_eq!(
+            serde_json::to_string(&capture).unwrap(),
+            r#""1ed9e7a0-0000-4000-8000-000000000100""#
+        );
+        assert_eq!(
+            "1ed9e7a0-0000-4000-8000-000000000100".parse::<CaptureId>(),
+            Ok(capture)
+        );
+        assert_eq!(
+            PhotoId::from_uuid(uuid).as_uuid(),
+            OrderId::from_uuid(uuid).as_uuid()
+        );
+        assert_ne!(OrderId::new(), OrderId::new());
+    }
+
+    #[test]
+    fn given_text_that_is_no_uuid_when_read_as_an_id_then_it_is_refused() {
+        assert!("not-a-uuid".parse::<CaptureId>().is_err());
+        assert!("".parse::<PhotoId>().is_err());
+        assert!(serde_json::from_str::<OrderId>(r#""1ed9e7a0""#).is_err());
     }
 
     #[test]

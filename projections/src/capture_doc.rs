@@ -122,7 +122,7 @@ impl CaptureDoc {
                     e.order_id,
                     Shipment {
                         carrier: e.carrier.clone(),
-                        tracking_no: e.tracking_no.clone(),
+                        tracking_no: e.tracking_no.to_string(),
                         shipped_at: e.shipped_at,
                     },
                 );

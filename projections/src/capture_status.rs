@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::identity::IdType;
 use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
-use photo_ledger_domain::reasons::reject_reason_label;
 use photo_ledger_domain::status::NextAction;
 use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId};
 use serde::{Deserialize, Serialize};
@@ -92,9 +91,9 @@ impl CaptureStatusView {
             photo_ledger_domain::aggregate::Review::Rejected { reasons, note } => (
                 reasons
                     .iter()
-                    .map(|code| RejectReason {
-                        code: code.clone(),
-                        label: reject_reason_label(code).unwrap_or(code).to_string(),
+                    .map(|reason| RejectReason {
+                        code: reason.code().to_string(),
+                        label: reason.label().to_string(),
                     })
                     .collect(),
                 Some(note.clone()),
@@ -109,7 +108,7 @@ impl CaptureStatusView {
             school: q.school.name.clone(),
             education_type: q.education_type.clone(),
             batch_id: q.batch.as_ref().map(|b| b.batch_id.clone()),
-            feature_code: q.batch.as_ref().map(|b| b.feature_code.clone()),
+            feature_code: q.batch.as_ref().map(|b| b.feature_code.to_string()),
             student: StudentSummary {
                 name_masked: q.student.masked_name(),
                 id_masked: q.student.masked_id(),

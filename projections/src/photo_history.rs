@@ -111,7 +111,7 @@ impl Projection for PhotoHistoryProjection {
         };
         let history = vec![
             SqlValue::Text(capture_id.to_string()),
-            SqlValue::Text(self.keyer.key_for(&q.student.id_number)),
+            SqlValue::Text(self.keyer.key_for(q.student.id_number.as_str())),
             SqlValue::json(&photos),
         ];
         let captures = doc

@@ -109,7 +109,7 @@ fn write_codes(
             education_type: student.education_type.clone(),
             student_number: student.student_number.clone(),
             name_masked: mask_name(&student.name),
-            id_masked: mask_id(&student.id_number),
+            id_masked: mask_id(student.id_number.as_str()),
         };
         let token = signer.issue(&payload)?;
         let file_name = format!(

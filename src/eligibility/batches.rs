@@ -44,7 +44,7 @@ impl Batch {
     pub fn reference(&self) -> BatchRef {
         BatchRef {
             batch_id: self.batch_id.clone(),
-            feature_code: self.feature_code.to_string(),
+            feature_code: self.feature_code.clone(),
         }
     }
 }
@@ -121,7 +121,7 @@ pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, El
 }
 
 fn fen_to_db(fen: Fen) -> Result<i64, EligibilityError> {
-    i64::try_from(fen.0).map_err(|_| EligibilityError::InvalidInput(format!("金额 {fen} 过大")))
+    i64::try_from(fen.fen()).map_err(|_| EligibilityError::InvalidInput(format!("金额 {fen} 过大")))
 }
 
 const SELECT: &str = "SELECT b.batch_id, b.school_id, s.name, b.education_type, b.feature_code,
@@ -164,7 +164,7 @@ fn from_row(row: Row) -> Result<Batch, EligibilityError> {
             format!("batch {batch_id}: stored {what} is invalid").into(),
         ))
     };
-    let fen = |v: i64| u64::try_from(v).map(Fen).map_err(|_| corrupt("price"));
+    let fen = |v: i64| u64::try_from(v).map(Fen::new).map_err(|_| corrupt("price"));
     let backgrounds = backgrounds
         .split(',')
         .filter(|b| !b.is_empty())

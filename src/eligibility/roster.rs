@@ -30,7 +30,7 @@ pub struct RosterStudent {
     pub name: String,
     pub id_type: IdType,
     /// Normalised: upper case, ASCII brackets.
-    pub id_number: String,
+    pub id_number: IdNumber,
     pub level: Option<String>,
     pub major: Option<String>,
     pub graduation_year: Option<u16>,
@@ -134,7 +134,7 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
                    AND student_number <> $4")
                 .bind(&student.school_id)
                 .bind(&student.education_type)
-                .bind(&student.id_number)
+                .bind(student.id_number.as_str())
                 .bind(&student.student_number)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -175,7 +175,7 @@ pub async fn import(db: &Db, request: ImportRequest<'_>) -> Result<ImportReport,
                 .bind(&student.student_number)
                 .bind(&student.name)
                 .bind(id_type_name(student.id_type))
-                .bind(&student.id_number)
+                .bind(student.id_number.as_str())
                 .bind(&student.level)
                 .bind(&student.major)
                 .bind(student.graduation_year.map(i32::from))
@@ -229,7 +229,7 @@ fn validate(
     let mut students = Vec::new();
     let mut problems = Vec::new();
     let mut numbers: HashMap<(String, String), usize> = HashMap::new();
-    let mut ids: HashMap<(String, String), usize> = HashMap::new();
+    let mut ids: HashMap<(String, IdNumber), usize> = HashMap::new();
     for row in rows {
         let student = match validate_row(&row, school, batch, today) {
             Ok(student) => student,
@@ -334,7 +334,7 @@ fn validate_row(
         student_number,
         name,
         id_type,
-        id_number: id_number.into_string(),
+        id_number,
         level: optional(Column::Level),
         major: optional(Column::Major),
         graduation_year,
@@ -394,8 +394,13 @@ fn from_row(row: StudentRow) -> Result<RosterStudent, String> {
         graduation_year,
         batch_id,
     ) = row;
+    let id_type = IdType::parse(&id_type).ok_or_else(|| format!("stored id_type {id_type:?}"))?;
+    // Checked again as it is read, like a batch's feature code: a roster row only ever holds a
+    // number that passed on import.
+    let id_number = IdNumber::parse(id_type, &id_number, chrono::Utc::now().date_naive())
+        .map_err(|e| format!("stored id_number: {e}"))?;
     Ok(RosterStudent {
-        id_type: IdType::parse(&id_type).ok_or_else(|| format!("stored id_type {id_type:?}"))?,
+        id_type,
         graduation_year: graduation_year
             .map(u16::try_from)
             .transpose()

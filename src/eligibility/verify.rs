@@ -40,7 +40,7 @@ const CAPTURE_NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_7c1e_8a4b_4f0e_9b6a_2c3d_
 /// The capture of one education record.
 pub fn capture_id_for(school_id: &str, education_type: &str, student_number: &str) -> CaptureId {
     let name = format!("{school_id}/{education_type}/{student_number}");
-    CaptureId(Uuid::new_v5(&CAPTURE_NAMESPACE, name.as_bytes()))
+    CaptureId::from_uuid(Uuid::new_v5(&CAPTURE_NAMESPACE, name.as_bytes()))
 }
 
 /// A collection code as the student gave it.
@@ -364,7 +364,7 @@ impl Verifier {
         .map_err(on_subject)?
         .pop()
         .ok_or_else(|| on_subject(EligibilityError::NotOnRoster))?;
-        if LastFour::of(&student.id_number) != *last4 {
+        if LastFour::of(student.id_number.as_str()) != *last4 {
             return Err(on_subject(EligibilityError::LastFourMismatch));
         }
         Ok(student)
@@ -416,7 +416,7 @@ impl Verifier {
             feature_code: batch.feature_code.to_string(),
             student: VerifiedStudent {
                 name_masked: mask_name(&student.name),
-                id_masked: mask_id(&student.id_number),
+                id_masked: mask_id(student.id_number.as_str()),
                 school: school.name.clone(),
                 education_type: student.education_type.clone(),
                 student_number: student.student_number.clone(),

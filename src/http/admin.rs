@@ -201,14 +201,14 @@ pub async fn add_batch(
         school: body.school,
         education_type: body.education_type,
         policy: BatchPolicy {
-            price_fen: Fen(body.price_fen),
+            price_fen: Fen::new(body.price_fen),
             pay_before_upload: body.pay_before_upload,
             album_allowed: body.album_allowed,
             backgrounds: body
                 .backgrounds
                 .unwrap_or_else(|| BatchPolicy::default().backgrounds),
             paper_prints: body.paper_prints_fen.map(|fen| PaperPrintsOffer {
-                price_per_sheet_fen: Fen(fen),
+                price_per_sheet_fen: Fen::new(fen),
             }),
         },
         closes_at: body.deadline.map(batches::closes_after),

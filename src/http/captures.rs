@@ -276,7 +276,7 @@ impl From<OrderDue> for OrderPlaced {
         Self {
             order_id: due.order.order_id,
             purpose: due.order.purpose,
-            amount_fen: due.order.amount_fen.0,
+            amount_fen: due.order.amount_fen.fen(),
             state: due.order.state,
             payment: due.payment,
             capture: due.capture,
@@ -333,7 +333,7 @@ pub async fn place_order(
             &ctx.requester(&caller),
             path.into_inner(),
             OrderRequest {
-                order_id: OrderId(ctx.new_id(&caller, "order")),
+                order_id: OrderId::from_uuid(ctx.new_id(&caller, "order")),
                 purpose: order.purpose,
                 prints,
             },

@@ -4,6 +4,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use photo_ledger_domain::commands::{MarkPrinted, Ship};
+use photo_ledger_domain::tracking_no::{self, TrackingNo, TrackingNoError};
 use photo_ledger_domain::values::{CaptureId, OrderId};
 use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus};
@@ -120,16 +121,41 @@ pub async fn shipped(
         carrier,
         tracking_no,
     } = body.into_inner();
-    if carrier.chars().count() > 32 || tracking_no.chars().count() > 64 {
+    if carrier.chars().count() > 32 || tracking_no.chars().count() > tracking_no::MAX_CHARS {
         return Err(ApiError::invalid("快递公司或运单号过长"));
     }
+    let tracking_no = match TrackingNo::parse(&tracking_no) {
+        Ok(number) => number,
+        Err(TrackingNoError::Empty) => return Err(untracked(&state, order_id).await),
+        Err(TrackingNoError::TooLong(_)) => return Err(ApiError::invalid("快递公司或运单号过长")),
+        Err(TrackingNoError::Control(_)) => {
+            return Err(ApiError::invalid("运单号不能含有控制字符"))
+        }
+    };
     let command = CaptureCommand::Ship(Ship {
         order_id,
         carrier: carrier.trim().to_string(),
-        tracking_no: tracking_no.trim().to_string(),
+        tracking_no,
         at: Utc::now(),
     });
     order_command(&state, &caller, &ctx, order_id, command).await
+}
+
+/// The answer to shipping without a tracking number. What the order itself would refuse (not
+/// found, not a paid print order, already shipped) answers first, as it did when the capture
+/// checked the number; then 422 `capture.tracking_required`.
+async fn untracked(state: &AppState, order_id: OrderId) -> ApiError {
+    let capture_id = match print_order(state, order_id).await {
+        Ok(capture_id) => capture_id,
+        Err(e) => return e,
+    };
+    match state.ledger.load(&capture_id.to_string()).await {
+        Ok((capture, _)) => {
+            let refusal = capture.may_ship(order_id).err();
+            LedgerError::Refused(refusal.unwrap_or(CaptureError::TrackingRequired)).into()
+        }
+        Err(e) => e.into(),
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

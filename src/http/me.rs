@@ -36,7 +36,7 @@ pub async fn history(
     for capture in capture_status::by_owner(db, &caller.subject).await? {
         let (loaded, _) = state.ledger.load(&capture.capture_id).await?;
         if let Some(q) = loaded.qualification {
-            person_keys.insert(state.person_keyer.key_for(&q.student.id_number));
+            person_keys.insert(state.person_keyer.key_for(q.student.id_number.as_str()));
         }
     }
     let mut photos = Vec::new();

@@ -90,7 +90,7 @@ pub async fn dev_pay(
         state.payments.notify_verifier(),
         &SandboxPayment {
             out_trade_no: &out_trade_no,
-            amount_fen: order.amount_fen.0,
+            amount_fen: order.amount_fen.fen(),
             transaction_id: &format!("sandbox{out_trade_no}"),
             openid: &caller.subject,
             at: Utc::now(),

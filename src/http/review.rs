@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use data_encoding::BASE64URL_NOPAD;
 use photo_ledger_domain::commands::{Approve, ClaimReview, Reject};
-use photo_ledger_domain::reasons::REJECT_REASONS;
+use photo_ledger_domain::reasons::{RejectReason, UnknownRejectReason};
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{Auth, CommandContext, Reviewers};
 use crate::http::state::AppState;
+use crate::ledger::LedgerError;
 
 /// How long a claim keeps other reviewers off a capture.
 const CLAIM_TTL_MINUTES: i64 = 10;
@@ -173,13 +174,42 @@ pub async fn reject(
             "审核备注不能超过 {MAX_NOTE_CHARS} 个字"
         )));
     }
+    let at = Utc::now();
+    let capture_id = path.into_inner();
+    let reasons = match RejectReason::parse_all(&reasons) {
+        Ok(reasons) => reasons,
+        Err(unknown) => {
+            return Err(unknown_reason(&state, &caller, &ctx, capture_id, at, unknown).await);
+        }
+    };
     let command = CaptureCommand::Reject(Reject {
         reviewer_id: caller.subject.clone(),
         reasons,
         note,
-        at: Utc::now(),
+        at,
     });
-    review_command(&state, &caller, &ctx, path.into_inner(), command).await
+    review_command(&state, &caller, &ctx, capture_id, command).await
+}
+
+/// The answer to a rejection naming a code outside the catalogue. What the capture itself would
+/// refuse (not found, not in review, claimed by another) answers first, as it did when the
+/// capture read the codes; then 422 `capture.unknown_reject_reason`.
+async fn unknown_reason(
+    state: &AppState,
+    caller: &Auth<Reviewers>,
+    ctx: &CommandContext,
+    capture_id: CaptureId,
+    at: chrono::DateTime<Utc>,
+    unknown: UnknownRejectReason,
+) -> ApiError {
+    let actor = ctx.requester(caller).actor;
+    match state.captures.accessible(&actor, capture_id).await {
+        Ok(capture) => {
+            let refusal = capture.may_decide(&caller.subject, at).err();
+            LedgerError::Refused(refusal.unwrap_or_else(|| unknown.into())).into()
+        }
+        Err(e) => e.into(),
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -192,9 +222,12 @@ struct Reason {
     responses((status = 200, body = ReasonCatalogue), (status = "4XX", body = ErrorBody)))]
 /// `GET /review/reasons`: the catalogue of reject reasons with their Chinese labels.
 pub async fn reasons(_caller: Auth<Reviewers>) -> HttpResponse {
-    let reasons = REJECT_REASONS
-        .iter()
-        .map(|(code, label)| Reason { code, label })
+    let reasons = RejectReason::ALL
+        .into_iter()
+        .map(|r| Reason {
+            code: r.code(),
+            label: r.label(),
+        })
         .collect();
     HttpResponse::Ok().json(ReasonCatalogue { reasons })
 }

@@ -150,7 +150,7 @@ impl Payments {
             .prepay(&PrepayRequest {
                 out_trade_no: &orders::out_trade_no(order.order_id),
                 description: description(order.purpose),
-                amount_fen: order.amount_fen.0,
+                amount_fen: order.amount_fen.fen(),
                 openid,
             })
             .await?;
@@ -212,7 +212,7 @@ impl Payments {
         let now = Utc::now();
         let command = CaptureCommand::ConfirmPayment(ConfirmPayment {
             order_id,
-            amount_fen: Fen(transaction.amount.total),
+            amount_fen: Fen::new(transaction.amount.total),
             provider: "wechat".into(),
             transaction_id: transaction.transaction_id.clone(),
             paid_at: transaction.success_time.unwrap_or(now),

@@ -87,5 +87,5 @@ pub async fn settle(db: &Db, order_id: OrderId, now: DateTime<Utc>) -> Result<()
 /// The `out_trade_no` WeChat Pay knows an order by: its id without hyphens (32 characters, the
 /// most WeChat accepts).
 pub fn out_trade_no(order_id: OrderId) -> String {
-    order_id.0.simple().to_string()
+    order_id.as_uuid().simple().to_string()
 }

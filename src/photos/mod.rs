@@ -174,7 +174,7 @@ impl PhotoService {
             .standardise(pipeline, bytes.clone(), background)
             .await?;
         let photo = StoredPhoto {
-            photo_id: PhotoId(requester.new_id("photo")),
+            photo_id: PhotoId::from_uuid(requester.new_id("photo")),
             bytes: bytes.len() as u64,
             width: standardised.report.input.width,
             height: standardised.report.input.height,
@@ -360,7 +360,7 @@ impl PhotoService {
             (Some(jpeg), Some(output)) => {
                 let what = format!("standard-photo:{source_photo_id}:{background}");
                 let standard = StoredPhoto {
-                    photo_id: PhotoId(requester.new_id(&what)),
+                    photo_id: PhotoId::from_uuid(requester.new_id(&what)),
                     bytes: jpeg.len() as u64,
                     sha256: self.store.put(jpeg).await?,
                     width: output.width,

@@ -140,6 +140,14 @@ async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
         )
         .await;
     assert_error(&untracked, 422, "capture.tracking_required");
+    let garbled = app
+        .post(
+            &format!("/api/v1/courier/orders/{order_id}/shipped"),
+            &courier,
+            json!({"carrier": "顺丰", "tracking_no": "SF12\u{7}34"}),
+        )
+        .await;
+    assert_error(&garbled, 422, "request.invalid");
     let (status, shipped) = app
         .post(
             &format!("/api/v1/courier/orders/{order_id}/shipped"),

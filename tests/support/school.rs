@@ -27,10 +27,10 @@ pub fn roster_fixture(name: &str) -> Vec<u8> {
 /// The collection fee paid before upload, paper prints offered.
 pub fn paid_policy() -> BatchPolicy {
     BatchPolicy {
-        price_fen: Fen(FEE_FEN),
+        price_fen: Fen::new(FEE_FEN),
         pay_before_upload: true,
         paper_prints: Some(PaperPrintsOffer {
-            price_per_sheet_fen: Fen(SHEET_FEN),
+            price_per_sheet_fen: Fen::new(SHEET_FEN),
         }),
         ..BatchPolicy::default()
     }

@@ -4,9 +4,11 @@ use photo_ledger_domain::aggregate::Capture;
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::commands::*;
 use photo_ledger_domain::events::*;
+use photo_ledger_domain::id_number::IdNumber;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::orders::{OrderPurpose, PrintRequest};
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
+use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::values::*;
 use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 use uuid::Uuid;
@@ -16,15 +18,15 @@ pub fn t(minutes: i64) -> DateTime<Utc> {
 }
 
 pub fn photo(n: u128) -> PhotoId {
-    PhotoId(Uuid::from_u128(n))
+    PhotoId::from_uuid(Uuid::from_u128(n))
 }
 
 pub fn order(n: u128) -> OrderId {
-    OrderId(Uuid::from_u128(n))
+    OrderId::from_uuid(Uuid::from_u128(n))
 }
 
-pub const FEE: Fen = Fen(2500);
-pub const SHEET: Fen = Fen(1500);
+pub const FEE: Fen = Fen::new(2500);
+pub const SHEET: Fen = Fen::new(1500);
 
 pub fn free_policy() -> BatchPolicy {
     BatchPolicy::default()
@@ -52,7 +54,12 @@ pub fn student() -> StudentIdentity {
     StudentIdentity {
         name: "吴晓兰".into(),
         id_type: IdType::ResidentId,
-        id_number: "110101199003076629".into(),
+        id_number: IdNumber::parse(
+            IdType::ResidentId,
+            "110101199003076624",
+            chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+        )
+        .unwrap(),
         student_number: Some("2022110101".into()),
         collection_code: Some("CC-1".into()),
         major: Some("会计学".into()),
@@ -63,7 +70,7 @@ pub fn student() -> StudentIdentity {
 
 pub fn verify_cmd(policy: BatchPolicy) -> VerifyQualification {
     VerifyQualification {
-        capture_id: CaptureId(Uuid::from_u128(1)),
+        capture_id: CaptureId::from_uuid(Uuid::from_u128(1)),
         owner: "openid-a".into(),
         school: SchoolRef {
             school_id: "s1".into(),
@@ -201,7 +208,7 @@ pub fn claimed(reviewer: &str, at: i64, ttl_minutes: i64) -> CaptureEvent {
 pub fn rejected(reviewer: &str) -> CaptureEvent {
     CaptureEvent::Rejected(Rejected {
         reviewer_id: reviewer.into(),
-        reasons: vec!["blurred".into()],
+        reasons: vec![RejectReason::Blurred],
         note: "请在光线充足处重拍".into(),
         rejected_at: t(20),
     })

@@ -3,8 +3,9 @@
 use photo_ledger_domain::commands::{MarkPrinted, PlaceOrder, Ship};
 use photo_ledger_domain::events::{OrderPrinted, OrderShipped, ReprintOrdered};
 use photo_ledger_domain::orders::OrderPurpose;
+use photo_ledger_domain::tracking_no::TrackingNo;
 use photo_ledger_domain::values::{Fen, PrintLayout};
-use photo_ledger_domain::{CaptureCommand, CaptureEvent};
+use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 
 use crate::fixtures::*;
 
@@ -26,7 +27,7 @@ fn reprint_ordered(n: u128, sheets: u32) -> CaptureEvent {
         recipient: p.recipient,
         phone: p.phone,
         address: p.address,
-        amount_fen: Fen(1500 * u64::from(sheets)),
+        amount_fen: Fen::new(1500 * u64::from(sheets)),
         ordered_at: t(50),
     })
 }
@@ -54,7 +55,7 @@ fn ship(n: u128, carrier: &str) -> CaptureCommand {
     CaptureCommand::Ship(Ship {
         order_id: order(n),
         carrier: carrier.into(),
-        tracking_no: "SF123".into(),
+        tracking_no: TrackingNo::parse("SF123").unwrap(),
         at: t(70),
     })
 }
@@ -63,7 +64,7 @@ fn shipped(n: u128) -> CaptureEvent {
     CaptureEvent::OrderShipped(OrderShipped {
         order_id: order(n),
         carrier: "顺丰".into(),
-        tracking_no: "SF123".into(),
+        tracking_no: TrackingNo::parse("SF123").unwrap(),
         shipped_at: t(70),
     })
 }
@@ -73,7 +74,7 @@ fn paid_reprint() -> Vec<CaptureEvent> {
     let mut given = approved_capture();
     given.extend([
         reprint_ordered(300, 2),
-        paid(300, OrderPurpose::Reprint, Fen(3000), "tx-r"),
+        paid(300, OrderPurpose::Reprint, Fen::new(3000), "tx-r"),
     ]);
     given
 }
@@ -159,8 +160,13 @@ async fn printing_and_shipping_refusals() {
     // Prints bought with the fee wait for the approved photo.
     let mut before_approval = vec![verified(paid_policy())];
     before_approval.extend([
-        order_placed(100, OrderPurpose::Collection, Fen(5500), Some(prints(2))),
-        paid(100, OrderPurpose::Collection, Fen(5500), "tx-1"),
+        order_placed(
+            100,
+            OrderPurpose::Collection,
+            Fen::new(5500),
+            Some(prints(2)),
+        ),
+        paid(100, OrderPurpose::Collection, Fen::new(5500), "tx-1"),
     ]);
     assert_refused(
         before_approval,
@@ -168,4 +174,33 @@ async fn printing_and_shipping_refusals() {
         "capture.not_approved",
     )
     .await;
+}
+
+#[test]
+fn given_an_order_when_asked_whether_it_may_ship_then_it_answers_as_shipping_would() {
+    assert_eq!(replay(paid_reprint()).may_ship(order(300)), Ok(()));
+    assert_eq!(
+        replay(vec![]).may_ship(order(300)),
+        Err(CaptureError::NotVerified)
+    );
+    assert_eq!(
+        replay(paid_reprint()).may_ship(order(999)),
+        Err(CaptureError::UnknownOrder(order(999)))
+    );
+    assert_eq!(
+        replay(approved_capture()).may_ship(order(100)),
+        Err(CaptureError::NotAPrintOrder)
+    );
+    let mut unpaid = approved_capture();
+    unpaid.push(reprint_ordered(300, 2));
+    assert_eq!(
+        replay(unpaid).may_ship(order(300)),
+        Err(CaptureError::OrderUnpaid)
+    );
+    let mut shipped_once = paid_reprint();
+    shipped_once.push(shipped(300));
+    assert_eq!(
+        replay(shipped_once).may_ship(order(300)),
+        Err(CaptureError::AlreadyShipped)
+    );
 }

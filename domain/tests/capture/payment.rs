@@ -51,7 +51,7 @@ async fn collection_order_with_prints_includes_their_price() {
         order_placed(
             100,
             OrderPurpose::Collection,
-            Fen(2500 + 2 * 1500),
+            Fen::new(2500 + 2 * 1500),
             Some(prints(2))
         )
     );
@@ -115,7 +115,12 @@ async fn paper_prints_order_rules() {
     .await;
     assert_eq!(
         e,
-        order_placed(200, OrderPurpose::PaperPrints, Fen(4500), Some(prints(3)))
+        order_placed(
+            200,
+            OrderPurpose::PaperPrints,
+            Fen::new(4500),
+            Some(prints(3))
+        )
     );
     assert_refused(
         vec![verified(paid_policy())],
@@ -175,7 +180,7 @@ async fn payment_refusals() {
     ];
     assert_refused(
         given.clone(),
-        confirm(100, Fen(1), "tx-1"),
+        confirm(100, Fen::new(1), "tx-1"),
         "capture.amount_mismatch",
     )
     .await;
@@ -196,12 +201,12 @@ async fn payment_refusals() {
     paid_once.push(order_placed(
         101,
         OrderPurpose::PaperPrints,
-        Fen(1500),
+        Fen::new(1500),
         Some(prints(1)),
     ));
     assert_refused(
         paid_once,
-        confirm(101, Fen(1500), "tx-1"),
+        confirm(101, Fen::new(1500), "tx-1"),
         "capture.transaction_reused",
     )
     .await;

@@ -1,8 +1,8 @@
 use chrono::Duration;
 use photo_ledger_domain::commands::{Approve, ClaimReview, Reject, Withdraw};
 use photo_ledger_domain::events::{ReviewClaimed, Withdrawn};
-use photo_ledger_domain::CaptureCommand;
-use photo_ledger_domain::CaptureEvent;
+use photo_ledger_domain::reasons::RejectReason;
+use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 
 use crate::fixtures::*;
 
@@ -24,7 +24,7 @@ fn approve(reviewer: &str, at: i64) -> CaptureCommand {
 fn reject(reviewer: &str, at: i64, reasons: &[&str]) -> CaptureCommand {
     CaptureCommand::Reject(Reject {
         reviewer_id: reviewer.into(),
-        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        reasons: RejectReason::parse_all(reasons).expect("catalogue codes"),
         note: "note".into(),
         at: t(at),
     })
@@ -147,7 +147,7 @@ async fn a_reviewer_rejects_with_reasons() {
         e,
         CaptureEvent::Rejected(photo_ledger_domain::events::Rejected {
             reviewer_id: "r1".into(),
-            reasons: vec!["blurred".into()],
+            reasons: vec![RejectReason::Blurred],
             note: "note".into(),
             rejected_at: t(20),
         })
@@ -205,10 +205,36 @@ async fn decision_refusals() {
         "capture.reject_reason_required",
     )
     .await;
-    assert_refused(
-        in_review(),
-        reject("r1", 20, &["blurred", "ugly"]),
-        "capture.unknown_reject_reason",
-    )
-    .await;
+}
+
+#[test]
+fn given_codes_outside_the_catalogue_when_read_then_the_rejection_is_refused_before_the_capture() {
+    let refusal = CaptureError::from(RejectReason::parse_all(["blurred", "ugly"]).unwrap_err());
+    assert_eq!(refusal, CaptureError::UnknownRejectReason("ugly".into()));
+    assert_eq!(refusal.code(), "capture.unknown_reject_reason");
+}
+
+#[test]
+fn given_a_capture_when_asked_whether_a_reviewer_may_decide_then_it_answers_as_a_decision_would() {
+    assert_eq!(replay(in_review()).may_decide("r1", t(20)), Ok(()));
+    assert_eq!(
+        replay(vec![]).may_decide("r1", t(20)),
+        Err(CaptureError::NotVerified)
+    );
+    assert_eq!(
+        replay(vec![verified(free_policy())]).may_decide("r1", t(20)),
+        Err(CaptureError::NotInReview)
+    );
+    assert_eq!(
+        replay(with(in_review(), [claimed("r2", 11, 15)])).may_decide("r1", t(20)),
+        Err(CaptureError::ClaimedByAnother)
+    );
+    assert_eq!(
+        replay(with(in_review(), [claimed("r2", 11, 15)])).may_decide("r1", t(30)),
+        Ok(())
+    );
+    assert_eq!(
+        replay(approved_capture()).may_decide("r1", t(30)),
+        Err(CaptureError::NotInReview)
+    );
 }

@@ -1,6 +1,7 @@
 //! `Rejected` 1.0 events are read as 2.0 through cqrs-es's upcaster support.
 
 use cqrs_es::persist::SerializedEvent;
+use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::upcasters::{capture_upcasters, rejected_v1_to_v2};
 use serde_json::json;
 
@@ -29,7 +30,7 @@ fn a_v1_rejection_becomes_a_v2_rejection() {
     let photo_ledger_domain::CaptureEvent::Rejected(rejected) = event else {
         panic!("{event:?}")
     };
-    assert_eq!(rejected.reasons, vec!["other".to_string()]);
+    assert_eq!(rejected.reasons, vec![RejectReason::Other]);
     assert_eq!(rejected.note, "背景有杂物");
 }
 
