@@ -1230,7 +1230,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "openid-wu",
         "--school",
         SCHOOL,
-        "--category",
+        "--education-type",
         FULL_TIME,
         "--code-image",
         pngs[0].to_str().unwrap(),
@@ -1258,7 +1258,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         "openid-x",
         "--school",
         SCHOOL,
-        "--category",
+        "--category", // the earlier spelling of --education-type, still read
         FULL_TIME,
         "--code",
         &first,

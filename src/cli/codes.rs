@@ -29,9 +29,9 @@ pub struct IssueArgs {
     /// The school, by name.
     #[arg(long)]
     pub school: String,
-    /// Only this education category.
-    #[arg(long)]
-    pub category: Option<String>,
+    /// Only this education type (学历类别); `--category` is the earlier spelling.
+    #[arg(long, alias = "category")]
+    pub education_type: Option<String>,
     /// Where to write the PNGs (created if missing).
     pub outdir: PathBuf,
 }
@@ -59,10 +59,12 @@ async fn issue(args: IssueArgs, settings: &Settings) -> anyhow::Result<()> {
     let school = schools::by_name(&db, &args.school)
         .await
         .map_err(super::refusal)?;
-    if let Some(category) = &args.category {
-        school.require_category(category).map_err(super::refusal)?;
+    if let Some(education_type) = &args.education_type {
+        school
+            .require_category(education_type)
+            .map_err(super::refusal)?;
     }
-    let students = roster::students_of(&db, &school.school_id, args.category.as_deref())
+    let students = roster::students_of(&db, &school.school_id, args.education_type.as_deref())
         .await
         .map_err(super::refusal)?;
     let school_id = school

@@ -13,7 +13,7 @@ use crate::startup::open_ledger;
 /// Prove eligibility as a student would, and print the capture (for trials and support).
 ///
 /// With --student-number: school + student number. Otherwise a collection code (--code or
-/// --code-image) and --last4, with either --school and --category or --feature-code.
+/// --code-image) and --last4, with either --school and --education-type or --feature-code.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The mini-program account (openid) that will own the capture.
@@ -22,10 +22,11 @@ pub struct VerifyArgs {
     /// The school, by name.
     #[arg(long, conflicts_with = "feature_code")]
     pub school: Option<String>,
-    /// The education category.
-    #[arg(long)]
-    pub category: Option<String>,
-    /// A batch's feature code, instead of school and category.
+    /// The education type (学历类别), as `POST /api/v1/captures` names it; `--category` is the
+    /// earlier spelling.
+    #[arg(long, alias = "category")]
+    pub education_type: Option<String>,
+    /// A batch's feature code, instead of school and education type.
     #[arg(long)]
     pub feature_code: Option<String>,
     /// The collection code as typed.
@@ -67,7 +68,7 @@ fn proof(args: &VerifyArgs) -> anyhow::Result<Proof> {
                 .school
                 .clone()
                 .context("--student-number needs --school")?,
-            education_type: args.category.clone(),
+            education_type: args.education_type.clone(),
             student_number: student_number.clone(),
         });
     }
@@ -91,12 +92,12 @@ fn proof(args: &VerifyArgs) -> anyhow::Result<Proof> {
         (None, Some(school)) => Ok(Proof::CollectionCode {
             school: school.clone(),
             education_type: args
-                .category
+                .education_type
                 .clone()
-                .context("--school with a collection code needs --category")?,
+                .context("--school with a collection code needs --education-type")?,
             code,
             last4,
         }),
-        (None, None) => anyhow::bail!("give --school and --category, or --feature-code"),
+        (None, None) => anyhow::bail!("give --school and --education-type, or --feature-code"),
     }
 }
