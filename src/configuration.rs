@@ -84,6 +84,19 @@ impl Default for LogSettings {
 }
 
 const PERSON_KEY_FILE: &str = "person-key.secret";
+const INSTANCE_ID_FILE: &str = "instance-id";
+
+impl HttpSettings {
+    /// This instance's name: the configured one, else one kept in the data directory.
+    pub fn instance_id(&self, data_dir: &Path) -> Result<String, SettingError> {
+        match &self.instance_id {
+            Some(id) => Ok(id.clone()),
+            None => data_dir_secret(data_dir, INSTANCE_ID_FILE, || {
+                uuid::Uuid::new_v4().to_string()
+            }),
+        }
+    }
+}
 
 impl StoreSettings {
     pub fn embedded(data_dir: &Path) -> Self {
@@ -421,6 +434,11 @@ impl Default for WechatSettings {
 pub struct HttpSettings {
     /// The address `serve` listens on.
     pub bind: String,
+    /// This instance's name on the idempotency keys it holds while their requests run; when it
+    /// starts, it drops the unfinished claims an earlier run under the same name left. Without
+    /// it a name is generated once and kept in the data directory. Instances that share a data
+    /// directory need a name each.
+    pub instance_id: Option<String>,
     /// Largest JSON body most routes accept.
     pub json_limit_bytes: usize,
     /// Largest body of `POST /captures`, which may carry a picture of the collection code.
@@ -435,6 +453,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            instance_id: None,
             json_limit_bytes: 64 * 1024,
             verify_limit_bytes: 4 * 1024 * 1024,
             roster_limit_bytes: 16 * 1024 * 1024,

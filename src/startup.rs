@@ -107,6 +107,15 @@ impl Application {
         )?);
         let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
         let mut background_tasks = ledger.projector().spawn();
+        let instance_id = settings.api.http.instance_id(&settings.store.data_dir)?;
+        let abandoned =
+            crate::http::idempotency::release_abandoned(ledger.db(), &instance_id).await?;
+        if abandoned > 0 {
+            tracing::info!(
+                abandoned,
+                "idempotency keys left claimed by this instance's last run released"
+            );
+        }
         background_tasks.spawn(crate::http::idempotency::purge_periodically(
             ledger.db().clone(),
             chrono::Duration::hours(i64::from(settings.api.http.idempotency_ttl_hours)),
@@ -146,6 +155,7 @@ impl Application {
             payments,
             photos,
             api: settings.api.clone(),
+            instance_id,
         });
         let options = RouteOptions {
             dev: settings.dev,

@@ -110,19 +110,29 @@ fn from_row((address_id, recipient, phone, address, created_at): AddressRow) -> 
     }
 }
 
+/// Adds an entry under `address_id`. The id comes from the request (derived from its
+/// idempotency key), so adding it again, as a retry after a crash does, answers the entry
+/// already there instead of adding a second.
 pub async fn add(
     db: &Db,
     owner: &str,
+    address_id: String,
     new: NewAddress,
     now: DateTime<Utc>,
 ) -> Result<Address, AddressStoreError> {
+    if let Ok(added) = get(db, owner, &address_id).await {
+        return Ok(added);
+    }
+    // As PostgreSQL keeps it (microseconds), so the entry answered now and read again later
+    // are the same.
+    let now = chrono::SubsecRound::trunc_subsecs(now, 6);
     let (count,): (i64,) = on_db!(db, pool => sqlx::query_as(
         "SELECT COUNT(*) FROM addresses WHERE owner = $1").bind(owner).fetch_one(pool).await)?;
     if count >= MAX_PER_OWNER {
         return Err(AddressError::Full.into());
     }
     let address = Address {
-        address_id: uuid::Uuid::new_v4().to_string(),
+        address_id,
         recipient: new.recipient,
         phone: new.phone,
         address: new.address,
@@ -130,7 +140,7 @@ pub async fn add(
     };
     on_db!(db, pool => sqlx::query(
         "INSERT INTO addresses (address_id, owner, recipient, phone, address, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)")
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (address_id) DO NOTHING")
         .bind(&address.address_id)
         .bind(owner)
         .bind(&address.recipient)

@@ -2,10 +2,18 @@
 //! stored and a retry gets it back, marked `Idempotency-Replayed: true`, without acting again.
 //!
 //! The key is claimed before the handler runs (insert-or-skip), so two concurrent requests with
-//! one key cannot both act: the second gets 409 `idempotency.in_progress`. A key reused for a
-//! different request (method, path or body differ) gets 422 `idempotency.key_reused`. A 5xx is
-//! not stored: the key is released so the retry runs again. Sign-in routes are anonymous and
-//! simply sign in again; their tokens are never stored. Stored responses are kept for
+//! one key cannot both act: the second gets 409 `idempotency.in_progress`. A claim names the
+//! instance holding it and a lease the running request renews; a retry that finds the lease run
+//! out (its holder died mid-request) takes the claim over and runs the request, and a starting
+//! instance drops the claims its previous incarnation left ([`release_abandoned`]). That is safe
+//! because the ledger command ids derived from the key make the commands themselves idempotent.
+//!
+//! A key reused for a different request gets 422 `idempotency.key_reused`. "Different" is by
+//! meaning, not bytes ([`fingerprint`]): method and path, then a JSON body in canonical form, or a
+//! multipart form's field names with each field's SHA-256, so a client that builds the same form
+//! again with a new boundary (as `wx.uploadFile` does) is the same request. A 5xx is not stored:
+//! the key is released so the retry runs again. Sign-in routes are anonymous and simply sign in
+//! again; their tokens are never stored. Stored responses are kept for
 //! `http.idempotency_ttl_hours` and then purged.
 
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
@@ -43,14 +51,36 @@ enum Claim {
     Reused,
 }
 
-async fn claim(db: &Db, caller: &str, key: &str, fingerprint: &str) -> Result<Claim, sqlx::Error> {
-    let inserted = on_db!(db, pool => sqlx::query(
-        "INSERT INTO idempotency_keys (caller, idempotency_key, fingerprint, created_at)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(caller)
-        .bind(key)
+/// How long a claim holds without its request renewing it: long past the time between two
+/// renewals, short enough that a retry after a crash waits for it only briefly.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a running request renews its claim.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn lease_from(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::from_std(LEASE).expect("the lease fits")
+}
+
+/// Which claim is being served: the caller's key, held by this instance.
+struct Holding<'a> {
+    db: &'a Db,
+    caller: &'a str,
+    key: &'a str,
+    holder: &'a str,
+}
+
+async fn claim(held: &Holding<'_>, fingerprint: &str) -> Result<Claim, sqlx::Error> {
+    let now = Utc::now();
+    let inserted = on_db!(held.db, pool => sqlx::query(
+        "INSERT INTO idempotency_keys
+             (caller, idempotency_key, fingerprint, created_at, holder, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING")
+        .bind(held.caller)
+        .bind(held.key)
         .bind(fingerprint)
-        .bind(Utc::now())
+        .bind(now)
+        .bind(held.holder)
+        .bind(lease_from(now))
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
@@ -58,11 +88,11 @@ async fn claim(db: &Db, caller: &str, key: &str, fingerprint: &str) -> Result<Cl
         return Ok(Claim::Fresh);
     }
     type Row = (String, Option<i32>, Option<String>, Option<Vec<u8>>);
-    let row: Option<Row> = on_db!(db, pool => sqlx::query_as(
+    let row: Option<Row> = on_db!(held.db, pool => sqlx::query_as(
         "SELECT fingerprint, status, content_type, body FROM idempotency_keys
          WHERE caller = $1 AND idempotency_key = $2")
-        .bind(caller)
-        .bind(key)
+        .bind(held.caller)
+        .bind(held.key)
         .fetch_optional(pool)
         .await)?;
     Ok(match row {
@@ -74,23 +104,71 @@ async fn claim(db: &Db, caller: &str, key: &str, fingerprint: &str) -> Result<Cl
             content_type,
             body: body.unwrap_or_default(),
         },
+        Some(_) if take_over(held, now).await? => Claim::Fresh,
         Some(_) => Claim::InProgress,
     })
 }
 
+/// Takes over an unfinished claim whose lease ran out (its holder died mid-request). Of two
+/// retries racing for it, the update lets exactly one through.
+async fn take_over(held: &Holding<'_>, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let taken = on_db!(held.db, pool => sqlx::query(
+        "UPDATE idempotency_keys SET holder = $3, lease_until = $4
+         WHERE caller = $1 AND idempotency_key = $2 AND status IS NULL
+           AND (lease_until IS NULL OR lease_until < $5)")
+        .bind(held.caller)
+        .bind(held.key)
+        .bind(held.holder)
+        .bind(lease_from(now))
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+    if taken == 1 {
+        tracing::info!(
+            caller = held.caller,
+            "took over an idempotency key whose holder stopped renewing it"
+        );
+    }
+    Ok(taken == 1)
+}
+
+/// Keeps the claim alive while its request runs.
+async fn renew(held: &Holding<'_>) -> Result<(), sqlx::Error> {
+    on_db!(held.db, pool => sqlx::query(
+        "UPDATE idempotency_keys SET lease_until = $4
+         WHERE caller = $1 AND idempotency_key = $2 AND holder = $3 AND status IS NULL")
+        .bind(held.caller)
+        .bind(held.key)
+        .bind(held.holder)
+        .bind(lease_from(Utc::now()))
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
+/// Drops the unfinished claims an earlier run of this instance left (it stopped mid-request):
+/// their retries run at once instead of waiting for the lease. Returns how many.
+pub async fn release_abandoned(db: &Db, holder: &str) -> Result<u64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "DELETE FROM idempotency_keys WHERE holder = $1 AND status IS NULL")
+        .bind(holder)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+}
+
 async fn save(
-    db: &Db,
-    caller: &str,
-    key: &str,
+    held: &Holding<'_>,
     status: u16,
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query(
-        "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5
+    on_db!(held.db, pool => sqlx::query(
+        "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5, lease_until = NULL
          WHERE caller = $1 AND idempotency_key = $2")
-        .bind(caller)
-        .bind(key)
+        .bind(held.caller)
+        .bind(held.key)
         .bind(i32::from(status))
         .bind(content_type)
         .bind(body)
@@ -100,15 +178,19 @@ async fn save(
     Ok(())
 }
 
-async fn release(db: &Db, caller: &str, key: &str) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query(
-        "DELETE FROM idempotency_keys WHERE caller = $1 AND idempotency_key = $2 AND status IS NULL")
-        .bind(caller)
-        .bind(key)
+async fn release(held: &Holding<'_>) {
+    let released = on_db!(held.db, pool => sqlx::query(
+        "DELETE FROM idempotency_keys
+         WHERE caller = $1 AND idempotency_key = $2 AND holder = $3 AND status IS NULL")
+        .bind(held.caller)
+        .bind(held.key)
+        .bind(held.holder)
         .execute(pool)
         .await
-        .map(|_| ()))?;
-    Ok(())
+        .map(|_| ()));
+    if let Err(e) = released {
+        tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot release an idempotency key");
+    }
 }
 
 /// Forgets stored responses older than `before`: a retry after that acts again. Returns how many.
@@ -139,14 +221,72 @@ fn valid_key(key: &str) -> bool {
     (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
-fn fingerprint(req: &ServiceRequest, body: &[u8]) -> String {
+/// What a request means, as a hash: method and path with query, then the body by its meaning.
+/// A JSON body counts in canonical form (keys sorted, no spacing), so the same value sent again
+/// matches; a multipart form counts as its field names with each field's SHA-256, in name order,
+/// so the same form built again with another boundary or other file names matches. Any other body
+/// (or one that does not parse as its type says) counts byte for byte.
+async fn fingerprint(req: &ServiceRequest, body: &web::Bytes) -> String {
     let mut hash = Sha256::new();
     hash.update(req.method().as_str());
     hash.update([0]);
     hash.update(req.uri().to_string());
     hash.update([0]);
-    hash.update(body);
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let meaning = if content_type.starts_with("application/json") {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|value| [b"json\0".as_slice(), value.to_string().as_bytes()].concat())
+    } else if content_type.starts_with("multipart/form-data") {
+        form_meaning(req.headers(), body.clone()).await
+    } else {
+        None
+    };
+    match meaning {
+        Some(meaning) => hash.update(meaning),
+        None => {
+            hash.update(b"bytes\0");
+            hash.update(body);
+        }
+    }
     hex::encode(hash.finalize())
+}
+
+/// A multipart form as its fields' names and SHA-256s, in name order; `None` when it does not
+/// parse (it then counts byte for byte, and the handler refuses it).
+async fn form_meaning(
+    headers: &actix_web::http::header::HeaderMap,
+    body: web::Bytes,
+) -> Option<Vec<u8>> {
+    use futures::StreamExt;
+    let mut form = actix_multipart::Multipart::new(
+        headers,
+        futures::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(body) }),
+    );
+    let mut fields = Vec::new();
+    while let Some(field) = form.next().await {
+        let mut field = field.ok()?;
+        let name = field.name().unwrap_or_default().to_string();
+        let mut content = Sha256::new();
+        while let Some(chunk) = field.next().await {
+            content.update(chunk.ok()?);
+        }
+        fields.push((name, hex::encode(content.finalize())));
+    }
+    fields.sort();
+    let mut meaning = b"form\0".to_vec();
+    for (name, sha256) in fields {
+        meaning.extend_from_slice(name.as_bytes());
+        meaning.push(0);
+        meaning.extend_from_slice(sha256.as_bytes());
+        meaning.push(0);
+    }
+    Some(meaning)
 }
 
 /// Errors are answered here rather than returned, so they are rendered inside the request's
@@ -172,13 +312,18 @@ pub async fn middleware(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.error_response(ApiError::bug("application state missing")));
     };
-    let db = state.ledger.db();
+    let held = Holding {
+        db: state.ledger.db(),
+        caller: &caller,
+        key: &key,
+        holder: &state.instance_id,
+    };
     let body = match req.extract::<web::Bytes>().await {
         Ok(body) => body,
         Err(err) => return Ok(req.error_response(super::error::payload_error(err))),
     };
-    let fingerprint = fingerprint(&req, &body);
-    let claimed = match claim(db, &caller, &key, &fingerprint).await {
+    let fingerprint = fingerprint(&req, &body).await;
+    let claimed = match claim(&held, &fingerprint).await {
         Ok(claimed) => claimed,
         Err(err) => return Ok(req.error_response(ApiError::from(err))),
     };
@@ -207,20 +352,16 @@ pub async fn middleware(
     }
     req.extensions_mut().insert(IdempotencyKey(key.clone()));
     req.set_payload(body.into());
-    let res = match next.call(req).await {
+    let res = match renewing(&held, next.call(req)).await {
         Ok(res) => res,
         Err(err) => {
-            if let Err(e) = release(db, &caller, &key).await {
-                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot release an idempotency key");
-            }
+            release(&held).await;
             return Err(err);
         }
     };
     let (request, response) = res.into_parts();
     if response.status().is_server_error() {
-        if let Err(e) = release(db, &caller, &key).await {
-            tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot release an idempotency key");
-        }
+        release(&held).await;
         return Ok(ServiceResponse::new(
             request,
             response.map_into_boxed_body(),
@@ -238,16 +379,7 @@ pub async fn middleware(
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v: &HeaderValue| v.to_str().ok());
-    if let Err(e) = save(
-        db,
-        &caller,
-        &key,
-        head.status().as_u16(),
-        content_type,
-        &body,
-    )
-    .await
-    {
+    if let Err(e) = save(&held, head.status().as_u16(), content_type, &body).await {
         // The request acted; a retry must not act again, so the key stays claimed.
         tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot store an idempotent response");
     }
@@ -255,4 +387,21 @@ pub async fn middleware(
         request,
         head.set_body(body).map_into_boxed_body(),
     ))
+}
+
+/// Runs the request, renewing its claim every [`RENEW_EVERY`] until it answers.
+async fn renewing<T>(held: &Holding<'_>, request: impl std::future::Future<Output = T>) -> T {
+    tokio::pin!(request);
+    let mut every = tokio::time::interval(RENEW_EVERY);
+    every.tick().await; // the claim was just made
+    loop {
+        tokio::select! {
+            answer = &mut request => return answer,
+            _ = every.tick() => {
+                if let Err(e) = renew(held).await {
+                    tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot renew an idempotency key's lease");
+                }
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use photo_ledger_projections::photo_history::{self, HistoryEntry};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Auth, Students};
+use super::extract::{Auth, CommandContext, Students};
 use crate::accounts::addresses::{self, Address, NewAddress};
 use crate::http::state::AppState;
 
@@ -77,11 +77,20 @@ pub struct AddressBody {
 pub async fn add_address(
     state: web::Data<AppState>,
     caller: Auth<Students>,
+    ctx: CommandContext,
     body: web::Json<AddressBody>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewAddress::parse(&body.recipient, &body.phone, &body.address)
         .map_err(addresses::AddressStoreError::from)?;
-    let address = addresses::add(state.ledger.db(), &caller.subject, new, Utc::now()).await?;
+    let address_id = ctx.new_id(&caller, "address").to_string();
+    let address = addresses::add(
+        state.ledger.db(),
+        &caller.subject,
+        address_id,
+        new,
+        Utc::now(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(address))
 }
 

@@ -30,4 +30,6 @@ pub struct AppState {
     pub payments: Arc<Payments>,
     pub photos: PhotoService,
     pub api: ApiSettings,
+    /// This instance's name on the idempotency keys it holds.
+    pub instance_id: String,
 }

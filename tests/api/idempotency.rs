@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 on_both_stores!(
     a_retried_post_returns_the_first_response,
     concurrent_posts_with_one_key_act_once,
+    a_retry_means_what_it_says_not_its_bytes,
+    a_photo_form_built_again_with_a_new_boundary_replays_the_first_answer,
+    a_claim_whose_holder_stopped_renewing_is_taken_over_once,
 );
 
 async fn a_retried_post_returns_the_first_response(backend: Backend) {
@@ -44,7 +47,8 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     )
     .await;
     assert_error(&reused, 422, "idempotency.key_reused");
-    // Once purged (after http.idempotency_ttl_hours), the key acts again.
+    // Once purged (after http.idempotency_ttl_hours), the key is forgotten and the request runs
+    // again; what it creates is named from the key, so it finds the entry it made before.
     let purged = photo_ledger::http::idempotency::purge(
         app.ledger.db(),
         chrono::Utc::now() + chrono::Duration::seconds(1),
@@ -55,6 +59,11 @@ async fn a_retried_post_returns_the_first_response(backend: Backend) {
     let fresh = post(&student, "key-1", body.clone()).await.unwrap();
     assert_eq!(fresh.status(), 201);
     assert!(fresh.headers().get("idempotency-replayed").is_none());
+    assert_eq!(read(fresh).await.1, first);
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(book["addresses"].as_array().unwrap().len(), 1);
+    let another = post(&student, "key-2", body.clone()).await.unwrap();
+    assert_eq!(another.status(), 201);
     let (_, book) = app.get("/api/v1/me/addresses", &student).await;
     assert_eq!(book["addresses"].as_array().unwrap().len(), 2);
 
@@ -147,4 +156,141 @@ async fn concurrent_posts_with_one_key_act_once(backend: Backend) {
         .get(&format!("/api/v1/captures/{capture}"), &student)
         .await;
     assert_eq!(view["orders"].as_array().unwrap().len(), 1, "{view}");
+}
+
+async fn a_retry_means_what_it_says_not_its_bytes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let post = |key: &str, body: &'static str| {
+        app.keyed_post("/api/v1/me/addresses", &student, key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let first = post(
+        "key-json",
+        r#"{"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status(), 201);
+    let first = read(first).await.1;
+    // The same value, its keys in another order and spaced otherwise.
+    let retry = post(
+        "key-json",
+        r#"{"address":"江苏省无锡市蠡湖大道1800号","phone":"13800000000",
+            "recipient":"吴晓兰"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(retry.headers()["idempotency-replayed"], "true");
+    assert_eq!(read(retry).await.1, first);
+    // Another value under the same key is another request.
+    let other = post(
+        "key-json",
+        r#"{"recipient": "吴晓兰", "phone": "13800000001", "address": "江苏省无锡市蠡湖大道1800号"}"#,
+    )
+    .await
+    .unwrap();
+    assert_error(&read(other).await, 422, "idempotency.key_reused");
+}
+
+async fn a_photo_form_built_again_with_a_new_boundary_replays_the_first_answer(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_photos).await;
+    let student = app.student("openid-a").await;
+    let capture = paid_capture(&app, &student).await;
+    let path = format!("/api/v1/captures/{capture}/photos");
+    let upload = |form: (String, Vec<u8>)| {
+        app.keyed_post(&path, &student, "upload-1")
+            .header("content-type", form.0)
+            .body(form.1)
+            .send()
+    };
+    let photo = astronaut();
+    let first = upload(photo_form(&photo, "camera")).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first = read(first).await.1;
+    let before = app.standardisations().await;
+    // wx.uploadFile builds the body again: another boundary, another temporary file name.
+    let rebuilt = photo_form_with(&photo, "camera", "wx-boundary-7e2f", "tmp_91ab.png");
+    let retry = upload(rebuilt).await.unwrap();
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotency-replayed"], "true");
+    assert_eq!(read(retry).await.1, first);
+    assert_eq!(
+        app.standardisations().await,
+        before,
+        "the retry standardised nothing"
+    );
+    // A different photo under the same key is another request.
+    let mut other = photo.clone();
+    other.extend_from_slice(b"trailing bytes make another file");
+    let reused = upload(photo_form(&other, "camera")).await.unwrap();
+    assert_error(&read(reused).await, 422, "idempotency.key_reused");
+}
+
+/// A claim left by a request whose process died: its lease runs out, and the retry runs the
+/// request, once, whoever retries first.
+async fn a_claim_whose_holder_stopped_renewing_is_taken_over_once(backend: Backend) {
+    use photo_ledger_store::on_db;
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let body = json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市蠡湖大道1800号"});
+    let post = || {
+        app.keyed_post("/api/v1/me/addresses", &student, "key-crash")
+            .json(&body)
+            .send()
+    };
+    let first = read(post().await.unwrap()).await;
+    assert_eq!(first.0, 201);
+    // As if the request had been cut off before answering, by a process that is gone: no
+    // stored answer, a lease that is still running, then one that ran out.
+    let db = app.ledger.db().clone();
+    let abandon = |lease_until: chrono::DateTime<chrono::Utc>| {
+        let db = db.clone();
+        async move {
+            on_db!(&db, pool => sqlx::query(
+            "UPDATE idempotency_keys SET status = NULL, content_type = NULL, body = NULL,
+                 holder = 'a-stopped-instance', lease_until = $1
+             WHERE idempotency_key = 'key-crash'")
+            .bind(lease_until)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+            .unwrap();
+        }
+    };
+    abandon(chrono::Utc::now() + chrono::Duration::seconds(30)).await;
+    assert_error(
+        &read(post().await.unwrap()).await,
+        409,
+        "idempotency.in_progress",
+    );
+
+    abandon(chrono::Utc::now() - chrono::Duration::seconds(1)).await;
+    let (a, b) = tokio::join!(post(), post());
+    let answers = [read(a.unwrap()).await, read(b.unwrap()).await];
+    let ran: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .collect();
+    assert_eq!(ran.len(), 1, "one retry runs: {answers:?}");
+    assert_eq!(
+        ran[0].1, first.1,
+        "and finds the entry the first request made"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.0 == 409 && a.1["code"] == "idempotency.in_progress"),
+        "the other waits: {answers:?}"
+    );
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(
+        book["addresses"].as_array().unwrap().len(),
+        1,
+        "the effect exists once"
+    );
+    let replay = post().await.unwrap();
+    assert_eq!(replay.headers()["idempotency-replayed"], "true");
 }

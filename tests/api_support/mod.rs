@@ -525,12 +525,21 @@ pub fn assert_error(answer: &(StatusCode, Value), status: u16, code: &str) {
 
 /// A multipart/form-data body with the photo and its source.
 pub fn photo_form(photo: &[u8], source: &str) -> (String, Vec<u8>) {
-    let boundary = "photo-ledger-test-boundary";
+    photo_form_with(photo, source, "photo-ledger-test-boundary", "photo.png")
+}
+
+/// The same form built with another boundary and file name, as a client building it again does.
+pub fn photo_form_with(
+    photo: &[u8],
+    source: &str,
+    boundary: &str,
+    file_name: &str,
+) -> (String, Vec<u8>) {
     let mut body = Vec::new();
     body.extend_from_slice(
         format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\n{source}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"photo.png\"\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"{file_name}\"\r\n\
              Content-Type: image/png\r\n\r\n"
         )
         .as_bytes(),
