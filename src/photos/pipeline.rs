@@ -36,6 +36,9 @@ impl PhotoPipeline {
         let standardiser = self.standardiser.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            // Crash tests hold an upload here, mid-standardisation, to kill the service under
+            // it; compiled in only with the `failpoints` feature.
+            fail::fail_point!("photos.standardise");
             span.in_scope(|| standardiser.standardise(&bytes, background))
         })
         .await

@@ -131,6 +131,10 @@ fn fake_wechat() -> (String, FakeWechatPay) {
     (format!("http://127.0.0.1:{port}"), pay)
 }
 
+/// The token secret of the test service (and of any `photo-ledger serve` a test starts on the
+/// same store, so the tokens it issued verify there too).
+pub const TOKEN_SECRET: &str = "a test token secret of at least 32 bytes";
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, |_| {}).await
@@ -156,7 +160,7 @@ impl TestApp {
         let mut settings = Settings::new(store.settings.clone());
         settings.dev = true;
         settings.codes.signing_key = Some(hex::encode(SIGNING_SEED).into());
-        settings.api.auth.token_secret = Some("a test token secret of at least 32 bytes".into());
+        settings.api.auth.token_secret = Some(TOKEN_SECRET.into());
         settings.api.wechat.app_id = "wx-test-app".into();
         settings.api.wechat.app_secret = Some("wx-test-secret".into());
         let (wechat, wechat_pay) = fake_wechat();
