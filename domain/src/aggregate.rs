@@ -272,6 +272,11 @@ impl Capture {
                 if self.fee_paid() {
                     return Err(CaptureError::FeeAlreadyPaid);
                 }
+                // One unpaid collection order at a time: a second tap, key or device gets the
+                // one already placed (the service answers it), so the fee can be paid once.
+                if self.unpaid_collection_order().is_some() {
+                    return Ok(vec![]);
+                }
                 let prints_fen = match &cmd.prints {
                     Some(prints) => prints_cost(prints)?,
                     None => Fen::ZERO,
@@ -619,6 +624,14 @@ impl Capture {
         self.orders
             .values()
             .any(|o| o.purpose == OrderPurpose::Collection && o.is_paid())
+    }
+
+    /// The collection order placed and not paid yet, if there is one.
+    pub fn unpaid_collection_order(&self) -> Option<OrderId> {
+        self.orders
+            .iter()
+            .find(|(_, o)| o.purpose == OrderPurpose::Collection && !o.is_paid())
+            .map(|(id, _)| *id)
     }
 
     /// A collection fee is due and unpaid.

@@ -80,7 +80,8 @@ impl Payments {
 
     /// Places an order on the requester's capture and asks WeChat Pay to prepare its payment.
     /// The order's capture is remembered first, so a notification naming only the order finds
-    /// it.
+    /// it. A collection order placed while another is unpaid is that other order, with fresh
+    /// payment parameters: the fee is paid once however often the student taps.
     pub async fn place_order(
         &self,
         requester: &Requester,
@@ -103,8 +104,27 @@ impl Payments {
             prints: order.prints,
             at: Utc::now(),
         });
-        self.captures.send(requester, capture_id, command).await?;
-        let (placed, capture) = self.order_of(capture_id, order.order_id).await?;
+        let placed_id = order.order_id;
+        let db = self.captures.ledger().db();
+        if let Err(refused) = self.captures.send(requester, capture_id, command).await {
+            // Never placed (an order already placed under this id keeps its row): nothing will
+            // ever pay it, and the order query must not ask WeChat Pay about it.
+            if matches!(&refused, LedgerError::Refused(e) if !matches!(e, CaptureError::DuplicateOrder(_)))
+            {
+                orders::forget(db, placed_id).await?;
+            }
+            return Err(refused.into());
+        }
+        let (capture, _) = self.captures.ledger().load(&capture_id.to_string()).await?;
+        let placed_id = if capture.orders.contains_key(&placed_id) {
+            placed_id
+        } else {
+            orders::forget(db, placed_id).await?;
+            capture
+                .unpaid_collection_order()
+                .ok_or(PaymentError::UnknownOrder)?
+        };
+        let (placed, capture) = self.order_of(capture_id, placed_id).await?;
         let payment = self.prepare(&requester.actor.id, &placed).await?;
         Ok(OrderDue {
             order: placed,

@@ -24,6 +24,16 @@ pub async fn record(
         .map(|_| ()))
 }
 
+/// Forgets an order that was never placed (the capture refused it, or answered with the one
+/// already unpaid): no notification will name it, and the order query must not ask about it.
+pub async fn forget(db: &Db, order_id: OrderId) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("DELETE FROM payment_orders WHERE order_id = $1")
+        .bind(order_id.to_string())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+}
+
 pub async fn capture_of(db: &Db, order_id: OrderId) -> Result<Option<CaptureId>, sqlx::Error> {
     let row: Option<(String,)> = on_db!(db, pool => sqlx::query_as(
         "SELECT capture_id FROM payment_orders WHERE order_id = $1")

@@ -9,6 +9,7 @@ on_both_stores!(
     payment_notifications_are_verified_and_recorded_once,
     orders_carry_wechat_pay_parameters_from_jsapi_prepay,
     a_payment_whose_notification_never_comes_is_found_by_order_query,
+    a_collection_order_placed_while_one_is_unpaid_is_that_order,
 );
 
 async fn payment_notifications_are_verified_and_recorded_once(backend: Backend) {
@@ -327,4 +328,46 @@ async fn a_payment_whose_notification_never_comes_is_found_by_order_query(backen
         .filter(|e| e["event_type"] == "Paid")
         .count();
     assert_eq!(payments, 1, "{trail}");
+}
+
+/// Two taps, two keys or two devices: the fee has one order, so it can be paid once.
+async fn a_collection_order_placed_while_one_is_unpaid_is_that_order(backend: Backend) {
+    use photo_ledger_store::on_db;
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+    let first = order_fee(&app, &student, &capture).await;
+    let (status, again) = app
+        .order(&student, &capture, json!({"purpose": "collection"}))
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        again["order_id"],
+        first.as_str(),
+        "the unpaid order is answered"
+    );
+    assert!(
+        again["payment"]["package"].as_str().is_some(),
+        "with fresh payment parameters: {again}"
+    );
+    assert_eq!(again["capture"]["orders"].as_array().unwrap().len(), 1);
+    // Only the order that exists is remembered for notifications and the order query; a
+    // refused order leaves nothing behind either.
+    let (status, refused) = app
+        .order(&student, &capture, json!({"purpose": "reprint"}))
+        .await;
+    assert!(status.is_client_error(), "{refused}");
+    let remembered: i64 = on_db!(app.ledger.db(), pool => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payment_orders WHERE capture_id = $1")
+        .bind(&capture)
+        .fetch_one(pool)
+        .await)
+    .unwrap();
+    assert_eq!(remembered, 1);
+
+    app.pay(&first, FEE_FEN).await;
+    let (status, paid) = app
+        .order(&student, &capture, json!({"purpose": "collection"}))
+        .await;
+    assert_error(&(status, paid), 409, "capture.fee_already_paid");
 }

@@ -92,17 +92,30 @@ async fn collection_order_refusals() {
 }
 
 #[tokio::test]
-async fn an_unpaid_collection_order_may_be_replaced() {
+async fn given_an_unpaid_collection_order_when_another_is_placed_then_nothing_is_recorded_and_the_first_stands(
+) {
     let given = vec![
         verified(paid_policy()),
         order_placed(100, OrderPurpose::Collection, FEE, None),
     ];
-    assert_records(
-        given,
-        place(101, OrderPurpose::Collection, None),
-        "OrderPlaced",
+    assert_nothing_recorded(given.clone(), place(101, OrderPurpose::Collection, None)).await;
+    assert_nothing_recorded(
+        given.clone(),
+        place(102, OrderPurpose::Collection, Some(prints(1))),
     )
     .await;
+    assert_eq!(replay(given).unpaid_collection_order(), Some(order(100)));
+}
+
+#[tokio::test]
+async fn given_no_collection_order_or_a_paid_one_then_none_is_unpaid() {
+    assert_eq!(
+        replay(vec![verified(paid_policy())]).unpaid_collection_order(),
+        None
+    );
+    let mut paid_fee = vec![verified(paid_policy())];
+    paid_fee.extend(fee_paid());
+    assert_eq!(replay(paid_fee).unpaid_collection_order(), None);
 }
 
 #[tokio::test]
