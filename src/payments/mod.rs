@@ -160,6 +160,9 @@ impl Payments {
         openid: &str,
         order: &OrderView,
     ) -> Result<Option<PaymentParams>, PaymentError> {
+        // Crash tests hold an order here, recorded and not yet prepared for payment, to kill
+        // the service under it; compiled in only with the `failpoints` feature.
+        fail::fail_point!("payments.prepay", |_| Ok(None));
         let Some(pay) = &self.pay else {
             return Ok(None);
         };

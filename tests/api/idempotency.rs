@@ -11,6 +11,7 @@ on_both_stores!(
     a_photo_form_built_again_with_a_new_boundary_replays_the_first_answer,
     a_claim_whose_holder_stopped_renewing_is_taken_over_once,
     a_service_killed_mid_upload_leaves_a_key_its_restart_lets_the_retry_take,
+    a_service_killed_mid_prepay_leaves_a_key_its_restart_lets_the_retry_take,
 );
 
 async fn a_retried_post_returns_the_first_response(backend: Backend) {
@@ -301,133 +302,66 @@ async fn a_claim_whose_holder_stopped_renewing_is_taken_over_once(backend: Backe
 async fn a_service_killed_mid_upload_leaves_a_key_its_restart_lets_the_retry_take(
     backend: Backend,
 ) {
-    #[cfg(not(feature = "failpoints"))]
-    panic!("this crash test needs the failpoints feature: cargo test --all-features");
-    use photo_ledger_store::on_db;
-    use secrecy::ExposeSecret;
-    use std::time::{Duration, Instant};
-
     let app = TestApp::spawn_with(backend, with_photos).await;
     let student = app.student("openid-a").await;
     let capture = paid_capture(&app, &student).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let store = app.store_settings().clone();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so"));
-    let serve = |failpoints: Option<&str>| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
-        command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(&store.data_dir)
-            .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
-            .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
-            .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if let Some(url) = store.database_url() {
-            command.args(["--database-url", url]);
-        }
-        if let Some(key) = &store.person_key {
-            command.env("PHOTO_LEDGER__STORE__PERSON_KEY", key.expose_secret());
-        }
-        if let Some(failpoints) = failpoints {
-            command.env("FAILPOINTS", failpoints);
-        }
-        Killed(command.spawn().expect("photo-ledger serve starts"))
-    };
-    let client = reqwest::Client::new();
-    let ready = || async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "the service did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    let upload = || {
+    let upload = |service: &ServiceProcess| {
         let (content_type, body) = photo_form(&astronaut(), "camera");
-        client
-            .post(format!("{base}/api/v1/captures/{capture}/photos"))
+        service
+            .client
+            .post(service.url(&format!("/api/v1/captures/{capture}/photos")))
             .bearer_auth(&student)
             .header("idempotency-key", "upload-before-the-crash")
             .header("content-type", content_type)
             .body(body)
             .send()
     };
-    let claimed = || async {
-        on_db!(app.ledger.db(), pool => sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM idempotency_keys
-             WHERE idempotency_key = 'upload-before-the-crash' AND status IS NULL")
-            .fetch_one(pool)
-            .await)
-        .unwrap()
-    };
-
-    // The upload stops in the standardiser; the service is killed under it.
-    let mut server = serve(Some("photos.standardise=sleep(60000)"));
-    ready().await;
-    let cut_off = tokio::spawn(upload());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while claimed().await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never claimed its key"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    server.kill();
-    assert!(cut_off.await.unwrap().is_err(), "the upload was cut off");
-    assert_eq!(
-        claimed().await,
-        1,
-        "the dead request's claim is left behind"
-    );
-
-    // Restarted, the service releases what its last run held; the retry runs, once.
-    let server = serve(None);
-    ready().await;
-    let retry = upload().await.unwrap();
-    assert_eq!(retry.status(), 201);
-    assert!(retry.headers().get("idempotency-replayed").is_none());
-    let again = upload().await.unwrap();
-    assert_eq!(again.headers()["idempotency-replayed"], "true");
-    drop(server);
-
-    let admin = app.staff("admin").await;
-    let (_, trail) = app
-        .get(&format!("/api/v1/admin/captures/{capture}/events"), &admin)
+    let retried = app
+        .crash_and_retry("photos.standardise", "upload-before-the-crash", upload)
         .await;
-    let count = |event_type: &str| {
-        trail["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["event_type"] == event_type)
-            .count()
+    assert_eq!(retried.0, 201, "{}", retried.1);
+    let trail = app.events_of(&capture).await;
+    assert_eq!(count(&trail, "PhotoUploaded"), 1, "{trail}");
+    assert_eq!(count(&trail, "Standardised"), 1, "{trail}");
+}
+
+/// The same with an order: killed after the order was recorded, before WeChat Pay was asked;
+/// the retry answers the order the first attempt placed, and there is one.
+async fn a_service_killed_mid_prepay_leaves_a_key_its_restart_lets_the_retry_take(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+    let order = |service: &ServiceProcess| {
+        service
+            .client
+            .post(service.url(&format!("/api/v1/captures/{capture}/orders")))
+            .bearer_auth(&student)
+            .header("idempotency-key", "order-before-the-crash")
+            .json(&json!({"purpose": "collection"}))
+            .send()
     };
-    assert_eq!(count("PhotoUploaded"), 1, "{trail}");
-    assert_eq!(count("Standardised"), 1, "{trail}");
+    let retried = app
+        .crash_and_retry("payments.prepay", "order-before-the-crash", order)
+        .await;
+    assert_eq!(retried.0, 201, "{}", retried.1);
+    let trail = app.events_of(&capture).await;
+    assert_eq!(count(&trail, "OrderPlaced"), 1, "{trail}");
+    let placed = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "OrderPlaced")
+        .unwrap();
+    assert_eq!(retried.1["order_id"], placed["payload"]["OrderPlaced"]["order_id"]);
 }
 
-/// A service process that is killed (SIGKILL) when dropped, so a failing test leaves none behind.
-struct Killed(std::process::Child);
-
-impl Killed {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.kill();
-    }
+fn count(trail: &Value, event_type: &str) -> usize {
+    trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == event_type)
+        .count()
 }

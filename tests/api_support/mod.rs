@@ -635,3 +635,152 @@ pub async fn order_fee(app: &TestApp, student: &str, capture: &str) -> String {
     assert_eq!(order["state"], "awaiting_payment");
     order["order_id"].as_str().unwrap().to_string()
 }
+
+/// `photo-ledger serve` as a process of its own on the test service's store, with its photo
+/// runtime and token secret, killed (SIGKILL) when dropped so a failing test leaves none behind.
+pub struct ServiceProcess {
+    child: std::process::Child,
+    base: String,
+    pub client: reqwest::Client,
+}
+
+impl ServiceProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl TestApp {
+    /// Starts `photo-ledger serve` on this service's store and port `port`, with `failpoints`
+    /// armed (`FAILPOINTS`), and waits until it answers.
+    pub async fn serve_process(&self, port: u16, failpoints: Option<&str>) -> ServiceProcess {
+        use secrecy::ExposeSecret;
+        let store = self.store_settings();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so"));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
+        command
+            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&store.data_dir)
+            .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
+            .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
+            .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(url) = store.database_url() {
+            command.args(["--database-url", url]);
+        }
+        if let Some(key) = &store.person_key {
+            command.env("PHOTO_LEDGER__STORE__PERSON_KEY", key.expose_secret());
+        }
+        if let Some(failpoints) = failpoints {
+            command.env("FAILPOINTS", failpoints);
+        }
+        let service = ServiceProcess {
+            child: command.spawn().expect("photo-ledger serve starts"),
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while service
+            .client
+            .get(service.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the service did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        service
+    }
+
+    /// Sends `request` to a service process held at `failpoint`, kills the process once the
+    /// request has claimed `key`, starts it again and sends the request again with the same key,
+    /// as a mini-program retries; answers the retry (which must not be a replay) after checking a
+    /// third send is one.
+    pub async fn crash_and_retry<F, R>(
+        &self,
+        failpoint: &str,
+        key: &str,
+        request: F,
+    ) -> (StatusCode, Value)
+    where
+        F: Fn(&ServiceProcess) -> R,
+        R: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+    {
+        #[cfg(not(feature = "failpoints"))]
+        panic!("crash tests need the failpoints feature: cargo test --all-features");
+        use photo_ledger_store::on_db;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let claimed = || async {
+            on_db!(self.ledger.db(), pool => sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM idempotency_keys
+                 WHERE idempotency_key = $1 AND status IS NULL")
+                .bind(key)
+                .fetch_one(pool)
+                .await)
+            .unwrap()
+        };
+        let mut held = self
+            .serve_process(port, Some(&format!("{failpoint}=sleep(60000)")))
+            .await;
+        let cut_off = tokio::spawn(request(&held));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while claimed().await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the request never claimed its key"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        held.kill();
+        assert!(cut_off.await.unwrap().is_err(), "the request was cut off");
+        assert_eq!(
+            claimed().await,
+            1,
+            "the dead request's claim is left behind"
+        );
+
+        // Restarted, the service releases what its last run held; the retry runs, once.
+        let restarted = self.serve_process(port, None).await;
+        let retry = request(&restarted).await.unwrap();
+        assert!(
+            retry.headers().get("idempotency-replayed").is_none(),
+            "the retry ran"
+        );
+        let retried = read(retry).await;
+        let again = request(&restarted).await.unwrap();
+        assert_eq!(again.headers()["idempotency-replayed"], "true");
+        retried
+    }
+
+    /// A capture's events as an admin reads them.
+    pub async fn events_of(&self, capture: &str) -> Value {
+        let admin = self.staff("admin").await;
+        self.get(&format!("/api/v1/admin/captures/{capture}/events"), &admin)
+            .await
+            .1
+    }
+}
