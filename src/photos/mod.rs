@@ -193,6 +193,9 @@ impl PhotoService {
                 }),
             )
             .await?;
+        // Crash tests stop here, between an upload's two events, to kill the service under it;
+        // compiled in only with the `failpoints` feature.
+        fail::fail_point!("photos.between_events");
         self.record(requester, capture_id, photo_id, background, standardised)
             .await
     }

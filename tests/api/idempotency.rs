@@ -354,7 +354,10 @@ async fn a_service_killed_mid_prepay_leaves_a_key_its_restart_lets_the_retry_tak
         .iter()
         .find(|e| e["event_type"] == "OrderPlaced")
         .unwrap();
-    assert_eq!(retried.1["order_id"], placed["payload"]["OrderPlaced"]["order_id"]);
+    assert_eq!(
+        retried.1["order_id"],
+        placed["payload"]["OrderPlaced"]["order_id"]
+    );
 }
 
 fn count(trail: &Value, event_type: &str) -> usize {

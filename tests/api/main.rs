@@ -15,6 +15,7 @@ mod access;
 mod admin;
 mod auth;
 mod captures;
+mod chaos;
 mod errors;
 mod idempotency;
 mod payments;

@@ -665,28 +665,18 @@ impl TestApp {
     /// Starts `photo-ledger serve` on this service's store and port `port`, with `failpoints`
     /// armed (`FAILPOINTS`), and waits until it answers.
     pub async fn serve_process(&self, port: u16, failpoints: Option<&str>) -> ServiceProcess {
-        use secrecy::ExposeSecret;
-        let store = self.store_settings();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so"));
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
+        let mut command = self.photo_ledger();
         command
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(&store.data_dir)
+            .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
             .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
             .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
             .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        if let Some(url) = store.database_url() {
-            command.args(["--database-url", url]);
-        }
-        if let Some(key) = &store.person_key {
-            command.env("PHOTO_LEDGER__STORE__PERSON_KEY", key.expose_secret());
-        }
         if let Some(failpoints) = failpoints {
             command.env("FAILPOINTS", failpoints);
         }
@@ -774,6 +764,48 @@ impl TestApp {
         let again = request(&restarted).await.unwrap();
         assert_eq!(again.headers()["idempotency-replayed"], "true");
         retried
+    }
+
+    /// The `photo-ledger` binary on this service's store.
+    pub fn photo_ledger(&self) -> std::process::Command {
+        use secrecy::ExposeSecret;
+        let store = self.store_settings();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
+        command.arg("--data-dir").arg(&store.data_dir);
+        if let Some(url) = store.database_url() {
+            command.args(["--database-url", url]);
+        }
+        if let Some(key) = &store.person_key {
+            command.env("PHOTO_LEDGER__STORE__PERSON_KEY", key.expose_secret());
+        }
+        command
+    }
+
+    /// Whether some upload is recorded and its standard photo not yet.
+    pub async fn an_upload_awaits_its_standard_photo(&self) -> bool {
+        use photo_ledger_store::on_db;
+        let waiting: i64 = on_db!(self.ledger.db(), pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events u WHERE u.event_type = 'PhotoUploaded'
+               AND NOT EXISTS (SELECT 1 FROM events s
+                               WHERE s.aggregate_id = u.aggregate_id
+                                 AND s.event_type = 'Standardised')")
+            .fetch_one(pool)
+            .await)
+        .unwrap();
+        waiting > 0
+    }
+
+    /// Waits until the service's own projector has brought every view past every event
+    /// committed so far.
+    pub async fn views_caught_up(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.ledger.projector().lag().await.expect("lag") > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the views never caught up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// A capture's events as an admin reads them.
