@@ -357,6 +357,11 @@ impl Capture {
         q: &QualificationVerified,
         cmd: UploadPhoto,
     ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        // A photo id names one file for good: the capture has it already (a retry that ran
+        // again after a crash), so there is nothing more to record.
+        if self.uploads.contains(&cmd.photo.photo_id) {
+            return Ok(vec![]);
+        }
         self.may_upload_as(q, cmd.source)?;
         Ok(vec![CaptureEvent::PhotoUploaded(PhotoUploaded {
             photo: cmd.photo,
@@ -398,6 +403,10 @@ impl Capture {
         q: &QualificationVerified,
         cmd: RecordStandardisation,
     ) -> Result<Vec<CaptureEvent>, CaptureError> {
+        // As for uploads: a standard photo the capture has is recorded already.
+        if self.standards.contains_key(&cmd.result.photo_id) {
+            return Ok(vec![]);
+        }
         if self.is_approved() {
             return Err(CaptureError::Locked);
         }

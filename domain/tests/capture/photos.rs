@@ -213,3 +213,16 @@ async fn a_capture_keeps_at_most_max_photos() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn given_a_photo_the_capture_has_when_it_is_recorded_again_then_nothing_more_is_recorded() {
+    let given = vec![
+        verified(free_policy()),
+        uploaded(1),
+        standardised(1, 2, false),
+    ];
+    assert_nothing_recorded(given.clone(), upload(1, PhotoSource::Camera)).await;
+    assert_nothing_recorded(given.clone(), standardise(1, 2, Background::Blue)).await;
+    // Another photo is still a new one.
+    assert_records(given, upload(3, PhotoSource::Camera), "PhotoUploaded").await;
+}
