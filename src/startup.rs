@@ -189,6 +189,11 @@ impl Application {
         self.ledger.clone()
     }
 
+    /// Stops the server from outside, as SIGTERM does: it drains and `run_until_stopped` ends.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests and stops the projector.
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         self.server.await?;

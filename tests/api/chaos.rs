@@ -215,9 +215,11 @@ async fn students_keep_going_while_the_service_is_killed_and_nothing_is_lost_or_
     // The live views equal a rebuild, row for row.
     app.views_caught_up().await;
     let live = dump_views(app.ledger.db()).await;
-    // On a blocking thread: the test's own service keeps running meanwhile, and the rebuild
-    // must be able to take the locks its projector holds between batches.
-    let mut replay = app.photo_ledger();
+    // The rebuild runs alone: the test's own service stops first.
+    let app = Arc::into_inner(app).expect("the students are done with the service");
+    let replay_command = app.photo_ledger();
+    let (db, _store) = app.stop().await;
+    let mut replay = replay_command;
     replay.arg("replay");
     let replay = tokio::task::spawn_blocking(move || replay.output())
         .await
@@ -228,5 +230,5 @@ async fn students_keep_going_while_the_service_is_killed_and_nothing_is_lost_or_
         "replay failed: {}",
         String::from_utf8_lossy(&replay.stderr)
     );
-    assert_eq!(live, dump_views(app.ledger.db()).await);
+    assert_eq!(live, dump_views(&db).await);
 }

@@ -88,6 +88,8 @@ pub struct TestApp {
     pub signer: CodeSigner,
     pub school_id: String,
     pub batch: Batch,
+    server: actix_web::dev::ServerHandle,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
     _store: TestStore,
 }
 
@@ -185,7 +187,8 @@ impl TestApp {
             .expect("service starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let ledger = app.ledger();
-        tokio::spawn(app.run_until_stopped());
+        let server = app.handle();
+        let running = tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
             client: reqwest::Client::new(),
@@ -194,8 +197,24 @@ impl TestApp {
             signer: CodeSigner::new(SigningKey::from_bytes(&SIGNING_SEED)),
             school_id: school.school_id,
             batch,
+            server,
+            running,
             _store: store,
         }
+    }
+
+    /// Stops the in-process service and its projector, leaving the store to other processes;
+    /// answers the store, opened again.
+    pub async fn stop(self) -> (photo_ledger_store::Db, TestStore) {
+        self.server.stop(true).await;
+        self.running
+            .await
+            .expect("the service task ends")
+            .expect("the service stops cleanly");
+        let db = open_store(&self._store.settings)
+            .await
+            .expect("store opens");
+        (db, self._store)
     }
 
     /// The service's data directory.
