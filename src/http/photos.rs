@@ -98,15 +98,14 @@ pub async fn upload(
     path: web::Path<CaptureId>,
     form: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let capture_id = path.into_inner();
-    state
+    let to = state
         .photos
-        .accepts_uploads(&caller.actor(), capture_id)
+        .accepts_uploads(&caller.actor(), path.into_inner())
         .await?;
     let (bytes, source) = read_form(form, state.api.photos.upload_limit_bytes).await?;
     let result = state
         .photos
-        .upload(&ctx.requester(&caller), capture_id, bytes, source)
+        .upload(&ctx.requester(&caller), to, bytes, source)
         .await?;
     Ok(HttpResponse::Created().json(PhotoUploaded::from(result)))
 }

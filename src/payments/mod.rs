@@ -115,16 +115,23 @@ impl Payments {
             }
             return Err(refused.into());
         }
-        let (capture, _) = self.captures.ledger().load(&capture_id.to_string()).await?;
-        let placed_id = if capture.orders.contains_key(&placed_id) {
-            placed_id
-        } else {
-            orders::forget(db, placed_id).await?;
-            capture
-                .unpaid_collection_order()
-                .ok_or(PaymentError::UnknownOrder)?
+        let capture = self.captures.status(capture_id).await?;
+        let placed = match capture.orders.iter().find(|o| o.order_id == placed_id) {
+            Some(placed) => placed.clone(),
+            // The capture answered with the collection order already unpaid.
+            None => {
+                orders::forget(db, placed_id).await?;
+                capture
+                    .orders
+                    .iter()
+                    .find(|o| {
+                        o.purpose == OrderPurpose::Collection
+                            && o.state == OrderState::AwaitingPayment
+                    })
+                    .cloned()
+                    .ok_or(PaymentError::UnknownOrder)?
+            }
         };
-        let (placed, capture) = self.order_of(capture_id, placed_id).await?;
         let payment = self.prepare(&requester.actor.id, &placed).await?;
         Ok(OrderDue {
             order: placed,

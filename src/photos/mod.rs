@@ -18,7 +18,7 @@ use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::metadata::Actor;
 use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource, PrintLayout};
-use photo_ledger_domain::{CaptureCommand, CaptureError};
+use photo_ledger_domain::{Capture, CaptureCommand, CaptureError};
 use photo_ledger_photo::checks::Check;
 use photo_ledger_photo::error::PhotoError;
 use photo_ledger_photo::prints;
@@ -91,6 +91,13 @@ pub struct PhotoResult {
     pub capture: CaptureStatusView,
 }
 
+/// A capture a student may upload to, as it was when the upload began; the ledger decides
+/// again when the upload is recorded.
+pub struct UploadTo {
+    capture_id: CaptureId,
+    capture: Capture,
+}
+
 /// A photo's file and how it was recorded.
 pub struct PhotoFile {
     pub photo: PhotoEntry,
@@ -136,31 +143,46 @@ impl PhotoService {
         self.pipeline.is_some()
     }
 
+    /// The capture, when `actor` may act on it and photos can be standardised: what every
+    /// photo use case checks before any work.
+    async fn workable(
+        &self,
+        actor: &Actor,
+        capture_id: CaptureId,
+    ) -> Result<(Capture, &PhotoPipeline), PhotoServiceError> {
+        let capture = self.captures.accessible(actor, capture_id).await?;
+        Ok((capture, self.pipeline()?))
+    }
+
     /// Whether `actor` may upload to the capture at all and photos can be standardised: what
-    /// to know before reading an upload's body.
+    /// to know before reading an upload's body. The answer is handed to [`Self::upload`], so
+    /// the capture is read once.
     pub async fn accepts_uploads(
         &self,
         actor: &Actor,
         capture_id: CaptureId,
-    ) -> Result<(), PhotoServiceError> {
-        self.captures.accessible(actor, capture_id).await?;
-        self.pipeline()?;
-        Ok(())
+    ) -> Result<UploadTo, PhotoServiceError> {
+        let (capture, _) = self.workable(actor, capture_id).await?;
+        Ok(UploadTo {
+            capture_id,
+            capture,
+        })
     }
 
-    /// Takes a student's photo: checks the capture would accept it, standardises it on the
-    /// batch's first background, stores both files and records the upload and its result.
+    /// Takes a student's photo into the capture [`Self::accepts_uploads`] opened: checks the
+    /// capture would accept it, standardises it on the batch's first background, stores both
+    /// files and records the upload and its result.
     pub async fn upload(
         &self,
         requester: &Requester,
-        capture_id: CaptureId,
+        to: UploadTo,
         bytes: Vec<u8>,
         source: PhotoSource,
     ) -> Result<PhotoResult, PhotoServiceError> {
-        let capture = self
-            .captures
-            .accessible(&requester.actor, capture_id)
-            .await?;
+        let UploadTo {
+            capture_id,
+            capture,
+        } = to;
         let pipeline = self.pipeline()?;
         // The capture's own rules (paid first? album allowed? full?) before the expensive work.
         capture.may_upload(source)?;
@@ -209,11 +231,7 @@ impl PhotoService {
         photo_id: PhotoId,
         background: Background,
     ) -> Result<PhotoResult, PhotoServiceError> {
-        let capture = self
-            .captures
-            .accessible(&requester.actor, capture_id)
-            .await?;
-        let pipeline = self.pipeline()?;
+        let (capture, pipeline) = self.workable(&requester.actor, capture_id).await?;
         if capture
             .qualification
             .as_ref()
