@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::commands::*;
 use crate::error::CaptureError;
 use crate::events::*;
-use crate::orders::{Order, OrderPurpose, OrderState, PrintRequest, MAX_SHEETS_PER_ORDER};
+use crate::orders::{
+    CloseReason, Order, OrderPurpose, OrderState, PrintRequest, MAX_SHEETS_PER_ORDER,
+};
 use crate::reasons::RejectReason;
+use crate::refunds::{refund_id, Refund, RefundOutcome, RefundReason, RefundState};
 use crate::status::{CaptureStatus, NextAction};
-use crate::values::{Background, Fen, OrderId, PhotoId};
+use crate::values::{Background, Fen, OrderId, PhotoId, RefundId};
 
 /// A standardised photo as the capture remembers it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +71,11 @@ pub struct Capture {
     pub orders: BTreeMap<OrderId, Order>,
     /// Provider transaction ids already recorded, with the order each paid.
     pub transactions: BTreeMap<String, OrderId>,
+    /// Payments recorded but not kept (each is refunded), by transaction id.
+    #[serde(default)]
+    pub excess_payments: BTreeMap<String, Fen>,
+    #[serde(default)]
+    pub refunds: BTreeMap<RefundId, Refund>,
     pub uploads: BTreeSet<PhotoId>,
     pub standards: BTreeMap<PhotoId, StandardPhoto>,
     pub latest_standard: Option<PhotoId>,
@@ -194,6 +202,56 @@ impl Aggregate for Capture {
                     order.state = OrderState::Shipped;
                 }
             }
+            CaptureEvent::OrderClosed(e) => {
+                if let Some(order) = self.orders.get_mut(&e.order_id) {
+                    order.state = OrderState::Closed;
+                }
+            }
+            CaptureEvent::PaidInExcess(e) => {
+                self.transactions
+                    .insert(e.transaction_id.clone(), e.order_id);
+                self.excess_payments.insert(e.transaction_id, e.amount_fen);
+            }
+            CaptureEvent::RefundRequested(e) => {
+                self.refunds.insert(
+                    e.refund_id,
+                    Refund {
+                        refund_id: e.refund_id,
+                        order_id: e.order_id,
+                        transaction_id: e.transaction_id,
+                        amount_fen: e.amount_fen,
+                        reason: e.reason,
+                        note: e.note,
+                        state: RefundState::Requested,
+                        provider_refund_id: None,
+                        failure: None,
+                        requested_at: e.requested_at,
+                        settled_at: None,
+                    },
+                );
+            }
+            CaptureEvent::Refunded(e) => {
+                let Some(refund) = self.refunds.get_mut(&e.refund_id) else {
+                    return;
+                };
+                refund.state = RefundState::Refunded;
+                refund.provider_refund_id = Some(e.provider_refund_id);
+                refund.failure = None;
+                refund.settled_at = Some(e.refunded_at);
+                // The order's own payment given back: the order is no longer paid.
+                if let Some(order) = self.orders.get_mut(&refund.order_id) {
+                    if order.transaction_id.as_ref() == Some(&refund.transaction_id) {
+                        order.state = OrderState::Refunded;
+                    }
+                }
+            }
+            CaptureEvent::RefundFailed(e) => {
+                if let Some(refund) = self.refunds.get_mut(&e.refund_id) {
+                    refund.state = RefundState::Failed;
+                    refund.failure = Some(e.reason);
+                    refund.settled_at = Some(e.failed_at);
+                }
+            }
         }
     }
 }
@@ -222,6 +280,9 @@ impl Capture {
             CaptureCommand::MarkDelivered(cmd) => self.mark_delivered(cmd),
             CaptureCommand::MarkPrinted(cmd) => self.mark_printed(cmd),
             CaptureCommand::Ship(cmd) => self.ship(cmd),
+            CaptureCommand::CloseOrder(cmd) => self.close_order(cmd),
+            CaptureCommand::RequestRefund(cmd) => self.request_refund(cmd),
+            CaptureCommand::RecordRefund(cmd) => self.record_refund(cmd),
         }
     }
 
@@ -272,10 +333,20 @@ impl Capture {
                 if self.fee_paid() {
                     return Err(CaptureError::FeeAlreadyPaid);
                 }
-                // One unpaid collection order at a time: a second tap, key or device gets the
-                // one already placed (the service answers it), so the fee can be paid once.
-                if self.unpaid_collection_order().is_some() {
-                    return Ok(vec![]);
+                // One unpaid collection order at a time: a second tap, key or device asking
+                // for the same gets the one already placed (the service answers it), so the
+                // fee is paid once. Asking for something else (prints added or changed)
+                // replaces it; were the old one paid after all, that payment is refunded.
+                let mut events = vec![];
+                if let Some(unpaid) = self.unpaid_collection_order() {
+                    if self.orders[&unpaid].prints == cmd.prints {
+                        return Ok(vec![]);
+                    }
+                    events.push(CaptureEvent::OrderClosed(OrderClosed {
+                        order_id: unpaid,
+                        reason: CloseReason::Replaced,
+                        closed_at: cmd.at,
+                    }));
                 }
                 let prints_fen = match &cmd.prints {
                     Some(prints) => prints_cost(prints)?,
@@ -286,7 +357,8 @@ impl Capture {
                         max: MAX_SHEETS_PER_ORDER,
                     },
                 )?;
-                Ok(vec![order_placed(cmd, amount_fen)])
+                events.push(order_placed(cmd, amount_fen));
+                Ok(events)
             }
             OrderPurpose::PaperPrints => {
                 if self.is_approved() {
@@ -333,14 +405,42 @@ impl Capture {
             .orders
             .get(&cmd.order_id)
             .ok_or(CaptureError::UnknownOrder(cmd.order_id))?;
-        if order.amount_fen != cmd.amount_fen {
-            return Err(CaptureError::AmountMismatch {
-                expected: order.amount_fen,
-                paid: cmd.amount_fen,
-            });
-        }
-        if order.is_paid() {
-            return Err(CaptureError::OrderAlreadyPaid);
+        // The money has moved whatever we think of it: a payment the capture cannot keep is
+        // recorded and given back in full.
+        let excess = match order.state {
+            OrderState::Closed => Some(RefundReason::OrderClosed),
+            OrderState::AwaitingPayment if order.amount_fen != cmd.amount_fen => {
+                Some(RefundReason::AmountMismatch)
+            }
+            OrderState::AwaitingPayment
+                if order.purpose == OrderPurpose::Collection && self.fee_paid() =>
+            {
+                Some(RefundReason::FeeAlreadyPaid)
+            }
+            OrderState::AwaitingPayment => None,
+            _ => Some(RefundReason::OrderAlreadyPaid),
+        };
+        if let Some(reason) = excess {
+            return Ok(vec![
+                CaptureEvent::PaidInExcess(PaidInExcess {
+                    order_id: cmd.order_id,
+                    purpose: order.purpose,
+                    amount_fen: cmd.amount_fen,
+                    provider: cmd.provider,
+                    transaction_id: cmd.transaction_id.clone(),
+                    paid_at: cmd.paid_at,
+                    reason,
+                }),
+                CaptureEvent::RefundRequested(RefundRequested {
+                    refund_id: refund_id(&cmd.transaction_id, 0),
+                    order_id: cmd.order_id,
+                    transaction_id: cmd.transaction_id,
+                    amount_fen: cmd.amount_fen,
+                    reason,
+                    note: String::new(),
+                    requested_at: cmd.paid_at,
+                }),
+            ]);
         }
         Ok(vec![CaptureEvent::Paid(Paid {
             order_id: cmd.order_id,
@@ -350,6 +450,95 @@ impl Capture {
             transaction_id: cmd.transaction_id,
             paid_at: cmd.paid_at,
         })])
+    }
+
+    fn close_order(&self, cmd: CloseOrder) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let order = self
+            .orders
+            .get(&cmd.order_id)
+            .ok_or(CaptureError::UnknownOrder(cmd.order_id))?;
+        match order.state {
+            OrderState::AwaitingPayment => Ok(vec![CaptureEvent::OrderClosed(OrderClosed {
+                order_id: cmd.order_id,
+                reason: cmd.reason,
+                closed_at: cmd.at,
+            })]),
+            OrderState::Closed => Ok(vec![]),
+            _ => Err(CaptureError::OrderAlreadyPaid),
+        }
+    }
+
+    fn request_refund(&self, cmd: RequestRefund) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let order = self
+            .orders
+            .get(&cmd.order_id)
+            .ok_or(CaptureError::UnknownOrder(cmd.order_id))?;
+        let note = cmd.note.trim();
+        if note.is_empty() {
+            return Err(CaptureError::RefundNoteRequired);
+        }
+        let transaction_id = match cmd.transaction_id {
+            Some(tx) if self.transactions.get(&tx) == Some(&cmd.order_id) => tx,
+            Some(tx) => return Err(CaptureError::UnknownPayment(tx)),
+            None => order
+                .transaction_id
+                .clone()
+                .ok_or(CaptureError::OrderUnpaid)?,
+        };
+        let earlier: Vec<&Refund> = self
+            .refunds
+            .values()
+            .filter(|r| r.transaction_id == transaction_id)
+            .collect();
+        if earlier.iter().any(|r| r.is_active()) {
+            return Err(CaptureError::AlreadyRefunded);
+        }
+        let amount_fen = self
+            .excess_payments
+            .get(&transaction_id)
+            .copied()
+            .unwrap_or(order.amount_fen);
+        Ok(vec![CaptureEvent::RefundRequested(RefundRequested {
+            refund_id: refund_id(&transaction_id, earlier.len()),
+            order_id: cmd.order_id,
+            transaction_id,
+            amount_fen,
+            reason: RefundReason::ByStaff,
+            note: note.to_string(),
+            requested_at: cmd.at,
+        })])
+    }
+
+    fn record_refund(&self, cmd: RecordRefund) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let refund = self
+            .refunds
+            .get(&cmd.refund_id)
+            .ok_or(CaptureError::UnknownRefund(cmd.refund_id))?;
+        Ok(match (refund.state, cmd.outcome) {
+            // Money back is final; a failure reported again, or late, changes nothing.
+            (RefundState::Refunded, _) | (RefundState::Failed, RefundOutcome::Failed { .. }) => {
+                vec![]
+            }
+            // A refund that failed can still be completed at the provider by hand.
+            (
+                RefundState::Requested | RefundState::Failed,
+                RefundOutcome::Refunded {
+                    provider_refund_id,
+                    at,
+                },
+            ) => vec![CaptureEvent::Refunded(Refunded {
+                refund_id: cmd.refund_id,
+                provider_refund_id,
+                refunded_at: at,
+            })],
+            (RefundState::Requested, RefundOutcome::Failed { reason, at }) => {
+                vec![CaptureEvent::RefundFailed(RefundFailed {
+                    refund_id: cmd.refund_id,
+                    reason,
+                    failed_at: at,
+                })]
+            }
+        })
     }
 
     fn upload(
@@ -635,11 +824,13 @@ impl Capture {
             .any(|o| o.purpose == OrderPurpose::Collection && o.is_paid())
     }
 
-    /// The collection order placed and not paid yet, if there is one.
+    /// The collection order placed and waiting to be paid, if there is one.
     pub fn unpaid_collection_order(&self) -> Option<OrderId> {
         self.orders
             .iter()
-            .find(|(_, o)| o.purpose == OrderPurpose::Collection && !o.is_paid())
+            .find(|(_, o)| {
+                o.purpose == OrderPurpose::Collection && o.state == OrderState::AwaitingPayment
+            })
             .map(|(id, _)| *id)
     }
 
@@ -702,7 +893,9 @@ impl Capture {
         if status == CaptureStatus::AwaitingSubmission {
             actions.push(NextAction::Submit);
         }
-        let has_print_order = self.orders.values().any(|o| o.prints.is_some());
+        let has_print_order = self.orders.values().any(|o| {
+            o.prints.is_some() && !matches!(o.state, OrderState::Closed | OrderState::Refunded)
+        });
         if prints_offered && !has_print_order {
             actions.push(NextAction::OrderPrints);
         }

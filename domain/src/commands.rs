@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::checks::CheckResult;
 use crate::events::{BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMethod};
 use crate::identity::StudentIdentity;
-use crate::orders::{OrderPurpose, PrintRequest};
+use crate::orders::{CloseReason, OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
 use crate::reasons::RejectReason;
+use crate::refunds::RefundOutcome;
 use crate::tracking_no::TrackingNo;
-use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource};
+use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource, RefundId};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CaptureCommand {
@@ -28,6 +29,9 @@ pub enum CaptureCommand {
     MarkDelivered(MarkDelivered),
     MarkPrinted(MarkPrinted),
     Ship(Ship),
+    CloseOrder(CloseOrder),
+    RequestRefund(RequestRefund),
+    RecordRefund(RecordRefund),
 }
 
 impl CaptureCommand {
@@ -47,6 +51,9 @@ impl CaptureCommand {
             CaptureCommand::MarkDelivered(_) => "mark_delivered",
             CaptureCommand::MarkPrinted(_) => "mark_printed",
             CaptureCommand::Ship(_) => "ship",
+            CaptureCommand::CloseOrder(_) => "close_order",
+            CaptureCommand::RequestRefund(_) => "request_refund",
+            CaptureCommand::RecordRefund(_) => "record_refund",
         }
     }
 }
@@ -151,4 +158,31 @@ pub struct Ship {
     pub carrier: String,
     pub tracking_no: TrackingNo,
     pub at: DateTime<Utc>,
+}
+
+/// An unpaid order will not be paid.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CloseOrder {
+    pub order_id: OrderId,
+    pub reason: CloseReason,
+    pub at: DateTime<Utc>,
+}
+
+/// Staff give a payment of an order back: its kept payment, or (naming it) a payment whose
+/// automatic refund failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestRefund {
+    pub order_id: OrderId,
+    /// The payment to give back; the order's kept payment when absent.
+    pub transaction_id: Option<String>,
+    /// Why, for the audit trail; required.
+    pub note: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What the payment provider says became of a refund.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordRefund {
+    pub refund_id: RefundId,
+    pub outcome: RefundOutcome,
 }

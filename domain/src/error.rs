@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::reasons::UnknownRejectReason;
-use crate::values::{Fen, OrderId, PhotoId};
+use crate::values::{OrderId, PhotoId};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum CaptureError {
@@ -64,8 +64,6 @@ pub enum CaptureError {
     DuplicateOrder(OrderId),
     #[error("unknown order {0}")]
     UnknownOrder(OrderId),
-    #[error("amount {paid} differs from the order's {expected}")]
-    AmountMismatch { expected: Fen, paid: Fen },
     #[error("the order is already paid")]
     OrderAlreadyPaid,
     #[error("the order is not paid")]
@@ -78,6 +76,16 @@ pub enum CaptureError {
     TrackingRequired,
     #[error("transaction {0} already paid another order")]
     TransactionReused(String),
+    #[error("the order is closed")]
+    OrderClosed,
+    #[error("transaction {0} is not a payment of this order")]
+    UnknownPayment(String),
+    #[error("a reason is required for a refund")]
+    RefundNoteRequired,
+    #[error("the payment is already refunded or being refunded")]
+    AlreadyRefunded,
+    #[error("unknown refund {0}")]
+    UnknownRefund(crate::values::RefundId),
 }
 
 impl CaptureError {
@@ -112,13 +120,17 @@ impl CaptureError {
             IncompleteAddress => "capture.incomplete_address",
             DuplicateOrder(_) => "capture.duplicate_order",
             UnknownOrder(_) => "capture.unknown_order",
-            AmountMismatch { .. } => "capture.amount_mismatch",
             OrderAlreadyPaid => "capture.order_already_paid",
             OrderUnpaid => "capture.order_unpaid",
             NotAPrintOrder => "capture.not_a_print_order",
             AlreadyShipped => "capture.already_shipped",
             TrackingRequired => "capture.tracking_required",
             TransactionReused(_) => "capture.transaction_reused",
+            OrderClosed => "capture.order_closed",
+            UnknownPayment(_) => "capture.unknown_payment",
+            RefundNoteRequired => "capture.refund_note_required",
+            AlreadyRefunded => "capture.already_refunded",
+            UnknownRefund(_) => "capture.unknown_refund",
         }
     }
 
@@ -155,15 +167,17 @@ impl CaptureError {
             IncompleteAddress => "请填写完整的收件人、电话和地址".into(),
             DuplicateOrder(_) => "订单号重复".into(),
             UnknownOrder(_) => "找不到该订单".into(),
-            AmountMismatch { expected, paid } => {
-                format!("支付金额 {paid} 与订单金额 {expected} 不一致")
-            }
             OrderAlreadyPaid => "该订单已支付".into(),
             OrderUnpaid => "该订单尚未支付".into(),
             NotAPrintOrder => "该订单不包含冲印".into(),
             AlreadyShipped => "该订单已发货".into(),
             TrackingRequired => "请填写快递公司和运单号".into(),
             TransactionReused(_) => "该支付流水已用于其他订单".into(),
+            OrderClosed => "该订单已关闭，请重新下单".into(),
+            UnknownPayment(_) => "该订单没有这笔支付".into(),
+            RefundNoteRequired => "请填写退款原因".into(),
+            AlreadyRefunded => "这笔支付已退款或正在退款".into(),
+            UnknownRefund(_) => "找不到该退款".into(),
         }
     }
 }

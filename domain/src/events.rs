@@ -8,11 +8,14 @@ use serde::{Deserialize, Serialize};
 use crate::checks::CheckResult;
 use crate::feature_code::FeatureCode;
 use crate::identity::StudentIdentity;
-use crate::orders::{OrderPurpose, PrintRequest};
+use crate::orders::{CloseReason, OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
 use crate::reasons::RejectReason;
+use crate::refunds::RefundReason;
 use crate::tracking_no::TrackingNo;
-use crate::values::{Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource, PrintLayout};
+use crate::values::{
+    Background, CaptureId, Fen, OrderId, PhotoId, PhotoSource, PrintLayout, RefundId,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CaptureEvent {
@@ -30,6 +33,11 @@ pub enum CaptureEvent {
     ReprintOrdered(ReprintOrdered),
     OrderPrinted(OrderPrinted),
     OrderShipped(OrderShipped),
+    OrderClosed(OrderClosed),
+    PaidInExcess(PaidInExcess),
+    RefundRequested(RefundRequested),
+    Refunded(Refunded),
+    RefundFailed(RefundFailed),
 }
 
 /// How eligibility was proven.
@@ -223,6 +231,57 @@ pub struct OrderShipped {
     pub shipped_at: DateTime<Utc>,
 }
 
+/// An unpaid order will not be paid: replaced, or closed at the payment provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderClosed {
+    pub order_id: OrderId,
+    pub reason: CloseReason,
+    pub closed_at: DateTime<Utc>,
+}
+
+/// A payment the capture cannot keep: it happened, so it is recorded, and a
+/// [`RefundRequested`] for all of it follows in the same command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidInExcess {
+    pub order_id: OrderId,
+    pub purpose: OrderPurpose,
+    pub amount_fen: Fen,
+    pub provider: String,
+    pub transaction_id: String,
+    pub paid_at: DateTime<Utc>,
+    pub reason: RefundReason,
+}
+
+/// A payment is to be given back in full.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequested {
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
+    pub transaction_id: String,
+    pub amount_fen: Fen,
+    pub reason: RefundReason,
+    /// Staff's reason for a refund by hand; empty for an automatic one.
+    pub note: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+/// The provider gave the money back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refunded {
+    pub refund_id: RefundId,
+    /// The provider's id of the refund (WeChat Pay's `refund_id`).
+    pub provider_refund_id: String,
+    pub refunded_at: DateTime<Utc>,
+}
+
+/// The provider will not make the refund: staff must look at it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundFailed {
+    pub refund_id: RefundId,
+    pub reason: String,
+    pub failed_at: DateTime<Utc>,
+}
+
 /// The schema version of `Rejected`; see [`crate::upcasters`].
 pub const REJECTED_SCHEMA_VERSION: &str = "2.0.0";
 const DEFAULT_SCHEMA_VERSION: &str = "1.0.0";
@@ -244,6 +303,11 @@ impl CaptureEvent {
             CaptureEvent::ReprintOrdered(_) => "ReprintOrdered",
             CaptureEvent::OrderPrinted(_) => "OrderPrinted",
             CaptureEvent::OrderShipped(_) => "OrderShipped",
+            CaptureEvent::OrderClosed(_) => "OrderClosed",
+            CaptureEvent::PaidInExcess(_) => "PaidInExcess",
+            CaptureEvent::RefundRequested(_) => "RefundRequested",
+            CaptureEvent::Refunded(_) => "Refunded",
+            CaptureEvent::RefundFailed(_) => "RefundFailed",
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod metadata;
 pub mod orders;
 pub mod policy;
 pub mod reasons;
+pub mod refunds;
 pub mod status;
 pub mod tracking_no;
 pub mod upcasters;

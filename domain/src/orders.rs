@@ -37,6 +37,22 @@ pub enum OrderState {
     Paid,
     Printed,
     Shipped,
+    /// Closed unpaid: replaced by another order, or closed at the payment provider. A payment
+    /// that still arrives for it is recorded and refunded.
+    Closed,
+    /// Its payment was given back.
+    Refunded,
+}
+
+/// Why an unpaid order was closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The student placed a collection order asking for something else (prints added or
+    /// changed): the new order replaces this one.
+    Replaced,
+    /// The payment provider reports the order closed: it can no longer be paid.
+    ClosedByProvider,
 }
 
 /// An order as the capture remembers it.
@@ -52,7 +68,11 @@ pub struct Order {
 }
 
 impl Order {
+    /// Paid and the payment kept (it may since have been printed or shipped).
     pub fn is_paid(&self) -> bool {
-        !matches!(self.state, OrderState::AwaitingPayment)
+        matches!(
+            self.state,
+            OrderState::Paid | OrderState::Printed | OrderState::Shipped
+        )
     }
 }

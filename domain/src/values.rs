@@ -63,6 +63,11 @@ uuid_id!(
     /// Identifies one payable order of a capture.
     OrderId
 );
+uuid_id!(
+    /// Identifies one refund of one payment; derived from the payment (see
+    /// [`crate::refunds::refund_id`]), so asking again never refunds twice.
+    RefundId
+);
 
 /// An amount of money in fen (分). Money never travels as a float.
 #[derive(

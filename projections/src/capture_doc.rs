@@ -131,7 +131,12 @@ impl CaptureDoc {
             | CaptureEvent::Paid(_)
             | CaptureEvent::ReviewClaimed(_)
             | CaptureEvent::Withdrawn(_)
-            | CaptureEvent::ReprintOrdered(_) => {}
+            | CaptureEvent::ReprintOrdered(_)
+            | CaptureEvent::OrderClosed(_)
+            | CaptureEvent::PaidInExcess(_)
+            | CaptureEvent::RefundRequested(_)
+            | CaptureEvent::Refunded(_)
+            | CaptureEvent::RefundFailed(_) => {}
         }
         self.capture.apply(logged.event.clone());
         self.updated_at = self.updated_at.max(at);

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::identity::IdType;
 use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
+use photo_ledger_domain::refunds::{RefundReason, RefundState};
 use photo_ledger_domain::status::NextAction;
-use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId};
+use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId, RefundId};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
@@ -46,6 +47,22 @@ pub struct OrderView {
     pub tracking_no: Option<String>,
 }
 
+/// A payment being given back, as the student sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundView {
+    pub refund_id: RefundId,
+    pub order_id: OrderId,
+    pub amount_fen: Fen,
+    /// `fee_already_paid`, `order_already_paid`, `order_closed`, `amount_mismatch` or
+    /// `by_staff`.
+    pub reason: RefundReason,
+    pub reason_label: String,
+    /// `requested`, `refunded` or `failed`.
+    pub state: RefundState,
+    pub requested_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaptureStatusView {
     pub capture_id: String,
@@ -68,6 +85,10 @@ pub struct CaptureStatusView {
     pub reject_note: Option<String>,
     pub next_actions: Vec<NextAction>,
     pub orders: Vec<OrderView>,
+    /// Payments given back, oldest first; absent when there are none (as in views written
+    /// before refunds existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<RefundView>,
     pub chsi_stage: Option<String>,
     pub created_at: DateTime<Utc>,
     pub submitted_at: Option<DateTime<Utc>>,
@@ -145,6 +166,7 @@ impl CaptureStatusView {
                     }
                 })
                 .collect(),
+            refunds: refund_views(c),
             chsi_stage: doc.chsi_stage().map(|s| s.label().to_string()),
             created_at: doc.created_at,
             submitted_at: doc.submitted_at,
@@ -152,6 +174,25 @@ impl CaptureStatusView {
             updated_at: doc.updated_at,
         })
     }
+}
+
+fn refund_views(capture: &photo_ledger_domain::Capture) -> Vec<RefundView> {
+    let mut refunds: Vec<RefundView> = capture
+        .refunds
+        .values()
+        .map(|r| RefundView {
+            refund_id: r.refund_id,
+            order_id: r.order_id,
+            amount_fen: r.amount_fen,
+            reason: r.reason,
+            reason_label: r.reason.label().to_string(),
+            state: r.state,
+            requested_at: r.requested_at,
+            settled_at: r.settled_at,
+        })
+        .collect();
+    refunds.sort_by_key(|r| (r.requested_at, r.refund_id));
+    refunds
 }
 
 impl Projection for CaptureStatusProjection {

@@ -80,7 +80,10 @@ fn order_rows(capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
             let prints = o.prints.as_ref()?;
             let paid_at = o.paid_at?;
             let status = match o.state {
-                OrderState::AwaitingPayment => return None,
+                // Nothing to print for an order unpaid, closed or given back.
+                OrderState::AwaitingPayment | OrderState::Closed | OrderState::Refunded => {
+                    return None
+                }
                 OrderState::Paid => CourierStatus::ToPrint,
                 OrderState::Printed => CourierStatus::ToShip,
                 OrderState::Shipped => CourierStatus::Shipped,

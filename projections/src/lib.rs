@@ -8,7 +8,8 @@
 //! checkpoint or the new rows and the new checkpoint, so nothing is lost and nothing is applied
 //! twice.
 //!
-//! The views: [`capture_status`], [`review_queue`], [`courier_orders`], [`photo_history`].
+//! The views: [`capture_status`], [`review_queue`], [`courier_orders`], [`photo_history`],
+//! [`refunds`].
 
 pub mod capture_doc;
 pub mod capture_status;
@@ -18,6 +19,7 @@ pub mod person_key;
 pub mod photo_history;
 pub mod projection;
 pub mod projector;
+pub mod refunds;
 pub mod review_queue;
 
 pub use error::ProjectionError;
@@ -35,5 +37,6 @@ pub fn all_projections(person_key: person_key::PersonKeyer) -> Vec<Arc<dyn proje
         Arc::new(Folder::new(photo_history::PhotoHistoryProjection::new(
             person_key,
         ))),
+        Arc::new(Folder::new(refunds::RefundsProjection)),
     ]
 }

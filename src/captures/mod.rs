@@ -17,6 +17,7 @@ use photo_ledger_domain::{Capture, CaptureCommand};
 use photo_ledger_projections::capture_status::{self, CaptureStatusProjection, CaptureStatusView};
 use photo_ledger_projections::courier_orders::CourierOrdersProjection;
 use photo_ledger_projections::photo_history::PhotoHistoryProjection;
+use photo_ledger_projections::refunds::RefundsProjection;
 use photo_ledger_projections::review_queue::ReviewQueueProjection;
 use photo_ledger_projections::{Projection, ProjectionError};
 
@@ -29,6 +30,7 @@ pub const VIEWS: &[&str] = &[
     ReviewQueueProjection::NAME,
     CourierOrdersProjection::NAME,
     PhotoHistoryProjection::NAME,
+    RefundsProjection::NAME,
 ];
 
 /// Who asks, on which request, under which idempotency key: everything needed to name the

@@ -9,7 +9,8 @@ use crate::startup::open_ledger;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
-    /// Rebuild only this projection (capture_status, review_queue, courier_orders, photo_history).
+    /// Rebuild only this projection (capture_status, review_queue, courier_orders, photo_history,
+    /// refunds).
     #[arg(long)]
     pub projection: Option<String>,
     /// Events per transaction.

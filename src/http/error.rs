@@ -356,9 +356,6 @@ pub fn notification_status(e: &PaymentError) -> StatusCode {
         ) => StatusCode::BAD_REQUEST,
         PaymentError::Notification(_) => StatusCode::UNAUTHORIZED,
         PaymentError::UnknownOrder | PaymentError::CaptureNotFound => StatusCode::NOT_FOUND,
-        PaymentError::PaymentRefused(CaptureError::AmountMismatch { .. }) => {
-            StatusCode::BAD_REQUEST
-        }
         PaymentError::PaymentRefused(CaptureError::UnknownOrder(_)) => StatusCode::NOT_FOUND,
         PaymentError::PaymentRefused(_) => StatusCode::CONFLICT,
         PaymentError::Prepay(_)

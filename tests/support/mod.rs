@@ -478,6 +478,10 @@ pub async fn dump_views(db: &Db) -> Value {
             "photo_captures",
             "SELECT photo_id AS k, capture_id AS v FROM photo_captures ORDER BY 1",
         ),
+        (
+            "refunds",
+            "SELECT refund_id AS k, CAST(item AS text) AS v FROM refunds ORDER BY 1",
+        ),
     ];
     let mut out = serde_json::Map::new();
     for (name, sql) in queries {

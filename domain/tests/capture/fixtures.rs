@@ -292,3 +292,22 @@ pub fn replay(events: Vec<CaptureEvent>) -> Capture {
     }
     capture
 }
+
+pub fn place(n: u128, purpose: OrderPurpose, p: Option<PrintRequest>) -> CaptureCommand {
+    CaptureCommand::PlaceOrder(PlaceOrder {
+        order_id: order(n),
+        purpose,
+        prints: p,
+        at: t(1),
+    })
+}
+
+pub fn confirm(n: u128, amount: Fen, txn: &str) -> CaptureCommand {
+    CaptureCommand::ConfirmPayment(ConfirmPayment {
+        order_id: order(n),
+        amount_fen: amount,
+        provider: "wechat".into(),
+        transaction_id: txn.into(),
+        paid_at: t(2),
+    })
+}

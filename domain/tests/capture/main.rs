@@ -6,6 +6,7 @@ mod delivery;
 mod orders;
 mod payment;
 mod photos;
+mod refunds;
 mod review;
 mod status;
 mod upcaster;
