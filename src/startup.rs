@@ -23,6 +23,7 @@ use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
 use crate::payments::order_query::{query_periodically, OrderQuery};
+use crate::payments::refunds::{refund_continually, RefundWorker};
 use crate::payments::wechat_pay::prepay::PayClient;
 use crate::payments::wechat_pay::NotifyVerifier;
 use crate::payments::Payments;
@@ -64,6 +65,16 @@ pub async fn open_ledger(
     )))
 }
 
+/// Payments on the captures: WeChat Pay's notifications verified and, with a merchant key, its
+/// API.
+pub fn payments(settings: &Settings, captures: Captures) -> anyhow::Result<Payments> {
+    let pay = &settings.api.wechat_pay;
+    let app_id = &settings.api.wechat.app_id;
+    let notify = Arc::new(NotifyVerifier::new(pay, app_id, settings.dev)?);
+    let client = PayClient::new(pay, app_id, notify.clone())?;
+    Ok(Payments::new(captures, notify, client))
+}
+
 /// Loads the models once, when ONNX Runtime is configured.
 fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeline>> {
     let Some(onnxruntime) = settings.onnxruntime.clone() else {
@@ -100,11 +111,6 @@ impl Application {
         )?;
         let wechat = WechatClient::new(&settings.api.wechat)?;
         let codes = settings.codes.verifier(&settings.store.data_dir)?;
-        let pay_notify = Arc::new(NotifyVerifier::new(
-            &settings.api.wechat_pay,
-            &settings.api.wechat.app_id,
-            settings.dev,
-        )?);
         let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
         let mut background_tasks = ledger.projector().spawn();
         let instance_id = settings.api.http.instance_id(&settings.store.data_dir)?;
@@ -123,12 +129,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let metrics = Metrics::new();
         let captures = Captures::new(ledger.clone(), metrics.clone());
-        let pay = PayClient::new(
-            &settings.api.wechat_pay,
-            &settings.api.wechat.app_id,
-            pay_notify.clone(),
-        )?;
-        let payments = Arc::new(Payments::new(captures.clone(), pay_notify, pay));
+        let payments = Arc::new(payments(settings, captures.clone())?);
         if payments.client().is_some() && settings.api.wechat_pay.query_for_hours > 0 {
             background_tasks.spawn(query_periodically(OrderQuery {
                 payments: payments.clone(),
@@ -136,6 +137,12 @@ impl Application {
                 after_secs: settings.api.wechat_pay.query_after_secs,
                 for_hours: settings.api.wechat_pay.query_for_hours,
             }));
+        }
+        if payments.client().is_some() {
+            background_tasks.spawn(refund_continually(RefundWorker::new(
+                payments.clone(),
+                &settings.api.wechat_pay,
+            )));
         }
         let photos = PhotoService::new(
             captures.clone(),

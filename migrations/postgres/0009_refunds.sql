@@ -17,8 +17,9 @@ CREATE INDEX refunds_capture ON refunds (capture_id);
 CREATE TABLE refund_attempts
 (
     refund_id  text PRIMARY KEY,
-    attempts   integer     NOT NULL DEFAULT 0,
-    refused    integer     NOT NULL DEFAULT 0,
+    attempts   bigint      NOT NULL DEFAULT 0,
+    refused    bigint      NOT NULL DEFAULT 0,
+    accepted   bigint      NOT NULL DEFAULT 0,
     next_at    timestamptz NOT NULL,
     last_error text
 );

@@ -19,6 +19,7 @@ CREATE TABLE refund_attempts
     refund_id  text PRIMARY KEY,
     attempts   integer NOT NULL DEFAULT 0,
     refused    integer NOT NULL DEFAULT 0,
+    accepted   integer NOT NULL DEFAULT 0,
     next_at    text    NOT NULL,
     last_error text
 ) STRICT;

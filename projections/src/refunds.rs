@@ -99,3 +99,10 @@ pub async fn list(
         .await)?;
     Ok(rows.into_iter().map(|(i,)| i.0).collect())
 }
+
+/// One refund, by its id.
+pub async fn by_refund(db: &Db, refund_id: &str) -> Result<Option<RefundItem>, ProjectionError> {
+    let row: Option<(Json<RefundItem>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT item FROM refunds WHERE refund_id = $1").bind(refund_id).fetch_optional(pool).await)?;
+    Ok(row.map(|(i,)| i.0))
+}

@@ -143,6 +143,9 @@ impl Captures {
         self.metrics
             .observe_command(name, outcome.as_ref().map_or_else(|e| e.code(), |_| "ok"));
         let outcome = outcome?;
+        if !outcome.replayed {
+            self.metrics.observe_recorded(&outcome.events);
+        }
         self.ledger.wait_for_projections(&outcome, VIEWS).await?;
         Ok(outcome)
     }

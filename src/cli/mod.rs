@@ -6,6 +6,7 @@ mod codes;
 mod events;
 mod photo_runtime;
 mod print_sheet;
+mod refund;
 mod replay;
 mod roster;
 mod school;
@@ -51,6 +52,8 @@ pub enum Command {
     Codes(codes::CodesArgs),
     /// Prove eligibility as a student would and print the capture.
     Verify(verify::VerifyArgs),
+    /// Refund a payment by hand, with a reason.
+    Refund(refund::RefundArgs),
     /// The failed-verification log, newest first.
     Attempts(attempts::AttemptsArgs),
     /// Staff accounts: reviewers, print staff and admins.
@@ -85,6 +88,7 @@ impl Cli {
             Command::Roster(args) => roster::run(args, settings).await,
             Command::Codes(args) => codes::run(args, settings).await,
             Command::Verify(args) => verify::run(args, settings).await,
+            Command::Refund(args) => refund::run(args, settings).await,
             Command::Attempts(args) => attempts::run(args, settings).await,
             Command::Staff(args) => staff::run(args, settings).await,
             Command::Standardise(args) => standardise::run(args, settings).await,

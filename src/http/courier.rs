@@ -11,12 +11,9 @@ use photo_ledger_projections::courier_orders::{self, CourierOrder, CourierStatus
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiCode, ApiError, ErrorBody};
-use super::extract::{Auth, CommandContext, Couriers};
+use super::extract::{page_limit, Auth, CommandContext, Couriers};
 use crate::http::state::AppState;
 use crate::ledger::LedgerError;
-
-const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -41,14 +38,8 @@ pub async fn list(
     _caller: Auth<Couriers>,
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::with_message(
-            ApiCode::InvalidQuery,
-            "limit 须在 1 到 500 之间",
-        ));
-    }
-    let orders = courier_orders::list(state.ledger.db(), query.status, i64::from(limit)).await?;
+    let limit = page_limit(query.limit)?;
+    let orders = courier_orders::list(state.ledger.db(), query.status, limit).await?;
     Ok(HttpResponse::Ok().json(OrderList { orders }))
 }
 

@@ -110,11 +110,15 @@ api_codes! {
         "Idempotency-Key 已用于另一个请求";
     CaptureNotFound = "capture.not_found", NOT_FOUND, "没有找到该采集记录";
     OrderNotFound = "order.not_found", NOT_FOUND, "没有找到该订单";
+    /// A refund notification or question about a refund we never asked for.
+    RefundNotFound = "refund.not_found", NOT_FOUND, "没有找到该退款";
     PhotoNotFound = "photo.not_found", NOT_FOUND, "没有找到这张照片";
     /// Standardisation is not configured on this instance.
     PhotoUnavailable = "photo.unavailable", SERVICE_UNAVAILABLE, "系统暂时无法处理照片，请稍后再试。";
     PrepayRefused = "payment.prepay_refused", BAD_GATEWAY, "微信支付暂时不可用，请稍后重试";
     PrepayUnavailable = "payment.prepay_unavailable", BAD_GATEWAY, "微信支付暂时不可用，请稍后重试";
+    /// WeChat Pay did not answer about a refund; the refund worker asks again later.
+    RefundUnavailable = "payment.refund_unavailable", BAD_GATEWAY, "微信支付暂时不可用，退款将稍后自动重试";
     /// `serve --dev`'s own payment was not accepted.
     SandboxRefused = "payment.sandbox_refused", BAD_GATEWAY, "模拟支付未被接受";
     StoreUnavailable = "store.unavailable", SERVICE_UNAVAILABLE, "服务暂时不可用，请稍后重试";
@@ -238,6 +242,8 @@ fn is_input_refusal(e: &CaptureError) -> bool {
             | IncompleteAddress
             | UnknownOrder(_)
             | TrackingRequired
+            | UnknownPayment(_)
+            | RefundNoteRequired
     )
 }
 
@@ -334,7 +340,9 @@ impl From<PaymentError> for ApiError {
         match e {
             PaymentError::CaptureNotFound => ApiCode::CaptureNotFound.into(),
             PaymentError::UnknownOrder => ApiCode::OrderNotFound.into(),
+            PaymentError::UnknownRefund => ApiCode::RefundNotFound.into(),
             PaymentError::Prepay(e) => e.into(),
+            PaymentError::Refund(e) => Self::from(ApiCode::RefundUnavailable).logged(&e),
             PaymentError::PaymentRefused(refusal) => LedgerError::Refused(refusal).into(),
             PaymentError::Ledger(e) => e.into(),
             PaymentError::View(e) => e.into(),
@@ -355,10 +363,13 @@ pub fn notification_status(e: &PaymentError) -> StatusCode {
             NotifyError::Malformed(_) | NotifyError::Undecryptable | NotifyError::NotOurs,
         ) => StatusCode::BAD_REQUEST,
         PaymentError::Notification(_) => StatusCode::UNAUTHORIZED,
-        PaymentError::UnknownOrder | PaymentError::CaptureNotFound => StatusCode::NOT_FOUND,
+        PaymentError::UnknownOrder
+        | PaymentError::UnknownRefund
+        | PaymentError::CaptureNotFound => StatusCode::NOT_FOUND,
         PaymentError::PaymentRefused(CaptureError::UnknownOrder(_)) => StatusCode::NOT_FOUND,
         PaymentError::PaymentRefused(_) => StatusCode::CONFLICT,
         PaymentError::Prepay(_)
+        | PaymentError::Refund(_)
         | PaymentError::Ledger(_)
         | PaymentError::View(_)
         | PaymentError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod payments;
 pub mod photos;
+pub mod refunds;
 pub mod request_id;
 pub mod review;
 pub mod state;
@@ -155,5 +156,9 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(admin::batches))
                 .route(web::post().to(admin::add_batch)),
         )
-        .service(resource("/admin/rosters").route(web::post().to(admin::import_roster)));
+        .service(resource("/admin/rosters").route(web::post().to(admin::import_roster)))
+        .service(
+            resource("/admin/captures/{capture_id}/refunds").route(web::post().to(refunds::refund)),
+        )
+        .service(resource("/admin/refunds").route(web::get().to(refunds::list)));
 }

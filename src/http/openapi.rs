@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, captures, courier, me, payments, photos, review};
+use super::{admin, auth, captures, courier, me, payments, photos, refunds, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +54,8 @@ use super::{admin, auth, captures, courier, me, payments, photos, review};
         admin::add_school,
         admin::add_batch,
         admin::import_roster,
+        refunds::refund,
+        refunds::list,
     ),
     modifiers(&BearerTokens),
     tags(
@@ -61,7 +63,7 @@ use super::{admin, auth, captures, courier, me, payments, photos, review};
         (name = "students", description = "The mini-program's routes; a student sees only their own"),
         (name = "reviewers", description = "Reviewing photos (reviewers and admins)"),
         (name = "print staff", description = "Printing and shipping paid prints (couriers and admins)"),
-        (name = "admins", description = "Audit trail, delivery to 学信网, reference data"),
+        (name = "admins", description = "Audit trail, delivery to 学信网, refunds, reference data"),
         (name = "payments", description = "WeChat Pay's notifications"),
     )
 )]

@@ -15,12 +15,18 @@ pub enum PaymentError {
     /// No such order on the capture, or an order id we never issued.
     #[error("no such order")]
     UnknownOrder,
+    /// A refund we never asked for, or not of the payment named.
+    #[error("no such refund")]
+    UnknownRefund,
     /// A payment notification that does not verify.
     #[error("the payment notification was refused")]
     Notification(#[from] NotifyError),
     /// WeChat Pay did not prepare the payment.
     #[error("WeChat Pay did not prepare the payment")]
     Prepay(#[from] PayError),
+    /// WeChat Pay did not answer about a refund (it is asked again later).
+    #[error("WeChat Pay did not answer about the refund")]
+    Refund(#[source] PayError),
     /// The capture refused a payment WeChat Pay confirmed (a wrong amount, an order already
     /// paid): money to look at by hand.
     #[error("the capture refused the payment")]
@@ -39,9 +45,11 @@ impl PaymentError {
         match self {
             PaymentError::CaptureNotFound => "capture.not_found",
             PaymentError::UnknownOrder => "order.not_found",
+            PaymentError::UnknownRefund => "refund.not_found",
             PaymentError::Notification(_) => "payment.notification_refused",
             PaymentError::Prepay(PayError::Refused(_)) => "payment.prepay_refused",
             PaymentError::Prepay(PayError::Unavailable(_)) => "payment.prepay_unavailable",
+            PaymentError::Refund(_) => "payment.refund_unavailable",
             PaymentError::PaymentRefused(refusal) => refusal.code(),
             PaymentError::Ledger(e) => e.code(),
             PaymentError::View(_) | PaymentError::Store(_) => "store.unavailable",

@@ -6,22 +6,26 @@
 //! [`record_notification`](Payments::record_notification) (a payment notification, verified) and
 //! [`record_paid`](Payments::record_paid) (a payment WeChat Pay confirmed, by notification or in
 //! answer to the order query: one ledger command per transaction, so a second report of one
-//! payment records nothing). Beneath them: [`orders`] (which capture an order belongs to),
-//! [`order_query`] (asking WeChat Pay about orders whose notification never came) and
-//! [`wechat_pay`] (the signed API client and notification verification). Every failure is a
-//! [`PaymentError`] with a stable code.
+//! payment records nothing). A payment the capture cannot keep is recorded and refunded: see
+//! [`refunds`]. Beneath them: [`orders`] (which capture an order belongs to),
+//! [`order_query`] (asking WeChat Pay about orders whose notification never came),
+//! [`refund_attempts`] (the refund worker's bookkeeping) and [`wechat_pay`] (the signed API
+//! client and notification verification). Every failure is a [`PaymentError`] with a stable
+//! code.
 
 pub mod error;
 pub mod order_query;
 pub mod orders;
+pub mod refund_attempts;
+pub mod refunds;
 pub mod wechat_pay;
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use photo_ledger_domain::commands::{ConfirmPayment, PlaceOrder};
+use photo_ledger_domain::commands::{CloseOrder, ConfirmPayment, PlaceOrder};
 use photo_ledger_domain::metadata::{Actor, EventMetadata};
-use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
+use photo_ledger_domain::orders::{CloseReason, OrderPurpose, OrderState, PrintRequest};
 use photo_ledger_domain::values::{CaptureId, Fen, OrderId};
 use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_projections::capture_status::{CaptureStatusView, OrderView};
@@ -54,6 +58,8 @@ pub struct Payments {
     notify: Arc<NotifyVerifier>,
     /// WeChat Pay's API, when a merchant key is configured.
     pay: Option<PayClient>,
+    /// Woken when a refund is requested, so the refund worker makes it at once.
+    refunds_due: Arc<tokio::sync::Notify>,
 }
 
 impl Payments {
@@ -62,6 +68,7 @@ impl Payments {
             captures,
             notify,
             pay,
+            refunds_due: Arc::default(),
         }
     }
 
@@ -98,6 +105,16 @@ impl Payments {
             Utc::now(),
         )
         .await?;
+        // The collection order waiting to be paid, which this one may replace.
+        let unpaid_before = self
+            .captures
+            .status(capture_id)
+            .await?
+            .orders
+            .into_iter()
+            .find(|o| {
+                o.purpose == OrderPurpose::Collection && o.state == OrderState::AwaitingPayment
+            });
         let command = CaptureCommand::PlaceOrder(PlaceOrder {
             order_id: order.order_id,
             purpose: order.purpose,
@@ -116,6 +133,14 @@ impl Payments {
             return Err(refused.into());
         }
         let capture = self.captures.status(capture_id).await?;
+        if let Some(replaced) = unpaid_before.filter(|before| {
+            capture
+                .orders
+                .iter()
+                .any(|o| o.order_id == before.order_id && o.state == OrderState::Closed)
+        }) {
+            self.close_at_wechat_pay(replaced.order_id).await;
+        }
         let placed = match capture.orders.iter().find(|o| o.order_id == placed_id) {
             Some(placed) => placed.clone(),
             // The capture answered with the collection order already unpaid.
@@ -150,8 +175,12 @@ impl Payments {
     ) -> Result<OrderDue, PaymentError> {
         self.captures.accessible(actor, capture_id).await?;
         let (order, capture) = self.order_of(capture_id, order_id).await?;
-        if order.state != OrderState::AwaitingPayment {
-            return Err(LedgerError::Refused(CaptureError::OrderAlreadyPaid).into());
+        match order.state {
+            OrderState::AwaitingPayment => {}
+            OrderState::Closed => {
+                return Err(LedgerError::Refused(CaptureError::OrderClosed).into())
+            }
+            _ => return Err(LedgerError::Refused(CaptureError::OrderAlreadyPaid).into()),
         }
         let payment = self.prepare(&actor.id, &order).await?;
         Ok(OrderDue {
@@ -159,6 +188,34 @@ impl Payments {
             payment,
             capture,
         })
+    }
+
+    /// Closes a replaced order at WeChat Pay, so the student cannot pay it any more. Should that
+    /// fail, a payment of it is still refunded, and the order query keeps asking about it.
+    async fn close_at_wechat_pay(&self, order_id: OrderId) {
+        let Some(pay) = &self.pay else {
+            return;
+        };
+        if let Err(error) = pay.close(&orders::out_trade_no(order_id)).await {
+            tracing::warn!(%order_id, error = %crate::telemetry::ErrorChain(&error), "cannot close a replaced order at WeChat Pay");
+        }
+    }
+
+    /// Records that WeChat Pay closed an unpaid order: it can no longer be paid, and the
+    /// student's next collection order is a new one.
+    pub async fn record_closed(
+        &self,
+        capture_id: CaptureId,
+        order_id: OrderId,
+    ) -> Result<(), PaymentError> {
+        let command = CaptureCommand::CloseOrder(CloseOrder {
+            order_id,
+            reason: CloseReason::ClosedByProvider,
+            at: Utc::now(),
+        });
+        let metadata = system_metadata(format!("wechat-pay-closed:{order_id}"));
+        self.captures.run(metadata, capture_id, command).await?;
+        Ok(())
     }
 
     /// WeChat Pay parameters for an unpaid order, when WeChat Pay is configured.
@@ -210,8 +267,8 @@ impl Payments {
             .ok_or(PaymentError::UnknownOrder)
     }
 
-    /// Verifies a payment notification and records its payment. A verified notification about
-    /// something other than a payment is acknowledged and records nothing.
+    /// Verifies a notification and records its payment or refund. A verified notification
+    /// about anything else is acknowledged and records nothing.
     pub async fn record_notification(
         &self,
         headers: &NotifyHeaders,
@@ -219,6 +276,7 @@ impl Payments {
     ) -> Result<(), PaymentError> {
         match self.notify.verify(headers, body, Utc::now())? {
             Notification::Paid(transaction) => self.record_paid(&transaction).await,
+            Notification::Refund(notice) => self.record_refund(&notice.refund).await,
             Notification::Other(event) => {
                 tracing::info!(
                     event,
@@ -230,7 +288,8 @@ impl Payments {
     }
 
     /// Records a payment WeChat Pay confirmed on its order's capture: one ledger command per
-    /// transaction, so the second report of one payment records nothing.
+    /// transaction, so the second report of one payment records nothing. A payment the capture
+    /// cannot keep is recorded with its refund, which the refund worker then makes.
     pub async fn record_paid(&self, transaction: &Transaction) -> Result<(), PaymentError> {
         let order_id: OrderId = transaction.out_trade_no.parse().map_err(|_| {
             tracing::warn!(out_trade_no = %transaction.out_trade_no, "payment for an order id we never issue");
@@ -247,18 +306,19 @@ impl Payments {
             transaction_id: transaction.transaction_id.clone(),
             paid_at: transaction.success_time.unwrap_or(now),
         });
-        let metadata = EventMetadata {
-            actor: Actor::system("wechat-pay"),
-            request_id: crate::telemetry::request_id(),
-            // One transaction, one command: a repeated notification, or a notification and an
-            // order query reporting the same payment, record it once.
-            command_id: format!("wechat-pay:{}", transaction.transaction_id),
-            recorded_at: now,
-        };
+        // One transaction, one command: a repeated notification, or a notification and an
+        // order query reporting the same payment, record it once.
+        let metadata = system_metadata(format!("wechat-pay:{}", transaction.transaction_id));
         match self.captures.run(metadata, capture_id, command).await {
-            Ok(_) => Ok(()),
+            Ok(outcome) => {
+                if outcome.events.iter().any(|e| e == "RefundRequested") {
+                    tracing::warn!(%order_id, transaction_id = %transaction.transaction_id, "a payment the capture cannot keep: refunding it");
+                    self.refunds_due.notify_one();
+                }
+                Ok(())
+            }
             Err(LedgerError::Refused(refusal)) => {
-                // A wrong amount, or a second payment for a paid order: money to look at by hand.
+                // A payment naming an order the capture does not have: money to look at by hand.
                 tracing::error!(%order_id, code = refusal.code(), "payment refused by the capture");
                 Err(PaymentError::PaymentRefused(refusal))
             }
@@ -274,6 +334,17 @@ impl From<CaptureAccessError> for PaymentError {
             CaptureAccessError::Ledger(e) => PaymentError::Ledger(e),
             CaptureAccessError::View(e) => PaymentError::View(e),
         }
+    }
+}
+
+/// The metadata of a command WeChat Pay's word (or the service acting on it) sends, under a
+/// command id that names what it records, so a second report of the same records nothing.
+fn system_metadata(command_id: String) -> EventMetadata {
+    EventMetadata {
+        actor: Actor::system("wechat-pay"),
+        request_id: crate::telemetry::request_id(),
+        command_id,
+        recorded_at: Utc::now(),
     }
 }
 

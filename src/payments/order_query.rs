@@ -5,7 +5,9 @@
 //! time, for `wechat_pay.query_for_hours`. A paid answer is recorded exactly as a notification is
 //! ([`Payments::record_paid`]): one ledger command per transaction, so a notification arriving afterwards
 //! records nothing more. An order WeChat Pay reports closed for good (`CLOSED`, `REVOKED`,
-//! `PAYERROR`) can never be paid and is not asked about again. Each round claims its orders in the
+//! `PAYERROR`) can never be paid: it is recorded closed and not asked about again. An order we
+//! closed ourselves (replaced by another) is still asked about until WeChat Pay says it is closed
+//! too, since a payment made just before the close must be found and refunded. Each round claims its orders in the
 //! database, so several instances do not ask about the same order twice. Every answer is counted
 //! in `photo_ledger_wechat_pay_order_queries_total` by `answer`.
 
@@ -17,7 +19,7 @@ use photo_ledger_domain::orders::OrderState;
 use photo_ledger_domain::values::{CaptureId, OrderId};
 
 use super::wechat_pay::prepay::PayClient;
-use super::wechat_pay::Notification;
+use super::wechat_pay::query::TradeState;
 use super::{orders, PaymentError, Payments};
 use crate::telemetry::metrics::Metrics;
 
@@ -141,15 +143,22 @@ impl OrderQuery {
             .orders
             .get(&order_id)
             .ok_or(PaymentError::UnknownOrder)?;
-        if order.state != OrderState::AwaitingPayment || order.amount_fen.is_zero() {
+        let may_yet_be_paid = matches!(
+            order.state,
+            OrderState::AwaitingPayment | OrderState::Closed
+        );
+        if !may_yet_be_paid || order.amount_fen.is_zero() {
             return Ok(Lookup::Settled { recorded: false });
         }
         let transaction = match pay.query(&orders::out_trade_no(order_id)).await? {
-            Notification::Paid(transaction) => transaction,
-            Notification::Other(trade_state) if FINAL_UNPAID.contains(&trade_state.as_str()) => {
-                return Ok(Lookup::Closed(trade_state))
+            TradeState::Paid(transaction) => transaction,
+            TradeState::Unpaid(trade_state) if FINAL_UNPAID.contains(&trade_state.as_str()) => {
+                if order.state == OrderState::AwaitingPayment {
+                    self.payments.record_closed(capture_id, order_id).await?;
+                }
+                return Ok(Lookup::Closed(trade_state));
             }
-            Notification::Other(trade_state) => return Ok(Lookup::Unpaid(trade_state)),
+            TradeState::Unpaid(trade_state) => return Ok(Lookup::Unpaid(trade_state)),
         };
         self.payments.record_paid(&transaction).await?;
         Ok(Lookup::Settled { recorded: true })

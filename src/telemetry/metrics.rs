@@ -1,7 +1,7 @@
 //! Prometheus metrics at `/metrics`: requests by route pattern, method and status with latency
 //! histograms, ledger commands by outcome code, verifications by outcome, standardisation time
-//! by verdict, WeChat Pay order queries by answer, and the projections' lag, measured when
-//! scraped. One registry per running service, no global state.
+//! by verdict, WeChat Pay order queries by answer, refunds by outcome, and the projections' lag,
+//! measured when scraped. One registry per running service, no global state.
 
 use std::sync::Arc;
 
@@ -30,6 +30,7 @@ pub struct Registered {
     verifications: IntCounterVec,
     standardisations: HistogramVec,
     order_queries: IntCounterVec,
+    refunds: IntCounterVec,
     projection_lag: IntGauge,
 }
 
@@ -102,6 +103,14 @@ impl Registered {
             &["answer"],
         )
         .expect("valid metric");
+        let refunds = IntCounterVec::new(
+            Opts::new(
+                "refunds_total",
+                "Refunds recorded, by outcome: requested, refunded or failed",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let projection_lag = IntGauge::new(
             "projection_lag_events",
             "Events the slowest projection has not yet applied",
@@ -114,6 +123,7 @@ impl Registered {
             Box::new(verifications.clone()),
             Box::new(standardisations.clone()),
             Box::new(order_queries.clone()),
+            Box::new(refunds.clone()),
             Box::new(projection_lag.clone()),
         ] {
             registry
@@ -128,6 +138,7 @@ impl Registered {
             verifications,
             standardisations,
             order_queries,
+            refunds,
             projection_lag,
         }
     }
@@ -161,6 +172,19 @@ impl Registered {
     /// `error`.
     pub fn observe_order_query(&self, answer: &str) {
         self.order_queries.with_label_values(&[answer]).inc();
+    }
+
+    /// Counts the refund events among those a command recorded (`event` names).
+    pub fn observe_recorded(&self, events: &[String]) {
+        for event in events {
+            let outcome = match event.as_str() {
+                "RefundRequested" => "requested",
+                "Refunded" => "refunded",
+                "RefundFailed" => "failed",
+                _ => continue,
+            };
+            self.refunds.with_label_values(&[outcome]).inc();
+        }
     }
 }
 

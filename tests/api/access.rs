@@ -123,6 +123,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::POST, "/api/v1/admin/schools".into(), json!({"name": "", "categories": []}), admins),
         (Method::POST, "/api/v1/admin/batches".into(), json!({"school": SCHOOL, "education_type": FULL_TIME, "price_fen": 0}), admins),
         (Method::POST, format!("/api/v1/admin/rosters?school={SCHOOL}&file_name=r.csv"), json!({}), admins),
+        (Method::POST, format!("/api/v1/admin/captures/{capture}/refunds"), json!({"order_id": order, "reason": "x"}), admins),
+        (Method::GET, "/api/v1/admin/refunds?state=failed".into(), none.clone(), admins),
     ];
     let callers = [
         None,

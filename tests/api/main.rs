@@ -21,4 +21,5 @@ mod idempotency;
 mod payments;
 mod photos;
 mod prints;
+mod refunds;
 mod review;

@@ -9,8 +9,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::{NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use photo_ledger::accounts::staff;
@@ -33,7 +31,8 @@ pub use crate::support::school::*;
 use crate::support::{Backend, TestStore};
 pub use moto::MotoServer;
 pub use wechat_pay::{
-    platform_signature, transaction_id, FakeWechatPay, PAY_DOWN_OPENID, PAY_HELD_OPENID,
+    encrypted_notification, platform_signature, transaction_id, FakeWechatPay, PAY_DOWN_OPENID,
+    PAY_HELD_OPENID,
 };
 
 pub const SIGNING_SEED: [u8; 32] = [7; 32];
@@ -130,7 +129,9 @@ fn fake_wechat() -> (String, FakeWechatPay) {
     .unwrap()
     .run();
     tokio::spawn(server);
-    (format!("http://127.0.0.1:{port}"), pay)
+    let base = format!("http://127.0.0.1:{port}");
+    pay.listens_at(&base);
+    (base, pay)
 }
 
 /// The token secret of the test service (and of any `photo-ledger serve` a test starts on the
@@ -186,6 +187,7 @@ impl TestApp {
             .await
             .expect("service starts");
         let address = format!("http://127.0.0.1:{}", app.port());
+        wechat_pay.deliver_to(format!("{address}/api/v1/payments/wechat/notify"));
         let ledger = app.ledger();
         let server = app.handle();
         let running = tokio::spawn(app.run_until_stopped());
@@ -394,32 +396,18 @@ impl TestApp {
             "payer": {"openid": "openid-a"},
             "amount": {"total": notice.amount_fen, "payer_total": notice.amount_fen, "currency": "CNY", "payer_currency": "CNY"},
         });
-        let nonce = "abcdefghijkl";
-        let cipher = Aes256Gcm::new_from_slice(API_V3_KEY.as_bytes()).unwrap();
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(nonce.as_bytes()),
-                Payload {
-                    msg: &serde_json::to_vec(&transaction).unwrap(),
-                    aad: b"transaction",
-                },
-            )
-            .unwrap();
-        let body = serde_json::to_vec(&json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "create_time": "2026-06-01T10:00:01+08:00",
-            "event_type": "TRANSACTION.SUCCESS",
-            "resource_type": "encrypt-resource",
-            "summary": "支付成功",
-            "resource": {
-                "algorithm": "AEAD_AES_256_GCM",
-                "ciphertext": data_encoding::BASE64.encode(&ciphertext),
-                "nonce": nonce,
-                "associated_data": "transaction",
-                "original_type": "transaction",
-            },
-        }))
-        .unwrap();
+        let body = encrypted_notification(
+            "TRANSACTION.SUCCESS",
+            "支付成功",
+            "transaction",
+            &transaction,
+        );
+        self.send_notification(notice, body).await
+    }
+
+    /// Sends a notification body as WeChat Pay would, signed with the sandbox platform key and
+    /// spoiled as `notice` says.
+    pub async fn send_notification(&self, notice: &Notice, body: Vec<u8>) -> (StatusCode, Value) {
         let mut headers = platform_signature(&body, notice.clock_offset);
         if notice.probe {
             headers[0].1 = format!("WECHATPAY/SIGNTEST/{}", headers[0].1);

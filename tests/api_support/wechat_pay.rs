@@ -1,7 +1,9 @@
-//! A fake WeChat Pay on loopback: JSAPI prepay and the order query. Each checks our request's
-//! merchant signature and fields, and answers signed with the sandbox platform key, as WeChat
-//! Pay does. The test steers it through [`FakeWechatPay`]: hold prepay answers, have orders paid
-//! without a notification, forge the answers about an order, count the questions.
+//! A fake WeChat Pay on loopback: JSAPI prepay, the order query, closing an order, refunds and
+//! the refund query. Each checks our request's merchant signature and fields, and answers signed
+//! with the sandbox platform key, as WeChat Pay does; a refund it accepts is made a moment later
+//! and announced to the service by signed, encrypted refund notifications. The test steers it
+//! through [`FakeWechatPay`]: hold prepay answers, have orders paid without a notification,
+//! forge the answers about an order, refuse refunds, repeat notifications, count the questions.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::Utc;
 use rsa::pkcs1v15::SigningKey as RsaSigningKey;
 use rsa::pkcs1v15::{Signature as RsaSignature, VerifyingKey as RsaVerifyingKey};
@@ -18,7 +22,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{fixture, MCHID, MERCHANT_SERIAL, NOTIFY_URL, PLATFORM_SERIAL};
+use super::{fixture, API_V3_KEY, MCHID, MERCHANT_SERIAL, NOTIFY_URL, PLATFORM_SERIAL};
 
 /// A student whose prepay finds WeChat Pay down.
 pub const PAY_DOWN_OPENID: &str = "openid-wxpay-down";
@@ -37,11 +41,32 @@ enum Paid {
     Closed,
 }
 
+/// A refund the fake accepted.
+#[derive(Clone, Debug)]
+pub struct FakeRefund {
+    pub transaction_id: String,
+    pub amount_fen: u64,
+    pub refund_id: String,
+    pub status: &'static str,
+}
+
 struct State {
     held: AtomicUsize,
     permits: tokio::sync::Semaphore,
     paid: Mutex<HashMap<String, Paid>>,
     queries: Mutex<HashMap<String, usize>>,
+    closes: Mutex<HashMap<String, usize>>,
+    /// Accepted refunds by `out_refund_no`.
+    refunds: Mutex<HashMap<String, FakeRefund>>,
+    /// Refund requests by `out_refund_no`, refused ones included.
+    refund_requests: Mutex<HashMap<String, usize>>,
+    refuse_refunds: std::sync::atomic::AtomicBool,
+    /// How many times each refund notification is delivered.
+    refund_notifications: AtomicUsize,
+    /// Where notifications go: the service's notify route.
+    notify_to: Mutex<Option<String>>,
+    /// The fake's own address.
+    base: Mutex<String>,
 }
 
 #[derive(Clone)]
@@ -54,6 +79,13 @@ impl Default for FakeWechatPay {
             permits: tokio::sync::Semaphore::new(0),
             paid: Mutex::default(),
             queries: Mutex::default(),
+            closes: Mutex::default(),
+            refunds: Mutex::default(),
+            refund_requests: Mutex::default(),
+            refuse_refunds: std::sync::atomic::AtomicBool::new(false),
+            refund_notifications: AtomicUsize::new(1),
+            notify_to: Mutex::default(),
+            base: Mutex::default(),
         }))
     }
 }
@@ -76,7 +108,57 @@ impl FakeWechatPay {
             .route(
                 "/v3/pay/transactions/out-trade-no/{out_trade_no}",
                 web::get().to(order_query),
+            )
+            .route(
+                "/v3/pay/transactions/out-trade-no/{out_trade_no}/close",
+                web::post().to(close_order),
+            )
+            .route("/v3/refund/domestic/refunds", web::post().to(refund))
+            .route(
+                "/v3/refund/domestic/refunds/{out_refund_no}",
+                web::get().to(refund_query),
             );
+    }
+
+    /// The URL of `path` on the fake, once it listens.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0.base.lock().unwrap())
+    }
+
+    pub(super) fn listens_at(&self, base: &str) {
+        *self.0.base.lock().unwrap() = base.to_string();
+    }
+
+    /// Where the fake delivers notifications (the service's notify route).
+    pub fn deliver_to(&self, url: String) {
+        *self.0.notify_to.lock().unwrap() = Some(url);
+    }
+
+    /// Refuses every refund request (`403 NOT_ENOUGH`) while `refuse` holds.
+    pub fn refuse_refunds(&self, refuse: bool) {
+        self.0.refuse_refunds.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Delivers each refund notification `times` times, as WeChat Pay may.
+    pub fn repeat_refund_notifications(&self, times: usize) {
+        self.0.refund_notifications.store(times, Ordering::SeqCst);
+    }
+
+    /// Every refund the fake accepted, by `out_refund_no`.
+    pub fn refunds(&self) -> HashMap<String, FakeRefund> {
+        self.0.refunds.lock().unwrap().clone()
+    }
+
+    /// How often a refund was asked for, refusals included.
+    pub fn refund_requests(&self, out_refund_no: &str) -> usize {
+        let requests = self.0.refund_requests.lock().unwrap();
+        requests.get(out_refund_no).copied().unwrap_or(0)
+    }
+
+    /// How often the order was closed.
+    pub fn closes(&self, order_id: &str) -> usize {
+        let closes = self.0.closes.lock().unwrap();
+        closes.get(&out_trade_no(order_id)).copied().unwrap_or(0)
     }
 
     /// Waits (at most 30 s) until `count` prepay requests for [`PAY_HELD_OPENID`] are held.
@@ -260,6 +342,206 @@ async fn order_query(
         }
     };
     signed_reply(order.to_string(), key)
+}
+
+/// Closing an order: it can no longer be paid (a payment the test made stands).
+async fn close_order(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    fake: web::Data<FakeWechatPay>,
+) -> HttpResponse {
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    if !merchant_signed(&req, &body) || request["mchid"] != MCHID {
+        return sign_error();
+    }
+    let out_trade_no = path.into_inner();
+    *fake
+        .0
+        .closes
+        .lock()
+        .unwrap()
+        .entry(out_trade_no.clone())
+        .or_default() += 1;
+    fake.0
+        .paid
+        .lock()
+        .unwrap()
+        .entry(out_trade_no)
+        .or_insert(Paid::Closed);
+    let mut response = HttpResponse::NoContent();
+    for (name, value) in
+        signature_headers(b"", chrono::Duration::zero(), "wechat-pay/platform-key.pem")
+    {
+        response.insert_header((name, value));
+    }
+    response.finish()
+}
+
+fn refund_json(out_refund_no: &str, refund: &FakeRefund) -> Value {
+    json!({
+        "refund_id": refund.refund_id,
+        "out_refund_no": out_refund_no,
+        "transaction_id": refund.transaction_id,
+        "out_trade_no": "",
+        "channel": "ORIGINAL",
+        "user_received_account": "支付用户零钱",
+        "success_time": (refund.status == "SUCCESS").then_some("2026-06-02T10:00:00+08:00"),
+        "create_time": "2026-06-02T09:59:59+08:00",
+        "status": refund.status,
+        "funds_account": "AVAILABLE",
+        "amount": {"total": refund.amount_fen, "refund": refund.amount_fen, "payer_total": refund.amount_fen, "payer_refund": refund.amount_fen, "currency": "CNY"},
+    })
+}
+
+/// A refund: refused while the test says so; else accepted (`PROCESSING`), made a moment later
+/// and announced by refund notifications. Asked again with the same `out_refund_no`, it
+/// answers the refund it has.
+async fn refund(
+    req: HttpRequest,
+    body: web::Bytes,
+    fake: web::Data<FakeWechatPay>,
+) -> HttpResponse {
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let amount = &request["amount"];
+    if !merchant_signed(&req, &body)
+        || request["notify_url"] != NOTIFY_URL
+        || amount["refund"] != amount["total"]
+        || amount["currency"] != "CNY"
+    {
+        return sign_error();
+    }
+    let (Some(out_refund_no), Some(transaction_id), Some(amount_fen)) = (
+        request["out_refund_no"].as_str(),
+        request["transaction_id"].as_str(),
+        amount["refund"].as_u64(),
+    ) else {
+        return HttpResponse::BadRequest()
+            .json(json!({"code": "PARAM_ERROR", "message": "参数错误"}));
+    };
+    *fake
+        .0
+        .refund_requests
+        .lock()
+        .unwrap()
+        .entry(out_refund_no.to_string())
+        .or_default() += 1;
+    if fake.0.refuse_refunds.load(Ordering::SeqCst) {
+        return HttpResponse::Forbidden()
+            .json(json!({"code": "NOT_ENOUGH", "message": "基本账户余额不足，请充值后重新发起"}));
+    }
+    let existing = fake.0.refunds.lock().unwrap().get(out_refund_no).cloned();
+    let refund = match existing {
+        Some(refund) => refund,
+        None => {
+            let refund = FakeRefund {
+                transaction_id: transaction_id.to_string(),
+                amount_fen,
+                refund_id: format!("5030{}", &out_refund_no.replace('-', "")[..24]),
+                status: "PROCESSING",
+            };
+            fake.0
+                .refunds
+                .lock()
+                .unwrap()
+                .insert(out_refund_no.to_string(), refund.clone());
+            tokio::spawn(make_refund(
+                fake.get_ref().clone(),
+                out_refund_no.to_string(),
+            ));
+            refund
+        }
+    };
+    signed_reply(
+        refund_json(out_refund_no, &refund).to_string(),
+        "wechat-pay/platform-key.pem",
+    )
+}
+
+/// Makes an accepted refund and delivers its notification as many times as the test asked.
+async fn make_refund(fake: FakeWechatPay, out_refund_no: String) {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refund = {
+        let mut refunds = fake.0.refunds.lock().unwrap();
+        let refund = refunds.get_mut(&out_refund_no).unwrap();
+        refund.status = "SUCCESS";
+        refund.clone()
+    };
+    let Some(url) = fake.0.notify_to.lock().unwrap().clone() else {
+        return;
+    };
+    // A notification's resource names the state `refund_status`, and names the merchant.
+    let mut resource = refund_json(&out_refund_no, &refund);
+    let status = resource.as_object_mut().unwrap().remove("status").unwrap();
+    resource["refund_status"] = status;
+    resource["mchid"] = MCHID.into();
+    let body = encrypted_notification("REFUND.SUCCESS", "退款成功", "refund", &resource);
+    for _ in 0..fake.0.refund_notifications.load(Ordering::SeqCst) {
+        let mut request = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        for (name, value) in platform_signature(&body, chrono::Duration::zero()) {
+            request = request.header(name, value);
+        }
+        let _ = request.send().await;
+    }
+}
+
+/// The refund query by `out_refund_no`.
+async fn refund_query(
+    req: HttpRequest,
+    path: web::Path<String>,
+    fake: web::Data<FakeWechatPay>,
+) -> HttpResponse {
+    if !merchant_signed(&req, b"") {
+        return sign_error();
+    }
+    let out_refund_no = path.into_inner();
+    let refund = fake.0.refunds.lock().unwrap().get(&out_refund_no).cloned();
+    match refund {
+        Some(refund) => signed_reply(
+            refund_json(&out_refund_no, &refund).to_string(),
+            "wechat-pay/platform-key.pem",
+        ),
+        None => HttpResponse::NotFound()
+            .json(json!({"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"})),
+    }
+}
+
+/// A WeChat Pay notification's body: `resource` encrypted under the merchant's APIv3 key.
+pub fn encrypted_notification(
+    event_type: &str,
+    summary: &str,
+    original_type: &str,
+    resource: &Value,
+) -> Vec<u8> {
+    let nonce = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    let cipher = Aes256Gcm::new_from_slice(API_V3_KEY.as_bytes()).unwrap();
+    let ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(nonce.as_bytes()),
+            Payload {
+                msg: &serde_json::to_vec(resource).unwrap(),
+                aad: original_type.as_bytes(),
+            },
+        )
+        .unwrap();
+    serde_json::to_vec(&json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "create_time": "2026-06-01T10:00:01+08:00",
+        "event_type": event_type,
+        "resource_type": "encrypt-resource",
+        "summary": summary,
+        "resource": {
+            "algorithm": "AEAD_AES_256_GCM",
+            "ciphertext": data_encoding::BASE64.encode(&ciphertext),
+            "nonce": nonce,
+            "associated_data": original_type,
+            "original_type": original_type,
+        },
+    }))
+    .unwrap()
 }
 
 /// The `Wechatpay-*` headers WeChat Pay signs a body with, using the sandbox platform key.

@@ -28,6 +28,36 @@ pub enum PayError {
     Unavailable(String),
 }
 
+impl PayError {
+    /// What WeChat Pay said, as one line: `CODE: message` for a refusal in its usual shape,
+    /// else the answer or fault as it came.
+    pub fn reason(&self) -> String {
+        match (self, self.refusal()) {
+            (_, Some((code, message))) => format!("{code}: {message}"),
+            (PayError::Refused(body), None) => body.chars().take(200).collect(),
+            (PayError::Unavailable(fault), None) => fault.clone(),
+        }
+    }
+
+    /// WeChat Pay's refusal code (`NOT_ENOUGH`, `RESOURCE_NOT_EXISTS`, …), for a refusal.
+    pub fn refusal_code(&self) -> Option<String> {
+        self.refusal().map(|(code, _)| code)
+    }
+
+    /// A refusal's `{"code": …, "message": …}`.
+    fn refusal(&self) -> Option<(String, String)> {
+        let PayError::Refused(body) = self else {
+            return None;
+        };
+        let value: serde_json::Value = serde_json::from_str(body).ok()?;
+        let code = value["code"].as_str()?.to_string();
+        Some((
+            code,
+            value["message"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
+}
+
 pub struct PayClient {
     http: reqwest::Client,
     base_url: String,

@@ -1,4 +1,5 @@
-//! WeChat Pay API v3 payment notifications (支付结果通知), verified before anything is believed:
+//! WeChat Pay API v3 notifications (支付结果通知 and 退款结果通知), verified before anything is
+//! believed:
 //!
 //! 1. the signature type is `WECHATPAY2-SHA256-RSA2048` and the signature is not a probe
 //!    (`WECHATPAY/SIGNTEST/…`, which must fail);
@@ -6,7 +7,7 @@
 //! 3. SHA256withRSA over `timestamp\nnonce\nraw body\n` verifies with the platform public key
 //!    chosen by `Wechatpay-Serial` (several may be live during a key switch);
 //! 4. the resource decrypts with AES-256-GCM under the merchant's APIv3 key;
-//! 5. the transaction is ours (mchid, appid) and succeeded.
+//! 5. the transaction is ours (mchid, appid) and succeeded; a refund is our merchant's.
 //!
 //! The amount is checked against our order by the capture itself when the payment is recorded.
 //! [`sandbox`] signs notifications for `serve --dev`.
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod prepay;
 pub mod query;
+pub mod refund;
 pub mod sandbox;
 
 use std::collections::HashMap;
@@ -31,6 +33,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::configuration::SettingError;
+use refund::RefundAnswer;
 
 /// How far a notification's timestamp may be from our clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
@@ -72,6 +75,11 @@ pub struct WechatPaySettings {
     pub query_after_secs: u64,
     /// For how long after an order is placed it is looked up; 0 turns the lookups off.
     pub query_for_hours: u64,
+    /// How long after a refund is asked for (or refused, or not answered) it is asked about
+    /// again; the wait doubles with each question, up to an hour.
+    pub refund_retry_secs: u64,
+    /// Refusals after which a refund is recorded failed, for staff to look at.
+    pub refund_max_refusals: u32,
 }
 
 impl Default for WechatPaySettings {
@@ -87,6 +95,8 @@ impl Default for WechatPaySettings {
             timeout_ms: 5_000,
             query_after_secs: 300,
             query_for_hours: 24,
+            refund_retry_secs: 60,
+            refund_max_refusals: 5,
         }
     }
 }
@@ -157,11 +167,22 @@ pub struct Transaction {
     pub amount: Amount,
 }
 
+/// A refund result notification's resource (`REFUND.SUCCESS`, `REFUND.ABNORMAL`,
+/// `REFUND.CLOSED`), decrypted. Refund notifications name no app, only the merchant.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct RefundNotice {
+    pub mchid: String,
+    #[serde(flatten)]
+    pub refund: RefundAnswer,
+}
+
 /// What a verified notification, or an answer to an order query, says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notification {
     /// `TRANSACTION.SUCCESS` with a successful trade.
     Paid(Transaction),
+    /// What became of a refund.
+    Refund(RefundNotice),
     /// Any other event or trade state: nothing to record.
     Other(String),
 }
@@ -286,40 +307,24 @@ impl NotifyVerifier {
         self.verify_signature(headers, body, now)?;
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| NotifyError::Malformed(e.to_string()))?;
-        if envelope.event_type != "TRANSACTION.SUCCESS" {
-            return Ok(Notification::Other(envelope.event_type));
+        match envelope.event_type.as_str() {
+            "TRANSACTION.SUCCESS" => {
+                let transaction: Transaction = decrypt(api_v3_key, &envelope.resource)?;
+                self.check_ours(&transaction.mchid, &transaction.appid)?;
+                if transaction.trade_state != "SUCCESS" {
+                    return Ok(Notification::Other(transaction.trade_state));
+                }
+                Ok(Notification::Paid(transaction))
+            }
+            "REFUND.SUCCESS" | "REFUND.ABNORMAL" | "REFUND.CLOSED" => {
+                let notice: RefundNotice = decrypt(api_v3_key, &envelope.resource)?;
+                if notice.mchid != self.mchid {
+                    return Err(NotifyError::NotOurs);
+                }
+                Ok(Notification::Refund(notice))
+            }
+            _ => Ok(Notification::Other(envelope.event_type)),
         }
-        let resource = envelope.resource;
-        if resource.algorithm != "AEAD_AES_256_GCM" {
-            return Err(NotifyError::Malformed(format!(
-                "algorithm {}",
-                resource.algorithm
-            )));
-        }
-        let ciphertext = BASE64
-            .decode(resource.ciphertext.as_bytes())
-            .map_err(|_| NotifyError::Undecryptable)?;
-        if resource.nonce.len() != 12 {
-            return Err(NotifyError::Undecryptable);
-        }
-        let cipher = Aes256Gcm::new_from_slice(api_v3_key.expose_secret().as_bytes())
-            .map_err(|_| NotifyError::NotConfigured)?;
-        let plaintext = cipher
-            .decrypt(
-                Nonce::from_slice(resource.nonce.as_bytes()),
-                Payload {
-                    msg: &ciphertext,
-                    aad: resource.associated_data.as_bytes(),
-                },
-            )
-            .map_err(|_| NotifyError::Undecryptable)?;
-        let transaction: Transaction = serde_json::from_slice(&plaintext)
-            .map_err(|e| NotifyError::Malformed(e.to_string()))?;
-        self.check_ours(&transaction.mchid, &transaction.appid)?;
-        if transaction.trade_state != "SUCCESS" {
-            return Ok(Notification::Other(transaction.trade_state));
-        }
-        Ok(Notification::Paid(transaction))
     }
 
     /// Refuses a transaction of another merchant or mini-program.
@@ -329,4 +334,35 @@ impl NotifyVerifier {
         }
         Ok(())
     }
+}
+
+/// Decrypts a notification's resource with the APIv3 key and reads what it holds.
+fn decrypt<T: serde::de::DeserializeOwned>(
+    api_v3_key: &SecretString,
+    resource: &Resource,
+) -> Result<T, NotifyError> {
+    if resource.algorithm != "AEAD_AES_256_GCM" {
+        return Err(NotifyError::Malformed(format!(
+            "algorithm {}",
+            resource.algorithm
+        )));
+    }
+    let ciphertext = BASE64
+        .decode(resource.ciphertext.as_bytes())
+        .map_err(|_| NotifyError::Undecryptable)?;
+    if resource.nonce.len() != 12 {
+        return Err(NotifyError::Undecryptable);
+    }
+    let cipher = Aes256Gcm::new_from_slice(api_v3_key.expose_secret().as_bytes())
+        .map_err(|_| NotifyError::NotConfigured)?;
+    let plaintext = cipher
+        .decrypt(
+            Nonce::from_slice(resource.nonce.as_bytes()),
+            Payload {
+                msg: &ciphertext,
+                aad: resource.associated_data.as_bytes(),
+            },
+        )
+        .map_err(|_| NotifyError::Undecryptable)?;
+    serde_json::from_slice(&plaintext).map_err(|e| NotifyError::Malformed(e.to_string()))
 }
