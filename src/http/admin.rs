@@ -87,6 +87,7 @@ pub async fn delivered(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
     /// RFC 3339; the last 24 hours when absent.
@@ -218,6 +219,7 @@ pub async fn add_batch(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RosterQuery {
     /// The school, by name.

@@ -16,6 +16,7 @@ use crate::http::state::AppState;
 use crate::ledger::LedgerError;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OrdersQuery {
     /// `to_print`, `to_ship` or `shipped`.
@@ -150,6 +151,7 @@ async fn untracked(state: &AppState, order_id: OrderId) -> ApiError {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SheetQuery {
     /// `jpeg` (default) or `pdf`.

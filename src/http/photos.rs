@@ -145,6 +145,7 @@ pub async fn change_background(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PhotoQuery {
     /// `thumb` for a small JPEG preview; the file as stored when absent.

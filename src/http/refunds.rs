@@ -25,7 +25,7 @@ pub struct RefundBody {
     transaction_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/captures/{capture_id}/refunds", tag = "admins", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = RefundBody, security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/admin/captures/{capture_id}/refunds", tag = "admins", operation_id = "refund_payment", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = RefundBody, security(("bearer" = [])),
     responses((status = 200, description = "The capture-status view, the refund in `refunds` as `requested`", body = Object), (status = "4XX", body = ErrorBody)))]
 /// `POST /admin/captures/{id}/refunds {order_id, reason, transaction_id?}`: gives a payment back
 /// in full through WeChat Pay. The refund is recorded with the admin and the reason, then made
@@ -54,6 +54,7 @@ pub async fn refund(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RefundsQuery {
     /// `requested`, `refunded` or `failed`.
@@ -68,7 +69,7 @@ struct RefundList {
     refunds: Vec<RefundItem>,
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/refunds", tag = "admins", params(RefundsQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/refunds", tag = "admins", operation_id = "list_refunds", params(RefundsQuery), security(("bearer" = [])),
     responses((status = 200, body = RefundList), (status = "4XX", body = ErrorBody)))]
 /// `GET /admin/refunds?state=requested|refunded|failed`: oldest request first, with WeChat
 /// Pay's reason for each failed one.

@@ -22,6 +22,7 @@ const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     /// A school id.
