@@ -5,8 +5,27 @@
 //! the payment).
 
 use chrono::{DateTime, Utc};
+use photo_ledger_domain::refunds::RefundState;
 use photo_ledger_domain::values::RefundId;
+use photo_ledger_projections::refunds::RefundItem;
 use photo_ledger_store::{on_db, Db};
+use sqlx::types::Json;
+
+/// Up to `limit` refunds requested and not settled whose next question is due at `now` (or
+/// that were never asked about), oldest request first: the `refunds` view joined with this
+/// table, so refunds waiting out a backoff never hold back the ones that are due.
+pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<RefundItem>, sqlx::Error> {
+    let rows: Vec<(Json<RefundItem>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT r.item FROM refunds r LEFT JOIN refund_attempts a ON a.refund_id = r.refund_id
+         WHERE r.state = $1 AND (a.next_at IS NULL OR a.next_at <= $2)
+         ORDER BY r.requested_at, r.refund_id LIMIT $3")
+        .bind(RefundState::Requested.code())
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(|(item,)| item.0).collect())
+}
 
 /// A refund claimed for one question to WeChat Pay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use photo_ledger_domain::commands::{RecordRefund, RequestRefund};
-use photo_ledger_domain::refunds::{RefundOutcome, RefundState};
+use photo_ledger_domain::refunds::RefundOutcome;
 use photo_ledger_domain::values::{CaptureId, OrderId, RefundId};
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::capture_status::CaptureStatusView;
@@ -128,10 +128,11 @@ impl Payments {
 /// How one round went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Round {
-    /// Refunds claimed and asked for or about.
+    /// Refunds due a question.
+    pub due: usize,
+    /// Of those, claimed by this round and asked for or about (another instance may have
+    /// claimed the others).
     pub claimed: usize,
-    /// Refunds WeChat Pay has not settled yet.
-    pub pending: usize,
 }
 
 /// Makes the refunds the log has requested, through WeChat Pay.
@@ -181,12 +182,12 @@ impl RefundWorker {
             return Ok(Round::default());
         };
         let db = self.payments.captures().ledger().db();
-        let requested = refunds::list(db, RefundState::Requested, PER_ROUND).await?;
+        let due = refund_attempts::due(db, now, PER_ROUND).await?;
         let mut round = Round {
-            pending: requested.len(),
+            due: due.len(),
             ..Round::default()
         };
-        for item in requested {
+        for item in due {
             let backoff = |attempts: u32| self.backoff(attempts);
             let Some(claim) = refund_attempts::claim(db, item.refund_id, now, backoff).await?
             else {

@@ -16,6 +16,7 @@ on_both_stores!(
     staff_refund_a_kept_payment_with_a_reason_over_http_and_the_command_line,
     forged_refund_notifications_are_refused,
     the_fake_wechat_pay_refuses_a_refund_request_we_did_not_sign,
+    a_refund_whose_notification_never_comes_is_found_by_asking_about_it,
 );
 
 /// Waits (at most 30 s) until `done` holds.
@@ -470,4 +471,40 @@ async fn the_fake_wechat_pay_refuses_a_refund_request_we_did_not_sign(backend: B
         assert_eq!(answer.1["code"], "SIGN_ERROR");
     }
     assert!(app.wechat_pay.refunds().is_empty());
+}
+
+/// WeChat Pay accepts the refund but its notifications are lost: the refund is asked about, as
+/// a silent order is, and recorded once WeChat Pay says it is made.
+async fn a_refund_whose_notification_never_comes_is_found_by_asking_about_it(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.api.wechat_pay.refund_retry_secs = 1).await;
+    app.wechat_pay.repeat_refund_notifications(0);
+    let student = app.student("openid-a").await;
+    let capture = app.open_capture(&student, &WU).await;
+    let order = order_fee(&app, &student, &capture).await;
+    app.pay(&order, FEE_FEN).await;
+    let admin = app.staff("admin").await;
+    let (code, view) = app
+        .post(
+            &format!("/api/v1/admin/captures/{capture}/refunds"),
+            &admin,
+            json!({"order_id": order, "reason": "重复缴费，线下已核实"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{view}");
+    let refund_id = view["refunds"][0]["refund_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    until("the refund is found made", || async {
+        status(&app, &student, &capture).await["refunds"][0]["state"] == "refunded"
+    })
+    .await;
+    assert!(app.wechat_pay.refund_queries(&refund_id) >= 1);
+    assert_eq!(
+        app.wechat_pay.refund_requests(&refund_id),
+        1,
+        "asked for once"
+    );
+    let view = status(&app, &student, &capture).await;
+    assert_eq!(view["orders"][0]["state"], "refunded");
 }

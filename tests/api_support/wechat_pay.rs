@@ -60,6 +60,8 @@ struct State {
     refunds: Mutex<HashMap<String, FakeRefund>>,
     /// Refund requests by `out_refund_no`, refused ones included.
     refund_requests: Mutex<HashMap<String, usize>>,
+    /// Refund queries by `out_refund_no`.
+    refund_queries: Mutex<HashMap<String, usize>>,
     refuse_refunds: std::sync::atomic::AtomicBool,
     /// How many times each refund notification is delivered.
     refund_notifications: AtomicUsize,
@@ -82,6 +84,7 @@ impl Default for FakeWechatPay {
             closes: Mutex::default(),
             refunds: Mutex::default(),
             refund_requests: Mutex::default(),
+            refund_queries: Mutex::default(),
             refuse_refunds: std::sync::atomic::AtomicBool::new(false),
             refund_notifications: AtomicUsize::new(1),
             notify_to: Mutex::default(),
@@ -139,7 +142,7 @@ impl FakeWechatPay {
         self.0.refuse_refunds.store(refuse, Ordering::SeqCst);
     }
 
-    /// Delivers each refund notification `times` times, as WeChat Pay may.
+    /// Delivers each refund notification `times` times, as WeChat Pay may (0: they are lost).
     pub fn repeat_refund_notifications(&self, times: usize) {
         self.0.refund_notifications.store(times, Ordering::SeqCst);
     }
@@ -153,6 +156,12 @@ impl FakeWechatPay {
     pub fn refund_requests(&self, out_refund_no: &str) -> usize {
         let requests = self.0.refund_requests.lock().unwrap();
         requests.get(out_refund_no).copied().unwrap_or(0)
+    }
+
+    /// How often a refund was asked about.
+    pub fn refund_queries(&self, out_refund_no: &str) -> usize {
+        let queries = self.0.refund_queries.lock().unwrap();
+        queries.get(out_refund_no).copied().unwrap_or(0)
     }
 
     /// How often the order was closed.
@@ -498,6 +507,13 @@ async fn refund_query(
         return sign_error();
     }
     let out_refund_no = path.into_inner();
+    *fake
+        .0
+        .refund_queries
+        .lock()
+        .unwrap()
+        .entry(out_refund_no.clone())
+        .or_default() += 1;
     let refund = fake.0.refunds.lock().unwrap().get(&out_refund_no).cloned();
     match refund {
         Some(refund) => signed_reply(
