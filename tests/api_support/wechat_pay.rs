@@ -154,20 +154,17 @@ impl FakeWechatPay {
 
     /// How often a refund was asked for, refusals included.
     pub fn refund_requests(&self, out_refund_no: &str) -> usize {
-        let requests = self.0.refund_requests.lock().unwrap();
-        requests.get(out_refund_no).copied().unwrap_or(0)
+        counted(&self.0.refund_requests, out_refund_no)
     }
 
     /// How often a refund was asked about.
     pub fn refund_queries(&self, out_refund_no: &str) -> usize {
-        let queries = self.0.refund_queries.lock().unwrap();
-        queries.get(out_refund_no).copied().unwrap_or(0)
+        counted(&self.0.refund_queries, out_refund_no)
     }
 
     /// How often the order was closed.
     pub fn closes(&self, order_id: &str) -> usize {
-        let closes = self.0.closes.lock().unwrap();
-        closes.get(&out_trade_no(order_id)).copied().unwrap_or(0)
+        counted(&self.0.closes, &out_trade_no(order_id))
     }
 
     /// Waits (at most 30 s) until `count` prepay requests for [`PAY_HELD_OPENID`] are held.
@@ -212,9 +209,18 @@ impl FakeWechatPay {
 
     /// How often the order was asked about.
     pub fn queries(&self, order_id: &str) -> usize {
-        let queries = self.0.queries.lock().unwrap();
-        queries.get(&out_trade_no(order_id)).copied().unwrap_or(0)
+        counted(&self.0.queries, &out_trade_no(order_id))
     }
+}
+
+/// Counts one more request about `key`.
+fn count(counts: &Mutex<HashMap<String, usize>>, key: &str) {
+    *counts.lock().unwrap().entry(key.to_string()).or_default() += 1;
+}
+
+/// How many requests about `key` were counted.
+fn counted(counts: &Mutex<HashMap<String, usize>>, key: &str) -> usize {
+    counts.lock().unwrap().get(key).copied().unwrap_or(0)
 }
 
 /// Whether the request carries our merchant signature (`WECHATPAY2-SHA256-RSA2048` over method,
@@ -314,13 +320,7 @@ async fn order_query(
         return sign_error();
     }
     let out_trade_no = path.into_inner();
-    *fake
-        .0
-        .queries
-        .lock()
-        .unwrap()
-        .entry(out_trade_no.clone())
-        .or_default() += 1;
+    count(&fake.0.queries, &out_trade_no);
     let paid = fake.0.paid.lock().unwrap().get(&out_trade_no).copied();
     let mut order = json!({
         "appid": "wx-test-app",
@@ -365,13 +365,7 @@ async fn close_order(
         return sign_error();
     }
     let out_trade_no = path.into_inner();
-    *fake
-        .0
-        .closes
-        .lock()
-        .unwrap()
-        .entry(out_trade_no.clone())
-        .or_default() += 1;
+    count(&fake.0.closes, &out_trade_no);
     fake.0
         .paid
         .lock()
@@ -428,13 +422,7 @@ async fn refund(
         return HttpResponse::BadRequest()
             .json(json!({"code": "PARAM_ERROR", "message": "参数错误"}));
     };
-    *fake
-        .0
-        .refund_requests
-        .lock()
-        .unwrap()
-        .entry(out_refund_no.to_string())
-        .or_default() += 1;
+    count(&fake.0.refund_requests, out_refund_no);
     if fake.0.refuse_refunds.load(Ordering::SeqCst) {
         return HttpResponse::Forbidden()
             .json(json!({"code": "NOT_ENOUGH", "message": "基本账户余额不足，请充值后重新发起"}));
@@ -507,13 +495,7 @@ async fn refund_query(
         return sign_error();
     }
     let out_refund_no = path.into_inner();
-    *fake
-        .0
-        .refund_queries
-        .lock()
-        .unwrap()
-        .entry(out_refund_no.clone())
-        .or_default() += 1;
+    count(&fake.0.refund_queries, &out_refund_no);
     let refund = fake.0.refunds.lock().unwrap().get(&out_refund_no).cloned();
     match refund {
         Some(refund) => signed_reply(
