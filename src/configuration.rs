@@ -605,6 +605,7 @@ mod tests {
             ),
             ("store", "person_key", "person-secret-2"),
             ("codes", "signing_key", "code-secret-3"),
+            ("codes", "encryption_key", "codekey-secret-9"),
             (
                 "auth",
                 "token_secret",

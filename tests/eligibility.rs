@@ -22,7 +22,7 @@ use photo_ledger::eligibility::{
 use photo_ledger::ledger::Ledger;
 use photo_ledger_domain::events::VerificationMethod;
 use photo_ledger_domain::feature_code::FeatureCode;
-use photo_ledger_domain::identity::{mask_id, mask_name, IdType};
+use photo_ledger_domain::identity::IdType;
 use photo_ledger_domain::policy::BatchPolicy;
 use photo_ledger_domain::values::Fen;
 use photo_ledger_projections::capture_status;
@@ -42,6 +42,7 @@ on_both_stores!(
     five_wrong_guesses_lock_the_record_for_an_hour_whoever_asks,
     one_caller_guessing_at_many_students_is_locked,
     forged_and_tampered_codes_are_refused,
+    a_code_shows_nothing_of_its_student_and_old_codes_are_refused_as_outdated,
     a_screenshot_of_the_code_among_text_scaled_and_rotated_verifies,
     a_csv_roster_imports_good_rows_and_reports_bad_ones,
     an_xlsx_roster_imports_good_rows_and_reports_bad_ones,
@@ -110,8 +111,6 @@ impl World {
                 school_id: self.school_id.parse().unwrap(),
                 education_type: student.education_type.clone(),
                 student_number: student.student_number.clone(),
-                name_masked: mask_name(&student.name),
-                id_masked: mask_id(student.id_number.as_str()),
             })
             .unwrap()
     }
@@ -278,7 +277,7 @@ async fn the_collection_code_path_refuses_with_stable_codes(backend: Backend) {
         ),
         (by_code(&code, "1227"), "eligibility.last4_mismatch"),
         (by_code(&code, "12"), "eligibility.invalid_last4"),
-        (by_code("PL1-AAAA", "1226"), "eligibility.code_invalid"),
+        (by_code("PL2-AAAA", "1226"), "eligibility.code_invalid"),
         (
             by_code("学信网图像采集码 0x3f9a", "1226"),
             "eligibility.code_invalid",
@@ -665,37 +664,92 @@ async fn forged_and_tampered_codes_are_refused(backend: Backend) {
         "eligibility.code_invalid",
     );
 
-    // Tampered: another student number under the original signature.
-    let tampered = forger_free_swap(&code, "2022010001", "2022010002");
+    // Tampered: any byte changed.
+    let tampered = flip_a_byte(&code);
     assert_eq!(codes.verify(&tampered), Err(CodeError::BadSignature));
     refused_with(
-        attempt(&verifier, "openid-x", by_code(&tampered, "0020"), t0()).await,
+        attempt(&verifier, "openid-x", by_code(&tampered, "1226"), t0()).await,
         "eligibility.code_invalid",
     );
 
     // Truncated or not ours at all.
-    assert_eq!(
+    assert!(matches!(
         codes.verify(&code[..code.len() - 20]),
-        Err(CodeError::BadSignature)
-    );
-    assert_eq!(codes.verify("PL1-"), Err(CodeError::Garbled));
+        Err(CodeError::BadSignature | CodeError::Garbled)
+    ));
+    assert_eq!(codes.verify("PL2-"), Err(CodeError::Garbled));
     assert_eq!(
         codes.verify("https://example.org/x"),
         Err(CodeError::NotOurs)
     );
 }
 
-/// Replaces a field's bytes inside a token's payload, keeping the original signature.
-fn forger_free_swap(token: &str, from: &str, to: &str) -> String {
+/// Whoever holds a picture of someone's code cannot read the last four out of it: the QR text
+/// decodes to nothing of the student's identity. Codes of the first format, which showed the
+/// masked ID number (that is, the answer), are refused as outdated, unless the deployment still
+/// accepts them.
+async fn a_code_shows_nothing_of_its_student_and_old_codes_are_refused_as_outdated(
+    backend: Backend,
+) {
+    use data_encoding::BASE32_NOPAD;
+    let world = World::new(backend).await;
+    let code = world.code(FULL_TIME, "2022010001").await;
+    let bytes = BASE32_NOPAD
+        .decode(code.strip_prefix("PL2-").unwrap().as_bytes())
+        .unwrap();
+    let school_uuid: uuid::Uuid = world.school_id.parse().unwrap();
+    for (what, needle) in [
+        ("the last four", "1226".as_bytes()),
+        ("the masked ID", "****".as_bytes()),
+        ("the student number", "2022010001".as_bytes()),
+        ("the masked name", "吴*兰".as_bytes()),
+        ("the category", FULL_TIME.as_bytes()),
+        ("the school", school_uuid.as_bytes().as_slice()),
+    ] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{what} can be read from the code"
+        );
+    }
+
+    let old = first_format_code(&SigningKey::from_bytes(&[7; 32]), school_uuid, "2022010001");
+    refused_with(
+        attempt(&world.verifier(), "openid-x", by_code(&old, "1226"), t0()).await,
+        "eligibility.code_outdated",
+    );
+    let accepting = Verifier::new(
+        world.ledger.clone(),
+        world.signer.verifier().accepting_v1(true),
+        AttemptLimits::default(),
+    );
+    attempt(&accepting, "openid-wu", by_code(&old, "1226"), t0())
+        .await
+        .expect("accepted where the deployment opts in");
+}
+
+/// The token with one byte of its ciphertext changed.
+fn flip_a_byte(token: &str) -> String {
     use data_encoding::BASE32_NOPAD;
     let mut bytes = BASE32_NOPAD
-        .decode(token.strip_prefix("PL1-").unwrap().as_bytes())
+        .decode(token.strip_prefix("PL2-").unwrap().as_bytes())
         .unwrap();
-    let at = bytes
-        .windows(from.len())
-        .position(|w| w == from.as_bytes())
-        .expect("field present");
-    bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    format!("PL2-{}", BASE32_NOPAD.encode(&bytes))
+}
+
+/// A code of the first format, as `codes issue` wrote them before codes were encrypted: the
+/// record with the masked name and ID number, signed, readable by anyone.
+fn first_format_code(signing: &SigningKey, school_id: uuid::Uuid, number: &str) -> String {
+    use data_encoding::BASE32_NOPAD;
+    use ed25519_dalek::Signer;
+    let mut bytes = school_id.as_bytes().to_vec();
+    for field in [FULL_TIME, number, "吴*兰", "****1226"] {
+        bytes.push(field.len() as u8);
+        bytes.extend_from_slice(field.as_bytes());
+    }
+    let signature = signing.sign(&[&b"photo-ledger collection code v1"[..], &bytes].concat());
+    bytes.extend_from_slice(&signature.to_bytes());
     format!("PL1-{}", BASE32_NOPAD.encode(&bytes))
 }
 
@@ -1210,7 +1264,6 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     let first = qr::read(&std::fs::read(&pngs[0]).unwrap()).expect("a QR code");
     let payload = verifier.verify(&first).unwrap();
     assert_eq!(payload.student_number, "2022010001");
-    assert_eq!(payload.name_masked, "吴*兰");
     cli(&["codes", "verify", &first])
         .load_and_run()
         .await

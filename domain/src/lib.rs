@@ -28,6 +28,7 @@ pub mod policy;
 pub mod reasons;
 pub mod refunds;
 pub mod status;
+pub mod text;
 pub mod tracking_no;
 pub mod upcasters;
 pub mod values;

@@ -45,9 +45,13 @@ impl AddressError {
 
     pub fn message(&self) -> String {
         match self {
-            AddressError::InvalidRecipient => "请填写收件人姓名（不超过 32 个字）".into(),
+            AddressError::InvalidRecipient => {
+                "请填写收件人姓名（不超过 32 个字，不含看不见的字符）".into()
+            }
             AddressError::InvalidPhone => "请填写正确的手机号或固定电话".into(),
-            AddressError::InvalidAddress => "请填写详细地址（5 到 200 个字）".into(),
+            AddressError::InvalidAddress => {
+                "请填写详细地址（5 到 200 个字，不含换行和看不见的字符）".into()
+            }
             AddressError::Full => format!("最多保存 {MAX_PER_OWNER} 个地址，请先删除不用的地址"),
             AddressError::NotFound => "没有找到该地址".into(),
         }
@@ -62,30 +66,27 @@ pub struct NewAddress {
     address: String,
 }
 
-fn chars_between(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.chars().count()) && !s.chars().any(char::is_control)
+/// `raw` as people read it (NFC, nothing invisible), between `min` and `max` characters long.
+fn visible_between(raw: &str, min: usize, max: usize) -> Option<String> {
+    photo_ledger_domain::text::visible(raw)
+        .ok()
+        .filter(|s| (min..=max).contains(&s.chars().count()))
 }
 
 impl NewAddress {
     pub fn parse(recipient: &str, phone: &str, address: &str) -> Result<Self, AddressError> {
-        let recipient = recipient.trim();
         let phone: String = phone.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-        let address = address.trim();
-        if !chars_between(recipient, 1, 32) {
-            return Err(AddressError::InvalidRecipient);
-        }
+        let recipient = visible_between(recipient, 1, 32).ok_or(AddressError::InvalidRecipient)?;
         let mobile = phone.len() == 11 && phone.starts_with('1');
         let landline = (7..=12).contains(&phone.len()) && phone.starts_with('0');
         if !phone.bytes().all(|b| b.is_ascii_digit()) || !(mobile || landline) {
             return Err(AddressError::InvalidPhone);
         }
-        if !chars_between(address, 5, 200) {
-            return Err(AddressError::InvalidAddress);
-        }
+        let address = visible_between(address, 5, 200).ok_or(AddressError::InvalidAddress)?;
         Ok(Self {
-            recipient: recipient.to_string(),
+            recipient,
             phone,
-            address: address.to_string(),
+            address,
         })
     }
 }
@@ -126,11 +127,6 @@ pub async fn add(
     // As PostgreSQL keeps it (microseconds), so the entry answered now and read again later
     // are the same.
     let now = chrono::SubsecRound::trunc_subsecs(now, 6);
-    let (count,): (i64,) = on_db!(db, pool => sqlx::query_as(
-        "SELECT COUNT(*) FROM addresses WHERE owner = $1").bind(owner).fetch_one(pool).await)?;
-    if count >= MAX_PER_OWNER {
-        return Err(AddressError::Full.into());
-    }
     let address = Address {
         address_id,
         recipient: new.recipient,
@@ -138,19 +134,62 @@ pub async fn add(
         address: new.address,
         created_at: now,
     };
-    on_db!(db, pool => sqlx::query(
+    // The cap is checked and the entry added in one statement, so concurrent adds cannot pass
+    // it together: SQLite runs a writing statement under its one write lock; PostgreSQL takes a
+    // lock on the owner's book for the transaction first.
+    const ADD_UNDER_CAP: &str =
         "INSERT INTO addresses (address_id, owner, recipient, phone, address, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (address_id) DO NOTHING")
+         SELECT $1, $2, $3, $4, $5, $6
+         WHERE (SELECT COUNT(*) FROM addresses WHERE owner = $2) < $7
+         ON CONFLICT (address_id) DO NOTHING";
+    let insert = sqlx::query(ADD_UNDER_CAP);
+    let added = match db {
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('addresses:' || $1))")
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?;
+            let added = bind_address(insert, &address, owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            added
+        }
+        Db::Sqlite(pool) => bind_address(sqlx::query(ADD_UNDER_CAP), &address, owner)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    };
+    if added == 0 {
+        // Added by a concurrent retry of the same request, or the book is full.
+        return get(db, owner, &address.address_id)
+            .await
+            .map_err(|_| AddressError::Full.into());
+    }
+    Ok(address)
+}
+
+fn bind_address<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    address: &'q Address,
+    owner: &'q str,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
         .bind(&address.address_id)
         .bind(owner)
         .bind(&address.recipient)
         .bind(&address.phone)
         .bind(&address.address)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-    Ok(address)
+        .bind(address.created_at)
+        .bind(MAX_PER_OWNER)
 }
 
 /// A student's addresses, oldest first.

@@ -1,6 +1,7 @@
 //! Staff accounts: reviewers, print staff (couriers) and admins, signing in with a username and
-//! a password kept only as an argon2id hash. Hashing runs on a blocking thread, never on the
-//! async executor.
+//! a password kept only as an argon2id hash. Hashing runs on [`CONCURRENT_HASHES`] threads of its
+//! own, never on the async executor: each hash takes 19 MiB, so a flood of sign-ins waits its
+//! turn instead of taking the server's memory.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -64,13 +65,50 @@ fn valid_username(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// Password hashes computed at once, at most: argon2id takes 19 MiB for each.
+pub const CONCURRENT_HASHES: usize = 2;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads password hashes run on, [`CONCURRENT_HASHES`] of them, fed from one queue. A
+/// flood of sign-ins waits in the queue. Dedicated threads also keep the memory bounded after
+/// the flood: each thread's allocator keeps what a hash freed for the next one, so two threads
+/// keep two hashes' worth, where hashes spread over the runtime's many blocking threads would
+/// leave 19 MiB behind in each of their allocator arenas.
+static HASHERS: LazyLock<std::sync::mpsc::Sender<Job>> = LazyLock::new(|| {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+    for n in 0..CONCURRENT_HASHES {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("password-hash-{n}"))
+            .spawn(move || loop {
+                let job = queue
+                    .lock()
+                    .map_err(|_| ())
+                    .and_then(|q| q.recv().map_err(|_| ()));
+                match job {
+                    Ok(job) => job(),
+                    Err(()) => return,
+                }
+            })
+            .expect("a password-hashing thread starts");
+    }
+    jobs
+});
+
+/// Runs a password hash on one of the hashing threads, once it is free.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, StaffError> {
+    let (done, result) = tokio::sync::oneshot::channel();
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work))
-        .await
-        .map_err(|e| StaffError::Hashing(e.to_string()))
+    HASHERS
+        .send(Box::new(move || {
+            let _ = done.send(span.in_scope(work));
+        }))
+        .map_err(|e| StaffError::Hashing(e.to_string()))?;
+    result.await.map_err(|e| StaffError::Hashing(e.to_string()))
 }
 
 /// Adds an account, or sets the role and password of an existing one. Returns whether it is new.

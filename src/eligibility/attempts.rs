@@ -89,6 +89,18 @@ pub async fn ensure_unlocked(
     Ok(())
 }
 
+/// The longest caller or subject the log keeps; what a request sent beyond it is cut, and the cut
+/// said (`…[+N bytes]`), so a megabyte "student number" costs the log a line, not a megabyte.
+pub const LOGGED_CHARS: usize = 128;
+
+/// `text` as the log keeps it.
+fn for_the_log(text: &str) -> String {
+    match text.char_indices().nth(LOGGED_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…[+{} bytes]", &text[..cut], text.len() - cut),
+    }
+}
+
 /// Logs a refused attempt and, for a wrong guess, locks its student record and its caller when
 /// either has reached its limit.
 pub async fn record(
@@ -96,11 +108,15 @@ pub async fn record(
     limits: &AttemptLimits,
     attempt: &FailedAttempt,
 ) -> Result<(), EligibilityError> {
+    let (caller, subject) = (
+        for_the_log(&attempt.caller),
+        attempt.subject.as_deref().map(for_the_log),
+    );
     on_db!(db, pool => sqlx::query(
         "INSERT INTO verification_attempts (caller, subject, method, code, counted, at)
          VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&attempt.caller)
-        .bind(&attempt.subject)
+        .bind(&caller)
+        .bind(&subject)
         .bind(method_name(attempt.method))
         .bind(&attempt.code)
         .bind(attempt.counted)
@@ -112,7 +128,7 @@ pub async fn record(
         return Ok(());
     }
     let since = attempt.at - limits.window;
-    if let Some(subject) = &attempt.subject {
+    if let Some(subject) = &subject {
         let failures: i64 = on_db!(db, pool => sqlx::query_scalar(
             "SELECT count(*) FROM verification_attempts
              WHERE subject = $1 AND counted AND at > $2 AND at <= $3")
@@ -133,7 +149,7 @@ pub async fn record(
     let failures: i64 = on_db!(db, pool => sqlx::query_scalar(
         "SELECT count(*) FROM verification_attempts
          WHERE caller = $1 AND counted AND at > $2 AND at <= $3")
-        .bind(&attempt.caller)
+        .bind(&caller)
         .bind(since)
         .bind(attempt.at)
         .fetch_one(pool)
@@ -211,4 +227,23 @@ fn parse_method(name: &str) -> Option<VerificationMethod> {
     ]
     .into_iter()
     .find(|m| method_name(*m) == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_log_keeps_of_an_input_is_bounded_and_says_it_was_cut() {
+        assert_eq!(for_the_log("school/2022010001"), "school/2022010001");
+        let huge = format!("school/{}", "学".repeat(1_000_000));
+        let kept = for_the_log(&huge);
+        assert_eq!(
+            kept.chars().count(),
+            LOGGED_CHARS + "…[+2999637 bytes]".chars().count()
+        );
+        assert!(kept.ends_with("…[+2999637 bytes]"), "{kept}");
+        let exactly = "x".repeat(LOGGED_CHARS);
+        assert_eq!(for_the_log(&exactly), exactly);
+    }
 }

@@ -76,6 +76,7 @@ impl EligibilityError {
             BatchClosed { .. } => "eligibility.batch_closed",
             NoOpenBatch { .. } => "eligibility.no_open_batch",
             InvalidLastFour(_) => "eligibility.invalid_last4",
+            CodeInvalid(CodeError::Outdated) => "eligibility.code_outdated",
             CodeInvalid(_) => "eligibility.code_invalid",
             CodeUnreadable => "eligibility.code_unreadable",
             CodeMismatch => "eligibility.code_mismatch",
@@ -109,6 +110,7 @@ impl EligibilityError {
             InvalidLastFour(_) => {
                 "请输入证件号码的后四位（括号算作字符，如 A123456(7) 输入 6(7)）".into()
             }
+            CodeInvalid(CodeError::Outdated) => "采集码已停用，请联系学校获取新的采集码".into(),
             CodeInvalid(_) => "采集码无效，请使用学校下发的采集码".into(),
             CodeUnreadable => "未能识别图片中的采集码，请上传清晰完整的截图".into(),
             CodeMismatch => "采集码与所选学校或学历类别不符".into(),
@@ -136,8 +138,8 @@ impl EligibilityError {
         use EligibilityError::*;
         matches!(
             self,
-            UnknownBatch(_) | CodeInvalid(_) | CodeMismatch | NotOnRoster | LastFourMismatch
-        )
+            UnknownBatch(_) | CodeUnreadable | CodeMismatch | NotOnRoster | LastFourMismatch
+        ) || matches!(self, CodeInvalid(e) if *e != CodeError::Outdated)
     }
 
     /// A refusal worth recording in the failed-verification log (not an outage).

@@ -284,9 +284,14 @@ fn validate_row(
     if student_number.chars().count() > 32 {
         return Err(format!("学号 {student_number} 超过 32 个字符"));
     }
-    let name = required(Column::Name)?.to_string();
-    if name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err("姓名超过 64 个字符或含有控制字符".into());
+    let name = photo_ledger_domain::text::visible(required(Column::Name)?).map_err(|hidden| {
+        format!(
+            "姓名含有看不见的字符（U+{:04X}）",
+            u32::from(hidden.character)
+        )
+    })?;
+    if name.chars().count() > 64 {
+        return Err("姓名超过 64 个字符".into());
     }
     let id_type_text = required(Column::IdType)?;
     let id_type = IdType::parse(id_type_text).ok_or_else(|| {

@@ -44,16 +44,22 @@ const MAX_TEXT: usize = 64;
 
 /// A trimmed, non-empty name of at most 64 characters; `what` names it in the refusal.
 pub fn clean_text(what: &str, raw: &str) -> Result<String, EligibilityError> {
-    let text = raw.trim();
+    let text = photo_ledger_domain::text::visible(raw).map_err(|hidden| {
+        EligibilityError::InvalidInput(format!(
+            "{what}含有看不见的字符（U+{:04X}，第 {} 个字符），请重新输入",
+            u32::from(hidden.character),
+            hidden.position + 1
+        ))
+    })?;
     if text.is_empty() {
         return Err(EligibilityError::InvalidInput(format!("{what}为空")));
     }
-    if text.chars().count() > MAX_TEXT || text.chars().any(char::is_control) {
+    if text.chars().count() > MAX_TEXT {
         return Err(EligibilityError::InvalidInput(format!(
-            "{what}“{text}”超过 {MAX_TEXT} 个字符或含有控制字符"
+            "{what}“{text}”超过 {MAX_TEXT} 个字符"
         )));
     }
-    Ok(text.to_string())
+    Ok(text)
 }
 
 /// Adds a school, or adds categories to the school of that name. Returns the school and

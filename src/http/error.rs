@@ -497,8 +497,16 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiCode::NotFound.into())
 }
 
-pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiCode::MethodNotAllowed.into())
+/// 405 in the one error shape, with `Allow` naming the methods the path does answer.
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
+    let allow = super::openapi::allowed_methods(req.match_pattern().as_deref().unwrap_or_default());
+    let mut response = ApiError::from(ApiCode::MethodNotAllowed).error_response();
+    if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
+    }
+    response
 }
 
 #[cfg(test)]

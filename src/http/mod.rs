@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod captures;
+pub mod control_chars;
 
 pub mod courier;
 pub mod error;
@@ -66,6 +67,8 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
             .service({
                 let mut api = web::scope("/api/v1")
                     .wrap(from_fn(idempotency::middleware))
+                    // Outermost: nothing with a control character reaches a key or a handler.
+                    .wrap(from_fn(control_chars::middleware))
                     .service(auth_scope)
                     .service(
                         resource("/captures")

@@ -83,10 +83,62 @@ impl Modify for BearerTokens {
     }
 }
 
+/// The methods each documented path answers, by its pattern (`/api/v1/captures/{capture_id}`):
+/// what a 405 names in `Allow`.
+static METHODS: LazyLock<std::collections::HashMap<String, String>> = LazyLock::new(|| {
+    let document: serde_json::Value =
+        serde_json::from_str(&DOCUMENT).expect("the OpenAPI document is JSON");
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods: Vec<String> = item
+                .as_object()
+                .into_iter()
+                .flat_map(|operations| operations.keys())
+                .filter(|m| matches!(m.as_str(), "get" | "post" | "put" | "patch" | "delete"))
+                .map(|m| m.to_uppercase())
+                .collect();
+            (path, methods.join(", "))
+        })
+        .collect()
+});
+
+/// The methods the route `pattern` answers, as `Allow` names them; `GET` for the routes outside
+/// the document (health and metrics).
+pub fn allowed_methods(pattern: &str) -> String {
+    METHODS
+        .get(pattern)
+        .cloned()
+        .unwrap_or_else(|| "GET".to_string())
+}
+
+/// The document served: the handlers' annotations, and on every operation the outage and fault
+/// answers any route can give (503 when the store or a dependency such as WeChat is unavailable
+/// or not configured, 500 for a fault of ours), in the one error shape.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_json()
-        .expect("the OpenAPI document serialises")
+    let mut document: serde_json::Value = serde_json::from_str(
+        &ApiDoc::openapi()
+            .to_json()
+            .expect("the OpenAPI document serialises"),
+    )
+    .expect("the OpenAPI document is JSON");
+    let server_errors = serde_json::json!({
+        "description": "503 when the store or a dependency (WeChat, WeChat Pay, photo processing) is unavailable or not configured; 500 for a fault of ours",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    });
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for operation in paths.values_mut().filter_map(|p| p.as_object_mut()) {
+            for (_, operation) in operation.iter_mut() {
+                if let Some(responses) = operation["responses"].as_object_mut() {
+                    responses
+                        .entry("5XX")
+                        .or_insert_with(|| server_errors.clone());
+                }
+            }
+        }
+    }
+    document.to_string()
 });
 
 /// `GET /api/v1/openapi.json`.

@@ -10,6 +10,78 @@ on_both_stores!(
     wechat_sign_in_goes_through_jscode2session,
 );
 
+/// 256 anonymous wrong staff sign-ins at once: each password hash takes 19 MiB, and only two run
+/// at a time, on threads of their own, so the service's memory stays under a ceiling whatever
+/// the flood, and `/healthz` keeps answering. (Unbounded, this took a service from 113 MB to
+/// 5 GB; bounded to two at a time but spread over the runtime's blocking threads, it still grew
+/// by 750 MiB, each thread's allocator keeping a hash's memory.)
+#[tokio::test]
+async fn a_flood_of_wrong_staff_sign_ins_cannot_take_the_servers_memory() {
+    use std::time::{Duration, Instant};
+    const FLOOD: usize = 256;
+    const CEILING: u64 = 256 * 1024 * 1024;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let service = app.serve_process(port, None).await;
+    let client = reqwest::Client::new();
+    // One sign-in first, so what is loaded once (the dummy hash, the pool) is in the baseline.
+    let _ = client
+        .post(service.url("/api/v1/auth/staff"))
+        .json(&json!({"username": "nobody", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    let baseline = service.resident_bytes();
+
+    let mut flood = tokio::task::JoinSet::new();
+    for i in 0..FLOOD {
+        let (client, url) = (client.clone(), service.url("/api/v1/auth/staff"));
+        flood.spawn(async move {
+            let answer = client
+                .post(url)
+                .json(&json!({"username": "admin", "password": format!("guess {i}")}))
+                .timeout(Duration::from_secs(300))
+                .send()
+                .await
+                .unwrap();
+            answer.status().as_u16()
+        });
+    }
+    let mut peak = baseline;
+    let mut slowest_health = Duration::ZERO;
+    while !flood.is_empty() {
+        peak = peak.max(service.resident_bytes());
+        let asked = Instant::now();
+        let health = client
+            .get(service.url("/healthz"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("/healthz answers during the flood");
+        assert_eq!(health.status(), 200);
+        slowest_health = slowest_health.max(asked.elapsed());
+        while let Some(done) = flood.try_join_next() {
+            assert_eq!(done.unwrap(), 401, "every wrong sign-in is refused");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let grew = peak.saturating_sub(baseline);
+    assert!(
+        grew <= CEILING,
+        "{FLOOD} wrong sign-ins grew the service by {} MiB (from {} MiB)",
+        grew >> 20,
+        baseline >> 20
+    );
+    assert!(
+        slowest_health < Duration::from_secs(2),
+        "/healthz took {slowest_health:?} during the flood"
+    );
+}
+
 async fn students_and_staff_sign_in_and_tokens_are_checked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let student = app.student("openid-a").await;

@@ -5,7 +5,159 @@ use crate::support::Backend;
 use reqwest::Method;
 use serde_json::json;
 
-on_both_stores!(malformed_input_gets_the_one_error_shape,);
+on_both_stores!(
+    malformed_input_gets_the_one_error_shape,
+    control_characters_are_refused_before_any_handler,
+    every_path_names_its_methods_when_it_answers_405,
+);
+
+/// A NUL (which PostgreSQL cannot store in text) or another control character, anywhere in a
+/// JSON body or the query string, is refused with 422 on both stores, anonymous sign-in
+/// included; tabs and line breaks in a body are kept.
+async fn control_characters_are_refused_before_any_handler(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student("openid-a").await;
+    let reviewer = app.staff("reviewer").await;
+    let anonymous_sign_in = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/staff",
+            None,
+            Some(json!({"username": "admin\u{0}", "password": "x"})),
+        )
+        .await;
+    assert_error(&anonymous_sign_in, 422, "request.invalid");
+    assert!(anonymous_sign_in.1["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("U+0000"));
+    for (path, body) in [
+        (
+            "/api/v1/me/addresses",
+            json!({"recipient": "吴\u{0}晓兰", "phone": "13800000000", "address": "无锡"}),
+        ),
+        (
+            "/api/v1/me/addresses",
+            json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "无锡\u{1b}[2J"}),
+        ),
+        (
+            "/api/v1/captures",
+            json!({"school": "江南大学\u{0}", "student_number": "2022010001"}),
+        ),
+        (
+            "/api/v1/captures",
+            json!({"school": SCHOOL, "student_number": "2022010001", "extra\u{7}": 1}),
+        ),
+    ] {
+        let answer = app.post(path, &student, body.clone()).await;
+        assert_error(&answer, 422, "request.invalid");
+    }
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(book["addresses"], json!([]), "nothing was stored");
+    let in_query = app.get("/api/v1/review/queue?school=%00", &reviewer).await;
+    assert_error(&in_query, 422, "request.invalid");
+
+    // A line break is left to the route: an address refuses it as its own rule says.
+    let line_break = app
+        .post(
+            "/api/v1/me/addresses",
+            &student,
+            json!({"recipient": "吴晓兰", "phone": "13800000000", "address": "江苏省无锡市\n蠡湖大道1800号"}),
+        )
+        .await;
+    assert_error(&line_break, 422, "address.invalid_address");
+    // Invisible characters are refused by the address's rule, and look-alike names are one.
+    for (recipient, address) in [
+        ("吴\u{200B}晓兰", "江苏省无锡市蠡湖大道1800号"),
+        ("吴晓兰", "江苏省无锡市\u{202E}号0081道大湖蠡"),
+    ] {
+        let answer = app
+            .post(
+                "/api/v1/me/addresses",
+                &student,
+                json!({"recipient": recipient, "phone": "13800000000", "address": address}),
+            )
+            .await;
+        assert_eq!(answer.0, 422, "{}", answer.1);
+    }
+    let admin = app.staff("admin").await;
+    for look_alike in ["江南\u{200B}大学", "\u{FEFF}江南大学", "江南大学\u{202E}"] {
+        let answer = app
+            .post(
+                "/api/v1/admin/schools",
+                &admin,
+                json!({"name": look_alike, "categories": [FULL_TIME]}),
+            )
+            .await;
+        assert_error(&answer, 422, "eligibility.invalid_input");
+    }
+    let (_, schools) = app.get("/api/v1/admin/schools", &admin).await;
+    assert_eq!(schools["schools"].as_array().unwrap().len(), 1, "{schools}");
+}
+
+/// A method a path does not answer gets 405 with `Allow` naming those it does, on every path
+/// of the OpenAPI document and on the health routes.
+async fn every_path_names_its_methods_when_it_answers_405(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let document: serde_json::Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut checked = 0;
+    for (pattern, operations) in document["paths"].as_object().unwrap() {
+        let path: String = pattern
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    id.as_str()
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut expected: Vec<String> = operations
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|m| m.to_uppercase())
+            .collect();
+        expected.sort();
+        let answer = app
+            .client
+            .request(Method::PUT, app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        let allow = answer
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_string());
+        let (status, body) = read(answer).await;
+        assert_eq!(status, 405, "PUT {path}: {body}");
+        assert_eq!(body["code"], "http.method_not_allowed");
+        let mut allowed: Vec<String> = allow
+            .unwrap_or_else(|| panic!("PUT {path}: no Allow"))
+            .split(", ")
+            .map(str::to_string)
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed, expected, "Allow of {pattern}");
+        checked += 1;
+    }
+    assert!(checked > 30, "{checked} paths");
+    let health = app
+        .client
+        .request(Method::POST, app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 405);
+    assert_eq!(health.headers()["allow"], "GET");
+}
 
 async fn malformed_input_gets_the_one_error_shape(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -5,7 +5,44 @@ use crate::support::Backend;
 use reqwest::Method;
 use serde_json::json;
 
-on_both_stores!(paper_prints_are_mailed_and_shipped_by_print_staff,);
+on_both_stores!(
+    paper_prints_are_mailed_and_shipped_by_print_staff,
+    the_address_book_cap_holds_under_concurrent_adds,
+);
+
+/// 60 addresses posted at once (each under its own key): exactly 20 are kept, the others are
+/// refused as the book being full.
+async fn the_address_book_cap_holds_under_concurrent_adds(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let student = app.student("openid-a").await;
+    let mut posts = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (app, student) = (app.clone(), student.clone());
+        posts.spawn(async move {
+            let answer = app
+                .keyed_post("/api/v1/me/addresses", &student, &format!("address-{i}"))
+                .json(&json!({"recipient": "吴晓兰", "phone": "13800000000", "address": format!("江苏省无锡市蠡湖大道{i}号")}))
+                .send()
+                .await
+                .unwrap();
+            read(answer).await
+        });
+    }
+    let (mut added, mut full) = (0, 0);
+    while let Some(answer) = posts.join_next().await {
+        let answer = answer.unwrap();
+        match answer.0.as_u16() {
+            201 => added += 1,
+            _ => {
+                assert_error(&answer, 409, "address.book_full");
+                full += 1;
+            }
+        }
+    }
+    assert_eq!((added, full), (20, 40));
+    let (_, book) = app.get("/api/v1/me/addresses", &student).await;
+    assert_eq!(book["addresses"].as_array().unwrap().len(), 20);
+}
 
 async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -20,7 +20,6 @@ use photo_ledger::payments::wechat_pay::{PlatformKey, WechatPaySettings};
 use photo_ledger::startup::{open_store, Application};
 use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
-use photo_ledger_domain::identity::{mask_id, mask_name};
 use photo_ledger_domain::metadata::{Actor, EventMetadata, Role};
 use photo_ledger_domain::values::{Background, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
@@ -336,8 +335,6 @@ impl TestApp {
                 school_id: self.school_id.parse().unwrap(),
                 education_type: FULL_TIME.into(),
                 student_number: student.number.into(),
-                name_masked: mask_name(student.name),
-                id_masked: mask_id(student.id_number),
             })
             .unwrap()
     }
@@ -654,6 +651,19 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The process's resident memory now, in bytes (`VmRSS` in `/proc`).
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the service process is running");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("VmRSS in /proc/PID/status");
+        kib * 1024
     }
 
     fn kill(&mut self) {
