@@ -12,12 +12,13 @@
 //! - [`captures`]: acting on a capture (access, command, views, status), for every caller.
 //! - [`eligibility`]: schools, batches, rosters, collection codes and proving who may be
 //!   photographed.
-//! - [`payments`]: orders, WeChat Pay (prepay, notifications, the order query).
+//! - [`payments`]: orders, WeChat Pay (prepay, notifications, the order query, refunds).
 //! - [`photos`]: storing, standardising and serving a capture's photos.
 //! - [`accounts`]: staff accounts, WeChat sign-in and students' address books.
 //! - [`configuration`]: every setting, from a file, `PHOTO_LEDGER__…` variables and flags.
 //! - [`startup`]: builds the running service; [`http`]: the REST API under `/api/v1`;
-//!   [`cli`]: the `photo-ledger` subcommands; [`telemetry`]: logs and metrics.
+//!   [`cli`]: the `photo-ledger` subcommands; [`telemetry`]: logs and metrics;
+//!   [`work_pool`]: a few threads of their own for heavy work anyone can ask for.
 
 pub mod accounts;
 pub mod captures;
@@ -30,3 +31,4 @@ pub mod payments;
 pub mod photos;
 pub mod startup;
 pub mod telemetry;
+pub mod work_pool;

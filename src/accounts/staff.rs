@@ -11,6 +11,8 @@ use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 use std::sync::LazyLock;
 
+use crate::work_pool::WorkPool;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StaffAccount {
     pub username: String,
@@ -68,47 +70,18 @@ fn valid_username(name: &str) -> bool {
 /// Password hashes computed at once, at most: argon2id takes 19 MiB for each.
 pub const CONCURRENT_HASHES: usize = 2;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// The threads password hashes run on.
+static HASHERS: LazyLock<WorkPool> =
+    LazyLock::new(|| WorkPool::new("password-hash", CONCURRENT_HASHES));
 
-/// The threads password hashes run on, [`CONCURRENT_HASHES`] of them, fed from one queue. A
-/// flood of sign-ins waits in the queue. Dedicated threads also keep the memory bounded after
-/// the flood: each thread's allocator keeps what a hash freed for the next one, so two threads
-/// keep two hashes' worth, where hashes spread over the runtime's many blocking threads would
-/// leave 19 MiB behind in each of their allocator arenas.
-static HASHERS: LazyLock<std::sync::mpsc::Sender<Job>> = LazyLock::new(|| {
-    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-    let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
-    for n in 0..CONCURRENT_HASHES {
-        let queue = queue.clone();
-        std::thread::Builder::new()
-            .name(format!("password-hash-{n}"))
-            .spawn(move || loop {
-                let job = queue
-                    .lock()
-                    .map_err(|_| ())
-                    .and_then(|q| q.recv().map_err(|_| ()));
-                match job {
-                    Ok(job) => job(),
-                    Err(()) => return,
-                }
-            })
-            .expect("a password-hashing thread starts");
-    }
-    jobs
-});
-
-/// Runs a password hash on one of the hashing threads, once it is free.
+/// Runs a password hash on one of the hashing threads, once one is free.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, StaffError> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    let span = tracing::Span::current();
     HASHERS
-        .send(Box::new(move || {
-            let _ = done.send(span.in_scope(work));
-        }))
-        .map_err(|e| StaffError::Hashing(e.to_string()))?;
-    result.await.map_err(|e| StaffError::Hashing(e.to_string()))
+        .run("password-hash", work)
+        .await
+        .map_err(|e| StaffError::Hashing(e.to_string()))
 }
 
 /// Adds an account, or sets the role and password of an existing one. Returns whether it is new.

@@ -15,8 +15,12 @@ use qrcode::{Color, EcLevel, QrCode};
 /// Pixels per QR module in printed codes, and the quiet zone the QR standard asks for.
 const MODULE_PX: u32 = 8;
 const QUIET_MODULES: u32 = 4;
-/// Larger images are refused before decoding (a decompression bomb, not a screenshot).
-const MAX_SIDE: u32 = 8000;
+/// Larger images are refused from their header, before decoding (a decompression bomb, not a
+/// screenshot: phones' screens are under 3,500 pixels on their longer side).
+pub const MAX_SIDE: u32 = 4096;
+/// The most a picture's decoder may allocate, compressed chunks such as a colour profile
+/// included: a 4096 × 4096 RGBA picture, and no bomb past it.
+pub const MAX_DECODE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Why a QR picture could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +60,7 @@ pub fn read(bytes: &[u8]) -> Option<String> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let gray = reader.decode().ok()?.to_luma8();
     let text = candidates(&gray).find_map(|image| decode(&image));

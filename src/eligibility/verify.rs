@@ -28,6 +28,13 @@ use uuid::Uuid;
 use super::attempts::{self, AttemptLimits, FailedAttempt, LockKey};
 use super::batches::{self, Batch};
 use super::codes::{CodePayload, CodeVerifier};
+use crate::work_pool::WorkPool;
+
+/// Code pictures read at once, at most: each decode may take up to `qr::MAX_DECODE_BYTES`.
+const CONCURRENT_CODE_PICTURES: usize = 2;
+/// The threads code pictures are read on.
+static CODE_PICTURES: std::sync::LazyLock<WorkPool> =
+    std::sync::LazyLock::new(|| WorkPool::new("code-picture", CONCURRENT_CODE_PICTURES));
 use super::error::EligibilityError;
 use super::qr;
 use super::roster::{self, RosterStudent};
@@ -328,7 +335,8 @@ impl Verifier {
             CodeInput::Text(text) => text.clone(),
             CodeInput::Image(bytes) => {
                 let bytes = bytes.clone();
-                tokio::task::spawn_blocking(move || qr::read(&bytes))
+                CODE_PICTURES
+                    .run("code-picture", move || qr::read(&bytes))
                     .await
                     .map_err(|_| EligibilityError::CodeUnreadable)?
                     .ok_or(EligibilityError::CodeUnreadable)?

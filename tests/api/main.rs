@@ -17,6 +17,7 @@ mod auth;
 mod captures;
 mod chaos;
 mod errors;
+mod floods;
 mod idempotency;
 mod payments;
 mod photos;

@@ -1,0 +1,186 @@
+//! Floods: no request, signed in or not, can take more than its share. Each test starts
+//! `photo-ledger serve` as a process of its own, floods it, and watches its resident memory
+//! through `/proc` and its `/healthz` while the flood lasts.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::api_support::*;
+use crate::support::Backend;
+use serde_json::json;
+
+/// `photo-ledger serve` on a free port over the test service's store.
+async fn service(app: &TestApp) -> ServiceProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    app.serve_process(port, None).await
+}
+
+/// Runs the `flood` requests at once against `service`, watching its memory and `/healthz`
+/// until all are answered; checks each answer with `answered`; answers how much the service
+/// grew past `baseline` at its peak, and the slowest `/healthz`.
+async fn flood<F>(
+    service: &ServiceProcess,
+    requests: Vec<F>,
+    answered: impl Fn(u16, serde_json::Value),
+) -> (u64, Duration)
+where
+    F: Future<Output = (u16, serde_json::Value)> + Send + 'static,
+{
+    let client = reqwest::Client::new();
+    let baseline = service.resident_bytes();
+    let mut all = tokio::task::JoinSet::new();
+    for request in requests {
+        all.spawn(request);
+    }
+    let (mut peak, mut slowest_health) = (baseline, Duration::ZERO);
+    while !all.is_empty() {
+        peak = peak.max(service.resident_bytes());
+        let asked = Instant::now();
+        let health = client
+            .get(service.url("/healthz"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("/healthz answers during the flood");
+        assert_eq!(health.status(), 200);
+        slowest_health = slowest_health.max(asked.elapsed());
+        while let Some(done) = all.try_join_next() {
+            let (status, body) = done.unwrap();
+            answered(status, body);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (peak.saturating_sub(baseline), slowest_health)
+}
+
+/// 256 anonymous wrong staff sign-ins at once: each password hash takes 19 MiB, and only two run
+/// at a time, on threads of their own, so the service's memory stays under a ceiling whatever
+/// the flood, and `/healthz` keeps answering. (Unbounded, this took a service from 113 MB to
+/// 5 GB; bounded to two at a time but spread over the runtime's blocking threads, it still grew
+/// by 750 MiB, each thread's allocator keeping a hash's memory.)
+#[tokio::test]
+async fn a_flood_of_wrong_staff_sign_ins_cannot_take_the_servers_memory() {
+    const CEILING: u64 = 320 * 1024 * 1024;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let service = service(&app).await;
+    let client = reqwest::Client::new();
+    // One sign-in first, so what is loaded once (the dummy hash, the pool) is in the baseline.
+    let _ = client
+        .post(service.url("/api/v1/auth/staff"))
+        .json(&json!({"username": "nobody", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    let requests = (0..256)
+        .map(|i| {
+            let (client, url) = (client.clone(), service.url("/api/v1/auth/staff"));
+            async move {
+                let answer = client
+                    .post(url)
+                    .json(&json!({"username": "admin", "password": format!("guess {i}")}))
+                    .timeout(Duration::from_secs(300))
+                    .send()
+                    .await
+                    .unwrap();
+                let answer = read(answer).await;
+                (answer.0.as_u16(), answer.1)
+            }
+        })
+        .collect();
+    let (grew, slowest_health) = flood(&service, requests, |status, body| {
+        assert_eq!(status, 401, "every wrong sign-in is refused: {body}");
+    })
+    .await;
+    eprintln!(
+        "256 wrong sign-ins at once grew the service by {} MiB",
+        grew >> 20
+    );
+    assert!(
+        grew <= CEILING,
+        "256 wrong sign-ins grew the service by {} MiB",
+        grew >> 20
+    );
+    assert!(
+        slowest_health < Duration::from_secs(2),
+        "/healthz took {slowest_health:?} during the flood"
+    );
+}
+
+/// Code pictures at once: 32 of 8000 × 8000 pixels are refused from their header without being
+/// decoded, and 8 of a size that is decoded (2400 × 2400, no code in them) are read two at a
+/// time, so the service's memory stays under a ceiling; every one is refused as unreadable (a
+/// counted guess) or, once the account has guessed too often, as locked.
+#[tokio::test]
+async fn a_flood_of_code_pictures_cannot_take_the_servers_memory() {
+    const CEILING: u64 = 320 * 1024 * 1024;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let service = service(&app).await;
+    let png = |side: u32, noise: bool| {
+        let picture = image::GrayImage::from_fn(side, side, |x, y| {
+            // A checkerboard compresses well, so the picture fits the request, and still has to
+            // be decoded and searched.
+            let v = if noise && (x / 16 + y / 16) % 2 == 0 {
+                0
+            } else {
+                255
+            };
+            image::Luma([v])
+        });
+        let mut bytes = Vec::new();
+        picture
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        data_encoding::BASE64.encode(&bytes)
+    };
+    let (huge, large) = (png(8000, false), png(2400, true));
+    let client = reqwest::Client::new();
+    let mut requests = Vec::new();
+    for (i, picture) in std::iter::repeat_n(&huge, 32)
+        .chain(std::iter::repeat_n(&large, 8))
+        .enumerate()
+    {
+        let student = app.student(&format!("openid-flood-{i}")).await;
+        let (client, url, picture) = (
+            client.clone(),
+            service.url("/api/v1/captures"),
+            picture.clone(),
+        );
+        requests.push(async move {
+            let answer = client
+                .post(url)
+                .bearer_auth(student)
+                .json(&json!({"school": SCHOOL, "education_type": FULL_TIME, "collection_code_image": picture, "id_last4": "1226"}))
+                .timeout(Duration::from_secs(600))
+                .send()
+                .await
+                .unwrap();
+            let answer = read(answer).await;
+            (answer.0.as_u16(), answer.1)
+        });
+    }
+    let (grew, slowest_health) = flood(&service, requests, |status, body| {
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["code"], "eligibility.code_unreadable", "{body}");
+    })
+    .await;
+    eprintln!(
+        "40 code pictures at once grew the service by {} MiB",
+        grew >> 20
+    );
+    assert!(
+        grew <= CEILING,
+        "40 code pictures grew the service by {} MiB",
+        grew >> 20
+    );
+    assert!(
+        slowest_health < Duration::from_secs(2),
+        "/healthz took {slowest_health:?} during the flood"
+    );
+}
