@@ -25,6 +25,7 @@ pub mod captures;
 pub mod cli;
 pub mod configuration;
 pub mod eligibility;
+pub mod guessing;
 pub mod http;
 pub mod ledger;
 pub mod payments;

@@ -41,6 +41,8 @@ on_both_stores!(
     concurrent_verifications_of_one_record_make_one_capture,
     five_wrong_guesses_lock_the_record_for_an_hour_whoever_asks,
     one_caller_guessing_at_many_students_is_locked,
+    a_burst_of_wrong_guesses_at_one_record_has_exactly_five_evaluated,
+    a_burst_of_wrong_guesses_by_one_caller_has_exactly_twenty_evaluated,
     forged_and_tampered_codes_are_refused,
     a_code_shows_nothing_of_its_student_and_old_codes_are_refused_as_outdated,
     a_screenshot_of_the_code_among_text_scaled_and_rotated_verifies,
@@ -623,6 +625,68 @@ async fn one_caller_guessing_at_many_students_is_locked(backend: Backend) {
     attempt(&verifier, "openid-li", by_code(&code, "5678"), t0())
         .await
         .expect("other callers go on");
+}
+
+/// The codes the log holds for the attempts since `t0()`, counted by code.
+async fn logged_codes(db: &Db) -> std::collections::BTreeMap<String, usize> {
+    let mut codes = std::collections::BTreeMap::new();
+    for attempt in attempts::list(db, t0(), 1000).await.unwrap() {
+        *codes.entry(attempt.code).or_default() += 1;
+    }
+    codes
+}
+
+/// 64 wrong last fours for one student at once, from 64 callers: five are evaluated, the
+/// rest find the record locked, and the real student is locked out with them.
+async fn a_burst_of_wrong_guesses_at_one_record_has_exactly_five_evaluated(backend: Backend) {
+    let world = World::new(backend).await;
+    let verifier = Arc::new(world.verifier());
+    let code = world.code(FULL_TIME, "2022010001").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let (verifier, proof) = (
+            verifier.clone(),
+            by_code(&code, &format!("{:04}", i + 3000)),
+        );
+        tasks.spawn(async move { attempt(&verifier, &format!("guesser-{i}"), proof, t0()).await });
+    }
+    for result in tasks.join_all().await {
+        assert!(result.is_err(), "no guess was right");
+    }
+    let codes = logged_codes(&world.db).await;
+    assert_eq!(
+        codes.get("eligibility.last4_mismatch"),
+        Some(&5),
+        "{codes:?}"
+    );
+    assert_eq!(codes.get("eligibility.locked"), Some(&59), "{codes:?}");
+    refused_with(
+        attempt(&verifier, "openid-wu", by_code(&code, "1226"), t0()).await,
+        "eligibility.locked",
+    );
+}
+
+/// 64 wrong last fours from one account at once, each at another student: twenty are
+/// evaluated, then the account is locked.
+async fn a_burst_of_wrong_guesses_by_one_caller_has_exactly_twenty_evaluated(backend: Backend) {
+    let world = World::new(backend).await;
+    let verifier = Arc::new(world.verifier());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let verifier = verifier.clone();
+        let proof = by_number(&format!("20220{:05}", 90000 + i));
+        tasks.spawn(async move { attempt(&verifier, "openid-bot", proof, t0()).await });
+    }
+    for result in tasks.join_all().await {
+        assert!(result.is_err(), "none of them is on the roster");
+    }
+    let codes = logged_codes(&world.db).await;
+    assert_eq!(
+        codes.get("eligibility.not_on_roster"),
+        Some(&20),
+        "{codes:?}"
+    );
+    assert_eq!(codes.get("eligibility.locked"), Some(&44), "{codes:?}");
 }
 
 async fn forged_and_tampered_codes_are_refused(backend: Backend) {

@@ -1,10 +1,9 @@
-//! Failed verifications: the audit log admins read, and the locks that stop guessing.
+//! Failed verifications: the audit log admins read, and the keys the guessing locks count
+//! them under.
 //!
 //! The last four are only 10,000 possibilities, so wrong guesses at one student record (by
 //! collection code or student number) lock that record for everyone, and wrong guesses by one
-//! caller lock that caller, whatever they aim at. A lock lasts a fixed time from the failure
-//! that set it; attempts refused because of a lock are logged but never extend it, so the real
-//! student is not locked out for ever by someone who keeps trying.
+//! caller lock that caller, whatever they aim at (see [`crate::guessing`]).
 
 use chrono::{DateTime, Duration, Utc};
 use photo_ledger_domain::events::VerificationMethod;
@@ -12,6 +11,7 @@ use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 
 use super::error::EligibilityError;
+use crate::guessing::Limit;
 
 #[derive(Clone, Debug)]
 pub struct AttemptLimits {
@@ -21,6 +21,24 @@ pub struct AttemptLimits {
     pub per_caller: u32,
     pub window: Duration,
     pub lock_for: Duration,
+}
+
+impl AttemptLimits {
+    pub fn per_student(&self) -> Limit {
+        self.limit(self.per_student)
+    }
+
+    pub fn per_caller(&self) -> Limit {
+        self.limit(self.per_caller)
+    }
+
+    fn limit(&self, max_wrong: u32) -> Limit {
+        Limit {
+            max_wrong,
+            window: self.window,
+            lock_for: self.lock_for,
+        }
+    }
 }
 
 impl Default for AttemptLimits {
@@ -48,7 +66,8 @@ pub fn student_subject(school_id: &str, student_number: &str) -> String {
 }
 
 impl LockKey {
-    fn as_db(&self) -> String {
+    /// The key the guessing locks count under.
+    pub fn key(&self) -> String {
         match self {
             LockKey::Student(subject) => format!("student:{subject}"),
             LockKey::Caller(caller) => format!("caller:{caller}"),
@@ -69,26 +88,6 @@ pub struct FailedAttempt {
     pub at: DateTime<Utc>,
 }
 
-/// Refuses while any of `keys` is locked.
-pub async fn ensure_unlocked(
-    db: &Db,
-    keys: &[LockKey],
-    now: DateTime<Utc>,
-) -> Result<(), EligibilityError> {
-    for key in keys {
-        let until: Option<DateTime<Utc>> = on_db!(db, pool => sqlx::query_scalar(
-            "SELECT locked_until FROM verification_locks WHERE lock_key = $1 AND locked_until > $2")
-            .bind(key.as_db())
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?;
-        if let Some(until) = until {
-            return Err(EligibilityError::Locked { until });
-        }
-    }
-    Ok(())
-}
-
 /// The longest caller or subject the log keeps; what a request sent beyond it is cut, and the cut
 /// said (`…[+N bytes]`), so a megabyte "student number" costs the log a line, not a megabyte.
 pub const LOGGED_CHARS: usize = 128;
@@ -101,13 +100,8 @@ fn for_the_log(text: &str) -> String {
     }
 }
 
-/// Logs a refused attempt and, for a wrong guess, locks its student record and its caller when
-/// either has reached its limit.
-pub async fn record(
-    db: &Db,
-    limits: &AttemptLimits,
-    attempt: &FailedAttempt,
-) -> Result<(), EligibilityError> {
+/// Logs a refused attempt.
+pub async fn record(db: &Db, attempt: &FailedAttempt) -> Result<(), EligibilityError> {
     let (caller, subject) = (
         for_the_log(&attempt.caller),
         attempt.subject.as_deref().map(for_the_log),
@@ -121,56 +115,6 @@ pub async fn record(
         .bind(&attempt.code)
         .bind(attempt.counted)
         .bind(attempt.at)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-    if !attempt.counted {
-        return Ok(());
-    }
-    let since = attempt.at - limits.window;
-    if let Some(subject) = &subject {
-        let failures: i64 = on_db!(db, pool => sqlx::query_scalar(
-            "SELECT count(*) FROM verification_attempts
-             WHERE subject = $1 AND counted AND at > $2 AND at <= $3")
-            .bind(subject)
-            .bind(since)
-            .bind(attempt.at)
-            .fetch_one(pool)
-            .await)?;
-        if failures >= i64::from(limits.per_student) {
-            lock(
-                db,
-                &LockKey::Student(subject.clone()),
-                attempt.at + limits.lock_for,
-            )
-            .await?;
-        }
-    }
-    let failures: i64 = on_db!(db, pool => sqlx::query_scalar(
-        "SELECT count(*) FROM verification_attempts
-         WHERE caller = $1 AND counted AND at > $2 AND at <= $3")
-        .bind(&caller)
-        .bind(since)
-        .bind(attempt.at)
-        .fetch_one(pool)
-        .await)?;
-    if failures >= i64::from(limits.per_caller) {
-        lock(
-            db,
-            &LockKey::Caller(attempt.caller.clone()),
-            attempt.at + limits.lock_for,
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn lock(db: &Db, key: &LockKey, until: DateTime<Utc>) -> Result<(), EligibilityError> {
-    on_db!(db, pool => sqlx::query(
-        "INSERT INTO verification_locks (lock_key, locked_until) VALUES ($1, $2)
-         ON CONFLICT (lock_key) DO UPDATE SET locked_until = excluded.locked_until")
-        .bind(key.as_db())
-        .bind(until)
         .execute(pool)
         .await
         .map(|_| ()))?;

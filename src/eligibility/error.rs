@@ -6,6 +6,7 @@ use photo_ledger_domain::feature_code::FeatureCodeError;
 use photo_ledger_domain::last_four::LastFourError;
 
 use super::codes::CodeError;
+use crate::guessing::GuessError;
 use crate::ledger::LedgerError;
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,15 @@ pub enum EligibilityError {
     Ledger(#[from] LedgerError),
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
+}
+
+impl From<GuessError> for EligibilityError {
+    fn from(e: GuessError) -> Self {
+        match e {
+            GuessError::Locked { until } => EligibilityError::Locked { until },
+            GuessError::Store(e) => EligibilityError::Store(e),
+        }
+    }
 }
 
 impl EligibilityError {

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::attempts::{self, AttemptLimits, FailedAttempt, LockKey};
 use super::batches::{self, Batch};
 use super::codes::{CodePayload, CodeVerifier};
+use crate::guessing::Guess;
 use crate::work_pool::WorkPool;
 
 /// Code pictures read at once, at most: each decode may take up to `qr::MAX_DECODE_BYTES`.
@@ -165,19 +166,21 @@ impl Verifier {
     /// account already has for the record. Refusals are logged for audit and feed the locks.
     pub async fn verify(&self, request: VerifyRequest) -> Result<Verified, EligibilityError> {
         let method = request.proof.method();
-        let outcome = match attempts::ensure_unlocked(
-            &self.db,
-            &[LockKey::Caller(request.owner.clone())],
-            request.at,
-        )
-        .await
+        let mut guess = Guess::new(&self.db, request.at);
+        let outcome = match guess
+            .reserve(
+                &LockKey::Caller(request.owner.clone()).key(),
+                self.limits.per_caller(),
+            )
+            .await
         {
-            Ok(()) => self.prove(&request).await,
-            Err(locked) => Err(locked.into()),
+            Ok(()) => self.prove(&request, &mut guess).await,
+            Err(locked) => Err(EligibilityError::from(locked).into()),
         };
         let refusal = match outcome {
             Ok(proven) => match self.record(&request, proven).await {
                 Ok(verified) => {
+                    guess.release().await?;
                     tracing::info!(
                         capture_id = %verified.capture_id,
                         created = verified.created,
@@ -195,16 +198,21 @@ impl Verifier {
         };
         // Codes only: the caller's id is pseudonymous, and no name or ID number is logged.
         tracing::info!(code = refusal.error.code(), ?method, "eligibility refused");
+        let counted = refusal.error.is_guess();
+        if counted {
+            guess.wrong().await?;
+        } else {
+            guess.release().await?;
+        }
         if refusal.error.is_refusal() {
             attempts::record(
                 &self.db,
-                &self.limits,
                 &FailedAttempt {
                     caller: request.owner.clone(),
                     subject: refusal.subject,
                     method,
                     code: refusal.error.code().to_string(),
-                    counted: refusal.error.is_guess(),
+                    counted,
                     at: request.at,
                 },
             )
@@ -213,7 +221,7 @@ impl Verifier {
         Err(refusal.error)
     }
 
-    async fn prove(&self, request: &VerifyRequest) -> Result<Proven, Refusal> {
+    async fn prove(&self, request: &VerifyRequest, guess: &mut Guess) -> Result<Proven, Refusal> {
         let now = request.at;
         match &request.proof {
             Proof::CollectionCode {
@@ -232,7 +240,9 @@ impl Verifier {
                 {
                     return Err(EligibilityError::CodeMismatch.into());
                 }
-                let student = self.student_by_code(&school, &payload, &last4, now).await?;
+                let student = self
+                    .student_by_code(&school, &payload, &last4, guess)
+                    .await?;
                 let batch = self.batch_for(&school, &student, now).await?;
                 Ok(Proven {
                     school,
@@ -258,7 +268,9 @@ impl Verifier {
                     return Err(EligibilityError::CodeMismatch.into());
                 }
                 let school = schools::by_id(&self.db, &batch.school_id).await?;
-                let student = self.student_by_code(&school, &payload, &last4, now).await?;
+                let student = self
+                    .student_by_code(&school, &payload, &last4, guess)
+                    .await?;
                 Ok(Proven {
                     school,
                     student,
@@ -281,7 +293,7 @@ impl Verifier {
                     return Err(EligibilityError::InvalidInput("学号为空".into()).into());
                 }
                 let subject = self
-                    .unlocked_student(&school.school_id, &number, now)
+                    .reserve_student(&school.school_id, &number, guess)
                     .await?;
                 let on_subject = |error: EligibilityError| Refusal {
                     error,
@@ -311,18 +323,22 @@ impl Verifier {
         }
     }
 
-    /// The guessing-lock subject of one student record, once it is known not to be locked.
-    async fn unlocked_student(
+    /// The guessing-lock subject of one student record, once the guess is reserved under it.
+    async fn reserve_student(
         &self,
         school_id: &str,
         number: &str,
-        now: DateTime<Utc>,
+        guess: &mut Guess,
     ) -> Result<String, Refusal> {
         let subject = attempts::student_subject(school_id, number);
-        attempts::ensure_unlocked(&self.db, &[LockKey::Student(subject.clone())], now)
+        guess
+            .reserve(
+                &LockKey::Student(subject.clone()).key(),
+                self.limits.per_student(),
+            )
             .await
             .map_err(|error| Refusal {
-                error,
+                error: error.into(),
                 subject: Some(subject.clone()),
             })?;
         Ok(subject)
@@ -352,11 +368,11 @@ impl Verifier {
         school: &School,
         payload: &CodePayload,
         last4: &LastFour,
-        now: DateTime<Utc>,
+        guess: &mut Guess,
     ) -> Result<RosterStudent, Refusal> {
         let number = roster::normalise_student_number(&payload.student_number);
         let subject = self
-            .unlocked_student(&school.school_id, &number, now)
+            .reserve_student(&school.school_id, &number, guess)
             .await?;
         let on_subject = |error: EligibilityError| Refusal {
             error,
