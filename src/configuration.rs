@@ -10,6 +10,7 @@ use photo_ledger_projections::person_key::PersonKeyer;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::eligibility::codes::CodeKeySettings;
+use crate::guessing::Limit;
 
 /// Everything the service and its subcommands are configured with.
 #[derive(Clone, Debug, Default)]
@@ -393,6 +394,54 @@ pub struct AuthSettings {
     pub student_token_ttl_secs: u64,
     /// How long a staff member's token lasts.
     pub staff_token_ttl_secs: u64,
+    /// How many wrong staff passwords lock an account, or a client address, and for how long.
+    pub staff_sign_in: SignInLimits,
+    /// Take a staff sign-in's client address from `Forwarded`/`X-Forwarded-For` instead of the
+    /// connection: only behind a proxy that sets them, or anyone could pick their address.
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInLimits {
+    /// Wrong passwords for one username within the window that lock it.
+    pub per_account: u32,
+    /// Wrong passwords from one client address within the window that lock it.
+    pub per_address: u32,
+    pub window_secs: u64,
+    /// How long a lock lasts unless an admin lifts it.
+    pub lock_secs: u64,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self {
+            per_account: 10,
+            per_address: 50,
+            window_secs: 15 * 60,
+            lock_secs: 15 * 60,
+        }
+    }
+}
+
+impl SignInLimits {
+    pub fn per_account(&self) -> Limit {
+        self.limit(self.per_account)
+    }
+
+    pub fn per_address(&self) -> Limit {
+        self.limit(self.per_address)
+    }
+
+    fn limit(&self, max_wrong: u32) -> Limit {
+        // A year at most: longer is a mistake, and would overflow the times it is added to.
+        let secs = |s: u64| chrono::Duration::seconds(s.min(366 * 86_400) as i64);
+        Limit {
+            max_wrong,
+            window: secs(self.window_secs),
+            lock_for: secs(self.lock_secs),
+        }
+    }
 }
 
 impl Default for AuthSettings {
@@ -401,6 +450,8 @@ impl Default for AuthSettings {
             token_secret: None,
             student_token_ttl_secs: 2 * 3600,
             staff_token_ttl_secs: 8 * 3600,
+            staff_sign_in: SignInLimits::default(),
+            trust_forwarded_for: false,
         }
     }
 }

@@ -33,8 +33,12 @@ pub struct Limit {
 /// How long an unsettled reservation counts: far longer than any evaluation takes.
 pub const RESERVATION_LIFETIME: Duration = Duration::seconds(60);
 
-/// How long a guess waits between looks when the key's room is taken by guesses being evaluated.
-const WAIT_FOR_PENDING: std::time::Duration = std::time::Duration::from_millis(10);
+/// How long a guess waits, at most, before looking again when the key's room is taken by
+/// guesses being evaluated: it is woken sooner when a guess of this process is settled.
+const WAIT_FOR_PENDING: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Wakes the guesses waiting for room whenever a guess of this process is settled.
+static SETTLED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuessError {
@@ -80,6 +84,7 @@ impl Guess {
     pub async fn reserve(&mut self, key: &str, limit: Limit) -> Result<(), GuessError> {
         let guess_id = Uuid::new_v4().to_string();
         loop {
+            let settled = SETTLED.notified();
             if self.try_reserve(&guess_id, key, limit).await? {
                 self.reserved.push(Reserved {
                     guess_id,
@@ -91,7 +96,7 @@ impl Guess {
             if let Some(until) = locked_until(&self.db, key, limit, self.at).await? {
                 return Err(GuessError::Locked { until });
             }
-            tokio::time::sleep(WAIT_FOR_PENDING).await;
+            let _ = tokio::time::timeout(WAIT_FOR_PENDING, settled).await;
         }
     }
 
@@ -166,6 +171,7 @@ impl Guess {
                 .await
                 .map(|_| ()))?;
         }
+        SETTLED.notify_waiters();
         Ok(())
     }
 
@@ -199,6 +205,7 @@ async fn release(db: &Db, reserved: Vec<Reserved>) -> Result<(), sqlx::Error> {
             .await
             .map(|_| ()))?;
     }
+    SETTLED.notify_waiters();
     Ok(())
 }
 

@@ -11,6 +11,8 @@ use photo_ledger_store::{on_db, Db};
 use serde::Serialize;
 use std::sync::LazyLock;
 
+use crate::configuration::SignInLimits;
+use crate::guessing::{Guess, GuessError};
 use crate::work_pool::WorkPool;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,10 +31,23 @@ pub enum StaffError {
     NotAStaffRole(Role),
     #[error("wrong username or password")]
     BadCredentials,
+    #[error(
+        "too many wrong passwords for this account or from this address; locked until {until}"
+    )]
+    Locked { until: DateTime<Utc> },
     #[error("password hashing: {0}")]
     Hashing(String),
     #[error("database: {0}")]
     Store(#[from] sqlx::Error),
+}
+
+impl From<GuessError> for StaffError {
+    fn from(e: GuessError) -> Self {
+        match e {
+            GuessError::Locked { until } => StaffError::Locked { until },
+            GuessError::Store(e) => StaffError::Store(e),
+        }
+    }
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -126,8 +141,54 @@ pub async fn add(
     Ok(existed.is_none())
 }
 
-/// Checks a username and password.
+/// A staff sign-in: who it claims to be, and where it comes from.
+pub struct SignIn {
+    pub username: String,
+    pub password: String,
+    /// The client's address, for the per-address limit.
+    pub address: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Checks a username and password. Wrong passwords count against the username and the client's
+/// address (see [`crate::guessing`]): at either's limit, sign-ins are refused until the lock
+/// ends or an admin lifts it, whatever the password, and whether or not the account exists.
 pub async fn authenticate(
+    db: &Db,
+    limits: &SignInLimits,
+    sign_in: SignIn,
+) -> Result<StaffAccount, StaffError> {
+    let SignIn {
+        username,
+        password,
+        address,
+        at,
+    } = sign_in;
+    let mut guess = Guess::new(db, at);
+    guess
+        .reserve(&format!("address:{address}"), limits.per_address())
+        .await?;
+    // A name that cannot be an account's is counted against the address only, so what is kept
+    // per name stays small.
+    if valid_username(&username) {
+        guess
+            .reserve(&format!("staff:{username}"), limits.per_account())
+            .await?;
+    }
+    match check_password(db, &username, password).await {
+        Ok(account) => {
+            guess.release().await?;
+            Ok(account)
+        }
+        Err(StaffError::BadCredentials) => {
+            guess.wrong().await?;
+            Err(StaffError::BadCredentials)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn check_password(
     db: &Db,
     username: &str,
     password: String,

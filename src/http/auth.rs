@@ -1,7 +1,7 @@
 //! Signing in: students through WeChat (`wx.login` code → openid), staff with a username and
 //! password, and in development any openid at all.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 
@@ -73,10 +73,26 @@ pub async fn dev(
     responses((status = 200, body = IssuedToken), (status = "4XX", body = ErrorBody)))]
 pub async fn staff(
     state: web::Data<AppState>,
+    request: HttpRequest,
     body: web::Json<StaffLogin>,
 ) -> Result<HttpResponse, ApiError> {
     let StaffLogin { username, password } = body.into_inner();
-    let account = staff::authenticate(state.ledger.db(), &username, password).await?;
+    let auth = &state.api.auth;
+    let address = if auth.trust_forwarded_for {
+        request
+            .connection_info()
+            .realip_remote_addr()
+            .map(str::to_string)
+    } else {
+        request.peer_addr().map(|peer| peer.ip().to_string())
+    };
+    let sign_in = staff::SignIn {
+        username,
+        password,
+        address: address.unwrap_or_else(|| "unknown".into()),
+        at: Utc::now(),
+    };
+    let account = staff::authenticate(state.ledger.db(), &auth.staff_sign_in, sign_in).await?;
     let ttl = Duration::seconds(state.api.auth.staff_token_ttl_secs as i64);
     let issued = state
         .tokens

@@ -100,6 +100,9 @@ api_codes! {
     TokenExpired = "auth.token_expired", UNAUTHORIZED, "登录已过期，请重新登录";
     Forbidden = "auth.forbidden", FORBIDDEN, "没有权限进行此操作";
     BadCredentials = "auth.bad_credentials", UNAUTHORIZED, "用户名或密码错误";
+    /// Too many wrong passwords for the account or from the address; `details.locked_until`.
+    SignInLocked = "auth.sign_in_locked", TOO_MANY_REQUESTS,
+        "密码错误次数过多，已暂时锁定，请稍后再试或联系管理员解锁";
     WechatCodeInvalid = "auth.wechat_code_invalid", UNAUTHORIZED, "微信登录已失效，请重新进入小程序";
     WechatNotConfigured = "auth.wechat_not_configured", SERVICE_UNAVAILABLE, "微信登录暂不可用";
     WechatUnavailable = "auth.wechat_unavailable", BAD_GATEWAY, "微信服务暂时不可用，请稍后重试";
@@ -319,6 +322,8 @@ impl From<StaffError> for ApiError {
             | StaffError::InvalidUsername
             | StaffError::WeakPassword
             | StaffError::NotAStaffRole(_) => ApiCode::BadCredentials.into(),
+            StaffError::Locked { until } => ApiError::from(ApiCode::SignInLocked)
+                .with_details(serde_json::json!({ "locked_until": until })),
             StaffError::Store(e) => e.into(),
             StaffError::Hashing(_) => Self::internal(&e),
         }

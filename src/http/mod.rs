@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod locks;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
@@ -163,5 +164,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/admin/captures/{capture_id}/refunds").route(web::post().to(refunds::refund)),
         )
-        .service(resource("/admin/refunds").route(web::get().to(refunds::list)));
+        .service(resource("/admin/refunds").route(web::get().to(refunds::list)))
+        .service(resource("/admin/locks").route(web::get().to(locks::list)))
+        .service(resource("/admin/locks/lift").route(web::post().to(locks::lift)));
 }

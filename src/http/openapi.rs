@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, captures, courier, me, payments, photos, refunds, review};
+use super::{admin, auth, captures, courier, locks, me, payments, photos, refunds, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -49,6 +49,8 @@ use super::{admin, auth, captures, courier, me, payments, photos, refunds, revie
         admin::events,
         admin::delivered,
         admin::verification_failures,
+        locks::list,
+        locks::lift,
         admin::schools,
         admin::batches,
         admin::add_school,

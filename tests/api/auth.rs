@@ -8,6 +8,7 @@ use serde_json::json;
 on_both_stores!(
     students_and_staff_sign_in_and_tokens_are_checked,
     wechat_sign_in_goes_through_jscode2session,
+    wrong_staff_passwords_lock_the_account_and_the_address_until_an_admin_lifts_it,
 );
 
 async fn students_and_staff_sign_in_and_tokens_are_checked(backend: Backend) {
@@ -166,4 +167,90 @@ async fn wechat_sign_in_goes_through_jscode2session(backend: Backend) {
         )
         .await;
     assert_error(&refused, 503, "auth.wechat_not_configured");
+}
+
+async fn wrong_staff_passwords_lock_the_account_and_the_address_until_an_admin_lifts_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.api.auth.staff_sign_in.per_account = 3;
+        s.api.auth.staff_sign_in.per_address = 6;
+    })
+    .await;
+    let admin = app.staff("admin").await;
+    let sign_in = |username: &str, password: &str| {
+        app.call(
+            Method::POST,
+            "/api/v1/auth/staff",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+    };
+    for _ in 0..3 {
+        assert_error(
+            &sign_in("reviewer", "not the password").await,
+            401,
+            "auth.bad_credentials",
+        );
+    }
+    // The account is locked: even its right password is refused, and says until when.
+    let locked = sign_in("reviewer", STAFF_PASSWORD).await;
+    assert_error(&locked, 429, "auth.sign_in_locked");
+    assert!(
+        locked.1["details"]["locked_until"].is_string(),
+        "{locked:?}"
+    );
+    // Another account from the same address is not.
+    assert_eq!(sign_in("courier", STAFF_PASSWORD).await.0, 200);
+
+    let (status, body) = app.get("/api/v1/admin/locks", &admin).await;
+    assert_eq!(status, 200, "{body}");
+    let keys: Vec<&str> = body["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["staff:reviewer"]);
+
+    // Lifting needs a reason, is recorded, and lifting again is harmless.
+    let lift = |reason: &str| {
+        app.post(
+            "/api/v1/admin/locks/lift",
+            &admin,
+            json!({"key": "staff:reviewer", "reason": reason}),
+        )
+    };
+    assert_error(&lift("  ").await, 422, "request.invalid");
+    let (status, body) = lift("李老师来电确认是本人").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lifted"]["key"], "staff:reviewer", "{body}");
+    assert_eq!(lift("again").await.1["lifted"], serde_json::Value::Null);
+    let reviewer = app.staff("reviewer").await;
+    assert_error(
+        &app.get("/api/v1/admin/locks", &reviewer).await,
+        403,
+        "auth.forbidden",
+    );
+    let lifts: i64 = photo_ledger_store::on_db!(app.ledger.db(), pool => sqlx::query_scalar(
+        "SELECT count(*) FROM guess_lock_lifts WHERE lock_key = 'staff:reviewer' AND lifted_by = 'admin'")
+        .fetch_one(pool)
+        .await)
+    .unwrap();
+    assert_eq!(lifts, 1);
+
+    // Wrong passwords for names that do not exist count against the address: at six, every
+    // sign-in from it is refused, whoever it names.
+    for n in 0..3 {
+        assert_error(
+            &sign_in(&format!("nobody-{n}"), "not the password").await,
+            401,
+            "auth.bad_credentials",
+        );
+    }
+    assert_error(
+        &sign_in("courier", STAFF_PASSWORD).await,
+        429,
+        "auth.sign_in_locked",
+    );
 }

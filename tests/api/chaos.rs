@@ -211,7 +211,10 @@ async fn students_keep_going_while_the_service_is_killed_and_nothing_is_lost_or_
     let base = format!("http://127.0.0.1:{port}");
     // The first run holds the first upload between its two events for two seconds.
     let mut service = app
-        .serve_process(port, Some("photos.between_events=1*sleep(2000)"))
+        .serve_process(
+            port,
+            &[("FAILPOINTS", "photos.between_events=1*sleep(2000)")],
+        )
         .await;
 
     let mut students = tokio::task::JoinSet::new();
@@ -230,13 +233,13 @@ async fn students_keep_going_while_the_service_is_killed_and_nothing_is_lost_or_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(service);
-    service = app.serve_process(port, None).await;
+    service = app.serve_process(port, &[]).await;
     // The others: at random moments while the students keep going.
     for _ in 1..kills {
         let wait = rand::thread_rng().gen_range(300..2500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         drop(service);
-        service = app.serve_process(port, None).await;
+        service = app.serve_process(port, &[]).await;
     }
 
     let mut told = Vec::new();

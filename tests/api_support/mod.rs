@@ -679,9 +679,9 @@ impl Drop for ServiceProcess {
 }
 
 impl TestApp {
-    /// Starts `photo-ledger serve` on this service's store and port `port`, with `failpoints`
-    /// armed (`FAILPOINTS`), and waits until it answers.
-    pub async fn serve_process(&self, port: u16, failpoints: Option<&str>) -> ServiceProcess {
+    /// Starts `photo-ledger serve` on this service's store and port `port`, with `env` set on
+    /// the process (settings, `FAILPOINTS`), and waits until it answers.
+    pub async fn serve_process(&self, port: u16, env: &[(&str, &str)]) -> ServiceProcess {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
             .map(std::path::PathBuf::from)
@@ -694,9 +694,7 @@ impl TestApp {
             .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        if let Some(failpoints) = failpoints {
-            command.env("FAILPOINTS", failpoints);
-        }
+        command.envs(env.iter().copied());
         let service = ServiceProcess {
             child: command.spawn().expect("photo-ledger serve starts"),
             base: format!("http://127.0.0.1:{port}"),
@@ -751,7 +749,10 @@ impl TestApp {
             .unwrap()
         };
         let mut held = self
-            .serve_process(port, Some(&format!("{failpoint}=sleep(60000)")))
+            .serve_process(
+                port,
+                &[("FAILPOINTS", &format!("{failpoint}=sleep(60000)"))],
+            )
             .await;
         let cut_off = tokio::spawn(request(&held));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -771,7 +772,7 @@ impl TestApp {
         );
 
         // Restarted, the service releases what its last run held; the retry runs, once.
-        let restarted = self.serve_process(port, None).await;
+        let restarted = self.serve_process(port, &[]).await;
         // A 5xx (a slow machine) is not stored: the mini-program sends it again, as here.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let retried = loop {
