@@ -338,6 +338,9 @@ pub struct PhotoSettings {
     pub s3: Option<S3Settings>,
     /// Largest upload accepted, checked while it streams in.
     pub upload_limit_bytes: usize,
+    /// Memory the pictures being decoded may hold between them, on every route that decodes
+    /// one (uploads, previews, print sheets, collection-code pictures); more wait their turn.
+    pub decode_budget_mib: u32,
 }
 
 /// An S3-compatible bucket (AWS S3, MinIO, Ceph, Tencent COS, Aliyun OSS, …) for the photos.
@@ -379,6 +382,7 @@ impl Default for PhotoSettings {
             store_dir: None,
             s3: None,
             upload_limit_bytes: 20 * 1024 * 1024,
+            decode_budget_mib: 512,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod eligibility;
 pub mod guessing;
 pub mod http;
 pub mod ledger;
+pub mod memory_budget;
 pub mod payments;
 pub mod photos;
 pub mod startup;

@@ -22,6 +22,7 @@ use crate::http::state::AppState;
 use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
 use crate::ledger::{Ledger, LedgerConfig};
+use crate::memory_budget::MemoryBudget;
 use crate::payments::order_query::{query_periodically, OrderQuery};
 use crate::payments::refunds::{refund_continually, RefundWorker};
 use crate::payments::wechat_pay::prepay::PayClient;
@@ -76,7 +77,10 @@ pub fn payments(settings: &Settings, captures: Captures) -> anyhow::Result<Payme
 }
 
 /// Loads the models once, when ONNX Runtime is configured.
-fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeline>> {
+fn photo_pipeline(
+    settings: &PhotoSettings,
+    budget: Arc<MemoryBudget>,
+) -> anyhow::Result<Option<PhotoPipeline>> {
     let Some(onnxruntime) = settings.onnxruntime.clone() else {
         tracing::warn!(
             "photos.onnxruntime is not set (for example {DEFAULT_ONNXRUNTIME}, from tools/onnxruntime/fetch.sh): photo uploads answer 503"
@@ -92,6 +96,7 @@ fn photo_pipeline(settings: &PhotoSettings) -> anyhow::Result<Option<PhotoPipeli
     Ok(Some(PhotoPipeline::new(
         standardiser,
         settings.concurrent_standardisations,
+        budget,
     )))
 }
 
@@ -144,14 +149,17 @@ impl Application {
                 &settings.api.wechat_pay,
             )));
         }
+        let decoding = Arc::new(MemoryBudget::new(settings.api.photos.decode_budget_mib));
         let photos = PhotoService::new(
             captures.clone(),
             PhotoStore::from_settings(&settings.api.photos, &settings.store.data_dir)?,
-            photo_pipeline(&settings.api.photos)?,
+            photo_pipeline(&settings.api.photos, decoding.clone())?,
+            decoding.clone(),
             metrics.clone(),
         );
         let state = web::Data::new(AppState {
-            verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default()),
+            verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default())
+                .decoding_within(decoding),
             ledger: ledger.clone(),
             captures,
             tokens,

@@ -12,6 +12,13 @@ pub enum PhotoError {
     TooLarge { bytes: usize, limit: usize },
     #[error("the image is {width}×{height} pixels; at most {limit} pixels are accepted")]
     TooManyPixels { width: u32, height: u32, limit: u64 },
+    #[error("the image is {width}×{height} pixels taking {bytes} bytes decoded; at most {limit} are accepted")]
+    TooMuchToDecode {
+        width: u32,
+        height: u32,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("the file is not a JPEG, PNG or WebP image")]
     NotAnImage,
     #[error("{0} images are not accepted: send a JPEG, PNG or WebP photo")]
@@ -39,7 +46,9 @@ impl PhotoError {
         match self {
             PhotoError::Empty => "photo.empty",
             PhotoError::TooLarge { .. } => "photo.too_large",
-            PhotoError::TooManyPixels { .. } => "photo.too_many_pixels",
+            PhotoError::TooManyPixels { .. } | PhotoError::TooMuchToDecode { .. } => {
+                "photo.too_many_pixels"
+            }
             PhotoError::NotAnImage => "photo.not_an_image",
             PhotoError::UnsupportedFormat(_) => "photo.unsupported_format",
             PhotoError::Animated => "photo.animated",
@@ -58,7 +67,9 @@ impl PhotoError {
             PhotoError::TooLarge { .. } => {
                 "文件太大（超过 20 MB）：请发送原始照片，不要发送长图或视频。"
             }
-            PhotoError::TooManyPixels { .. } => "图片像素过多：请发送普通手机照片。",
+            PhotoError::TooManyPixels { .. } | PhotoError::TooMuchToDecode { .. } => {
+                "图片像素过多：请发送普通手机照片。"
+            }
             PhotoError::NotAnImage => "无法识别的文件：请发送 JPEG、PNG 或 WebP 格式的照片。",
             PhotoError::UnsupportedFormat(_) => {
                 "不支持该图片格式：请发送 JPEG、PNG 或 WebP 格式的照片。"

@@ -96,6 +96,10 @@ impl Standardiser {
         &self.spec
     }
 
+    pub fn input_limits(&self) -> &InputLimits {
+        &self.input
+    }
+
     /// Errors are for pictures that cannot be read and for a broken installation; everything
     /// wrong with a readable picture is in the report's checks.
     pub fn standardise(

@@ -131,13 +131,22 @@ impl Default for CheckLimits {
 pub struct InputLimits {
     pub max_bytes: usize,
     pub max_pixels: u64,
+    /// The most memory its pixels may take as the decoder gives them (16-bit channels and
+    /// alpha take more than 8-bit RGB): a 50-megapixel phone photo takes 150 MB, a 7000 × 7000
+    /// 16-bit PNG 294 MB.
+    pub max_decoded_bytes: u64,
+}
+
+impl InputLimits {
+    pub const DEFAULT: Self = Self {
+        max_bytes: 20 * 1024 * 1024,
+        max_pixels: 50_000_000,
+        max_decoded_bytes: 160 * 1024 * 1024,
+    };
 }
 
 impl Default for InputLimits {
     fn default() -> Self {
-        Self {
-            max_bytes: 20 * 1024 * 1024,
-            max_pixels: 50_000_000,
-        }
+        Self::DEFAULT
     }
 }

@@ -29,6 +29,7 @@ use super::attempts::{self, AttemptLimits, FailedAttempt, LockKey};
 use super::batches::{self, Batch};
 use super::codes::{CodePayload, CodeVerifier};
 use crate::guessing::Guess;
+use crate::memory_budget::MemoryBudget;
 use crate::work_pool::WorkPool;
 
 /// Code pictures read at once, at most: each decode may take up to `qr::MAX_DECODE_BYTES`.
@@ -150,6 +151,9 @@ pub struct Verifier {
     ledger: Arc<Ledger>,
     codes: CodeVerifier,
     limits: AttemptLimits,
+    /// Memory for reading code pictures: the service's decoding budget, shared with every
+    /// other route that decodes pictures.
+    decoding: Arc<MemoryBudget>,
 }
 
 impl Verifier {
@@ -159,7 +163,16 @@ impl Verifier {
             ledger,
             codes,
             limits,
+            decoding: Arc::new(MemoryBudget::new(
+                (qr::MAX_DECODE_BYTES as u32 >> 20) * CONCURRENT_CODE_PICTURES as u32,
+            )),
         }
+    }
+
+    /// Reads code pictures within `budget` (shared with the other routes that decode).
+    pub fn decoding_within(mut self, budget: Arc<MemoryBudget>) -> Self {
+        self.decoding = budget;
+        self
     }
 
     /// Checks the proof and records `QualificationVerified`, or returns the capture this
@@ -351,6 +364,8 @@ impl Verifier {
             CodeInput::Text(text) => text.clone(),
             CodeInput::Image(bytes) => {
                 let bytes = bytes.clone();
+                // At most what the reader lets a picture allocate.
+                let _memory = self.decoding.spend(qr::MAX_DECODE_BYTES).await;
                 CODE_PICTURES
                     .run("code-picture", move || qr::read(&bytes))
                     .await

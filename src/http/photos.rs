@@ -173,13 +173,11 @@ pub async fn get(
             ))
         }
     };
-    let file = state
-        .photos
-        .file(&caller.actor(), path.into_inner())
-        .await?;
+    let (actor, photo_id) = (caller.actor(), path.into_inner());
     let (content_type, body) = if thumb {
-        ("image/jpeg", state.photos.preview(file).await?)
+        ("image/jpeg", state.photos.preview(&actor, photo_id).await?)
     } else {
+        let file = state.photos.file(&actor, photo_id).await?;
         (file.content_type(), file.bytes)
     };
     Ok(HttpResponse::Ok()

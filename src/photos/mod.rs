@@ -23,6 +23,7 @@ use photo_ledger_photo::checks::Check;
 use photo_ledger_photo::error::PhotoError;
 use photo_ledger_photo::prints;
 use photo_ledger_photo::report::Verdict;
+use photo_ledger_photo::spec::InputLimits;
 use photo_ledger_photo::Standardised;
 use photo_ledger_projections::capture_doc::{CaptureDoc, PhotoEntry, PhotoKind};
 use photo_ledger_projections::capture_status::CaptureStatusView;
@@ -30,7 +31,9 @@ use photo_ledger_projections::{photo_history, ProjectionError};
 
 use crate::captures::{CaptureAccessError, Captures, Requester};
 use crate::ledger::LedgerError;
+use crate::memory_budget::MemoryBudget;
 use crate::telemetry::metrics::Metrics;
+use pipeline::decoding_cost;
 pub use pipeline::PhotoPipeline;
 pub use store::PhotoStore;
 
@@ -40,6 +43,9 @@ const SPEC_VERSION: &str = "1";
 
 /// The longest side of a preview.
 const THUMB_SIDE: u32 = 240;
+
+/// What a stored photo may cost to decode again: what uploads are held to.
+const INPUT_LIMITS: InputLimits = InputLimits::DEFAULT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PhotoServiceError {
@@ -120,6 +126,11 @@ pub struct PhotoService {
     store: PhotoStore,
     /// Standardisation, when ONNX Runtime is configured.
     pipeline: Option<PhotoPipeline>,
+    /// Memory for every picture decoded here, shared with every other route that decodes.
+    budget: Arc<MemoryBudget>,
+    /// Held while a preview is made, so a burst of requests for one photo's preview makes it
+    /// once and the rest read what was kept.
+    making_preview: tokio::sync::Mutex<()>,
     metrics: Metrics,
 }
 
@@ -128,12 +139,15 @@ impl PhotoService {
         captures: Captures,
         store: PhotoStore,
         pipeline: Option<PhotoPipeline>,
+        budget: Arc<MemoryBudget>,
         metrics: Metrics,
     ) -> Self {
         Self {
             captures,
             store,
             pipeline,
+            budget,
+            making_preview: tokio::sync::Mutex::new(()),
             metrics,
         }
     }
@@ -273,6 +287,18 @@ impl PhotoService {
         actor: &Actor,
         photo_id: PhotoId,
     ) -> Result<PhotoFile, PhotoServiceError> {
+        let photo = self.photo(actor, photo_id).await?;
+        let bytes = self.store.get(&photo.sha256).await?;
+        Ok(PhotoFile { photo, bytes })
+    }
+
+    /// How a photo was recorded, to its owner and to staff; anyone else is told it does not
+    /// exist.
+    async fn photo(
+        &self,
+        actor: &Actor,
+        photo_id: PhotoId,
+    ) -> Result<PhotoEntry, PhotoServiceError> {
         let capture_id: CaptureId =
             photo_history::capture_of(self.captures.ledger().db(), &photo_id.to_string())
                 .await?
@@ -285,29 +311,38 @@ impl PhotoService {
                 CaptureAccessError::NotFound => PhotoServiceError::PhotoNotFound,
                 other => other.into(),
             })?;
-        let photo = self
-            .document(capture_id)
+        self.document(capture_id)
             .await?
             .photo(photo_id)
             .cloned()
-            .ok_or(PhotoServiceError::PhotoNotFound)?;
-        let bytes = self.store.get(&photo.sha256).await?;
-        Ok(PhotoFile { photo, bytes })
+            .ok_or(PhotoServiceError::PhotoNotFound)
     }
 
-    /// A small JPEG preview of a photo (its longest side [`THUMB_SIDE`]), made on a blocking
-    /// thread.
-    pub async fn preview(&self, file: PhotoFile) -> Result<Vec<u8>, PhotoServiceError> {
-        tokio::task::spawn_blocking(move || thumbnail(&file.bytes))
-            .await
-            .map_err(|e| PhotoError::Inference {
-                model: "preview",
-                reason: e.to_string(),
-            })?
+    /// A small JPEG preview of a photo (its longest side [`THUMB_SIDE`]), to those who may see
+    /// the photo. Made once, one at a time, and kept beside the file: the original is decoded
+    /// only the first time it is asked for.
+    pub async fn preview(
+        &self,
+        actor: &Actor,
+        photo_id: PhotoId,
+    ) -> Result<Vec<u8>, PhotoServiceError> {
+        let sha256 = self.photo(actor, photo_id).await?.sha256;
+        if let Some(kept) = self.store.preview(&sha256).await? {
+            return Ok(kept);
+        }
+        let _making = self.making_preview.lock().await;
+        // Made while this request waited its turn?
+        if let Some(kept) = self.store.preview(&sha256).await? {
+            return Ok(kept);
+        }
+        let original = self.store.get(&sha256).await?;
+        let jpeg = self.decoding("preview", original, 0, thumbnail).await?;
+        self.store.put_preview(&sha256, jpeg.clone()).await?;
+        Ok(jpeg)
     }
 
-    /// A standard photo laid out on a 6寸 print sheet in `layout`, as JPEG or PDF, made on a
-    /// blocking thread; to staff and to the photo's owner.
+    /// A standard photo laid out on a 6寸 print sheet in `layout`, as JPEG or PDF; to staff and
+    /// to the photo's owner.
     pub async fn print_sheet(
         &self,
         actor: &Actor,
@@ -316,9 +351,10 @@ impl PhotoService {
         pdf: bool,
     ) -> Result<Vec<u8>, PhotoServiceError> {
         let file = self.file(actor, photo_id).await?;
-        tokio::task::spawn_blocking(move || {
-            let limits = photo_ledger_photo::spec::InputLimits::default();
-            let master = photo_ledger_photo::input::decode(&file.bytes, &limits)?;
+        // The sheet: 1800 × 1200 RGB, and its JPEG.
+        const SHEET_BYTES: u64 = 2 * 1800 * 1200 * 3;
+        self.decoding("print sheet", file.bytes, SHEET_BYTES, move |bytes| {
+            let master = photo_ledger_photo::input::decode(bytes, &INPUT_LIMITS)?;
             let sheet = prints::sheet(&master, layout);
             let jpeg = prints::sheet_jpeg(&sheet)?;
             Ok(if pdf {
@@ -328,10 +364,25 @@ impl PhotoService {
             })
         })
         .await
-        .map_err(|e| PhotoError::Inference {
-            model: "print sheet",
-            reason: e.to_string(),
-        })?
+    }
+
+    /// Runs `work` on a blocking thread over a picture, once the picture (refused from its
+    /// header when the input limits refuse it) and `extra` bytes fit in the decoding budget.
+    async fn decoding<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        bytes: Vec<u8>,
+        extra: u64,
+        work: impl FnOnce(&[u8]) -> Result<T, PhotoServiceError> + Send + 'static,
+    ) -> Result<T, PhotoServiceError> {
+        let header = photo_ledger_photo::input::peek(&bytes, &INPUT_LIMITS)?;
+        let _memory = self.budget.spend(decoding_cost(&header) + extra).await;
+        tokio::task::spawn_blocking(move || work(&bytes))
+            .await
+            .map_err(|e| PhotoError::Inference {
+                model: what,
+                reason: e.to_string(),
+            })?
     }
 
     async fn document(&self, capture_id: CaptureId) -> Result<CaptureDoc, PhotoServiceError> {
@@ -433,8 +484,7 @@ fn format_of(bytes: &[u8]) -> String {
 }
 
 fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, PhotoServiceError> {
-    let limits = photo_ledger_photo::spec::InputLimits::default();
-    let image = photo_ledger_photo::input::decode(bytes, &limits)?;
+    let image = photo_ledger_photo::input::decode(bytes, &INPUT_LIMITS)?;
     // Keeps the aspect ratio.
     let thumb = image::DynamicImage::ImageRgb8(image)
         .thumbnail(THUMB_SIDE, THUMB_SIDE)

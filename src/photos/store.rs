@@ -23,6 +23,11 @@ fn key(sha256: &str) -> ObjectPath {
     ObjectPath::from(format!("sha256/{}/{sha256}", &sha256[..2]))
 }
 
+/// The preview of the file stored under `sha256`.
+fn preview_key(sha256: &str) -> ObjectPath {
+    ObjectPath::from(format!("previews/{}/{sha256}.jpg", &sha256[..2]))
+}
+
 /// The S3-compatible bucket the settings name, as an object store.
 pub fn s3_bucket(settings: &S3Settings) -> Result<AmazonS3, SettingError> {
     let mut builder = AmazonS3Builder::new()
@@ -82,6 +87,27 @@ impl PhotoStore {
 
     pub async fn get(&self, sha256: &str) -> Result<Vec<u8>, object_store::Error> {
         Ok(self.store.get(&key(sha256)).await?.bytes().await?.to_vec())
+    }
+
+    /// The preview kept for the file stored under `sha256`, if one has been made.
+    pub async fn preview(&self, sha256: &str) -> Result<Option<Vec<u8>>, object_store::Error> {
+        match self.store.get(&preview_key(sha256)).await {
+            Ok(found) => Ok(Some(found.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Keeps the preview of the file stored under `sha256`.
+    pub async fn put_preview(
+        &self,
+        sha256: &str,
+        jpeg: Vec<u8>,
+    ) -> Result<(), object_store::Error> {
+        self.store
+            .put(&preview_key(sha256), PutPayload::from(jpeg))
+            .await
+            .map(|_| ())
     }
 }
 

@@ -190,3 +190,87 @@ async fn a_flood_of_code_pictures_cannot_take_the_servers_memory() {
         "/healthz took {slowest_health:?} during the flood"
     );
 }
+
+/// The largest upload accepted: 8160 × 6120 pixels (a 50-megapixel phone's photo), 150 MB
+/// decoded. One flat colour, so the file is small.
+fn largest_accepted_upload() -> Vec<u8> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    let (width, height) = (8160, 6120);
+    let pixels = vec![200u8; width as usize * height as usize * 3];
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        PngEncoder::new_with_quality(&mut png, CompressionType::Default, FilterType::NoFilter),
+        &pixels,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    png
+}
+
+/// 16 previews at once of the largest upload accepted: the preview is made once, within the
+/// decoding budget, and kept, so the service's memory stays under a ceiling and `/healthz` keeps
+/// answering. (Made on every request, six at once of a 392 MB picture took 3.5 GB.)
+#[tokio::test]
+async fn a_flood_of_previews_cannot_take_the_servers_memory() {
+    const CEILING: u64 = 320 * 1024 * 1024;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let service = service(&app, &[]).await;
+    let student = app.student("openid-preview-flood").await;
+    let capture = paid_capture(&app, &student).await;
+    let (content_type, body) = photo_form(&largest_accepted_upload(), "camera");
+    let uploaded = service
+        .client
+        .post(service.url(&format!("/api/v1/captures/{capture}/photos")))
+        .bearer_auth(&student)
+        .header("content-type", content_type)
+        .body(body)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .unwrap();
+    let (status, uploaded) = read(uploaded).await;
+    assert_eq!(status, 201, "{uploaded}");
+    let photo_id = uploaded["photo_id"].as_str().unwrap().to_string();
+    let requests = (0..16)
+        .map(|_| {
+            let (client, url, student) = (
+                service.client.clone(),
+                service.url(&format!("/api/v1/photos/{photo_id}?size=thumb")),
+                student.clone(),
+            );
+            async move {
+                let answer = client
+                    .get(url)
+                    .bearer_auth(student)
+                    .timeout(Duration::from_secs(300))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status().as_u16();
+                let jpeg = answer.bytes().await.unwrap();
+                let preview = image::load_from_memory(&jpeg).unwrap();
+                (
+                    status,
+                    json!({"width": preview.width(), "height": preview.height()}),
+                )
+            }
+        })
+        .collect();
+    let (grew, slowest_health) = flood(&service, requests, |status, size| {
+        assert_eq!(status, 200);
+        assert_eq!(size, json!({"width": 240, "height": 180}));
+    })
+    .await;
+    eprintln!("16 previews at once grew the service by {} MiB", grew >> 20);
+    assert!(
+        grew <= CEILING,
+        "16 previews grew the service by {} MiB",
+        grew >> 20
+    );
+    assert!(
+        slowest_health < Duration::from_secs(2),
+        "/healthz took {slowest_health:?} during the flood"
+    );
+}
