@@ -14,7 +14,7 @@ use photo_ledger_domain::CaptureCommand;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Admins, Auth, CommandContext};
+use super::extract::{limit_within, Admins, Auth, CommandContext};
 use crate::captures::CaptureAccessError;
 use crate::eligibility::batches::NewBatch;
 use crate::eligibility::roster::{self, ImportRequest};
@@ -92,6 +92,8 @@ pub async fn delivered(
 pub struct AttemptsQuery {
     /// RFC 3339; the last 24 hours when absent.
     since: Option<DateTime<Utc>>,
+    /// 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -106,7 +108,7 @@ pub async fn verification_failures(
     let since = query
         .since
         .unwrap_or_else(|| Utc::now() - Duration::days(1));
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = limit_within(query.limit, 100, 1000)? as u32;
     let attempts = attempts::list(state.ledger.db(), since, limit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "attempts": attempts })))
 }

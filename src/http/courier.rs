@@ -22,6 +22,8 @@ pub struct OrdersQuery {
     /// `to_print`, `to_ship` or `shipped`.
     #[param(value_type = String)]
     status: CourierStatus,
+    /// 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

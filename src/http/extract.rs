@@ -176,12 +176,16 @@ impl FromRequest for CommandContext {
 
 /// A list route's `limit`: 50 when absent, refused outside 1 to 500.
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
-    const MAX: u32 = 500;
-    match limit.unwrap_or(50) {
-        limit @ 1..=MAX => Ok(i64::from(limit)),
+    limit_within(limit, 50, 500)
+}
+
+/// A `limit`: `default` when absent, refused outside 1 to `max`.
+pub fn limit_within(limit: Option<u32>, default: u32, max: u32) -> Result<i64, ApiError> {
+    match limit.unwrap_or(default) {
+        limit if (1..=max).contains(&limit) => Ok(i64::from(limit)),
         _ => Err(ApiError::with_message(
             ApiCode::InvalidQuery,
-            "limit 须在 1 到 500 之间",
+            format!("limit 须在 1 到 {max} 之间"),
         )),
     }
 }

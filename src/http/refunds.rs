@@ -60,6 +60,8 @@ pub struct RefundsQuery {
     /// `requested`, `refunded` or `failed`.
     #[param(value_type = String)]
     state: RefundState,
+    /// 1 to 500; 50 when absent.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 

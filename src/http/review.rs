@@ -30,6 +30,8 @@ pub struct QueueQuery {
     /// A batch id.
     batch: Option<String>,
     education_type: Option<String>,
+    /// 1 to 100; 20 when absent.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The `next` of the previous page.
     after: Option<String>,

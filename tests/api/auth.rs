@@ -143,10 +143,19 @@ async fn wechat_sign_in_goes_through_jscode2session(backend: Backend) {
             Method::POST,
             "/api/v1/auth/wechat",
             None,
-            Some(json!({"code": "anything"})),
+            Some(json!({"code": "outage"})),
         )
         .await;
     assert_error(&outage, 502, "auth.wechat_unavailable");
+    let invalid = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/wechat",
+            None,
+            Some(json!({"code": "anything"})),
+        )
+        .await;
+    assert_error(&invalid, 401, "auth.wechat_code_invalid");
     let empty = app
         .call(
             Method::POST,

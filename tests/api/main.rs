@@ -16,6 +16,7 @@ mod admin;
 mod auth;
 mod captures;
 mod chaos;
+mod contract;
 mod errors;
 mod floods;
 mod idempotency;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod tools;
 pub mod wechat_pay;
 
 use std::net::TcpListener;
@@ -92,7 +93,7 @@ pub struct TestApp {
 }
 
 /// A fake WeChat `jscode2session`: `good-<openid>` signs in as `<openid>`, `used` is a used
-/// code, anything else a WeChat outage.
+/// code, `outage` a WeChat outage, anything else an invalid code (as WeChat answers it).
 async fn jscode2session(
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
@@ -107,7 +108,10 @@ async fn jscode2session(
         _ if code == "used" => {
             HttpResponse::Ok().json(json!({"errcode": 40163, "errmsg": "code been used"}))
         }
-        _ => HttpResponse::Ok().json(json!({"errcode": -1, "errmsg": "system error"})),
+        _ if code == "outage" => {
+            HttpResponse::Ok().json(json!({"errcode": -1, "errmsg": "system error"}))
+        }
+        _ => HttpResponse::Ok().json(json!({"errcode": 40029, "errmsg": "invalid code"})),
     }
 }
 

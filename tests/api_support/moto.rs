@@ -1,14 +1,13 @@
 //! A real S3-compatible server on loopback for the photo store: moto's server (PyPI
-//! `moto[server]`, the version `.ci/run` installs into `.moto/`). It is found as `MOTO_SERVER`,
-//! then `.moto/bin/moto_server`, then `moto_server` on the PATH. Under CI (`CI=true`) a missing
-//! moto fails the test; elsewhere the test says loudly that it did not run.
+//! `moto[server]`, the version `.ci/run` installs into `.moto/`), found as `MOTO_SERVER`, then
+//! `.moto/bin/moto_server`, then `moto_server` on the PATH (see [`super::tools`]).
 
-use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use photo_ledger::configuration::S3Settings;
+
+use super::tools;
 
 pub struct MotoServer {
     child: Child,
@@ -16,22 +15,11 @@ pub struct MotoServer {
     pub bucket: String,
 }
 
-fn program() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return path.into();
-    }
-    let installed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".moto/bin/moto_server");
-    if installed.exists() {
-        return installed;
-    }
-    "moto_server".into()
-}
-
 impl MotoServer {
     /// moto on a free port with an empty `bucket`, or `None` when moto is not installed and this
     /// is not CI.
     pub async fn start(bucket: &str) -> Option<MotoServer> {
-        let program = program();
+        let program = tools::program("MOTO_SERVER", ".moto", "moto_server");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap()
@@ -43,19 +31,8 @@ impl MotoServer {
             .spawn();
         let child = match spawned {
             Ok(child) => child,
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!(
-                "moto's S3 server is required under CI and {} cannot run: {e} (bash .ci/run installs it)",
-                program.display()
-            ),
             Err(e) => {
-                // Straight to standard error: the test harness would hide eprintln!'s output.
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "NOT RUN: {}: this test needs moto's S3 server and {} cannot run ({e}); \
-                     `bash .ci/run` installs it into .moto/",
-                    std::thread::current().name().unwrap_or("a test"),
-                    program.display()
-                );
+                tools::cannot_run("moto's S3 server", &program, &e, ".moto");
                 return None;
             }
         };
