@@ -84,3 +84,22 @@ async fn the_openapi_document_changes_only_on_purpose() {
         serde_json::to_string_pretty(&served).unwrap()
     );
 }
+
+/// Clients generated from the document name each operation by its id: no two may share one.
+#[test]
+fn every_operation_has_an_id_of_its_own() {
+    let document: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/openapi.json"))
+            .expect("fixtures/openapi.json is JSON");
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(other) = seen.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("{method} {path} and {other} are both {id}");
+            }
+        }
+    }
+}

@@ -163,7 +163,7 @@ struct CaptureList {
 }
 
 /// `GET /captures`: the student's own captures, most recently changed first.
-#[utoipa::path(get, path = "/api/v1/captures", tag = "students", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/captures", tag = "students", operation_id = "list_captures", security(("bearer" = [])),
     responses((status = 200, body = CaptureList), (status = "4XX", body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -174,7 +174,7 @@ pub async fn list(
 }
 
 /// `GET /captures/{id}`: to its owner and to staff.
-#[utoipa::path(get, path = "/api/v1/captures/{capture_id}", tag = "students", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/captures/{capture_id}", tag = "students", operation_id = "get_capture", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
     responses((status = 200, description = "The capture-status view: status, status_label, next_actions, photos, checks, reasons, orders", body = Object), (status = "4XX", body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,

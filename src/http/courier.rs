@@ -33,7 +33,7 @@ struct OrderList {
     orders: Vec<CourierOrder>,
 }
 
-#[utoipa::path(get, path = "/api/v1/courier/orders", tag = "print staff", params(OrdersQuery), security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/courier/orders", tag = "print staff", operation_id = "list_courier_orders", params(OrdersQuery), security(("bearer" = [])),
     responses((status = 200, body = OrderList), (status = "4XX", body = ErrorBody)))]
 /// `GET /courier/orders?status=to_print|to_ship|shipped`: oldest payment first.
 pub async fn list(

@@ -152,7 +152,7 @@ pub struct PhotoQuery {
     size: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/photos/{photo_id}", tag = "students",
+#[utoipa::path(get, path = "/api/v1/photos/{photo_id}", tag = "students", operation_id = "get_photo",
     params(("photo_id" = String, Path), PhotoQuery), security(("bearer" = [])),
     responses((status = 200, description = "The image (JPEG, PNG or WebP as uploaded; JPEG for standard photos and previews)", content_type = "image/jpeg"),
         (status = "4XX", body = ErrorBody)))]
