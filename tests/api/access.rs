@@ -125,6 +125,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::POST, format!("/api/v1/admin/rosters?school={SCHOOL}&file_name=r.csv"), json!({}), admins),
         (Method::POST, format!("/api/v1/admin/captures/{capture}/refunds"), json!({"order_id": order, "reason": "x"}), admins),
         (Method::GET, "/api/v1/admin/refunds?state=failed".into(), none.clone(), admins),
+        (Method::GET, "/api/v1/admin/locks".into(), none.clone(), admins),
+        (Method::POST, "/api/v1/admin/locks/lift".into(), json!({"key": "staff:nobody", "reason": "x"}), admins),
     ];
     let callers = [
         None,
