@@ -371,11 +371,15 @@ impl S3Settings {
     }
 }
 
+/// Where the models are unless `photos.models_dir` says otherwise, relative to the working
+/// directory.
+pub const DEFAULT_MODELS_DIR: &str = "models";
+
 impl Default for PhotoSettings {
     fn default() -> Self {
         Self {
             onnxruntime: None,
-            models_dir: "models".into(),
+            models_dir: DEFAULT_MODELS_DIR.into(),
             model_threads: 1,
             concurrent_standardisations: std::thread::available_parallelism()
                 .map_or(2, |n| n.get()),

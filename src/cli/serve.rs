@@ -3,6 +3,7 @@ use std::net::TcpListener;
 use anyhow::Context;
 use clap::Args;
 
+use super::photo_runtime;
 use crate::configuration::Settings;
 use crate::startup::Application;
 
@@ -18,6 +19,7 @@ pub struct ServeArgs {
 
 pub async fn run(args: ServeArgs, mut settings: Settings) -> anyhow::Result<()> {
     settings.dev = args.dev;
+    settings.api.photos = photo_runtime::with_defaults(settings.api.photos);
     let bind = args.bind.unwrap_or_else(|| settings.api.http.bind.clone());
     let listener = TcpListener::bind(&bind).with_context(|| format!("cannot listen on {bind}"))?;
     let app = Application::build(&settings, listener).await?;

@@ -674,31 +674,9 @@ impl ServiceProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
 
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-impl TestApp {
-    /// Starts `photo-ledger serve` on this service's store and port `port`, with `env` set on
-    /// the process (settings, `FAILPOINTS`), and waits until it answers.
-    pub async fn serve_process(&self, port: u16, env: &[(&str, &str)]) -> ServiceProcess {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so"));
-        let mut command = self.photo_ledger();
-        command
-            .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
-            .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
-            .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
-            .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        command.envs(env.iter().copied());
+    /// Starts `command` (a `serve` on `port`) and waits until it answers.
+    pub async fn start(mut command: std::process::Command, port: u16) -> ServiceProcess {
         let service = ServiceProcess {
             child: command.spawn().expect("photo-ledger serve starts"),
             base: format!("http://127.0.0.1:{port}"),
@@ -719,6 +697,42 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         service
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl TestApp {
+    /// Starts `photo-ledger serve` on this service's store and port `port`, with `env` set on
+    /// the process (settings, `FAILPOINTS`), and waits until it answers.
+    pub async fn serve_process(&self, port: u16, env: &[(&str, &str)]) -> ServiceProcess {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so"));
+        let mut command = self.serve_command(port, root);
+        command
+            .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
+            .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
+            .envs(env.iter().copied());
+        ServiceProcess::start(command, port).await
+    }
+
+    /// `photo-ledger serve --dev` on this service's store and `port` with the test token secret
+    /// and nothing else set, started in `dir`.
+    pub fn serve_command(&self, port: u16, dir: &std::path::Path) -> std::process::Command {
+        let mut command = self.photo_ledger();
+        command
+            .current_dir(dir)
+            .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
+            .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
     }
 
     /// Sends `request` to a service process held at `failpoint`, kills the process once the
