@@ -201,6 +201,37 @@ fn a_half_lit_face_must_be_retaken() {
     assert_retake(&png(&half), "photo.uneven_light");
 }
 
+/// Side light a standardised photo still shows the face in is the reviewer's call: a warning,
+/// not a retake. (Studio portraits lit from one side were refused before.)
+#[test]
+fn side_light_is_a_warning_for_the_reviewer() {
+    let side = map_pixels(&astronaut(), |x, _, p| {
+        let t = ((x as f32 - 222.0) / 12.0).clamp(0.0, 1.0);
+        p.map(|c| c * (1.0 - 0.4 * t))
+    });
+    let out = standardise(&png(&side), Background::Blue);
+    let check = out.report.check("photo.uneven_light").expect("reported");
+    assert!(!check.result.passed && !check.result.blocking, "{check:?}");
+    assert_eq!(
+        out.report.verdict,
+        Verdict::Accepted,
+        "{:?}",
+        failed_codes(&out.report)
+    );
+}
+
+/// Fair skin in bright light has its red channel at the top without losing any detail: that is
+/// not overexposed. (Measured on any channel at 250, such portraits were refused.)
+#[test]
+fn a_brightly_lit_face_with_its_detail_is_not_overexposed() {
+    let bright = map_pixels(&astronaut(), |_, _, p| {
+        [p[0] * 1.3, p[1] * 1.15, p[2] * 1.1]
+    });
+    let out = standardise(&png(&bright), Background::Blue);
+    let check = out.report.check("photo.overexposed").expect("reported");
+    assert!(check.result.passed, "{check:?}");
+}
+
 #[test]
 fn a_blurred_photo_must_be_retaken() {
     let blurred = image::imageops::blur(&astronaut(), 3.0);

@@ -127,6 +127,15 @@ impl Check {
         Self::new(code, value, limit, value >= limit)
     }
 
+    /// Above `warn` a warning the reviewer sees; above `block`, a failure that blocks
+    /// submission. The limit reported is the one the value broke (`warn` while it passes).
+    pub fn graded_at_most(code: CheckCode, value: f32, warn: f32, block: f32) -> Self {
+        let blocks = value > block;
+        let mut check = Self::at_most(code, value, if blocks { block } else { warn });
+        check.result.blocking = blocks;
+        check
+    }
+
     /// Compared with the window's nearer bound.
     pub fn within(code: CheckCode, value: f32, window: Window) -> Self {
         Self::new(

@@ -299,9 +299,10 @@ impl Standardiser {
                 light.clipped_share,
                 limits.max_clipped_share,
             ),
-            Check::at_most(
+            Check::graded_at_most(
                 CheckCode::UnevenLight,
                 light.imbalance,
+                limits.soft_light_imbalance,
                 limits.max_light_imbalance,
             ),
             Check::at_least(

@@ -29,7 +29,7 @@ pub fn face_light(mesh: &Mesh) -> FaceLight {
         let side = usize::from(x as f32 >= nose);
         sums[side] += luma([p[0], p[1], p[2]].map(f32::from));
         counts[side] += 1;
-        clipped += u32::from(p.0.iter().any(|&c| c >= 250));
+        clipped += u32::from(luma([p[0], p[1], p[2]].map(f32::from)) >= 250.0);
     }
     let total = (counts[0] + counts[1]).max(1) as f32;
     let means = [0, 1].map(|s| sums[s] / counts[s].max(1) as f32);

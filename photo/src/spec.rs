@@ -89,9 +89,13 @@ pub struct CheckLimits {
     pub max_mouth_opening: f32,
     /// Mean luma (0–255) of the face.
     pub min_face_luma: f32,
-    /// Share of face pixels with a channel at 250 or more.
+    /// Share of face pixels blown out to white (luma 250 or more), their detail lost. Fair skin
+    /// in bright light, with one channel at its top, is not blown out.
     pub max_clipped_share: f32,
-    /// |left − right| / brighter half of the face.
+    /// |left − right| / brighter half of the face: above this a warning for the reviewer (side
+    /// light that a standardised photo still shows the face in)…
+    pub soft_light_imbalance: f32,
+    /// …and above this a half-shadowed face (阴阳脸) that must be retaken.
     pub max_light_imbalance: f32,
     /// Laplacian energy of the face at a fixed scale, relative to its contrast.
     pub min_sharpness: f32,
@@ -116,7 +120,8 @@ impl Default for CheckLimits {
             max_mouth_opening: 0.12,
             min_face_luma: 70.0,
             max_clipped_share: 0.10,
-            max_light_imbalance: 0.30,
+            soft_light_imbalance: 0.30,
+            max_light_imbalance: 0.50,
             min_sharpness: 0.08,
             min_clothing_contrast: 20.0,
             max_undecided_share: 0.08,
