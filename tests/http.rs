@@ -103,3 +103,37 @@ fn every_operation_has_an_id_of_its_own() {
         }
     }
 }
+
+/// `/` is a page for a person with a browser: every link on it answers, and its policy lets
+/// nothing run or load but its own style.
+#[tokio::test]
+async fn the_home_page_links_what_there_is_to_see() {
+    let (address, _store) = spawn(Backend::Sqlite).await;
+    let client = reqwest::Client::new();
+    let home = client.get(format!("{address}/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.headers()["content-type"], "text/html; charset=utf-8");
+    let policy = home.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        policy.starts_with("default-src 'none'; style-src 'sha256-"),
+        "{policy}"
+    );
+    let page = home.text().await.unwrap();
+    assert!(page.contains(env!("CARGO_PKG_VERSION")));
+    let links: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"').map(|(href, _)| href))
+        .collect();
+    assert_eq!(
+        links,
+        ["/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"]
+    );
+    for link in links {
+        let answer = client.get(format!("{address}{link}")).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{link}");
+    }
+}

@@ -12,6 +12,7 @@ pub mod courier;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod home;
 pub mod idempotency;
 pub mod locks;
 pub mod me;
@@ -62,6 +63,7 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
                     .max(options.roster_limit)
                     .max(options.upload_limit),
             ))
+            .service(resource("/").route(web::get().to(home::home)))
             .service(resource("/healthz").route(web::get().to(health::healthz)))
             .service(resource("/readyz").route(web::get().to(health::readyz)))
             .service(resource("/metrics").route(web::get().to(metrics::scrape)))
