@@ -108,6 +108,18 @@ impl Guess {
     ) -> Result<bool, sqlx::Error> {
         let (since, stale) = (self.at - limit.window, self.at - RESERVATION_LIFETIME);
         let max = i64::from(limit.max_wrong);
+        // The same statement and values for either driver.
+        macro_rules! reserve {
+            () => {
+                sqlx::query(RESERVE)
+                    .bind(guess_id)
+                    .bind(key)
+                    .bind(self.at)
+                    .bind(since)
+                    .bind(stale)
+                    .bind(max)
+            };
+        }
         let inserted = match &self.db {
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
@@ -115,29 +127,11 @@ impl Guess {
                     .bind(key)
                     .execute(&mut *tx)
                     .await?;
-                let inserted = sqlx::query(RESERVE)
-                    .bind(guess_id)
-                    .bind(key)
-                    .bind(self.at)
-                    .bind(since)
-                    .bind(stale)
-                    .bind(max)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let inserted = reserve!().execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;
                 inserted
             }
-            Db::Sqlite(pool) => sqlx::query(RESERVE)
-                .bind(guess_id)
-                .bind(key)
-                .bind(self.at)
-                .bind(since)
-                .bind(stale)
-                .bind(max)
-                .execute(pool)
-                .await?
-                .rows_affected(),
+            Db::Sqlite(pool) => reserve!().execute(pool).await?.rows_affected(),
         };
         Ok(inserted == 1)
     }

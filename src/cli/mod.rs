@@ -3,6 +3,7 @@
 mod attempts;
 mod batch;
 mod codes;
+mod demo;
 mod events;
 mod photo_runtime;
 mod print_sheet;

@@ -19,14 +19,41 @@ async fn service(app: &TestApp, env: &[(&str, &str)]) -> ServiceProcess {
     app.serve_process(port, env).await
 }
 
+/// How much the service may grow under any flood.
+const CEILING: u64 = 320 * 1024 * 1024;
+
+/// What a flood did to the service: how much it grew past where it started, at its peak, and
+/// the slowest `/healthz` while it lasted.
+struct Flooded {
+    grew: u64,
+    slowest_health: Duration,
+}
+
+impl Flooded {
+    /// Says what `what` did, and fails unless the service stayed under the ceiling and kept
+    /// answering `/healthz` within two seconds.
+    fn held(&self, what: &str) {
+        eprintln!("{what} grew the service by {} MiB", self.grew >> 20);
+        assert!(
+            self.grew <= CEILING,
+            "{what} grew the service by {} MiB",
+            self.grew >> 20
+        );
+        assert!(
+            self.slowest_health < Duration::from_secs(2),
+            "/healthz took {:?} during {what}",
+            self.slowest_health
+        );
+    }
+}
+
 /// Runs the `flood` requests at once against `service`, watching its memory and `/healthz`
-/// until all are answered; checks each answer with `answered`; answers how much the service
-/// grew past `baseline` at its peak, and the slowest `/healthz`.
+/// until all are answered; checks each answer with `answered`.
 async fn flood<F>(
     service: &ServiceProcess,
     requests: Vec<F>,
     answered: impl Fn(u16, serde_json::Value),
-) -> (u64, Duration)
+) -> Flooded
 where
     F: Future<Output = (u16, serde_json::Value)> + Send + 'static,
 {
@@ -54,7 +81,10 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (peak.saturating_sub(baseline), slowest_health)
+    Flooded {
+        grew: peak.saturating_sub(baseline),
+        slowest_health,
+    }
 }
 
 /// 256 anonymous wrong staff sign-ins at once: each password hash takes 19 MiB, and only two run
@@ -64,7 +94,6 @@ where
 /// by 750 MiB, each thread's allocator keeping a hash's memory.)
 #[tokio::test]
 async fn a_flood_of_wrong_staff_sign_ins_cannot_take_the_servers_memory() {
-    const CEILING: u64 = 320 * 1024 * 1024;
     let app = TestApp::spawn(Backend::Sqlite).await;
     // Every one of them is hashed: each names another account, and the flood's one address may
     // guess that often.
@@ -97,23 +126,11 @@ async fn a_flood_of_wrong_staff_sign_ins_cannot_take_the_servers_memory() {
             }
         })
         .collect();
-    let (grew, slowest_health) = flood(&service, requests, |status, body| {
+    let flooded = flood(&service, requests, |status, body| {
         assert_eq!(status, 401, "every wrong sign-in is refused: {body}");
     })
     .await;
-    eprintln!(
-        "256 wrong sign-ins at once grew the service by {} MiB",
-        grew >> 20
-    );
-    assert!(
-        grew <= CEILING,
-        "256 wrong sign-ins grew the service by {} MiB",
-        grew >> 20
-    );
-    assert!(
-        slowest_health < Duration::from_secs(2),
-        "/healthz took {slowest_health:?} during the flood"
-    );
+    flooded.held("256 wrong sign-ins at once");
 }
 
 /// Code pictures at once: 32 of 8000 × 8000 pixels are refused from their header without being
@@ -122,7 +139,6 @@ async fn a_flood_of_wrong_staff_sign_ins_cannot_take_the_servers_memory() {
 /// counted guess) or, once the account has guessed too often, as locked.
 #[tokio::test]
 async fn a_flood_of_code_pictures_cannot_take_the_servers_memory() {
-    const CEILING: u64 = 320 * 1024 * 1024;
     let app = TestApp::spawn(Backend::Sqlite).await;
     let service = service(&app, &[]).await;
     let png = |side: u32, noise: bool| {
@@ -171,24 +187,12 @@ async fn a_flood_of_code_pictures_cannot_take_the_servers_memory() {
             (answer.0.as_u16(), answer.1)
         });
     }
-    let (grew, slowest_health) = flood(&service, requests, |status, body| {
+    let flooded = flood(&service, requests, |status, body| {
         assert_eq!(status, 422, "{body}");
         assert_eq!(body["code"], "eligibility.code_unreadable", "{body}");
     })
     .await;
-    eprintln!(
-        "40 code pictures at once grew the service by {} MiB",
-        grew >> 20
-    );
-    assert!(
-        grew <= CEILING,
-        "40 code pictures grew the service by {} MiB",
-        grew >> 20
-    );
-    assert!(
-        slowest_health < Duration::from_secs(2),
-        "/healthz took {slowest_health:?} during the flood"
-    );
+    flooded.held("40 code pictures at once");
 }
 
 /// The largest upload accepted: 8160 × 6120 pixels (a 50-megapixel phone's photo), 150 MB
@@ -214,23 +218,13 @@ fn largest_accepted_upload() -> Vec<u8> {
 /// answering. (Made on every request, six at once of a 392 MB picture took 3.5 GB.)
 #[tokio::test]
 async fn a_flood_of_previews_cannot_take_the_servers_memory() {
-    const CEILING: u64 = 320 * 1024 * 1024;
     let app = TestApp::spawn(Backend::Sqlite).await;
     let service = service(&app, &[]).await;
     let student = app.student("openid-preview-flood").await;
     let capture = paid_capture(&app, &student).await;
-    let (content_type, body) = photo_form(&largest_accepted_upload(), "camera");
-    let uploaded = service
-        .client
-        .post(service.url(&format!("/api/v1/captures/{capture}/photos")))
-        .bearer_auth(&student)
-        .header("content-type", content_type)
-        .body(body)
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await
-        .unwrap();
-    let (status, uploaded) = read(uploaded).await;
+    let (status, uploaded) = service
+        .upload(&capture, &student, &largest_accepted_upload())
+        .await;
     assert_eq!(status, 201, "{uploaded}");
     let photo_id = uploaded["photo_id"].as_str().unwrap().to_string();
     let requests = (0..16)
@@ -258,19 +252,10 @@ async fn a_flood_of_previews_cannot_take_the_servers_memory() {
             }
         })
         .collect();
-    let (grew, slowest_health) = flood(&service, requests, |status, size| {
+    let flooded = flood(&service, requests, |status, size| {
         assert_eq!(status, 200);
         assert_eq!(size, json!({"width": 240, "height": 180}));
     })
     .await;
-    eprintln!("16 previews at once grew the service by {} MiB", grew >> 20);
-    assert!(
-        grew <= CEILING,
-        "16 previews grew the service by {} MiB",
-        grew >> 20
-    );
-    assert!(
-        slowest_health < Duration::from_secs(2),
-        "/healthz took {slowest_health:?} during the flood"
-    );
+    flooded.held("16 previews at once");
 }

@@ -17,6 +17,7 @@ mod auth;
 mod captures;
 mod chaos;
 mod contract;
+mod demo;
 mod errors;
 mod floods;
 mod idempotency;

@@ -305,17 +305,7 @@ async fn serve_standardises_photos_with_no_photo_settings() {
 
     let student = app.student("openid-no-settings").await;
     let capture = paid_capture(&app, &student).await;
-    let (content_type, body) = photo_form(&astronaut(), "camera");
-    let uploaded = service
-        .client
-        .post(service.url(&format!("/api/v1/captures/{capture}/photos")))
-        .bearer_auth(&student)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let (status, uploaded) = read(uploaded).await;
+    let (status, uploaded) = service.upload(&capture, &student, &astronaut()).await;
     assert_eq!(status, 201, "{uploaded}");
     assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
 }

@@ -1,0 +1,83 @@
+//! `photo-ledger serve --demo` on a fresh data directory: a newcomer's one command gives a
+//! service with a school, staff and a student at every status, with real standardised photos.
+
+use std::time::{Duration, Instant};
+
+use crate::api_support::*;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn the_demo_fills_a_fresh_store_with_every_status() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
+    command
+        .current_dir(data.path())
+        .arg("--data-dir")
+        .arg(data.path().join("data"))
+        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let service = ServiceProcess::start(command, port).await;
+    let call = |path: &str, token: Option<&str>, body: Option<Value>| {
+        let request = match body {
+            Some(body) => service.client.post(service.url(path)).json(&body),
+            None => service.client.get(service.url(path)),
+        };
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let student = |n: usize| {
+        let call = &call;
+        async move {
+            let (_, signed_in) = call(
+                "/api/v1/auth/dev",
+                None,
+                Some(json!({"openid": format!("demo-student-{n}")})),
+            )
+            .await;
+            let token = signed_in["token"].as_str().unwrap().to_string();
+            let (_, captures) = call("/api/v1/captures", Some(&token), None).await;
+            captures["captures"][0]["status"].clone()
+        }
+    };
+    // The last student is delivered when the demo is done.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while student(7).await != "delivered" {
+        assert!(Instant::now() < deadline, "the demo did not finish");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut statuses = Vec::new();
+    for n in 1..=7 {
+        statuses.push(student(n).await);
+    }
+    assert_eq!(
+        statuses,
+        [
+            "awaiting_payment",
+            "awaiting_photo",
+            "awaiting_submission",
+            "in_review",
+            "rejected",
+            "approved",
+            "delivered"
+        ]
+    );
+    let (status, signed_in) = call(
+        "/api/v1/auth/staff",
+        None,
+        Some(json!({"username": "demo-reviewer", "password": "photo-ledger-demo"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{signed_in}");
+    let reviewer = signed_in["token"].as_str().unwrap();
+    let (_, queue) = call("/api/v1/review/queue", Some(reviewer), None).await;
+    assert_eq!(queue["items"].as_array().unwrap().len(), 1, "{queue}");
+}
