@@ -203,11 +203,7 @@ async fn students_keep_going_while_the_service_is_killed_and_nothing_is_lost_or_
     let app = Arc::new(TestApp::spawn_with(backend, with_photos).await);
     let numbers = enrol(&app, students_count).await;
     let retries = Arc::new(AtomicUsize::new(0));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     // The first run holds the first upload between its two events for two seconds.
     let mut service = app

@@ -9,11 +9,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn the_demo_fills_a_fresh_store_with_every_status() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"));
     command
         .current_dir(data.path())

@@ -11,11 +11,7 @@ use serde_json::json;
 
 /// `photo-ledger serve` on a free port over the test service's store, with `env` set.
 async fn service(app: &TestApp, env: &[(&str, &str)]) -> ServiceProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     app.serve_process(port, env).await
 }
 

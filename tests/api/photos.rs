@@ -286,11 +286,7 @@ async fn photos_are_kept_in_an_s3_compatible_bucket(backend: Backend) {
 async fn serve_standardises_photos_with_no_photo_settings() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let elsewhere = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let service = ServiceProcess::start(app.serve_command(port, elsewhere.path()), port).await;
     let (_, ready) = read(
         service

@@ -657,6 +657,14 @@ pub async fn order_fee(app: &TestApp, student: &str, capture: &str) -> String {
     order["order_id"].as_str().unwrap().to_string()
 }
 
+/// A port nothing listens on now, for a service process to take.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port()
+}
+
 /// `photo-ledger serve` as a process of its own on the test service's store, with its photo
 /// runtime and token secret, killed (SIGKILL) when dropped so a failing test leaves none behind.
 pub struct ServiceProcess {
