@@ -1,5 +1,7 @@
 //! `photo-ledger serve --demo` on a fresh data directory: a newcomer's one command gives a
 //! service with a school, staff and a student at every status, with real standardised photos.
+//! It runs with no photo settings at all, from a directory that is not the checkout, so it also
+//! shows that `serve` finds the ONNX Runtime its build fetched and the checkout's models.
 
 use std::time::{Duration, Instant};
 

@@ -278,30 +278,3 @@ async fn photos_are_kept_in_an_s3_compatible_bucket(backend: Backend) {
     assert_eq!(keys, expected);
     assert!(!app.data_dir().join("photos").exists());
 }
-
-/// `photo-ledger serve` with no photo settings at all, started anywhere, standardises photos:
-/// it finds the ONNX Runtime its build fetched and the checkout's models, so the README's first
-/// command does the main job on a fresh machine.
-#[tokio::test]
-async fn serve_standardises_photos_with_no_photo_settings() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let elsewhere = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let service = ServiceProcess::start(app.serve_command(port, elsewhere.path()), port).await;
-    let (_, ready) = read(
-        service
-            .client
-            .get(service.url("/readyz"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(ready["photos"], "models_loaded", "{ready}");
-
-    let student = app.student("openid-no-settings").await;
-    let capture = paid_capture(&app, &student).await;
-    let (status, uploaded) = service.upload(&capture, &student, &astronaut()).await;
-    assert_eq!(status, 201, "{uploaded}");
-    assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
-}

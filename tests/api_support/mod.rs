@@ -740,25 +740,16 @@ impl TestApp {
         let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| root.join(".onnxruntime/libonnxruntime.so"));
-        let mut command = self.serve_command(port, root);
+        let mut command = self.photo_ledger();
         command
+            .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
+            .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
             .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root.join("models"))
             .envs(env.iter().copied());
         ServiceProcess::start(command, port).await
-    }
-
-    /// `photo-ledger serve --dev` on this service's store and `port` with the test token secret
-    /// and nothing else set, started in `dir`.
-    pub fn serve_command(&self, port: u16, dir: &std::path::Path) -> std::process::Command {
-        let mut command = self.photo_ledger();
-        command
-            .current_dir(dir)
-            .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
-            .env("PHOTO_LEDGER__AUTH__TOKEN_SECRET", TOKEN_SECRET)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        command
     }
 
     /// Sends `request` to a service process held at `failpoint`, kills the process once the
