@@ -45,6 +45,9 @@ use spec::{CheckLimits, InputLimits, PhotoSpec, Window};
 
 const WORKING_SIDE: u32 = 1024;
 
+/// The background the person is put on to be hashed, whatever the photo's own.
+const HASHED_ON: photo_ledger_domain::values::Rgb = photo_ledger_domain::values::Rgb(128, 128, 128);
+
 #[derive(Clone, Debug)]
 pub struct StandardiserConfig {
     pub runtime: RuntimeConfig,
@@ -170,6 +173,9 @@ impl Standardiser {
         let framed = raster::warp(image, &plan.map, self.spec.width, self.spec.height);
         clock.lap("frame");
         let (photo, alpha) = self.replace_background(&framed, background, checks)?;
+        // The same photo must hash the same on whichever background it was given, here or
+        // elsewhere: the hash is of the person alone, on one neutral grey.
+        let person = matting::over(&framed, &alpha, HASHED_ON);
         clock.lap("background");
         report.positions = self.check_positions(&photo, &alpha, &plan, background, checks)?;
         clock.lap("measure");
@@ -183,7 +189,7 @@ impl Standardiser {
         );
         let size_kb = encoded.bytes.len() as f32 / 1024.0;
         checks.push(Check::within(CheckCode::FileSize, size_kb, kb));
-        report.perceptual_hash = Some(PerceptualHash::of(&photo));
+        report.perceptual_hash = Some(PerceptualHash::of(&person));
         report.output = Some(OutputFile {
             width: spec.width,
             height: spec.height,

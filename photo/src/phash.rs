@@ -7,6 +7,9 @@ use serde::{Serialize, Serializer};
 
 use super::raster;
 
+/// The most bits two hashes of one photo differ by, however it was handed in again.
+pub const SAME_PHOTO: u32 = 8;
+
 const SIDE: usize = 32;
 const KEEP: usize = 8;
 
@@ -33,7 +36,7 @@ impl PerceptualHash {
         PerceptualHash(bits)
     }
 
-    /// Number of differing bits: up to about 10 means the same photo.
+    /// Number of differing bits: up to [`SAME_PHOTO`] means the same photo.
     pub fn distance(self, other: PerceptualHash) -> u32 {
         (self.0 ^ other.0).count_ones()
     }
