@@ -169,9 +169,13 @@ impl Guess {
         Ok(())
     }
 
-    /// The guess was right, or was no guess at all: its reservations are released.
-    pub async fn release(mut self) -> Result<(), sqlx::Error> {
-        release(&self.db, std::mem::take(&mut self.reserved)).await
+    /// The guess was right, or was no guess at all: its reservations are released. This never
+    /// fails the request it belongs to: a reservation that cannot be deleted now stops counting
+    /// after [`RESERVATION_LIFETIME`].
+    pub async fn release(mut self) {
+        if let Err(e) = release(&self.db, std::mem::take(&mut self.reserved)).await {
+            tracing::warn!(error = %e, "releasing a guess; it lapses by itself");
+        }
     }
 }
 

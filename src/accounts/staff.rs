@@ -177,7 +177,7 @@ pub async fn authenticate(
     }
     match check_password(db, &username, password).await {
         Ok(account) => {
-            guess.release().await?;
+            guess.release().await;
             Ok(account)
         }
         Err(StaffError::BadCredentials) => {

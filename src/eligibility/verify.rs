@@ -193,7 +193,7 @@ impl Verifier {
         let refusal = match outcome {
             Ok(proven) => match self.record(&request, proven).await {
                 Ok(verified) => {
-                    guess.release().await?;
+                    guess.release().await;
                     tracing::info!(
                         capture_id = %verified.capture_id,
                         created = verified.created,
@@ -215,7 +215,7 @@ impl Verifier {
         if counted {
             guess.wrong().await?;
         } else {
-            guess.release().await?;
+            guess.release().await;
         }
         if refusal.error.is_refusal() {
             attempts::record(
