@@ -28,7 +28,12 @@ use uuid::Uuid;
 use super::attempts::{self, AttemptLimits, FailedAttempt, LockKey};
 use super::batches::{self, Batch};
 use super::codes::{CodePayload, CodeVerifier};
+use super::error::EligibilityError;
+use super::qr;
+use super::roster::{self, RosterStudent};
+use super::schools::{self, School};
 use crate::guessing::Guess;
+use crate::ledger::{CommandOutcome, CommandRequest, Ledger, LedgerError};
 use crate::memory_budget::MemoryBudget;
 use crate::work_pool::WorkPool;
 
@@ -37,11 +42,6 @@ const CONCURRENT_CODE_PICTURES: usize = 2;
 /// The threads code pictures are read on.
 static CODE_PICTURES: std::sync::LazyLock<WorkPool> =
     std::sync::LazyLock::new(|| WorkPool::new("code-picture", CONCURRENT_CODE_PICTURES));
-use super::error::EligibilityError;
-use super::qr;
-use super::roster::{self, RosterStudent};
-use super::schools::{self, School};
-use crate::ledger::{CommandOutcome, CommandRequest, Ledger, LedgerError};
 
 /// Capture ids are UUID v5 in this namespace of `school_id/education_type/student_number`.
 const CAPTURE_NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_7c1e_8a4b_4f0e_9b6a_2c3d_4e5f_6071);
