@@ -172,6 +172,17 @@ impl Application {
             api: settings.api.clone(),
             instance_id,
         });
+        // The same-photo search reads every hash once; better now than in a student's submission.
+        let loading = state.clone();
+        background_tasks.spawn(async move {
+            match loading.photos.same_photos().catch_up().await {
+                Ok(photos) => tracing::info!(photos, "same-photo search loaded"),
+                Err(error) => tracing::warn!(
+                    error = %crate::telemetry::ErrorChain(&error),
+                    "same-photo search not loaded yet; the first submission loads it"
+                ),
+            }
+        });
         let options = RouteOptions {
             dev: settings.dev,
             json_limit: settings.api.http.json_limit_bytes,

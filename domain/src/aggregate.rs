@@ -640,6 +640,7 @@ impl Capture {
         }
         Ok(vec![CaptureEvent::Submitted(Submitted {
             standard_photo_id: cmd.standard_photo_id,
+            same_photos: cmd.same_photos,
             submitted_at: cmd.at,
         })])
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckResult;
-use crate::events::{BatchRef, ChsiStage, SchoolRef, StoredPhoto, VerificationMethod};
+use crate::events::{BatchRef, ChsiStage, SamePhoto, SchoolRef, StoredPhoto, VerificationMethod};
 use crate::identity::StudentIdentity;
 use crate::orders::{CloseReason, OrderPurpose, PrintRequest};
 use crate::policy::BatchPolicy;
@@ -111,6 +111,8 @@ pub struct RecordStandardisation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Submit {
     pub standard_photo_id: PhotoId,
+    /// What the same-photo search found for the photo: recorded with the submission.
+    pub same_photos: Vec<SamePhoto>,
     pub at: DateTime<Utc>,
 }
 

@@ -136,7 +136,27 @@ impl Standardised {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submitted {
     pub standard_photo_id: PhotoId,
+    /// Other captures' photos found to be the same photo (同版) when it was submitted: shown to
+    /// the reviewer, never decided on by themselves. Absent from events recorded before the
+    /// search existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_photos: Vec<SamePhoto>,
     pub submitted_at: DateTime<Utc>,
+}
+
+/// Another capture's standardised photo whose perceptual hash is within
+/// `SAME_PHOTO` bits of the submitted one's: the same photo, handed in again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamePhoto {
+    pub capture_id: CaptureId,
+    pub photo_id: PhotoId,
+    /// Bits the two perceptual hashes differ by.
+    pub distance: u32,
+    /// Whose the other capture is: the same student's (another education record, which the
+    /// 同版 rule forbids sharing a photo with) or another person's (a photo not of the student).
+    pub same_person: bool,
+    pub school: String,
+    pub education_type: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

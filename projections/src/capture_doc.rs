@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use photo_ledger_domain::checks::CheckResult;
-use photo_ledger_domain::events::ChsiStage;
+use photo_ledger_domain::events::{ChsiStage, SamePhoto};
 use photo_ledger_domain::values::{Background, OrderId, PhotoId, PhotoSource};
 use photo_ledger_domain::{Capture, CaptureEvent};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,8 @@ pub struct PhotoEntry {
     pub width: u32,
     pub height: u32,
     pub kind: PhotoKind,
+    /// A standard photo's perceptual hash, as recorded.
+    pub perceptual_hash: Option<String>,
     pub recorded_at: DateTime<Utc>,
 }
 
@@ -51,6 +53,8 @@ pub struct CaptureDoc {
     pub photos: Vec<PhotoEntry>,
     pub latest_upload: Option<PhotoId>,
     pub submitted_at: Option<DateTime<Utc>>,
+    /// What the same-photo search found when the photo in review (or decided last) was submitted.
+    pub same_photos: Vec<SamePhoto>,
     pub decided_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub printed_at: BTreeMap<OrderId, DateTime<Utc>>,
@@ -91,6 +95,7 @@ impl CaptureDoc {
                     width: e.photo.width,
                     height: e.photo.height,
                     kind: PhotoKind::Uploaded { source: e.source },
+                    perceptual_hash: None,
                     recorded_at: e.uploaded_at,
                 });
             }
@@ -105,10 +110,12 @@ impl CaptureDoc {
                     background: e.background,
                     checks: e.checks.clone(),
                 },
+                perceptual_hash: e.perceptual_hash.clone(),
                 recorded_at: e.standardised_at,
             }),
             CaptureEvent::Submitted(e) => {
                 self.submitted_at = Some(e.submitted_at);
+                self.same_photos = e.same_photos.clone();
                 self.decided_at = None;
             }
             CaptureEvent::Rejected(e) => self.decided_at = Some(e.rejected_at),

@@ -9,7 +9,7 @@
 //! twice.
 //!
 //! The views: [`capture_status`], [`review_queue`], [`courier_orders`], [`photo_history`],
-//! [`refunds`].
+//! [`refunds`], [`same_photos`].
 
 pub mod capture_doc;
 pub mod capture_status;
@@ -21,6 +21,7 @@ pub mod projection;
 pub mod projector;
 pub mod refunds;
 pub mod review_queue;
+pub mod same_photos;
 
 pub use error::ProjectionError;
 pub use projection::{Folder, Projection};
@@ -35,6 +36,9 @@ pub fn all_projections(person_key: person_key::PersonKeyer) -> Vec<Arc<dyn proje
         Arc::new(Folder::new(review_queue::ReviewQueueProjection)),
         Arc::new(Folder::new(courier_orders::CourierOrdersProjection)),
         Arc::new(Folder::new(photo_history::PhotoHistoryProjection::new(
+            person_key.clone(),
+        ))),
+        Arc::new(Folder::new(same_photos::SamePhotoIndexProjection::new(
             person_key,
         ))),
         Arc::new(Folder::new(refunds::RefundsProjection)),

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use photo_ledger_domain::aggregate::Review;
 use photo_ledger_domain::checks::CheckResult;
+use photo_ledger_domain::events::SamePhoto;
 use photo_ledger_domain::values::PhotoId;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -26,6 +27,8 @@ pub struct QueueItem {
     pub id_masked: String,
     pub standard_photo_id: PhotoId,
     pub checks: Vec<CheckResult>,
+    /// Other captures' photos found to be this same photo (同版) when it was submitted.
+    pub same_photos: Vec<SamePhoto>,
     pub submitted_at: DateTime<Utc>,
     pub claim_holder: Option<String>,
     pub claim_expires_at: Option<DateTime<Utc>>,
@@ -73,6 +76,7 @@ fn queue_row(capture_id: &str, doc: &CaptureDoc) -> Option<Row> {
         id_masked: q.student.masked_id(),
         standard_photo_id: *standard_photo_id,
         checks: doc.checks_of(*standard_photo_id),
+        same_photos: doc.same_photos.clone(),
         submitted_at: *submitted_at,
         claim_holder: claim.as_ref().map(|c| c.reviewer_id.clone()),
         claim_expires_at: claim.as_ref().map(|c| c.expires_at),

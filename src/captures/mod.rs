@@ -19,6 +19,7 @@ use photo_ledger_projections::courier_orders::CourierOrdersProjection;
 use photo_ledger_projections::photo_history::PhotoHistoryProjection;
 use photo_ledger_projections::refunds::RefundsProjection;
 use photo_ledger_projections::review_queue::ReviewQueueProjection;
+use photo_ledger_projections::same_photos::SamePhotoIndexProjection;
 use photo_ledger_projections::{Projection, ProjectionError};
 
 use crate::ledger::{CommandOutcome, CommandRequest, Ledger, LedgerError};
@@ -31,6 +32,7 @@ pub const VIEWS: &[&str] = &[
     CourierOrdersProjection::NAME,
     PhotoHistoryProjection::NAME,
     RefundsProjection::NAME,
+    SamePhotoIndexProjection::NAME,
 ];
 
 /// Who asks, on which request, under which idempotency key: everything needed to name the

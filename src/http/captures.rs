@@ -5,7 +5,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use data_encoding::BASE64;
-use photo_ledger_domain::commands::{Submit, Withdraw};
+use photo_ledger_domain::commands::Withdraw;
 use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
 use photo_ledger_domain::values::{CaptureId, OrderId, PhotoId, PrintLayout};
 use photo_ledger_domain::CaptureCommand;
@@ -212,13 +212,13 @@ pub async fn submit(
     path: web::Path<CaptureId>,
     body: web::Json<SubmitBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = CaptureCommand::Submit(Submit {
-        standard_photo_id: body.standard_photo_id,
-        at: Utc::now(),
-    });
     let view = state
-        .captures
-        .act(&ctx.requester(&caller), path.into_inner(), command)
+        .photos
+        .submit(
+            &ctx.requester(&caller),
+            path.into_inner(),
+            body.standard_photo_id,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

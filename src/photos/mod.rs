@@ -2,19 +2,21 @@
 //! recording them in the ledger; making a new standard photo of an upload on another
 //! background; and serving a photo to the people who may see it.
 //!
-//! [`PhotoService`] holds the use cases; [`store`] keeps the files by SHA-256 and [`pipeline`]
-//! bounds how many standardisations run at once. What a capture's photos are (their files, which
+//! [`PhotoService`] holds the use cases; [`store`] keeps the files by SHA-256, [`pipeline`]
+//! bounds how many standardisations run at once and [`same_photos`] finds a submitted photo in
+//! other captures. What a capture's photos are (their files, which
 //! upload a standard photo was made from) is read from the capture's document, folded from its
 //! events, never from a second record.
 
 pub mod pipeline;
+pub mod same_photos;
 pub mod store;
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use photo_ledger_domain::checks::CheckResult;
-use photo_ledger_domain::commands::{RecordStandardisation, UploadPhoto};
+use photo_ledger_domain::commands::{RecordStandardisation, Submit, UploadPhoto};
 use photo_ledger_domain::events::StoredPhoto;
 use photo_ledger_domain::metadata::Actor;
 use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource, PrintLayout};
@@ -35,6 +37,7 @@ use crate::memory_budget::MemoryBudget;
 use crate::telemetry::metrics::Metrics;
 use pipeline::decoding_cost;
 pub use pipeline::PhotoPipeline;
+pub use same_photos::SamePhotos;
 pub use store::PhotoStore;
 
 /// The standard the standardiser produces, recorded with each result.
@@ -131,6 +134,7 @@ pub struct PhotoService {
     /// Held while a preview is made, so a burst of requests for one photo's preview makes it
     /// once and the rest read what was kept.
     making_preview: tokio::sync::Mutex<()>,
+    same_photos: SamePhotos,
     metrics: Metrics,
 }
 
@@ -143,6 +147,7 @@ impl PhotoService {
         metrics: Metrics,
     ) -> Self {
         Self {
+            same_photos: SamePhotos::new(captures.ledger().db().clone()),
             captures,
             store,
             pipeline,
@@ -150,6 +155,27 @@ impl PhotoService {
             making_preview: tokio::sync::Mutex::new(()),
             metrics,
         }
+    }
+
+    /// The same-photo search, to load ahead of the first submission.
+    pub fn same_photos(&self) -> &SamePhotos {
+        &self.same_photos
+    }
+
+    /// Sends a standard photo for review, with what the same-photo search finds for it.
+    pub async fn submit(
+        &self,
+        requester: &Requester,
+        capture_id: CaptureId,
+        standard_photo_id: PhotoId,
+    ) -> Result<CaptureStatusView, PhotoServiceError> {
+        let same_photos = self.same_photos.of(capture_id, standard_photo_id).await?;
+        let command = CaptureCommand::Submit(Submit {
+            standard_photo_id,
+            same_photos,
+            at: Utc::now(),
+        });
+        Ok(self.captures.act(requester, capture_id, command).await?)
     }
 
     /// Whether photos can be standardised (the models are loaded).

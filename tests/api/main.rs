@@ -26,3 +26,4 @@ mod photos;
 mod prints;
 mod refunds;
 mod review;
+mod same_photos;

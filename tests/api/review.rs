@@ -265,41 +265,13 @@ async fn a_withdrawal_while_in_review_and_a_resubmission(backend: Backend) {
 /// the student's photo history.
 async fn the_exam_photo_flow_free_by_student_number_on_grey(backend: Backend) {
     let app = TestApp::spawn_with(backend, with_photos).await;
-    let admin = app.staff("admin").await;
-    let (status, _) = app
-        .post(
-            "/api/v1/admin/schools",
-            &admin,
-            json!({"name": "太湖学院", "categories": ["自学考试"]}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let (status, _) = app
-        .post(
-            "/api/v1/admin/batches",
-            &admin,
-            json!({"school": "太湖学院", "education_type": "自学考试", "price_fen": 0, "backgrounds": ["blue", "grey"]}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let roster = "学号,姓名,证件类型,证件号码,学历类别\n2023900001,李明,居民身份证,320203200408151226,自学考试\n";
-    let imported = app
-        .client
-        .post(app.url("/api/v1/admin/rosters"))
-        .query(&[("school", "太湖学院"), ("file_name", "exam.csv")])
-        .bearer_auth(&admin)
-        .body(roster)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(imported.status(), 200);
-
+    app.free_exam_school().await;
     let student = app.student("openid-exam").await;
     let (status, opened) = app
         .post(
             "/api/v1/captures",
             &student,
-            json!({"school": "太湖学院", "student_number": "2023900001"}),
+            json!({"school": EXAM_SCHOOL, "student_number": EXAM_STUDENT}),
         )
         .await;
     assert_eq!(status, 201, "{opened}");
@@ -347,5 +319,5 @@ async fn the_exam_photo_flow_free_by_student_number_on_grey(backend: Backend) {
     let approved: Vec<&Value> = photos.iter().filter(|p| p["approved"] == true).collect();
     assert_eq!(approved.len(), 1);
     assert_eq!(approved[0]["photo_id"], grey["standard_photo_id"]);
-    assert_eq!(approved[0]["school"], "太湖学院");
+    assert_eq!(approved[0]["school"], EXAM_SCHOOL);
 }

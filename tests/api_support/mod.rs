@@ -628,6 +628,49 @@ async fn upload_to(
     read(response).await
 }
 
+/// A second school with a free 自学考试 batch (blue or grey), whose roster holds one student:
+/// [`EXAM_STUDENT`], with WU's ID number (the same person, another education record).
+pub const EXAM_SCHOOL: &str = "太湖学院";
+pub const EXAM_TYPE: &str = "自学考试";
+pub const EXAM_STUDENT: &str = "2023900001";
+
+impl TestApp {
+    /// Adds [`EXAM_SCHOOL`], its free batch and its roster, as an admin would.
+    pub async fn free_exam_school(&self) {
+        let admin = self.staff("admin").await;
+        let (status, school) = self
+            .post(
+                "/api/v1/admin/schools",
+                &admin,
+                json!({"name": EXAM_SCHOOL, "categories": [EXAM_TYPE]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{school}");
+        let (status, batch) = self
+            .post(
+                "/api/v1/admin/batches",
+                &admin,
+                json!({"school": EXAM_SCHOOL, "education_type": EXAM_TYPE, "price_fen": 0, "backgrounds": ["blue", "grey"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{batch}");
+        let roster = format!(
+            "学号,姓名,证件类型,证件号码,学历类别\n{EXAM_STUDENT},{},居民身份证,{},{EXAM_TYPE}\n",
+            WU.name, WU.id_number
+        );
+        let imported = self
+            .client
+            .post(self.url("/api/v1/admin/rosters"))
+            .query(&[("school", EXAM_SCHOOL), ("file_name", "exam.csv")])
+            .bearer_auth(&admin)
+            .body(roster)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(imported.status(), 200);
+    }
+}
+
 /// Where a student asks for an upload on another background.
 pub fn background_path(capture: &str, photo_id: &str) -> String {
     format!("/api/v1/captures/{capture}/photos/{photo_id}/background")

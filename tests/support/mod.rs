@@ -353,6 +353,7 @@ pub fn full_flow_with(
             student,
             CaptureCommand::Submit(Submit {
                 standard_photo_id: s1,
+                same_photos: vec![],
                 at,
             }),
         ),
@@ -386,6 +387,7 @@ pub fn full_flow_with(
             student,
             CaptureCommand::Submit(Submit {
                 standard_photo_id: s2,
+                same_photos: vec![],
                 at,
             }),
         ),

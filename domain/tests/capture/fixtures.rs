@@ -193,6 +193,7 @@ pub fn standardised(source: u128, result: u128, blocking_failure: bool) -> Captu
 pub fn submitted(result: u128, minutes: i64) -> CaptureEvent {
     CaptureEvent::Submitted(Submitted {
         standard_photo_id: photo(result),
+        same_photos: vec![],
         submitted_at: t(minutes),
     })
 }

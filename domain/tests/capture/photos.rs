@@ -1,8 +1,9 @@
 use crate::fixtures::*;
 use photo_ledger_domain::aggregate::MAX_PHOTOS;
 use photo_ledger_domain::commands::{RecordStandardisation, Submit, UploadPhoto};
-use photo_ledger_domain::values::{Background, PhotoSource};
-use photo_ledger_domain::CaptureCommand;
+use photo_ledger_domain::events::{SamePhoto, Submitted};
+use photo_ledger_domain::values::{Background, CaptureId, PhotoSource};
+use photo_ledger_domain::{CaptureCommand, CaptureEvent};
 
 fn upload(n: u128, source: PhotoSource) -> CaptureCommand {
     CaptureCommand::UploadPhoto(UploadPhoto {
@@ -26,8 +27,13 @@ fn standardise(source: u128, result: u128, background: Background) -> CaptureCom
 }
 
 fn submit(n: u128) -> CaptureCommand {
+    submit_finding(n, vec![])
+}
+
+fn submit_finding(n: u128, same_photos: Vec<SamePhoto>) -> CaptureCommand {
     CaptureCommand::Submit(Submit {
         standard_photo_id: photo(n),
+        same_photos,
         at: t(10),
     })
 }
@@ -136,6 +142,42 @@ async fn submission_is_recorded_for_a_clean_standard_photo() {
     ];
     let e = assert_records(given, submit(2), "Submitted").await;
     assert_eq!(e, submitted(2, 10));
+}
+
+#[tokio::test]
+async fn same_photos_found_are_recorded_with_the_submission_and_decide_nothing() {
+    let given = vec![
+        verified(free_policy()),
+        uploaded(1),
+        standardised(1, 2, false),
+    ];
+    let found = vec![SamePhoto {
+        capture_id: CaptureId::from_uuid(uuid::Uuid::from_u128(99)),
+        photo_id: photo(98),
+        distance: 3,
+        same_person: false,
+        school: "演示大学".into(),
+        education_type: "本科".into(),
+    }];
+    let e = assert_records(given, submit_finding(2, found.clone()), "Submitted").await;
+    let CaptureEvent::Submitted(submitted) = e else {
+        panic!("expected Submitted, got {e:?}");
+    };
+    assert_eq!(submitted.same_photos, found);
+    assert_eq!(submitted.standard_photo_id, photo(2));
+}
+
+#[test]
+fn a_submission_recorded_before_the_same_photo_search_reads_as_finding_none() {
+    let recorded = serde_json::json!({
+        "standard_photo_id": photo(2),
+        "submitted_at": t(10),
+    });
+    let read: Submitted = serde_json::from_value(recorded).expect("old submissions read");
+    assert!(read.same_photos.is_empty());
+    // And a submission that found none is stored as before.
+    let stored = serde_json::to_value(&read).expect("serialises");
+    assert!(stored.get("same_photos").is_none());
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ async fn given_nothing_when_any_other_command_then_not_verified() {
         }),
         CaptureCommand::Submit(Submit {
             standard_photo_id: photo(2),
+            same_photos: vec![],
             at: t(1),
         }),
         CaptureCommand::Withdraw(Withdraw { at: t(1) }),
