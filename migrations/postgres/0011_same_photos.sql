@@ -11,3 +11,5 @@ CREATE TABLE same_photo_index
     school         text NOT NULL,
     education_type text NOT NULL
 );
+-- The rows of the hashes a search finds.
+CREATE INDEX same_photo_index_hash ON same_photo_index (hash);

@@ -3,8 +3,8 @@
 //! One row per standard photo, never changed once written, with what a reviewer is told about
 //! a match: whose capture it is (a keyed hash of the ID number, never the number), the school
 //! and the education type. The search itself is in memory (a multi-index over the hashes, in
-//! the service), and catches up from this table by `added`, a number the database gives each
-//! row in the order rows are written.
+//! the service): it catches up from this table by `added`, a number the database gives each row
+//! in the order rows are written, and reads the rows of the hashes it finds.
 
 use photo_ledger_domain::values::{CaptureId, PhotoId};
 
@@ -98,17 +98,17 @@ pub async fn photo(db: &Db, photo_id: &str) -> Result<Option<IndexedPhoto>, Proj
         .await)?)
 }
 
-/// The indexed photo written as row number `added`, if it is still there.
-pub async fn added(db: &Db, added: i64) -> Result<Option<IndexedPhoto>, ProjectionError> {
-    let sql = format!("SELECT {COLUMNS} FROM same_photo_index WHERE added = $1");
+/// The indexed photos with this hash (16 hexadecimal digits).
+pub async fn with_hash(db: &Db, hash: &str) -> Result<Vec<IndexedPhoto>, ProjectionError> {
+    let sql = format!("SELECT {COLUMNS} FROM same_photo_index WHERE hash = $1");
     Ok(on_db!(db, pool => sqlx::query_as(&sql)
-        .bind(added)
-        .fetch_optional(pool)
+        .bind(hash)
+        .fetch_all(pool)
         .await)?)
 }
 
 /// Up to `limit` hashes written after row number `after`, in the order they were written, as
-/// (row number, hash).
+/// (row number, hash). A row the projector rewrote comes again under a new number.
 pub async fn hashes_added_after(
     db: &Db,
     after: i64,

@@ -1,10 +1,10 @@
 //! The same-photo (同版) search: which other captures hold the photo a student submits.
 //!
-//! Every standard photo's perceptual hash is in the `same_photos` view; the search keeps them in
-//! a multi-index in memory ([`HashIndex`]) and, before each search, reads the rows written since
-//! it last looked, so photos standardised through another instance are found too. A match is
-//! recorded with the submission and shown to the reviewer, who decides: the service never
-//! refuses or rejects a photo for it.
+//! Every standard photo's perceptual hash is in the `same_photos` view; the search keeps the
+//! hashes in a multi-index in memory ([`HashIndex`], 32 bytes a photo), reads the rows written
+//! since it last looked before each search, so photos standardised through another instance are
+//! found too, and reads the rows of the hashes it finds. A match is recorded with the submission
+//! and shown to the reviewer, who decides: the service never refuses or rejects a photo for it.
 
 use photo_ledger_domain::events::SamePhoto;
 use photo_ledger_domain::values::{CaptureId, PhotoId};
@@ -24,9 +24,9 @@ pub struct SamePhotos {
     index: tokio::sync::Mutex<Indexed>,
 }
 
-/// The hashes read so far, each with its row number.
+/// The hashes read so far.
 struct Indexed {
-    hashes: HashIndex<i64>,
+    hashes: HashIndex,
     /// The last row number read.
     read_to: i64,
 }
@@ -63,39 +63,35 @@ impl SamePhotos {
         let Some(hash) = hash_of(&photo).filter(|_| photo.capture() == Some(capture_id)) else {
             return Ok(vec![]);
         };
-        let candidates: Vec<(i64, u32)> = {
+        let near = {
             let mut indexed = self.index.lock().await;
             indexed.catch_up(&self.db).await?;
-            indexed
-                .hashes
-                .within(hash)
-                .into_iter()
-                .map(|(&row, distance)| (row, distance))
-                .collect()
+            indexed.hashes.within(hash)
         };
         let mut found: Vec<SamePhoto> = Vec::new();
-        for (row, distance) in candidates {
-            // A row rewritten by the projector is indexed under its old number too; the old
-            // number no longer answers.
-            let Some(other) = same_photos::added(&self.db, row).await? else {
-                continue;
-            };
-            let (Some(other_capture), Some(other_photo)) = (other.capture(), other.photo()) else {
-                continue;
-            };
-            if other_capture == capture_id || found.iter().any(|f| f.capture_id == other_capture) {
-                continue;
-            }
-            found.push(SamePhoto {
-                capture_id: other_capture,
-                photo_id: other_photo,
-                distance,
-                same_person: other.person_key == photo.person_key,
-                school: other.school,
-                education_type: other.education_type,
-            });
-            if found.len() == MOST_REPORTED {
-                break;
+        // Closest first; the photo's own hash is among them, and its capture is skipped.
+        for (near_hash, distance) in near {
+            for other in same_photos::with_hash(&self.db, &near_hash.to_string()).await? {
+                let (Some(other_capture), Some(other_photo)) = (other.capture(), other.photo())
+                else {
+                    continue;
+                };
+                if other_capture == capture_id
+                    || found.iter().any(|f| f.capture_id == other_capture)
+                {
+                    continue;
+                }
+                found.push(SamePhoto {
+                    capture_id: other_capture,
+                    photo_id: other_photo,
+                    distance,
+                    same_person: other.person_key == photo.person_key,
+                    school: other.school,
+                    education_type: other.education_type,
+                });
+                if found.len() == MOST_REPORTED {
+                    return Ok(found);
+                }
             }
         }
         Ok(found)
@@ -109,9 +105,9 @@ impl Indexed {
             let Some(&(last, _)) = page.last() else {
                 return Ok(());
             };
-            for (row, hash) in &page {
+            for (_, hash) in &page {
                 if let Ok(bits) = u64::from_str_radix(hash, 16) {
-                    self.hashes.insert(PerceptualHash(bits), *row);
+                    self.hashes.insert(PerceptualHash(bits));
                 }
             }
             self.read_to = last;
