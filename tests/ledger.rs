@@ -42,6 +42,7 @@ on_both_stores!(
     a_persons_history_spans_their_captures_newest_first,
     the_ledger_v1_log_replays_into_the_views_it_built,
     this_version_records_the_ledger_v1_log_byte_for_byte,
+    the_same_photo_search_finds_each_other_capture_once_closest_first,
 );
 
 async fn a_full_flow_reaches_every_view(backend: Backend) {
@@ -870,4 +871,110 @@ async fn write_ledger_v1_fixture() {
         let rows = ledger_v1::dump_view(ledger.db(), table).await;
         ledger_v1::write_jsonl(&format!("{table}.jsonl"), &rows);
     }
+}
+
+/// The same-photo search over the `same_photos` view: every other capture's photo within 8 bits,
+/// one per capture (its closest), closest first, at most ten, whose person it is; photos written
+/// after it loaded (by another instance, say) are found, and rows the projector rewrote under
+/// new numbers are found once.
+async fn the_same_photo_search_finds_each_other_capture_once_closest_first(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let db = ledger.db();
+    let base: u64 = 0x9f3c_52a1_07e4_b86d;
+    // (photo, capture, person, bits flipped from `base`)
+    let first = [
+        (1, 1, "p1", 0),  // the photo submitted
+        (2, 1, "p1", 1),  // another photo of the same capture: never listed
+        (3, 2, "p2", 5),  // another person's capture, two photos: the closer one counts
+        (4, 2, "p2", 3),  // …
+        (5, 3, "p1", 8),  // the same person's other education record, at the radius
+        (6, 4, "p3", 9),  // one bit too far
+        (7, 5, "p4", 40), // another photo altogether
+    ];
+    for row in first {
+        index_photo(db, row, base).await;
+    }
+    let search = photo_ledger::photos::SamePhotos::new(db.clone());
+    assert_eq!(search.catch_up().await.unwrap(), first.len());
+    let listed = |found: Vec<photo_ledger_domain::events::SamePhoto>| {
+        found
+            .into_iter()
+            .map(|f| (f.capture_id, f.photo_id, f.distance, f.same_person))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed(search.of(capture_n(1), photo_n(1)).await.unwrap()),
+        vec![
+            (capture_n(2), photo_n(4), 3, false),
+            (capture_n(3), photo_n(5), 8, true),
+        ]
+    );
+    // Written after the search loaded, as another instance's projector would.
+    index_photo(db, (8, 6, "p5", 2), base).await;
+    // The projector rewrites a capture's rows when it no longer holds its document.
+    on_db!(db, pool => sqlx::query("DELETE FROM same_photo_index WHERE capture_id = $1")
+        .bind(capture_n(2).to_string())
+        .execute(pool)
+        .await
+        .map(|_| ()))
+    .unwrap();
+    index_photo(db, (3, 2, "p2", 5), base).await;
+    index_photo(db, (4, 2, "p2", 3), base).await;
+    assert_eq!(
+        listed(search.of(capture_n(1), photo_n(1)).await.unwrap()),
+        vec![
+            (capture_n(6), photo_n(8), 2, false),
+            (capture_n(2), photo_n(4), 3, false),
+            (capture_n(3), photo_n(5), 8, true),
+        ]
+    );
+    // A photo in many captures: the ten closest are listed.
+    for n in 10..25 {
+        index_photo(db, (n, n, "p9", 4), base).await;
+    }
+    let many = search.of(capture_n(1), photo_n(1)).await.unwrap();
+    assert_eq!(many.len(), 10);
+    assert!(many.windows(2).all(|w| w[0].distance <= w[1].distance));
+    // Another capture's photo, or no photo, finds nothing.
+    assert!(search
+        .of(capture_n(1), photo_n(3))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(search
+        .of(capture_n(1), photo_n(999))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+fn capture_n(n: u128) -> CaptureId {
+    CaptureId::from_uuid(uuid::Uuid::from_u128(0xc000 + n))
+}
+
+fn photo_n(n: u128) -> PhotoId {
+    PhotoId::from_uuid(uuid::Uuid::from_u128(0xf000 + n))
+}
+
+/// A row of the `same_photos` view, as the projector writes it: photo `n` of capture `c`,
+/// person `person`, its hash `flipped` bits from `base` (the lowest ones).
+async fn index_photo(db: &Db, (n, c, person, flipped): (u128, u128, &str, u32), base: u64) {
+    let lowest = if flipped == 0 {
+        0
+    } else {
+        u64::MAX >> (64 - flipped)
+    };
+    let hash = base ^ lowest;
+    on_db!(db, pool => sqlx::query(
+        "INSERT INTO same_photo_index (photo_id, capture_id, person_key, hash, school, education_type)
+         VALUES ($1, $2, $3, $4, '江南大学', '普通高等教育')")
+        .bind(photo_n(n).to_string())
+        .bind(capture_n(c).to_string())
+        .bind(person)
+        .bind(format!("{hash:016x}"))
+        .execute(pool)
+        .await
+        .map(|_| ()))
+    .unwrap();
 }

@@ -27,7 +27,9 @@ pub struct QueueItem {
     pub id_masked: String,
     pub standard_photo_id: PhotoId,
     pub checks: Vec<CheckResult>,
-    /// Other captures' photos found to be this same photo (同版) when it was submitted.
+    /// Other captures' photos found to be this same photo (同版) when it was submitted; absent
+    /// when none were, as in every item before the search existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_photos: Vec<SamePhoto>,
     pub submitted_at: DateTime<Utc>,
     pub claim_holder: Option<String>,

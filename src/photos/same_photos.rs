@@ -1,7 +1,7 @@
 //! The same-photo (同版) search: which other captures hold the photo a student submits.
 //!
 //! Every standard photo's perceptual hash is in the `same_photos` view; the search keeps the
-//! hashes in a multi-index in memory ([`HashIndex`], 32 bytes a photo), reads the rows written
+//! hashes in a multi-index in memory ([`HashIndex`], 40 bytes a photo), reads the rows written
 //! since it last looked before each search, so photos standardised through another instance are
 //! found too, and reads the rows of the hashes it finds. A match is recorded with the submission
 //! and shown to the reviewer, who decides: the service never refuses or rejects a photo for it.

@@ -59,10 +59,8 @@ async fn a_photo_handed_in_again_is_shown_to_the_reviewer_beside_the_first(backe
     let first = paid_capture(&app, &wu).await;
     let first_photo = app.standard_photo_of(&first, &wu).await;
     submit(&app, &wu, &first, &first_photo).await;
-    assert_eq!(
-        in_queue(&app, &reviewer, &first).await["same_photos"],
-        json!([])
-    );
+    let item = in_queue(&app, &reviewer, &first).await;
+    assert!(item.get("same_photos").is_none(), "{item}");
 
     // 欧阳娜娜 hands in the same photo, re-cut and re-encoded: another person's photo.
     let ouyang = app.student("openid-ouyang").await;

@@ -484,6 +484,11 @@ pub async fn dump_views(db: &Db) -> Value {
             "refunds",
             "SELECT refund_id AS k, CAST(item AS text) AS v FROM refunds ORDER BY 1",
         ),
+        (
+            // Everything but `added`, which numbers rows as they are written.
+            "same_photo_index",
+            "SELECT photo_id AS k, capture_id || ' ' || person_key || ' ' || hash || ' ' || school || ' ' || education_type AS v FROM same_photo_index ORDER BY 1",
+        ),
     ];
     let mut out = serde_json::Map::new();
     for (name, sql) in queries {

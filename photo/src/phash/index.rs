@@ -2,46 +2,57 @@
 //! hashing (Norouzi, Punjani and Fleet, *Fast exact search in Hamming space with multi-index
 //! hashing*, 2014).
 //!
-//! The 64 bits are cut into four 16-bit bands, and each band has a table from its value to the
-//! hashes holding it. Two hashes at most `r` bits apart differ in at most `r / 4` bits of some
-//! band (were every band `r / 4 + 1` or more apart, the hashes would be more than `r` apart), so
-//! every hash within `r` is in one of the buckets whose value is within `r / 4` bits of the
-//! query's in that band. For [`SAME_PHOTO`](super::SAME_PHOTO) (8) that is 137 buckets a band,
-//! 548 in all, each holding about `n / 65536` hashes; the candidates are then measured exactly.
-//! The search is exact: it finds every hash within the radius and nothing else.
+//! The 64 bits are cut into five bands (13, 13, 13, 13 and 12 bits), and each band has a table
+//! from its value to the hashes holding it. Two hashes at most `r` bits apart differ in at most
+//! `r / 5` bits of some band (were every band `r / 5 + 1` or more apart, the hashes would be more
+//! than `r` apart), so every hash within `r` is in one of the buckets whose value is within
+//! `r / 5` bits of the query's in that band. For [`SAME_PHOTO`](super::SAME_PHOTO) (8) that is one
+//! bit: 14 buckets a band (13 in the last), 69 in all, each holding about `n / 8192` hashes; the
+//! candidates are then measured exactly. The search is exact: it finds every hash within the
+//! radius and nothing else.
+//!
+//! Five bands rather than four of 16 bits: at a million hashes both measure about as many
+//! candidates, but four bands read them from 548 places in memory (2 bits a band), five from 69,
+//! and scattered reads are what a search costs (measured in BENCHMARKS.md).
 //!
 //! The `mih-rs` crate implements the same search, but over tables built once from a fixed
 //! slice; this index grows by one photo at a time, as photos are standardised.
 
 use super::PerceptualHash;
 
-const BANDS: usize = 4;
-const BAND_BITS: u32 = 16;
+/// Each band's width in bits; together the 64 bits of a hash.
+const BAND_BITS: [u32; 5] = [13, 13, 13, 13, 12];
 
 /// A set of perceptual hashes, searchable by Hamming distance. Each bucket holds the hashes
-/// themselves, so a search reads 548 short runs of memory rather than thousands of scattered
+/// themselves, so a search reads 69 short runs of memory rather than thousands of scattered
 /// places; what a hash belongs to is the caller's to keep (the service's is a database table).
 pub struct HashIndex {
     radius: u32,
-    /// Every change of a band's value within `radius / 4` bits.
-    masks: Vec<u16>,
+    /// For each band, every change of its value within `radius / 5` bits.
+    masks: Vec<Vec<u16>>,
     len: usize,
-    /// For each band, the hashes holding each of its 65,536 values.
+    /// For each band, the hashes holding each of its values.
     buckets: Vec<Vec<Vec<u64>>>,
 }
 
 impl HashIndex {
     /// An empty index answering for hashes at most `radius` bits from a query.
     pub fn new(radius: u32) -> Self {
-        let band_radius = radius / BANDS as u32;
+        let band_radius = radius / BAND_BITS.len() as u32;
         HashIndex {
             radius,
-            masks: (0..=u16::MAX)
-                .filter(|m| m.count_ones() <= band_radius)
+            masks: BAND_BITS
+                .iter()
+                .map(|&bits| {
+                    (0..1u16 << bits)
+                        .filter(|m| m.count_ones() <= band_radius)
+                        .collect()
+                })
                 .collect(),
             len: 0,
-            buckets: (0..BANDS)
-                .map(|_| vec![Vec::new(); 1 << BAND_BITS])
+            buckets: BAND_BITS
+                .iter()
+                .map(|&bits| vec![Vec::new(); 1 << bits])
                 .collect(),
         }
     }
@@ -66,9 +77,9 @@ impl HashIndex {
     /// first.
     pub fn within(&self, hash: PerceptualHash) -> Vec<(PerceptualHash, u32)> {
         let mut found: Vec<(u32, u64)> = Vec::new();
-        for (band, buckets) in self.buckets.iter().enumerate() {
+        for (band, (buckets, masks)) in self.buckets.iter().zip(&self.masks).enumerate() {
             let value = band_of(hash, band);
-            for mask in &self.masks {
+            for mask in masks {
                 for &other in &buckets[usize::from(value ^ mask)] {
                     let distance = (other ^ hash.0).count_ones();
                     if distance <= self.radius {
@@ -87,8 +98,10 @@ impl HashIndex {
     }
 }
 
+/// The value of band number `band` of `hash`.
 fn band_of(hash: PerceptualHash, band: usize) -> u16 {
-    (hash.0 >> (band as u32 * BAND_BITS)) as u16
+    let offset: u32 = BAND_BITS[..band].iter().sum();
+    ((hash.0 >> offset) & ((1 << BAND_BITS[band]) - 1)) as u16
 }
 
 #[cfg(test)]
@@ -161,6 +174,33 @@ mod tests {
             index.insert(PerceptualHash(flip(base, 9, &mut rng)));
             let found = index.within(PerceptualHash(base));
             assert_eq!(found, vec![(PerceptualHash(at), 8)]);
+        }
+    }
+
+    #[test]
+    fn every_radius_finds_what_a_scan_finds() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let all: Vec<u64> = (0..3_000).map(|_| rng.gen()).collect();
+        for radius in [0, 3, 4, 5, 9, 12] {
+            let mut index = HashIndex::new(radius);
+            for &h in &all {
+                index.insert(PerceptualHash(h));
+            }
+            for &base in all.iter().take(50) {
+                let query = flip(base, rng.gen_range(0..=radius + 2), &mut rng);
+                let mut scanned: Vec<(u32, u64)> = all
+                    .iter()
+                    .map(|&h| ((h ^ query).count_ones(), h))
+                    .filter(|&(d, _)| d <= radius)
+                    .collect();
+                scanned.sort_unstable();
+                let found: Vec<(u32, u64)> = index
+                    .within(PerceptualHash(query))
+                    .into_iter()
+                    .map(|(h, d)| (d, h.0))
+                    .collect();
+                assert_eq!(found, scanned, "radius {radius}, query {query:016x}");
+            }
         }
     }
 
