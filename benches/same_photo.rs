@@ -163,17 +163,23 @@ async fn main() {
     let mut scanned = 0;
     for p in &asked {
         let started = Instant::now();
-        let mut near: Vec<u64> = std::hint::black_box(&hashes)
+        let near = std::hint::black_box(&hashes)
+            .iter()
+            .filter(|h| (*h ^ p.hash).count_ones() <= SAME_PHOTO)
+            .count();
+        scans.push(started.elapsed());
+        std::hint::black_box(near);
+        // Counted again outside the timing: the lookup answers each distinct hash once.
+        let mut distinct: Vec<u64> = hashes
             .iter()
             .copied()
             .filter(|h| (h ^ p.hash).count_ones() <= SAME_PHOTO)
             .collect();
-        near.sort_unstable();
-        near.dedup();
-        scanned += near.len();
-        scans.push(started.elapsed());
+        distinct.sort_unstable();
+        distinct.dedup();
+        scanned += distinct.len();
     }
-    summary("floor: scanning every hash in memory", scans);
+    summary("floor: scanning every hash in memory (counting)", scans);
     assert_eq!(indexed, scanned, "the index finds what a scan finds");
     println!(
         "matches: {found} in other captures ({indexed} hashes within {SAME_PHOTO} bits, the photos themselves included)"

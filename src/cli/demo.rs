@@ -4,7 +4,9 @@
 //! status a capture can be in — awaiting payment, awaiting a photo, awaiting submission, in
 //! review, rejected with reasons, approved, delivered to 学信网 — with real standardised photos.
 //! It does so the way clients do, over the service's own HTTP API, so what it makes is what the
-//! mini-program and staff would have made. Then it prints how to sign in.
+//! mini-program and staff would have made. Every student hands in the same photo, so the one in
+//! review carries a same-photo (同版) warning: another person's photo. Then it prints how to sign
+//! in.
 
 use anyhow::{bail, Context};
 use chrono::Utc;

@@ -78,4 +78,9 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
     let reviewer = signed_in["token"].as_str().unwrap();
     let (_, queue) = call("/api/v1/review/queue", Some(reviewer), None).await;
     assert_eq!(queue["items"].as_array().unwrap().len(), 1, "{queue}");
+    // Every demo student hands in the same photo: the reviewer is warned of the one the student
+    // awaiting submission standardised first, another person's.
+    let same = &queue["items"][0]["same_photos"];
+    assert_eq!(same.as_array().map(Vec::len), Some(1), "{queue}");
+    assert_eq!(same[0]["same_person"], false, "{queue}");
 }
