@@ -130,7 +130,13 @@ async fn the_home_page_links_what_there_is_to_see() {
         .collect();
     assert_eq!(
         links,
-        ["/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"]
+        [
+            "/console/sign-in",
+            "/api/v1/openapi.json",
+            "/healthz",
+            "/readyz",
+            "/metrics"
+        ]
     );
     for link in links {
         let answer = client.get(format!("{address}{link}")).send().await.unwrap();

@@ -32,6 +32,38 @@ pub enum CheckCode {
 }
 
 impl CheckCode {
+    pub const ALL: [CheckCode; 21] = {
+        use CheckCode::*;
+        [
+            NoFace,
+            SeveralFaces,
+            FaceTooSmall,
+            HeadCutOff,
+            TiltTooLarge,
+            HeadTurned,
+            EyesClosed,
+            MouthOpen,
+            TooDark,
+            Overexposed,
+            UnevenLight,
+            Blurred,
+            LowResolution,
+            ClothingLikeBackground,
+            NotSeparable,
+            BackgroundNotUniform,
+            HeadTopPosition,
+            EyeLinePosition,
+            FaceWidth,
+            FaceOffCentre,
+            FileSize,
+        ]
+    };
+
+    /// The check a recorded code names, if it is one of these.
+    pub fn parse(code: &str) -> Option<CheckCode> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         use CheckCode::*;
         match self {
@@ -157,5 +189,18 @@ impl Check {
 
     pub fn blocks(&self) -> bool {
         self.result.blocks_submission()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CheckCode;
+
+    #[test]
+    fn every_check_is_found_again_by_its_recorded_code() {
+        for check in CheckCode::ALL {
+            assert_eq!(CheckCode::parse(check.code()), Some(check));
+        }
+        assert_eq!(CheckCode::parse("photo.unknown"), None);
     }
 }

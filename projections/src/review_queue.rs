@@ -136,3 +136,13 @@ pub async fn page(
         .await)?;
     Ok(rows.into_iter().map(|(i,)| i.0).collect())
 }
+
+/// The capture's queue item, while it is in review.
+pub async fn item(db: &Db, capture_id: &str) -> Result<Option<QueueItem>, ProjectionError> {
+    let row: Option<(Json<QueueItem>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT item FROM review_queue WHERE capture_id = $1")
+        .bind(capture_id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(row.map(|(item,)| item.0))
+}

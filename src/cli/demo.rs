@@ -98,7 +98,8 @@ pub fn sign_ins(base: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "demo: {base}/ · staff {staff} (password {STAFF_PASSWORD}) sign in at POST {base}/api/v1/auth/staff; \
+        "demo: {base}/ · staff {staff} (password {STAFF_PASSWORD}) sign in to the console at {base}/console/ \
+         or at POST {base}/api/v1/auth/staff; \
          students {students} at POST {base}/api/v1/auth/dev {{\"openid\": …}}"
     )
 }

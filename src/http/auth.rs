@@ -77,6 +77,18 @@ pub async fn staff(
     body: web::Json<StaffLogin>,
 ) -> Result<HttpResponse, ApiError> {
     let StaffLogin { username, password } = body.into_inner();
+    let issued = sign_in_staff(&state, &request, username, password).await?;
+    Ok(HttpResponse::Ok().json(issued))
+}
+
+/// Checks a staff member's username and password, within the sign-in limits, and issues their
+/// token: for the API and the console alike.
+pub async fn sign_in_staff(
+    state: &AppState,
+    request: &HttpRequest,
+    username: String,
+    password: String,
+) -> Result<IssuedToken, ApiError> {
     let auth = &state.api.auth;
     let address = if auth.trust_forwarded_for {
         request
@@ -98,5 +110,5 @@ pub async fn staff(
         .tokens
         .issue(&account.username, account.role, ttl, Utc::now());
     tracing::info!(role = account.role.as_str(), "staff signed in");
-    Ok(HttpResponse::Ok().json(issued))
+    Ok(issued)
 }

@@ -164,6 +164,11 @@ impl ApiError {
         self
     }
 
+    /// What the person is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The answer's stable code.
     pub fn code(&self) -> &'static str {
         self.code

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod auth;
 pub mod captures;
+pub mod console;
 pub mod control_chars;
 
 pub mod courier;
@@ -64,6 +65,7 @@ pub fn routes(options: RouteOptions) -> impl Fn(&mut web::ServiceConfig) + Clone
                     .max(options.upload_limit),
             ))
             .service(resource("/").route(web::get().to(home::home)))
+            .configure(console::routes)
             .service(resource("/healthz").route(web::get().to(health::healthz)))
             .service(resource("/readyz").route(web::get().to(health::readyz)))
             .service(resource("/metrics").route(web::get().to(metrics::scrape)))

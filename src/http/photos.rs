@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{Auth, Caller, CommandContext, Students};
 use super::state::AppState;
-use crate::photos::PhotoResult;
+use crate::photos::{PhotoResult, PhotoServiceError};
+use photo_ledger_domain::metadata::Actor;
 
 #[derive(Serialize, utoipa::ToSchema)]
 struct PhotoUploaded {
@@ -173,11 +174,21 @@ pub async fn get(
             ))
         }
     };
-    let (actor, photo_id) = (caller.actor(), path.into_inner());
+    Ok(photo_response(&state, &caller.actor(), path.into_inner(), thumb).await?)
+}
+
+/// A photo (or its preview) as an answer, to whoever `actor` may see it: for the API and the
+/// console alike.
+pub async fn photo_response(
+    state: &AppState,
+    actor: &Actor,
+    photo_id: PhotoId,
+    thumb: bool,
+) -> Result<HttpResponse, PhotoServiceError> {
     let (content_type, body) = if thumb {
-        ("image/jpeg", state.photos.preview(&actor, photo_id).await?)
+        ("image/jpeg", state.photos.preview(actor, photo_id).await?)
     } else {
-        let file = state.photos.file(&actor, photo_id).await?;
+        let file = state.photos.file(actor, photo_id).await?;
         (file.content_type(), file.bytes)
     };
     Ok(HttpResponse::Ok()

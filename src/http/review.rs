@@ -17,7 +17,7 @@ use crate::http::state::AppState;
 use crate::ledger::LedgerError;
 
 /// How long a claim keeps other reviewers off a capture.
-const CLAIM_TTL_MINUTES: i64 = 10;
+pub(crate) const CLAIM_TTL_MINUTES: i64 = 10;
 const DEFAULT_PAGE: u32 = 20;
 const MAX_PAGE: u32 = 100;
 
@@ -159,7 +159,7 @@ pub struct RejectBody {
 }
 
 /// Longest note a reviewer may leave.
-const MAX_NOTE_CHARS: usize = 500;
+pub(crate) const MAX_NOTE_CHARS: usize = 500;
 
 #[utoipa::path(post, path = "/api/v1/review/captures/{capture_id}/reject", tag = "reviewers", params(("capture_id" = String, Path, description = "The capture (UUID)")), request_body = RejectBody, security(("bearer" = [])),
     responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]

@@ -83,4 +83,23 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
     let same = &queue["items"][0]["same_photos"];
     assert_eq!(same.as_array().map(Vec::len), Some(1), "{queue}");
     assert_eq!(same[0]["same_person"], false, "{queue}");
+
+    // The console's pages render for the demo's reviewer (whose token is what its cookie holds).
+    let sign_in = service
+        .client
+        .get(service.url("/console/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), 200);
+    let review = service
+        .client
+        .get(service.url("/console/review"))
+        .header("cookie", format!("photo_ledger_console={reviewer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(review.status(), 200);
+    let page = review.text().await.unwrap();
+    assert!(page.contains("待审核：<strong>1</strong>"), "{page}");
 }

@@ -16,6 +16,7 @@ mod admin;
 mod auth;
 mod captures;
 mod chaos;
+mod console;
 mod contract;
 mod demo;
 mod errors;

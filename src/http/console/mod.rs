@@ -1,0 +1,76 @@
+//! The staff console in the browser, served by the same binary under `/console/`: server-rendered
+//! pages ([`maud`]), one stylesheet compiled in, no script and nothing from the network.
+//!
+//! - [`session`]: the session cookie and the anti-forgery token of every form.
+//! - [`sign_in`]: signing in (the API's staff sign-in and its limits) and out.
+//! - [`review`]: the reviewers' screen: the next capture, its photo against the 学信网 windows,
+//!   the checks, same-photo warnings, approve or reject.
+//! - [`page`]: the layout, the headers every page carries, refusals as pages.
+//!
+//! Roles are those of the API: reviewers and admins review; a student's token never opens a page.
+
+mod page;
+mod review;
+mod session;
+mod sign_in;
+
+use actix_web::web::{self, resource};
+use actix_web::HttpResponse;
+
+use crate::http::error::{ApiCode, ApiError};
+use page::PageError;
+
+/// Largest form the console takes (a rejection note is at most 500 characters).
+const FORM_LIMIT: usize = 16 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .app_data(
+                web::FormConfig::default()
+                    .limit(FORM_LIMIT)
+                    .error_handler(|error, _| {
+                        PageError::Api(ApiError::invalid(format!("表单无法读取：{error}"))).into()
+                    }),
+            )
+            // As the API answers them: an id that is not one names nothing.
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|_, _| PageError::Api(ApiCode::InvalidQuery.into()).into()),
+            )
+            .app_data(web::PathConfig::default().error_handler(|_, _| {
+                PageError::Api(ApiError::with_message(ApiCode::NotFound, "没有找到该记录")).into()
+            }))
+            .service(resource("").route(web::get().to(to_review)))
+            .service(resource("/").route(web::get().to(to_review)))
+            .service(resource("/console.css").route(web::get().to(stylesheet)))
+            .service(
+                resource("/sign-in")
+                    .route(web::get().to(sign_in::form))
+                    .route(web::post().to(sign_in::sign_in)),
+            )
+            .service(resource("/sign-out").route(web::post().to(sign_in::sign_out)))
+            .service(resource("/review").route(web::get().to(review::start)))
+            .service(resource("/review/next").route(web::post().to(review::next)))
+            .service(resource("/review/{capture_id}").route(web::get().to(review::screen)))
+            .service(
+                resource("/review/{capture_id}/approve").route(web::post().to(review::approve)),
+            )
+            .service(resource("/review/{capture_id}/reject").route(web::post().to(review::reject)))
+            .service(resource("/photos/{photo_id}").route(web::get().to(review::photo))),
+    );
+}
+
+/// `GET /console/`: the review page (which sends whoever is not signed in to sign in).
+async fn to_review() -> HttpResponse {
+    page::see_other("/console/review")
+}
+
+/// `GET /console/console.css`
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .body(page::STYLESHEET)
+}

@@ -1,0 +1,138 @@
+//! The console's pages: one layout, the stylesheet compiled into the binary, a strict
+//! Content-Security-Policy (no script, nothing from elsewhere), and refusals answered as pages.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::http::error::ApiError;
+use crate::http::extract::Caller;
+
+pub const STYLESHEET: &str = include_str!("console.css");
+
+/// Only this origin's images, stylesheet and form targets; no script at all.
+const POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; \
+                      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A page of the console: `who` is the signed-in staff member and their session's
+/// anti-forgery token, for the sign-out form.
+pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · photo-ledger 工作台" }
+                link rel="stylesheet" href="/console/console.css";
+            }
+            body {
+                header {
+                    a.brand href="/console/review" { "photo-ledger 工作台" }
+                    @if let Some((caller, csrf)) = who {
+                        span.who { (caller.subject) " · " (caller.role.as_str()) }
+                        form.inline method="post" action="/console/sign-out" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "退出" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// A page as the answer, with the console's headers.
+pub fn respond(status: StatusCode, page: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("content-security-policy", POLICY))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("cache-control", "no-store"))
+        .body(page.into_string())
+}
+
+/// A redirect after a form, so a reload never posts it again.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("location", location))
+        .insert_header(("cache-control", "no-store"))
+        .finish()
+}
+
+/// Why a console page cannot be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// No session, or an expired or forged one: sign in first.
+    #[error("not signed in")]
+    SignIn,
+    /// Signed in, but the role may not open this page (a student's token never opens any).
+    #[error("this page is not open to this role")]
+    NotForYou,
+    /// A form without this session's anti-forgery token.
+    #[error("form without this session's anti-forgery token")]
+    Forged,
+    /// What the API would refuse, shown as a page.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl PageError {
+    fn explain(&self) -> (&str, &str) {
+        match self {
+            PageError::SignIn => ("console.sign_in_required", "请先登录。"),
+            PageError::NotForYou => ("auth.forbidden", "您的账号不能打开这个页面。"),
+            PageError::Forged => (
+                "console.form_expired",
+                "表单已失效（可能来自另一个页面或已退出登录）：请返回刷新后重试。",
+            ),
+            PageError::Api(e) => (e.code(), e.message()),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::SignIn => StatusCode::SEE_OTHER,
+            PageError::NotForYou | PageError::Forged => StatusCode::FORBIDDEN,
+            PageError::Api(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let PageError::SignIn = self {
+            return see_other("/console/sign-in");
+        }
+        let (code, message) = self.explain();
+        let page = layout(
+            "无法完成",
+            None,
+            html! {
+                h1 { "无法完成" }
+                p.refusal { (message) }
+                p.code { "代码：" code { (code) } }
+                p { a href="/console/review" { "返回审核" } }
+            },
+        );
+        respond(self.status_code(), page)
+    }
+}
+
+macro_rules! page_errors_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for PageError {
+            fn from(e: $error) -> Self {
+                PageError::Api(e.into())
+            }
+        }
+    )*};
+}
+
+page_errors_from!(
+    crate::captures::CaptureAccessError,
+    crate::photos::PhotoServiceError,
+    photo_ledger_projections::ProjectionError,
+    crate::accounts::staff::StaffError
+);

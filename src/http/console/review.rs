@@ -1,0 +1,421 @@
+//! The review screen: take the oldest capture nobody holds, see its standard photo against the
+//! 学信网 windows beside the upload it was made from, every pre-review check, the same photos
+//! (同版) found in other captures; approve, or reject with reasons, and the next capture opens.
+//! Decisions are the same commands the API sends, under the reviewer's claim.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{Duration, Utc};
+use maud::{html, Markup};
+use photo_ledger_domain::commands::{Approve, ClaimReview, Reject};
+use photo_ledger_domain::reasons::RejectReason;
+use photo_ledger_domain::values::{CaptureId, PhotoId};
+use photo_ledger_domain::{CaptureCommand, CaptureError};
+use photo_ledger_photo::checks::CheckCode;
+use photo_ledger_projections::capture_doc::{CaptureDoc, PhotoKind};
+use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
+use serde::Deserialize;
+
+use super::page::{layout, respond, see_other, PageError};
+use super::session::Session;
+use crate::captures::{CaptureAccessError, Requester};
+use crate::http::error::ApiError;
+use crate::http::extract::{CommandContext, Reviewers, Staff};
+use crate::http::photos::photo_response;
+use crate::http::review::{CLAIM_TTL_MINUTES, MAX_NOTE_CHARS};
+use crate::http::state::AppState;
+use crate::ledger::LedgerError;
+
+/// Queue items read per query while looking for one nobody holds.
+const PAGE: i64 = 100;
+
+/// What the reviewer reviews: one school, batch or education type, or everything.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    school: String,
+    #[serde(default)]
+    batch: String,
+    #[serde(default)]
+    education_type: String,
+}
+
+impl Filters {
+    fn queue(&self) -> QueueFilter {
+        let given = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        QueueFilter {
+            school_id: given(&self.school),
+            batch_id: given(&self.batch),
+            education_type: given(&self.education_type),
+        }
+    }
+
+    fn query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("school", self.school.trim())
+            .append_pair("batch", self.batch.trim())
+            .append_pair("education_type", self.education_type.trim())
+            .finish()
+    }
+
+    fn hidden(&self) -> Markup {
+        html! {
+            input type="hidden" name="school" value=(self.school);
+            input type="hidden" name="batch" value=(self.batch);
+            input type="hidden" name="education_type" value=(self.education_type);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    #[serde(default)]
+    empty: Option<String>,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// `GET /console/review`: how many wait, the filters, and "review next".
+pub async fn start(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, PageError> {
+    let StartQuery { empty, filters } = query.into_inner();
+    let waiting = review_queue::page(state.ledger.db(), &filters.queue(), None, PAGE + 1)
+        .await?
+        .len();
+    let waiting = if waiting as i64 > PAGE {
+        format!("{PAGE}+")
+    } else {
+        waiting.to_string()
+    };
+    let body = html! {
+        h1 { "审核" }
+        @if empty.is_some() {
+            p.card role="status" { "没有可审核的照片了：符合条件的都已审核，或正由其他审核员处理。" }
+        }
+        p { "待审核：" strong { (waiting) } }
+        form.card method="post" action="/console/review/next" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            label { "学校（编号，可空）" input type="text" name="school" value=(filters.school); }
+            label { "批次（编号，可空）" input type="text" name="batch" value=(filters.batch); }
+            label { "学历类别（可空）" input type="text" name="education_type" value=(filters.education_type); }
+            button.primary type="submit" { "审核下一张" }
+        }
+    };
+    Ok(respond(
+        StatusCode::OK,
+        layout("审核", Some((&session.caller, &session.csrf)), body),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct NextForm {
+    /// Missing is the same as wrong: the form was not made by this session.
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// `POST /console/review/next`: claims the oldest capture nobody else holds and opens it.
+pub async fn next(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    ctx: CommandContext,
+    form: web::Form<NextForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check(&state, &form.csrf)?;
+    open_next(
+        &state,
+        &ctx.requester(&session.caller),
+        &session,
+        &form.filters,
+    )
+    .await
+}
+
+async fn open_next(
+    state: &AppState,
+    requester: &Requester,
+    session: &Session<Reviewers>,
+    filters: &Filters,
+) -> Result<HttpResponse, PageError> {
+    Ok(
+        match claim_next(state, requester, session, filters).await? {
+            Some(capture) => see_other(&format!("/console/review/{capture}?{}", filters.query())),
+            None => see_other(&format!("/console/review?empty=1&{}", filters.query())),
+        },
+    )
+}
+
+/// The oldest capture in review matching `filters` that nobody else holds, claimed for this
+/// reviewer; `None` when there is none.
+async fn claim_next(
+    state: &AppState,
+    requester: &Requester,
+    session: &Session<Reviewers>,
+    filters: &Filters,
+) -> Result<Option<CaptureId>, PageError> {
+    let reviewer = &session.caller.subject;
+    let filter = filters.queue();
+    let mut after: Option<QueueCursor> = None;
+    loop {
+        let items = review_queue::page(state.ledger.db(), &filter, after.as_ref(), PAGE).await?;
+        let now = Utc::now();
+        for item in &items {
+            let held = matches!(
+                (&item.claim_holder, item.claim_expires_at),
+                (Some(holder), Some(until)) if holder != reviewer && until > now
+            );
+            let Ok(capture) = item.capture_id.parse::<CaptureId>() else {
+                continue;
+            };
+            if held {
+                continue;
+            }
+            let claim = CaptureCommand::ClaimReview(ClaimReview {
+                reviewer_id: reviewer.clone(),
+                at: Utc::now(),
+                ttl: Duration::minutes(CLAIM_TTL_MINUTES),
+            });
+            match state.captures.act(requester, capture, claim).await {
+                Ok(_) => return Ok(Some(capture)),
+                // Taken or decided since the queue was read: the next one.
+                Err(CaptureAccessError::Ledger(LedgerError::Refused(
+                    CaptureError::ClaimedByAnother | CaptureError::NotInReview,
+                ))) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if (items.len() as i64) < PAGE {
+            return Ok(None);
+        }
+        after = items.last().map(|i| QueueCursor {
+            submitted_at: i.submitted_at,
+            capture_id: i.capture_id.clone(),
+        });
+    }
+}
+
+/// `GET /console/review/{capture_id}`: the review screen.
+pub async fn screen(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    path: web::Path<CaptureId>,
+    filters: web::Query<Filters>,
+) -> Result<HttpResponse, PageError> {
+    let capture_id = path.into_inner();
+    let db = state.ledger.db();
+    let who = Some((&session.caller, session.csrf.as_str()));
+    let Some(item) = review_queue::item(db, &capture_id.to_string()).await? else {
+        let body = html! {
+            h1 { "不在审核中" }
+            p { "这份采集已审核、已撤回或不存在。" }
+            p { a href={"/console/review?" (filters.query())} { "返回审核" } }
+        };
+        return Ok(respond(
+            StatusCode::NOT_FOUND,
+            layout("不在审核中", who, body),
+        ));
+    };
+    let original = CaptureDoc::load(db, &capture_id.to_string())
+        .await?
+        .and_then(|doc| source_of(&doc, item.standard_photo_id));
+    let body = review_screen(&session, &item, original, &filters);
+    Ok(respond(StatusCode::OK, layout("审核", who, body)))
+}
+
+/// The upload a standard photo was made from.
+fn source_of(doc: &CaptureDoc, standard: PhotoId) -> Option<PhotoId> {
+    doc.photos
+        .iter()
+        .find(|p| p.photo_id == standard)
+        .and_then(|p| match &p.kind {
+            PhotoKind::Standard {
+                source_photo_id, ..
+            } => Some(*source_photo_id),
+            PhotoKind::Uploaded { .. } => None,
+        })
+}
+
+fn review_screen(
+    session: &Session<Reviewers>,
+    item: &QueueItem,
+    original: Option<PhotoId>,
+    filters: &Filters,
+) -> Markup {
+    let waited = Utc::now() - item.submitted_at;
+    let action = |decision: &str| format!("/console/review/{}/{decision}", item.capture_id);
+    html! {
+        h1 { "审核 · " (item.name_masked) " " (item.id_masked) }
+        p.muted {
+            (item.school) " · " (item.education_type)
+            " · 已等待 " (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分"
+        }
+        @if !item.same_photos.is_empty() {
+            section.card.warning {
+                h2 { "同版照片警告" }
+                p { "这张照片与以下采集中的照片是同一张照片（同版），请对照后决定：" }
+                @for same in &item.same_photos {
+                    div.same {
+                        img src={"/console/photos/" (same.photo_id) "?size=thumb"} alt="另一份采集的照片";
+                        p {
+                            @if same.same_person { "同一人的另一学历记录（同版规定）" } @else { "另一人的照片" }
+                            " · " (same.school) " · " (same.education_type)
+                            " · 相差 " (same.distance) " 位"
+                        }
+                    }
+                }
+            }
+        }
+        div.review {
+            div {
+                div.standard {
+                    img src={"/console/photos/" (item.standard_photo_id)} alt="标准照" width="480" height="640";
+                    div.band.head { span { "头顶 50–110" } }
+                    div.band.eyes { span { "眼睛 200–300" } }
+                    div.width.outer {}
+                    div.width.inner {}
+                }
+                p.muted { "蓝色：头顶与眼睛所在区间；绿色：脸宽 180–300 像素。" }
+            }
+            div {
+                @if let Some(original) = original {
+                    div.original.card {
+                        h2 { "上传原图" }
+                        img src={"/console/photos/" (original) "?size=thumb"} alt="上传原图";
+                    }
+                }
+                section.card {
+                    h2 { "预审检查" }
+                    table {
+                        tr { th { "检查" } th { "值" } th { "限值" } th { "结果" } }
+                        @for check in &item.checks {
+                            tr class=(if check.passed { "" } else if check.blocking { "failed" } else { "warned" }) {
+                                td {
+                                    code { (check.code) }
+                                    @if let Some(advice) = CheckCode::parse(&check.code).filter(|_| !check.passed) {
+                                        br; small { (advice.message()) }
+                                    }
+                                }
+                                td { (format!("{:.3}", check.value)) }
+                                td { (format!("{:.3}", check.limit)) }
+                                td { @if check.passed { "通过" } @else if check.blocking { "不通过" } @else { "提醒" } }
+                            }
+                        }
+                    }
+                }
+                form.card method="post" action=(action("approve")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    (filters.hidden())
+                    button.primary type="submit" { "通过" }
+                }
+                form.card method="post" action=(action("reject")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    (filters.hidden())
+                    h2 { "不通过原因" }
+                    div.reasons {
+                        @for (n, reason) in RejectReason::ALL.iter().enumerate() {
+                            label {
+                                input type="checkbox" name="reason" value=(reason.code());
+                                " " kbd { (n + 1) } " " (reason.label())
+                            }
+                        }
+                    }
+                    label { "备注（可空，至多 " (MAX_NOTE_CHARS) " 字）" textarea name="note" rows="2" maxlength=(MAX_NOTE_CHARS) {} }
+                    button.danger type="submit" { "不通过" }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    /// Missing is the same as wrong: the form was not made by this session.
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    filters: Filters,
+}
+
+/// `POST /console/review/{capture_id}/approve`, then the next capture.
+pub async fn approve(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    form: web::Form<ApproveForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check(&state, &form.csrf)?;
+    let requester = ctx.requester(&session.caller);
+    let command = CaptureCommand::Approve(Approve {
+        reviewer_id: session.caller.subject.clone(),
+        at: Utc::now(),
+    });
+    state
+        .captures
+        .act(&requester, path.into_inner(), command)
+        .await?;
+    open_next(&state, &requester, &session, &form.filters).await
+}
+
+/// `POST /console/review/{capture_id}/reject` (`reason` once per reason, `note`), then the next
+/// capture.
+pub async fn reject(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    session.check(&state, &field("csrf"))?;
+    let filters = Filters {
+        school: field("school"),
+        batch: field("batch"),
+        education_type: field("education_type"),
+    };
+    let note = field("note");
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(ApiError::invalid(format!("审核备注不能超过 {MAX_NOTE_CHARS} 个字")).into());
+    }
+    let codes = form.iter().filter(|(k, _)| k == "reason").map(|(_, v)| v);
+    let reasons = RejectReason::parse_all(codes)
+        .map_err(|unknown| ApiError::from(LedgerError::Refused(unknown.into())))?;
+    let requester = ctx.requester(&session.caller);
+    let command = CaptureCommand::Reject(Reject {
+        reviewer_id: session.caller.subject.clone(),
+        reasons,
+        note,
+        at: Utc::now(),
+    });
+    state
+        .captures
+        .act(&requester, path.into_inner(), command)
+        .await?;
+    open_next(&state, &requester, &session, &filters).await
+}
+
+#[derive(Deserialize)]
+pub struct PhotoQuery {
+    size: Option<String>,
+}
+
+/// `GET /console/photos/{photo_id}` (`?size=thumb`): a photo for the review screen, to staff.
+pub async fn photo(
+    state: web::Data<AppState>,
+    session: Session<Staff>,
+    path: web::Path<PhotoId>,
+    query: web::Query<PhotoQuery>,
+) -> Result<HttpResponse, PageError> {
+    let thumb = query.size.as_deref() == Some("thumb");
+    Ok(photo_response(&state, &session.caller.actor(), path.into_inner(), thumb).await?)
+}

@@ -1,0 +1,351 @@
+//! The staff console over real HTTP, as a browser without script uses it: signing in and out,
+//! the session cookie's attributes, reviewing by forms (the next capture claimed, approve, reject
+//! with reasons, the same-photo warning), and what is refused: forms without the session's
+//! anti-forgery token, students, roles the page is not for, no session at all.
+
+use crate::api_support::*;
+use crate::support::Backend;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::json;
+
+on_both_stores!(
+    a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out,
+    the_console_refuses_forged_forms_students_other_roles_and_strangers,
+);
+
+/// A browser: cookies are sent by hand, redirects are looked at, not followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+struct Page {
+    status: StatusCode,
+    location: String,
+    set_cookie: String,
+    body: String,
+}
+
+async fn page(response: reqwest::Response) -> Page {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    Page {
+        status: response.status(),
+        location: header(LOCATION),
+        set_cookie: header(SET_COOKIE),
+        body: response.text().await.unwrap(),
+    }
+}
+
+async fn get(app: &TestApp, path: &str, cookie: &str) -> Page {
+    page(
+        browser()
+            .get(app.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+    page(
+        browser()
+            .post(app.url(path))
+            .header(COOKIE, cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Signs in through the form; the session cookie as a `Cookie` header.
+async fn sign_in(app: &TestApp, username: &str) -> String {
+    let signed_in = post(
+        app,
+        "/console/sign-in",
+        "",
+        &[("username", username), ("password", STAFF_PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.location, "/console/review");
+    signed_in.set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// The anti-forgery token in a page's forms.
+fn csrf_of(html: &str) -> String {
+    let start = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a token")
+        + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// A student's capture in review with the astronaut.
+async fn in_review(app: &TestApp, openid: &str, student: &Student) -> (String, String) {
+    let token = app.student(openid).await;
+    let capture = app.open_capture(&token, student).await;
+    pay_fee(app, &token, &capture).await;
+    let photo = app.standard_photo_of(&capture, &token).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/captures/{capture}/submit"),
+            &token,
+            json!({"standard_photo_id": photo}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    (capture, token)
+}
+
+async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_photos).await;
+    let stranger = get(&app, "/console/review", "").await;
+    assert_eq!(stranger.status, 303);
+    assert_eq!(stranger.location, "/console/sign-in");
+
+    let form = get(&app, "/console/sign-in", "").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains(r#"action="/console/sign-in""#));
+    assert!(!form.body.contains("<script"), "no script anywhere");
+    // A wrong password and an unknown user get the same answer.
+    let wrong = post(
+        &app,
+        "/console/sign-in",
+        "",
+        &[("username", "reviewer"), ("password", "not the password")],
+    )
+    .await;
+    let unknown = post(
+        &app,
+        "/console/sign-in",
+        "",
+        &[("username", "nobody"), ("password", "not the password")],
+    )
+    .await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        (unknown.status, unknown.body.as_str()),
+        (wrong.status, wrong.body.as_str())
+    );
+    assert!(wrong.body.contains("用户名或密码错误"), "{}", wrong.body);
+    assert!(wrong.set_cookie.is_empty());
+
+    let signed_in = post(
+        &app,
+        "/console/sign-in",
+        "",
+        &[("username", "reviewer"), ("password", STAFF_PASSWORD)],
+    )
+    .await;
+    assert_eq!(signed_in.status, 303);
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(
+            signed_in.set_cookie.contains(attribute),
+            "{}",
+            signed_in.set_cookie
+        );
+    }
+    assert!(!signed_in.set_cookie.contains("Secure"), "plain HTTP here");
+    let cookie = signed_in.set_cookie.split(';').next().unwrap().to_string();
+
+    let (first, wu) = in_review(&app, "openid-wu", &WU).await;
+    let (second, ouyang) = in_review(&app, "openid-ouyang", &OUYANG).await;
+
+    let start = get(&app, "/console/review", &cookie).await;
+    assert_eq!(start.status, 200, "{}", start.body);
+    assert!(
+        start.body.contains("待审核：<strong>2</strong>"),
+        "{}",
+        start.body
+    );
+    let csrf = csrf_of(&start.body);
+
+    let next = post(&app, "/console/review/next", &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(next.status, 303, "{}", next.body);
+    assert!(
+        next.location
+            .starts_with(&format!("/console/review/{first}?")),
+        "{}",
+        next.location
+    );
+    let screen = get(&app, &next.location, &cookie).await;
+    assert_eq!(screen.status, 200, "{}", screen.body);
+    let reviewer = app.staff("reviewer").await;
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    let item = &queue["items"][0];
+    assert_eq!(item["capture_id"], first.as_str());
+    assert_eq!(item["claim_holder"], "reviewer", "opening it claimed it");
+    let standard = item["standard_photo_id"].as_str().unwrap();
+    for shown in [
+        item["name_masked"].as_str().unwrap(),
+        item["id_masked"].as_str().unwrap(),
+        &format!(r#"src="/console/photos/{standard}""#),
+        "photo.face_width",
+        "头顶 50–110",
+        "照片模糊",
+        "嘴巴张开",
+    ] {
+        assert!(screen.body.contains(shown), "{shown} not on the screen");
+    }
+    assert!(
+        !screen.body.contains("同版照片警告"),
+        "the first of its photo"
+    );
+    let photo = browser()
+        .get(app.url(&format!("/console/photos/{standard}")))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.status(), 200);
+    assert_eq!(photo.headers()[CONTENT_TYPE], "image/jpeg");
+
+    // Approved: the next capture opens, the same photo as the first, and says so.
+    let csrf = csrf_of(&screen.body);
+    let approved = post(
+        &app,
+        &format!("/console/review/{first}/approve"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(approved.status, 303, "{}", approved.body);
+    assert!(approved
+        .location
+        .starts_with(&format!("/console/review/{second}?")));
+    let screen = get(&app, &approved.location, &cookie).await;
+    assert!(screen.body.contains("同版照片警告"), "{}", screen.body);
+    assert!(screen.body.contains("另一人的照片"));
+    let rejected = post(
+        &app,
+        &format!("/console/review/{second}/reject"),
+        &cookie,
+        &[
+            ("csrf", &csrf_of(&screen.body)),
+            ("reason", "blurred"),
+            ("reason", "too_dark"),
+            ("note", "请在光线充足处重拍"),
+        ],
+    )
+    .await;
+    assert_eq!(rejected.status, 303, "{}", rejected.body);
+    assert!(
+        rejected.location.starts_with("/console/review?empty=1"),
+        "{}",
+        rejected.location
+    );
+
+    let (_, view) = app.get(&format!("/api/v1/captures/{first}"), &wu).await;
+    assert_eq!(view["status"], "approved", "{view}");
+    let (_, view) = app
+        .get(&format!("/api/v1/captures/{second}"), &ouyang)
+        .await;
+    assert_eq!(view["status"], "rejected", "{view}");
+    assert_eq!(
+        view["reject_reasons"].as_array().unwrap().len(),
+        2,
+        "{view}"
+    );
+    assert_eq!(view["reject_note"], "请在光线充足处重拍");
+
+    let signed_out = post(&app, "/console/sign-out", &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(signed_out.status, 303);
+    assert_eq!(signed_out.location, "/console/sign-in");
+    assert!(
+        signed_out.set_cookie.contains("Max-Age=0"),
+        "{}",
+        signed_out.set_cookie
+    );
+}
+
+async fn the_console_refuses_forged_forms_students_other_roles_and_strangers(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_photos).await;
+    let (capture, _) = in_review(&app, "openid-wu", &WU).await;
+    let cookie = sign_in(&app, "reviewer").await;
+    let csrf = csrf_of(&get(&app, "/console/review", &cookie).await.body);
+
+    // A state-changing form without this session's token does nothing.
+    for forged in [vec![], vec![("csrf", "not-the-token")]] {
+        let refused = post(&app, "/console/review/next", &cookie, &forged).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(
+            refused.body.contains("console.form_expired"),
+            "{}",
+            refused.body
+        );
+    }
+    let other_session = sign_in(&app, "admin").await;
+    let other_csrf = csrf_of(&get(&app, "/console/review", &other_session).await.body);
+    let refused = post(
+        &app,
+        &format!("/console/review/{capture}/approve"),
+        &cookie,
+        &[("csrf", &other_csrf)],
+    )
+    .await;
+    assert_eq!(refused.status, 403, "another session's token");
+    let reviewer = app.staff("reviewer").await;
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    assert_eq!(
+        queue["items"][0]["claim_holder"],
+        serde_json::Value::Null,
+        "nothing was done"
+    );
+    let signed_out = post(&app, "/console/sign-out", &cookie, &[("csrf", "forged")]).await;
+    assert_eq!(signed_out.status, 403);
+    assert!(
+        get(&app, "/console/review", &cookie).await.status == 200,
+        "still signed in"
+    );
+    assert_eq!(csrf.len(), 43, "a 256-bit token");
+
+    // A student's token never opens the console; print staff do not review.
+    let student = app.student("openid-wu").await;
+    let refused = get(
+        &app,
+        "/console/review",
+        &format!("photo_ledger_console={student}"),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("auth.forbidden"));
+    let courier = sign_in(&app, "courier").await;
+    assert_eq!(get(&app, "/console/review", &courier).await.status, 403);
+    assert_eq!(
+        get(&app, &format!("/console/review/{capture}"), &courier)
+            .await
+            .status,
+        403
+    );
+    // A forged or expired cookie is no session.
+    let forged = get(&app, "/console/review", "photo_ledger_console=v1.e30.AAAA").await;
+    assert_eq!(
+        (forged.status.as_u16(), forged.location.as_str()),
+        (303, "/console/sign-in")
+    );
+    // Bad input is a page with a code, never a 500.
+    let bad = get(&app, "/console/review/not-a-capture", &cookie).await;
+    assert_eq!(bad.status, 404, "{}", bad.body);
+    assert!(bad.body.contains("http.not_found"), "{}", bad.body);
+    let gone = get(
+        &app,
+        &format!("/console/review/{}", uuid::Uuid::new_v4()),
+        &cookie,
+    )
+    .await;
+    assert_eq!(gone.status, 404);
+}
