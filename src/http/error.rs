@@ -98,6 +98,9 @@ api_codes! {
     MissingToken = "auth.missing_token", UNAUTHORIZED, "请先登录";
     InvalidToken = "auth.invalid_token", UNAUTHORIZED, "登录信息无效，请重新登录";
     TokenExpired = "auth.token_expired", UNAUTHORIZED, "登录已过期，请重新登录";
+    /// A console form without its session's anti-forgery token.
+    FormExpired = "console.form_expired", FORBIDDEN,
+        "表单已失效（可能来自另一个页面或已退出登录）：请返回刷新后重试";
     Forbidden = "auth.forbidden", FORBIDDEN, "没有权限进行此操作";
     BadCredentials = "auth.bad_credentials", UNAUTHORIZED, "用户名或密码错误";
     /// Too many wrong passwords for the account or from the address; `details.locked_until`.

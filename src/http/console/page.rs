@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use maud::{html, Markup, DOCTYPE};
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiCode, ApiError};
 use crate::http::extract::Caller;
 
 pub const STYLESHEET: &str = include_str!("console.css");
@@ -61,34 +61,20 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// Why a console page cannot be shown.
+/// Why a console page cannot be shown: no session (sign in first), or what the API would refuse,
+/// shown as a page with its code and status (the one mapping in `http::error`).
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
-    /// No session, or an expired or forged one: sign in first.
+    /// No session, or an expired or forged one.
     #[error("not signed in")]
     SignIn,
-    /// Signed in, but the role may not open this page (a student's token never opens any).
-    #[error("this page is not open to this role")]
-    NotForYou,
-    /// A form without this session's anti-forgery token.
-    #[error("form without this session's anti-forgery token")]
-    Forged,
-    /// What the API would refuse, shown as a page.
     #[error(transparent)]
     Api(#[from] ApiError),
 }
 
-impl PageError {
-    fn explain(&self) -> (&str, &str) {
-        match self {
-            PageError::SignIn => ("console.sign_in_required", "请先登录。"),
-            PageError::NotForYou => ("auth.forbidden", "您的账号不能打开这个页面。"),
-            PageError::Forged => (
-                "console.form_expired",
-                "表单已失效（可能来自另一个页面或已退出登录）：请返回刷新后重试。",
-            ),
-            PageError::Api(e) => (e.code(), e.message()),
-        }
+impl From<ApiCode> for PageError {
+    fn from(code: ApiCode) -> Self {
+        PageError::Api(code.into())
     }
 }
 
@@ -96,23 +82,21 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::SignIn => StatusCode::SEE_OTHER,
-            PageError::NotForYou | PageError::Forged => StatusCode::FORBIDDEN,
             PageError::Api(e) => e.status_code(),
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let PageError::SignIn = self {
+        let PageError::Api(refusal) = self else {
             return see_other("/console/sign-in");
-        }
-        let (code, message) = self.explain();
+        };
         let page = layout(
             "无法完成",
             None,
             html! {
                 h1 { "无法完成" }
-                p.refusal { (message) }
-                p.code { "代码：" code { (code) } }
+                p.refusal { (refusal.message()) }
+                p.code { "代码：" code { (refusal.code()) } }
                 p { a href="/console/review" { "返回审核" } }
             },
         );

@@ -16,6 +16,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use chrono::Utc;
 
 use super::page::PageError;
+use crate::http::error::ApiCode;
 use crate::http::extract::{Caller, RoleSet};
 use crate::http::state::AppState;
 use crate::http::token::IssuedToken;
@@ -38,7 +39,7 @@ impl<R: RoleSet> Session<R> {
         if state.tokens.csrf_matches(&self.token, offered) {
             Ok(())
         } else {
-            Err(PageError::Forged)
+            Err(ApiCode::FormExpired.into())
         }
     }
 }
@@ -66,7 +67,7 @@ fn session_of<R: RoleSet>(req: &HttpRequest) -> Result<Session<R>, PageError> {
         .verify(&token, Utc::now())
         .map_err(|_| PageError::SignIn)?;
     if !R::ROLES.contains(&claims.role) {
-        return Err(PageError::NotForYou);
+        return Err(ApiCode::Forbidden.into());
     }
     Ok(Session {
         caller: Caller {
