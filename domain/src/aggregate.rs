@@ -178,6 +178,11 @@ impl Aggregate for Capture {
                     });
                 }
             }
+            CaptureEvent::ClaimReleased(_) => {
+                if let Review::InReview { claim, .. } = &mut self.review {
+                    *claim = None;
+                }
+            }
             CaptureEvent::Withdrawn(_) => self.review = Review::Withdrawn,
             CaptureEvent::Rejected(e) => {
                 self.review = Review::Rejected {
@@ -274,6 +279,7 @@ impl Capture {
             CaptureCommand::RecordStandardisation(cmd) => self.standardise(q, cmd),
             CaptureCommand::Submit(cmd) => self.submit(q, cmd),
             CaptureCommand::ClaimReview(cmd) => self.claim(cmd),
+            CaptureCommand::ReleaseClaim(cmd) => self.release(cmd),
             CaptureCommand::Withdraw(cmd) => self.withdraw(cmd),
             CaptureCommand::Reject(cmd) => self.reject(cmd),
             CaptureCommand::Approve(cmd) => self.approve(cmd),
@@ -663,6 +669,25 @@ impl Capture {
             claimed_at: cmd.at,
             expires_at: cmd.at + cmd.ttl,
         })])
+    }
+
+    /// Lets go of this reviewer's live claim. Releasing what one does not hold (never held, run
+    /// out, released already) records nothing, so a retry is harmless; another reviewer's live
+    /// claim is theirs to release.
+    fn release(&self, cmd: ReleaseClaim) -> Result<Vec<CaptureEvent>, CaptureError> {
+        let Review::InReview { claim, .. } = &self.review else {
+            return Err(CaptureError::NotInReview);
+        };
+        match claim {
+            Some(c) if c.blocks(&cmd.reviewer_id, cmd.at) => Err(CaptureError::ClaimedByAnother),
+            Some(c) if c.reviewer_id == cmd.reviewer_id && c.expires_at > cmd.at => {
+                Ok(vec![CaptureEvent::ClaimReleased(ClaimReleased {
+                    reviewer_id: cmd.reviewer_id,
+                    released_at: cmd.at,
+                })])
+            }
+            _ => Ok(vec![]),
+        }
     }
 
     fn withdraw(&self, cmd: Withdraw) -> Result<Vec<CaptureEvent>, CaptureError> {

@@ -23,6 +23,7 @@ pub enum CaptureCommand {
     RecordStandardisation(RecordStandardisation),
     Submit(Submit),
     ClaimReview(ClaimReview),
+    ReleaseClaim(ReleaseClaim),
     Withdraw(Withdraw),
     Reject(Reject),
     Approve(Approve),
@@ -45,6 +46,7 @@ impl CaptureCommand {
             CaptureCommand::RecordStandardisation(_) => "record_standardisation",
             CaptureCommand::Submit(_) => "submit",
             CaptureCommand::ClaimReview(_) => "claim_review",
+            CaptureCommand::ReleaseClaim(_) => "release_claim",
             CaptureCommand::Withdraw(_) => "withdraw",
             CaptureCommand::Reject(_) => "reject",
             CaptureCommand::Approve(_) => "approve",
@@ -121,6 +123,13 @@ pub struct ClaimReview {
     pub reviewer_id: String,
     pub at: DateTime<Utc>,
     pub ttl: Duration,
+}
+
+/// A reviewer lets go of the capture they hold, so the next reviewer may take it at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseClaim {
+    pub reviewer_id: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

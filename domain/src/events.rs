@@ -26,6 +26,7 @@ pub enum CaptureEvent {
     Standardised(Standardised),
     Submitted(Submitted),
     ReviewClaimed(ReviewClaimed),
+    ClaimReleased(ClaimReleased),
     Withdrawn(Withdrawn),
     Rejected(Rejected),
     Approved(Approved),
@@ -164,6 +165,13 @@ pub struct ReviewClaimed {
     pub reviewer_id: String,
     pub claimed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The reviewer holding the capture let go of it before their claim ran out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimReleased {
+    pub reviewer_id: String,
+    pub released_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +324,7 @@ impl CaptureEvent {
             CaptureEvent::Standardised(_) => "Standardised",
             CaptureEvent::Submitted(_) => "Submitted",
             CaptureEvent::ReviewClaimed(_) => "ReviewClaimed",
+            CaptureEvent::ClaimReleased(_) => "ClaimReleased",
             CaptureEvent::Withdrawn(_) => "Withdrawn",
             CaptureEvent::Rejected(_) => "Rejected",
             CaptureEvent::Approved(_) => "Approved",

@@ -137,6 +137,7 @@ impl CaptureDoc {
             CaptureEvent::OrderPlaced(_)
             | CaptureEvent::Paid(_)
             | CaptureEvent::ReviewClaimed(_)
+            | CaptureEvent::ClaimReleased(_)
             | CaptureEvent::Withdrawn(_)
             | CaptureEvent::ReprintOrdered(_)
             | CaptureEvent::OrderClosed(_)

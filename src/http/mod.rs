@@ -129,6 +129,10 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource("/review/captures/{capture_id}/claim").route(web::post().to(review::claim)),
         )
         .service(
+            resource("/review/captures/{capture_id}/release")
+                .route(web::post().to(review::release)),
+        )
+        .service(
             resource("/review/captures/{capture_id}/approve")
                 .route(web::post().to(review::approve)),
         )

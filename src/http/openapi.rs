@@ -40,6 +40,7 @@ use super::{admin, auth, captures, courier, locks, me, payments, photos, refunds
         review::queue,
         review::reasons,
         review::claim,
+        review::release,
         review::approve,
         review::reject,
         courier::list,

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use data_encoding::BASE64URL_NOPAD;
-use photo_ledger_domain::commands::{Approve, ClaimReview, Reject};
+use photo_ledger_domain::commands::{Approve, ClaimReview, Reject, ReleaseClaim};
 use photo_ledger_domain::reasons::{RejectReason, UnknownRejectReason};
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
@@ -129,6 +129,23 @@ pub async fn claim(
         reviewer_id: caller.subject.clone(),
         at: Utc::now(),
         ttl: Duration::minutes(CLAIM_TTL_MINUTES),
+    });
+    review_command(&state, &caller, &ctx, path.into_inner(), command).await
+}
+
+#[utoipa::path(post, path = "/api/v1/review/captures/{capture_id}/release", tag = "reviewers", params(("capture_id" = String, Path, description = "The capture (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "The capture-status view", body = Object), (status = "4XX", body = ErrorBody)))]
+/// `POST /review/captures/{id}/release`: let go of this reviewer's claim, so another may take the
+/// capture at once. Releasing a claim one does not hold changes nothing.
+pub async fn release(
+    state: web::Data<AppState>,
+    caller: Auth<Reviewers>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+) -> Result<HttpResponse, ApiError> {
+    let command = CaptureCommand::ReleaseClaim(ReleaseClaim {
+        reviewer_id: caller.subject.clone(),
+        at: Utc::now(),
     });
     review_command(&state, &caller, &ctx, path.into_inner(), command).await
 }

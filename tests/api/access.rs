@@ -109,6 +109,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, "/api/v1/review/queue".into(), none.clone(), reviewers),
         (Method::GET, "/api/v1/review/reasons".into(), none.clone(), reviewers),
         (Method::POST, format!("/api/v1/review/captures/{capture}/claim"), json!({}), reviewers),
+        (Method::POST, format!("/api/v1/review/captures/{capture}/release"), json!({}), reviewers),
         (Method::POST, format!("/api/v1/review/captures/{capture}/approve"), json!({}), reviewers),
         (Method::POST, format!("/api/v1/review/captures/{capture}/reject"), json!({"reasons": ["blurred"]}), reviewers),
         (Method::GET, "/api/v1/courier/orders?status=to_print".into(), none.clone(), couriers),

@@ -348,4 +348,73 @@ async fn the_console_refuses_forged_forms_students_other_roles_and_strangers(bac
     )
     .await;
     assert_eq!(gone.status, 404);
+
+    // Skipping lets go of the claim at once: another reviewer takes the capture.
+    let next = post(&app, "/console/review/next", &cookie, &[("csrf", &csrf)]).await;
+    assert!(
+        next.location
+            .starts_with(&format!("/console/review/{capture}?")),
+        "{}",
+        next.location
+    );
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    assert_eq!(queue["items"][0]["claim_holder"], "reviewer");
+    let skipped = post(
+        &app,
+        &format!("/console/review/{capture}/skip"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(skipped.status, 303, "{}", skipped.body);
+    assert!(
+        skipped.location.starts_with("/console/review?empty=1"),
+        "{}",
+        skipped.location
+    );
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    assert_eq!(
+        queue["items"][0]["claim_holder"],
+        serde_json::Value::Null,
+        "{queue}"
+    );
+    let admin = app.staff("admin").await;
+    let (status, claimed) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/claim"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    // Releasing another's claim is refused; one's own is let go once, and again records nothing.
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/review/captures/{capture}/release"),
+            &reviewer,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "the admin holds it now");
+    for _ in 0..2 {
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/review/captures/{capture}/release"),
+                &admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let trail = app.events_of(&capture).await;
+    let released = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "ClaimReleased")
+        .count();
+    assert_eq!(
+        released, 2,
+        "the reviewer's skip and the admin's first release: {trail}"
+    );
 }

@@ -1,6 +1,6 @@
 use chrono::Duration;
-use photo_ledger_domain::commands::{Approve, ClaimReview, Reject, Withdraw};
-use photo_ledger_domain::events::{ReviewClaimed, Withdrawn};
+use photo_ledger_domain::commands::{Approve, ClaimReview, Reject, ReleaseClaim, Withdraw};
+use photo_ledger_domain::events::{ClaimReleased, ReviewClaimed, Withdrawn};
 use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::{CaptureCommand, CaptureError, CaptureEvent};
 
@@ -61,6 +61,69 @@ async fn claims_by_others_block_until_they_expire() {
     assert_refused(held.clone(), claim("r2", 12), "capture.claimed_by_another").await;
     assert_records(held.clone(), claim("r1", 12), "ReviewClaimed").await;
     assert_records(held, claim("r2", 27), "ReviewClaimed").await;
+}
+
+fn release(reviewer: &str, at: i64) -> CaptureCommand {
+    CaptureCommand::ReleaseClaim(ReleaseClaim {
+        reviewer_id: reviewer.into(),
+        at: t(at),
+    })
+}
+
+#[tokio::test]
+async fn a_reviewer_releases_their_claim_and_another_may_claim_at_once() {
+    let held = with(in_review(), [claimed("r1", 11, 15)]);
+    let e = assert_records(held.clone(), release("r1", 13), "ClaimReleased").await;
+    assert_eq!(
+        e,
+        CaptureEvent::ClaimReleased(ClaimReleased {
+            reviewer_id: "r1".into(),
+            released_at: t(13),
+        })
+    );
+    let released = with(held, [e]);
+    assert_records(released.clone(), claim("r2", 14), "ReviewClaimed").await;
+    assert_records(released, approve("r2", 14), "Approved").await;
+}
+
+#[tokio::test]
+async fn releasing_what_one_does_not_hold_records_nothing() {
+    // Released already (a retry), run out, or never claimed.
+    let held = with(in_review(), [claimed("r1", 11, 15)]);
+    let released = with(
+        held.clone(),
+        [CaptureEvent::ClaimReleased(ClaimReleased {
+            reviewer_id: "r1".into(),
+            released_at: t(13),
+        })],
+    );
+    assert_nothing_recorded(released, release("r1", 14)).await;
+    assert_nothing_recorded(held.clone(), release("r1", 27)).await;
+    assert_nothing_recorded(in_review(), release("r1", 12)).await;
+    // Another reviewer's live claim is theirs; once it has run out there is nothing to release.
+    assert_refused(
+        held.clone(),
+        release("r2", 12),
+        "capture.claimed_by_another",
+    )
+    .await;
+    assert_nothing_recorded(held, release("r2", 27)).await;
+}
+
+#[tokio::test]
+async fn release_refusals() {
+    assert_refused(
+        vec![verified(free_policy())],
+        release("r1", 1),
+        "capture.not_in_review",
+    )
+    .await;
+    assert_refused(
+        approved_capture(),
+        release("r1", 30),
+        "capture.not_in_review",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! - [`session`]: the session cookie and the anti-forgery token of every form.
 //! - [`sign_in`]: signing in (the API's staff sign-in and its limits) and out.
 //! - [`review`]: the reviewers' screen: the next capture, its photo against the 学信网 windows,
-//!   the checks, same-photo warnings, approve or reject.
+//!   the checks, same-photo warnings; approve, reject, or skip (the claim let go).
 //! - [`page`]: the layout, the headers every page carries, refusals as pages.
 //!
 //! Roles are those of the API: reviewers and admins review; a student's token never opens a page.
@@ -57,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 resource("/review/{capture_id}/approve").route(web::post().to(review::approve)),
             )
             .service(resource("/review/{capture_id}/reject").route(web::post().to(review::reject)))
+            .service(resource("/review/{capture_id}/skip").route(web::post().to(review::skip)))
             .service(resource("/photos/{photo_id}").route(web::get().to(review::photo))),
     );
 }

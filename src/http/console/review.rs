@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use maud::{html, Markup};
-use photo_ledger_domain::commands::{Approve, ClaimReview, Reject};
+use photo_ledger_domain::commands::{Approve, ClaimReview, Reject, ReleaseClaim};
 use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::values::{CaptureId, PhotoId};
 use photo_ledger_domain::{CaptureCommand, CaptureError};
@@ -142,25 +142,36 @@ async fn open_next(
     session: &Session<Reviewers>,
     filters: &Filters,
 ) -> Result<HttpResponse, PageError> {
+    open_next_after(state, requester, session, filters, None).await
+}
+
+/// The next capture, looking only past `after` in the queue's order (a capture skipped).
+async fn open_next_after(
+    state: &AppState,
+    requester: &Requester,
+    session: &Session<Reviewers>,
+    filters: &Filters,
+    after: Option<QueueCursor>,
+) -> Result<HttpResponse, PageError> {
     Ok(
-        match claim_next(state, requester, session, filters).await? {
+        match claim_next(state, requester, session, filters, after).await? {
             Some(capture) => see_other(&format!("/console/review/{capture}?{}", filters.query())),
             None => see_other(&format!("/console/review?empty=1&{}", filters.query())),
         },
     )
 }
 
-/// The oldest capture in review matching `filters` that nobody else holds, claimed for this
-/// reviewer; `None` when there is none.
+/// The oldest capture in review matching `filters` (after `after`, when given) that nobody else
+/// holds, claimed for this reviewer; `None` when there is none.
 async fn claim_next(
     state: &AppState,
     requester: &Requester,
     session: &Session<Reviewers>,
     filters: &Filters,
+    mut after: Option<QueueCursor>,
 ) -> Result<Option<CaptureId>, PageError> {
     let reviewer = &session.caller.subject;
     let filter = filters.queue();
-    let mut after: Option<QueueCursor> = None;
     loop {
         let items = review_queue::page(state.ledger.db(), &filter, after.as_ref(), PAGE).await?;
         let now = Utc::now();
@@ -307,10 +318,18 @@ fn review_screen(
                         }
                     }
                 }
-                form.card method="post" action=(action("approve")) {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    (filters.hidden())
-                    button.primary type="submit" { "通过" }
+                div.card {
+                    form.inline method="post" action=(action("approve")) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        (filters.hidden())
+                        button.primary type="submit" { "通过" }
+                    }
+                    " "
+                    form.inline method="post" action=(action("skip")) {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        (filters.hidden())
+                        button type="submit" { "跳过" }
+                    }
                 }
                 form.card method="post" action=(action("reject")) {
                     input type="hidden" name="csrf" value=(session.csrf);
@@ -332,6 +351,7 @@ fn review_screen(
     }
 }
 
+/// A decision's form (approve, skip): the session's token and the reviewer's filters.
 #[derive(Deserialize)]
 pub struct ApproveForm {
     /// Missing is the same as wrong: the form was not made by this session.
@@ -402,6 +422,37 @@ pub async fn reject(
         .act(&requester, path.into_inner(), command)
         .await?;
     open_next(&state, &requester, &session, &filters).await
+}
+
+/// `POST /console/review/{capture_id}/skip`: lets go of the capture (another reviewer may take it
+/// at once) and opens the next one after it in the queue.
+pub async fn skip(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    form: web::Form<ApproveForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check(&state, &form.csrf)?;
+    let capture_id = path.into_inner();
+    let requester = ctx.requester(&session.caller);
+    let skipped = review_queue::item(state.ledger.db(), &capture_id.to_string())
+        .await?
+        .map(|item| QueueCursor {
+            submitted_at: item.submitted_at,
+            capture_id: item.capture_id,
+        });
+    let command = CaptureCommand::ReleaseClaim(ReleaseClaim {
+        reviewer_id: session.caller.subject.clone(),
+        at: Utc::now(),
+    });
+    match state.captures.act(&requester, capture_id, command).await {
+        // Decided or withdrawn meanwhile: nothing to let go of.
+        Ok(_)
+        | Err(CaptureAccessError::Ledger(LedgerError::Refused(CaptureError::NotInReview))) => {}
+        Err(e) => return Err(e.into()),
+    }
+    open_next_after(&state, &requester, &session, &form.filters, skipped).await
 }
 
 #[derive(Deserialize)]
