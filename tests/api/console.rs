@@ -120,7 +120,10 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
     let form = get(&app, "/console/sign-in", "").await;
     assert_eq!(form.status, 200);
     assert!(form.body.contains(r#"action="/console/sign-in""#));
-    assert!(!form.body.contains("<script"), "no script anywhere");
+    assert!(!form.body.contains("<script>"), "no inline script");
+    assert!(form
+        .body
+        .contains(r#"<script src="/console/console.js" defer>"#));
     // A wrong password and an unknown user get the same answer.
     let wrong = post(
         &app,

@@ -14,6 +14,7 @@ mod support;
 mod access;
 mod admin;
 mod auth;
+mod browser;
 mod captures;
 mod chaos;
 mod console;

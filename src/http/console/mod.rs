@@ -1,5 +1,6 @@
 //! The staff console in the browser, served by the same binary under `/console/`: server-rendered
-//! pages ([`maud`]), one stylesheet compiled in, no script and nothing from the network.
+//! pages ([`maud`]), one stylesheet and one small script (the review screen's keys) compiled in,
+//! nothing from the network; every action also works without the script.
 //!
 //! - [`session`]: the session cookie and the anti-forgery token of every form.
 //! - [`sign_in`]: signing in (the API's staff sign-in and its limits) and out.
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("").route(web::get().to(to_review)))
             .service(resource("/").route(web::get().to(to_review)))
             .service(resource("/console.css").route(web::get().to(stylesheet)))
+            .service(resource("/console.js").route(web::get().to(script)))
             .service(
                 resource("/sign-in")
                     .route(web::get().to(sign_in::form))
@@ -58,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/review/{capture_id}/reject").route(web::post().to(review::reject)))
             .service(resource("/review/{capture_id}/skip").route(web::post().to(review::skip)))
+            .service(resource("/review/{capture_id}/claim").route(web::post().to(review::renew)))
             .service(resource("/photos/{photo_id}").route(web::get().to(review::photo))),
     );
 }
@@ -69,9 +72,18 @@ async fn to_review() -> HttpResponse {
 
 /// `GET /console/console.css`
 async fn stylesheet() -> HttpResponse {
+    asset("text/css; charset=utf-8", page::STYLESHEET)
+}
+
+/// `GET /console/console.js`
+async fn script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", page::SCRIPT)
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
+        .content_type(content_type)
         .insert_header(("cache-control", "public, max-age=3600"))
         .insert_header(("x-content-type-options", "nosniff"))
-        .body(page::STYLESHEET)
+        .body(body)
 }

@@ -1,5 +1,6 @@
-//! The console's pages: one layout, the stylesheet compiled into the binary, a strict
-//! Content-Security-Policy (no script, nothing from elsewhere), and refusals answered as pages.
+//! The console's pages: one layout, the stylesheet and the one script compiled into the binary, a
+//! strict Content-Security-Policy (nothing inline, nothing from elsewhere), and refusals answered
+//! as pages.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -9,10 +10,12 @@ use crate::http::error::{ApiCode, ApiError};
 use crate::http::extract::Caller;
 
 pub const STYLESHEET: &str = include_str!("console.css");
+/// The review screen's keys; every action also works without it.
+pub const SCRIPT: &str = include_str!("console.js");
 
-/// Only this origin's images, stylesheet and form targets; no script at all.
-const POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; \
-                      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Only this origin's images, stylesheet, script, requests and form targets; nothing inline.
+const POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; \
+                      connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A page of the console: `who` is the signed-in staff member and their session's
 /// anti-forgery token, for the sign-out form.
@@ -25,6 +28,7 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · photo-ledger 工作台" }
                 link rel="stylesheet" href="/console/console.css";
+                script src="/console/console.js" defer {}
             }
             body {
                 header {

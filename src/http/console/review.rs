@@ -176,14 +176,10 @@ async fn claim_next(
         let items = review_queue::page(state.ledger.db(), &filter, after.as_ref(), PAGE).await?;
         let now = Utc::now();
         for item in &items {
-            let held = matches!(
-                (&item.claim_holder, item.claim_expires_at),
-                (Some(holder), Some(until)) if holder != reviewer && until > now
-            );
             let Ok(capture) = item.capture_id.parse::<CaptureId>() else {
                 continue;
             };
-            if held {
+            if held_by_another(item, reviewer, now) {
                 continue;
             }
             let claim = CaptureCommand::ClaimReview(ClaimReview {
@@ -234,8 +230,37 @@ pub async fn screen(
     let original = CaptureDoc::load(db, &capture_id.to_string())
         .await?
         .and_then(|doc| source_of(&doc, item.standard_photo_id));
-    let body = review_screen(&session, &item, original, &filters);
+    let next_photo = next_free(&state, &session, &filters, &item).await?;
+    let body = review_screen(&session, &item, original, next_photo, &filters);
     Ok(respond(StatusCode::OK, layout("审核", who, body)))
+}
+
+/// The standard photo of the capture the reviewer will most likely get next: the first after
+/// `item` in the queue that nobody else holds.
+async fn next_free(
+    state: &AppState,
+    session: &Session<Reviewers>,
+    filters: &Filters,
+    item: &QueueItem,
+) -> Result<Option<PhotoId>, PageError> {
+    let after = QueueCursor {
+        submitted_at: item.submitted_at,
+        capture_id: item.capture_id.clone(),
+    };
+    let now = Utc::now();
+    let items = review_queue::page(state.ledger.db(), &filters.queue(), Some(&after), 10).await?;
+    Ok(items
+        .into_iter()
+        .find(|i| !held_by_another(i, &session.caller.subject, now))
+        .map(|i| i.standard_photo_id))
+}
+
+/// Whether another reviewer's claim on the item is still running.
+fn held_by_another(item: &QueueItem, reviewer: &str, now: chrono::DateTime<Utc>) -> bool {
+    matches!(
+        (&item.claim_holder, item.claim_expires_at),
+        (Some(holder), Some(until)) if holder != reviewer && until > now
+    )
 }
 
 /// The upload a standard photo was made from.
@@ -255,12 +280,22 @@ fn review_screen(
     session: &Session<Reviewers>,
     item: &QueueItem,
     original: Option<PhotoId>,
+    next_photo: Option<PhotoId>,
     filters: &Filters,
 ) -> Markup {
     let waited = Utc::now() - item.submitted_at;
     let action = |decision: &str| format!("/console/review/{}/{decision}", item.capture_id);
     html! {
+        div data-review data-renew=(action("claim")) {
         h1 { "审核 · " (item.name_masked) " " (item.id_masked) }
+        p.keys data-keys-status role="status" {
+            "键盘：" kbd { "A" } " 通过 · " kbd { "1" } "–" kbd { "17" } " 选原因 · " kbd { "R" } " 不通过 · "
+            kbd { "S" } " 跳过 · " kbd { "N" } " 备注"
+        }
+        @if let Some(next) = next_photo {
+            // The next capture's photo, fetched now so it shows at once after the decision.
+            img.preload src={"/console/photos/" (next)} alt="" width="1" height="1";
+        }
         p.muted {
             (item.school) " · " (item.education_type)
             " · 已等待 " (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分"
@@ -319,19 +354,19 @@ fn review_screen(
                     }
                 }
                 div.card {
-                    form.inline method="post" action=(action("approve")) {
+                    form.inline method="post" action=(action("approve")) data-action="approve" {
                         input type="hidden" name="csrf" value=(session.csrf);
                         (filters.hidden())
                         button.primary type="submit" { "通过" }
                     }
                     " "
-                    form.inline method="post" action=(action("skip")) {
+                    form.inline method="post" action=(action("skip")) data-action="skip" {
                         input type="hidden" name="csrf" value=(session.csrf);
                         (filters.hidden())
                         button type="submit" { "跳过" }
                     }
                 }
-                form.card method="post" action=(action("reject")) {
+                form.card method="post" action=(action("reject")) data-action="reject" {
                     input type="hidden" name="csrf" value=(session.csrf);
                     (filters.hidden())
                     h2 { "不通过原因" }
@@ -347,6 +382,7 @@ fn review_screen(
                     button.danger type="submit" { "不通过" }
                 }
             }
+        }
         }
     }
 }
@@ -453,6 +489,28 @@ pub async fn skip(
         Err(e) => return Err(e.into()),
     }
     open_next_after(&state, &requester, &session, &form.filters, skipped).await
+}
+
+/// `POST /console/review/{capture_id}/claim` (the script, every few minutes): renews this
+/// reviewer's claim while the screen is open. 204.
+pub async fn renew(
+    state: web::Data<AppState>,
+    session: Session<Reviewers>,
+    ctx: CommandContext,
+    path: web::Path<CaptureId>,
+    form: web::Form<ApproveForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check(&state, &form.csrf)?;
+    let command = CaptureCommand::ClaimReview(ClaimReview {
+        reviewer_id: session.caller.subject.clone(),
+        at: Utc::now(),
+        ttl: Duration::minutes(CLAIM_TTL_MINUTES),
+    });
+    state
+        .captures
+        .act(&ctx.requester(&session.caller), path.into_inner(), command)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

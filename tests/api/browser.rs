@@ -1,0 +1,325 @@
+//! The reviewers' console in a real browser: Debian's Chromium, headless, driven over WebDriver
+//! by `chromedriver` (both installed by `.ci/run`). A reviewer signs in, reviews ten captures by
+//! keyboard alone (approvals, rejections with two reasons picked by number), sees the same-photo
+//! warning, and signs out; a form posted without the session's token is refused; a student's
+//! token opens nothing. On failure the page is saved as a screenshot in
+//! `target/browser-failures/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::api_support::tools::{cannot_run, program};
+use crate::api_support::*;
+use crate::support::Backend;
+
+const SCHOOL_NAME: &str = "键盘审核学院";
+const CATEGORY: &str = "自学考试";
+const STUDENTS: usize = 10;
+
+/// `chromedriver` on a port of its own, stopped when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Chromium under WebDriver, or `None` (outside CI) when it is not installed.
+async fn chromium() -> Option<(Driver, Client)> {
+    // Debian's package, on the PATH (`.ci/run` installs it); `CHROMEDRIVER` names another.
+    let chromedriver = program("CHROMEDRIVER", ".chromium", "chromedriver");
+    let port = free_port();
+    let child = match Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => {
+            cannot_run(
+                "Chromium and chromedriver",
+                &chromedriver,
+                &error,
+                ".chromium",
+            );
+            return None;
+        }
+    };
+    let driver = Driver { child, port };
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000", "--lang=zh-CN"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    for _ in 0..100 {
+        let connected = ClientBuilder::new(connector.clone())
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await;
+        if let Ok(client) = connected {
+            return Some((driver, client));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start a Chromium session on port {port}");
+}
+
+/// Presses one key, as a person would.
+async fn press(browser: &Client, key: char) -> anyhow::Result<()> {
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    browser.perform_actions(keys).await?;
+    Ok(())
+}
+
+/// Waits (up to 30 s: the whole suite runs at once on two cores) until the page's path and query
+/// start with `prefix`.
+async fn until_at(browser: &Client, prefix: &str) -> anyhow::Result<String> {
+    for _ in 0..1200 {
+        let url = browser.current_url().await?;
+        let here = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
+        if here.starts_with(prefix) {
+            return Ok(here);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!(
+        "never reached {prefix}: at {}",
+        browser.current_url().await?
+    )
+}
+
+/// The school, its free batch and a roster of ten (passports), set up as an admin would.
+async fn ten_captures_in_review(app: &TestApp) -> Vec<String> {
+    let admin = app.staff("admin").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/admin/schools",
+            &admin,
+            json!({"name": SCHOOL_NAME, "categories": [CATEGORY]}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post(
+            "/api/v1/admin/batches",
+            &admin,
+            json!({"school": SCHOOL_NAME, "education_type": CATEGORY, "price_fen": 0}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let mut roster = String::from("学号,姓名,证件类型,证件号码,学历类别\n");
+    for n in 0..STUDENTS {
+        roster.push_str(&format!(
+            "20269000{n:02},考生{n},护照,E7000{n:04},{CATEGORY}\n"
+        ));
+    }
+    let imported = app
+        .client
+        .post(app.url("/api/v1/admin/rosters"))
+        .query(&[("school", SCHOOL_NAME), ("file_name", "keyboard.csv")])
+        .bearer_auth(&admin)
+        .body(roster)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 200);
+    let mut captures = Vec::new();
+    for n in 0..STUDENTS {
+        let student = app.student(&format!("openid-keyboard-{n}")).await;
+        let (status, opened) = app
+            .post(
+                "/api/v1/captures",
+                &student,
+                json!({"school": SCHOOL_NAME, "student_number": format!("20269000{n:02}")}),
+            )
+            .await;
+        assert_eq!(status, 201, "{opened}");
+        let capture = opened["capture_id"].as_str().unwrap().to_string();
+        let photo = app.standard_photo_of(&capture, &student).await;
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/captures/{capture}/submit"),
+                &student,
+                json!({"standard_photo_id": photo}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        captures.push(capture);
+    }
+    captures
+}
+
+#[tokio::test]
+async fn a_reviewer_reviews_ten_captures_by_keyboard_in_chromium() {
+    let app = TestApp::spawn_with(Backend::Sqlite, with_photos).await;
+    let Some((_driver, browser)) = chromium().await else {
+        return;
+    };
+    let captures = ten_captures_in_review(&app).await;
+    let outcome = review_by_keyboard(&app, &browser, &captures).await;
+    if let Err(failure) = &outcome {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-failures");
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = browser.screenshot().await {
+            let _ = std::fs::write(dir.join("review-by-keyboard.png"), png);
+        }
+        let _ = browser.clone().close().await;
+        panic!(
+            "{failure:#} (screenshot: {})",
+            dir.join("review-by-keyboard.png").display()
+        );
+    }
+    browser.close().await.unwrap();
+
+    let mut approved = 0;
+    let mut rejected = Vec::new();
+    for capture in &captures {
+        let trail = app.events_of(capture).await;
+        let last = trail["events"].as_array().unwrap().last().unwrap().clone();
+        match last["event_type"].as_str() {
+            Some("Approved") => approved += 1,
+            Some("Rejected") => rejected.push(last),
+            _ => panic!("{capture} was not decided: {trail}"),
+        }
+    }
+    assert_eq!(approved, 7);
+    assert_eq!(rejected.len(), 3);
+    for e in &rejected {
+        assert_eq!(e["event_type"], "Rejected");
+        assert_eq!(
+            e["payload"]["Rejected"]["reasons"],
+            reasons_one_and_three(&app).await,
+            "reasons 1 and 3 picked by number: {e}"
+        );
+    }
+}
+
+/// The codes of the first and third reasons of the catalogue, as the screen numbers them.
+async fn reasons_one_and_three(app: &TestApp) -> serde_json::Value {
+    let (_, catalogue) = app
+        .get("/api/v1/review/reasons", &app.staff("reviewer").await)
+        .await;
+    json!([
+        catalogue["reasons"][0]["code"],
+        catalogue["reasons"][2]["code"]
+    ])
+}
+
+async fn review_by_keyboard(
+    app: &TestApp,
+    browser: &Client,
+    captures: &[String],
+) -> anyhow::Result<()> {
+    let first_and_third = reasons_one_and_three(app).await;
+    browser.goto(&app.url("/console/")).await?;
+    until_at(browser, "/console/sign-in").await?;
+    browser
+        .find(Locator::Css("input[name=username]"))
+        .await?
+        .send_keys("reviewer")
+        .await?;
+    let password = browser.find(Locator::Css("input[name=password]")).await?;
+    password.send_keys(STAFF_PASSWORD).await?;
+    password.send_keys("\u{E007}").await?; // Enter
+    until_at(browser, "/console/review").await?;
+
+    // A form without the session's token is refused, and does nothing.
+    let status = browser
+        .execute(
+            "return fetch('/console/review/next', {method: 'POST', body: new URLSearchParams({})}).then(r => r.status)",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        status == json!(403),
+        "a form without its token answered {status}"
+    );
+
+    browser
+        .find(Locator::Css("form[action='/console/review/next'] button"))
+        .await?
+        .click()
+        .await?;
+    let mut warned = 0;
+    for (n, capture) in captures.iter().enumerate() {
+        until_at(browser, &format!("/console/review/{capture}")).await?;
+        browser
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("[data-review] img[alt='标准照']"))
+            .await
+            .context("the review screen")?;
+        let page = browser.source().await?;
+        if page.contains("同版照片警告") {
+            warned += 1;
+        }
+        if n % 3 == 2 {
+            // Reasons 1 and 3 of the catalogue, by number; "1" waits for a second digit.
+            press(browser, '1').await?;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            press(browser, '3').await?;
+            let ticked = browser
+                .execute(
+                    "return Array.from(document.querySelectorAll('input[name=reason]:checked')).map(b => b.value)",
+                    vec![],
+                )
+                .await?;
+            ensure!(ticked == first_and_third, "ticked {ticked}");
+            press(browser, 'r').await?;
+        } else {
+            press(browser, 'a').await?;
+        }
+    }
+    until_at(browser, "/console/review?empty=1").await?;
+    ensure!(
+        warned == STUDENTS - 1,
+        "every capture after the first holds the same photo: warned on {warned}"
+    );
+
+    browser
+        .find(Locator::Css("header form button"))
+        .await?
+        .click()
+        .await?;
+    until_at(browser, "/console/sign-in").await?;
+    browser.goto(&app.url("/console/review")).await?;
+    until_at(browser, "/console/sign-in").await?;
+
+    // A student's token, put in the console's cookie by hand, opens nothing.
+    let student = app.student("openid-keyboard-0").await;
+    browser.goto(&app.url("/console/sign-in")).await?;
+    browser
+        .execute(
+            "document.cookie = 'photo_ledger_console=' + arguments[0] + '; path=/console'",
+            vec![json!(student)],
+        )
+        .await?;
+    browser.goto(&app.url("/console/review")).await?;
+    let page = browser.source().await?;
+    ensure!(
+        page.contains("auth.forbidden"),
+        "a student opened the console"
+    );
+    Ok(())
+}
