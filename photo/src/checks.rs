@@ -3,10 +3,11 @@
 
 use photo_ledger_domain::checks::CheckResult;
 use serde::Serialize;
+use strum::IntoEnumIterator;
 
 use super::spec::Window;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumIter)]
 pub enum CheckCode {
     NoFace,
     SeveralFaces,
@@ -32,36 +33,9 @@ pub enum CheckCode {
 }
 
 impl CheckCode {
-    pub const ALL: [CheckCode; 21] = {
-        use CheckCode::*;
-        [
-            NoFace,
-            SeveralFaces,
-            FaceTooSmall,
-            HeadCutOff,
-            TiltTooLarge,
-            HeadTurned,
-            EyesClosed,
-            MouthOpen,
-            TooDark,
-            Overexposed,
-            UnevenLight,
-            Blurred,
-            LowResolution,
-            ClothingLikeBackground,
-            NotSeparable,
-            BackgroundNotUniform,
-            HeadTopPosition,
-            EyeLinePosition,
-            FaceWidth,
-            FaceOffCentre,
-            FileSize,
-        ]
-    };
-
     /// The check a recorded code names, if it is one of these.
     pub fn parse(code: &str) -> Option<CheckCode> {
-        Self::ALL.into_iter().find(|c| c.code() == code)
+        Self::iter().find(|c| c.code() == code)
     }
 
     pub fn code(self) -> &'static str {
@@ -194,11 +168,11 @@ impl Check {
 
 #[cfg(test)]
 mod tests {
-    use super::CheckCode;
+    use super::*;
 
     #[test]
     fn every_check_is_found_again_by_its_recorded_code() {
-        for check in CheckCode::ALL {
+        for check in CheckCode::iter() {
             assert_eq!(CheckCode::parse(check.code()), Some(check));
         }
         assert_eq!(CheckCode::parse("photo.unknown"), None);

@@ -109,41 +109,14 @@ async fn until_at(browser: &Client, prefix: &str) -> anyhow::Result<String> {
     )
 }
 
-/// The school, its free batch and a roster of ten (passports), set up as an admin would.
+/// A school with a free batch and a roster of ten (passports), each student's capture in review
+/// with the astronaut.
 async fn ten_captures_in_review(app: &TestApp) -> Vec<String> {
-    let admin = app.staff("admin").await;
-    let (status, _) = app
-        .post(
-            "/api/v1/admin/schools",
-            &admin,
-            json!({"name": SCHOOL_NAME, "categories": [CATEGORY]}),
-        )
+    let roster: String = (0..STUDENTS)
+        .map(|n| format!("20269000{n:02},考生{n},护照,E7000{n:04},{CATEGORY}\n"))
+        .collect();
+    app.free_school(SCHOOL_NAME, CATEGORY, &["blue"], &roster)
         .await;
-    assert_eq!(status, 201);
-    let (status, _) = app
-        .post(
-            "/api/v1/admin/batches",
-            &admin,
-            json!({"school": SCHOOL_NAME, "education_type": CATEGORY, "price_fen": 0}),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let mut roster = String::from("学号,姓名,证件类型,证件号码,学历类别\n");
-    for n in 0..STUDENTS {
-        roster.push_str(&format!(
-            "20269000{n:02},考生{n},护照,E7000{n:04},{CATEGORY}\n"
-        ));
-    }
-    let imported = app
-        .client
-        .post(app.url("/api/v1/admin/rosters"))
-        .query(&[("school", SCHOOL_NAME), ("file_name", "keyboard.csv")])
-        .bearer_auth(&admin)
-        .body(roster)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(imported.status(), 200);
     let mut captures = Vec::new();
     for n in 0..STUDENTS {
         let student = app.student(&format!("openid-keyboard-{n}")).await;
@@ -157,14 +130,7 @@ async fn ten_captures_in_review(app: &TestApp) -> Vec<String> {
         assert_eq!(status, 201, "{opened}");
         let capture = opened["capture_id"].as_str().unwrap().to_string();
         let photo = app.standard_photo_of(&capture, &student).await;
-        let (status, _) = app
-            .post(
-                &format!("/api/v1/captures/{capture}/submit"),
-                &student,
-                json!({"standard_photo_id": photo}),
-            )
-            .await;
-        assert_eq!(status, 200);
+        app.submit(&student, &capture, &photo).await;
         captures.push(capture);
     }
     captures

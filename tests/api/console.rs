@@ -100,14 +100,7 @@ async fn in_review(app: &TestApp, openid: &str, student: &Student) -> (String, S
     let capture = app.open_capture(&token, student).await;
     pay_fee(app, &token, &capture).await;
     let photo = app.standard_photo_of(&capture, &token).await;
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/submit"),
-            &token,
-            json!({"standard_photo_id": photo}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.submit(&token, &capture, &photo).await;
     (capture, token)
 }
 
@@ -410,14 +403,9 @@ async fn the_console_refuses_forged_forms_students_other_roles_and_strangers(bac
         assert_eq!(status, 200);
     }
     let trail = app.events_of(&capture).await;
-    let released = trail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event_type"] == "ClaimReleased")
-        .count();
     assert_eq!(
-        released, 2,
+        count_events(&trail, "ClaimReleased"),
+        2,
         "the reviewer's skip and the admin's first release: {trail}"
     );
 }

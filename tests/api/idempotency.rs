@@ -328,8 +328,8 @@ async fn a_service_killed_mid_upload_leaves_a_key_its_restart_lets_the_retry_tak
         .await;
     assert_eq!(retried.0, 201, "{}", retried.1);
     let trail = app.events_of(&capture).await;
-    assert_eq!(count(&trail, "PhotoUploaded"), 1, "{trail}");
-    assert_eq!(count(&trail, "Standardised"), 1, "{trail}");
+    assert_eq!(count_events(&trail, "PhotoUploaded"), 1, "{trail}");
+    assert_eq!(count_events(&trail, "Standardised"), 1, "{trail}");
 }
 
 /// The same with an order: killed after the order was recorded, before WeChat Pay was asked;
@@ -354,7 +354,7 @@ async fn a_service_killed_mid_prepay_leaves_a_key_its_restart_lets_the_retry_tak
         .await;
     assert_eq!(retried.0, 201, "{}", retried.1);
     let trail = app.events_of(&capture).await;
-    assert_eq!(count(&trail, "OrderPlaced"), 1, "{trail}");
+    assert_eq!(count_events(&trail, "OrderPlaced"), 1, "{trail}");
     let placed = trail["events"]
         .as_array()
         .unwrap()
@@ -365,13 +365,4 @@ async fn a_service_killed_mid_prepay_leaves_a_key_its_restart_lets_the_retry_tak
         retried.1["order_id"],
         placed["payload"]["OrderPlaced"]["order_id"]
     );
-}
-
-fn count(trail: &Value, event_type: &str) -> usize {
-    trail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event_type"] == event_type)
-        .count()
 }

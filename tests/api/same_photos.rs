@@ -26,17 +26,6 @@ fn astronaut_again() -> Vec<u8> {
     jpeg
 }
 
-async fn submit(app: &TestApp, student: &str, capture: &str, photo: &str) {
-    let (status, submitted) = app
-        .post(
-            &format!("/api/v1/captures/{capture}/submit"),
-            student,
-            json!({"standard_photo_id": photo}),
-        )
-        .await;
-    assert_eq!(status, 200, "{submitted}");
-}
-
 /// The queue item of `capture`.
 async fn in_queue(app: &TestApp, reviewer: &str, capture: &str) -> Value {
     let (status, queue) = app.get("/api/v1/review/queue", reviewer).await;
@@ -58,7 +47,7 @@ async fn a_photo_handed_in_again_is_shown_to_the_reviewer_beside_the_first(backe
     let wu = app.student("openid-wu").await;
     let first = paid_capture(&app, &wu).await;
     let first_photo = app.standard_photo_of(&first, &wu).await;
-    submit(&app, &wu, &first, &first_photo).await;
+    app.submit(&wu, &first, &first_photo).await;
     let item = in_queue(&app, &reviewer, &first).await;
     assert!(item.get("same_photos").is_none(), "{item}");
 
@@ -74,7 +63,7 @@ async fn a_photo_handed_in_again_is_shown_to_the_reviewer_beside_the_first(backe
         .as_str()
         .unwrap_or_else(|| panic!("no standard photo: {again}"))
         .to_string();
-    submit(&app, &ouyang, &second, &second_photo).await;
+    app.submit(&ouyang, &second, &second_photo).await;
     let item = in_queue(&app, &reviewer, &second).await;
     let found = item["same_photos"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{item}");
@@ -111,7 +100,7 @@ async fn a_photo_handed_in_again_is_shown_to_the_reviewer_beside_the_first(backe
     assert_eq!(status, 201, "{opened}");
     let third = opened["capture_id"].as_str().unwrap().to_string();
     let third_photo = app.standard_photo_of(&third, &wu_exam).await;
-    submit(&app, &wu_exam, &third, &third_photo).await;
+    app.submit(&wu_exam, &third, &third_photo).await;
     let item = in_queue(&app, &reviewer, &third).await;
     let found: Vec<(&str, bool)> = item["same_photos"]
         .as_array()

@@ -637,38 +637,74 @@ pub const EXAM_STUDENT: &str = "2023900001";
 impl TestApp {
     /// Adds [`EXAM_SCHOOL`], its free batch and its roster, as an admin would.
     pub async fn free_exam_school(&self) {
+        let roster = format!(
+            "{EXAM_STUDENT},{},居民身份证,{},{EXAM_TYPE}\n",
+            WU.name, WU.id_number
+        );
+        self.free_school(EXAM_SCHOOL, EXAM_TYPE, &["blue", "grey"], &roster)
+            .await;
+    }
+
+    /// A school collecting for one category in a free batch offering `backgrounds`, and its
+    /// roster (`rows`: lines of 学号,姓名,证件类型,证件号码,学历类别), set up over the API as an
+    /// admin would.
+    pub async fn free_school(
+        &self,
+        school: &str,
+        category: &str,
+        backgrounds: &[&str],
+        rows: &str,
+    ) {
         let admin = self.staff("admin").await;
-        let (status, school) = self
+        let (status, body) = self
             .post(
                 "/api/v1/admin/schools",
                 &admin,
-                json!({"name": EXAM_SCHOOL, "categories": [EXAM_TYPE]}),
+                json!({"name": school, "categories": [category]}),
             )
             .await;
-        assert_eq!(status, 201, "{school}");
-        let (status, batch) = self
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = self
             .post(
                 "/api/v1/admin/batches",
                 &admin,
-                json!({"school": EXAM_SCHOOL, "education_type": EXAM_TYPE, "price_fen": 0, "backgrounds": ["blue", "grey"]}),
+                json!({"school": school, "education_type": category, "price_fen": 0, "backgrounds": backgrounds}),
             )
             .await;
-        assert_eq!(status, 201, "{batch}");
-        let roster = format!(
-            "学号,姓名,证件类型,证件号码,学历类别\n{EXAM_STUDENT},{},居民身份证,{},{EXAM_TYPE}\n",
-            WU.name, WU.id_number
-        );
+        assert_eq!(status, 201, "{body}");
         let imported = self
             .client
             .post(self.url("/api/v1/admin/rosters"))
-            .query(&[("school", EXAM_SCHOOL), ("file_name", "exam.csv")])
+            .query(&[("school", school), ("file_name", "roster.csv")])
             .bearer_auth(&admin)
-            .body(roster)
+            .body(format!("学号,姓名,证件类型,证件号码,学历类别\n{rows}"))
             .send()
             .await
             .unwrap();
         assert_eq!(imported.status(), 200);
     }
+
+    /// Sends a standard photo for review, as the student; it is accepted.
+    pub async fn submit(&self, student: &str, capture: &str, standard_photo: &str) {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/captures/{capture}/submit"),
+                student,
+                json!({"standard_photo_id": standard_photo}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+/// How many events of `event_type` a capture's trail (`GET /admin/captures/{id}/events`) holds.
+pub fn count_events(trail: &Value, event_type: &str) -> usize {
+    trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == event_type)
+        .count()
 }
 
 /// Where a student asks for an upload on another background.

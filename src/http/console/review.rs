@@ -110,8 +110,10 @@ pub async fn start(
     ))
 }
 
+/// The review forms' fields (next, approve, skip, the claim's renewal): the session's
+/// anti-forgery token and the reviewer's filters.
 #[derive(Deserialize)]
-pub struct NextForm {
+pub struct ReviewForm {
     /// Missing is the same as wrong: the form was not made by this session.
     #[serde(default)]
     csrf: String,
@@ -124,7 +126,7 @@ pub async fn next(
     state: web::Data<AppState>,
     session: Session<Reviewers>,
     ctx: CommandContext,
-    form: web::Form<NextForm>,
+    form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
     open_next(
@@ -287,114 +289,104 @@ fn review_screen(
     let action = |decision: &str| format!("/console/review/{}/{decision}", item.capture_id);
     html! {
         div data-review data-renew=(action("claim")) {
-        h1 { "审核 · " (item.name_masked) " " (item.id_masked) }
-        p.keys data-keys-status role="status" {
-            "键盘：" kbd { "A" } " 通过 · " kbd { "1" } "–" kbd { "17" } " 选原因 · " kbd { "R" } " 不通过 · "
-            kbd { "S" } " 跳过 · " kbd { "N" } " 备注"
-        }
-        @if let Some(next) = next_photo {
-            // The next capture's photo, fetched now so it shows at once after the decision.
-            img.preload src={"/console/photos/" (next)} alt="" width="1" height="1";
-        }
-        p.muted {
-            (item.school) " · " (item.education_type)
-            " · 已等待 " (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分"
-        }
-        @if !item.same_photos.is_empty() {
-            section.card.warning {
-                h2 { "同版照片警告" }
-                p { "这张照片与以下采集中的照片是同一张照片（同版），请对照后决定：" }
-                @for same in &item.same_photos {
-                    div.same {
-                        img src={"/console/photos/" (same.photo_id) "?size=thumb"} alt="另一份采集的照片";
-                        p {
-                            @if same.same_person { "同一人的另一学历记录（同版规定）" } @else { "另一人的照片" }
-                            " · " (same.school) " · " (same.education_type)
-                            " · 相差 " (same.distance) " 位"
+            h1 { "审核 · " (item.name_masked) " " (item.id_masked) }
+            p.keys data-keys-status role="status" {
+                "键盘：" kbd { "A" } " 通过 · " kbd { "1" } "–" kbd { "17" } " 选原因 · " kbd { "R" } " 不通过 · "
+                kbd { "S" } " 跳过 · " kbd { "N" } " 备注"
+            }
+            @if let Some(next) = next_photo {
+                // The next capture's photo, fetched now so it shows at once after the decision.
+                img.preload src={"/console/photos/" (next)} alt="" width="1" height="1";
+            }
+            p.muted {
+                (item.school) " · " (item.education_type)
+                " · 已等待 " (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分"
+            }
+            @if !item.same_photos.is_empty() {
+                section.card.warning {
+                    h2 { "同版照片警告" }
+                    p { "这张照片与以下采集中的照片是同一张照片（同版），请对照后决定：" }
+                    @for same in &item.same_photos {
+                        div.same {
+                            img src={"/console/photos/" (same.photo_id) "?size=thumb"} alt="另一份采集的照片";
+                            p {
+                                @if same.same_person { "同一人的另一学历记录（同版规定）" } @else { "另一人的照片" }
+                                " · " (same.school) " · " (same.education_type)
+                                " · 相差 " (same.distance) " 位"
+                            }
                         }
                     }
                 }
             }
-        }
-        div.review {
-            div {
-                div.standard {
-                    img src={"/console/photos/" (item.standard_photo_id)} alt="标准照" width="480" height="640";
-                    div.band.head { span { "头顶 50–110" } }
-                    div.band.eyes { span { "眼睛 200–300" } }
-                    div.width.outer {}
-                    div.width.inner {}
-                }
-                p.muted { "蓝色：头顶与眼睛所在区间；绿色：脸宽 180–300 像素。" }
-            }
-            div {
-                @if let Some(original) = original {
-                    div.original.card {
-                        h2 { "上传原图" }
-                        img src={"/console/photos/" (original) "?size=thumb"} alt="上传原图";
+            div.review {
+                div {
+                    div.standard {
+                        img src={"/console/photos/" (item.standard_photo_id)} alt="标准照" width="480" height="640";
+                        div.band.head { span { "头顶 50–110" } }
+                        div.band.eyes { span { "眼睛 200–300" } }
+                        div.width.outer {}
+                        div.width.inner {}
                     }
+                    p.muted { "蓝色：头顶与眼睛所在区间；绿色：脸宽 180–300 像素。" }
                 }
-                section.card {
-                    h2 { "预审检查" }
-                    table {
-                        tr { th { "检查" } th { "值" } th { "限值" } th { "结果" } }
-                        @for check in &item.checks {
-                            tr class=(if check.passed { "" } else if check.blocking { "failed" } else { "warned" }) {
-                                td {
-                                    code { (check.code) }
-                                    @if let Some(advice) = CheckCode::parse(&check.code).filter(|_| !check.passed) {
-                                        br; small { (advice.message()) }
+                div {
+                    @if let Some(original) = original {
+                        div.original.card {
+                            h2 { "上传原图" }
+                            img src={"/console/photos/" (original) "?size=thumb"} alt="上传原图";
+                        }
+                    }
+                    section.card {
+                        h2 { "预审检查" }
+                        table {
+                            tr { th { "检查" } th { "值" } th { "限值" } th { "结果" } }
+                            @for check in &item.checks {
+                                tr class=(if check.passed { "" } else if check.blocking { "failed" } else { "warned" }) {
+                                    td {
+                                        code { (check.code) }
+                                        @if let Some(advice) = CheckCode::parse(&check.code).filter(|_| !check.passed) {
+                                            br; small { (advice.message()) }
+                                        }
                                     }
+                                    td { (format!("{:.3}", check.value)) }
+                                    td { (format!("{:.3}", check.limit)) }
+                                    td { @if check.passed { "通过" } @else if check.blocking { "不通过" } @else { "提醒" } }
                                 }
-                                td { (format!("{:.3}", check.value)) }
-                                td { (format!("{:.3}", check.limit)) }
-                                td { @if check.passed { "通过" } @else if check.blocking { "不通过" } @else { "提醒" } }
                             }
                         }
                     }
-                }
-                div.card {
-                    form.inline method="post" action=(action("approve")) data-action="approve" {
-                        input type="hidden" name="csrf" value=(session.csrf);
-                        (filters.hidden())
-                        button.primary type="submit" { "通过" }
-                    }
-                    " "
-                    form.inline method="post" action=(action("skip")) data-action="skip" {
-                        input type="hidden" name="csrf" value=(session.csrf);
-                        (filters.hidden())
-                        button type="submit" { "跳过" }
-                    }
-                }
-                form.card method="post" action=(action("reject")) data-action="reject" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    (filters.hidden())
-                    h2 { "不通过原因" }
-                    div.reasons {
-                        @for (n, reason) in RejectReason::ALL.iter().enumerate() {
-                            label {
-                                input type="checkbox" name="reason" value=(reason.code());
-                                " " kbd { (n + 1) } " " (reason.label())
-                            }
+                    div.card {
+                        form.inline method="post" action=(action("approve")) data-action="approve" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            (filters.hidden())
+                            button.primary type="submit" { "通过" }
+                        }
+                        " "
+                        form.inline method="post" action=(action("skip")) data-action="skip" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            (filters.hidden())
+                            button type="submit" { "跳过" }
                         }
                     }
-                    label { "备注（可空，至多 " (MAX_NOTE_CHARS) " 字）" textarea name="note" rows="2" maxlength=(MAX_NOTE_CHARS) {} }
-                    button.danger type="submit" { "不通过" }
+                    form.card method="post" action=(action("reject")) data-action="reject" {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        (filters.hidden())
+                        h2 { "不通过原因" }
+                        div.reasons {
+                            @for (n, reason) in RejectReason::ALL.iter().enumerate() {
+                                label {
+                                    input type="checkbox" name="reason" value=(reason.code());
+                                    " " kbd { (n + 1) } " " (reason.label())
+                                }
+                            }
+                        }
+                        label { "备注（可空，至多 " (MAX_NOTE_CHARS) " 字）" textarea name="note" rows="2" maxlength=(MAX_NOTE_CHARS) {} }
+                        button.danger type="submit" { "不通过" }
+                    }
                 }
             }
-        }
         }
     }
-}
-
-/// A decision's form (approve, skip): the session's token and the reviewer's filters.
-#[derive(Deserialize)]
-pub struct ApproveForm {
-    /// Missing is the same as wrong: the form was not made by this session.
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    filters: Filters,
 }
 
 /// `POST /console/review/{capture_id}/approve`, then the next capture.
@@ -403,7 +395,7 @@ pub async fn approve(
     session: Session<Reviewers>,
     ctx: CommandContext,
     path: web::Path<CaptureId>,
-    form: web::Form<ApproveForm>,
+    form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
     let requester = ctx.requester(&session.caller);
@@ -467,7 +459,7 @@ pub async fn skip(
     session: Session<Reviewers>,
     ctx: CommandContext,
     path: web::Path<CaptureId>,
-    form: web::Form<ApproveForm>,
+    form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
     let capture_id = path.into_inner();
@@ -498,7 +490,7 @@ pub async fn renew(
     session: Session<Reviewers>,
     ctx: CommandContext,
     path: web::Path<CaptureId>,
-    form: web::Form<ApproveForm>,
+    form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
     let command = CaptureCommand::ClaimReview(ClaimReview {
