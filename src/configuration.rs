@@ -35,6 +35,7 @@ struct Document {
     wechat_pay: crate::payments::wechat_pay::WechatPaySettings,
     photos: PhotoSettings,
     http: HttpSettings,
+    console: ConsoleSettings,
     log: LogSettings,
 }
 
@@ -318,6 +319,25 @@ pub struct ApiSettings {
     pub wechat_pay: crate::payments::wechat_pay::WechatPaySettings,
     pub photos: PhotoSettings,
     pub http: HttpSettings,
+    pub console: ConsoleSettings,
+}
+
+/// The staff console in the browser.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// How long a submission may wait for its decision: the queue page shows groups waiting half
+    /// of it in amber and all of it in red.
+    pub review_sla_hours: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        // 审核约两个工作日: what the collection services promise students.
+        Self {
+            review_sla_hours: 48,
+        }
+    }
 }
 
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -573,6 +593,7 @@ impl Document {
                 wechat_pay: self.wechat_pay,
                 photos: self.photos,
                 http: self.http,
+                console: self.console,
             },
             log: self.log,
             dev: false,

@@ -201,6 +201,21 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
         !screen.body.contains("同版照片警告"),
         "the first of its photo"
     );
+    // The queue page: one group of two, on time, the first held by this reviewer.
+    let queue_page = get(&app, "/console/queue", &cookie).await;
+    assert_eq!(queue_page.status, 200, "{}", queue_page.body);
+    for shown in [
+        SCHOOL,
+        r#"<tr class="on-time">"#,
+        "<td>2</td>",
+        "reviewer 至",
+        &format!("/console/review?school={}", app.school_id),
+    ] {
+        assert!(
+            queue_page.body.contains(shown),
+            "{shown} not on the queue page"
+        );
+    }
     let photo = browser()
         .get(app.url(&format!("/console/photos/{standard}")))
         .header(COOKIE, &cookie)

@@ -6,11 +6,14 @@
 //! - [`sign_in`]: signing in (the API's staff sign-in and its limits) and out.
 //! - [`review`]: the reviewers' screen: the next capture, its photo against the 学信网 windows,
 //!   the checks, same-photo warnings; approve, reject, or skip (the claim let go).
+//! - [`queue`]: the queue at a glance: per school and batch, the oldest wait against the review
+//!   SLA, who holds what.
 //! - [`page`]: the layout, the headers every page carries, refusals as pages.
 //!
 //! Roles are those of the API: reviewers and admins review; a student's token never opens a page.
 
 mod page;
+mod queue;
 mod review;
 mod session;
 mod sign_in;
@@ -52,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(sign_in::sign_in)),
             )
             .service(resource("/sign-out").route(web::post().to(sign_in::sign_out)))
+            .service(resource("/queue").route(web::get().to(queue::queue)))
             .service(resource("/review").route(web::get().to(review::start)))
             .service(resource("/review/next").route(web::post().to(review::next)))
             .service(resource("/review/{capture_id}").route(web::get().to(review::screen)))

@@ -34,6 +34,7 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                 header {
                     a.brand href="/console/review" { "photo-ledger 工作台" }
                     @if let Some((caller, csrf)) = who {
+                        nav { a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" } }
                         span.who { (caller.subject) " · " (caller.role.as_str()) }
                         form.inline method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);

@@ -82,24 +82,25 @@ fn session_of<R: RoleSet>(req: &HttpRequest) -> Result<Session<R>, PageError> {
 
 /// The cookie that starts a session with `issued`.
 pub fn start(req: &HttpRequest, issued: &IssuedToken) -> Cookie<'static> {
+    let mut cookie = cookie(req, issued.token.clone());
     let max_age = (issued.expires_at - Utc::now()).num_seconds().max(0);
-    Cookie::build(COOKIE, issued.token.clone())
-        .path(PATH)
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(req.connection_info().scheme() == "https")
-        .max_age(actix_web::cookie::time::Duration::seconds(max_age))
-        .finish()
+    cookie.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
+    cookie
 }
 
 /// The cookie that ends the session.
 pub fn end(req: &HttpRequest) -> Cookie<'static> {
-    let mut cookie = Cookie::build(COOKIE, "")
+    let mut cookie = cookie(req, String::new());
+    cookie.make_removal();
+    cookie
+}
+
+/// The session cookie holding `value`, with the attributes every one carries.
+fn cookie(req: &HttpRequest, value: String) -> Cookie<'static> {
+    Cookie::build(COOKIE, value)
         .path(PATH)
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(req.connection_info().scheme() == "https")
-        .finish();
-    cookie.make_removal();
-    cookie
+        .finish()
 }
