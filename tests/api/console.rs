@@ -216,6 +216,17 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
             "{shown} not on the queue page"
         );
     }
+    let until: chrono::DateTime<chrono::Utc> =
+        item["claim_expires_at"].as_str().unwrap().parse().unwrap();
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let held = format!(
+        "reviewer 至 {}",
+        until.with_timezone(&beijing).format("%H:%M")
+    );
+    assert!(
+        queue_page.body.contains(&held),
+        "the claim's end in Beijing time: {held}"
+    );
     let photo = browser()
         .get(app.url(&format!("/console/photos/{standard}")))
         .header(COOKIE, &cookie)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use maud::html;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 
@@ -14,6 +14,12 @@ use super::page::{layout, respond, PageError};
 use super::session::Session;
 use crate::http::extract::Reviewers;
 use crate::http::state::AppState;
+
+/// The time staff read clocks in (UTC+8, no daylight saving).
+const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => unreachable!(),
+};
 
 /// Items read per query.
 const PAGE: i64 = 500;
@@ -136,7 +142,7 @@ pub async fn queue(
                         td { (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分" }
                         td {
                             @for (holder, until) in &group.claims {
-                                (holder) " 至 " (until.format("%H:%M")) br;
+                                (holder) " 至 " (until.with_timezone(&BEIJING).format("%H:%M")) br;
                             }
                         }
                         td {
