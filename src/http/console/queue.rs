@@ -11,6 +11,7 @@ use maud::html;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 
 use super::page::{layout, respond, PageError};
+use super::review::Filters;
 use super::session::Session;
 use crate::http::extract::Reviewers;
 use crate::http::state::AppState;
@@ -146,11 +147,12 @@ pub async fn queue(
                             }
                         }
                         td {
-                            a href={"/console/review?" (form_urlencoded::Serializer::new(String::new())
-                                .append_pair("school", school_id)
-                                .append_pair("batch", batch_id)
-                                .append_pair("education_type", education_type)
-                                .finish())} { "审核这一组" }
+                            @let this_group = Filters {
+                                school: school_id.clone(),
+                                batch: batch_id.clone(),
+                                education_type: education_type.clone(),
+                            };
+                            a href={"/console/review?" (this_group.query())} { "审核这一组" }
                         }
                     }
                 }

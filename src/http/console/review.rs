@@ -33,11 +33,11 @@ const PAGE: i64 = 100;
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Filters {
     #[serde(default)]
-    school: String,
+    pub school: String,
     #[serde(default)]
-    batch: String,
+    pub batch: String,
     #[serde(default)]
-    education_type: String,
+    pub education_type: String,
 }
 
 impl Filters {
@@ -50,7 +50,8 @@ impl Filters {
         }
     }
 
-    fn query(&self) -> String {
+    /// The filters as the review page's query string.
+    pub fn query(&self) -> String {
         form_urlencoded::Serializer::new(String::new())
             .append_pair("school", self.school.trim())
             .append_pair("batch", self.batch.trim())
