@@ -25,35 +25,21 @@
 //! pgbench at 256 clients needs PostgreSQL's `max_connections` of at least 300; the benchmark
 //! checks it first and says what to run when it is lower.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use photo_ledger_domain::id_number::resident_check_digit;
-use reqwest::multipart::{Form, Part};
-use reqwest::RequestBuilder;
-use serde_json::{json, Value};
+use support::service::deploy;
+use support::students::{seed, student_flows, Api, Reader, ADMIN, ADMIN_PASSWORD};
 use support::{arg, load_average, percentile, pgbench, pgbench_tps, psql, BenchDatabase};
 
 mod support;
 
-const SCHOOL: &str = "江南大学";
-const CATEGORY: &str = "普通高等教育";
-const FEE_FEN: u64 = 2500;
-const ADMIN: &str = "bench-admin";
-const ADMIN_PASSWORD: &str = "a benchmark admin password";
 /// pgbench takes at most 128 scripts: the reads cover this many captures at most.
 const MAX_READ_CAPTURES: usize = 128;
 /// What pgbench at 256 clients, the service's pool and psql need together, with room to spare.
 const MIN_MAX_CONNECTIONS: u32 = 300;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Refuses to start when pgbench could not open its connections, and says what to change.
 fn check_max_connections(admin: &str, clients: usize) {
@@ -91,374 +77,6 @@ fn check_max_connections(admin: &str, clients: usize) {
     std::process::exit(2);
 }
 
-/// The `photo-ledger` binary under test, copied next to the data: the build directory's copy
-/// may be rebuilt while the benchmark runs.
-const BINARY: &str = "photo-ledger";
-
-/// `photo-ledger` (the copy in `data_dir`) on the benchmark's database.
-fn photo_ledger(url: &str, data_dir: &Path) -> Command {
-    let mut command = Command::new(data_dir.join(BINARY));
-    command
-        .env("PHOTO_LEDGER__STORE__DATABASE_URL", url)
-        .env("PHOTO_LEDGER__STORE__DATA_DIR", data_dir);
-    command
-}
-
-fn run_cli(mut command: Command, stdin: &str) {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("photo-ledger runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "{command:?} failed");
-}
-
-/// `photo-ledger serve --dev` as a child process, stopped (SIGTERM) when dropped.
-struct Service {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Service {
-    /// `db_connections`: the service's pool size, its default when `None`.
-    fn spawn(url: &str, data_dir: &Path, db_connections: Option<u64>) -> Self {
-        let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"));
-        assert!(
-            onnxruntime.exists(),
-            "ONNX Runtime is needed for uploads: run `bash tools/onnxruntime/fetch.sh` or set ORT_DYLIB_PATH"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let log = data_dir.join("serve.log");
-        let output = std::fs::File::create(&log).unwrap();
-        let mut serve = photo_ledger(url, data_dir);
-        if let Some(connections) = db_connections {
-            serve.env(
-                "PHOTO_LEDGER__STORE__DB_CONNECTIONS",
-                connections.to_string(),
-            );
-        }
-        let child = serve
-            .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
-            .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
-            .env("PHOTO_LEDGER__PHOTOS__MODELS_DIR", root().join("models"))
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
-            .spawn()
-            .expect("photo-ledger serve starts");
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "serve exited ({status}): {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            let ready = http.get(format!("{}/readyz", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("serve was not ready within 2 minutes");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Latencies by route.
-type Samples = HashMap<&'static str, Vec<Duration>>;
-
-/// The service's API as one student or the admin calls it.
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn post(&self, path: &str, token: Option<&str>) -> RequestBuilder {
-        let request = self
-            .http
-            .post(format!("{}/api/v1{path}", self.base))
-            .header("idempotency-key", uuid::Uuid::new_v4().to_string());
-        match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        }
-    }
-
-    /// Sends the request, records its latency (until the whole body is read) under `route` and
-    /// insists on the `expect`ed status; returns the JSON body.
-    async fn send(
-        &self,
-        samples: &mut Samples,
-        route: &'static str,
-        request: RequestBuilder,
-        expect: u16,
-    ) -> Value {
-        let started = Instant::now();
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{route}: {e}"));
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .unwrap_or_else(|e| panic!("{route}: {e}"));
-        samples.entry(route).or_default().push(started.elapsed());
-        assert_eq!(
-            status.as_u16(),
-            expect,
-            "{route}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        serde_json::from_slice(&body).unwrap_or(Value::Null)
-    }
-}
-
-/// A roster student the benchmark made up: the number and a valid resident ID number.
-fn roster_csv(students: usize) -> (String, Vec<String>) {
-    let mut csv = String::from(
-        "student_number,name,id_type,id_number,education_type,level,major,graduation_year\n",
-    );
-    let mut numbers = Vec::with_capacity(students);
-    let born = chrono::NaiveDate::from_ymd_opt(2004, 1, 1).unwrap();
-    for i in 0..students {
-        let number = format!("B{i:09}");
-        let birthday = born + chrono::Duration::days((i / 1000) as i64);
-        let first17 = format!("320203{}{:03}", birthday.format("%Y%m%d"), i % 1000);
-        let id_number = format!("{first17}{}", resident_check_digit(&first17).unwrap());
-        csv.push_str(&format!(
-            "{number},考生{i},居民身份证,{id_number},{CATEGORY},本科,食品科学与工程,2026\n"
-        ));
-        numbers.push(number);
-    }
-    (csv, numbers)
-}
-
-/// The admin adds the school, a paid batch and the roster through the API.
-async fn seed(api: &Api, students: usize) -> Vec<String> {
-    let mut samples = Samples::new();
-    let signed_in = api
-        .send(
-            &mut samples,
-            "staff sign-in",
-            api.post("/auth/staff", None)
-                .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD})),
-            200,
-        )
-        .await;
-    let admin = signed_in["token"].as_str().unwrap().to_string();
-    api.send(
-        &mut samples,
-        "add school",
-        api.post("/admin/schools", Some(&admin))
-            .json(&json!({"name": SCHOOL, "categories": [CATEGORY]})),
-        201,
-    )
-    .await;
-    api.send(
-        &mut samples,
-        "add batch",
-        api.post("/admin/batches", Some(&admin)).json(&json!({
-            "school": SCHOOL,
-            "education_type": CATEGORY,
-            "price_fen": FEE_FEN,
-            "pay_before_upload": true,
-        })),
-        201,
-    )
-    .await;
-    let (csv, numbers) = roster_csv(students);
-    let imported = api
-        .send(
-            &mut samples,
-            "import roster",
-            api.post("/admin/rosters", Some(&admin))
-                .query(&[("school", SCHOOL), ("file_name", "graduates.csv")])
-                .header("content-type", "text/csv")
-                .body(csv),
-            200,
-        )
-        .await;
-    assert_eq!(
-        imported["inserted"].as_u64(),
-        Some(students as u64),
-        "{imported}"
-    );
-    numbers
-}
-
-/// A capture the flow left in review, with its owner's token.
-struct Reader {
-    capture_id: String,
-    token: String,
-}
-
-/// One student's whole flow, from sign-in to the capture in review.
-async fn flow(api: &Api, photo: &[u8], number: &str, samples: &mut Samples) -> Reader {
-    let openid = format!("bench-openid-{number}");
-    let signed_in = api
-        .send(
-            samples,
-            "POST /auth/dev",
-            api.post("/auth/dev", None).json(&json!({"openid": openid})),
-            200,
-        )
-        .await;
-    let token = signed_in["token"].as_str().unwrap().to_string();
-    let opened = api
-        .send(
-            samples,
-            "POST /captures",
-            api.post("/captures", Some(&token))
-                .json(&json!({"school": SCHOOL, "student_number": number})),
-            201,
-        )
-        .await;
-    let capture = opened["capture_id"].as_str().unwrap().to_string();
-    let order = api
-        .send(
-            samples,
-            "POST /captures/{id}/orders",
-            api.post(&format!("/captures/{capture}/orders"), Some(&token))
-                .json(&json!({"purpose": "collection"})),
-            201,
-        )
-        .await;
-    assert_eq!(order["amount_fen"], FEE_FEN, "{order}");
-    let order_id = order["order_id"].as_str().unwrap();
-    api.send(
-        samples,
-        "POST /dev/orders/{id}/pay",
-        api.post(&format!("/dev/orders/{order_id}/pay"), Some(&token)),
-        200,
-    )
-    .await;
-    let form = Form::new().text("source", "camera").part(
-        "photo",
-        Part::bytes(photo.to_vec())
-            .file_name("photo.png")
-            .mime_str("image/png")
-            .unwrap(),
-    );
-    let uploaded = api
-        .send(
-            samples,
-            "POST /captures/{id}/photos",
-            api.post(&format!("/captures/{capture}/photos"), Some(&token))
-                .multipart(form),
-            201,
-        )
-        .await;
-    assert_eq!(uploaded["verdict"], "accepted", "{uploaded}");
-    let standard = uploaded["standard_photo_id"].as_str().unwrap();
-    api.send(
-        samples,
-        "POST /captures/{id}/submit",
-        api.post(&format!("/captures/{capture}/submit"), Some(&token))
-            .json(&json!({"standard_photo_id": standard})),
-        200,
-    )
-    .await;
-    let view = api
-        .send(
-            samples,
-            "GET /captures/{id}",
-            api.http
-                .get(format!("{}/api/v1/captures/{capture}", api.base))
-                .bearer_auth(&token),
-            200,
-        )
-        .await;
-    assert_eq!(view["status"], "in_review", "{view}");
-    Reader {
-        capture_id: capture,
-        token,
-    }
-}
-
-/// `students` at once, each running flows with the next roster student until `seconds` pass.
-/// Returns the finished flows, how long until the last one finished, and the latencies.
-async fn student_flows(
-    api: &Api,
-    numbers: Arc<Vec<String>>,
-    students: usize,
-    seconds: u64,
-) -> (Vec<Reader>, Duration, Samples) {
-    let photo = Arc::new(std::fs::read(root().join("fixtures/astronaut.png")).unwrap());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let until = started + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..students)
-        .map(|_| {
-            let (api, photo, numbers, next) =
-                (api.clone(), photo.clone(), numbers.clone(), next.clone());
-            tokio::spawn(async move {
-                let (mut readers, mut samples) = (Vec::new(), Samples::new());
-                while Instant::now() < until {
-                    let Some(number) = numbers.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    readers.push(flow(&api, &photo, number, &mut samples).await);
-                }
-                (readers, samples)
-            })
-        })
-        .collect();
-    let (mut readers, mut samples) = (Vec::new(), Samples::new());
-    for task in tasks {
-        let (r, s) = task.await.expect("a student's flow failed");
-        readers.extend(r);
-        for (route, mut latencies) in s {
-            samples.entry(route).or_default().append(&mut latencies);
-        }
-    }
-    let elapsed = started.elapsed();
-    assert!(
-        next.load(Ordering::Relaxed) <= numbers.len(),
-        "the roster ran out: raise --roster"
-    );
-    (readers, elapsed, samples)
-}
-
-/// A duration as wrk prints it: `812.00us`, `12.34ms`, `1.02s`.
 fn wrk_duration(text: &str) -> Duration {
     let split = text
         .find(|c: char| c.is_ascii_alphabetic())
@@ -688,32 +306,29 @@ async fn main() {
 
     let database = BenchDatabase::create("photo_ledger_bench_api");
     let dir = tempfile::tempdir().unwrap();
-    // PHOTO_LEDGER_BIN benchmarks another build of the service.
-    let built = std::env::var_os("PHOTO_LEDGER_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_BIN_EXE_photo-ledger")),
-        PathBuf::from,
-    );
-    std::fs::copy(&built, dir.path().join(BINARY)).unwrap();
-    let mut migrate = photo_ledger(&database.url, dir.path());
-    migrate.arg("migrate");
-    run_cli(migrate, "");
-    let mut staff = photo_ledger(&database.url, dir.path());
-    staff.args(["staff", "add", ADMIN, "--role", "admin", "--password-stdin"]);
-    run_cli(staff, &format!("{ADMIN_PASSWORD}\n"));
-
-    let mut service = Service::spawn(&database.url, dir.path(), db_connections);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
         .unwrap();
-    service.wait_ready(&http).await;
+    let service = deploy(
+        &database.url,
+        dir.path(),
+        db_connections,
+        &[(ADMIN, "admin", ADMIN_PASSWORD)],
+        &http,
+    )
+    .await;
     let api = Api {
         http,
         base: service.base.clone(),
     };
     let numbers = Arc::new(seed(&api, roster).await);
 
-    let (readers, elapsed, samples) = student_flows(&api, numbers, students, seconds).await;
+    let (readers, elapsed, samples) = student_flows(&api, numbers.clone(), students, seconds).await;
+    assert!(
+        readers.len() < numbers.len(),
+        "the roster ran out: raise --roster"
+    );
     let flows = readers.len();
     println!(
         "## API (PostgreSQL, release `serve --dev`, pool of {} connections)\n",

@@ -1,6 +1,10 @@
 //! What the benchmarks share: command-line options, a throwaway PostgreSQL database, psql,
-//! pgbench and percentiles.
+//! pgbench and percentiles; a deployment of the service ([`service`]) and students who take
+//! their captures to review through it ([`students`]).
 #![allow(dead_code)]
+
+pub mod service;
+pub mod students;
 
 use std::path::Path;
 use std::process::Command;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::events::{ChsiStage, SamePhoto};
+use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::values::{Background, OrderId, PhotoId, PhotoSource};
 use photo_ledger_domain::{Capture, CaptureEvent};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,33 @@ pub struct Shipment {
     pub shipped_at: DateTime<Utc>,
 }
 
+/// One submission of the capture and how it ended, for the reviewer who sees it again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionEntry {
+    pub standard_photo_id: PhotoId,
+    pub submitted_at: DateTime<Utc>,
+    /// `None` while it waits for review.
+    pub outcome: Option<SubmissionOutcome>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionOutcome {
+    Rejected {
+        reviewer_id: String,
+        reasons: Vec<RejectReason>,
+        note: String,
+        at: DateTime<Utc>,
+    },
+    Approved {
+        reviewer_id: String,
+        at: DateTime<Utc>,
+    },
+    Withdrawn {
+        at: DateTime<Utc>,
+    },
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureDoc {
     pub capture: Capture,
@@ -56,6 +84,8 @@ pub struct CaptureDoc {
     /// What the same-photo search found when the photo in review (or decided last) was submitted.
     pub same_photos: Vec<SamePhoto>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// Every submission, oldest first.
+    pub submissions: Vec<SubmissionEntry>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub printed_at: BTreeMap<OrderId, DateTime<Utc>>,
     pub shipments: BTreeMap<OrderId, Shipment>,
@@ -117,9 +147,31 @@ impl CaptureDoc {
                 self.submitted_at = Some(e.submitted_at);
                 self.same_photos = e.same_photos.clone();
                 self.decided_at = None;
+                self.submissions.push(SubmissionEntry {
+                    standard_photo_id: e.standard_photo_id,
+                    submitted_at: e.submitted_at,
+                    outcome: None,
+                });
             }
-            CaptureEvent::Rejected(e) => self.decided_at = Some(e.rejected_at),
-            CaptureEvent::Approved(e) => self.decided_at = Some(e.approved_at),
+            CaptureEvent::Rejected(e) => {
+                self.decided_at = Some(e.rejected_at);
+                self.end_submission(SubmissionOutcome::Rejected {
+                    reviewer_id: e.reviewer_id.clone(),
+                    reasons: e.reasons.clone(),
+                    note: e.note.clone(),
+                    at: e.rejected_at,
+                });
+            }
+            CaptureEvent::Approved(e) => {
+                self.decided_at = Some(e.approved_at);
+                self.end_submission(SubmissionOutcome::Approved {
+                    reviewer_id: e.reviewer_id.clone(),
+                    at: e.approved_at,
+                });
+            }
+            CaptureEvent::Withdrawn(e) => {
+                self.end_submission(SubmissionOutcome::Withdrawn { at: e.withdrawn_at })
+            }
             CaptureEvent::DeliveredToChsi(e) => self.delivered_at = Some(e.delivered_at),
             CaptureEvent::OrderPrinted(e) => {
                 self.printed_at.insert(e.order_id, e.printed_at);
@@ -138,7 +190,6 @@ impl CaptureDoc {
             | CaptureEvent::Paid(_)
             | CaptureEvent::ReviewClaimed(_)
             | CaptureEvent::ClaimReleased(_)
-            | CaptureEvent::Withdrawn(_)
             | CaptureEvent::ReprintOrdered(_)
             | CaptureEvent::OrderClosed(_)
             | CaptureEvent::PaidInExcess(_)
@@ -148,6 +199,18 @@ impl CaptureDoc {
         }
         self.capture.apply(logged.event.clone());
         self.updated_at = self.updated_at.max(at);
+    }
+
+    /// Records how the submission waiting for review ended.
+    fn end_submission(&mut self, outcome: SubmissionOutcome) {
+        if let Some(open) = self.submissions.last_mut().filter(|s| s.outcome.is_none()) {
+            open.outcome = Some(outcome);
+        }
+    }
+
+    /// The submissions before the one now in review (or decided last), newest first.
+    pub fn earlier_submissions(&self) -> impl Iterator<Item = &SubmissionEntry> {
+        self.submissions.iter().rev().skip(1)
     }
 
     pub fn photo(&self, id: PhotoId) -> Option<&PhotoEntry> {
@@ -163,5 +226,103 @@ impl CaptureDoc {
 
     pub fn chsi_stage(&self) -> Option<ChsiStage> {
         self.capture.delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use photo_ledger_domain::events::{Approved, Rejected, Submitted, Withdrawn};
+    use photo_ledger_store::log::Position;
+
+    use super::*;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 9, minute, 0).unwrap()
+    }
+
+    fn doc_of(events: Vec<CaptureEvent>) -> CaptureDoc {
+        let mut doc = CaptureDoc::default();
+        for (n, event) in events.into_iter().enumerate() {
+            doc.apply(&LoggedEvent {
+                position: Position {
+                    txid: 1,
+                    position: n as i64,
+                },
+                capture_id: "c".into(),
+                sequence: n as i64 + 1,
+                event,
+                metadata: None,
+            });
+        }
+        doc
+    }
+
+    fn submitted(photo: PhotoId, minute: u32) -> CaptureEvent {
+        CaptureEvent::Submitted(Submitted {
+            standard_photo_id: photo,
+            same_photos: vec![],
+            submitted_at: at(minute),
+        })
+    }
+
+    #[test]
+    fn given_a_rejection_a_withdrawal_and_a_new_submission_when_folded_then_the_earlier_ones_say_how_they_ended(
+    ) {
+        let (first, second, third) = (PhotoId::new(), PhotoId::new(), PhotoId::new());
+        let doc = doc_of(vec![
+            submitted(first, 1),
+            CaptureEvent::Rejected(Rejected {
+                reviewer_id: "r1".into(),
+                reasons: vec![RejectReason::EyesClosed, RejectReason::HeadTilted],
+                note: "请睁眼".into(),
+                rejected_at: at(2),
+            }),
+            submitted(second, 3),
+            CaptureEvent::Withdrawn(Withdrawn {
+                withdrawn_at: at(4),
+            }),
+            submitted(third, 5),
+        ]);
+
+        let earlier: Vec<_> = doc.earlier_submissions().collect();
+        assert_eq!(earlier.len(), 2);
+        assert_eq!(earlier[0].standard_photo_id, second, "newest first");
+        assert_eq!(
+            earlier[0].outcome,
+            Some(SubmissionOutcome::Withdrawn { at: at(4) })
+        );
+        assert_eq!(earlier[1].standard_photo_id, first);
+        assert_eq!(
+            earlier[1].outcome,
+            Some(SubmissionOutcome::Rejected {
+                reviewer_id: "r1".into(),
+                reasons: vec![RejectReason::EyesClosed, RejectReason::HeadTilted],
+                note: "请睁眼".into(),
+                at: at(2),
+            })
+        );
+        assert_eq!(doc.submissions.last().unwrap().outcome, None, "in review");
+    }
+
+    #[test]
+    fn given_an_approval_when_folded_then_the_submission_records_it_and_nothing_is_earlier() {
+        let photo = PhotoId::new();
+        let doc = doc_of(vec![
+            submitted(photo, 1),
+            CaptureEvent::Approved(Approved {
+                reviewer_id: "r1".into(),
+                standard_photo_id: photo,
+                approved_at: at(2),
+            }),
+        ]);
+        assert_eq!(doc.earlier_submissions().count(), 0);
+        assert_eq!(
+            doc.submissions[0].outcome,
+            Some(SubmissionOutcome::Approved {
+                reviewer_id: "r1".into(),
+                at: at(2),
+            })
+        );
     }
 }

@@ -27,7 +27,7 @@ pub async fn list(
 }
 
 /// The longest reason kept.
-const MAX_REASON_CHARS: usize = 500;
+pub const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,22 +54,27 @@ pub async fn lift(
     body: web::Json<LiftBody>,
 ) -> Result<HttpResponse, ApiError> {
     let LiftBody { key, reason } = body.into_inner();
+    let lifted = lift_lock(&state, &caller.0.subject, &key, &reason).await?;
+    Ok(HttpResponse::Ok().json(Lifted { lifted }))
+}
+
+/// Lifts the lock on `key` for `admin`, who says why (1 to 500 characters); the lock lifted, or
+/// `None` when the key was not locked. The API's route and the console's form both come here.
+pub async fn lift_lock(
+    state: &AppState,
+    admin: &str,
+    key: &str,
+    reason: &str,
+) -> Result<Option<Lock>, ApiError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::invalid(format!(
             "reason 须为 1 到 {MAX_REASON_CHARS} 个字符"
         )));
     }
-    let lifted = guessing::lift(
-        state.ledger.db(),
-        &key,
-        &caller.0.subject,
-        reason,
-        Utc::now(),
-    )
-    .await?;
+    let lifted = guessing::lift(state.ledger.db(), key, admin, reason, Utc::now()).await?;
     if let Some(lock) = &lifted {
-        tracing::info!(key = %lock.key, admin = %caller.0.subject, "guessing lock lifted");
+        tracing::info!(key = %lock.key, %admin, "guessing lock lifted");
     }
-    Ok(HttpResponse::Ok().json(Lifted { lifted }))
+    Ok(lifted)
 }

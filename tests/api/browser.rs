@@ -1,18 +1,18 @@
 //! The reviewers' console in a real browser: Debian's Chromium, headless, driven over WebDriver
 //! by `chromedriver` (both installed by `.ci/run`). A reviewer signs in, reviews ten captures by
 //! keyboard alone (approvals, rejections with two reasons picked by number), sees the same-photo
-//! warning, and signs out; a form posted without the session's token is refused; a student's
-//! token opens nothing. On failure the page is saved as a screenshot in
+//! warning, is refused the admin page, and signs out; a form posted without the session's token
+//! is refused; a student's token opens nothing. On failure the page is saved as a screenshot in
 //! `target/browser-failures/`.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::json;
 
+use crate::api_support::chromium::{self, Driver};
 use crate::api_support::tools::{cannot_run, program};
 use crate::api_support::*;
 use crate::support::Backend;
@@ -21,31 +21,12 @@ const SCHOOL_NAME: &str = "键盘审核学院";
 const CATEGORY: &str = "自学考试";
 const STUDENTS: usize = 10;
 
-/// `chromedriver` on a port of its own, stopped when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Chromium under WebDriver, or `None` (outside CI) when it is not installed.
 async fn chromium() -> Option<(Driver, Client)> {
     // Debian's package, on the PATH (`.ci/run` installs it); `CHROMEDRIVER` names another.
     let chromedriver = program("CHROMEDRIVER", ".chromium", "chromedriver");
-    let port = free_port();
-    let child = match Command::new(&chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
+    match chromium::start(&chromedriver).await {
+        Ok(started) => Some(started),
         Err(error) => {
             cannot_run(
                 "Chromium and chromedriver",
@@ -53,31 +34,9 @@ async fn chromium() -> Option<(Driver, Client)> {
                 &error,
                 ".chromium",
             );
-            return None;
+            None
         }
-    };
-    let driver = Driver { child, port };
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1000", "--lang=zh-CN"],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    for _ in 0..100 {
-        let connected = ClientBuilder::new(connector.clone())
-            .capabilities(capabilities.clone())
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
-            .await;
-        if let Ok(client) = connected {
-            return Some((driver, client));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("chromedriver did not start a Chromium session on port {port}");
 }
 
 /// Presses one key, as a person would.
@@ -262,6 +221,15 @@ async fn review_by_keyboard(
         warned == STUDENTS - 1,
         "every capture after the first holds the same photo: warned on {warned}"
     );
+
+    // Admin pages are not a reviewer's.
+    browser.goto(&app.url("/console/admin")).await?;
+    let page = browser.source().await?;
+    ensure!(
+        page.contains("auth.forbidden"),
+        "a reviewer opened the admin page"
+    );
+    browser.goto(&app.url("/console/review")).await?;
 
     browser
         .find(Locator::Css("header form button"))

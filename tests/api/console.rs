@@ -12,6 +12,7 @@ use serde_json::json;
 on_both_stores!(
     a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out,
     the_console_refuses_forged_forms_students_other_roles_and_strangers,
+    an_admin_lifts_a_guessing_lock_on_the_admin_page_and_no_one_else_opens_it,
 );
 
 /// A browser: cookies are sent by hand, redirects are looked at, not followed.
@@ -94,6 +95,15 @@ fn csrf_of(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
+/// The `<section>` of the given class.
+fn section_of<'a>(html: &'a str, class: &str) -> &'a str {
+    let start = html
+        .find(&format!(r#"<section class="card {class}">"#))
+        .unwrap_or_else(|| panic!("no {class} section in {html}"));
+    let end = start + html[start..].find("</section>").unwrap();
+    &html[start..end]
+}
+
 /// A student's capture in review with the astronaut.
 async fn in_review(app: &TestApp, openid: &str, student: &Student) -> (String, String) {
     let token = app.student(openid).await;
@@ -166,6 +176,14 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
     assert!(
         start.body.contains("待审核：<strong>2</strong>"),
         "{}",
+        start.body
+    );
+    assert!(
+        start.body.contains(&format!(
+            r#"<option value="{}">{SCHOOL}</option>"#,
+            app.school_id
+        )),
+        "schools are picked by name: {}",
         start.body
     );
     let csrf = csrf_of(&start.body);
@@ -283,6 +301,31 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
         "{view}"
     );
     assert_eq!(view["reject_note"], "请在光线充足处重拍");
+
+    // Re-shot and handed in again: the screen shows the rejected submission and why.
+    let retake = app.standard_photo_of(&second, &ouyang).await;
+    app.submit(&ouyang, &second, &retake).await;
+    let next = post(&app, "/console/review/next", &cookie, &[("csrf", &csrf)]).await;
+    assert!(next
+        .location
+        .starts_with(&format!("/console/review/{second}?")));
+    let screen = get(&app, &next.location, &cookie).await;
+    let earlier = section_of(&screen.body, "earlier");
+    let rejected_photo = view["standard_photo_id"].as_str().unwrap();
+    for shown in [
+        "此前的提交（1）",
+        "不通过",
+        "照片模糊",
+        "照片过暗",
+        "备注：请在光线充足处重拍",
+        &format!(r#"src="/console/photos/{rejected_photo}?size=thumb""#),
+    ] {
+        assert!(earlier.contains(shown), "{shown} not in {earlier}");
+    }
+    assert!(
+        !earlier.contains(&retake),
+        "the submission in review is not an earlier one"
+    );
 
     let signed_out = post(&app, "/console/sign-out", &cookie, &[("csrf", &csrf)]).await;
     assert_eq!(signed_out.status, 303);
@@ -434,4 +477,110 @@ async fn the_console_refuses_forged_forms_students_other_roles_and_strangers(bac
         2,
         "the reviewer's skip and the admin's first release: {trail}"
     );
+}
+
+async fn an_admin_lifts_a_guessing_lock_on_the_admin_page_and_no_one_else_opens_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |s| s.api.auth.staff_sign_in.per_account = 3).await;
+    let wrong = [("username", "reviewer"), ("password", "not the password")];
+    for _ in 0..3 {
+        assert_eq!(post(&app, "/console/sign-in", "", &wrong).await.status, 401);
+    }
+    // A student number not on the roster goes to the failed-verification log.
+    let student = app.student("openid-guesser").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/captures",
+            &student,
+            json!({"school": SCHOOL, "student_number": "19990000"}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+
+    let admin = sign_in(&app, "admin").await;
+    let page = get(&app, "/console/admin", &admin).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for shown in [
+        "staff:reviewer",
+        "19990000",
+        "学号",
+        r#"href="/console/admin""#,
+    ] {
+        assert!(page.body.contains(shown), "{shown} not on {}", page.body);
+    }
+    let csrf = csrf_of(&page.body);
+    assert_eq!(lift(&app, &admin, "forged", "本人来电").await.status, 403);
+    let no_reason = lift(&app, &admin, &csrf, "  ").await;
+    assert_eq!(no_reason.status, 422);
+    assert!(
+        no_reason.body.contains("request.invalid"),
+        "{}",
+        no_reason.body
+    );
+    let locked = post(
+        &app,
+        "/console/sign-in",
+        "",
+        &[("username", "reviewer"), ("password", STAFF_PASSWORD)],
+    )
+    .await;
+    assert_eq!(locked.status, 429, "still locked: {}", locked.body);
+
+    let lifted = lift(&app, &admin, &csrf, "李老师来电确认是本人").await;
+    assert_eq!(
+        (lifted.status.as_u16(), lifted.location.as_str()),
+        (303, "/console/admin?lifted=1")
+    );
+    let again = lift(&app, &admin, &csrf, "李老师来电确认是本人").await;
+    assert_eq!(
+        again.location, "/console/admin?lifted=0",
+        "lifting twice is harmless"
+    );
+    let page = get(&app, "/console/admin", &admin).await;
+    assert!(!page.body.contains("staff:reviewer<"), "{}", page.body);
+    let lifts: i64 = photo_ledger_store::on_db!(app.ledger.db(), pool => sqlx::query_scalar(
+        "SELECT count(*) FROM guess_lock_lifts WHERE lock_key = 'staff:reviewer' AND lifted_by = 'admin'")
+        .fetch_one(pool)
+        .await)
+    .unwrap();
+    assert_eq!(lifts, 1, "who lifted it and why is kept");
+
+    // Reviewers and print staff do not open it, nor lift anything; their menu does not offer it.
+    for staff in ["reviewer", "courier"] {
+        let cookie = sign_in(&app, staff).await;
+        let refused = get(&app, "/console/admin", &cookie).await;
+        assert_eq!(refused.status, 403, "{staff}");
+        assert!(refused.body.contains("auth.forbidden"));
+        assert!(!refused.body.contains(r#"href="/console/admin""#));
+        let refused = post(
+            &app,
+            "/console/admin/locks/lift",
+            &cookie,
+            &[("csrf", &csrf), ("key", "staff:x"), ("reason", "x")],
+        )
+        .await;
+        assert_eq!(refused.status, 403, "{staff}");
+    }
+    let reviewer = sign_in(&app, "reviewer").await;
+    let review = get(&app, "/console/review", &reviewer).await;
+    assert!(
+        !review.body.contains(r#"href="/console/admin""#),
+        "not offered to reviewers"
+    );
+}
+
+/// The admin page's form lifting the lock on the reviewer's account.
+async fn lift(app: &TestApp, cookie: &str, csrf: &str, reason: &str) -> Page {
+    post(
+        app,
+        "/console/admin/locks/lift",
+        cookie,
+        &[
+            ("csrf", csrf),
+            ("key", "staff:reviewer"),
+            ("reason", reason),
+        ],
+    )
+    .await
 }

@@ -2,6 +2,7 @@
 //! batch and its roster, staff accounts, and a fake WeChat on loopback.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod moto;
 pub mod tools;
 pub mod wechat_pay;

@@ -8,10 +8,14 @@
 //!   the checks, same-photo warnings; approve, reject, or skip (the claim let go).
 //! - [`queue`]: the queue at a glance: per school and batch, the oldest wait against the review
 //!   SLA, who holds what.
+//! - [`admin`]: admins' page: the guessing locks (lifted early with a reason) and the
+//!   failed-verification log.
 //! - [`page`]: the layout, the headers every page carries, refusals as pages.
 //!
-//! Roles are those of the API: reviewers and admins review; a student's token never opens a page.
+//! Roles are those of the API: reviewers and admins review, only admins open `/console/admin`;
+//! a student's token never opens a page.
 
+mod admin;
 mod page;
 mod queue;
 mod review;
@@ -65,7 +69,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/review/{capture_id}/reject").route(web::post().to(review::reject)))
             .service(resource("/review/{capture_id}/skip").route(web::post().to(review::skip)))
             .service(resource("/review/{capture_id}/claim").route(web::post().to(review::renew)))
-            .service(resource("/photos/{photo_id}").route(web::get().to(review::photo))),
+            .service(resource("/photos/{photo_id}").route(web::get().to(review::photo)))
+            .service(resource("/admin").route(web::get().to(admin::page)))
+            .service(resource("/admin/locks/lift").route(web::post().to(admin::lift))),
     );
 }
 

@@ -4,14 +4,22 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use chrono::FixedOffset;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::http::error::{ApiCode, ApiError};
 use crate::http::extract::Caller;
+use photo_ledger_domain::metadata::Role;
 
 pub const STYLESHEET: &str = include_str!("console.css");
 /// The review screen's keys; every action also works without it.
 pub const SCRIPT: &str = include_str!("console.js");
+
+/// The time staff read clocks in (UTC+8, no daylight saving).
+pub const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => unreachable!(),
+};
 
 /// Only this origin's images, stylesheet, script, requests and form targets; nothing inline.
 const POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; \
@@ -34,7 +42,10 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                 header {
                     a.brand href="/console/review" { "photo-ledger 工作台" }
                     @if let Some((caller, csrf)) = who {
-                        nav { a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" } }
+                        nav {
+                            a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" }
+                            @if caller.role == Role::Admin { " " a href="/console/admin" { "管理" } }
+                        }
                         span.who { (caller.subject) " · " (caller.role.as_str()) }
                         form.inline method="post" action="/console/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);

@@ -6,21 +6,15 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 use maud::html;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 
-use super::page::{layout, respond, PageError};
+use super::page::{layout, respond, PageError, BEIJING};
 use super::review::Filters;
 use super::session::Session;
 use crate::http::extract::Reviewers;
 use crate::http::state::AppState;
-
-/// The time staff read clocks in (UTC+8, no daylight saving).
-const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(offset) => offset,
-    None => unreachable!(),
-};
 
 /// Items read per query.
 const PAGE: i64 = 500;

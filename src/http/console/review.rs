@@ -3,6 +3,8 @@
 //! (同版) found in other captures; approve, or reject with reasons, and the next capture opens.
 //! Decisions are the same commands the API sends, under the reviewer's claim.
 
+use std::collections::BTreeSet;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
@@ -12,13 +14,16 @@ use photo_ledger_domain::reasons::RejectReason;
 use photo_ledger_domain::values::{CaptureId, PhotoId};
 use photo_ledger_domain::{CaptureCommand, CaptureError};
 use photo_ledger_photo::checks::CheckCode;
-use photo_ledger_projections::capture_doc::{CaptureDoc, PhotoKind};
+use photo_ledger_projections::capture_doc::{
+    CaptureDoc, PhotoKind, SubmissionEntry, SubmissionOutcome,
+};
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 use serde::Deserialize;
 
-use super::page::{layout, respond, see_other, PageError};
+use super::page::{layout, respond, see_other, PageError, BEIJING};
 use super::session::Session;
 use crate::captures::{CaptureAccessError, Requester};
+use crate::eligibility::{batches, schools};
 use crate::http::error::ApiError;
 use crate::http::extract::{CommandContext, Reviewers, Staff};
 use crate::http::photos::photo_response;
@@ -76,7 +81,8 @@ pub struct StartQuery {
     filters: Filters,
 }
 
-/// `GET /console/review`: how many wait, the filters, and "review next".
+/// `GET /console/review`: how many wait, the filters (a school, a batch, an education type, each
+/// picked from those there are), and "review next".
 pub async fn start(
     state: web::Data<AppState>,
     session: Session<Reviewers>,
@@ -86,6 +92,11 @@ pub async fn start(
     let waiting = review_queue::page(state.ledger.db(), &filters.queue(), None, PAGE + 1)
         .await?
         .len();
+    let db = state.ledger.db();
+    let schools = schools::list(db).await.map_err(ApiError::from)?;
+    let batches = batches::list(db).await.map_err(ApiError::from)?;
+    let education_types: BTreeSet<&String> =
+        schools.iter().flat_map(|s| s.categories.iter()).collect();
     let waiting = if waiting as i64 > PAGE {
         format!("{PAGE}+")
     } else {
@@ -99,9 +110,32 @@ pub async fn start(
         p { "待审核：" strong { (waiting) } }
         form.card method="post" action="/console/review/next" {
             input type="hidden" name="csrf" value=(session.csrf);
-            label { "学校（编号，可空）" input type="text" name="school" value=(filters.school); }
-            label { "批次（编号，可空）" input type="text" name="batch" value=(filters.batch); }
-            label { "学历类别（可空）" input type="text" name="education_type" value=(filters.education_type); }
+            label { "学校"
+                select name="school" {
+                    option value="" { "全部学校" }
+                    @for school in &schools {
+                        option value=(school.school_id) selected[filters.school == school.school_id] { (school.name) }
+                    }
+                }
+            }
+            label { "批次"
+                select name="batch" {
+                    option value="" { "全部批次" }
+                    @for batch in &batches {
+                        option value=(batch.batch_id) selected[filters.batch == batch.batch_id] {
+                            (batch.school_name) " · " (batch.education_type) " · " (batch.feature_code)
+                        }
+                    }
+                }
+            }
+            label { "学历类别"
+                select name="education_type" {
+                    option value="" { "全部类别" }
+                    @for education_type in &education_types {
+                        option value=(education_type) selected[&filters.education_type == *education_type] { (education_type) }
+                    }
+                }
+            }
             button.primary type="submit" { "审核下一张" }
         }
     };
@@ -230,11 +264,25 @@ pub async fn screen(
             layout("不在审核中", who, body),
         ));
     };
-    let original = CaptureDoc::load(db, &capture_id.to_string())
-        .await?
-        .and_then(|doc| source_of(&doc, item.standard_photo_id));
+    let doc = CaptureDoc::load(db, &capture_id.to_string()).await?;
+    let original = doc
+        .as_ref()
+        .and_then(|doc| source_of(doc, item.standard_photo_id));
+    let earlier: Vec<SubmissionEntry> = doc
+        .iter()
+        .flat_map(|doc| doc.earlier_submissions().cloned())
+        .collect();
     let next_photo = next_free(&state, &session, &filters, &item).await?;
-    let body = review_screen(&session, &item, original, next_photo, &filters);
+    let body = review_screen(
+        &session,
+        &item,
+        Shown {
+            original,
+            earlier: &earlier,
+            next_photo,
+        },
+        &filters,
+    );
     Ok(respond(StatusCode::OK, layout("审核", who, body)))
 }
 
@@ -279,13 +327,58 @@ fn source_of(doc: &CaptureDoc, standard: PhotoId) -> Option<PhotoId> {
         })
 }
 
+/// What the screen shows beside the queue item.
+struct Shown<'a> {
+    /// The upload the standard photo was made from.
+    original: Option<PhotoId>,
+    /// The capture's earlier submissions, newest first.
+    earlier: &'a [SubmissionEntry],
+    /// The photo of the capture most likely next, fetched ahead.
+    next_photo: Option<PhotoId>,
+}
+
+/// One earlier submission: its photo, when, and how it ended (the reasons of a rejection).
+fn earlier_submission(entry: &SubmissionEntry) -> Markup {
+    let when = |at: &chrono::DateTime<Utc>| {
+        at.with_timezone(&BEIJING)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    html! {
+        div.same {
+            img src={"/console/photos/" (entry.standard_photo_id) "?size=thumb"} alt="此前提交的照片";
+            div {
+                p { "提交于 " (when(&entry.submitted_at)) }
+                @match &entry.outcome {
+                    Some(SubmissionOutcome::Rejected { reviewer_id, reasons, note, at }) => {
+                        p { strong { "不通过" } " · " (reviewer_id) " · " (when(at)) }
+                        ul.reasons-given {
+                            @for reason in reasons { li { (reason.label()) } }
+                        }
+                        @if !note.is_empty() { p { "备注：" (note) } }
+                    }
+                    Some(SubmissionOutcome::Withdrawn { at }) => p { "学生撤回 · " (when(at)) },
+                    Some(SubmissionOutcome::Approved { reviewer_id, at }) => {
+                        p { "通过 · " (reviewer_id) " · " (when(at)) }
+                    }
+                    None => p { "审核中" },
+                }
+            }
+        }
+    }
+}
+
 fn review_screen(
     session: &Session<Reviewers>,
     item: &QueueItem,
-    original: Option<PhotoId>,
-    next_photo: Option<PhotoId>,
+    shown: Shown<'_>,
     filters: &Filters,
 ) -> Markup {
+    let Shown {
+        original,
+        earlier,
+        next_photo,
+    } = shown;
     let waited = Utc::now() - item.submitted_at;
     let action = |decision: &str| format!("/console/review/{}/{decision}", item.capture_id);
     html! {
@@ -319,10 +412,16 @@ fn review_screen(
                     }
                 }
             }
+            @if !earlier.is_empty() {
+                section.card.earlier {
+                    h2 { "此前的提交（" (earlier.len()) "）" }
+                    @for entry in earlier { (earlier_submission(entry)) }
+                }
+            }
             div.review {
                 div {
                     div.standard {
-                        img src={"/console/photos/" (item.standard_photo_id)} alt="标准照" width="480" height="640";
+                        img src={"/console/photos/" (item.standard_photo_id)} alt="标准照" width="480" height="640" elementtiming="standard-photo";
                         div.band.head { span { "头顶 50–110" } }
                         div.band.eyes { span { "眼睛 200–300" } }
                         div.width.outer {}

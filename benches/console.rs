@@ -1,0 +1,258 @@
+//! The reviewers' console in headless Chromium against a queue of `--captures` captures, on
+//! PostgreSQL with the release `serve --dev`. Results go to BENCHMARKS.md.
+//!
+//!     cargo bench --bench console -- [--captures 500] [--students 16] [--reject-every 10] [--floor 50]
+//!
+//! Setup: a deployment of its own (`support::service`), an admin and a reviewer, and
+//! `--captures` roster students taken through their whole flow to review over the API, by
+//! `--students` at a time (`support::students`; every photo is the astronaut, so each screen
+//! also shows up to ten same-photo warnings with their thumbnails).
+//!
+//! Then a scripted reviewer in Chromium (Debian's, under chromedriver) signs in, opens the first
+//! capture and decides every one by keyboard as soon as its photo is on screen: `A` (approve),
+//! and every `--reject-every`th `5` then `R` (reject with the fifth reason). Measured, in the
+//! browser's own clock: from the decision key going down to the next capture's standard photo
+//! painted (Element Timing on the screen's `elementtiming="standard-photo"`), which takes the
+//! decision's POST, the claim of the next capture, the redirect and the new screen; and the
+//! decisions per minute the scripted reviewer sustains. The floor, in the same run: the same
+//! screen shown again (`location.reload()`: its GET and paint, no decision), `--floor` times.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+use support::service::deploy;
+use support::students::{seed, student_flows, Api, ADMIN, ADMIN_PASSWORD};
+use support::{arg, load_average, percentile, BenchDatabase};
+
+mod support;
+
+#[path = "../tests/api_support/chromium.rs"]
+mod chromium;
+
+const REVIEWER: &str = "bench-reviewer";
+const REVIEWER_PASSWORD: &str = "a benchmark reviewer password";
+
+/// Notes in the page when the next key goes down (the epoch in ms, sub-millisecond).
+const MARK_KEYDOWN: &str = "document.addEventListener('keydown', () => \
+    sessionStorage.setItem('pressed', String(performance.timeOrigin + performance.now())), \
+    {capture: true, once: true});";
+
+/// Notes the time in the page, then reloads it.
+const MARK_AND_RELOAD: &str = "sessionStorage.setItem('pressed', \
+    String(performance.timeOrigin + performance.now())); setTimeout(() => location.reload(), 0);";
+
+/// Waits for this page's standard photo to be painted and answers how many ms after the noted
+/// time that was (null when nothing was noted).
+const PAINTED_SINCE_MARK: &str = r#"
+const done = arguments[arguments.length - 1];
+const pressed = sessionStorage.getItem('pressed');
+sessionStorage.removeItem('pressed');
+new PerformanceObserver((list, observer) => {
+  for (const entry of list.getEntries()) {
+    if (entry.identifier !== 'standard-photo') continue;
+    observer.disconnect();
+    const painted = performance.timeOrigin + (entry.renderTime || entry.loadTime);
+    done(pressed === null ? null : painted - Number(pressed));
+  }
+}).observe({type: 'element', buffered: true});
+"#;
+
+async fn press(browser: &Client, key: char) {
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    browser.perform_actions(keys).await.unwrap();
+}
+
+/// The current document's time origin; `None` while a navigation is between documents.
+async fn time_origin(browser: &Client) -> Option<f64> {
+    browser
+        .execute("return performance.timeOrigin", vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_f64())
+}
+
+/// Waits until the browser shows a document other than the one that began at `origin`.
+async fn until_new_document(browser: &Client, origin: f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if time_origin(browser).await.is_some_and(|now| now != origin) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!(
+        "no new page within 30 s: at {:?}",
+        browser.current_url().await
+    );
+}
+
+/// Whether the browser shows a review screen (not the "nothing left" page).
+async fn on_review_screen(browser: &Client) -> bool {
+    let url = browser.current_url().await.unwrap();
+    url.path().starts_with("/console/review/")
+}
+
+/// The ms from the noted time to the standard photo painted on the current page.
+async fn painted_since_mark(browser: &Client) -> Option<f64> {
+    let answer: Value = browser
+        .execute_async(PAINTED_SINCE_MARK, vec![])
+        .await
+        .expect("the standard photo is painted");
+    answer.as_f64()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn summary(label: &str, samples: &mut [Duration]) -> String {
+    samples.sort();
+    format!(
+        "| {label} | {} | {} | {} | {} |",
+        samples.len(),
+        ms(percentile(samples, 0.5)),
+        ms(percentile(samples, 0.95)),
+        ms(*samples.last().unwrap())
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let captures = arg("--captures", 500) as usize;
+    let students = arg("--students", 16) as usize;
+    let reject_every = arg("--reject-every", 10).max(1) as usize;
+    let floor_samples = arg("--floor", 50) as usize;
+    let load_before = load_average();
+
+    let database = BenchDatabase::create("photo_ledger_bench_console");
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let service = deploy(
+        &database.url,
+        dir.path(),
+        None,
+        &[
+            (ADMIN, "admin", ADMIN_PASSWORD),
+            (REVIEWER, "reviewer", REVIEWER_PASSWORD),
+        ],
+        &http,
+    )
+    .await;
+    let api = Api {
+        http,
+        base: service.base.clone(),
+    };
+    let numbers = seed(&api, captures).await;
+    let (in_review, seeded_in, _) = student_flows(&api, numbers.into(), students, 3600).await;
+    assert_eq!(
+        in_review.len(),
+        captures,
+        "every student's capture in review"
+    );
+    eprintln!(
+        "{captures} captures in review after {:.1} s",
+        seeded_in.as_secs_f64()
+    );
+
+    let chromedriver = std::env::var_os("CHROMEDRIVER")
+        .map_or_else(|| PathBuf::from("chromedriver"), PathBuf::from);
+    let (_driver, browser) = chromium::start(&chromedriver)
+        .await
+        .expect("chromedriver and Chromium (apt-get install chromium chromium-driver)");
+    browser
+        .goto(&format!("{}/console/sign-in", service.base))
+        .await
+        .unwrap();
+    let form = browser.form(Locator::Css("form")).await.unwrap();
+    form.set_by_name("username", REVIEWER).await.unwrap();
+    form.set_by_name("password", REVIEWER_PASSWORD)
+        .await
+        .unwrap();
+    form.submit().await.unwrap();
+    let origin = time_origin(&browser).await.unwrap_or_default();
+    browser
+        .find(Locator::Css("form[action='/console/review/next'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_new_document(&browser, origin).await;
+    assert!(on_review_screen(&browser).await, "the first capture opens");
+    painted_since_mark(&browser).await;
+
+    // The floor: the same screen again, without a decision.
+    let mut floor = Vec::with_capacity(floor_samples);
+    for _ in 0..floor_samples {
+        let origin = time_origin(&browser).await.unwrap();
+        browser.execute(MARK_AND_RELOAD, vec![]).await.unwrap();
+        until_new_document(&browser, origin).await;
+        let shown = painted_since_mark(&browser).await.expect("noted");
+        floor.push(Duration::from_secs_f64(shown / 1000.0));
+    }
+
+    // Every capture decided by keyboard, the next as soon as the photo is on screen.
+    let mut after_decision = Vec::with_capacity(captures);
+    let (mut approved, mut rejected) = (0, 0);
+    let started = Instant::now();
+    for n in 0..captures {
+        assert!(on_review_screen(&browser).await, "capture {n} on screen");
+        let origin = time_origin(&browser).await.unwrap();
+        if n % reject_every == reject_every - 1 {
+            press(&browser, '5').await;
+            browser.execute(MARK_KEYDOWN, vec![]).await.unwrap();
+            press(&browser, 'r').await;
+            rejected += 1;
+        } else {
+            browser.execute(MARK_KEYDOWN, vec![]).await.unwrap();
+            press(&browser, 'a').await;
+            approved += 1;
+        }
+        until_new_document(&browser, origin).await;
+        if n + 1 < captures {
+            let shown = painted_since_mark(&browser).await.expect("noted");
+            after_decision.push(Duration::from_secs_f64(shown / 1000.0));
+        }
+    }
+    let elapsed = started.elapsed();
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(
+        url.query(),
+        Some("empty=1&school=&batch=&education_type="),
+        "the queue is empty after the last decision: {url}"
+    );
+    let _ = browser.close().await;
+
+    println!("## Console review (Chromium headless, PostgreSQL, release `serve --dev`)\n");
+    println!("Load average before: {load_before}.\n");
+    println!(
+        "{captures} captures in review ({approved} approved, {rejected} rejected with a reason by \
+         number). Time from the decision key to the next capture's standard photo painted, next to \
+         the floor: the same screen reloaded, no decision.\n"
+    );
+    println!("| measured | n | p50 | p95 | max |\n|---|---|---|---|---|");
+    println!(
+        "{}",
+        summary("decision key → next photo painted", &mut after_decision)
+    );
+    println!(
+        "{}",
+        summary(
+            "floor: the same screen reloaded → photo painted",
+            &mut floor
+        )
+    );
+    println!(
+        "\n{captures} decisions in {:.1} s: **{:.0} decisions/min** sustained by the scripted reviewer.",
+        elapsed.as_secs_f64(),
+        captures as f64 / elapsed.as_secs_f64() * 60.0
+    );
+}
