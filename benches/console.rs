@@ -199,6 +199,27 @@ async fn main() {
         floor.push(Duration::from_secs_f64(shown / 1000.0));
     }
 
+    // The server's part of the floor: the same screen's GET alone, over plain HTTP.
+    let cookie = browser
+        .get_named_cookie("photo_ledger_console")
+        .await
+        .expect("signed in");
+    let screen = browser.current_url().await.unwrap();
+    let mut server_get = Vec::with_capacity(floor_samples);
+    for _ in 0..floor_samples {
+        let started = Instant::now();
+        let page = api
+            .http
+            .get(screen.as_str())
+            .header("cookie", format!("{}={}", cookie.name(), cookie.value()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        page.bytes().await.unwrap();
+        server_get.push(started.elapsed());
+    }
+
     // Every capture decided by keyboard, the next as soon as the photo is on screen.
     let mut after_decision = Vec::with_capacity(captures);
     let (mut approved, mut rejected) = (0, 0);
@@ -249,6 +270,10 @@ async fn main() {
             "floor: the same screen reloaded → photo painted",
             &mut floor
         )
+    );
+    println!(
+        "{}",
+        summary("the screen's GET alone (no browser)", &mut server_get)
     );
     println!(
         "\n{captures} decisions in {:.1} s: **{:.0} decisions/min** sustained by the scripted reviewer.",

@@ -13,6 +13,7 @@ on_both_stores!(
     a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out,
     the_console_refuses_forged_forms_students_other_roles_and_strangers,
     an_admin_lifts_a_guessing_lock_on_the_admin_page_and_no_one_else_opens_it,
+    a_refused_decision_lets_go_of_the_next_capture_it_claimed,
 );
 
 /// A browser: cookies are sent by hand, redirects are looked at, not followed.
@@ -583,4 +584,57 @@ async fn lift(app: &TestApp, cookie: &str, csrf: &str, reason: &str) -> Page {
         ],
     )
     .await
+}
+
+async fn a_refused_decision_lets_go_of_the_next_capture_it_claimed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, with_photos).await;
+    let (first, _) = in_review(&app, "openid-wu", &WU).await;
+    let (second, _) = in_review(&app, "openid-ouyang", &OUYANG).await;
+    let cookie = sign_in(&app, "reviewer").await;
+    let csrf = csrf_of(&get(&app, "/console/review", &cookie).await.body);
+    let next = post(&app, "/console/review/next", &cookie, &[("csrf", &csrf)]).await;
+    assert!(next
+        .location
+        .starts_with(&format!("/console/review/{first}?")));
+
+    // Meanwhile the claim moves to an admin (the reviewer's, let go through the API).
+    let reviewer = app.staff("reviewer").await;
+    let admin = app.staff("admin").await;
+    for (who, action) in [(&reviewer, "release"), (&admin, "claim")] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/review/captures/{first}/{action}"),
+                who,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{action}: {body}");
+    }
+    let refused = post(
+        &app,
+        &format!("/console/review/{first}/approve"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused.body.contains("capture.claimed_by_another"),
+        "{}",
+        refused.body
+    );
+
+    // The next capture, claimed while the decision was tried, is free again.
+    let (_, queue) = app.get("/api/v1/review/queue", &reviewer).await;
+    let item = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["capture_id"] == second.as_str())
+        .unwrap();
+    assert_eq!(item["claim_holder"], serde_json::Value::Null, "{queue}");
+    let trail = app.events_of(&second).await;
+    assert_eq!(count_events(&trail, "ReviewClaimed"), 1, "{trail}");
+    assert_eq!(count_events(&trail, "ClaimReleased"), 1, "{trail}");
+    assert_eq!(count_events(&app.events_of(&first).await, "Approved"), 0);
 }

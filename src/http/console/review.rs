@@ -179,36 +179,39 @@ async fn open_next(
     session: &Session<Reviewers>,
     filters: &Filters,
 ) -> Result<HttpResponse, PageError> {
-    open_next_after(state, requester, session, filters, None).await
+    let next = claim_next(state, requester, session, filters, Search::default()).await?;
+    Ok(opened(next, filters))
 }
 
-/// The next capture, looking only past `after` in the queue's order (a capture skipped).
-async fn open_next_after(
-    state: &AppState,
-    requester: &Requester,
-    session: &Session<Reviewers>,
-    filters: &Filters,
+/// The next capture's screen, or the first page saying there is none.
+fn opened(next: Option<CaptureId>, filters: &Filters) -> HttpResponse {
+    match next {
+        Some(capture) => see_other(&format!("/console/review/{capture}?{}", filters.query())),
+        None => see_other(&format!("/console/review?empty=1&{}", filters.query())),
+    }
+}
+
+/// Where in the queue the next capture is looked for.
+#[derive(Default)]
+struct Search {
+    /// Only past this point in the queue's order (a capture skipped).
     after: Option<QueueCursor>,
-) -> Result<HttpResponse, PageError> {
-    Ok(
-        match claim_next(state, requester, session, filters, after).await? {
-            Some(capture) => see_other(&format!("/console/review/{capture}?{}", filters.query())),
-            None => see_other(&format!("/console/review?empty=1&{}", filters.query())),
-        },
-    )
+    /// Never this one (the capture being decided meanwhile).
+    except: Option<String>,
 }
 
-/// The oldest capture in review matching `filters` (after `after`, when given) that nobody else
-/// holds, claimed for this reviewer; `None` when there is none.
+/// The oldest capture in review matching `filters` and `search` that nobody else holds, claimed
+/// for this reviewer; `None` when there is none.
 async fn claim_next(
     state: &AppState,
     requester: &Requester,
     session: &Session<Reviewers>,
     filters: &Filters,
-    mut after: Option<QueueCursor>,
+    search: Search,
 ) -> Result<Option<CaptureId>, PageError> {
     let reviewer = &session.caller.subject;
     let filter = filters.queue();
+    let Search { mut after, except } = search;
     loop {
         let items = review_queue::page(state.ledger.db(), &filter, after.as_ref(), PAGE).await?;
         let now = Utc::now();
@@ -216,7 +219,7 @@ async fn claim_next(
             let Ok(capture) = item.capture_id.parse::<CaptureId>() else {
                 continue;
             };
-            if held_by_another(item, reviewer, now) {
+            if held_by_another(item, reviewer, now) || except.as_ref() == Some(&item.capture_id) {
                 continue;
             }
             let claim = CaptureCommand::ClaimReview(ClaimReview {
@@ -240,6 +243,56 @@ async fn claim_next(
             submitted_at: i.submitted_at,
             capture_id: i.capture_id.clone(),
         });
+    }
+}
+
+/// Records a decision on `capture` and opens the next capture. The next is claimed while the
+/// decision is being recorded (commands on two captures, so neither waits for the other): the
+/// reviewer's next screen is ready as soon as the slower of the two is. When the decision is
+/// refused, the claim just taken is let go again and the refusal is what the reviewer sees.
+async fn decide_then_next(
+    state: &AppState,
+    requester: &Requester,
+    session: &Session<Reviewers>,
+    filters: &Filters,
+    capture: CaptureId,
+    decision: CaptureCommand,
+) -> Result<HttpResponse, PageError> {
+    let search = Search {
+        after: None,
+        except: Some(capture.to_string()),
+    };
+    let (decided, next) = tokio::join!(
+        state.captures.act(requester, capture, decision),
+        claim_next(state, requester, session, filters, search),
+    );
+    if let Err(refused) = decided {
+        if let Ok(Some(next)) = next {
+            release(state, requester, session, next).await?;
+        }
+        return Err(refused.into());
+    }
+    Ok(opened(next?, filters))
+}
+
+/// Lets go of this reviewer's claim on `capture`; nothing when it is no longer in review.
+async fn release(
+    state: &AppState,
+    requester: &Requester,
+    session: &Session<Reviewers>,
+    capture: CaptureId,
+) -> Result<(), PageError> {
+    let command = CaptureCommand::ReleaseClaim(ReleaseClaim {
+        reviewer_id: session.caller.subject.clone(),
+        at: Utc::now(),
+    });
+    match state.captures.act(requester, capture, command).await {
+        // Decided or withdrawn meanwhile: nothing to let go of.
+        Ok(_)
+        | Err(CaptureAccessError::Ledger(LedgerError::Refused(CaptureError::NotInReview))) => {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -503,11 +556,15 @@ pub async fn approve(
         reviewer_id: session.caller.subject.clone(),
         at: Utc::now(),
     });
-    state
-        .captures
-        .act(&requester, path.into_inner(), command)
-        .await?;
-    open_next(&state, &requester, &session, &form.filters).await
+    decide_then_next(
+        &state,
+        &requester,
+        &session,
+        &form.filters,
+        path.into_inner(),
+        command,
+    )
+    .await
 }
 
 /// `POST /console/review/{capture_id}/reject` (`reason` once per reason, `note`), then the next
@@ -545,11 +602,15 @@ pub async fn reject(
         note,
         at: Utc::now(),
     });
-    state
-        .captures
-        .act(&requester, path.into_inner(), command)
-        .await?;
-    open_next(&state, &requester, &session, &filters).await
+    decide_then_next(
+        &state,
+        &requester,
+        &session,
+        &filters,
+        path.into_inner(),
+        command,
+    )
+    .await
 }
 
 /// `POST /console/review/{capture_id}/skip`: lets go of the capture (another reviewer may take it
@@ -570,17 +631,13 @@ pub async fn skip(
             submitted_at: item.submitted_at,
             capture_id: item.capture_id,
         });
-    let command = CaptureCommand::ReleaseClaim(ReleaseClaim {
-        reviewer_id: session.caller.subject.clone(),
-        at: Utc::now(),
-    });
-    match state.captures.act(&requester, capture_id, command).await {
-        // Decided or withdrawn meanwhile: nothing to let go of.
-        Ok(_)
-        | Err(CaptureAccessError::Ledger(LedgerError::Refused(CaptureError::NotInReview))) => {}
-        Err(e) => return Err(e.into()),
-    }
-    open_next_after(&state, &requester, &session, &form.filters, skipped).await
+    release(&state, &requester, &session, capture_id).await?;
+    let search = Search {
+        after: skipped,
+        except: None,
+    };
+    let next = claim_next(&state, &requester, &session, &form.filters, search).await?;
+    Ok(opened(next, &form.filters))
 }
 
 /// `POST /console/review/{capture_id}/claim` (the script, every few minutes): renews this
