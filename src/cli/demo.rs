@@ -1,8 +1,9 @@
 //! `serve --demo`: the service with something in it, for a newcomer or a demonstration (never
 //! in production; it implies `--dev`). On a store with no school yet it makes one school, a
-//! batch, a roster of seven students and three staff accounts, then takes one student to each
+//! batch, a roster of eight students and three staff accounts, then takes one student to each
 //! status a capture can be in — awaiting payment, awaiting a photo, awaiting submission, in
-//! review, rejected with reasons, approved, delivered to 学信网 — with real standardised photos.
+//! review, rejected with reasons, approved, delivered to 学信网 — and one, rejected, back in review
+//! with a new photo, all with real standardised photos.
 //! It does so the way clients do, over the service's own HTTP API, so what it makes is what the
 //! mini-program and staff would have made. Every student hands in the same photo, so the one in
 //! review carries a same-photo (同版) warning: another person's photo. Then it prints how to sign
@@ -32,12 +33,13 @@ const STAFF: [(&str, Role); 3] = [
 ];
 
 /// How far each demo student is taken, in order; the student number is `20260100` + position.
-const STUDENTS: [(&str, Stage); 7] = [
+const STUDENTS: [(&str, Stage); 8] = [
     ("赵一鸣", Stage::Verified),
     ("钱二宁", Stage::Paid),
     ("孙三思", Stage::Uploaded),
     ("李四海", Stage::Submitted),
     ("周五岳", Stage::Rejected),
+    ("冯八方", Stage::Resubmitted),
     ("吴六合", Stage::Approved),
     ("郑七星", Stage::Delivered),
 ];
@@ -49,6 +51,8 @@ enum Stage {
     Uploaded,
     Submitted,
     Rejected,
+    /// Rejected, then a new photo handed in: in review with an earlier submission.
+    Resubmitted,
     Approved,
     Delivered,
 }
@@ -171,6 +175,17 @@ impl Api {
         answer(path, request).await.map(|_| ())
     }
 
+    /// Hands in a standard photo for review.
+    async fn submit(&self, token: &str, capture: &str, photo: String) -> anyhow::Result<()> {
+        self.post(
+            token,
+            &format!("/captures/{capture}/submit"),
+            json!({ "standard_photo_id": photo }),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn upload(&self, token: &str, capture: &str) -> anyhow::Result<Value> {
         const BOUNDARY: &str = "photo-ledger-demo";
         let mut body = format!(
@@ -234,21 +249,21 @@ impl Api {
         if stage == Stage::Uploaded {
             return Ok(());
         }
-        self.post(
-            &student,
-            &format!("/captures/{capture}/submit"),
-            json!({ "standard_photo_id": photo }),
-        )
-        .await?;
+        self.submit(&student, &capture, photo).await?;
         if stage == Stage::Submitted {
             return Ok(());
         }
         let review = |decision: &str| format!("/review/captures/{capture}/{decision}");
         self.post(reviewer, &review("claim"), json!({})).await?;
-        if stage == Stage::Rejected {
+        if matches!(stage, Stage::Rejected | Stage::Resubmitted) {
             let reasons =
                 json!({"reasons": ["blurred", "too_dark"], "note": "演示：请在光线充足处重拍"});
             self.post(reviewer, &review("reject"), reasons).await?;
+            if stage == Stage::Resubmitted {
+                let uploaded = self.upload(&student, &capture).await?;
+                self.submit(&student, &capture, text(&uploaded, "standard_photo_id")?)
+                    .await?;
+            }
             return Ok(());
         }
         self.post(reviewer, &review("approve"), json!({})).await?;

@@ -205,9 +205,14 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
     assert_eq!(item["capture_id"], first.as_str());
     assert_eq!(item["claim_holder"], "reviewer", "opening it claimed it");
     let standard = item["standard_photo_id"].as_str().unwrap();
+    let (_, batches) = app
+        .get("/api/v1/admin/batches", &app.staff("admin").await)
+        .await;
+    let feature_code = batches["batches"][0]["feature_code"].as_str().unwrap();
     for shown in [
         item["name_masked"].as_str().unwrap(),
         item["id_masked"].as_str().unwrap(),
+        &format!("批次 <code>{feature_code}</code>"),
         &format!(r#"src="/console/photos/{standard}""#),
         "photo.face_width",
         "头顶 50–110",
@@ -228,6 +233,7 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
         r#"<tr class="on-time">"#,
         "<td>2</td>",
         "reviewer 至",
+        &format!("<code>{feature_code}</code>"),
         &format!("/console/review?school={}", app.school_id),
     ] {
         assert!(

@@ -48,12 +48,12 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
     };
     // The last student is delivered when the demo is done.
     let deadline = Instant::now() + Duration::from_secs(180);
-    while student(7).await != "delivered" {
+    while student(8).await != "delivered" {
         assert!(Instant::now() < deadline, "the demo did not finish");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let mut statuses = Vec::new();
-    for n in 1..=7 {
+    for n in 1..=8 {
         statuses.push(student(n).await);
     }
     assert_eq!(
@@ -64,6 +64,7 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
             "awaiting_submission",
             "in_review",
             "rejected",
+            "in_review",
             "approved",
             "delivered"
         ]
@@ -77,7 +78,7 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
     assert_eq!(status, 200, "{signed_in}");
     let reviewer = signed_in["token"].as_str().unwrap();
     let (_, queue) = call("/api/v1/review/queue", Some(reviewer), None).await;
-    assert_eq!(queue["items"].as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue["items"].as_array().unwrap().len(), 2, "{queue}");
     // Every demo student hands in the same photo: the reviewer is warned of the one the student
     // awaiting submission standardised first, another person's.
     let same = &queue["items"][0]["same_photos"];
@@ -101,5 +102,18 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
         .unwrap();
     assert_eq!(review.status(), 200);
     let page = review.text().await.unwrap();
-    assert!(page.contains("待审核：<strong>1</strong>"), "{page}");
+    assert!(page.contains("待审核：<strong>2</strong>"), "{page}");
+    // The student rejected and back with a new photo: the screen shows what they were told.
+    let resubmitted = queue["items"][1]["capture_id"].as_str().unwrap();
+    let screen = service
+        .client
+        .get(service.url(&format!("/console/review/{resubmitted}")))
+        .header("cookie", format!("photo_ledger_console={reviewer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(screen.status(), 200);
+    let screen = screen.text().await.unwrap();
+    assert!(screen.contains("此前的提交（1）"), "{screen}");
+    assert!(screen.contains("演示：请在光线充足处重拍"), "{screen}");
 }

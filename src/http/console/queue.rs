@@ -13,6 +13,8 @@ use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, Que
 use super::page::{layout, respond, PageError, BEIJING};
 use super::review::Filters;
 use super::session::Session;
+use crate::eligibility::batches;
+use crate::http::error::ApiError;
 use crate::http::extract::Reviewers;
 use crate::http::state::AppState;
 
@@ -113,6 +115,17 @@ pub async fn queue(
             break;
         }
     }
+    let batches = batches::list(state.ledger.db())
+        .await
+        .map_err(ApiError::from)?;
+    // A batch by its feature code, the name staff and students know it by.
+    let batch_label = |batch_id: &str| {
+        batches
+            .iter()
+            .find(|b| b.batch_id == batch_id)
+            .map(|b| b.feature_code.to_string())
+            .unwrap_or_else(|| "—".into())
+    };
     let now = Utc::now();
     let sla = Duration::hours(i64::from(state.api.console.review_sla_hours));
     let groups = group(&items, now);
@@ -131,7 +144,7 @@ pub async fn queue(
                     @let waited = group.oldest.map(|o| now - o).unwrap_or_default();
                     tr class=(Lateness::of(waited, sla).class()) {
                         td { (group.school) }
-                        td { code { (batch_id) } }
+                        td { code { (batch_label(batch_id)) } }
                         td { (education_type) }
                         td { (group.count) }
                         td { (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分" }

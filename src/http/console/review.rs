@@ -23,7 +23,8 @@ use serde::Deserialize;
 use super::page::{layout, respond, see_other, PageError, BEIJING};
 use super::session::Session;
 use crate::captures::{CaptureAccessError, Requester};
-use crate::eligibility::{batches, schools};
+use crate::eligibility::batches::{self, Batch};
+use crate::eligibility::schools;
 use crate::http::error::ApiError;
 use crate::http::extract::{CommandContext, Reviewers, Staff};
 use crate::http::photos::photo_response;
@@ -326,11 +327,16 @@ pub async fn screen(
         .flat_map(|doc| doc.earlier_submissions().cloned())
         .collect();
     let next_photo = next_free(&state, &session, &filters, &item).await?;
+    let batch = match &item.batch_id {
+        Some(id) => batches::by_id(db, id).await.map_err(ApiError::from)?,
+        None => None,
+    };
     let body = review_screen(
         &session,
         &item,
         Shown {
             original,
+            batch: batch.as_ref(),
             earlier: &earlier,
             next_photo,
         },
@@ -384,6 +390,8 @@ fn source_of(doc: &CaptureDoc, standard: PhotoId) -> Option<PhotoId> {
 struct Shown<'a> {
     /// The upload the standard photo was made from.
     original: Option<PhotoId>,
+    /// The batch the capture was collected in.
+    batch: Option<&'a Batch>,
     /// The capture's earlier submissions, newest first.
     earlier: &'a [SubmissionEntry],
     /// The photo of the capture most likely next, fetched ahead.
@@ -429,6 +437,7 @@ fn review_screen(
 ) -> Markup {
     let Shown {
         original,
+        batch,
         earlier,
         next_photo,
     } = shown;
@@ -447,29 +456,8 @@ fn review_screen(
             }
             p.muted {
                 (item.school) " · " (item.education_type)
+                @if let Some(batch) = batch { " · 批次 " code { (batch.feature_code) } }
                 " · 已等待 " (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分"
-            }
-            @if !item.same_photos.is_empty() {
-                section.card.warning {
-                    h2 { "同版照片警告" }
-                    p { "这张照片与以下采集中的照片是同一张照片（同版），请对照后决定：" }
-                    @for same in &item.same_photos {
-                        div.same {
-                            img src={"/console/photos/" (same.photo_id) "?size=thumb"} alt="另一份采集的照片";
-                            p {
-                                @if same.same_person { "同一人的另一学历记录（同版规定）" } @else { "另一人的照片" }
-                                " · " (same.school) " · " (same.education_type)
-                                " · 相差 " (same.distance) " 位"
-                            }
-                        }
-                    }
-                }
-            }
-            @if !earlier.is_empty() {
-                section.card.earlier {
-                    h2 { "此前的提交（" (earlier.len()) "）" }
-                    @for entry in earlier { (earlier_submission(entry)) }
-                }
             }
             div.review {
                 div {
@@ -483,6 +471,30 @@ fn review_screen(
                     p.muted { "蓝色：头顶与眼睛所在区间；绿色：脸宽 180–300 像素。" }
                 }
                 div {
+                    @if !item.same_photos.is_empty() {
+                        section.card.warning {
+                            h2 { "同版照片警告" }
+                            p { "这张照片与以下采集中的照片是同一张照片（同版），请对照后决定：" }
+                            div.thumbs {
+                                @for same in &item.same_photos {
+                                    div.same {
+                                        img src={"/console/photos/" (same.photo_id) "?size=thumb"} alt="另一份采集的照片";
+                                        p {
+                                            @if same.same_person { "同一人的另一学历记录（同版规定）" } @else { "另一人的照片" }
+                                            br; (same.school) " · " (same.education_type)
+                                            br; "相差 " (same.distance) " 位"
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !earlier.is_empty() {
+                        section.card.earlier {
+                            h2 { "此前的提交（" (earlier.len()) "）" }
+                            @for entry in earlier { (earlier_submission(entry)) }
+                        }
+                    }
                     @if let Some(original) = original {
                         div.original.card {
                             h2 { "上传原图" }
