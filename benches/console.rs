@@ -106,6 +106,41 @@ async fn painted_since_mark(browser: &Client) -> Option<f64> {
     answer.as_f64()
 }
 
+/// The service's own latency of every `method` request to `route`, from its request log
+/// (`request served route=… latency_ms=…`).
+fn served(log: &str, method: &str, route: &str) -> Vec<Duration> {
+    let value = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!(" {name}="))? + name.len() + 2;
+        line[start..].split_whitespace().next().map(str::to_string)
+    };
+    log.lines()
+        .map(strip_colours)
+        .filter(|line| line.contains(&format!(" method={method}}}: ")))
+        .filter(|line| line.contains("request served"))
+        .filter(|line| value(line, "route").as_deref() == Some(route))
+        .filter_map(|line| value(&line, "latency_ms")?.parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect()
+}
+
+/// The line without its terminal colour codes.
+fn strip_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -251,6 +286,10 @@ async fn main() {
         "the queue is empty after the last decision: {url}"
     );
     let _ = browser.close().await;
+    let log = std::fs::read_to_string(&service.log).unwrap_or_default();
+    let mut decided_server = served(&log, "POST", "/console/review/{capture_id}/approve");
+    decided_server.extend(served(&log, "POST", "/console/review/{capture_id}/reject"));
+    let mut screen_server = served(&log, "GET", "/console/review/{capture_id}");
 
     println!("## Console review (Chromium headless, PostgreSQL, release `serve --dev`)\n");
     println!("Load average before: {load_before}.\n");
@@ -274,6 +313,20 @@ async fn main() {
     println!(
         "{}",
         summary("the screen's GET alone (no browser)", &mut server_get)
+    );
+    println!(
+        "{}",
+        summary(
+            "the service's own time: a decision (its command and the next capture's claim)",
+            &mut decided_server
+        )
+    );
+    println!(
+        "{}",
+        summary(
+            "the service's own time: a review screen",
+            &mut screen_server
+        )
     );
     println!(
         "\n{captures} decisions in {:.1} s: **{:.0} decisions/min** sustained by the scripted reviewer.",

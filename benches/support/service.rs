@@ -42,7 +42,8 @@ pub fn run_cli(mut command: Command, stdin: &str) {
 pub struct Service {
     pub child: Child,
     pub base: String,
-    log: PathBuf,
+    /// Where the service's output goes (its request log included).
+    pub log: PathBuf,
 }
 
 impl Service {
