@@ -1,7 +1,7 @@
 //! The reviewers' console in headless Chromium against a queue of `--captures` captures, on
 //! PostgreSQL with the release `serve --dev`. Results go to BENCHMARKS.md.
 //!
-//!     cargo bench --bench console -- [--captures 500] [--students 16] [--reject-every 10] [--floor 50]
+//!     cargo bench --bench console -- [--captures 500] [--students 16] [--reject-every 10] [--reloads 50]
 //!
 //! Setup: a deployment of its own (`support::service`), an admin and a reviewer, and
 //! `--captures` roster students taken through their whole flow to review over the API, by
@@ -13,9 +13,11 @@
 //! and every `--reject-every`th `5` then `R` (reject with the fifth reason). Measured, in the
 //! browser's own clock: from the decision key going down to the next capture's standard photo
 //! painted (Element Timing on the screen's `elementtiming="standard-photo"`), which takes the
-//! decision's POST, the claim of the next capture, the redirect and the new screen; and the
-//! decisions per minute the scripted reviewer sustains. The floor, in the same run: the same
-//! screen shown again (`location.reload()`: its GET and paint, no decision), `--floor` times.
+//! decision's POST (the decision and the next capture's claim), the redirect to the next screen,
+//! its GET and showing it in place of the last; and the decisions per minute the scripted
+//! reviewer sustains. Next to them, in the same run: the service's own time for a decision and
+//! for a screen (from its request log), the floor a browser cannot go under, and the same screen
+//! reloaded as a whole page (`location.reload()`, no decision), `--reloads` times.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -35,29 +37,52 @@ mod chromium;
 const REVIEWER: &str = "bench-reviewer";
 const REVIEWER_PASSWORD: &str = "a benchmark reviewer password";
 
-/// Notes in the page when the next key goes down (the epoch in ms, sub-millisecond).
-const MARK_KEYDOWN: &str = "document.addEventListener('keydown', () => \
-    sessionStorage.setItem('pressed', String(performance.timeOrigin + performance.now())), \
-    {capture: true, once: true});";
+/// Notes in the page when the next key goes down (the epoch in ms, sub-millisecond), and watches
+/// for the next standard photo painted after it. (The page's buffer of Element Timing entries
+/// holds 150, fewer than the screens one page shows in a run, so the watch starts beforehand.)
+const MARK_KEYDOWN: &str = r#"
+window.paintedAfterMark = null;
+document.addEventListener('keydown', () =>
+  sessionStorage.setItem('pressed', String(performance.timeOrigin + performance.now())),
+  {capture: true, once: true});
+new PerformanceObserver((list, observer) => {
+  const pressed = Number(sessionStorage.getItem('pressed'));
+  for (const entry of list.getEntries()) {
+    const painted = performance.timeOrigin + (entry.renderTime || entry.loadTime);
+    if (entry.identifier !== 'standard-photo' || !pressed || painted < pressed) continue;
+    observer.disconnect();
+    window.paintedAfterMark = painted;
+  }
+}).observe({type: 'element'});
+"#;
 
 /// Notes the time in the page, then reloads it.
 const MARK_AND_RELOAD: &str = "sessionStorage.setItem('pressed', \
     String(performance.timeOrigin + performance.now())); setTimeout(() => location.reload(), 0);";
 
-/// Waits for this page's standard photo to be painted and answers how many ms after the noted
-/// time that was (null when nothing was noted).
+/// Waits for a standard photo painted after the noted time (on a screen shown in place of the
+/// last, as watched for since the mark; or on a page loaded since) and answers how many ms after
+/// the noted time that was (null when nothing was noted).
 const PAINTED_SINCE_MARK: &str = r#"
 const done = arguments[arguments.length - 1];
-const pressed = sessionStorage.getItem('pressed');
-sessionStorage.removeItem('pressed');
-new PerformanceObserver((list, observer) => {
+const noted = sessionStorage.getItem('pressed');
+const pressed = noted === null ? null : Number(noted);
+const observer = new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
-    if (entry.identifier !== 'standard-photo') continue;
-    observer.disconnect();
     const painted = performance.timeOrigin + (entry.renderTime || entry.loadTime);
-    done(pressed === null ? null : painted - Number(pressed));
+    if (entry.identifier !== 'standard-photo' || (pressed !== null && painted < pressed)) continue;
+    answer(painted);
+    return;
   }
-}).observe({type: 'element', buffered: true});
+});
+const answer = (painted) => {
+  observer.disconnect();
+  clearInterval(watch);
+  sessionStorage.removeItem('pressed');
+  done(pressed === null ? null : painted - pressed);
+};
+const watch = setInterval(() => { if (window.paintedAfterMark) answer(window.paintedAfterMark); }, 2);
+observer.observe({type: 'element', buffered: true});
 "#;
 
 async fn press(browser: &Client, key: char) {
@@ -89,6 +114,23 @@ async fn until_new_document(browser: &Client, origin: f64) {
         "no new page within 30 s: at {:?}",
         browser.current_url().await
     );
+}
+
+/// Waits until the browser is at an address other than `url` (the next screen shown in place of
+/// the last, or loaded).
+async fn until_moved_from(browser: &Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if browser
+            .current_url()
+            .await
+            .is_ok_and(|now| now.as_str() != url)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("still at {url} after 30 s");
 }
 
 /// Whether the browser shows a review screen (not the "nothing left" page).
@@ -161,7 +203,7 @@ async fn main() {
     let captures = arg("--captures", 500) as usize;
     let students = arg("--students", 16) as usize;
     let reject_every = arg("--reject-every", 10).max(1) as usize;
-    let floor_samples = arg("--floor", 50) as usize;
+    let reloads = arg("--reloads", 50) as usize;
     let load_before = load_average();
 
     let database = BenchDatabase::create("photo_ledger_bench_console");
@@ -212,36 +254,36 @@ async fn main() {
         .await
         .unwrap();
     form.submit().await.unwrap();
+    let review_next = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("form[action='/console/review/next'] button"))
+        .await
+        .expect("signed in");
     let origin = time_origin(&browser).await.unwrap_or_default();
-    browser
-        .find(Locator::Css("form[action='/console/review/next'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    review_next.click().await.unwrap();
     until_new_document(&browser, origin).await;
     assert!(on_review_screen(&browser).await, "the first capture opens");
     painted_since_mark(&browser).await;
 
-    // The floor: the same screen again, without a decision.
-    let mut floor = Vec::with_capacity(floor_samples);
-    for _ in 0..floor_samples {
+    // The same screen again as a whole page, without a decision.
+    let mut reloaded = Vec::with_capacity(reloads);
+    for _ in 0..reloads {
         let origin = time_origin(&browser).await.unwrap();
         browser.execute(MARK_AND_RELOAD, vec![]).await.unwrap();
         until_new_document(&browser, origin).await;
         let shown = painted_since_mark(&browser).await.expect("noted");
-        floor.push(Duration::from_secs_f64(shown / 1000.0));
+        reloaded.push(Duration::from_secs_f64(shown / 1000.0));
     }
 
-    // The server's part of the floor: the same screen's GET alone, over plain HTTP.
+    // The same screen's GET alone, over plain HTTP.
     let cookie = browser
         .get_named_cookie("photo_ledger_console")
         .await
         .expect("signed in");
     let screen = browser.current_url().await.unwrap();
-    let mut server_get = Vec::with_capacity(floor_samples);
-    for _ in 0..floor_samples {
+    let mut server_get = Vec::with_capacity(reloads);
+    for _ in 0..reloads {
         let started = Instant::now();
         let page = api
             .http
@@ -261,7 +303,7 @@ async fn main() {
     let started = Instant::now();
     for n in 0..captures {
         assert!(on_review_screen(&browser).await, "capture {n} on screen");
-        let origin = time_origin(&browser).await.unwrap();
+        let here = browser.current_url().await.unwrap().to_string();
         if n % reject_every == reject_every - 1 {
             press(&browser, '5').await;
             browser.execute(MARK_KEYDOWN, vec![]).await.unwrap();
@@ -272,7 +314,7 @@ async fn main() {
             press(&browser, 'a').await;
             approved += 1;
         }
-        until_new_document(&browser, origin).await;
+        until_moved_from(&browser, &here).await;
         if n + 1 < captures {
             let shown = painted_since_mark(&browser).await.expect("noted");
             after_decision.push(Duration::from_secs_f64(shown / 1000.0));
@@ -295,8 +337,8 @@ async fn main() {
     println!("Load average before: {load_before}.\n");
     println!(
         "{captures} captures in review ({approved} approved, {rejected} rejected with a reason by \
-         number). Time from the decision key to the next capture's standard photo painted, next to \
-         the floor: the same screen reloaded, no decision.\n"
+         number). Time from the decision key to the next capture's standard photo painted; the \
+         same screen reloaded as a whole page; the service's own time.\n"
     );
     println!("| measured | n | p50 | p95 | max |\n|---|---|---|---|---|");
     println!(
@@ -306,8 +348,8 @@ async fn main() {
     println!(
         "{}",
         summary(
-            "floor: the same screen reloaded → photo painted",
-            &mut floor
+            "the same screen reloaded as a whole page → photo painted",
+            &mut reloaded
         )
     );
     println!(

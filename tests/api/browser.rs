@@ -1,6 +1,7 @@
 //! The reviewers' console in a real browser: Debian's Chromium, headless, driven over WebDriver
 //! by `chromedriver` (both installed by `.ci/run`). A reviewer signs in, reviews ten captures by
-//! keyboard alone (approvals, rejections with two reasons picked by number), sees the same-photo
+//! keyboard alone (approvals, rejections with two reasons picked by number; each next screen
+//! shown in place, without loading a page), sees the same-photo
 //! warning, is refused the admin page, and signs out; a form posted without the session's token
 //! is refused; a student's token opens nothing. On failure the page is saved as a screenshot in
 //! `target/browser-failures/`.
@@ -189,6 +190,12 @@ async fn review_by_keyboard(
     let mut warned = 0;
     for (n, capture) in captures.iter().enumerate() {
         until_at(browser, &format!("/console/review/{capture}")).await?;
+        if n == 0 {
+            // Lost if a decision loaded a page instead of showing the next screen in place.
+            browser
+                .execute("window.reviewedInPlace = true", vec![])
+                .await?;
+        }
         browser
             .wait()
             .at_most(Duration::from_secs(30))
@@ -217,6 +224,13 @@ async fn review_by_keyboard(
         }
     }
     until_at(browser, "/console/review?empty=1").await?;
+    let in_place = browser
+        .execute("return window.reviewedInPlace === true", vec![])
+        .await?;
+    ensure!(
+        in_place == json!(true),
+        "each decision showed the next screen in place, without loading a page"
+    );
     ensure!(
         warned == STUDENTS - 1,
         "every capture after the first holds the same photo: warned on {warned}"

@@ -4,23 +4,48 @@
 //   1–17     tick or untick a reason      R   reject with the ticked reasons
 //   N        write a note (Esc leaves it)
 // A number is read digit by digit: "1" waits a moment for a second digit (10–17).
-// While the screen is open the claim is renewed, so nobody else takes the capture meanwhile.
+// A decision is posted in the background and the page it leads to (the next capture's screen,
+// whose photo the screen before already fetched) replaces this one in place, without reloading
+// the page; if that cannot be done the form is submitted as usual.
+// While a screen is open the claim is renewed, so nobody else takes the capture meanwhile.
 "use strict";
 (function () {
-  const screen = document.querySelector("[data-review]");
-  if (!screen) return;
-  const reasons = Array.from(screen.querySelectorAll("input[name=reason]"));
-  const status = screen.querySelector("[data-keys-status]");
-  const submit = (name) => {
-    const form = screen.querySelector(`form[data-action=${name}]`);
-    if (form && !form.dataset.sent) {
-      form.dataset.sent = "1";
-      form.submit();
-    }
-  };
-  const say = (text) => { if (status) status.textContent = text; };
+  let screen = null;
+  let reasons = [];
+  let status = null;
+  let renewal = null;
+  let busy = false;
   let digits = "";
   let pending = null;
+
+  const say = (text) => { if (status) status.textContent = text; };
+
+  // Shows the page `html` (from `url`) in place of this one.
+  const show = (html, url, ok) => {
+    const page = new DOMParser().parseFromString(html, "text/html");
+    document.title = page.title;
+    document.body.replaceWith(document.adoptNode(page.body));
+    // A refusal stays at the address it was refused at; a reload there shows the capture again.
+    if (ok) history.pushState(null, "", url);
+    window.scrollTo(0, 0);
+    start();
+  };
+
+  const submit = (name) => {
+    const form = screen && screen.querySelector(`form[data-action=${name}]`);
+    if (!form || busy) return;
+    busy = true;
+    say("正在提交……");
+    fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      credentials: "same-origin",
+    })
+      .then((response) => response.text().then((html) => show(html, response.url, response.ok)))
+      // No answer (the network): the plain form, which the browser retries and shows itself.
+      .catch(() => form.submit());
+  };
+
   const toggle = () => {
     const n = Number(digits);
     digits = "";
@@ -30,7 +55,9 @@
     box.checked = !box.checked;
     say(`${box.checked ? "已选" : "取消"}：${box.closest("label").textContent.trim()}`);
   };
+
   document.addEventListener("keydown", (event) => {
+    if (!screen || busy) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const typing = event.target.closest("textarea, input[type=text]");
     if (typing) {
@@ -62,11 +89,36 @@
       submit("reject");
     }
   });
-  // Renew the claim while the screen is open (it lasts ten minutes).
-  const renew = screen.dataset.renew;
-  const csrf = screen.querySelector("input[name=csrf]").value;
-  if (renew) {
-    setInterval(() => {
+
+  // Buttons take the same path as keys.
+  document.addEventListener("submit", (event) => {
+    const name = event.target.dataset && event.target.dataset.action;
+    if (!screen || !name || !screen.contains(event.target)) return;
+    event.preventDefault();
+    if (name === "reject" && !reasons.some((box) => box.checked)) {
+      say("请先按数字选择至少一个不通过原因");
+      return;
+    }
+    submit(name);
+  });
+
+  // Back and forward go to the address as a page of its own.
+  window.addEventListener("popstate", () => location.reload());
+
+  // Takes up the screen now on the page (there may be none).
+  const start = () => {
+    clearInterval(renewal);
+    busy = false;
+    digits = "";
+    clearTimeout(pending);
+    screen = document.querySelector("[data-review]");
+    reasons = screen ? Array.from(screen.querySelectorAll("input[name=reason]")) : [];
+    status = screen ? screen.querySelector("[data-keys-status]") : null;
+    const renew = screen && screen.dataset.renew;
+    if (!renew) return;
+    const csrf = screen.querySelector("input[name=csrf]").value;
+    // Renew the claim while the screen is open (it lasts ten minutes).
+    renewal = setInterval(() => {
       fetch(renew, {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded" },
@@ -74,5 +126,6 @@
         credentials: "same-origin",
       }).catch(() => {});
     }, 4 * 60 * 1000);
-  }
+  };
+  start();
 })();
