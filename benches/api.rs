@@ -30,8 +30,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::service::deploy;
-use support::students::{seed, student_flows, Api, Reader, ADMIN, ADMIN_PASSWORD};
+use support::service::Deployment;
+use support::students::{seed, student_flows, Reader, ADMIN, ADMIN_PASSWORD};
 use support::{arg, load_average, percentile, pgbench, pgbench_tps, psql, BenchDatabase};
 
 mod support;
@@ -304,24 +304,17 @@ async fn main() {
     check_max_connections(&BenchDatabase::admin_url(), connections);
     let load_before = load_average();
 
-    let database = BenchDatabase::create("photo_ledger_bench_api");
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .build()
-        .unwrap();
-    let service = deploy(
-        &database.url,
-        dir.path(),
+    let Deployment {
+        service,
+        api,
+        dir,
+        database,
+    } = Deployment::start(
+        "photo_ledger_bench_api",
         db_connections,
         &[(ADMIN, "admin", ADMIN_PASSWORD)],
-        &http,
     )
     .await;
-    let api = Api {
-        http,
-        base: service.base.clone(),
-    };
     let numbers = Arc::new(seed(&api, roster).await);
 
     let (readers, elapsed, samples) = student_flows(&api, numbers.clone(), students, seconds).await;

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
-use support::service::deploy;
-use support::students::{seed, student_flows, Api, ADMIN, ADMIN_PASSWORD};
-use support::{arg, load_average, percentile, BenchDatabase};
+use support::service::Deployment;
+use support::students::{seed, student_flows, ADMIN, ADMIN_PASSWORD};
+use support::{arg, load_average, percentile};
 
 mod support;
 
@@ -206,29 +206,18 @@ async fn main() {
     let reloads = arg("--reloads", 50) as usize;
     let load_before = load_average();
 
-    let database = BenchDatabase::create("photo_ledger_bench_console");
-    let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .build()
-        .unwrap();
-    let service = deploy(
-        &database.url,
-        dir.path(),
+    let deployment = Deployment::start(
+        "photo_ledger_bench_console",
         None,
         &[
             (ADMIN, "admin", ADMIN_PASSWORD),
             (REVIEWER, "reviewer", REVIEWER_PASSWORD),
         ],
-        &http,
     )
     .await;
-    let api = Api {
-        http,
-        base: service.base.clone(),
-    };
-    let numbers = seed(&api, captures).await;
-    let (in_review, seeded_in, _) = student_flows(&api, numbers.into(), students, 3600).await;
+    let (service, api) = (&deployment.service, &deployment.api);
+    let numbers = seed(api, captures).await;
+    let (in_review, seeded_in, _) = student_flows(api, numbers.into(), students, 3600).await;
     assert_eq!(
         in_review.len(),
         captures,

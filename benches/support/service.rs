@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::students::Api;
+use super::BenchDatabase;
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -148,4 +151,40 @@ pub async fn deploy(
     let mut service = Service::spawn(url, dir, db_connections);
     service.wait_ready(http).await;
     service
+}
+
+/// One benchmark's deployment: a database of its own, a data directory, the service serving on
+/// both, and a client for its API. Dropping it stops the service, then drops the database.
+pub struct Deployment {
+    pub service: Service,
+    pub api: Api,
+    pub dir: tempfile::TempDir,
+    pub database: BenchDatabase,
+}
+
+impl Deployment {
+    /// A new database named from `prefix`, and [`deploy`] on it.
+    pub async fn start(
+        prefix: &str,
+        db_connections: Option<u64>,
+        staff: &[StaffAccount<'_>],
+    ) -> Self {
+        let database = BenchDatabase::create(prefix);
+        let dir = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap();
+        let service = deploy(&database.url, dir.path(), db_connections, staff, &http).await;
+        let api = Api {
+            http,
+            base: service.base.clone(),
+        };
+        Self {
+            service,
+            api,
+            dir,
+            database,
+        }
+    }
 }
