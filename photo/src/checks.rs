@@ -65,6 +65,34 @@ impl CheckCode {
         }
     }
 
+    /// What the check looks at, in a few Chinese words, for the reviewer's table.
+    pub fn label(self) -> &'static str {
+        use CheckCode::*;
+        match self {
+            NoFace => "检测到人脸",
+            SeveralFaces => "只有一张人脸",
+            FaceTooSmall => "人脸像素足够",
+            HeadCutOff => "头顶完整",
+            TiltTooLarge => "头部端正",
+            HeadTurned => "正面朝向镜头",
+            EyesClosed => "双眼睁开",
+            MouthOpen => "嘴巴闭合",
+            TooDark => "面部不过暗",
+            Overexposed => "面部不过曝",
+            UnevenLight => "面部光线均匀",
+            Blurred => "照片清晰",
+            LowResolution => "原图分辨率",
+            ClothingLikeBackground => "衣服与背景有反差",
+            NotSeparable => "人像与背景可分离",
+            BackgroundNotUniform => "换底后背景均匀",
+            HeadTopPosition => "头顶位置",
+            EyeLinePosition => "眼睛位置",
+            FaceWidth => "人脸宽度",
+            FaceOffCentre => "人脸居中",
+            FileSize => "文件大小 20–40 KB",
+        }
+    }
+
     /// Short Chinese advice for the student.
     pub fn message(self) -> &'static str {
         use CheckCode::*;
@@ -176,5 +204,16 @@ mod tests {
             assert_eq!(CheckCode::parse(check.code()), Some(check));
         }
         assert_eq!(CheckCode::parse("photo.unknown"), None);
+    }
+
+    #[test]
+    fn every_check_has_a_label_of_its_own() {
+        let labels: std::collections::HashSet<&str> = CheckCode::iter()
+            .map(|check| {
+                assert!(!check.label().is_empty(), "{check:?}");
+                check.label()
+            })
+            .collect();
+        assert_eq!(labels.len(), CheckCode::iter().count());
     }
 }

@@ -215,6 +215,7 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
         &format!("批次 <code>{feature_code}</code>"),
         &format!(r#"src="/console/photos/{standard}""#),
         "photo.face_width",
+        "人脸宽度",
         "头顶 50–110",
         "照片模糊",
         "嘴巴张开",

@@ -507,9 +507,11 @@ fn review_screen(
                             tr { th { "检查" } th { "值" } th { "限值" } th { "结果" } }
                             @for check in &item.checks {
                                 tr class=(if check.passed { "" } else if check.blocking { "failed" } else { "warned" }) {
+                                    @let known = CheckCode::parse(&check.code);
                                     td {
-                                        code { (check.code) }
-                                        @if let Some(advice) = CheckCode::parse(&check.code).filter(|_| !check.passed) {
+                                        @if let Some(known) = known { (known.label()) br; }
+                                        small { code { (check.code) } }
+                                        @if let Some(advice) = known.filter(|_| !check.passed) {
                                             br; small { (advice.message()) }
                                         }
                                     }
