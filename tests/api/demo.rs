@@ -93,27 +93,23 @@ async fn the_demo_fills_a_fresh_store_with_every_status() {
         .await
         .unwrap();
     assert_eq!(sign_in.status(), 200);
-    let review = service
-        .client
-        .get(service.url("/console/review"))
-        .header("cookie", format!("photo_ledger_console={reviewer}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(review.status(), 200);
-    let page = review.text().await.unwrap();
+    let console_page = |path: String| {
+        let request = service
+            .client
+            .get(service.url(&path))
+            .header("cookie", format!("photo_ledger_console={reviewer}"));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, page) = console_page("/console/review".into()).await;
+    assert_eq!(status, 200);
     assert!(page.contains("待审核：<strong>2</strong>"), "{page}");
     // The student rejected and back with a new photo: the screen shows what they were told.
     let resubmitted = queue["items"][1]["capture_id"].as_str().unwrap();
-    let screen = service
-        .client
-        .get(service.url(&format!("/console/review/{resubmitted}")))
-        .header("cookie", format!("photo_ledger_console={reviewer}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(screen.status(), 200);
-    let screen = screen.text().await.unwrap();
+    let (status, screen) = console_page(format!("/console/review/{resubmitted}")).await;
+    assert_eq!(status, 200);
     assert!(screen.contains("此前的提交（1）"), "{screen}");
     assert!(screen.contains("演示：请在光线充足处重拍"), "{screen}");
 }

@@ -8,7 +8,7 @@ use maud::html;
 use photo_ledger_domain::events::VerificationMethod;
 use serde::Deserialize;
 
-use super::page::{layout, respond, see_other, PageError, BEIJING};
+use super::page::{beijing_time, layout, respond, see_other, PageError};
 use super::session::Session;
 use crate::eligibility::attempts;
 use crate::guessing;
@@ -33,17 +33,9 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let now = Utc::now();
     let db = state.ledger.db();
-    let locks = guessing::locks(db, now)
-        .await
-        .map_err(crate::http::error::ApiError::from)?;
-    let failures = attempts::list(db, now - Duration::days(1), FAILURES_SHOWN)
-        .await
-        .map_err(crate::http::error::ApiError::from)?;
-    let when = |at: &DateTime<Utc>| {
-        at.with_timezone(&BEIJING)
-            .format("%m-%d %H:%M:%S")
-            .to_string()
-    };
+    let locks = guessing::locks(db, now).await?;
+    let failures = attempts::list(db, now - Duration::days(1), FAILURES_SHOWN).await?;
+    let when = |at: &DateTime<Utc>| beijing_time(at, "%m-%d %H:%M:%S");
     let body = html! {
         h1 { "管理" }
         @match query.lifted {

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use chrono::FixedOffset;
+use chrono::{DateTime, FixedOffset, Utc};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::http::error::{ApiCode, ApiError};
@@ -16,10 +16,15 @@ pub const STYLESHEET: &str = include_str!("console.css");
 pub const SCRIPT: &str = include_str!("console.js");
 
 /// The time staff read clocks in (UTC+8, no daylight saving).
-pub const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     Some(offset) => offset,
     None => unreachable!(),
 };
+
+/// `at` on a Beijing clock, as `format` (chrono's `strftime` syntax) writes it.
+pub fn beijing_time(at: &DateTime<Utc>, format: &str) -> String {
+    at.with_timezone(&BEIJING).format(format).to_string()
+}
 
 /// Only this origin's images, stylesheet, script, requests and form targets; nothing inline.
 const POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; \
@@ -131,6 +136,8 @@ macro_rules! page_errors_from {
 }
 
 page_errors_from!(
+    sqlx::Error,
+    crate::eligibility::EligibilityError,
     crate::captures::CaptureAccessError,
     crate::photos::PhotoServiceError,
     photo_ledger_projections::ProjectionError,

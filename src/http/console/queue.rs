@@ -10,11 +10,10 @@ use chrono::{DateTime, Duration, Utc};
 use maud::html;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 
-use super::page::{layout, respond, PageError, BEIJING};
+use super::page::{beijing_time, layout, respond, PageError};
 use super::review::Filters;
 use super::session::Session;
 use crate::eligibility::batches;
-use crate::http::error::ApiError;
 use crate::http::extract::Reviewers;
 use crate::http::state::AppState;
 
@@ -115,9 +114,7 @@ pub async fn queue(
             break;
         }
     }
-    let batches = batches::list(state.ledger.db())
-        .await
-        .map_err(ApiError::from)?;
+    let batches = batches::list(state.ledger.db()).await?;
     // A batch by its feature code, the name staff and students know it by.
     let batch_label = |batch_id: &str| {
         batches
@@ -150,7 +147,7 @@ pub async fn queue(
                         td { (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分" }
                         td {
                             @for (holder, until) in &group.claims {
-                                (holder) " 至 " (until.with_timezone(&BEIJING).format("%H:%M")) br;
+                                (holder) " 至 " (beijing_time(until, "%H:%M")) br;
                             }
                         }
                         td {

@@ -20,7 +20,7 @@ use photo_ledger_projections::capture_doc::{
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 use serde::Deserialize;
 
-use super::page::{layout, respond, see_other, PageError, BEIJING};
+use super::page::{beijing_time, layout, respond, see_other, PageError};
 use super::session::Session;
 use crate::captures::{CaptureAccessError, Requester};
 use crate::eligibility::batches::{self, Batch};
@@ -90,12 +90,12 @@ pub async fn start(
     query: web::Query<StartQuery>,
 ) -> Result<HttpResponse, PageError> {
     let StartQuery { empty, filters } = query.into_inner();
-    let waiting = review_queue::page(state.ledger.db(), &filters.queue(), None, PAGE + 1)
+    let db = state.ledger.db();
+    let waiting = review_queue::page(db, &filters.queue(), None, PAGE + 1)
         .await?
         .len();
-    let db = state.ledger.db();
-    let schools = schools::list(db).await.map_err(ApiError::from)?;
-    let batches = batches::list(db).await.map_err(ApiError::from)?;
+    let schools = schools::list(db).await?;
+    let batches = batches::list(db).await?;
     let education_types: BTreeSet<&String> =
         schools.iter().flat_map(|s| s.categories.iter()).collect();
     let waiting = if waiting as i64 > PAGE {
@@ -223,12 +223,11 @@ async fn claim_next(
             if held_by_another(item, reviewer, now) || except.as_ref() == Some(&item.capture_id) {
                 continue;
             }
-            let claim = CaptureCommand::ClaimReview(ClaimReview {
-                reviewer_id: reviewer.clone(),
-                at: Utc::now(),
-                ttl: Duration::minutes(CLAIM_TTL_MINUTES),
-            });
-            match state.captures.act(requester, capture, claim).await {
+            match state
+                .captures
+                .act(requester, capture, claim(reviewer))
+                .await
+            {
                 Ok(_) => return Ok(Some(capture)),
                 // Taken or decided since the queue was read: the next one.
                 Err(CaptureAccessError::Ledger(LedgerError::Refused(
@@ -245,6 +244,15 @@ async fn claim_next(
             capture_id: i.capture_id.clone(),
         });
     }
+}
+
+/// `reviewer`'s claim on a capture from now, for as long as a claim through the API lasts.
+fn claim(reviewer: &str) -> CaptureCommand {
+    CaptureCommand::ClaimReview(ClaimReview {
+        reviewer_id: reviewer.to_string(),
+        at: Utc::now(),
+        ttl: Duration::minutes(CLAIM_TTL_MINUTES),
+    })
 }
 
 /// Records a decision on `capture` and opens the next capture. The next is claimed while the
@@ -328,7 +336,7 @@ pub async fn screen(
         .collect();
     let next_photo = next_free(&state, &session, &filters, &item).await?;
     let batch = match &item.batch_id {
-        Some(id) => batches::by_id(db, id).await.map_err(ApiError::from)?,
+        Some(id) => batches::by_id(db, id).await?,
         None => None,
     };
     let body = review_screen(
@@ -400,11 +408,7 @@ struct Shown<'a> {
 
 /// One earlier submission: its photo, when, and how it ended (the reasons of a rejection).
 fn earlier_submission(entry: &SubmissionEntry) -> Markup {
-    let when = |at: &chrono::DateTime<Utc>| {
-        at.with_timezone(&BEIJING)
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    };
+    let when = |at: &chrono::DateTime<Utc>| beijing_time(at, "%Y-%m-%d %H:%M");
     html! {
         div.same {
             img src={"/console/photos/" (entry.standard_photo_id) "?size=thumb"} alt="此前提交的照片";
@@ -664,11 +668,7 @@ pub async fn renew(
     form: web::Form<ReviewForm>,
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
-    let command = CaptureCommand::ClaimReview(ClaimReview {
-        reviewer_id: session.caller.subject.clone(),
-        at: Utc::now(),
-        ttl: Duration::minutes(CLAIM_TTL_MINUTES),
-    });
+    let command = claim(&session.caller.subject);
     state
         .captures
         .act(&ctx.requester(&session.caller), path.into_inner(), command)
