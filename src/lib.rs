@@ -14,16 +14,21 @@
 //!   photographed.
 //! - [`payments`]: orders, WeChat Pay (prepay, notifications, the order query, refunds).
 //! - [`photos`]: storing, standardising and serving a capture's photos.
+//! - [`delivery`]: the 学信网 delivery package (the approved photos named by ID number, their
+//!   manifest) and the record of who took it.
 //! - [`accounts`]: staff accounts, WeChat sign-in and students' address books.
 //! - [`configuration`]: every setting, from a file, `PHOTO_LEDGER__…` variables and flags.
 //! - [`startup`]: builds the running service; [`http`]: the REST API under `/api/v1`;
 //!   [`cli`]: the `photo-ledger` subcommands; [`telemetry`]: logs and metrics;
-//!   [`work_pool`]: a few threads of their own for heavy work anyone can ask for.
+//!   [`work_pool`]: a few threads of their own for heavy work anyone can ask for;
+//!   [`china_time`]: the clock people read.
 
 pub mod accounts;
 pub mod captures;
+pub mod china_time;
 pub mod cli;
 pub mod configuration;
+pub mod delivery;
 pub mod eligibility;
 pub mod guessing;
 pub mod http;

@@ -16,6 +16,7 @@ use crate::accounts::wechat_login::WechatClient;
 use crate::captures::status_reads::StatusReads;
 use crate::captures::Captures;
 use crate::configuration::{PhotoSettings, Settings, StoreSettings};
+use crate::delivery::Deliveries;
 use crate::eligibility::attempts::AttemptLimits;
 use crate::eligibility::Verifier;
 use crate::http::state::AppState;
@@ -150,9 +151,11 @@ impl Application {
             )));
         }
         let decoding = Arc::new(MemoryBudget::new(settings.api.photos.decode_budget_mib));
+        let photo_store =
+            PhotoStore::from_settings(&settings.api.photos, &settings.store.data_dir)?;
         let photos = PhotoService::new(
             captures.clone(),
-            PhotoStore::from_settings(&settings.api.photos, &settings.store.data_dir)?,
+            photo_store.clone(),
             photo_pipeline(&settings.api.photos, decoding.clone())?,
             decoding.clone(),
             metrics.clone(),
@@ -161,6 +164,7 @@ impl Application {
             verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default())
                 .decoding_within(decoding),
             ledger: ledger.clone(),
+            deliveries: Deliveries::new(captures.clone(), photo_store),
             captures,
             tokens,
             wechat,

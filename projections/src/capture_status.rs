@@ -6,7 +6,7 @@ use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::identity::IdType;
 use photo_ledger_domain::orders::{OrderPurpose, OrderState, PrintRequest};
 use photo_ledger_domain::refunds::{RefundReason, RefundState};
-use photo_ledger_domain::status::NextAction;
+use photo_ledger_domain::status::{CaptureStatus, NextAction};
 use photo_ledger_domain::values::{Background, Fen, OrderId, PhotoId, RefundId};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -275,6 +275,17 @@ pub async fn by_capture(
             Ok((owner, view))
         })
         .transpose()
+}
+
+/// Every capture of a school in one status (`approved`, say), oldest change first.
+pub async fn by_school_in_status(
+    db: &Db,
+    school_id: &str,
+    status: CaptureStatus,
+) -> Result<Vec<CaptureStatusView>, ProjectionError> {
+    let rows: Vec<(Json<CaptureStatusView>,)> = on_db!(db, pool =>
+        sqlx::query_as("SELECT view FROM capture_status WHERE school_id = $1 AND status = $2 ORDER BY updated_at, capture_id").bind(school_id).bind(status.code()).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(|(v,)| v.0).collect())
 }
 
 /// Every capture a student owns, most recently changed first.

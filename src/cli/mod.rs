@@ -3,6 +3,7 @@
 mod attempts;
 mod batch;
 mod codes;
+mod deliver;
 mod demo;
 mod events;
 mod photo_runtime;
@@ -53,6 +54,8 @@ pub enum Command {
     Codes(codes::CodesArgs),
     /// Prove eligibility as a student would and print the capture.
     Verify(verify::VerifyArgs),
+    /// Make a 学信网 delivery package and write its ZIP; write one again; mark one completed.
+    Deliver(deliver::DeliverArgs),
     /// Refund a payment by hand, with a reason.
     Refund(refund::RefundArgs),
     /// The failed-verification log, newest first.
@@ -89,6 +92,7 @@ impl Cli {
             Command::Roster(args) => roster::run(args, settings).await,
             Command::Codes(args) => codes::run(args, settings).await,
             Command::Verify(args) => verify::run(args, settings).await,
+            Command::Deliver(args) => deliver::run(args, settings).await,
             Command::Refund(args) => refund::run(args, settings).await,
             Command::Attempts(args) => attempts::run(args, settings).await,
             Command::Staff(args) => staff::run(args, settings).await,

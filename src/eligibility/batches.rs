@@ -1,7 +1,7 @@
 //! Collection batches (集中采集批次): one school's collection for one education category, with
 //! its feature code, its price and its policy.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use photo_ledger_domain::events::BatchRef;
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
@@ -51,11 +51,10 @@ impl Batch {
 
 /// A deadline day ends at midnight China time (UTC+8): the batch closes then.
 pub fn closes_after(deadline: NaiveDate) -> DateTime<Utc> {
-    let china = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
     let next_midnight = (deadline + Duration::days(1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists");
-    china
+    crate::china_time::CHINA
         .from_local_datetime(&next_midnight)
         .single()
         .expect("a fixed offset has no gaps")

@@ -130,9 +130,10 @@ impl EligibilityError {
                 format!("该学号对应多个学历类别，请选择：{}", types.join("、"))
             }
             Locked { until } => {
-                let beijing =
-                    until.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"));
-                format!("验证失败次数过多，请于 {} 后再试", beijing.format("%H:%M"))
+                format!(
+                    "验证失败次数过多，请于 {} 后再试",
+                    crate::china_time::format(until, "%H:%M")
+                )
             }
             ClaimedByAnother => "该学历已由其他微信账号完成验证，如有疑问请联系学校".into(),
             RosterUnreadable(detail) => format!("名单文件无法读取：{detail}"),

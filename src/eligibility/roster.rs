@@ -223,9 +223,7 @@ fn validate(
     batch: Option<&Batch>,
     now: DateTime<Utc>,
 ) -> (Vec<(usize, RosterStudent)>, Vec<RowProblem>) {
-    let today = now
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-        .date_naive();
+    let today = now.with_timezone(&crate::china_time::CHINA).date_naive();
     let mut students = Vec::new();
     let mut problems = Vec::new();
     let mut numbers: HashMap<(String, String), usize> = HashMap::new();

@@ -21,6 +21,7 @@ use crate::accounts::addresses::{AddressError, AddressStoreError};
 use crate::accounts::staff::StaffError;
 use crate::accounts::wechat_login::WechatError;
 use crate::captures::CaptureAccessError;
+use crate::delivery::DeliveryError;
 use crate::eligibility::EligibilityError;
 use crate::ledger::LedgerError;
 use crate::payments::wechat_pay::client::PayError;
@@ -520,6 +521,28 @@ pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
             .insert(actix_web::http::header::ALLOW, allow);
     }
     response
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(e: DeliveryError) -> Self {
+        let status = match e {
+            DeliveryError::Eligibility(e) => return e.into(),
+            DeliveryError::Ledger(e) => return e.into(),
+            DeliveryError::View(e) => return e.into(),
+            DeliveryError::Store(e) => return e.into(),
+            DeliveryError::PhotoUnreadable { .. } => {
+                return Self::unavailable(e.code(), e.message(), &e)
+            }
+            DeliveryError::PhotoAltered { .. }
+            | DeliveryError::Zip(_)
+            | DeliveryError::Write(_) => return Self::internal(&e),
+            DeliveryError::NothingToDeliver | DeliveryError::PackageChanged(_) => {
+                StatusCode::CONFLICT
+            }
+            DeliveryError::UnknownPackage(_) => StatusCode::NOT_FOUND,
+        };
+        Self::refusal(status, e.code(), e.message())
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,13 @@ pub const REPLAYED_HEADER: &str = "idempotency-replayed";
 /// Sign-in answers carry tokens, which are never stored: these routes simply sign in again.
 const SIGN_IN_PREFIX: &str = "/api/v1/auth/";
 
+/// Whether a POST's answer is a download that is kept out of the store: a delivery package is
+/// the same bytes at every download and marks nothing twice, so a retry simply downloads again,
+/// and the package (hundreds of megabytes) would not belong in the database anyway.
+fn is_download(path: &str) -> bool {
+    path.starts_with("/api/v1/admin/deliveries/") && path.ends_with("/download")
+}
+
 /// The key of the request being served, for handlers that derive command ids from it.
 #[derive(Clone, Debug)]
 pub struct IdempotencyKey(pub String);
@@ -296,7 +303,11 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let key = match req.headers().get(HEADER) {
-        Some(key) if req.method() == Method::POST && !req.path().starts_with(SIGN_IN_PREFIX) => {
+        Some(key)
+            if req.method() == Method::POST
+                && !req.path().starts_with(SIGN_IN_PREFIX)
+                && !is_download(req.path()) =>
+        {
             key.to_str().ok().map(str::to_string)
         }
         _ => return Ok(next.call(req).await?.map_into_boxed_body()),

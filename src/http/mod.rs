@@ -10,6 +10,7 @@ pub mod console;
 pub mod control_chars;
 
 pub mod courier;
+pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -174,5 +175,18 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/admin/refunds").route(web::get().to(refunds::list)))
         .service(resource("/admin/locks").route(web::get().to(locks::list)))
-        .service(resource("/admin/locks/lift").route(web::post().to(locks::lift)));
+        .service(resource("/admin/locks/lift").route(web::post().to(locks::lift)))
+        .service(
+            resource("/admin/deliveries")
+                .route(web::get().to(deliveries::list))
+                .route(web::post().to(deliveries::prepare)),
+        )
+        .service(
+            resource("/admin/deliveries/{package_id}/download")
+                .route(web::post().to(deliveries::download)),
+        )
+        .service(
+            resource("/admin/deliveries/{package_id}/completed")
+                .route(web::post().to(deliveries::completed)),
+        );
 }

@@ -7,7 +7,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, captures, courier, locks, me, payments, photos, refunds, review};
+use super::{
+    admin, auth, captures, courier, deliveries, locks, me, payments, photos, refunds, review,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -59,6 +61,10 @@ use super::{admin, auth, captures, courier, locks, me, payments, photos, refunds
         admin::import_roster,
         refunds::refund,
         refunds::list,
+        deliveries::prepare,
+        deliveries::list,
+        deliveries::download,
+        deliveries::completed,
     ),
     modifiers(&BearerTokens),
     tags(

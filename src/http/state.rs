@@ -8,6 +8,7 @@ use crate::accounts::wechat_login::WechatClient;
 use crate::captures::status_reads::StatusReads;
 use crate::captures::Captures;
 use crate::configuration::ApiSettings;
+use crate::delivery::Deliveries;
 use crate::eligibility::Verifier;
 use crate::http::token::TokenKeys;
 use crate::ledger::Ledger;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub status_reads: StatusReads,
     pub payments: Arc<Payments>,
     pub photos: PhotoService,
+    /// 学信网 delivery packages.
+    pub deliveries: Deliveries,
     pub api: ApiSettings,
     /// This instance's name on the idempotency keys it holds.
     pub instance_id: String,

@@ -33,6 +33,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
     let address = address["address_id"].as_str().unwrap().to_string();
     let order = uuid::Uuid::new_v4();
     let photo = uuid::Uuid::new_v4();
+    let package = uuid::Uuid::new_v4();
 
     // Who gets what: [anonymous, student A (the owner), student B, reviewer, courier, admin].
     let own: [Expect; 6] = [
@@ -85,6 +86,15 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         Forbidden,
         Allowed,
     ];
+    // The package does not exist: admins pass the role check and find nothing.
+    let admins_missing = [
+        Unauthenticated,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+        Forbidden,
+        Hidden,
+    ];
     let none = Value::Null;
     #[rustfmt::skip]
     let routes: Vec<(Method, String, Value, [Expect; 6])> = vec![
@@ -128,6 +138,11 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, "/api/v1/admin/refunds?state=failed".into(), none.clone(), admins),
         (Method::GET, "/api/v1/admin/locks".into(), none.clone(), admins),
         (Method::POST, "/api/v1/admin/locks/lift".into(), json!({"key": "staff:nobody", "reason": "x"}), admins),
+        // No approved capture: admins are told there is nothing to deliver.
+        (Method::POST, "/api/v1/admin/deliveries".into(), json!({"school": SCHOOL}), admins),
+        (Method::GET, "/api/v1/admin/deliveries".into(), none.clone(), admins),
+        (Method::POST, format!("/api/v1/admin/deliveries/{package}/download"), json!({}), admins_missing),
+        (Method::POST, format!("/api/v1/admin/deliveries/{package}/completed"), json!({}), admins_missing),
     ];
     let callers = [
         None,
@@ -203,7 +218,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
                 .replace(&capture, "{capture_id}")
                 .replace(&address, "{address_id}")
                 .replace(&order.to_string(), "{order_id}")
-                .replace(&photo.to_string(), "{photo_id}");
+                .replace(&photo.to_string(), "{photo_id}")
+                .replace(&package.to_string(), "{package_id}");
             format!("{method} {path}")
         })
         .chain(["wechat", "staff", "dev"].map(|r| format!("POST /api/v1/auth/{r}")))

@@ -19,6 +19,7 @@ mod captures;
 mod chaos;
 mod console;
 mod contract;
+mod deliveries;
 mod demo;
 mod errors;
 mod floods;

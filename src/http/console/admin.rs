@@ -8,8 +8,9 @@ use maud::html;
 use photo_ledger_domain::events::VerificationMethod;
 use serde::Deserialize;
 
-use super::page::{beijing_time, layout, respond, see_other, PageError};
+use super::page::{layout, respond, see_other, PageError};
 use super::session::Session;
+use crate::china_time;
 use crate::eligibility::attempts;
 use crate::guessing;
 use crate::http::extract::Admins;
@@ -35,7 +36,7 @@ pub async fn page(
     let db = state.ledger.db();
     let locks = guessing::locks(db, now).await?;
     let failures = attempts::list(db, now - Duration::days(1), FAILURES_SHOWN).await?;
-    let when = |at: &DateTime<Utc>| beijing_time(at, "%m-%d %H:%M:%S");
+    let when = |at: &DateTime<Utc>| china_time::format(at, "%m-%d %H:%M:%S");
     let body = html! {
         h1 { "管理" }
         @match query.lifted {

@@ -10,12 +10,14 @@
 //!   SLA, who holds what.
 //! - [`admin`]: admins' page: the guessing locks (lifted early with a reason) and the
 //!   failed-verification log.
+//! - [`deliveries`]: admins' 学信网 delivery: a package per batch, its ZIP, who downloaded it.
 //! - [`page`]: the layout, the headers every page carries, refusals as pages.
 //!
-//! Roles are those of the API: reviewers and admins review, only admins open `/console/admin`;
-//! a student's token never opens a page.
+//! Roles are those of the API: reviewers and admins review, only admins open `/console/admin`
+//! and `/console/deliveries`; a student's token never opens a page.
 
 mod admin;
+mod deliveries;
 mod page;
 mod queue;
 mod review;
@@ -71,7 +73,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/review/{capture_id}/claim").route(web::post().to(review::renew)))
             .service(resource("/photos/{photo_id}").route(web::get().to(review::photo)))
             .service(resource("/admin").route(web::get().to(admin::page)))
-            .service(resource("/admin/locks/lift").route(web::post().to(admin::lift))),
+            .service(resource("/admin/locks/lift").route(web::post().to(admin::lift)))
+            .service(
+                resource("/deliveries")
+                    .route(web::get().to(deliveries::page))
+                    .route(web::post().to(deliveries::prepare)),
+            )
+            .service(
+                resource("/deliveries/{package_id}/download")
+                    .route(web::post().to(deliveries::download)),
+            )
+            .service(
+                resource("/deliveries/{package_id}/completed")
+                    .route(web::post().to(deliveries::completed)),
+            ),
     );
 }
 

@@ -4,7 +4,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use chrono::{DateTime, FixedOffset, Utc};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::http::error::{ApiCode, ApiError};
@@ -14,17 +13,6 @@ use photo_ledger_domain::metadata::Role;
 pub const STYLESHEET: &str = include_str!("console.css");
 /// The review screen's keys; every action also works without it.
 pub const SCRIPT: &str = include_str!("console.js");
-
-/// The time staff read clocks in (UTC+8, no daylight saving).
-const BEIJING: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
-    Some(offset) => offset,
-    None => unreachable!(),
-};
-
-/// `at` on a Beijing clock, as `format` (chrono's `strftime` syntax) writes it.
-pub fn beijing_time(at: &DateTime<Utc>, format: &str) -> String {
-    at.with_timezone(&BEIJING).format(format).to_string()
-}
 
 /// Only this origin's images, stylesheet, script, requests and form targets; nothing inline.
 const POLICY: &str = "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; \
@@ -49,7 +37,10 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                     @if let Some((caller, csrf)) = who {
                         nav {
                             a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" }
-                            @if caller.role == Role::Admin { " " a href="/console/admin" { "管理" } }
+                            @if caller.role == Role::Admin {
+                                " " a href="/console/deliveries" { "交付" }
+                                " " a href="/console/admin" { "管理" }
+                            }
                         }
                         span.who { (caller.subject) " · " (caller.role.as_str()) }
                         form.inline method="post" action="/console/sign-out" {
@@ -141,5 +132,6 @@ page_errors_from!(
     crate::captures::CaptureAccessError,
     crate::photos::PhotoServiceError,
     photo_ledger_projections::ProjectionError,
-    crate::accounts::staff::StaffError
+    crate::accounts::staff::StaffError,
+    crate::delivery::DeliveryError
 );

@@ -10,9 +10,10 @@ use chrono::{DateTime, Duration, Utc};
 use maud::html;
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 
-use super::page::{beijing_time, layout, respond, PageError};
+use super::page::{layout, respond, PageError};
 use super::review::Filters;
 use super::session::Session;
+use crate::china_time;
 use crate::eligibility::batches;
 use crate::http::extract::Reviewers;
 use crate::http::state::AppState;
@@ -147,7 +148,7 @@ pub async fn queue(
                         td { (waited.num_hours()) " 小时 " (waited.num_minutes() % 60) " 分" }
                         td {
                             @for (holder, until) in &group.claims {
-                                (holder) " 至 " (beijing_time(until, "%H:%M")) br;
+                                (holder) " 至 " (china_time::format(until, "%H:%M")) br;
                             }
                         }
                         td {

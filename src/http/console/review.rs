@@ -20,9 +20,10 @@ use photo_ledger_projections::capture_doc::{
 use photo_ledger_projections::review_queue::{self, QueueCursor, QueueFilter, QueueItem};
 use serde::Deserialize;
 
-use super::page::{beijing_time, layout, respond, see_other, PageError};
+use super::page::{layout, respond, see_other, PageError};
 use super::session::Session;
 use crate::captures::{CaptureAccessError, Requester};
+use crate::china_time;
 use crate::eligibility::batches::{self, Batch};
 use crate::eligibility::schools;
 use crate::http::error::ApiError;
@@ -408,7 +409,7 @@ struct Shown<'a> {
 
 /// One earlier submission: its photo, when, and how it ended (the reasons of a rejection).
 fn earlier_submission(entry: &SubmissionEntry) -> Markup {
-    let when = |at: &chrono::DateTime<Utc>| beijing_time(at, "%Y-%m-%d %H:%M");
+    let when = |at: &chrono::DateTime<Utc>| china_time::format(at, "%Y-%m-%d %H:%M");
     html! {
         div.same {
             img src={"/console/photos/" (entry.standard_photo_id) "?size=thumb"} alt="此前提交的照片";
