@@ -14,6 +14,7 @@
 //!   photographed.
 //! - [`payments`]: orders, WeChat Pay (prepay, notifications, the order query, refunds).
 //! - [`photos`]: storing, standardising and serving a capture's photos.
+//! - [`progress`]: how far a batch's students have got, for the staff who chase them.
 //! - [`delivery`]: the 学信网 delivery package (the approved photos named by ID number, their
 //!   manifest) and the record of who took it.
 //! - [`accounts`]: staff accounts, WeChat sign-in and students' address books.
@@ -36,6 +37,7 @@ pub mod ledger;
 pub mod memory_budget;
 pub mod payments;
 pub mod photos;
+pub mod progress;
 pub mod startup;
 pub mod telemetry;
 pub mod work_pool;

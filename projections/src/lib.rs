@@ -9,10 +9,11 @@
 //! twice.
 //!
 //! The views: [`capture_status`], [`review_queue`], [`courier_orders`], [`photo_history`],
-//! [`refunds`], [`same_photos`].
+//! [`refunds`], [`same_photos`], [`collection_progress`].
 
 pub mod capture_doc;
 pub mod capture_status;
+pub mod collection_progress;
 pub mod courier_orders;
 pub mod error;
 pub mod person_key;
@@ -42,5 +43,8 @@ pub fn all_projections(person_key: person_key::PersonKeyer) -> Vec<Arc<dyn proje
             person_key,
         ))),
         Arc::new(Folder::new(refunds::RefundsProjection)),
+        Arc::new(Folder::new(
+            collection_progress::CollectionProgressProjection,
+        )),
     ]
 }

@@ -15,6 +15,7 @@ use photo_ledger_domain::metadata::{Actor, EventMetadata};
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::{Capture, CaptureCommand};
 use photo_ledger_projections::capture_status::{self, CaptureStatusProjection, CaptureStatusView};
+use photo_ledger_projections::collection_progress::CollectionProgressProjection;
 use photo_ledger_projections::courier_orders::CourierOrdersProjection;
 use photo_ledger_projections::photo_history::PhotoHistoryProjection;
 use photo_ledger_projections::refunds::RefundsProjection;
@@ -33,6 +34,7 @@ pub const VIEWS: &[&str] = &[
     PhotoHistoryProjection::NAME,
     RefundsProjection::NAME,
     SamePhotoIndexProjection::NAME,
+    CollectionProgressProjection::NAME,
 ];
 
 /// Who asks, on which request, under which idempotency key: everything needed to name the

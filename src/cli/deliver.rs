@@ -4,13 +4,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{ArgGroup, Args};
 use futures::TryStreamExt;
-use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::metadata::{Actor, Role};
 use photo_ledger_projections::ProjectorConfig;
 
 use crate::captures::{Captures, Requester};
 use crate::configuration::Settings;
-use crate::delivery::{Deliveries, DeliveryError, Selection};
+use crate::delivery::{Deliveries, DeliveryError};
+use crate::eligibility::cohort::Cohort;
 use crate::photos::PhotoStore;
 use crate::startup::open_ledger;
 use crate::telemetry::metrics::Metrics;
@@ -56,25 +56,17 @@ pub async fn run(args: DeliverArgs, settings: &Settings) -> anyhow::Result<()> {
         request_id: uuid::Uuid::new_v4().to_string(),
         idempotency_key: None,
     };
-    let package_id = match (&args.batch, &args.school, &args.package) {
-        (Some(batch), _, _) => {
-            let code = FeatureCode::parse(batch)
-                .with_context(|| format!("{batch:?} is not a batch feature code"))?;
+    let package_id = match &args.package {
+        Some(package) => package.clone(),
+        None => {
+            let cohort = Cohort::parse(args.batch.as_deref(), args.school.as_deref())
+                .map_err(super::refusal)?;
             deliveries
-                .prepare(&Selection::Batch(code), by)
+                .prepare(&cohort, by)
                 .await
                 .map_err(refused)?
                 .package_id
         }
-        (_, Some(school), _) => {
-            deliveries
-                .prepare(&Selection::School(school.clone()), by)
-                .await
-                .map_err(refused)?
-                .package_id
-        }
-        (_, _, Some(package)) => package.clone(),
-        _ => unreachable!("clap requires one of --batch, --school, --package"),
     };
     if args.completed {
         let package = deliveries

@@ -10,7 +10,7 @@ use crate::startup::open_ledger;
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
     /// Rebuild only this projection (capture_status, review_queue, courier_orders, photo_history,
-    /// refunds).
+    /// same_photos, refunds, collection_progress).
     #[arg(long)]
     pub projection: Option<String>,
     /// Events per transaction.

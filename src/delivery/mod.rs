@@ -23,7 +23,6 @@ use chrono::Utc;
 use futures::{Stream, StreamExt, TryStreamExt};
 use photo_ledger_domain::commands::MarkDelivered;
 use photo_ledger_domain::events::ChsiStage;
-use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::status::CaptureStatus;
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::{CaptureCommand, CaptureError};
@@ -33,7 +32,8 @@ use photo_ledger_projections::ProjectionError;
 use photo_ledger_store::Db;
 
 use crate::captures::{Captures, Requester};
-use crate::eligibility::{batches, schools, EligibilityError};
+use crate::eligibility::cohort::Cohort;
+use crate::eligibility::EligibilityError;
 use crate::ledger::LedgerError;
 use crate::photos::PhotoStore;
 use manifest::Entry;
@@ -41,15 +41,6 @@ pub use packages::{Download, Package};
 
 /// Capture commands a download or a completion sends at once.
 const MARKING_AT_ONCE: usize = 8;
-
-/// What a package is made of.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Selection {
-    /// The batch with this feature code.
-    Batch(FeatureCode),
-    /// Every batch of the school with this name.
-    School(String),
-}
 
 /// Why a package cannot be made, downloaded or completed.
 #[derive(Debug, thiserror::Error)]
@@ -142,34 +133,27 @@ impl Deliveries {
         self.captures.ledger().db()
     }
 
-    /// Makes a package of every approved capture of `selection` that is neither delivered nor in
+    /// Makes a package of every approved capture of `cohort` that is neither delivered nor in
     /// another package, for `created_by`.
     pub async fn prepare(
         &self,
-        selection: &Selection,
+        cohort: &Cohort,
         created_by: &str,
     ) -> Result<Package, DeliveryError> {
         let db = self.db();
-        let (school_id, batch_id, label) = match selection {
-            Selection::Batch(code) => {
-                let batch = batches::by_feature_code(db, code).await?;
-                (batch.school_id, Some(batch.batch_id), code.to_string())
-            }
-            Selection::School(name) => {
-                let school = schools::by_name(db, name).await?;
-                let label = format!(
-                    "school-{}",
-                    &school.school_id[..8.min(school.school_id.len())]
-                );
-                (school.school_id, None, label)
-            }
+        let found = cohort.find(db).await?;
+        let school_id = found.school_id;
+        let batch_id = found.batch.as_ref().map(|b| &b.batch_id);
+        let label = match &found.batch {
+            Some(batch) => batch.feature_code.clone(),
+            None => format!("school-{}", school_id.chars().take(8).collect::<String>()),
         };
-        let candidates = self.ready(&school_id, batch_id.as_deref()).await?;
+        let candidates = self.ready(&school_id, batch_id.map(String::as_str)).await?;
         let package_id = uuid::Uuid::new_v4().to_string();
         let new = packages::NewPackage {
             package_id: &package_id,
             school_id: &school_id,
-            batch_id: batch_id.as_deref(),
+            batch_id: batch_id.map(String::as_str),
             label: &label,
             created_by,
             created_at: Utc::now(),

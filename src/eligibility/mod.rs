@@ -6,13 +6,15 @@
 //! signed collection code ([`codes`], printed and read back as a QR picture by [`qr`]) plus the
 //! last four of their ID number, or with their student number. A proof that holds records the
 //! capture's first event; one that fails is logged, and repeated wrong guesses lock
-//! ([`attempts`]). Every refusal has a stable code ([`error`]).
+//! ([`attempts`]). Staff name a batch or a whole school as a [`cohort`]. Every refusal has a
+//! stable code ([`error`]).
 //!
 //! Everything that depends on the time takes it as an argument.
 
 pub mod attempts;
 pub mod batches;
 pub mod codes;
+pub mod cohort;
 pub mod error;
 pub mod qr;
 pub mod roster;

@@ -4,13 +4,12 @@
 
 use actix_web::{web, HttpResponse};
 use futures::{Stream, TryStreamExt};
-use photo_ledger_domain::feature_code::FeatureCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{limit_within, Admins, Auth, CommandContext};
-use crate::delivery::{DeliveryError, Download, Package, PackageFile, Selection};
-use crate::eligibility::EligibilityError;
+use crate::delivery::{DeliveryError, Download, Package, PackageFile};
+use crate::eligibility::cohort::Cohort;
 use crate::http::state::AppState;
 use crate::telemetry::ErrorChain;
 
@@ -23,23 +22,9 @@ pub struct NewPackageBody {
     school: Option<String>,
 }
 
-impl NewPackageBody {
-    fn selection(&self) -> Result<Selection, ApiError> {
-        match (&self.batch, &self.school) {
-            (Some(batch), None) => Ok(Selection::Batch(
-                FeatureCode::parse(batch).map_err(EligibilityError::from)?,
-            )),
-            (None, Some(school)) => Ok(Selection::School(school.clone())),
-            _ => Err(ApiError::invalid(
-                "给出 batch（批次特征码）或 school（学校名称）之一",
-            )),
-        }
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/admin/deliveries", tag = "admins", request_body = NewPackageBody, security(("bearer" = [])),
     responses((status = 201, description = "The package: `{package_id, school_id, batch_id, created_by, created_at, file_name, manifest_sha256, captures, completed_at, completed_by}`", body = Object),
-        (status = 409, description = "`delivery.nothing_to_deliver`", body = ErrorBody), (status = "4XX", body = ErrorBody)))]
+        (status = 409, description = "`delivery.nothing_to_deliver`", body = ErrorBody), (status = 422, description = "`eligibility.invalid_input` unless exactly one of `batch` and `school` is given", body = ErrorBody), (status = "4XX", body = ErrorBody)))]
 /// `POST /admin/deliveries {batch | school}`: a package of every approved capture not yet
 /// delivered nor in another package.
 pub async fn prepare(
@@ -49,7 +34,10 @@ pub async fn prepare(
 ) -> Result<HttpResponse, ApiError> {
     let package = state
         .deliveries
-        .prepare(&body.selection()?, &caller.subject)
+        .prepare(
+            &Cohort::parse(body.batch.as_deref(), body.school.as_deref())?,
+            &caller.subject,
+        )
         .await?;
     Ok(HttpResponse::Created().json(package))
 }

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod payments;
 pub mod photos;
+pub mod progress;
 pub mod refunds;
 pub mod request_id;
 pub mod review;
@@ -188,5 +189,7 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/admin/deliveries/{package_id}/completed")
                 .route(web::post().to(deliveries::completed)),
-        );
+        )
+        .service(resource("/admin/progress").route(web::get().to(progress::counts)))
+        .service(resource("/admin/progress/students").route(web::get().to(progress::students)));
 }

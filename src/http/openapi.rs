@@ -8,7 +8,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, auth, captures, courier, deliveries, locks, me, payments, photos, refunds, review,
+    admin, auth, captures, courier, deliveries, locks, me, payments, photos, progress, refunds,
+    review,
 };
 
 #[derive(OpenApi)]
@@ -65,6 +66,8 @@ use super::{
         deliveries::list,
         deliveries::download,
         deliveries::completed,
+        progress::counts,
+        progress::students,
     ),
     modifiers(&BearerTokens),
     tags(

@@ -143,6 +143,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, "/api/v1/admin/deliveries".into(), none.clone(), admins),
         (Method::POST, format!("/api/v1/admin/deliveries/{package}/download"), json!({}), admins_missing),
         (Method::POST, format!("/api/v1/admin/deliveries/{package}/completed"), json!({}), admins_missing),
+        (Method::GET, format!("/api/v1/admin/progress?school={SCHOOL}"), none.clone(), admins),
+        (Method::GET, format!("/api/v1/admin/progress/students?school={SCHOOL}&stage=not_started"), none.clone(), admins),
     ];
     let callers = [
         None,

@@ -3,6 +3,7 @@
 //! with reasons, the same-photo warning), and what is refused: forms without the session's
 //! anti-forgery token, students, roles the page is not for, no session at all.
 
+use crate::api_support::console::{browser, csrf_of, sign_in};
 use crate::api_support::*;
 use crate::support::Backend;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -15,14 +16,6 @@ on_both_stores!(
     an_admin_lifts_a_guessing_lock_on_the_admin_page_and_no_one_else_opens_it,
     a_refused_decision_lets_go_of_the_next_capture_it_claimed,
 );
-
-/// A browser: cookies are sent by hand, redirects are looked at, not followed.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 struct Page {
     status: StatusCode,
@@ -71,29 +64,6 @@ async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) ->
             .unwrap(),
     )
     .await
-}
-
-/// Signs in through the form; the session cookie as a `Cookie` header.
-async fn sign_in(app: &TestApp, username: &str) -> String {
-    let signed_in = post(
-        app,
-        "/console/sign-in",
-        "",
-        &[("username", username), ("password", STAFF_PASSWORD)],
-    )
-    .await;
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-    assert_eq!(signed_in.location, "/console/review");
-    signed_in.set_cookie.split(';').next().unwrap().to_string()
-}
-
-/// The anti-forgery token in a page's forms.
-fn csrf_of(html: &str) -> String {
-    let start = html
-        .find(r#"name="csrf" value=""#)
-        .expect("a form with a token")
-        + 19;
-    html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
 /// The `<section>` of the given class.

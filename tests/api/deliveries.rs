@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use crate::api_support::console::{browser, csrf_of, sign_in};
 use crate::api_support::*;
 use crate::support::Backend;
 use photo_ledger::delivery::manifest::Entry;
@@ -416,30 +417,12 @@ async fn packages_made_at_once_split_the_captures_and_only_admins_deliver(backen
     let neither = app
         .post("/api/v1/admin/deliveries", &admin, json!({}))
         .await;
-    assert_error(&neither, 422, "request.invalid");
+    assert_error(&neither, 422, "eligibility.invalid_input");
 
     // The console: the page lists the package and its downloads; the form downloads the ZIP;
     // a reviewer's session is refused.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let sign_in = |username: &'static str| {
-        let browser = browser.clone();
-        let url = app.url("/console/sign-in");
-        async move {
-            let response = browser
-                .post(url)
-                .form(&[("username", username), ("password", STAFF_PASSWORD)])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 303);
-            let cookie = response.headers()["set-cookie"].to_str().unwrap();
-            cookie.split(';').next().unwrap().to_string()
-        }
-    };
-    let cookie = sign_in("admin").await;
+    let browser = browser();
+    let cookie = sign_in(&app, "admin").await;
     let page = browser
         .get(app.url("/console/deliveries"))
         .header(COOKIE, &cookie)
@@ -456,10 +439,7 @@ async fn packages_made_at_once_split_the_captures_and_only_admins_deliver(backen
         html.contains("上网中") && !html.contains("未下载"),
         "the downloads: {html}"
     );
-    let csrf = {
-        let start = html.find(r#"name="csrf" value=""#).unwrap() + 19;
-        html[start..start + html[start..].find('"').unwrap()].to_string()
-    };
+    let csrf = csrf_of(&html);
     let zip = browser
         .post(app.url(&format!("/console/deliveries/{package}/download")))
         .header(COOKIE, &cookie)
@@ -477,7 +457,7 @@ async fn packages_made_at_once_split_the_captures_and_only_admins_deliver(backen
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
-    let reviewer_session = sign_in("reviewer").await;
+    let reviewer_session = sign_in(&app, "reviewer").await;
     let refused = browser
         .get(app.url("/console/deliveries"))
         .header(COOKIE, &reviewer_session)

@@ -27,6 +27,7 @@ mod idempotency;
 mod payments;
 mod photos;
 mod prints;
+mod progress;
 mod refunds;
 mod review;
 mod same_photos;

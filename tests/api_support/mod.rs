@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod chromium;
+pub mod console;
 pub mod moto;
 pub mod tools;
 pub mod wechat_pay;

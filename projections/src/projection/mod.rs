@@ -36,6 +36,8 @@ pub enum SqlValue {
     Text(String),
     OptText(Option<String>),
     Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+    OptInt(Option<i64>),
     /// A document, serialised once when the row is made: comparing two rows is then a string
     /// comparison, and the writer sends it as is.
     Json(String),
@@ -52,7 +54,9 @@ impl SqlValue {
         match self {
             SqlValue::Text(s) | SqlValue::Json(s) => s,
             SqlValue::OptText(s) => s.as_deref().unwrap_or_default(),
-            SqlValue::Time(_) => unreachable!("row keys are text"),
+            SqlValue::Time(_) | SqlValue::OptTime(_) | SqlValue::OptInt(_) => {
+                unreachable!("row keys are text")
+            }
         }
     }
 }

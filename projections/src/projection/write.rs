@@ -42,7 +42,8 @@ impl<'a> Changes<'a> {
 /// One column of the rows being inserted, as the array PostgreSQL unnests.
 enum Column<'a> {
     Text(Vec<Option<&'a str>>),
-    Time(Vec<DateTime<Utc>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    Int(Vec<Option<i64>>),
     /// Serialised documents, stored as `json` by PostgreSQL.
     Json(Vec<&'a str>),
 }
@@ -50,7 +51,10 @@ enum Column<'a> {
 impl<'a> Column<'a> {
     fn of(rows: &[&'a Row], index: usize) -> Self {
         let mut column = match rows.first().map(|row| &row[index]) {
-            Some(SqlValue::Time(_)) => Column::Time(Vec::with_capacity(rows.len())),
+            Some(SqlValue::Time(_) | SqlValue::OptTime(_)) => {
+                Column::Time(Vec::with_capacity(rows.len()))
+            }
+            Some(SqlValue::OptInt(_)) => Column::Int(Vec::with_capacity(rows.len())),
             Some(SqlValue::Json(_)) => Column::Json(Vec::with_capacity(rows.len())),
             _ => Column::Text(Vec::with_capacity(rows.len())),
         };
@@ -58,7 +62,9 @@ impl<'a> Column<'a> {
             match (&mut column, &row[index]) {
                 (Column::Text(v), SqlValue::Text(s)) => v.push(Some(s)),
                 (Column::Text(v), SqlValue::OptText(s)) => v.push(s.as_deref()),
-                (Column::Time(v), SqlValue::Time(t)) => v.push(*t),
+                (Column::Time(v), SqlValue::Time(t)) => v.push(Some(*t)),
+                (Column::Time(v), SqlValue::OptTime(t)) => v.push(*t),
+                (Column::Int(v), SqlValue::OptInt(n)) => v.push(*n),
                 (Column::Json(v), SqlValue::Json(s)) => v.push(s),
                 (_, value) => unreachable!("column {index} mixes value kinds: {value:?}"),
             }
@@ -70,6 +76,7 @@ impl<'a> Column<'a> {
         match self {
             Column::Text(_) => "text[]",
             Column::Time(_) => "timestamptz[]",
+            Column::Int(_) => "bigint[]",
             Column::Json(_) => "text[]::json[]",
         }
     }
@@ -137,6 +144,7 @@ impl WriteTable for sqlx::PgConnection {
             query = match column {
                 Column::Text(v) => query.bind(v),
                 Column::Time(v) => query.bind(v),
+                Column::Int(v) => query.bind(v),
                 Column::Json(v) => query.bind(v),
             };
         }
@@ -185,6 +193,8 @@ impl WriteTable for sqlx::SqliteConnection {
                         SqlValue::Text(s) | SqlValue::Json(s) => b.push_bind(s.as_str()),
                         SqlValue::OptText(s) => b.push_bind(s.as_deref()),
                         SqlValue::Time(t) => b.push_bind(*t),
+                        SqlValue::OptTime(t) => b.push_bind(*t),
+                        SqlValue::OptInt(n) => b.push_bind(*n),
                     };
                 }
             });

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::page::{layout, respond, see_other, PageError};
 use super::session::Session;
 use crate::china_time;
-use crate::delivery::Selection;
-use crate::eligibility::{batches, EligibilityError};
+use crate::eligibility::batches;
+use crate::eligibility::cohort::Cohort;
 use crate::http::deliveries::zip_response;
 use crate::http::extract::{Admins, CommandContext};
 use crate::http::state::AppState;
@@ -158,10 +158,10 @@ pub async fn prepare(
     form: web::Form<PrepareForm>,
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
-    let batch = FeatureCode::parse(&form.batch).map_err(EligibilityError::from)?;
+    let batch = Cohort::parse(Some(&form.batch), None)?;
     let package = state
         .deliveries
-        .prepare(&Selection::Batch(batch), &session.caller.subject)
+        .prepare(&batch, &session.caller.subject)
         .await?;
     Ok(see_other(&format!(
         "/console/deliveries?made={}",

@@ -11,14 +11,17 @@
 //! - [`admin`]: admins' page: the guessing locks (lifted early with a reason) and the
 //!   failed-verification log.
 //! - [`deliveries`]: admins' 学信网 delivery: a package per batch, its ZIP, who downloaded it.
+//! - [`progress`]: admins' collection progress per batch or school, the students behind each
+//!   count, and their CSV.
 //! - [`page`]: the layout, the headers every page carries, refusals as pages.
 //!
-//! Roles are those of the API: reviewers and admins review, only admins open `/console/admin`
-//! and `/console/deliveries`; a student's token never opens a page.
+//! Roles are those of the API: reviewers and admins review, only admins open `/console/admin`,
+//! `/console/deliveries` and `/console/progress`; a student's token never opens a page.
 
 mod admin;
 mod deliveries;
 mod page;
+mod progress;
 mod queue;
 mod review;
 mod session;
@@ -86,7 +89,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 resource("/deliveries/{package_id}/completed")
                     .route(web::post().to(deliveries::completed)),
-            ),
+            )
+            .service(resource("/progress").route(web::get().to(progress::page)))
+            .service(resource("/progress/students").route(web::get().to(progress::students))),
     );
 }
 

@@ -38,6 +38,7 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                         nav {
                             a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" }
                             @if caller.role == Role::Admin {
+                                " " a href="/console/progress" { "进度" }
                                 " " a href="/console/deliveries" { "交付" }
                                 " " a href="/console/admin" { "管理" }
                             }
