@@ -264,10 +264,12 @@ impl Stage {
     }
 }
 
-/// `NOT EXISTS` a capture of the roster row `r`.
-const NO_CAPTURE: &str = "NOT EXISTS (SELECT 1 FROM collection_progress c \
-     WHERE c.school_id = r.school_id AND c.education_type = r.education_type \
-       AND c.student_number = r.student_number)";
+/// The roster row `r` has no capture: its (education type, student number) is not among the
+/// school's captures'. A list the database builds once and hashes (PostgreSQL's hashed subplan),
+/// rather than a probe per roster row, whatever its statistics say about the table.
+const NO_CAPTURE: &str = "(r.education_type, r.student_number) NOT IN \
+     (SELECT c.education_type, c.student_number FROM collection_progress c \
+      WHERE c.school_id = $1 AND c.student_number IS NOT NULL)";
 
 /// The counts of everyone in scope, in three statements.
 pub async fn counts(db: &Db, scope: Scope<'_>) -> Result<Counts, ProjectionError> {
@@ -284,8 +286,8 @@ pub async fn counts(db: &Db, scope: Scope<'_>) -> Result<Counts, ProjectionError
          FROM collection_progress p WHERE {CAPTURES}"
     );
     let roster_sql = format!(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {NO_CAPTURE} THEN 1 ELSE 0 END), 0)
-         FROM roster_students r WHERE {ROSTER}"
+        "SELECT (SELECT COUNT(*) FROM roster_students r WHERE {ROSTER}),
+                (SELECT COUNT(*) FROM roster_students r WHERE {ROSTER} AND {NO_CAPTURE})"
     );
     let median_sql = format!(
         "SELECT p.review_wait_secs FROM collection_progress p

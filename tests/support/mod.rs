@@ -489,6 +489,14 @@ pub async fn dump_views(db: &Db) -> Value {
             "same_photo_index",
             "SELECT photo_id AS k, capture_id || ' ' || person_key || ' ' || hash || ' ' || school || ' ' || education_type AS v FROM same_photo_index ORDER BY 1",
         ),
+        (
+            "collection_progress",
+            "SELECT capture_id AS k, school_id || ' ' || COALESCE(batch_id, '') || ' ' || education_type || ' ' \
+             || COALESCE(student_number, '') || ' ' || status || ' ' || COALESCE(CAST(paid_at AS text), '') || ' ' \
+             || COALESCE(CAST(photographed_at AS text), '') || ' ' || COALESCE(CAST(submitted_at AS text), '') || ' ' \
+             || COALESCE(CAST(decided_at AS text), '') || ' ' || COALESCE(CAST(review_wait_secs AS text), '') AS v \
+             FROM collection_progress ORDER BY 1",
+        ),
     ];
     let mut out = serde_json::Map::new();
     for (name, sql) in queries {

@@ -1,10 +1,12 @@
-//! The collection progress page for a school of `--students` roster students, on PostgreSQL with
-//! the release `serve --dev`. Results go to BENCHMARKS.md.
+//! What school staff and admins wait for, on PostgreSQL with the release `serve --dev`: the
+//! collection progress page of a school of `--students` roster students, and the 学信网 delivery
+//! package of `--package` approved photos. Results go to BENCHMARKS.md.
 //!
-//!     cargo bench --bench progress -- [--students 50000] [--started-percent 80] [--requests 200]
+//!     cargo bench --bench school -- [--students 50000] [--started-percent 80] [--requests 200] [--package 1000]
 //!
-//! Setup: a deployment of its own (`support::service`), the school, its batch and a roster of
-//! `--students` imported over the API (`support::students`); then `--started-percent` of them
+//! Setup: a deployment of its own (`support::service`), the school, its batch and the first
+//! roster student imported over the API (`support::students`), the other `--students` rows copied
+//! from it in SQL (importing 50,000 rows over the API takes more than five minutes); then `--started-percent` of them
 //! verified, each by the ledger's own `VerifyQualification` command sent from this process
 //! (what the eligibility check records, without the HTTP round trip per student), and the
 //! service's projector left to bring `collection_progress` up to date. The page's work does not
@@ -15,6 +17,13 @@
 //! batch (`GET /console/progress?batch=…`), next to, in the same run, the same counts as JSON
 //! (`GET /api/v1/admin/progress`) and the page with nothing picked (the layout and the picker: the
 //! floor every console page pays).
+//!
+//! Then `--package` of the verified students are taken to approval by the ledger's own commands
+//! (upload, standardisation, submission, approval; each standard photo a distinct 480×640 JPEG
+//! put in the service's photo store), and the admin makes the batch's package and downloads it
+//! over the API. Measured: the time to make it, the time to download it whole (which first marks
+//! every capture 上网中), its size, and the service's resident memory: its peak before the
+//! package and after (`VmHWM`), next to the bytes of the package itself.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,21 +31,24 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use photo_ledger::configuration::StoreSettings;
 use photo_ledger::ledger::{CommandRequest, Ledger};
+use photo_ledger::photos::PhotoStore;
 use photo_ledger::startup::open_ledger;
-use photo_ledger_domain::commands::VerifyQualification;
-use photo_ledger_domain::events::{BatchRef, SchoolRef, VerificationMethod};
+use photo_ledger_domain::commands::{
+    Approve, RecordStandardisation, Submit, UploadPhoto, VerifyQualification,
+};
+use photo_ledger_domain::events::{BatchRef, SchoolRef, StoredPhoto, VerificationMethod};
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::id_number::IdNumber;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::metadata::{Actor, EventMetadata};
 use photo_ledger_domain::policy::BatchPolicy;
-use photo_ledger_domain::values::CaptureId;
+use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_projections::ProjectorConfig;
 use serde_json::{json, Value};
 use support::service::Deployment;
 use support::students::{roster_csv, seed, ADMIN, ADMIN_PASSWORD, CATEGORY, SCHOOL};
-use support::{arg, load_average, percentile};
+use support::{arg, load_average, percentile, psql};
 
 mod support;
 
@@ -88,8 +100,12 @@ fn request(capture: CaptureId, command: CaptureCommand) -> CommandRequest {
     }
 }
 
-/// Verifies the students of `lines`, 32 at a time.
-async fn verify_all(ledger: Arc<Ledger>, verification: Arc<Verification>, lines: Vec<String>) {
+/// Verifies the students of `lines`, 32 at a time; answers their captures.
+async fn verify_all(
+    ledger: Arc<Ledger>,
+    verification: Arc<Verification>,
+    lines: Vec<String>,
+) -> Vec<CaptureId> {
     let lines = Arc::new(lines);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..32)
@@ -101,6 +117,7 @@ async fn verify_all(ledger: Arc<Ledger>, verification: Arc<Verification>, lines:
                 next.clone(),
             );
             tokio::spawn(async move {
+                let mut verified = Vec::new();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(line) = lines.get(i) else { break };
@@ -109,13 +126,100 @@ async fn verify_all(ledger: Arc<Ledger>, verification: Arc<Verification>, lines:
                         .execute(request(capture, verification.command(capture, line)))
                         .await
                         .unwrap();
+                    verified.push(capture);
                 }
+                verified
             })
         })
         .collect();
+    let mut verified = Vec::new();
     for worker in workers {
-        worker.await.unwrap();
+        verified.extend(worker.await.unwrap());
     }
+    verified
+}
+
+/// A distinct 480×640 JPEG for photo number `n` (about the size of a real standard photo).
+fn photo(n: usize) -> Vec<u8> {
+    // A smooth picture, as a portrait on a plain background is, different for every n.
+    let n = n as u32;
+    let image = image::RgbImage::from_fn(480, 640, |x, y| {
+        let (dx, dy) = (x as i32 - 240, y as i32 - 280 - (n % 40) as i32);
+        let face = dx * dx + dy * dy < 150 * 150;
+        match face {
+            true => image::Rgb([
+                (200 + n % 50) as u8,
+                (160 + y / 16) as u8,
+                (140 + x / 16) as u8,
+            ]),
+            false => image::Rgb([(60 + y / 8) as u8, (120 + n % 30) as u8, 230]),
+        }
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&image)
+        .unwrap();
+    jpeg
+}
+
+/// Takes the capture from verified to approved, its standard photo `jpeg` put in `photos`.
+async fn approve(ledger: &Ledger, photos: &PhotoStore, capture: CaptureId, jpeg: Vec<u8>) {
+    let stored = |photo_id, sha256: &str, bytes: usize| StoredPhoto {
+        photo_id,
+        sha256: sha256.to_string(),
+        bytes: bytes as u64,
+        width: 480,
+        height: 640,
+        format: "jpeg".into(),
+    };
+    let bytes = jpeg.len();
+    let sha256 = photos.put(jpeg).await.unwrap();
+    let (upload, standard) = (PhotoId::new(), PhotoId::new());
+    let now = Utc::now;
+    let commands = [
+        CaptureCommand::UploadPhoto(UploadPhoto {
+            photo: stored(upload, &sha256, bytes),
+            source: PhotoSource::Camera,
+            at: now(),
+        }),
+        CaptureCommand::RecordStandardisation(RecordStandardisation {
+            source_photo_id: upload,
+            result: stored(standard, &sha256, bytes),
+            background: Background::Blue,
+            spec_name: "chsi".into(),
+            spec_version: "1".into(),
+            checks: vec![],
+            perceptual_hash: None,
+            at: now(),
+        }),
+        CaptureCommand::Submit(Submit {
+            standard_photo_id: standard,
+            same_photos: vec![],
+            at: now(),
+        }),
+        CaptureCommand::Approve(Approve {
+            reviewer_id: "bench-reviewer".into(),
+            at: now(),
+        }),
+    ];
+    for command in commands {
+        ledger.execute(request(capture, command)).await.unwrap();
+    }
+}
+
+/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
+fn resident_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap()
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn summary(label: &str, samples: &mut [Duration]) -> String {
@@ -152,6 +256,7 @@ async fn main() {
     let students = arg("--students", 50_000) as usize;
     let started_percent = arg("--started-percent", 80) as usize;
     let requests = arg("--requests", 200);
+    let package_size = arg("--package", 1000) as usize;
     let deployment = Deployment::start(
         "photo_ledger_progress",
         None,
@@ -160,7 +265,21 @@ async fn main() {
     .await;
     let api = &deployment.api;
     let seeding = Instant::now();
-    seed(api, students).await;
+    // The API imports one roster student; the rest are copies of that row made in SQL, because
+    // importing 50,000 rows over the API takes longer than five minutes (a finding of its own).
+    seed(api, 1).await;
+    psql(
+        &deployment.database.url,
+        &format!(
+            "INSERT INTO roster_students (school_id, education_type, student_number, name, id_type,
+                 id_number, level, major, graduation_year, batch_id, import_id, updated_at)
+             SELECT school_id, education_type, 'B' || lpad(i::text, 9, '0'), '考生' || i, id_type,
+                 id_number, level, major, graduation_year, batch_id, import_id, updated_at
+             FROM roster_students, generate_series(1, {}) AS i
+             WHERE student_number = 'B000000000'",
+            students - 1
+        ),
+    );
     let http = &api.http;
     let signed_in: Value = http
         .post(format!("{}/api/v1/auth/staff", api.base))
@@ -192,7 +311,8 @@ async fn main() {
             batch_id: batch["batch_id"].as_str().unwrap().into(),
             feature_code: FeatureCode::parse(&feature_code).unwrap(),
         },
-        policy: serde_json::from_value(batch["policy"].clone()).unwrap_or_default(),
+        // Free, so the captures of the package go straight to their photos.
+        policy: BatchPolicy::default(),
     });
     let (csv, _) = roster_csv(students);
     let started = students * started_percent / 100;
@@ -211,7 +331,7 @@ async fn main() {
     let ledger = open_ledger(&store, ProjectorConfig::default())
         .await
         .unwrap();
-    verify_all(ledger, verification, lines).await;
+    let verified = verify_all(ledger.clone(), verification, lines).await;
     let progress_api = format!("{}/api/v1/admin/progress?batch={feature_code}", api.base);
     loop {
         let answer: Value = http
@@ -277,5 +397,91 @@ async fn main() {
         "{}",
         summary("the page with nothing picked (floor)", &mut floor)
     );
+
+    // The delivery package.
+    if package_size == 0 {
+        println!("\nload average after the run: {}", load_average());
+        return;
+    }
+    let photos = PhotoStore::local(&deployment.dir.path().join("photos")).unwrap();
+    for (n, capture) in verified.iter().take(package_size).enumerate() {
+        approve(&ledger, &photos, *capture, photo(n)).await;
+    }
+    let service = deployment.service.child.id();
+    // The views include every approval once the batch shows them all approved.
+    loop {
+        let answer: Value = http
+            .get(&progress_api)
+            .header("authorization", &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if answer["counts"]["approved"].as_u64() == Some(package_size as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, peak_before) = resident_mib(service);
+    let making = Instant::now();
+    let package: Value = http
+        .post(format!("{}/api/v1/admin/deliveries", api.base))
+        .header("authorization", &token)
+        .json(&json!({ "batch": feature_code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made_in = making.elapsed();
+    assert_eq!(
+        package["captures"].as_u64(),
+        Some(package_size as u64),
+        "{package}"
+    );
+    let downloading = Instant::now();
+    let mut response = http
+        .post(format!(
+            "{}/api/v1/admin/deliveries/{}/download",
+            api.base,
+            package["package_id"].as_str().unwrap()
+        ))
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let first_byte = downloading.elapsed();
+    let mut size = 0usize;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        size += chunk.len();
+    }
+    let downloaded_in = downloading.elapsed();
+    let (rss_after, peak_after) = resident_mib(service);
+
+    println!(
+        "\n## The 学信网 delivery package of {package_size} approved photos, PostgreSQL, release build\n"
+    );
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| make the package (`POST /admin/deliveries`) | {:.0} ms |",
+        made_in.as_secs_f64() * 1000.0
+    );
+    println!(
+        "| download: first byte (every capture marked 上网中 first) | {:.0} ms |",
+        first_byte.as_secs_f64() * 1000.0
+    );
+    println!(
+        "| download: whole ZIP | {:.0} ms ({:.1} MiB) |",
+        downloaded_in.as_secs_f64() * 1000.0,
+        size as f64 / 1048576.0
+    );
+    println!(
+        "| service peak resident memory before the package (`VmHWM`) | {peak_before:.0} MiB |"
+    );
+    println!("| service peak resident memory after it | {peak_after:.0} MiB (resident now {rss_after:.0} MiB) |");
     println!("\nload average after the run: {}", load_average());
 }
