@@ -207,6 +207,27 @@ async fn approve(ledger: &Ledger, photos: &PhotoStore, capture: CaptureId, jpeg:
     }
 }
 
+/// The JSON answer to `request`.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Asks for the batch's progress until its `count` is `expected` (the projector has written
+/// every capture sent); answers the progress.
+async fn counts_when(
+    progress: impl Fn() -> reqwest::RequestBuilder,
+    count: &str,
+    expected: usize,
+) -> Value {
+    loop {
+        let answer = json_of(progress()).await;
+        if answer["counts"][count].as_u64() == Some(expected as u64) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
 fn resident_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -281,25 +302,17 @@ async fn main() {
         ),
     );
     let http = &api.http;
-    let signed_in: Value = http
-        .post(format!("{}/api/v1/auth/staff", api.base))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed_in = json_of(
+        http.post(format!("{}/api/v1/auth/staff", api.base))
+            .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD})),
+    )
+    .await;
     let token = format!("Bearer {}", signed_in["token"].as_str().unwrap());
-    let batches: Value = http
-        .get(format!("{}/api/v1/admin/batches", api.base))
-        .header("authorization", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let batches = json_of(
+        http.get(format!("{}/api/v1/admin/batches", api.base))
+            .header("authorization", &token),
+    )
+    .await;
     let batch = &batches["batches"][0];
     let feature_code = batch["feature_code"].as_str().unwrap().to_string();
     let verification = Arc::new(Verification {
@@ -333,26 +346,13 @@ async fn main() {
         .unwrap();
     let verified = verify_all(ledger.clone(), verification, lines).await;
     let progress_api = format!("{}/api/v1/admin/progress?batch={feature_code}", api.base);
-    loop {
-        let answer: Value = http
-            .get(&progress_api)
-            .header("authorization", &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if answer["counts"]["verified"].as_u64() == Some(started as u64) {
-            assert_eq!(
-                answer["counts"]["not_started"].as_u64(),
-                Some((students - started) as u64),
-                "{answer}"
-            );
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let progress = || http.get(&progress_api).header("authorization", &token);
+    let answer = counts_when(progress, "verified", started).await;
+    assert_eq!(
+        answer["counts"]["not_started"].as_u64(),
+        Some((students - started) as u64),
+        "{answer}"
+    );
     eprintln!("seeded in {:.0?}", seeding.elapsed());
 
     let browser = reqwest::Client::builder()
@@ -409,33 +409,15 @@ async fn main() {
     }
     let service = deployment.service.child.id();
     // The views include every approval once the batch shows them all approved.
-    loop {
-        let answer: Value = http
-            .get(&progress_api)
-            .header("authorization", &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if answer["counts"]["approved"].as_u64() == Some(package_size as u64) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    counts_when(progress, "approved", package_size).await;
     let (_, peak_before) = resident_mib(service);
     let making = Instant::now();
-    let package: Value = http
-        .post(format!("{}/api/v1/admin/deliveries", api.base))
-        .header("authorization", &token)
-        .json(&json!({ "batch": feature_code }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let package = json_of(
+        http.post(format!("{}/api/v1/admin/deliveries", api.base))
+            .header("authorization", &token)
+            .json(&json!({ "batch": feature_code })),
+    )
+    .await;
     let made_in = making.elapsed();
     assert_eq!(
         package["captures"].as_u64(),

@@ -217,9 +217,12 @@ impl Deliveries {
             .and_then(|doc| Entry::of(capture_id, &doc)))
     }
 
-    /// The package and its entries as they are now; refused when they no longer make the
-    /// manifest the package was made with.
-    async fn load(&self, package_id: &str) -> Result<(Package, Vec<Entry>), DeliveryError> {
+    /// The package, its entries as they are now and their manifest; refused when they no longer
+    /// make the manifest the package was made with.
+    async fn load(
+        &self,
+        package_id: &str,
+    ) -> Result<(Package, Vec<Entry>, Vec<u8>), DeliveryError> {
         let unknown = || DeliveryError::UnknownPackage(package_id.to_string());
         let (package, capture_ids) = packages::load(self.db(), package_id)
             .await?
@@ -232,10 +235,11 @@ impl Deliveries {
                 .ok_or_else(|| DeliveryError::PackageChanged(package_id.to_string()))?;
             entries.push(entry);
         }
-        if manifest::sha256(&manifest::csv(&entries)) != package.manifest_sha256 {
+        let manifest = manifest::csv(&entries);
+        if manifest::sha256(&manifest) != package.manifest_sha256 {
             return Err(DeliveryError::PackageChanged(package_id.to_string()));
         }
-        Ok((package, entries))
+        Ok((package, entries, manifest))
     }
 
     /// The package's ZIP for `requester`: the download is recorded and every capture in it
@@ -248,7 +252,7 @@ impl Deliveries {
         PackageFile<impl Stream<Item = Result<actix_web::web::Bytes, DeliveryError>>>,
         DeliveryError,
     > {
-        let (package, entries) = self.load(package_id).await?;
+        let (package, entries, manifest) = self.load(package_id).await?;
         packages::record_download(self.db(), package_id, &requester.actor.id, Utc::now()).await?;
         tracing::info!(
             package_id,
@@ -257,7 +261,6 @@ impl Deliveries {
             "delivery package downloaded"
         );
         self.mark(&entries, ChsiStage::Uploading, requester).await?;
-        let manifest = manifest::csv(&entries);
         let body = archive::stream(entries, manifest, package.created_at, self.photos.clone());
         Ok(PackageFile { package, body })
     }
@@ -268,10 +271,13 @@ impl Deliveries {
         package_id: &str,
         requester: &Requester,
     ) -> Result<Package, DeliveryError> {
-        let (_, entries) = self.load(package_id).await?;
+        let (_, entries, _) = self.load(package_id).await?;
         self.mark(&entries, ChsiStage::Completed, requester).await?;
         packages::record_completed(self.db(), package_id, &requester.actor.id, Utc::now()).await?;
-        let (package, _) = self.load(package_id).await?;
+        // The record again, with its completion; the captures were checked above.
+        let (package, _) = packages::load(self.db(), package_id)
+            .await?
+            .ok_or_else(|| DeliveryError::UnknownPackage(package_id.to_string()))?;
         Ok(package)
     }
 
