@@ -15,6 +15,8 @@
 //! - [`payments`]: orders, WeChat Pay (prepay, notifications, the order query, refunds).
 //! - [`photos`]: storing, standardising and serving a capture's photos.
 //! - [`progress`]: how far a batch's students have got, for the staff who chase them.
+//! - [`printing`]: print staff's runs (sheets and packing list as one PDF), shipping by hand or
+//!   by a carrier's CSV, address labels.
 //! - [`delivery`]: the 学信网 delivery package (the approved photos named by ID number, their
 //!   manifest) and the record of who took it.
 //! - [`accounts`]: staff accounts, WeChat sign-in and students' address books.
@@ -22,13 +24,14 @@
 //! - [`startup`]: builds the running service; [`http`]: the REST API under `/api/v1`;
 //!   [`cli`]: the `photo-ledger` subcommands; [`telemetry`]: logs and metrics;
 //!   [`work_pool`]: a few threads of their own for heavy work anyone can ask for;
-//!   [`china_time`]: the clock people read.
+//!   [`china_time`]: the clock people read; [`csv_text`]: the text of a CSV staff upload.
 
 pub mod accounts;
 pub mod captures;
 pub mod china_time;
 pub mod cli;
 pub mod configuration;
+pub mod csv_text;
 pub mod delivery;
 pub mod eligibility;
 pub mod guessing;
@@ -37,6 +40,7 @@ pub mod ledger;
 pub mod memory_budget;
 pub mod payments;
 pub mod photos;
+pub mod printing;
 pub mod progress;
 pub mod startup;
 pub mod telemetry;

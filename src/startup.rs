@@ -30,6 +30,7 @@ use crate::payments::wechat_pay::prepay::PayClient;
 use crate::payments::wechat_pay::NotifyVerifier;
 use crate::payments::Payments;
 use crate::photos::{PhotoPipeline, PhotoService, PhotoStore};
+use crate::printing::Printing;
 use crate::telemetry::metrics::Metrics;
 use photo_ledger_photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
 use photo_ledger_photo::{Standardiser, StandardiserConfig};
@@ -165,6 +166,7 @@ impl Application {
                 .decoding_within(decoding),
             ledger: ledger.clone(),
             deliveries: Deliveries::new(captures.clone(), photo_store),
+            printing: Printing::new(captures.clone()),
             captures,
             tokens,
             wechat,

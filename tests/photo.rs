@@ -432,7 +432,7 @@ fn print_sheets_place_every_photo_with_cut_lines_at_300_dpi() {
         }
         let jpeg = prints::sheet_jpeg(&sheet).expect("encodes");
         assert_eq!(jfif_density(&jpeg), (1, 300, 300));
-        let pdf = prints::sheet_pdf(&jpeg, sheet.width(), sheet.height());
+        let pdf = photo_ledger::printing::document::sheet_pdf(&jpeg);
         assert_pdf_page_holds(&pdf, &jpeg);
     }
 }

@@ -202,6 +202,14 @@ pub enum PrintLayout {
 }
 
 impl PrintLayout {
+    /// As it is written in requests and views.
+    pub fn code(self) -> &'static str {
+        match self {
+            PrintLayout::One => "one",
+            PrintLayout::Two => "two",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             PrintLayout::One => "版式一（1寸×8 + 2寸×4）",

@@ -7,12 +7,12 @@
 //! A 6寸 sheet is 4 × 6 in, 1200 × 1800 px at 300 dpi, portrait. The layouts are the trade's
 //! landscape ones turned a quarter: 版式一 puts four 2寸 (lying) in one column beside eight 1寸
 //! (upright) in two columns; 版式二 puts eight 2寸 (lying) in two columns. Thin grey cut lines
-//! run through the gaps between photos and around the block.
+//! run through the gaps between photos and around the block. (The sheet as a PDF page is
+//! `photo_ledger::printing::document::sheet_pdf`, with every other PDF print staff use.)
 
 use image::imageops;
 use image::{Rgb, RgbImage};
 use jpeg_encoder::SamplingFactor;
-use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref};
 use photo_ledger_domain::values::PrintLayout;
 
 use super::encode;
@@ -186,44 +186,6 @@ fn draw_cut_lines(sheet: &mut RgbImage, placements: &[Placement]) {
 /// The sheet as a 300 dpi JPEG, at print quality.
 pub fn sheet_jpeg(sheet: &RgbImage) -> Result<Vec<u8>, PhotoError> {
     encode::jpeg(sheet, 95, DPI, SamplingFactor::F_1_1)
-}
-
-/// A one-page PDF, 4 × 6 in, with the sheet's JPEG embedded as is (DCT) filling the page, so
-/// it prints at exactly 300 dpi.
-pub fn sheet_pdf(jpeg: &[u8], width: u32, height: u32) -> Vec<u8> {
-    let (catalog, pages, page, image, content) = (
-        Ref::new(1),
-        Ref::new(2),
-        Ref::new(3),
-        Ref::new(4),
-        Ref::new(5),
-    );
-    let name = Name(b"Sheet");
-    let points = |px: u32| px as f32 * 72.0 / f32::from(DPI);
-    let (pw, ph) = (points(width), points(height));
-    let mut pdf = Pdf::new();
-    pdf.catalog(catalog).pages(pages);
-    pdf.pages(pages).kids([page]).count(1);
-    let mut p = pdf.page(page);
-    p.media_box(Rect::new(0.0, 0.0, pw, ph));
-    p.parent(pages);
-    p.contents(content);
-    p.resources().x_objects().pair(name, image);
-    p.finish();
-    let mut xobject = pdf.image_xobject(image, jpeg);
-    xobject.filter(Filter::DctDecode);
-    xobject.width(width as i32);
-    xobject.height(height as i32);
-    xobject.color_space().device_rgb();
-    xobject.bits_per_component(8);
-    xobject.finish();
-    let mut draw = Content::new();
-    draw.save_state();
-    draw.transform([pw, 0.0, 0.0, ph, 0.0, 0.0]);
-    draw.x_object(name);
-    draw.restore_state();
-    pdf.stream(content, &draw.finish());
-    pdf.finish()
 }
 
 #[cfg(test)]

@@ -59,7 +59,17 @@ impl Projection for CourierOrdersProjection {
     const NAME: &'static str = "courier_orders";
     const TABLES: &'static [Table] = &[Table {
         name: "courier_orders",
-        columns: &["order_id", "capture_id", "status", "paid_at", "item"],
+        columns: &[
+            "order_id",
+            "capture_id",
+            "status",
+            "paid_at",
+            "item",
+            "batch_id",
+            "layout",
+            "tracking_no",
+            "student_name",
+        ],
         permanent_rows: false,
     }];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
@@ -115,6 +125,10 @@ fn order_rows(capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
                 SqlValue::Text(status.code().to_string()),
                 SqlValue::Time(paid_at),
                 SqlValue::json(&item),
+                SqlValue::OptText(q.batch.as_ref().map(|b| b.batch_id.clone())),
+                SqlValue::Text(prints.layout.code().to_string()),
+                SqlValue::OptText(item.tracking_no.clone()),
+                SqlValue::Text(q.student.name.clone()),
             ])
         })
         .collect()
@@ -139,4 +153,63 @@ pub async fn by_order(db: &Db, order_id: &str) -> Result<Option<CourierOrder>, P
     let row: Option<(Json<CourierOrder>,)> = on_db!(db, pool => sqlx::query_as(
         "SELECT item FROM courier_orders WHERE order_id = $1").bind(order_id).fetch_optional(pool).await)?;
     Ok(row.map(|(i,)| i.0))
+}
+
+/// Which paid, unprinted orders print staff want to see.
+#[derive(Clone, Debug, Default)]
+pub struct ToPrintFilter {
+    pub batch_id: Option<String>,
+    pub layout: Option<PrintLayout>,
+    /// Paid at or after.
+    pub paid_since: Option<DateTime<Utc>>,
+}
+
+/// Orders to print matching `filter`, oldest payment first.
+pub async fn to_print(
+    db: &Db,
+    filter: &ToPrintFilter,
+    limit: i64,
+) -> Result<Vec<CourierOrder>, ProjectionError> {
+    let rows: Vec<(Json<CourierOrder>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT item FROM courier_orders
+          WHERE status = 'to_print'
+            AND ($1 IS NULL OR batch_id = $1)
+            AND ($2 IS NULL OR layout = $2)
+            AND ($3 IS NULL OR paid_at >= $3)
+          ORDER BY paid_at, order_id LIMIT $4")
+        .bind(filter.batch_id.as_deref())
+        .bind(filter.layout.map(PrintLayout::code))
+        .bind(filter.paid_since)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(|(i,)| i.0).collect())
+}
+
+/// The batches that have orders to print.
+pub async fn batches_to_print(db: &Db) -> Result<Vec<String>, ProjectionError> {
+    let rows: Vec<(String,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT DISTINCT batch_id FROM courier_orders
+          WHERE status = 'to_print' AND batch_id IS NOT NULL ORDER BY batch_id")
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(|(b,)| b).collect())
+}
+
+/// Shipped orders whose order id, tracking number or student's full name is `term`, newest
+/// payment first.
+pub async fn shipped_matching(
+    db: &Db,
+    term: &str,
+    limit: i64,
+) -> Result<Vec<CourierOrder>, ProjectionError> {
+    let rows: Vec<(Json<CourierOrder>,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT item FROM courier_orders
+          WHERE status = 'shipped' AND (order_id = $1 OR tracking_no = $1 OR student_name = $1)
+          ORDER BY paid_at DESC, order_id LIMIT $2")
+        .bind(term)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(|(i,)| i.0).collect())
 }

@@ -3,7 +3,8 @@
 //! batch, a roster of eight students and three staff accounts, then takes one student to each
 //! status a capture can be in — awaiting payment, awaiting a photo, awaiting submission, in
 //! review, rejected with reasons, approved, delivered to 学信网 — and one, rejected, back in review
-//! with a new photo, all with real standardised photos.
+//! with a new photo, all with real standardised photos. The approved and the delivered student
+//! each pay for a reprint mailed to them, so print staff have orders to print.
 //! It does so the way clients do, over the service's own HTTP API, so what it makes is what the
 //! mini-program and staff would have made. Every student hands in the same photo, so the one in
 //! review carries a same-photo (同版) warning: another person's photo. Then it prints how to sign
@@ -78,7 +79,7 @@ pub async fn seed(db: &Db, base: &str, photos: bool) -> anyhow::Result<()> {
     api.post(
         &admin,
         "/admin/batches",
-        json!({"school": SCHOOL, "education_type": CATEGORY, "price_fen": 2000, "pay_before_upload": true}),
+        json!({"school": SCHOOL, "education_type": CATEGORY, "price_fen": 2000, "pay_before_upload": true, "paper_prints_fen": 1500}),
     )
     .await?;
     api.roster(&admin).await?;
@@ -209,6 +210,30 @@ impl Api {
         answer(&path, request).await
     }
 
+    /// Demo student `i` pays for a reprint of the approved photo, mailed to them.
+    async fn reprint(&self, student: &str, capture: &str, i: usize) -> anyhow::Result<()> {
+        let (name, _) = STUDENTS[i];
+        let address = self
+            .post(
+                student,
+                "/me/addresses",
+                json!({"recipient": name, "phone": format!("1380013800{i}"), "address": format!("北京市海淀区学院路{}号", 30 + i)}),
+            )
+            .await?;
+        let layout = if i.is_multiple_of(2) { "one" } else { "two" };
+        let order = self
+            .post(
+                student,
+                &format!("/captures/{capture}/orders"),
+                json!({"purpose": "reprint", "layout": layout, "sheets": 1 + i % 2, "address_id": text(&address, "address_id")?}),
+            )
+            .await?;
+        let order_id = text(&order, "order_id")?;
+        self.post(student, &format!("/dev/orders/{order_id}/pay"), json!({}))
+            .await?;
+        Ok(())
+    }
+
     /// Takes demo student `i` as far as `stage`.
     async fn take_student(
         &self,
@@ -267,6 +292,7 @@ impl Api {
             return Ok(());
         }
         self.post(reviewer, &review("approve"), json!({})).await?;
+        self.reprint(&student, &capture, i).await?;
         if stage == Stage::Delivered {
             self.post(
                 admin,

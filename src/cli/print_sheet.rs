@@ -42,7 +42,7 @@ pub fn run(args: PrintSheetArgs) -> anyhow::Result<()> {
         .map(str::to_ascii_lowercase);
     let bytes = match extension.as_deref() {
         Some("jpg" | "jpeg") => jpeg,
-        Some("pdf") => prints::sheet_pdf(&jpeg, sheet.width(), sheet.height()),
+        Some("pdf") => crate::printing::document::sheet_pdf(&jpeg),
         _ => anyhow::bail!(
             "{}: the sheet is written as .jpg or .pdf; name the file accordingly",
             args.output.display()

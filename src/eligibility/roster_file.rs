@@ -106,22 +106,9 @@ pub fn read(file_name: &str, bytes: &[u8]) -> Result<Vec<SheetRow>, EligibilityE
 type Table = Vec<(usize, Vec<Cell>)>;
 
 fn read_csv(bytes: &[u8]) -> Result<Table, EligibilityError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_string(),
-        Err(_) => {
-            let (text, _, had_errors) = encoding_rs::GB18030.decode(bytes);
-            if had_errors {
-                return Err(EligibilityError::RosterUnreadable(
-                    "the CSV is neither UTF-8 nor GB 18030 text".into(),
-                ));
-            }
-            text.into_owned()
-        }
-    };
-    // csv counts a CRLF line ending as no new line after the first record, so line numbers
-    // would drift from what Excel and editors show; LF endings count right.
-    let text = text.replace("\r\n", "\n");
+    let text = crate::csv_text::decode(bytes).ok_or_else(|| {
+        EligibilityError::RosterUnreadable("the CSV is neither UTF-8 nor GB 18030 text".into())
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

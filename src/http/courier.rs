@@ -14,6 +14,7 @@ use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{page_limit, Auth, CommandContext, Couriers};
 use crate::http::state::AppState;
 use crate::ledger::LedgerError;
+use crate::printing::MAX_CARRIER_CHARS;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -115,7 +116,9 @@ pub async fn shipped(
         carrier,
         tracking_no,
     } = body.into_inner();
-    if carrier.chars().count() > 32 || tracking_no.chars().count() > tracking_no::MAX_CHARS {
+    if carrier.chars().count() > MAX_CARRIER_CHARS
+        || tracking_no.chars().count() > tracking_no::MAX_CHARS
+    {
         return Err(ApiError::invalid("快递公司或运单号过长"));
     }
     let tracking_no = match TrackingNo::parse(&tracking_no) {

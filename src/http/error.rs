@@ -28,6 +28,7 @@ use crate::payments::wechat_pay::client::PayError;
 use crate::payments::wechat_pay::NotifyError;
 use crate::payments::PaymentError;
 use crate::photos::PhotoServiceError;
+use crate::printing::PrintingError;
 use crate::telemetry::ErrorChain;
 
 use super::request_id;
@@ -540,6 +541,25 @@ impl From<DeliveryError> for ApiError {
                 StatusCode::CONFLICT
             }
             DeliveryError::UnknownPackage(_) => StatusCode::NOT_FOUND,
+        };
+        Self::refusal(status, e.code(), e.message())
+    }
+}
+
+impl From<PrintingError> for ApiError {
+    fn from(e: PrintingError) -> Self {
+        let status = match e {
+            PrintingError::Photos(e) => return e.into(),
+            PrintingError::Ledger(e) => return e.into(),
+            PrintingError::View(e) => return e.into(),
+            PrintingError::Label(_) => return Self::internal(&e),
+            PrintingError::EmptyRun | PrintingError::RunTooLarge(_) | PrintingError::BadCarrier => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            PrintingError::UnknownOrder(_) => StatusCode::NOT_FOUND,
+            PrintingError::Shipped(_) | PrintingError::ShippedOtherwise { .. } => {
+                StatusCode::CONFLICT
+            }
         };
         Self::refusal(status, e.code(), e.message())
     }

@@ -5,6 +5,7 @@
 //! the role check: it is in its signature. Ownership of a capture is checked by the handler
 //! against the ledger.
 
+use std::collections::HashMap;
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
 
@@ -175,6 +176,36 @@ impl FromRequest for CommandContext {
 }
 
 /// A list route's `limit`: 50 when absent, refused outside 1 to 500.
+/// A multipart form's fields by name, each read up to its cap in `caps`; a field not named
+/// there is refused, and one past its cap answers 413 with `too_large` and the cap.
+pub async fn multipart_fields(
+    mut form: actix_multipart::Multipart,
+    caps: &[(&str, usize)],
+    too_large: &str,
+) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+    use futures::StreamExt;
+    let malformed = |_| ApiError::with_message(ApiCode::BadRequest, "上传内容无法读取");
+    let mut fields = HashMap::new();
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(malformed)?;
+        let name = field.name().unwrap_or_default().to_string();
+        let Some(&(_, cap)) = caps.iter().find(|(n, _)| *n == name) else {
+            return Err(ApiError::invalid(format!("未知的字段：{name}")));
+        };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(malformed)?;
+            if bytes.len() + chunk.len() > cap {
+                return Err(ApiError::with_message(ApiCode::PayloadTooLarge, too_large)
+                    .with_details(serde_json::json!({ "limit_bytes": cap })));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        fields.insert(name, bytes);
+    }
+    Ok(fields)
+}
+
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     limit_within(limit, 50, 500)
 }

@@ -5,7 +5,6 @@
 
 use actix_multipart::Multipart;
 use actix_web::{web, HttpResponse};
-use futures::StreamExt;
 use photo_ledger_domain::values::{Background, CaptureId, PhotoId, PhotoSource};
 use photo_ledger_photo::checks::Check;
 use photo_ledger_photo::report::Verdict;
@@ -13,7 +12,7 @@ use photo_ledger_projections::capture_status::CaptureStatusView;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiCode, ApiError, ErrorBody};
-use super::extract::{Auth, Caller, CommandContext, Students};
+use super::extract::{multipart_fields, Auth, Caller, CommandContext, Students};
 use super::state::AppState;
 use crate::photos::{PhotoResult, PhotoServiceError};
 use photo_ledger_domain::metadata::Actor;
@@ -51,40 +50,18 @@ impl From<PhotoResult> for PhotoUploaded {
 }
 
 /// The multipart form: the picture (read up to `limit` bytes) and where it came from.
-async fn read_form(mut form: Multipart, limit: usize) -> Result<(Vec<u8>, PhotoSource), ApiError> {
-    let malformed = |_| ApiError::with_message(ApiCode::BadRequest, "上传内容无法读取");
-    let (mut photo, mut source) = (None, None);
-    while let Some(field) = form.next().await {
-        let mut field = field.map_err(malformed)?;
-        let name = field.name().unwrap_or_default().to_string();
-        let cap = match name.as_str() {
-            "photo" => limit,
-            "source" => 16,
-            _ => return Err(ApiError::invalid(format!("未知的字段：{name}"))),
-        };
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(malformed)?;
-            if bytes.len() + chunk.len() > cap {
-                return Err(
-                    ApiError::with_message(ApiCode::PayloadTooLarge, "照片文件太大")
-                        .with_details(serde_json::json!({ "limit_bytes": cap })),
-                );
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if name == "photo" {
-            photo = Some(bytes);
-        } else {
-            source = Some(match bytes.as_slice() {
-                b"camera" => PhotoSource::Camera,
-                b"album" => PhotoSource::Album,
-                _ => return Err(ApiError::invalid("source 须为 camera 或 album")),
-            });
-        }
-    }
-    let photo = photo.ok_or_else(|| ApiError::invalid("请上传照片（字段 photo）"))?;
-    Ok((photo, source.unwrap_or(PhotoSource::Camera)))
+async fn read_form(form: Multipart, limit: usize) -> Result<(Vec<u8>, PhotoSource), ApiError> {
+    let mut fields =
+        multipart_fields(form, &[("photo", limit), ("source", 16)], "照片文件太大").await?;
+    let source = match fields.get("source").map(Vec::as_slice) {
+        None | Some(b"camera") => PhotoSource::Camera,
+        Some(b"album") => PhotoSource::Album,
+        Some(_) => return Err(ApiError::invalid("source 须为 camera 或 album")),
+    };
+    let photo = fields
+        .remove("photo")
+        .ok_or_else(|| ApiError::invalid("请上传照片（字段 photo）"))?;
+    Ok((photo, source))
 }
 
 #[utoipa::path(post, path = "/api/v1/captures/{capture_id}/photos", tag = "students",

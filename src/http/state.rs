@@ -14,6 +14,7 @@ use crate::http::token::TokenKeys;
 use crate::ledger::Ledger;
 use crate::payments::Payments;
 use crate::photos::PhotoService;
+use crate::printing::Printing;
 use crate::telemetry::metrics::Metrics;
 
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     pub photos: PhotoService,
     /// 学信网 delivery packages.
     pub deliveries: Deliveries,
+    /// Print runs, shipping and address labels.
+    pub printing: Printing,
     pub api: ApiSettings,
     /// This instance's name on the idempotency keys it holds.
     pub instance_id: String,

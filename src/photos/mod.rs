@@ -384,7 +384,7 @@ impl PhotoService {
             let sheet = prints::sheet(&master, layout);
             let jpeg = prints::sheet_jpeg(&sheet)?;
             Ok(if pdf {
-                prints::sheet_pdf(&jpeg, sheet.width(), sheet.height())
+                crate::printing::document::sheet_pdf(&jpeg)
             } else {
                 jpeg
             })

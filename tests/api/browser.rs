@@ -13,32 +13,13 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
-use crate::api_support::chromium::{self, Driver};
-use crate::api_support::tools::{cannot_run, program};
+use crate::api_support::in_chromium::{chromium, close, until_at};
 use crate::api_support::*;
 use crate::support::Backend;
 
 const SCHOOL_NAME: &str = "键盘审核学院";
 const CATEGORY: &str = "自学考试";
 const STUDENTS: usize = 10;
-
-/// Chromium under WebDriver, or `None` (outside CI) when it is not installed.
-async fn chromium() -> Option<(Driver, Client)> {
-    // Debian's package, on the PATH (`.ci/run` installs it); `CHROMEDRIVER` names another.
-    let chromedriver = program("CHROMEDRIVER", ".chromium", "chromedriver");
-    match chromium::start(&chromedriver).await {
-        Ok(started) => Some(started),
-        Err(error) => {
-            cannot_run(
-                "Chromium and chromedriver",
-                &chromedriver,
-                &error,
-                ".chromium",
-            );
-            None
-        }
-    }
-}
 
 /// Presses one key, as a person would.
 async fn press(browser: &Client, key: char) -> anyhow::Result<()> {
@@ -47,26 +28,6 @@ async fn press(browser: &Client, key: char) -> anyhow::Result<()> {
         .then(KeyAction::Up { value: key });
     browser.perform_actions(keys).await?;
     Ok(())
-}
-
-/// Waits (up to 30 s: the whole suite runs at once on two cores) until the page's path and query
-/// start with `prefix`.
-async fn until_at(browser: &Client, prefix: &str) -> anyhow::Result<String> {
-    for _ in 0..1200 {
-        let url = browser.current_url().await?;
-        let here = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_string(),
-        };
-        if here.starts_with(prefix) {
-            return Ok(here);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    anyhow::bail!(
-        "never reached {prefix}: at {}",
-        browser.current_url().await?
-    )
 }
 
 /// A school with a free batch and a roster of ten (passports), each student's capture in review
@@ -79,18 +40,13 @@ async fn ten_captures_in_review(app: &TestApp) -> Vec<String> {
         .await;
     let mut captures = Vec::new();
     for n in 0..STUDENTS {
-        let student = app.student(&format!("openid-keyboard-{n}")).await;
-        let (status, opened) = app
-            .post(
-                "/api/v1/captures",
-                &student,
-                json!({"school": SCHOOL_NAME, "student_number": format!("20269000{n:02}")}),
+        let (_, capture) = app
+            .submitted_by_student_number(
+                &format!("openid-keyboard-{n}"),
+                SCHOOL_NAME,
+                &format!("20269000{n:02}"),
             )
             .await;
-        assert_eq!(status, 201, "{opened}");
-        let capture = opened["capture_id"].as_str().unwrap().to_string();
-        let photo = app.standard_photo_of(&capture, &student).await;
-        app.submit(&student, &capture, &photo).await;
         captures.push(capture);
     }
     captures
@@ -104,19 +60,7 @@ async fn a_reviewer_reviews_ten_captures_by_keyboard_in_chromium() {
     };
     let captures = ten_captures_in_review(&app).await;
     let outcome = review_by_keyboard(&app, &browser, &captures).await;
-    if let Err(failure) = &outcome {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-failures");
-        let _ = std::fs::create_dir_all(&dir);
-        if let Ok(png) = browser.screenshot().await {
-            let _ = std::fs::write(dir.join("review-by-keyboard.png"), png);
-        }
-        let _ = browser.clone().close().await;
-        panic!(
-            "{failure:#} (screenshot: {})",
-            dir.join("review-by-keyboard.png").display()
-        );
-    }
-    browser.close().await.unwrap();
+    close(browser, outcome, "review-by-keyboard").await;
 
     let mut approved = 0;
     let mut rejected = Vec::new();

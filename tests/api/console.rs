@@ -3,11 +3,10 @@
 //! with reasons, the same-photo warning), and what is refused: forms without the session's
 //! anti-forgery token, students, roles the page is not for, no session at all.
 
-use crate::api_support::console::{browser, csrf_of, sign_in};
+use crate::api_support::console::{browser, csrf_of, get, post, sign_in, Page};
 use crate::api_support::*;
 use crate::support::Backend;
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::json;
 
 on_both_stores!(
@@ -16,55 +15,6 @@ on_both_stores!(
     an_admin_lifts_a_guessing_lock_on_the_admin_page_and_no_one_else_opens_it,
     a_refused_decision_lets_go_of_the_next_capture_it_claimed,
 );
-
-struct Page {
-    status: StatusCode,
-    location: String,
-    set_cookie: String,
-    body: String,
-}
-
-async fn page(response: reqwest::Response) -> Page {
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    Page {
-        status: response.status(),
-        location: header(LOCATION),
-        set_cookie: header(SET_COOKIE),
-        body: response.text().await.unwrap(),
-    }
-}
-
-async fn get(app: &TestApp, path: &str, cookie: &str) -> Page {
-    page(
-        browser()
-            .get(app.url(path))
-            .header(COOKIE, cookie)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
-async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
-    page(
-        browser()
-            .post(app.url(path))
-            .header(COOKIE, cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
 
 /// The `<section>` of the given class.
 fn section_of<'a>(html: &'a str, class: &str) -> &'a str {

@@ -32,7 +32,7 @@ const WANG: Student = Student {
 /// The student's capture, approved by the reviewer; answers the capture id.
 async fn approved(app: &TestApp, openid: &str, student: &Student) -> String {
     let capture = submitted(app, openid, student).await;
-    approve(app, &capture).await;
+    app.approve(&capture).await;
     capture
 }
 
@@ -43,18 +43,6 @@ async fn submitted(app: &TestApp, openid: &str, student: &Student) -> String {
     let photo = app.standard_photo_of(&capture, &token).await;
     app.submit(&token, &capture, &photo).await;
     capture
-}
-
-async fn approve(app: &TestApp, capture: &str) {
-    let reviewer = app.staff("reviewer").await;
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/review/captures/{capture}/approve"),
-            &reviewer,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
 }
 
 /// Downloads the package; answers its file name and bytes.
@@ -238,7 +226,7 @@ async fn a_batch_package_names_each_approved_photo_by_id_number_and_delivers_it_
     assert_eq!(status_of(&app, &waiting).await["status"], "in_review");
 
     // Approved after the package was made: not in it, still waiting for the next one.
-    approve(&app, &waiting).await;
+    app.approve(&waiting).await;
     let (_, again) = download(&app, &admin, &package_id).await;
     assert_eq!(again, zip, "a package is the same bytes at every download");
     assert_eq!(status_of(&app, &waiting).await["status"], "approved");

@@ -26,6 +26,7 @@ mod floods;
 mod idempotency;
 mod payments;
 mod photos;
+mod print_console;
 mod prints;
 mod progress;
 mod refunds;

@@ -1,7 +1,8 @@
 //! The staff console as a browser without script uses it: cookies sent by hand, redirects
 //! looked at, not followed.
 
-use reqwest::header::{LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
 
 use super::{TestApp, STAFF_PASSWORD};
 
@@ -13,7 +14,8 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-/// Signs in through the form; the session cookie as a `Cookie` header.
+/// Signs in through the form (landing on the page the role starts at); the session cookie as
+/// a `Cookie` header.
 pub async fn sign_in(app: &TestApp, username: &str) -> String {
     let signed_in = browser()
         .post(app.url("/console/sign-in"))
@@ -23,7 +25,12 @@ pub async fn sign_in(app: &TestApp, username: &str) -> String {
         .unwrap();
     let header = |name| signed_in.headers()[name].to_str().unwrap().to_string();
     assert_eq!(signed_in.status(), 303);
-    assert_eq!(header(LOCATION), "/console/review");
+    let home = if username == "courier" {
+        "/console/print"
+    } else {
+        "/console/review"
+    };
+    assert_eq!(header(LOCATION), home);
     header(SET_COOKIE).split(';').next().unwrap().to_string()
 }
 
@@ -34,4 +41,68 @@ pub fn csrf_of(html: &str) -> String {
         .expect("a form with a token")
         + 19;
     html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// A console page (or file) as the browser got it.
+pub struct Page {
+    pub status: StatusCode,
+    pub location: String,
+    pub set_cookie: String,
+    pub content_type: String,
+    /// The body as text (lossily, for a file).
+    pub body: String,
+    pub bytes: Vec<u8>,
+}
+
+pub async fn page(response: reqwest::Response) -> Page {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (status, location, set_cookie, content_type) = (
+        response.status(),
+        header(LOCATION),
+        header(SET_COOKIE),
+        header(CONTENT_TYPE),
+    );
+    let bytes = response.bytes().await.unwrap().to_vec();
+    Page {
+        status,
+        location,
+        set_cookie,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
+    }
+}
+
+/// A page, with the session's cookie.
+pub async fn get(app: &TestApp, path: &str, cookie: &str) -> Page {
+    page(
+        browser()
+            .get(app.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// A form posted with the session's cookie (fields may repeat).
+pub async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+    page(
+        browser()
+            .post(app.url(path))
+            .header(COOKIE, cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 
 pub mod chromium;
 pub mod console;
+pub mod in_chromium;
 pub mod moto;
 pub mod tools;
 pub mod wechat_pay;
@@ -657,6 +658,13 @@ impl TestApp {
         backgrounds: &[&str],
         rows: &str,
     ) {
+        let batch = json!({"price_fen": 0, "backgrounds": backgrounds});
+        self.school_with_batch(school, category, batch, rows).await;
+    }
+
+    /// A school collecting for one category in one batch (`batch`: the batch's fields but its
+    /// school and category), and its roster, set up over the API as an admin would.
+    pub async fn school_with_batch(&self, school: &str, category: &str, batch: Value, rows: &str) {
         let admin = self.staff("admin").await;
         let (status, body) = self
             .post(
@@ -666,13 +674,10 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        let (status, body) = self
-            .post(
-                "/api/v1/admin/batches",
-                &admin,
-                json!({"school": school, "education_type": category, "price_fen": 0, "backgrounds": backgrounds}),
-            )
-            .await;
+        let mut batch = batch;
+        batch["school"] = json!(school);
+        batch["education_type"] = json!(category);
+        let (status, body) = self.post("/api/v1/admin/batches", &admin, batch).await;
         assert_eq!(status, 201, "{body}");
         let imported = self
             .client
@@ -684,6 +689,43 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(imported.status(), 200);
+    }
+
+    /// A student (signed in as `openid`) who proves who they are by their student number at
+    /// `school`, photographs themselves and hands the photo in; answers their token and the
+    /// capture.
+    pub async fn submitted_by_student_number(
+        &self,
+        openid: &str,
+        school: &str,
+        student_number: &str,
+    ) -> (String, String) {
+        let student = self.student(openid).await;
+        let (status, opened) = self
+            .post(
+                "/api/v1/captures",
+                &student,
+                json!({"school": school, "student_number": student_number}),
+            )
+            .await;
+        assert_eq!(status, 201, "{opened}");
+        let capture = opened["capture_id"].as_str().unwrap().to_string();
+        let photo = self.standard_photo_of(&capture, &student).await;
+        self.submit(&student, &capture, &photo).await;
+        (student, capture)
+    }
+
+    /// A reviewer approves the capture's photo.
+    pub async fn approve(&self, capture: &str) {
+        let reviewer = self.staff("reviewer").await;
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/review/captures/{capture}/approve"),
+                &reviewer,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
 
     /// Sends a standard photo for review, as the student; it is accepted.

@@ -13,14 +13,20 @@
 //! - [`deliveries`]: admins' 学信网 delivery: a package per batch, its ZIP, who downloaded it.
 //! - [`progress`]: admins' collection progress per batch or school, the students behind each
 //!   count, and their CSV.
+//! - [`printing`]: print staff's pages: orders to print picked into a run (its PDF of sheets and
+//!   packing list, its labels, marked printed at once), shipping by hand or by a carrier's CSV,
+//!   shipped orders found again.
 //! - [`page`]: the layout, the headers every page carries, refusals as pages.
 //!
-//! Roles are those of the API: reviewers and admins review, only admins open `/console/admin`,
-//! `/console/deliveries` and `/console/progress`; a student's token never opens a page.
+//! Roles are those of the API: reviewers and admins review, print staff and admins print and
+//! ship (`/console/print`, `/console/ship`, `/console/shipped`), only admins open
+//! `/console/admin`, `/console/deliveries` and `/console/progress`; a student's token never
+//! opens a page.
 
 mod admin;
 mod deliveries;
 mod page;
+mod printing;
 mod progress;
 mod queue;
 mod review;
@@ -91,7 +97,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(deliveries::completed)),
             )
             .service(resource("/progress").route(web::get().to(progress::page)))
-            .service(resource("/progress/students").route(web::get().to(progress::students))),
+            .service(resource("/progress/students").route(web::get().to(progress::students)))
+            .service(resource("/print").route(web::get().to(printing::to_print)))
+            .service(resource("/print/run").route(web::post().to(printing::run)))
+            .service(resource("/print/run/sheets").route(web::post().to(printing::sheets)))
+            .service(resource("/print/run/labels").route(web::post().to(printing::run_labels)))
+            .service(resource("/print/run/printed").route(web::post().to(printing::printed)))
+            .service(resource("/ship").route(web::get().to(printing::to_ship)))
+            .service(resource("/ship/file").route(web::post().to(printing::ship_file)))
+            .service(resource("/ship/{order_id}").route(web::post().to(printing::ship)))
+            .service(resource("/ship/{order_id}/label").route(web::get().to(printing::label)))
+            .service(resource("/shipped").route(web::get().to(printing::shipped))),
     );
 }
 

@@ -33,10 +33,17 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
             }
             body {
                 header {
-                    a.brand href="/console/review" { "photo-ledger 工作台" }
+                    a.brand href=(who.map_or("/console/review", |(caller, _)| home(caller.role))) { "photo-ledger 工作台" }
                     @if let Some((caller, csrf)) = who {
                         nav {
-                            a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" }
+                            @if matches!(caller.role, Role::Reviewer | Role::Admin) {
+                                a href="/console/review" { "审核" } " " a href="/console/queue" { "队列" }
+                            }
+                            @if matches!(caller.role, Role::Courier | Role::Admin) {
+                                " " a href="/console/print" { "打印" }
+                                " " a href="/console/ship" { "发货" }
+                                " " a href="/console/shipped" { "已发货" }
+                            }
                             @if caller.role == Role::Admin {
                                 " " a href="/console/progress" { "进度" }
                                 " " a href="/console/deliveries" { "交付" }
@@ -53,6 +60,14 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                 main { (body) }
             }
         }
+    }
+}
+
+/// Where a staff member starts: print staff at the orders to print, everyone else at review.
+pub fn home(role: Role) -> &'static str {
+    match role {
+        Role::Courier => "/console/print",
+        _ => "/console/review",
     }
 }
 
@@ -134,5 +149,6 @@ page_errors_from!(
     crate::photos::PhotoServiceError,
     photo_ledger_projections::ProjectionError,
     crate::accounts::staff::StaffError,
-    crate::delivery::DeliveryError
+    crate::delivery::DeliveryError,
+    crate::printing::PrintingError
 );

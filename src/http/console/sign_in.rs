@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{layout, respond, see_other, PageError};
+use super::page::{home, layout, respond, see_other, PageError};
 use super::session::{self, Session};
 use crate::http::auth::sign_in_staff;
 use crate::http::error::ApiError;
@@ -53,7 +53,7 @@ pub async fn form() -> HttpResponse {
     sign_in_page(StatusCode::OK, None)
 }
 
-/// `POST /console/sign-in`: on success the session cookie, and the review page.
+/// `POST /console/sign-in`: on success the session cookie, and the page the role starts at.
 pub async fn sign_in(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -62,7 +62,7 @@ pub async fn sign_in(
     let SignInForm { username, password } = form.into_inner();
     match sign_in_staff(&state, &request, username, password).await {
         Ok(issued) => {
-            let mut answer = see_other("/console/review");
+            let mut answer = see_other(home(issued.role));
             answer
                 .add_cookie(&session::start(&request, &issued))
                 .map_err(|e| ApiError::bug(&format!("session cookie: {e}")))?;
