@@ -9,7 +9,7 @@ use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{limit_within, Admins, Auth};
 use crate::eligibility::cohort::{Cohort, Found};
 use crate::http::state::AppState;
-use crate::progress;
+use crate::progress::{self, Export};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,7 +56,7 @@ pub struct StudentsQuery {
     /// `in_review`, `rejected`, `approved` or `delivered`.
     #[param(value_type = String)]
     stage: Stage,
-    /// `json` (the default) or `csv`.
+    /// `json` (the default), `csv` or `xlsx`.
     format: Option<String>,
     /// 1 to 100000; 10000 when absent.
     #[param(minimum = 1, maximum = 100000)]
@@ -69,7 +69,7 @@ struct StudentsAnswer {
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/progress/students", tag = "admins", params(StudentsQuery), security(("bearer" = [])),
-    responses((status = 200, description = "`{students: [{student_number, name, education_type, capture_id, status, status_label, paid_at, photographed_at, submitted_at, decided_at}]}` by student number, or the same as CSV (`text/csv`, UTF-8 with a byte-order mark)", body = Object),
+    responses((status = 200, description = "`{students: [{student_number, name, education_type, capture_id, status, status_label, paid_at, photographed_at, submitted_at, decided_at}]}` by student number, or the same as CSV (`text/csv`, UTF-8 with a byte-order mark) or as an Excel workbook", body = Object),
         (status = 404, description = "`eligibility.unknown_batch`, `eligibility.unknown_school`", body = ErrorBody), (status = "4XX", body = ErrorBody)))]
 /// `GET /admin/progress/students?batch=|school=&stage=&format=`: the students behind one count.
 pub async fn students(
@@ -77,15 +77,11 @@ pub async fn students(
     _caller: Auth<Admins>,
     query: web::Query<StudentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(ApiError::with_message(
-                ApiCode::InvalidQuery,
-                "format 只能为 json 或 csv",
-            ))
-        }
+    let export = match query.format.as_deref() {
+        None | Some("json") => None,
+        Some(format) => Some(Export::parse(format).ok_or_else(|| {
+            ApiError::with_message(ApiCode::InvalidQuery, "format 只能为 json、csv 或 xlsx")
+        })?),
     };
     let limit = limit_within(query.limit, 10_000, 100_000)?;
     let db = state.ledger.db();
@@ -94,22 +90,34 @@ pub async fn students(
         .await?;
     let students =
         collection_progress::students(db, progress::scope(&cohort), query.stage, limit).await?;
-    if !csv {
-        return Ok(HttpResponse::Ok().json(StudentsAnswer { students }));
+    match export {
+        None => Ok(HttpResponse::Ok().json(StudentsAnswer { students })),
+        Some(export) => exported(export, &cohort, query.stage, &students),
     }
+}
+
+/// The students behind a count as a file to take away, named by batch (or `school`) and stage.
+pub fn exported(
+    export: Export,
+    cohort: &Found,
+    stage: Stage,
+    students: &[StudentProgress],
+) -> Result<HttpResponse, ApiError> {
+    let body = export.write(students).map_err(|e| ApiError::internal(&e))?;
+    let batch = cohort
+        .batch
+        .as_ref()
+        .map_or("school", |b| b.feature_code.as_str());
     Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
+        .content_type(export.content_type())
         .insert_header((
             "content-disposition",
             format!(
-                "attachment; filename=\"progress-{}-{}.csv\"",
-                cohort
-                    .batch
-                    .as_ref()
-                    .map_or("school", |b| b.feature_code.as_str()),
-                query.stage.code()
+                "attachment; filename=\"progress-{batch}-{}.{}\"",
+                stage.code(),
+                export.extension()
             ),
         ))
         .insert_header(("cache-control", "no-store"))
-        .body(progress::csv(&students)))
+        .body(body))
 }

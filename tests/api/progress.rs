@@ -1,7 +1,7 @@
 //! Collection progress over real HTTP: after a scripted day of students at every stage, the
 //! counts equal a count made straight from the log (and the roster), before and after the
-//! views are rebuilt by `photo-ledger replay`; the lists and the CSV behind the counts; the
-//! console page; who may see it.
+//! views are rebuilt by `photo-ledger replay`; the lists, the CSV and the workbook behind the
+//! counts; the console page; who may see it.
 
 use std::collections::BTreeSet;
 
@@ -190,7 +190,7 @@ async fn progress_counts_what_the_log_says_before_and_after_a_replay(backend: Ba
         .await;
     assert_eq!(school["counts"]["verified"], 5, "{school}");
 
-    // The students behind a count, and as CSV.
+    // The students behind a count, and as CSV (as an Excel workbook below, from the console).
     let listed = |stage: &'static str| {
         let app = &app;
         let admin = admin.clone();
@@ -274,6 +274,25 @@ async fn progress_counts_what_the_log_says_before_and_after_a_replay(backend: Ba
         .await
         .unwrap();
     assert!(list.contains(OUYANG.name), "{list}");
+    // The same students as an Excel workbook, from the console.
+    let workbook = browser
+        .get(app.url(&format!(
+            "/console/progress/students?batch={batch}&stage=not_photographed&format=xlsx"
+        )))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        workbook.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = workbook.bytes().await.unwrap().to_vec();
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::Reader::new(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut workbook, "学生").unwrap();
+    let numbers: Vec<String> = sheet.rows().skip(1).map(|row| row[0].to_string()).collect();
+    assert_eq!(numbers, [LI.number, WANG.number]);
 
     // Rebuilt from the log, the view counts the same.
     let mut replay = app.photo_ledger();

@@ -1,5 +1,6 @@
 //! Admins' collection progress page: pick a batch (or a whole school), see how far its students
-//! have got, open the list behind any count, or take it away as CSV to chase students with.
+//! have got, open the list behind any count, or take it away as an Excel workbook or CSV to chase
+//! students with.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -14,12 +15,13 @@ use crate::eligibility::cohort::{Cohort, Found};
 use crate::eligibility::{batches, schools};
 use crate::http::error::{ApiCode, ApiError};
 use crate::http::extract::Admins;
+use crate::http::progress::exported;
 use crate::http::state::AppState;
-use crate::progress;
+use crate::progress::{self, Export};
 
-/// Most students a list shows on the page; the CSV has them all.
+/// Most students a list shows on the page; the files have them all.
 const LISTED: i64 = 500;
-/// Most students a CSV holds.
+/// Most students a file holds.
 const EXPORTED: i64 = 100_000;
 
 #[derive(Deserialize)]
@@ -112,7 +114,9 @@ pub async fn page(
                             td {
                                 a href={ "/console/progress/students?" (again) "&stage=" (stage.code()) } { "名单" }
                                 " · "
-                                a href={ "/console/progress/students?" (again) "&stage=" (stage.code()) "&format=csv" } { "导出 CSV" }
+                                a href={ "/console/progress/students?" (again) "&stage=" (stage.code()) "&format=xlsx" } { "Excel" }
+                                " · "
+                                a href={ "/console/progress/students?" (again) "&stage=" (stage.code()) "&format=csv" } { "CSV" }
                             }
                         }
                     }
@@ -171,43 +175,32 @@ pub struct StudentsQuery {
     batch: Option<String>,
     school: Option<String>,
     stage: Stage,
-    /// `csv` for the file.
+    /// `csv` or `xlsx` for the file.
     format: Option<String>,
 }
 
 /// `GET /console/progress/students?batch=|school=&stage=&format=`: the students behind a
-/// count, as a page or as CSV.
+/// count, as a page or as a file (`xlsx`, `csv`).
 pub async fn students(
     state: web::Data<AppState>,
     session: Session<Admins>,
     query: web::Query<StudentsQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let csv = match query.format.as_deref() {
-        None => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(ApiError::with_message(ApiCode::InvalidQuery, "format 只能为 csv").into())
-        }
+    let export = match query.format.as_deref() {
+        None => None,
+        Some(format) => Some(Export::parse(format).ok_or_else(|| {
+            ApiError::with_message(ApiCode::InvalidQuery, "format 只能为 csv 或 xlsx")
+        })?),
     };
     let db = state.ledger.db();
     let found = Cohort::parse(query.batch.as_deref(), query.school.as_deref())?
         .find(db)
         .await?;
-    let limit = if csv { EXPORTED } else { LISTED };
+    let limit = if export.is_some() { EXPORTED } else { LISTED };
     let students =
         collection_progress::students(db, progress::scope(&found), query.stage, limit).await?;
-    if csv {
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                "content-disposition",
-                format!(
-                    "attachment; filename=\"progress-{}.csv\"",
-                    query.stage.code()
-                ),
-            ))
-            .insert_header(("cache-control", "no-store"))
-            .body(progress::csv(&students)));
+    if let Some(export) = export {
+        return Ok(exported(export, &found, query.stage, &students)?);
     }
     let again = ProgressQuery::again(&found);
     let when = |at: &Option<chrono::DateTime<chrono::Utc>>| {
@@ -220,6 +213,8 @@ pub async fn students(
         p {
             a href={ "/console/progress?" (again) } { "← " (found.title()) }
             " · "
+            a href={ "/console/progress/students?" (again) "&stage=" (query.stage.code()) "&format=xlsx" } { "导出 Excel" }
+            " · "
             a href={ "/console/progress/students?" (again) "&stage=" (query.stage.code()) "&format=csv" } { "导出 CSV" }
         }
         section.card.students {
@@ -227,7 +222,7 @@ pub async fn students(
                 p { "没有学生。" }
             } @else {
                 @if students.len() as i64 == LISTED {
-                    p.muted { "只显示前 " (LISTED) " 人，全部名单请导出 CSV。" }
+                    p.muted { "只显示前 " (LISTED) " 人，全部名单请导出 Excel 或 CSV。" }
                 }
                 table {
                     tr { th { "学号" } th { "姓名" } th { "学历类别" } th { "状态" } th { "缴费" } th { "拍照" } th { "提交" } th { "审核" } }
