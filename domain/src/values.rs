@@ -88,6 +88,27 @@ impl Fen {
         self.0
     }
 
+    /// An amount as staff type it in yuan: `25`, `25.5`, `25.50`, `0.8` (`¥` and spaces
+    /// allowed); `None` for anything else, more than two decimals included.
+    pub fn from_yuan(text: &str) -> Option<Fen> {
+        let text = text.trim().trim_start_matches(['¥', '￥']).trim();
+        let (yuan, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if yuan.is_empty() || !digits(yuan) || !digits(fraction) || fraction.len() > 2 {
+            return None;
+        }
+        let cents = match fraction.len() {
+            0 => 0,
+            1 => fraction.parse::<u64>().ok()? * 10,
+            _ => fraction.parse::<u64>().ok()?,
+        };
+        yuan.parse::<u64>()
+            .ok()?
+            .checked_mul(100)?
+            .checked_add(cents)
+            .map(Fen)
+    }
+
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }
@@ -221,6 +242,35 @@ impl PrintLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_typed_in_yuan_are_read_to_the_fen() {
+        for (typed, fen) in [
+            ("25", 2500),
+            ("25.5", 2550),
+            (" ¥25.50 ", 2550),
+            ("￥0.08", 8),
+            ("0", 0),
+        ] {
+            assert_eq!(Fen::from_yuan(typed), Some(Fen::new(fen)), "{typed}");
+        }
+        for typed in [
+            "",
+            ".5",
+            "25.505",
+            "-1",
+            "2 5",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(Fen::from_yuan(typed), None, "{typed}");
+        }
+        assert_eq!(
+            Fen::from_yuan("25."),
+            Some(Fen::new(2500)),
+            "a trailing point"
+        );
+    }
 
     #[test]
     fn backgrounds_parse_names_and_hex_colours() {

@@ -77,16 +77,7 @@ pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, El
     school.require_category(education_type)?;
     let batch_id = uuid::Uuid::new_v4().to_string();
     let policy = &new.policy;
-    let backgrounds = policy
-        .backgrounds
-        .iter()
-        .map(Background::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let paper_prints_fen = policy
-        .paper_prints
-        .map(|offer| fen_to_db(offer.price_per_sheet_fen))
-        .transpose()?;
+    let (backgrounds, paper_prints_fen) = stored(policy)?;
     for _ in 0..CODE_DRAWS {
         let code = FeatureCode::generate(|n| rand::thread_rng().gen_range(0..n));
         let inserted = on_db!(db, pool => sqlx::query(
@@ -117,6 +108,82 @@ pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, El
     Err(EligibilityError::InvalidInput(
         "未能生成未被占用的特征码，请重试".into(),
     ))
+}
+
+/// A policy's backgrounds and paper-print price as the `batches` table stores them.
+fn stored(policy: &BatchPolicy) -> Result<(String, Option<i64>), EligibilityError> {
+    let backgrounds = policy
+        .backgrounds
+        .iter()
+        .map(Background::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let paper_prints_fen = policy
+        .paper_prints
+        .map(|offer| fen_to_db(offer.price_per_sheet_fen))
+        .transpose()?;
+    Ok((backgrounds, paper_prints_fen))
+}
+
+/// Whether any student has proved who they are in the batch: from then on its policy is part
+/// of their captures (each capture keeps the policy it was verified under).
+pub async fn in_use(db: &Db, batch_id: &str) -> Result<bool, EligibilityError> {
+    let used: Option<(String,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT capture_id FROM collection_progress WHERE batch_id = $1 LIMIT 1")
+        .bind(batch_id)
+        .fetch_optional(pool)
+        .await)?;
+    Ok(used.is_some())
+}
+
+/// Changes a batch's policy and deadline, while no student has been verified in it.
+pub async fn edit(
+    db: &Db,
+    batch_id: &str,
+    policy: &BatchPolicy,
+    closes_at: Option<DateTime<Utc>>,
+) -> Result<Batch, EligibilityError> {
+    let batch = by_id(db, batch_id)
+        .await?
+        .ok_or_else(|| EligibilityError::UnknownBatch(batch_id.to_string()))?;
+    if in_use(db, batch_id).await? {
+        return Err(EligibilityError::BatchInUse(batch.feature_code.to_string()));
+    }
+    let (backgrounds, paper_prints_fen) = stored(policy)?;
+    on_db!(db, pool => sqlx::query(
+        "UPDATE batches SET price_fen = $2, pay_before_upload = $3, album_allowed = $4,
+                backgrounds = $5, paper_prints_fen = $6, closes_at = $7
+          WHERE batch_id = $1")
+        .bind(batch_id)
+        .bind(fen_to_db(policy.price_fen)?)
+        .bind(policy.pay_before_upload)
+        .bind(policy.album_allowed)
+        .bind(&backgrounds)
+        .bind(paper_prints_fen)
+        .bind(closes_at)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    by_id(db, batch_id)
+        .await?
+        .ok_or(EligibilityError::UnknownBatch(
+            batch.feature_code.to_string(),
+        ))
+}
+
+/// Closes a batch now; one already closed keeps the moment it closed.
+pub async fn close(db: &Db, batch_id: &str, now: DateTime<Utc>) -> Result<Batch, EligibilityError> {
+    on_db!(db, pool => sqlx::query(
+        "UPDATE batches SET closes_at = $2
+          WHERE batch_id = $1 AND (closes_at IS NULL OR closes_at > $2)")
+        .bind(batch_id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    by_id(db, batch_id)
+        .await?
+        .ok_or_else(|| EligibilityError::UnknownBatch(batch_id.to_string()))
 }
 
 fn fen_to_db(fen: Fen) -> Result<i64, EligibilityError> {

@@ -29,6 +29,8 @@ pub enum EligibilityError {
         feature_code: String,
         closed_at: DateTime<Utc>,
     },
+    #[error("batch {0} has verified students: its policy can no longer change")]
+    BatchInUse(String),
     #[error("no open batch for {education_type} at {school}")]
     NoOpenBatch {
         school: String,
@@ -84,6 +86,7 @@ impl EligibilityError {
             InvalidFeatureCode(_) => "eligibility.invalid_feature_code",
             UnknownBatch(_) => "eligibility.unknown_batch",
             BatchClosed { .. } => "eligibility.batch_closed",
+            BatchInUse(_) => "eligibility.batch_in_use",
             NoOpenBatch { .. } => "eligibility.no_open_batch",
             InvalidLastFour(_) => "eligibility.invalid_last4",
             CodeInvalid(CodeError::Outdated) => "eligibility.code_outdated",
@@ -116,6 +119,11 @@ impl EligibilityError {
             InvalidFeatureCode(_) => "特征码为 6 位字母或数字，请核对后重新输入".into(),
             UnknownBatch(_) => "特征码不存在，请核对学校通知中的特征码".into(),
             BatchClosed { .. } => "本批次采集已截止".into(),
+            BatchInUse(code) => {
+                format!(
+                    "批次 {code} 已有学生完成验证，收费与采集规则不能再修改；如需调整请新建批次"
+                )
+            }
             NoOpenBatch { .. } => "学校目前没有进行中的照片采集".into(),
             InvalidLastFour(_) => {
                 "请输入证件号码的后四位（括号算作字符，如 A123456(7) 输入 6(7)）".into()

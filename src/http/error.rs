@@ -283,7 +283,9 @@ impl From<EligibilityError> for ApiError {
             Ledger(_) | Store(_) => return Self::unavailable(e.code(), e.message(), &e),
             SigningKey(_) => return Self::internal(&e),
             Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ClaimedByAnother | BatchClosed { .. } | NoOpenBatch { .. } => StatusCode::CONFLICT,
+            ClaimedByAnother | BatchClosed { .. } | BatchInUse(_) | NoOpenBatch { .. } => {
+                StatusCode::CONFLICT
+            }
             UnknownSchool(_) | UnknownBatch(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };

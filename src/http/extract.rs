@@ -176,19 +176,37 @@ impl FromRequest for CommandContext {
 }
 
 /// A list route's `limit`: 50 when absent, refused outside 1 to 500.
+/// One field of a multipart form.
+pub struct FormField {
+    pub bytes: Vec<u8>,
+    /// The name of the file it was sent as, if it was one.
+    pub file_name: Option<String>,
+}
+
+impl FormField {
+    /// The field as text (a form's plain fields are).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
 /// A multipart form's fields by name, each read up to its cap in `caps`; a field not named
 /// there is refused, and one past its cap answers 413 with `too_large` and the cap.
 pub async fn multipart_fields(
     mut form: actix_multipart::Multipart,
     caps: &[(&str, usize)],
     too_large: &str,
-) -> Result<HashMap<String, Vec<u8>>, ApiError> {
+) -> Result<HashMap<String, FormField>, ApiError> {
     use futures::StreamExt;
     let malformed = |_| ApiError::with_message(ApiCode::BadRequest, "上传内容无法读取");
     let mut fields = HashMap::new();
     while let Some(field) = form.next().await {
         let mut field = field.map_err(malformed)?;
         let name = field.name().unwrap_or_default().to_string();
+        let file_name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(str::to_string);
         let Some(&(_, cap)) = caps.iter().find(|(n, _)| *n == name) else {
             return Err(ApiError::invalid(format!("未知的字段：{name}")));
         };
@@ -201,7 +219,7 @@ pub async fn multipart_fields(
             }
             bytes.extend_from_slice(&chunk);
         }
-        fields.insert(name, bytes);
+        fields.insert(name, FormField { bytes, file_name });
     }
     Ok(fields)
 }

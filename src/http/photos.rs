@@ -53,14 +53,15 @@ impl From<PhotoResult> for PhotoUploaded {
 async fn read_form(form: Multipart, limit: usize) -> Result<(Vec<u8>, PhotoSource), ApiError> {
     let mut fields =
         multipart_fields(form, &[("photo", limit), ("source", 16)], "照片文件太大").await?;
-    let source = match fields.get("source").map(Vec::as_slice) {
+    let source = match fields.get("source").map(|f| f.bytes.as_slice()) {
         None | Some(b"camera") => PhotoSource::Camera,
         Some(b"album") => PhotoSource::Album,
         Some(_) => return Err(ApiError::invalid("source 须为 camera 或 album")),
     };
     let photo = fields
         .remove("photo")
-        .ok_or_else(|| ApiError::invalid("请上传照片（字段 photo）"))?;
+        .ok_or_else(|| ApiError::invalid("请上传照片（字段 photo）"))?
+        .bytes;
     Ok((photo, source))
 }
 

@@ -32,3 +32,4 @@ mod progress;
 mod refunds;
 mod review;
 mod same_photos;
+mod schools_console;

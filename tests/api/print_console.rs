@@ -7,10 +7,9 @@
 
 use anyhow::{ensure, Context};
 use fantoccini::{Client, Locator};
-use reqwest::header::COOKIE;
 use serde_json::{json, Value};
 
-use crate::api_support::console::{browser, csrf_of, get, page, post, sign_in, Page};
+use crate::api_support::console::{csrf_of, get, post, sign_in, upload, Page};
 use crate::api_support::in_chromium::{chromium, close, until_at};
 use crate::api_support::*;
 use crate::support::Backend;
@@ -313,22 +312,16 @@ async fn print_and_ship(
     Ok(())
 }
 
-async fn upload(app: &TestApp, cookie: &str, csrf: &str, csv: String) -> Page {
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf.to_string())
-        .text("carrier", "顺丰速运")
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("waybills.csv"),
-        );
-    page(
-        browser()
-            .post(app.url("/console/ship/file"))
-            .header(COOKIE, cookie)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap(),
+/// A carrier's file, uploaded on the ship page.
+async fn upload_waybills(app: &TestApp, cookie: &str, csrf: &str, csv: String) -> Page {
+    let fields = [("csrf", csrf), ("carrier", "顺丰速运")];
+    upload(
+        app,
+        "/console/ship/file",
+        cookie,
+        &fields,
+        "waybills.csv",
+        csv.into_bytes(),
     )
     .await
 }
@@ -429,7 +422,7 @@ async fn print_staff_filter_mark_ship_and_find_orders_and_nothing_happens_twice(
         "订单号,运单号\n{},SF1000000001\n{},\n",
         orders[0].number, orders[1].number
     );
-    let refused = upload(&app, &courier, &csrf, bad).await;
+    let refused = upload_waybills(&app, &courier, &csrf, bad).await;
     assert_eq!(refused.status, 422);
     let text = refused.body.clone();
     assert!(
@@ -444,7 +437,7 @@ async fn print_staff_filter_mark_ship_and_find_orders_and_nothing_happens_twice(
         .zip(TRACKING)
         .map(|(o, t)| format!("{},{t}\n", o.number))
         .collect();
-    let shipped = upload(
+    let shipped = upload_waybills(
         &app,
         &courier,
         &csrf,
@@ -462,13 +455,13 @@ async fn print_staff_filter_mark_ship_and_find_orders_and_nothing_happens_twice(
     assert_eq!(shipped.status, 200, "{}", shipped.body.clone());
     assert!(shipped.body.clone().contains("发货 2 单"));
     assert_eq!(to_ship(&app).await, 0);
-    let again = upload(&app, &courier, &csrf, format!("订单号,运单号\n{good}")).await;
+    let again = upload_waybills(&app, &courier, &csrf, format!("订单号,运单号\n{good}")).await;
     assert_eq!(again.status, 200);
     assert!(
         again.body.clone().contains("发货 0 单")
             && again.body.clone().contains("此前已用该运单号发货")
     );
-    let other = upload(
+    let other = upload_waybills(
         &app,
         &courier,
         &csrf,

@@ -106,3 +106,30 @@ pub async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]
     )
     .await
 }
+
+/// A multipart form with `fields` and one file (`file`, sent as `file_name`), posted with the
+/// session's cookie, as the console's upload forms send it.
+pub async fn upload(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file_name: &str,
+    bytes: Vec<u8>,
+) -> Page {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    let file = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+    page(
+        browser()
+            .post(app.url(path))
+            .header(COOKIE, cookie)
+            .multipart(form.part("file", file))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}

@@ -11,6 +11,8 @@
 //! - [`admin`]: admins' page: the guessing locks (lifted early with a reason) and the
 //!   failed-verification log.
 //! - [`deliveries`]: admins' 学信网 delivery: a package per batch, its ZIP, who downloaded it.
+//! - [`schools`]: admins' schools and batches (made, policy edited before the first student,
+//!   closed) and roster uploads with every bad row by line.
 //! - [`progress`]: admins' collection progress per batch or school, the students behind each
 //!   count, and their CSV.
 //! - [`printing`]: print staff's pages: orders to print picked into a run (its PDF of sheets and
@@ -20,8 +22,8 @@
 //!
 //! Roles are those of the API: reviewers and admins review, print staff and admins print and
 //! ship (`/console/print`, `/console/ship`, `/console/shipped`), only admins open
-//! `/console/admin`, `/console/deliveries` and `/console/progress`; a student's token never
-//! opens a page.
+//! `/console/admin`, `/console/schools`, `/console/deliveries` and `/console/progress`; a
+//! student's token never opens a page.
 
 mod admin;
 mod deliveries;
@@ -30,6 +32,7 @@ mod printing;
 mod progress;
 mod queue;
 mod review;
+mod schools;
 mod session;
 mod sign_in;
 
@@ -107,7 +110,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/ship/file").route(web::post().to(printing::ship_file)))
             .service(resource("/ship/{order_id}").route(web::post().to(printing::ship)))
             .service(resource("/ship/{order_id}/label").route(web::get().to(printing::label)))
-            .service(resource("/shipped").route(web::get().to(printing::shipped))),
+            .service(resource("/shipped").route(web::get().to(printing::shipped)))
+            .service(
+                resource("/schools")
+                    .route(web::get().to(schools::list))
+                    .route(web::post().to(schools::add_school)),
+            )
+            .service(
+                resource("/schools/{school_id}/roster")
+                    .route(web::get().to(schools::roster_form))
+                    .route(web::post().to(schools::upload_roster)),
+            )
+            .service(resource("/batches").route(web::post().to(schools::add_batch)))
+            .service(
+                resource("/batches/{batch_id}")
+                    .route(web::get().to(schools::edit_form))
+                    .route(web::post().to(schools::edit)),
+            )
+            .service(resource("/batches/{batch_id}/close").route(web::post().to(schools::close))),
     );
 }
 

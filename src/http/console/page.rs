@@ -45,6 +45,7 @@ pub fn layout(title: &str, who: Option<(&Caller, &str)>, body: Markup) -> Markup
                                 " " a href="/console/shipped" { "已发货" }
                             }
                             @if caller.role == Role::Admin {
+                                " " a href="/console/schools" { "学校" }
                                 " " a href="/console/progress" { "进度" }
                                 " " a href="/console/deliveries" { "交付" }
                                 " " a href="/console/admin" { "管理" }

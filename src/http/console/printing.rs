@@ -21,7 +21,7 @@ use super::session::Session;
 use crate::china_time;
 use crate::eligibility::batches;
 use crate::http::error::{ApiCode, ApiError};
-use crate::http::extract::{multipart_fields, CommandContext, Couriers};
+use crate::http::extract::{multipart_fields, CommandContext, Couriers, FormField};
 use crate::http::state::AppState;
 use crate::payments::orders::out_trade_no;
 use crate::printing::{self, layout_name, FileShipped, Shipped, CARRIERS, MAX_RUN_ORDERS};
@@ -478,16 +478,18 @@ pub async fn ship_file(
         "运单文件太大",
     )
     .await?;
-    let text = |name: &str| {
-        String::from_utf8_lossy(fields.get(name).map_or(&[][..], Vec::as_slice)).into_owned()
-    };
+    let text = |name: &str| fields.get(name).map(FormField::text).unwrap_or_default();
     session.check(&state, &text("csrf"))?;
     let file = fields
         .get("file")
         .ok_or_else(|| ApiError::invalid("请选择运单文件（字段 file）"))?;
     let shipped = state
         .printing
-        .ship_file(&ctx.requester(&session.caller), &text("carrier"), file)
+        .ship_file(
+            &ctx.requester(&session.caller),
+            &text("carrier"),
+            &file.bytes,
+        )
         .await;
     let (status, body) = match shipped {
         FileShipped::Refused(bad) => (
