@@ -118,6 +118,10 @@ impl Application {
         )?;
         let wechat = WechatClient::new(&settings.api.wechat)?;
         let codes = settings.codes.verifier(&settings.store.data_dir)?;
+        let code_signer = settings
+            .codes
+            .issuing_signer(&settings.store.data_dir)?
+            .map(Arc::new);
         let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
         let mut background_tasks = ledger.projector().spawn();
         let instance_id = settings.api.http.instance_id(&settings.store.data_dir)?;
@@ -167,6 +171,7 @@ impl Application {
             ledger: ledger.clone(),
             deliveries: Deliveries::new(captures.clone(), photo_store),
             printing: Printing::new(captures.clone()),
+            code_signer,
             captures,
             tokens,
             wechat,

@@ -2,10 +2,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use photo_ledger_domain::identity::{mask_id, mask_name};
 
 use crate::configuration::Settings;
-use crate::eligibility::codes::{CodePayload, CodeSigner};
+use crate::eligibility::code_sheets;
+use crate::eligibility::codes::CodeSigner;
 use crate::eligibility::roster::{self, RosterStudent};
 use crate::eligibility::{qr, schools};
 use crate::startup::open_store;
@@ -94,50 +94,16 @@ fn write_codes(
 ) -> anyhow::Result<usize> {
     std::fs::create_dir_all(outdir)
         .with_context(|| format!("cannot create {}", outdir.display()))?;
-    let index_path = outdir.join("codes.csv");
-    let mut index = csv::Writer::from_path(&index_path)
-        .with_context(|| format!("cannot write {}", index_path.display()))?;
-    index.write_record([
-        "file",
-        "education_type",
-        "student_number",
-        "name_masked",
-        "id_masked",
-        "code",
-    ])?;
-    for student in students {
-        let payload = CodePayload {
-            school_id,
-            education_type: student.education_type.clone(),
-            student_number: student.student_number.clone(),
-        };
-        let token = signer.issue(&payload)?;
-        let file_name = format!(
-            "{}-{}.png",
-            safe_file_part(&student.education_type),
-            safe_file_part(&student.student_number)
-        );
-        let path = outdir.join(&file_name);
-        std::fs::write(&path, qr::render_png(&token)?)
+    let (files, index) = code_sheets::draw(signer, school_id, students)?;
+    for file in &files {
+        let path = outdir.join(&file.file_name);
+        std::fs::write(&path, &file.png)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        index.write_record([
-            file_name.as_str(),
-            &payload.education_type,
-            &payload.student_number,
-            &mask_name(&student.name),
-            &mask_id(student.id_number.as_str()),
-            &token,
-        ])?;
     }
-    index.flush()?;
-    Ok(students.len())
-}
-
-/// Letters (any script) and digits stay; anything a file system might mind becomes `_`.
-fn safe_file_part(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_alphanumeric() { c } else { '_' })
-        .collect()
+    let index_path = outdir.join(code_sheets::INDEX_FILE);
+    std::fs::write(&index_path, index)
+        .with_context(|| format!("cannot write {}", index_path.display()))?;
+    Ok(files.len())
 }
 
 async fn verify(args: VerifyArgs, settings: &Settings) -> anyhow::Result<()> {

@@ -393,6 +393,15 @@ impl CodeKeySettings {
         })
     }
 
+    /// The signer, unless this instance only verifies (a public key configured without a
+    /// signing key): it must not make up a key of its own then.
+    pub fn issuing_signer(&self, data_dir: &Path) -> Result<Option<CodeSigner>, SettingError> {
+        if self.public_key.is_some() && self.signing_key.is_none() {
+            return Ok(None);
+        }
+        self.signer(data_dir).map(Some)
+    }
+
     pub fn verifier(&self, data_dir: &Path) -> Result<CodeVerifier, SettingError> {
         let verifier = match (&self.public_key, &self.encryption_key) {
             (Some(public_key), Some(key)) => {

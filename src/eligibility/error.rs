@@ -60,6 +60,10 @@ pub enum EligibilityError {
     RosterMissingColumns(Vec<&'static str>),
     #[error("code signing key: {0}")]
     SigningKey(String),
+    #[error(
+        "this instance only verifies collection codes; they are issued where the signing key is"
+    )]
+    NotIssuingCodes,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("database: {0}")]
@@ -101,6 +105,7 @@ impl EligibilityError {
             RosterUnreadable(_) => "eligibility.roster_unreadable",
             RosterMissingColumns(_) => "eligibility.roster_missing_columns",
             SigningKey(_) => "eligibility.signing_key_invalid",
+            NotIssuingCodes => "eligibility.not_issuing_codes",
             Ledger(e) => e.code(),
             Store(_) => "eligibility.store_unavailable",
         }
@@ -147,6 +152,7 @@ impl EligibilityError {
             RosterUnreadable(detail) => format!("名单文件无法读取：{detail}"),
             RosterMissingColumns(columns) => format!("名单缺少列：{}", columns.join("、")),
             SigningKey(_) => "采集码签名密钥配置有误".into(),
+            NotIssuingCodes => "本服务实例只校验采集码，请在持有签名密钥的实例上下载".into(),
             Ledger(e) => e.message(),
             Store(_) => "服务暂时不可用，请稍后重试".into(),
         }
@@ -168,6 +174,7 @@ impl EligibilityError {
             EligibilityError::Store(_)
                 | EligibilityError::Ledger(_)
                 | EligibilityError::SigningKey(_)
+                | EligibilityError::NotIssuingCodes
         )
     }
 }

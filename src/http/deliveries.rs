@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use futures::{Stream, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use super::download::attachment;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{limit_within, Admins, Auth, CommandContext};
 use crate::delivery::{DeliveryError, Download, Package, PackageFile};
@@ -120,12 +121,5 @@ pub fn zip_response(
     let body = file.body.inspect_err(move |e| {
         tracing::error!(package_id, error = %ErrorChain(e), code = e.code(), "delivery package cut short");
     });
-    HttpResponse::Ok()
-        .content_type("application/zip")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"{}\"", file.package.file_name),
-        ))
-        .insert_header(("cache-control", "no-store"))
-        .streaming(body)
+    attachment("application/zip", &file.package.file_name).streaming(body)
 }

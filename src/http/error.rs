@@ -280,7 +280,9 @@ impl From<EligibilityError> for ApiError {
     fn from(e: EligibilityError) -> Self {
         use EligibilityError::*;
         let status = match &e {
-            Ledger(_) | Store(_) => return Self::unavailable(e.code(), e.message(), &e),
+            Ledger(_) | Store(_) | NotIssuingCodes => {
+                return Self::unavailable(e.code(), e.message(), &e)
+            }
             SigningKey(_) => return Self::internal(&e),
             Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ClaimedByAnother | BatchClosed { .. } | BatchInUse(_) | NoOpenBatch { .. } => {

@@ -11,6 +11,7 @@ pub mod control_chars;
 
 pub mod courier;
 pub mod deliveries;
+pub mod download;
 pub mod error;
 pub mod extract;
 pub mod health;

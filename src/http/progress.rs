@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use photo_ledger_projections::collection_progress::{self, Counts, Stage, StudentProgress};
 use serde::{Deserialize, Serialize};
 
+use super::download::attachment;
 use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{limit_within, Admins, Auth};
 use crate::eligibility::cohort::{Cohort, Found};
@@ -108,16 +109,6 @@ pub fn exported(
         .batch
         .as_ref()
         .map_or("school", |b| b.feature_code.as_str());
-    Ok(HttpResponse::Ok()
-        .content_type(export.content_type())
-        .insert_header((
-            "content-disposition",
-            format!(
-                "attachment; filename=\"progress-{batch}-{}.{}\"",
-                stage.code(),
-                export.extension()
-            ),
-        ))
-        .insert_header(("cache-control", "no-store"))
-        .body(body))
+    let file_name = format!("progress-{batch}-{}.{}", stage.code(), export.extension());
+    Ok(attachment(export.content_type(), &file_name).body(body))
 }

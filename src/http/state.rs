@@ -9,6 +9,7 @@ use crate::captures::status_reads::StatusReads;
 use crate::captures::Captures;
 use crate::configuration::ApiSettings;
 use crate::delivery::Deliveries;
+use crate::eligibility::codes::CodeSigner;
 use crate::eligibility::Verifier;
 use crate::http::token::TokenKeys;
 use crate::ledger::Ledger;
@@ -35,6 +36,9 @@ pub struct AppState {
     pub deliveries: Deliveries,
     /// Print runs, shipping and address labels.
     pub printing: Printing,
+    /// Issues collection codes for the console's download; `None` on an instance that only
+    /// verifies them.
+    pub code_signer: Option<Arc<CodeSigner>>,
     pub api: ApiSettings,
     /// This instance's name on the idempotency keys it holds.
     pub instance_id: String,

@@ -1,6 +1,7 @@
 //! Admins' schools and batches in the console, over real HTTP on both stores: a school and a
 //! batch made by form (amounts in yuan), a bad form refused, the policy edited, a roster uploaded
-//! with its bad rows shown by line and its good rows imported; once a student is verified in the
+//! with its bad rows shown by line and its good rows imported, its collection codes as one
+//! ZIP whose picture verifies a student; once a student is verified in the
 //! batch its policy no longer changes; the batch closed; nobody but admins opens the pages.
 
 use serde_json::Value;
@@ -181,13 +182,47 @@ async fn an_admin_sets_up_a_school_its_batch_and_roster_and_closes_the_batch(bac
     .await;
     assert!(imports.body.contains("名单.csv"), "{}", imports.body);
 
-    // A student verified in the batch: its policy is now theirs.
+    // The roster's collection codes: a picture per student and their index, in one ZIP.
+    let codes = post(
+        &app,
+        &format!("/console/schools/{school_id}/codes"),
+        &admin,
+        &[("csrf", &csrf), ("education_type", CATEGORY)],
+    )
+    .await;
+    assert_eq!(codes.content_type, "application/zip");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(codes.bytes)).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "codes.csv",
+            "自学考试-20267001.png",
+            "自学考试-20267003.png"
+        ]
+    );
+    let mut index = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("codes.csv").unwrap(), &mut index).unwrap();
+    assert!(
+        index.contains("自学考试-20267001.png,自学考试,20267001,控**甲,"),
+        "{index}"
+    );
+    assert!(
+        !index.contains("E9000001"),
+        "ID numbers are masked: {index}"
+    );
+    let mut png = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("自学考试-20267001.png").unwrap(), &mut png)
+        .unwrap();
+
+    // A student verified in the batch by that picture: the batch's policy is now theirs.
     let student = app.student("openid-console-school").await;
     let (status, opened) = app
         .post(
             "/api/v1/captures",
             &student,
-            serde_json::json!({"school": SCHOOL_NAME, "student_number": "20267001"}),
+            serde_json::json!({"feature_code": feature_code, "collection_code_image": data_encoding::BASE64.encode(&png), "id_last4": "0001"}),
         )
         .await;
     assert_eq!(status, 201, "{opened}");

@@ -121,6 +121,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(schools::roster_form))
                     .route(web::post().to(schools::upload_roster)),
             )
+            .service(resource("/schools/{school_id}/codes").route(web::post().to(schools::codes)))
             .service(resource("/batches").route(web::post().to(schools::add_batch)))
             .service(
                 resource("/batches/{batch_id}")

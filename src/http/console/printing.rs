@@ -20,6 +20,7 @@ use super::page::{layout, respond, see_other, PageError};
 use super::session::Session;
 use crate::china_time;
 use crate::eligibility::batches;
+use crate::http::download::attachment;
 use crate::http::error::{ApiCode, ApiError};
 use crate::http::extract::{multipart_fields, CommandContext, Couriers, FormField};
 use crate::http::state::AppState;
@@ -278,14 +279,7 @@ pub async fn run(
 }
 
 fn pdf(name: &str, body: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/pdf")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .insert_header(("cache-control", "no-store"))
-        .body(body)
+    attachment("application/pdf", name).body(body)
 }
 
 fn stamp() -> String {

@@ -15,8 +15,10 @@ use super::page::{layout, respond, see_other, PageError};
 use super::session::Session;
 use crate::china_time;
 use crate::eligibility::batches::{self, Batch, NewBatch};
+use crate::eligibility::code_sheets::{self, MAX_CODES_PER_ZIP};
 use crate::eligibility::roster::{self, ImportReport, ImportRequest, RowProblem};
 use crate::eligibility::{schools, EligibilityError};
+use crate::http::download::attachment;
 use crate::http::error::ApiError;
 use crate::http::extract::{multipart_fields, Admins, FormField};
 use crate::http::state::AppState;
@@ -409,6 +411,20 @@ pub async fn roster_form(
             }
         }
         section.card {
+            h2 { "采集码" }
+            p.muted { "每名学生一张二维码图片（学历类别-学号.png）和索引 codes.csv（姓名、证件号码已打码），打包为一个 ZIP，供学校下发给学生。一次最多 " (MAX_CODES_PER_ZIP) " 人。" }
+            form method="post" action={ "/console/schools/" (school.school_id) "/codes" } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label { "学历类别"
+                    select name="education_type" {
+                        option value="" { "全部" }
+                        @for c in &school.categories { option value=(c) { (c) } }
+                    }
+                }
+                button type="submit" { "下载采集码（ZIP）" }
+            }
+        }
+        section.card {
             h2 { "最近的导入" }
             @if imports.is_empty() {
                 p { "还没有导入过名单。" }
@@ -492,6 +508,55 @@ pub async fn upload_roster(
         status,
         import_report(&school.name, &school.school_id, &report),
     ))
+}
+
+#[derive(Deserialize)]
+pub struct CodesForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    education_type: String,
+}
+
+/// `POST /console/schools/{school_id}/codes` (`education_type`, or all): the roster's collection
+/// codes as one ZIP of QR pictures and `codes.csv`.
+pub async fn codes(
+    state: web::Data<AppState>,
+    session: Session<Admins>,
+    path: web::Path<String>,
+    form: web::Form<CodesForm>,
+) -> Result<HttpResponse, PageError> {
+    session.check(&state, &form.csrf)?;
+    let signer = state
+        .code_signer
+        .clone()
+        .ok_or(EligibilityError::NotIssuingCodes)?;
+    let db = state.ledger.db();
+    let school = schools::by_id(db, &path).await?;
+    let education_type = Some(form.education_type.trim()).filter(|t| !t.is_empty());
+    if let Some(education_type) = education_type {
+        school.require_category(education_type)?;
+    }
+    let students = roster::students_of(db, &school.school_id, education_type).await?;
+    if students.len() > MAX_CODES_PER_ZIP {
+        return Err(invalid(&format!(
+            "名单有 {} 人，一次最多 {MAX_CODES_PER_ZIP} 人：请按学历类别分别下载",
+            students.len()
+        )));
+    }
+    let school_id = uuid::Uuid::parse_str(&school.school_id).map_err(|e| ApiError::internal(&e))?;
+    let zip = tokio::task::spawn_blocking(move || {
+        let (files, index) = code_sheets::draw(&signer, school_id, &students)?;
+        code_sheets::zip(&files, &index)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))?;
+    let file_name = format!(
+        "codes-{}.zip",
+        china_time::format(&Utc::now(), "%Y%m%d-%H%M")
+    );
+    Ok(attachment("application/zip", &file_name).body(zip))
 }
 
 fn import_report(school: &str, school_id: &str, report: &ImportReport) -> Markup {
