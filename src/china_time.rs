@@ -2,7 +2,7 @@
 //! saving). Everything is stored in UTC; it becomes China time only where people read it or
 //! where a day ends for them (a batch's deadline, a roster's "today").
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
 
 /// UTC+8.
 pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
@@ -13,6 +13,16 @@ pub const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
 /// `at` on a China clock, as `format` (chrono's `strftime` syntax) writes it.
 pub fn format(at: &DateTime<Utc>, format: &str) -> String {
     at.with_timezone(&CHINA).format(format).to_string()
+}
+
+/// The midnight that starts `day` on a China clock.
+pub fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    let start = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+    CHINA
+        .from_local_datetime(&start)
+        .single()
+        .expect("a fixed offset has no gaps")
+        .with_timezone(&Utc)
 }
 
 /// `at` as RFC 3339 on a China clock, to the second: `2026-06-01T09:02:03+08:00`.

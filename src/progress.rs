@@ -1,6 +1,6 @@
 //! Collection progress for the staff who chase students before a batch's deadline: which batch
-//! or school's rows to count, and the students behind a count as the CSV or workbook they work
-//! from. The
+//! or school's rows to count, and the students behind a count as the CSV or the workbook they
+//! chase students with. The
 //! counting itself is the `collection_progress` projection's.
 
 use chrono::{DateTime, Utc};

@@ -1312,7 +1312,10 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     assert_eq!(batch.policy.price_fen, Fen::new(2000));
     assert!(batch.policy.pay_before_upload && !batch.policy.album_allowed);
     assert_eq!(batch.policy.backgrounds.len(), 2);
-    assert_eq!(batch.closes_at, Some(batches::closes_after(deadline)));
+    assert_eq!(
+        batch.closes_at,
+        Some(batches::closes_after(deadline).unwrap())
+    );
 
     // One PNG per roster student (6 good rows, one of them 网络教育), each a valid code.
     let mut pngs: Vec<_> = std::fs::read_dir(&outdir)

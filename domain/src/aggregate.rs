@@ -118,6 +118,7 @@ impl Aggregate for Capture {
                         state: OrderState::AwaitingPayment,
                         transaction_id: None,
                         paid_at: None,
+                        tracking_no: None,
                     },
                 );
             }
@@ -132,6 +133,7 @@ impl Aggregate for Capture {
                         state: OrderState::AwaitingPayment,
                         transaction_id: None,
                         paid_at: None,
+                        tracking_no: None,
                     },
                 );
             }
@@ -205,6 +207,7 @@ impl Aggregate for Capture {
             CaptureEvent::OrderShipped(e) => {
                 if let Some(order) = self.orders.get_mut(&e.order_id) {
                     order.state = OrderState::Shipped;
+                    order.tracking_no = Some(e.tracking_no);
                 }
             }
             CaptureEvent::OrderClosed(e) => {
@@ -792,7 +795,19 @@ impl Capture {
     }
 
     fn ship(&self, cmd: Ship) -> Result<Vec<CaptureEvent>, CaptureError> {
-        self.may_ship(cmd.order_id)?;
+        match self.may_ship(cmd.order_id) {
+            // Shipped under this very number: a retry, nothing new to record.
+            Err(CaptureError::AlreadyShipped)
+                if self
+                    .orders
+                    .get(&cmd.order_id)
+                    .and_then(|o| o.tracking_no.as_ref())
+                    == Some(&cmd.tracking_no) =>
+            {
+                return Ok(vec![])
+            }
+            refused => refused?,
+        }
         if cmd.carrier.trim().is_empty() {
             return Err(CaptureError::TrackingRequired);
         }

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::tracking_no::TrackingNo;
+
 use crate::values::{Fen, OrderId, PrintLayout};
 
 /// What an order pays for.
@@ -65,6 +67,9 @@ pub struct Order {
     pub state: OrderState,
     pub transaction_id: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// The waybill it was shipped under (absent in snapshots taken before it was kept).
+    #[serde(default)]
+    pub tracking_no: Option<TrackingNo>,
 }
 
 impl Order {

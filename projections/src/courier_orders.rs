@@ -196,17 +196,19 @@ pub async fn batches_to_print(db: &Db) -> Result<Vec<String>, ProjectionError> {
     Ok(rows.into_iter().map(|(b,)| b).collect())
 }
 
-/// Shipped orders whose order id, tracking number or student's full name is `term`, newest
-/// payment first.
+/// Shipped orders whose id is `order_id` or whose tracking number or student's full name is
+/// `term`, newest payment first.
 pub async fn shipped_matching(
     db: &Db,
+    order_id: &str,
     term: &str,
     limit: i64,
 ) -> Result<Vec<CourierOrder>, ProjectionError> {
     let rows: Vec<(Json<CourierOrder>,)> = on_db!(db, pool => sqlx::query_as(
         "SELECT item FROM courier_orders
-          WHERE status = 'shipped' AND (order_id = $1 OR tracking_no = $1 OR student_name = $1)
-          ORDER BY paid_at DESC, order_id LIMIT $2")
+          WHERE status = 'shipped' AND (order_id = $1 OR tracking_no = $2 OR student_name = $2)
+          ORDER BY paid_at DESC, order_id LIMIT $3")
+        .bind(order_id)
         .bind(term)
         .bind(limit)
         .fetch_all(pool)

@@ -70,7 +70,11 @@ pub async fn run(args: BatchArgs, settings: &Settings) -> anyhow::Result<()> {
                         price_per_sheet_fen: Fen::new(fen),
                     }),
                 },
-                closes_at: add.deadline.map(batches::closes_after),
+                closes_at: add
+                    .deadline
+                    .map(batches::closes_after)
+                    .transpose()
+                    .map_err(super::refusal)?,
             };
             let batch = batches::add(&db, new, Utc::now())
                 .await

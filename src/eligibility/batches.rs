@@ -1,7 +1,7 @@
 //! Collection batches (集中采集批次): one school's collection for one education category, with
 //! its feature code, its price and its policy.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use photo_ledger_domain::events::BatchRef;
 use photo_ledger_domain::feature_code::FeatureCode;
 use photo_ledger_domain::policy::{BatchPolicy, PaperPrintsOffer};
@@ -49,16 +49,21 @@ impl Batch {
     }
 }
 
-/// A deadline day ends at midnight China time (UTC+8): the batch closes then.
-pub fn closes_after(deadline: NaiveDate) -> DateTime<Utc> {
-    let next_midnight = (deadline + Duration::days(1))
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight exists");
-    crate::china_time::CHINA
-        .from_local_datetime(&next_midnight)
-        .single()
-        .expect("a fixed offset has no gaps")
-        .with_timezone(&Utc)
+/// The years a deadline may fall in: any real collection's, and nothing a database or a
+/// clock cannot hold.
+pub const DEADLINE_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// A deadline day ends at midnight China time (UTC+8): the batch closes then. Days outside
+/// [`DEADLINE_YEARS`] are refused.
+pub fn closes_after(deadline: NaiveDate) -> Result<DateTime<Utc>, EligibilityError> {
+    if !DEADLINE_YEARS.contains(&deadline.year()) {
+        return Err(EligibilityError::InvalidInput(format!(
+            "截止日期 {deadline} 不在 {} 至 {} 年之间",
+            DEADLINE_YEARS.start(),
+            DEADLINE_YEARS.end()
+        )));
+    }
+    Ok(crate::china_time::midnight(deadline + Duration::days(1)))
 }
 
 pub struct NewBatch {
@@ -306,4 +311,22 @@ pub async fn open_for(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_closes_the_batch_at_the_next_midnight_in_china_within_sane_years() {
+        let day = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
+        assert_eq!(
+            closes_after(day).unwrap().to_rfc3339(),
+            "2026-06-30T16:00:00+00:00"
+        );
+        for year in [1999, 2101, -262_143, 262_142] {
+            let far = NaiveDate::from_ymd_opt(year, 12, 31).unwrap();
+            assert!(closes_after(far).is_err(), "{year}");
+        }
+    }
 }

@@ -40,15 +40,17 @@ pub struct CodeFile {
     pub png: Vec<u8>,
 }
 
-/// Every student's code picture and the index of them (`codes.csv`, UTF-8). CPU work: call it
-/// from a blocking thread.
+/// Every student's code picture and the index of them (`codes.csv`, UTF-8 with a byte-order
+/// mark so Excel reads the Chinese right). Two students whose file names would be the same
+/// (`2022-001` and `2022_001`) get `-2`, `-3`… CPU work: call it from a blocking thread.
 pub fn draw(
     signer: &CodeSigner,
     school_id: uuid::Uuid,
     students: &[RosterStudent],
 ) -> Result<(Vec<CodeFile>, Vec<u8>), CodeSheetError> {
     let mut files = Vec::with_capacity(students.len());
-    let mut index = csv::Writer::from_writer(Vec::new());
+    let mut taken = std::collections::HashSet::new();
+    let mut index = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
     index.write_record([
         "file",
         "education_type",
@@ -64,11 +66,12 @@ pub fn draw(
             student_number: student.student_number.clone(),
         };
         let token = signer.issue(&payload)?;
-        let file_name = format!(
-            "{}-{}.png",
+        let stem = format!(
+            "{}-{}",
             safe_file_part(&student.education_type),
             safe_file_part(&student.student_number)
         );
+        let file_name = unique_png_name(&mut taken, &stem);
         index.write_record([
             file_name.as_str(),
             &payload.education_type,
@@ -101,6 +104,19 @@ pub fn zip(files: &[CodeFile], index: &[u8]) -> Result<Vec<u8>, CodeSheetError> 
     Ok(zip.finish()?.into_inner())
 }
 
+/// `<stem>.png`, or `<stem>-2.png`, `-3`… when that is taken; recorded as taken.
+fn unique_png_name(taken: &mut std::collections::HashSet<String>, stem: &str) -> String {
+    let name = (1..)
+        .map(|n| match n {
+            1 => format!("{stem}.png"),
+            n => format!("{stem}-{n}.png"),
+        })
+        .find(|name| !taken.contains(name))
+        .expect("some suffix is free");
+    taken.insert(name.clone());
+    name
+}
+
 /// Letters (any script) and digits stay; anything a file system might mind becomes `_`.
 fn safe_file_part(text: &str) -> String {
     text.chars()
@@ -116,5 +132,23 @@ mod tests {
     fn file_names_keep_letters_and_digits_only() {
         assert_eq!(safe_file_part("专升本/业余 2026"), "专升本_业余_2026");
         assert_eq!(safe_file_part("../2022010001"), "___2022010001");
+    }
+
+    #[test]
+    fn two_students_whose_names_meet_get_files_of_their_own() {
+        let mut taken = std::collections::HashSet::new();
+        let stem = |number: &str| format!("自考-{}", safe_file_part(number));
+        assert_eq!(
+            unique_png_name(&mut taken, &stem("2022-001")),
+            "自考-2022_001.png"
+        );
+        assert_eq!(
+            unique_png_name(&mut taken, &stem("2022_001")),
+            "自考-2022_001-2.png"
+        );
+        assert_eq!(
+            unique_png_name(&mut taken, &stem("2022.001")),
+            "自考-2022_001-3.png"
+        );
     }
 }

@@ -214,7 +214,7 @@ pub async fn add_batch(
                 price_per_sheet_fen: Fen::new(fen),
             }),
         },
-        closes_at: body.deadline.map(batches::closes_after),
+        closes_at: body.deadline.map(batches::closes_after).transpose()?,
     };
     let batch = batches::add(state.ledger.db(), new, Utc::now()).await?;
     Ok(HttpResponse::Created().json(batch))

@@ -175,7 +175,6 @@ impl FromRequest for CommandContext {
     }
 }
 
-/// A list route's `limit`: 50 when absent, refused outside 1 to 500.
 /// One field of a multipart form.
 pub struct FormField {
     pub bytes: Vec<u8>,
@@ -224,6 +223,7 @@ pub async fn multipart_fields(
     Ok(fields)
 }
 
+/// A list route's `limit`: 50 when absent, refused outside 1 to 500.
 pub fn page_limit(limit: Option<u32>) -> Result<i64, ApiError> {
     limit_within(limit, 50, 500)
 }

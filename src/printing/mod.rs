@@ -171,14 +171,18 @@ impl Printing {
             .ok_or(PrintingError::UnknownOrder(id))
     }
 
-    /// The orders of a run, checked: one to [`MAX_RUN_ORDERS`], none shipped.
+    /// The orders of a run, checked: one to [`MAX_RUN_ORDERS`] (counted before any is looked
+    /// up), none shipped.
     pub async fn run(&self, ids: &[OrderId]) -> Result<Vec<CourierOrder>, PrintingError> {
-        let orders = self.orders(ids).await?;
-        match orders.len() {
+        let mut distinct = ids.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        match distinct.len() {
             0 => return Err(PrintingError::EmptyRun),
             n if n > MAX_RUN_ORDERS => return Err(PrintingError::RunTooLarge(n)),
             _ => {}
         }
+        let orders = self.orders(ids).await?;
         if let Some(shipped) = orders.iter().find(|o| o.status == CourierStatus::Shipped) {
             return Err(PrintingError::Shipped(shipped.order_id));
         }
@@ -235,7 +239,9 @@ impl Printing {
         Ok(())
     }
 
-    /// Ships one order; again with the same tracking number, nothing new is recorded.
+    /// Ships one order; again with the same tracking number, nothing new is recorded (the
+    /// capture itself treats the same number as a retry, so this holds before the view has
+    /// caught up too).
     pub async fn ship(
         &self,
         requester: &Requester,
@@ -270,18 +276,42 @@ impl Printing {
         Ok(Shipped::Now)
     }
 
-    /// Ships the orders of a carrier's CSV, each line with its own carrier or `carrier`; a file
-    /// with a bad line ships nothing.
+    /// Ships the orders of a carrier's CSV, each line with its own carrier or `carrier`. A file
+    /// with a bad line ships nothing: one that cannot be read, or names an order that is not a
+    /// paid print order or was shipped under another number.
     pub async fn ship_file(
         &self,
         requester: &Requester,
         carrier: &str,
         bytes: &[u8],
-    ) -> FileShipped {
+    ) -> Result<FileShipped, PrintingError> {
         let lines = match tracking_csv::read(bytes) {
             Ok(lines) => lines,
-            Err(bad) => return FileShipped::Refused(bad),
+            Err(bad) => return Ok(FileShipped::Refused(bad)),
         };
+        let mut bad = Vec::new();
+        for line in &lines {
+            let db = self.captures.ledger().db();
+            let reason = match courier_orders::by_order(db, &line.order_id.to_string()).await? {
+                None => Some(format!(
+                    "没有已支付的冲印订单 {}",
+                    out_trade_no(line.order_id)
+                )),
+                Some(order) => order
+                    .tracking_no
+                    .filter(|shipped| shipped != line.tracking_no.as_str())
+                    .map(|shipped| format!("订单已用运单号 {shipped} 发货")),
+            };
+            if let Some(reason) = reason {
+                bad.push(BadLine {
+                    line: line.line,
+                    reason,
+                });
+            }
+        }
+        if !bad.is_empty() {
+            return Ok(FileShipped::Refused(bad));
+        }
         let mut outcomes = Vec::with_capacity(lines.len());
         for line in lines {
             let carrier = line.carrier.as_deref().unwrap_or(carrier);
@@ -290,7 +320,7 @@ impl Printing {
                 .await;
             outcomes.push((line, outcome));
         }
-        FileShipped::Shipped(outcomes)
+        Ok(FileShipped::Shipped(outcomes))
     }
 
     /// Shipped orders whose order number, tracking number or student's full name is `term`.
@@ -300,11 +330,12 @@ impl Printing {
         limit: i64,
     ) -> Result<Vec<CourierOrder>, PrintingError> {
         let term = term.trim();
-        let term = match tracking_csv::parse_order_number(term) {
-            Some(order_id) => order_id.to_string(),
-            None => term.to_string(),
-        };
-        Ok(courier_orders::shipped_matching(self.captures.ledger().db(), &term, limit).await?)
+        // An order number may be typed as printed (hex) or as a UUID; the view holds the UUID.
+        let order_id = tracking_csv::parse_order_number(term)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| term.to_string());
+        let db = self.captures.ledger().db();
+        Ok(courier_orders::shipped_matching(db, &order_id, term, limit).await?)
     }
 }
 
@@ -376,6 +407,18 @@ fn packing_list(orders: &[CourierOrder]) -> Vec<(String, f32)> {
     lines
 }
 
+/// Between the phone and the rule above the order number, in points.
+const ADDRESS_ROOM: f32 = LABEL_PAGE.1 - 87.0 - 152.0;
+
+/// The size (at most `largest`) at which `text` fits in `width` on one line.
+fn fitting(text: &str, largest: f32, width: f32) -> f32 {
+    let at_one_point = document::text_width(text, 1.0);
+    if at_one_point == 0.0 {
+        return largest;
+    }
+    (width / at_one_point).min(largest)
+}
+
 /// One address label page per order: recipient, phone, address, the order number in words
 /// and as a QR code.
 pub fn labels_pdf(orders: &[CourierOrder]) -> Result<Vec<u8>, PrintingError> {
@@ -385,7 +428,15 @@ pub fn labels_pdf(orders: &[CourierOrder]) -> Result<Vec<u8>, PrintingError> {
     let mut document = Document::new();
     for order in orders {
         let number = out_trade_no(order.order_id);
-        let address = document::wrap(&order.address, 13.0, width - 2.0 * MARGIN);
+        let line_width = width - 2.0 * MARGIN;
+        // The recipient as large as fits on one line (up to 18 pt); the address at 13 pt, or
+        // smaller when it needs more than the room above the order's rule.
+        let recipient_size = fitting(&order.recipient, 18.0, line_width);
+        let (address_size, address) = [13.0, 11.0, 9.0, 7.5]
+            .into_iter()
+            .map(|size| (size, document::wrap(&order.address, size, line_width)))
+            .find(|(size, lines)| lines.len() as f32 * size * 1.3 <= ADDRESS_ROOM)
+            .unwrap_or_else(|| (7.0, document::wrap(&order.address, 7.0, line_width)));
         let left_column = width - 2.0 * MARGIN - QR_SIDE - 6.0;
         let who = format!("{} {}", order.school, order.name_masked);
         let what = format!("{} × {} 张", layout_name(order.layout), order.sheets);
@@ -399,7 +450,7 @@ pub fn labels_pdf(orders: &[CourierOrder]) -> Result<Vec<u8>, PrintingError> {
             Text {
                 x: MARGIN,
                 y: height - 54.0,
-                size: 18.0,
+                size: recipient_size,
                 text: &order.recipient,
             },
             Text {
@@ -409,11 +460,11 @@ pub fn labels_pdf(orders: &[CourierOrder]) -> Result<Vec<u8>, PrintingError> {
                 text: &order.phone,
             },
         ];
-        for (n, line) in address.iter().take(7).enumerate() {
+        for (n, line) in address.iter().enumerate() {
             texts.push(Text {
                 x: MARGIN,
-                y: height - 100.0 - 17.0 * n as f32,
-                size: 13.0,
+                y: height - 87.0 - address_size * (1.0 + 1.3 * n as f32),
+                size: address_size,
                 text: line,
             });
         }
@@ -460,4 +511,82 @@ pub fn labels_pdf(orders: &[CourierOrder]) -> Result<Vec<u8>, PrintingError> {
         document.page(LABEL_PAGE, None, &texts, draw);
     }
     Ok(document.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use photo_ledger_domain::orders::OrderPurpose;
+    use photo_ledger_domain::values::Fen;
+
+    fn order(recipient: &str, address: &str) -> CourierOrder {
+        CourierOrder {
+            order_id: OrderId::new(),
+            capture_id: CaptureId::new().to_string(),
+            purpose: OrderPurpose::Reprint,
+            status: CourierStatus::ToShip,
+            approved_photo_id: None,
+            school: "江南大学".into(),
+            name_masked: "吴*兰".into(),
+            layout: PrintLayout::One,
+            sheets: 2,
+            recipient: recipient.into(),
+            phone: "13800000000".into(),
+            address: address.into(),
+            amount_fen: Fen::new(3000),
+            paid_at: Utc.with_ymd_and_hms(2026, 6, 1, 8, 0, 0).unwrap(),
+            printed_at: None,
+            carrier: None,
+            tracking_no: None,
+            shipped_at: None,
+        }
+    }
+
+    /// Every text line of a label page: (x, y, size, text width).
+    fn lines_of(pdf: &[u8]) -> Vec<(f32, f32, f32, String)> {
+        let doc = lopdf::Document::load_mem(pdf).unwrap();
+        let page = *doc.get_pages().get(&1).unwrap();
+        let content = doc.get_and_decode_page_content(page).unwrap();
+        let (mut size, mut at) = (0.0, (0.0, 0.0));
+        let mut lines = Vec::new();
+        for op in &content.operations {
+            let number = |i: usize| op.operands[i].as_float().unwrap();
+            match op.operator.as_str() {
+                "Tf" => size = number(1),
+                "Td" => at = (number(0), number(1)),
+                "Tj" => {
+                    let bytes = op.operands[0].as_str().unwrap();
+                    let units: Vec<u16> = bytes
+                        .chunks(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                        .collect();
+                    lines.push((at.0, at.1, size, String::from_utf16(&units).unwrap()));
+                }
+                _ => {}
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn a_label_keeps_a_long_name_and_the_longest_address_on_the_page_above_the_order() {
+        let address = "新疆维吾尔自治区伊犁哈萨克自治州".repeat(12);
+        let address = address.chars().take(200).collect::<String>();
+        let recipient = "阿卜杜热合曼·买买提依明·艾力克木·吐尔逊江·阿不都";
+        let pdf = labels_pdf(&[order(recipient, &address)]).unwrap();
+        let lines = lines_of(&pdf);
+        let width = LABEL_PAGE.0;
+        for (x, _, size, text) in &lines {
+            let right = x + document::text_width(text, *size);
+            assert!(right <= width - 17.0, "{text} runs to {right} of {width}");
+        }
+        let shown: String = lines
+            .iter()
+            .filter(|(_, y, _, _)| *y < LABEL_PAGE.1 - 87.0 && *y > 146.0)
+            .map(|(_, _, _, t)| t.as_str())
+            .collect();
+        assert_eq!(shown, address, "the whole address, above the rule");
+        assert!(lines.iter().any(|(_, _, _, t)| t == recipient));
+    }
 }

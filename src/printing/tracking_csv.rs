@@ -82,23 +82,27 @@ pub fn read(bytes: &[u8]) -> Result<Vec<TrackingLine>, Vec<BadLine>> {
 
     let mut lines = Vec::new();
     let mut bad = Vec::new();
+    let mut counter = LineCounter::new(&text);
     for record in records {
         let record = match record {
             Ok(record) => record,
             Err(e) => {
-                let line = e.position().map_or(0, |p| line_at(&text, p.byte()));
+                let line = e.position().map_or(0, |p| counter.line_at(p.byte()));
                 bad.push(BadLine {
                     line,
                     reason: format!("CSV 无法读取：{e}"),
                 });
+                if bad.len() > MAX_LINES {
+                    break;
+                }
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| line_at(&text, p.byte()));
-        let cell = |at: usize| record.get(at).unwrap_or("").trim();
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
+        let line = record.position().map_or(0, |p| counter.line_at(p.byte()));
+        let cell = |at: usize| record.get(at).unwrap_or("").trim();
         if lines.len() + bad.len() == MAX_LINES {
             bad.push(BadLine {
                 line,
@@ -167,16 +171,38 @@ pub fn read(bytes: &[u8]) -> Result<Vec<TrackingLine>, Vec<BadLine>> {
     Ok(lines)
 }
 
-/// The line (from 1) of the record the csv crate places at `byte`, as an editor counts: blank
-/// lines included, which the crate skips without counting (a record after one starts where
-/// the blank line does).
-fn line_at(text: &str, byte: u64) -> usize {
-    let bytes = text.as_bytes();
-    let mut start = (byte as usize).min(bytes.len());
-    while bytes.get(start) == Some(&b'\n') {
-        start += 1;
+/// Line numbers (from 1) of the records the csv crate reads, as an editor counts them: blank
+/// lines included, which the crate skips without counting (a record after one is placed where
+/// the blank line starts). Records come in order, so each count goes on from the last.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            bytes: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
     }
-    1 + bytes[..start].iter().filter(|&&b| b == b'\n').count()
+
+    fn line_at(&mut self, byte: u64) -> usize {
+        let mut start = (byte as usize).min(self.bytes.len());
+        while self.bytes.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        if start > self.at {
+            self.line += self.bytes[self.at..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = start;
+        }
+        self.line
+    }
 }
 
 /// An order number as printed (32 hex digits) or as the API writes it (a UUID).

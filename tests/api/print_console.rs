@@ -419,8 +419,10 @@ async fn print_staff_filter_mark_ship_and_find_orders_and_nothing_happens_twice(
 
     // A carrier's file with a bad line ships nothing and says which line.
     let bad = format!(
-        "订单号,运单号\n{},SF1000000001\n{},\n",
-        orders[0].number, orders[1].number
+        "订单号,运单号\n{},SF1000000001\n{},\n{},SF1000000009\n",
+        orders[0].number,
+        orders[1].number,
+        uuid::Uuid::new_v4().simple()
     );
     let refused = upload_waybills(&app, &courier, &csrf, bad).await;
     assert_eq!(refused.status, 422);
@@ -428,6 +430,26 @@ async fn print_staff_filter_mark_ship_and_find_orders_and_nothing_happens_twice(
     assert!(
         text.contains("<td class=\"count\">3</td>") && text.contains("没有运单号"),
         "{text}"
+    );
+    assert_eq!(to_ship(&app).await, 2);
+    // A file whose lines read but name an order that is none ships nothing either.
+    let unknown = upload_waybills(
+        &app,
+        &courier,
+        &csrf,
+        format!(
+            "订单号,运单号\n{},SF1000000001\n{},SF1000000009\n",
+            orders[0].number,
+            uuid::Uuid::new_v4().simple()
+        ),
+    )
+    .await;
+    assert_eq!(unknown.status, 422);
+    assert!(
+        unknown.body.contains("<td class=\"count\">3</td>")
+            && unknown.body.contains("没有已支付的冲印订单"),
+        "{}",
+        unknown.body
     );
     assert_eq!(to_ship(&app).await, 2);
 
@@ -468,7 +490,10 @@ async fn print_staff_filter_mark_ship_and_find_orders_and_nothing_happens_twice(
         format!("订单号,运单号\n{},ZT999\n", orders[0].number),
     )
     .await;
-    assert_eq!(other.status, 409);
+    assert_eq!(
+        other.status, 422,
+        "a line shipped under another number stops the file"
+    );
     assert!(other.body.clone().contains(TRACKING[0]));
     for (order, tracking) in orders.iter().zip(TRACKING) {
         assert_eq!(

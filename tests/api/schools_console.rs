@@ -204,6 +204,7 @@ async fn an_admin_sets_up_a_school_its_batch_and_roster_and_closes_the_batch(bac
     );
     let mut index = String::new();
     std::io::Read::read_to_string(&mut zip.by_name("codes.csv").unwrap(), &mut index).unwrap();
+    assert!(index.starts_with('\u{feff}'), "Excel reads it as UTF-8");
     assert!(
         index.contains("自学考试-20267001.png,自学考试,20267001,控**甲,"),
         "{index}"

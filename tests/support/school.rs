@@ -70,7 +70,7 @@ pub async fn seed_school(db: &Db, closes_on: NaiveDate, at: DateTime<Utc>) -> (S
             school: SCHOOL.into(),
             education_type: FULL_TIME.into(),
             policy: paid_policy(),
-            closes_at: Some(batches::closes_after(closes_on)),
+            closes_at: Some(batches::closes_after(closes_on).unwrap()),
         },
         at,
     )

@@ -119,6 +119,10 @@ async fn print_staff_print_then_ship() {
     assert_nothing_recorded(done.clone(), printed(300).command()).await;
     let e = assert_records(done, ship(300, "顺丰"), "OrderShipped").await;
     assert_eq!(e, shipped(300));
+    // Shipped again under the same number (a retry, a carrier's file uploaded twice): nothing new.
+    let mut shipped_once = paid_reprint();
+    shipped_once.push(shipped(300));
+    assert_nothing_recorded(shipped_once, ship(300, "顺丰")).await;
     // Shipping straight from to_print is allowed: some staff print and pack in one go.
     assert_records(paid_reprint(), ship(300, " 顺丰 "), "OrderShipped").await;
 }
@@ -138,9 +142,13 @@ async fn printing_and_shipping_refusals() {
     assert_refused(unpaid, printed(300).command(), "capture.order_unpaid").await;
     let mut shipped_once = paid_reprint();
     shipped_once.push(shipped(300));
+    let mut under_another_number = ship(300, "顺丰");
+    if let CaptureCommand::Ship(cmd) = &mut under_another_number {
+        cmd.tracking_no = TrackingNo::parse("YT999").unwrap();
+    }
     assert_refused(
         shipped_once.clone(),
-        ship(300, "顺丰"),
+        under_another_number,
         "capture.already_shipped",
     )
     .await;

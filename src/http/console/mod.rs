@@ -14,7 +14,7 @@
 //! - [`schools`]: admins' schools and batches (made, policy edited before the first student,
 //!   closed) and roster uploads with every bad row by line.
 //! - [`progress`]: admins' collection progress per batch or school, the students behind each
-//!   count, and their CSV.
+//!   count, and their Excel workbook or CSV.
 //! - [`printing`]: print staff's pages: orders to print picked into a run (its PDF of sheets and
 //!   packing list, its labels, marked printed at once), shipping by hand or by a carrier's CSV,
 //!   shipped orders found again.

@@ -9,7 +9,7 @@
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use maud::{html, Markup};
 use photo_ledger_domain::tracking_no::TrackingNo;
 use photo_ledger_domain::values::{OrderId, PrintLayout};
@@ -80,17 +80,16 @@ impl ToPrintQuery {
         let paid_since = match given(&self.paid_since) {
             None => None,
             Some(day) => {
-                let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| {
-                    ApiError::with_message(ApiCode::InvalidQuery, "支付日期须为 YYYY-MM-DD")
-                })?;
-                let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
-                Some(
-                    midnight
-                        .and_local_timezone(china_time::CHINA)
-                        .single()
-                        .expect("China time has no gaps")
-                        .with_timezone(&Utc),
-                )
+                let day = NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                    .ok()
+                    .filter(|day| (2000..=2100).contains(&day.year()))
+                    .ok_or_else(|| {
+                        ApiError::with_message(
+                            ApiCode::InvalidQuery,
+                            "支付日期须为 2000 至 2100 年间的 YYYY-MM-DD",
+                        )
+                    })?;
+                Some(china_time::midnight(day))
             }
         };
         Ok(ToPrintFilter {
@@ -358,7 +357,7 @@ pub async fn to_ship(
         }
         section.card {
             h2 { "上传快递公司的运单文件" }
-            p.muted { "CSV，第一行为表头，含“订单号”“运单号”两列（可另有“快递公司”列）。任一行有误则整个文件不发货，并列出每个有误的行。" }
+            p.muted { "CSV，第一行为表头，含“订单号”“运单号”两列（可另有“快递公司”列）。任一行有误（无法读取、不是已支付的冲印订单、已用其他运单号发货）则整个文件不发货，并列出每个有误的行。" }
             form method="post" action="/console/ship/file" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(session.csrf);
                 label { "快递公司 " (carrier_select("carrier")) }
@@ -484,7 +483,7 @@ pub async fn ship_file(
             &text("carrier"),
             &file.bytes,
         )
-        .await;
+        .await?;
     let (status, body) = match shipped {
         FileShipped::Refused(bad) => (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -627,5 +626,14 @@ mod tests {
             paid_since: None,
         };
         assert!(bad.filter().is_err());
+        let far = ToPrintQuery {
+            batch: None,
+            layout: None,
+            paid_since: Some("-262144-01-01".into()),
+        };
+        assert!(
+            far.filter().is_err(),
+            "a day chrono reads but no clock holds"
+        );
     }
 }

@@ -200,7 +200,7 @@ pub async fn students(
     let students =
         collection_progress::students(db, progress::scope(&found), query.stage, limit).await?;
     if let Some(export) = export {
-        return Ok(exported(export, &found, query.stage, &students)?);
+        return Ok(exported(export, &found, query.stage, students).await?);
     }
     let again = ProgressQuery::again(&found);
     let when = |at: &Option<chrono::DateTime<chrono::Utc>>| {

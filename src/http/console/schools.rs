@@ -211,15 +211,18 @@ impl PolicyForm {
     fn read(&self) -> Result<(BatchPolicy, Option<DateTime<Utc>>), PageError> {
         let price_fen = Fen::from_yuan(&self.price_yuan)
             .ok_or_else(|| invalid("采集费须为金额，如 25 或 25.50"))?;
-        let backgrounds = if self.backgrounds.trim().is_empty() {
+        let backgrounds = self
+            .backgrounds
+            .split([',', '，', '、', ' '])
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| b.parse::<Background>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(&format!("背景色无效：{e}")))?;
+        // None named: the three standard ones, as the API gives.
+        let backgrounds = if backgrounds.is_empty() {
             BatchPolicy::default().backgrounds
         } else {
-            self.backgrounds
-                .split([',', '，', '、', ' '])
-                .filter(|b| !b.trim().is_empty())
-                .map(|b| b.parse::<Background>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| invalid(&format!("背景色无效：{e}")))?
+            backgrounds
         };
         let paper_prints = match self.paper_prints_yuan.trim() {
             "" => None,
@@ -233,7 +236,7 @@ impl PolicyForm {
             day => Some(batches::closes_after(
                 NaiveDate::parse_from_str(day, "%Y-%m-%d")
                     .map_err(|_| invalid("截止日期须为 YYYY-MM-DD"))?,
-            )),
+            )?),
         };
         let policy = BatchPolicy {
             price_fen,
@@ -353,7 +356,15 @@ pub async fn edit(
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
     let (policy, closes_at) = form.policy.read()?;
-    batches::edit(state.ledger.db(), &path, &policy, closes_at).await?;
+    // A batch closed early stays closed: its form shows the day it closed as its deadline,
+    // which would reopen it until that midnight.
+    let batch = batch_of(&state, &path).await?;
+    let closes_at = if batch.is_open(Utc::now()) {
+        closes_at
+    } else {
+        batch.closes_at
+    };
+    batches::edit(state.ledger.db(), &batch.batch_id, &policy, closes_at).await?;
     Ok(see_other("/console/schools?done=edited"))
 }
 
