@@ -1,7 +1,7 @@
 //! The text of a CSV file as staff export it from Excel or a carrier's system: UTF-8 with or
 //! without a byte-order mark, or GB 18030 (what Excel on Chinese Windows writes), with LF line
-//! endings so that the csv crate's line numbers are the ones an editor shows (it counts a CRLF
-//! as no new line after the first record).
+//! endings, and the line numbers an editor shows for the records the csv crate reads
+//! ([`LineCounter`]: the crate counts neither a CRLF after the first record nor blank lines).
 
 /// The file's text, or `None` when it is neither UTF-8 nor GB 18030.
 pub fn decode(bytes: &[u8]) -> Option<String> {
@@ -19,6 +19,41 @@ pub fn decode(bytes: &[u8]) -> Option<String> {
     Some(text.replace("\r\n", "\n"))
 }
 
+/// Line numbers (from 1) of the records the csv crate reads, as an editor counts them: blank
+/// lines included, which the crate skips without counting (a record after one is placed where
+/// the blank line starts). Records come in order, so each count goes on from the last.
+pub struct LineCounter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            bytes: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record the csv crate places at `byte`.
+    pub fn line_at(&mut self, byte: u64) -> usize {
+        let mut start = (byte as usize).min(self.bytes.len());
+        while self.bytes.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        if start > self.at {
+            self.line += self.bytes[self.at..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.at = start;
+        }
+        self.line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +67,19 @@ mod tests {
             Some("订单号,运单号\n")
         );
         assert_eq!(decode(&[0x81, 0x20, 0xff]), None);
+    }
+
+    #[test]
+    fn lines_are_counted_as_an_editor_counts_them_blank_ones_included() {
+        let text = "学号,姓名\n1,甲\n\n\n2,乙\n3,丙\n";
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let mut counter = LineCounter::new(text);
+        let lines: Vec<usize> = reader
+            .records()
+            .map(|r| counter.line_at(r.unwrap().position().unwrap().byte()))
+            .collect();
+        assert_eq!(lines, [1, 2, 5, 6]);
     }
 }

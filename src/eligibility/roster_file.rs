@@ -114,9 +114,10 @@ fn read_csv(bytes: &[u8]) -> Result<Table, EligibilityError> {
         .flexible(true)
         .from_reader(text.as_bytes());
     let mut table = Vec::new();
+    let mut counter = crate::csv_text::LineCounter::new(&text);
     for record in reader.records() {
         let record = record.map_err(|e| EligibilityError::RosterUnreadable(e.to_string()))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| counter.line_at(p.byte()));
         let cells = record
             .iter()
             .map(|text| Cell {
@@ -213,4 +214,19 @@ fn to_rows(table: Table) -> Result<Vec<SheetRow>, EligibilityError> {
                 .collect(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_row_keeps_the_line_an_editor_shows_after_blank_lines() {
+        let csv = "学号,姓名,证件类型,证件号码,学历类别\r\n\
+                   1,甲,护照,E1,自考\r\n\r\n\r\n\
+                   2,乙,护照,E2,自考\r\n";
+        let rows = read("名单.csv", csv.as_bytes()).unwrap();
+        let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 5]);
+    }
 }

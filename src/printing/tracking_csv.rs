@@ -82,7 +82,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<TrackingLine>, Vec<BadLine>> {
 
     let mut lines = Vec::new();
     let mut bad = Vec::new();
-    let mut counter = LineCounter::new(&text);
+    let mut counter = crate::csv_text::LineCounter::new(&text);
     for record in records {
         let record = match record {
             Ok(record) => record,
@@ -169,40 +169,6 @@ pub fn read(bytes: &[u8]) -> Result<Vec<TrackingLine>, Vec<BadLine>> {
         return Err(whole("文件中没有订单"));
     }
     Ok(lines)
-}
-
-/// Line numbers (from 1) of the records the csv crate reads, as an editor counts them: blank
-/// lines included, which the crate skips without counting (a record after one is placed where
-/// the blank line starts). Records come in order, so each count goes on from the last.
-struct LineCounter<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    line: usize,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(text: &'a str) -> Self {
-        Self {
-            bytes: text.as_bytes(),
-            at: 0,
-            line: 1,
-        }
-    }
-
-    fn line_at(&mut self, byte: u64) -> usize {
-        let mut start = (byte as usize).min(self.bytes.len());
-        while self.bytes.get(start) == Some(&b'\n') {
-            start += 1;
-        }
-        if start > self.at {
-            self.line += self.bytes[self.at..start]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            self.at = start;
-        }
-        self.line
-    }
 }
 
 /// An order number as printed (32 hex digits) or as the API writes it (a UUID).
