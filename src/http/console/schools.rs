@@ -23,6 +23,9 @@ use crate::http::error::ApiError;
 use crate::http::extract::{multipart_fields, Admins, FormField};
 use crate::http::state::AppState;
 
+/// A batch form sent again within this many seconds, identical, makes no second batch.
+const RESENT_WITHIN_SECS: i64 = 60;
+
 /// The roster imports a school's page lists.
 const IMPORTS_SHOWN: u32 = 20;
 
@@ -285,7 +288,8 @@ pub struct BatchForm {
     policy: PolicyForm,
 }
 
-/// `POST /console/batches`: a new batch (its feature code drawn), then the list.
+/// `POST /console/batches`: a new batch (its feature code drawn), then the list. The same form
+/// again within a minute makes no second batch.
 pub async fn add_batch(
     state: web::Data<AppState>,
     session: Session<Admins>,
@@ -293,13 +297,26 @@ pub async fn add_batch(
 ) -> Result<HttpResponse, PageError> {
     session.check(&state, &form.csrf)?;
     let (policy, closes_at) = form.policy.read()?;
-    let new = NewBatch {
-        school: form.school.clone(),
-        education_type: form.education_type.clone(),
-        policy,
-        closes_at,
-    };
-    batches::add(state.ledger.db(), new, Utc::now()).await?;
+    let db = state.ledger.db();
+    let now = Utc::now();
+    // The same form sent twice (a double click, a resend after a slow answer) makes one batch:
+    // an identical one made in the last minute is taken to be it.
+    let just_made = batches::list(db).await?.into_iter().any(|b| {
+        b.school_name == form.school.trim()
+            && b.education_type == form.education_type.trim()
+            && b.policy == policy
+            && b.closes_at == closes_at
+            && now - b.created_at < chrono::Duration::seconds(RESENT_WITHIN_SECS)
+    });
+    if !just_made {
+        let new = NewBatch {
+            school: form.school.clone(),
+            education_type: form.education_type.clone(),
+            policy,
+            closes_at,
+        };
+        batches::add(db, new, now).await?;
+    }
     Ok(see_other("/console/schools?done=batch"))
 }
 
