@@ -143,22 +143,26 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// A student who paid at 00:30 on 2 June, China time, and has not been photographed.
+    fn paid_student(number: &str, capture_id: Option<&str>) -> StudentProgress {
+        StudentProgress {
+            student_number: Some(number.into()),
+            name: Some("吴晓兰".into()),
+            education_type: "普通高等教育".into(),
+            capture_id: capture_id.map(str::to_string),
+            status: "awaiting_photo".into(),
+            status_label: "待拍照".into(),
+            paid_at: Some(Utc.with_ymd_and_hms(2026, 6, 1, 16, 30, 0).unwrap()),
+            photographed_at: None,
+            submitted_at: None,
+            decided_at: None,
+        }
+    }
+
     #[test]
     fn the_csv_has_a_row_per_student_with_times_on_a_china_clock() {
-        let paid = Utc.with_ymd_and_hms(2026, 6, 1, 16, 30, 0).unwrap();
         let students = [
-            StudentProgress {
-                student_number: Some("2022010001".into()),
-                name: Some("吴晓兰".into()),
-                education_type: "普通高等教育".into(),
-                capture_id: Some("c1".into()),
-                status: "awaiting_photo".into(),
-                status_label: "待拍照".into(),
-                paid_at: Some(paid),
-                photographed_at: None,
-                submitted_at: None,
-                decided_at: None,
-            },
+            paid_student("2022010001", Some("c1")),
             StudentProgress {
                 student_number: Some("2022010002".into()),
                 name: Some("欧阳娜娜".into()),
@@ -187,19 +191,7 @@ mod tests {
     #[test]
     fn the_workbook_holds_the_same_cells_as_text() {
         use calamine::{Data, Reader, Xlsx};
-        let paid = Utc.with_ymd_and_hms(2026, 6, 1, 16, 30, 0).unwrap();
-        let student = StudentProgress {
-            student_number: Some("0022010001".into()),
-            name: Some("吴晓兰".into()),
-            education_type: "普通高等教育".into(),
-            capture_id: None,
-            status: "awaiting_photo".into(),
-            status_label: "待拍照".into(),
-            paid_at: Some(paid),
-            photographed_at: None,
-            submitted_at: None,
-            decided_at: None,
-        };
+        let student = paid_student("0022010001", None);
         let bytes = Export::Xlsx.write(&[student]).unwrap();
         let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
         let sheet = workbook.worksheet_range("学生").unwrap();

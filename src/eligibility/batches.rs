@@ -132,10 +132,13 @@ fn stored(policy: &BatchPolicy) -> Result<(String, Option<i64>), EligibilityErro
 
 /// Whether any student has proved who they are in the batch: from then on its policy is part
 /// of their captures (each capture keeps the policy it was verified under).
-pub async fn in_use(db: &Db, batch_id: &str) -> Result<bool, EligibilityError> {
+/// (One probe of `collection_progress`'s (school, batch, status) index.)
+pub async fn in_use(db: &Db, batch: &Batch) -> Result<bool, EligibilityError> {
     let used: Option<(String,)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT capture_id FROM collection_progress WHERE batch_id = $1 LIMIT 1")
-        .bind(batch_id)
+        "SELECT capture_id FROM collection_progress
+          WHERE school_id = $1 AND batch_id = $2 LIMIT 1")
+        .bind(&batch.school_id)
+        .bind(&batch.batch_id)
         .fetch_optional(pool)
         .await)?;
     Ok(used.is_some())
@@ -151,7 +154,7 @@ pub async fn edit(
     let batch = by_id(db, batch_id)
         .await?
         .ok_or_else(|| EligibilityError::UnknownBatch(batch_id.to_string()))?;
-    if in_use(db, batch_id).await? {
+    if in_use(db, &batch).await? {
         return Err(EligibilityError::BatchInUse(batch.feature_code.to_string()));
     }
     let (backgrounds, paper_prints_fen) = stored(policy)?;

@@ -32,35 +32,37 @@ const LATIN_WIDTHS: [f32; 95] = [
     524., 504., 338., 336., 277., 517., 450., 652., 466., 452., 407., 370., 258., 370., 605.,
 ];
 
+/// The width of one character at `size` points.
+fn char_width(c: char, size: f32) -> f32 {
+    let per_mille = match c {
+        ' '..='~' => LATIN_WIDTHS[c as usize - 0x20],
+        _ => 1000.0,
+    };
+    per_mille * size / 1000.0
+}
+
 /// The width of `text` at `size` points.
 pub fn text_width(text: &str, size: f32) -> f32 {
-    text.chars()
-        .map(|c| match c {
-            ' '..='~' => LATIN_WIDTHS[c as usize - 0x20],
-            _ => 1000.0,
-        })
-        .sum::<f32>()
-        * size
-        / 1000.0
+    text.chars().map(|c| char_width(c, size)).sum()
 }
 
 /// `text` broken into lines no wider than `width` at `size`: between words where it has spaces,
 /// anywhere in Chinese.
 pub fn wrap(text: &str, size: f32, width: f32) -> Vec<String> {
     let mut lines = Vec::new();
-    let mut line = String::new();
+    let (mut line, mut line_width) = (String::new(), 0.0);
     for c in text.chars() {
-        let mut next = line.clone();
-        next.push(c);
-        if text_width(&next, size) > width && !line.is_empty() {
+        let w = char_width(c, size);
+        if line_width + w > width && !line.is_empty() {
             lines.push(line.trim_end().to_string());
-            line = if c == ' ' {
-                String::new()
+            (line, line_width) = if c == ' ' {
+                (String::new(), 0.0)
             } else {
-                c.to_string()
+                (c.to_string(), w)
             };
         } else {
-            line = next;
+            line.push(c);
+            line_width += w;
         }
     }
     if !line.trim().is_empty() {

@@ -18,6 +18,8 @@
 pub mod document;
 pub mod tracking_csv;
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use pdf_writer::Content;
 use photo_ledger_domain::commands::{MarkPrinted, Ship};
@@ -107,7 +109,7 @@ impl PrintingError {
                 format!("一次最多打印 {MAX_RUN_ORDERS} 个订单，已选 {n} 个")
             }
             PrintingError::UnknownOrder(id) => {
-                format!("没有找到已支付的冲印订单 {}", out_trade_no(*id))
+                format!("没有已支付的冲印订单 {}", out_trade_no(*id))
             }
             PrintingError::Shipped(id) => format!("订单 {} 已发货，不再打印", out_trade_no(*id)),
             PrintingError::BadCarrier => {
@@ -153,38 +155,30 @@ impl Printing {
         Self { captures }
     }
 
-    /// The print orders `ids` names, in that order, once each.
-    pub async fn orders(&self, ids: &[OrderId]) -> Result<Vec<CourierOrder>, PrintingError> {
-        let mut orders: Vec<CourierOrder> = Vec::with_capacity(ids.len());
-        for &id in ids {
-            if orders.iter().any(|o| o.order_id == id) {
-                continue;
-            }
-            orders.push(self.order(id).await?);
-        }
-        Ok(orders)
-    }
-
-    async fn order(&self, id: OrderId) -> Result<CourierOrder, PrintingError> {
+    /// The paid print order `id`.
+    pub async fn order(&self, id: OrderId) -> Result<CourierOrder, PrintingError> {
         courier_orders::by_order(self.captures.ledger().db(), &id.to_string())
             .await?
             .ok_or(PrintingError::UnknownOrder(id))
     }
 
-    /// The orders of a run, checked: one to [`MAX_RUN_ORDERS`] (counted before any is looked
-    /// up), none shipped.
+    /// The orders of a run, in the order given, once each: one to [`MAX_RUN_ORDERS`] (counted
+    /// before any is looked up), none shipped.
     pub async fn run(&self, ids: &[OrderId]) -> Result<Vec<CourierOrder>, PrintingError> {
-        let mut distinct = ids.to_vec();
-        distinct.sort_unstable();
-        distinct.dedup();
-        match distinct.len() {
+        let mut seen = HashSet::new();
+        let ids: Vec<OrderId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        match ids.len() {
             0 => return Err(PrintingError::EmptyRun),
             n if n > MAX_RUN_ORDERS => return Err(PrintingError::RunTooLarge(n)),
             _ => {}
         }
-        let orders = self.orders(ids).await?;
-        if let Some(shipped) = orders.iter().find(|o| o.status == CourierStatus::Shipped) {
-            return Err(PrintingError::Shipped(shipped.order_id));
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids {
+            let order = self.order(id).await?;
+            if order.status == CourierStatus::Shipped {
+                return Err(PrintingError::Shipped(id));
+            }
+            orders.push(order);
         }
         Ok(orders)
     }
@@ -249,29 +243,33 @@ impl Printing {
         carrier: &str,
         tracking_no: TrackingNo,
     ) -> Result<Shipped, PrintingError> {
+        let order = self.order(order_id).await?;
+        self.ship_order(requester, &order, carrier, tracking_no)
+            .await
+    }
+
+    async fn ship_order(
+        &self,
+        requester: &Requester,
+        order: &CourierOrder,
+        carrier: &str,
+        tracking_no: TrackingNo,
+    ) -> Result<Shipped, PrintingError> {
         let carrier = carrier.trim();
         if carrier.is_empty() || carrier.chars().count() > MAX_CARRIER_CHARS {
             return Err(PrintingError::BadCarrier);
         }
-        let order = self.order(order_id).await?;
-        if let Some(shipped) = &order.tracking_no {
-            return if *shipped == tracking_no.as_str() {
-                Ok(Shipped::Already)
-            } else {
-                Err(PrintingError::ShippedOtherwise {
-                    order_id,
-                    tracking_no: shipped.clone(),
-                })
-            };
+        if let Some(done) = shipped_before(order, &tracking_no)? {
+            return Ok(done);
         }
         let command = CaptureCommand::Ship(Ship {
-            order_id,
+            order_id: order.order_id,
             carrier: carrier.to_string(),
             tracking_no,
             at: Utc::now(),
         });
         self.captures
-            .send(requester, capture_of(&order)?, command)
+            .send(requester, capture_of(order)?, command)
             .await?;
         Ok(Shipped::Now)
     }
@@ -289,34 +287,30 @@ impl Printing {
             Ok(lines) => lines,
             Err(bad) => return Ok(FileShipped::Refused(bad)),
         };
+        let mut checked = Vec::with_capacity(lines.len());
         let mut bad = Vec::new();
-        for line in &lines {
-            let db = self.captures.ledger().db();
-            let reason = match courier_orders::by_order(db, &line.order_id.to_string()).await? {
-                None => Some(format!(
-                    "没有已支付的冲印订单 {}",
-                    out_trade_no(line.order_id)
-                )),
-                Some(order) => order
-                    .tracking_no
-                    .filter(|shipped| shipped != line.tracking_no.as_str())
-                    .map(|shipped| format!("订单已用运单号 {shipped} 发货")),
+        for line in lines {
+            let order = match self.order(line.order_id).await {
+                Ok(order) => shipped_before(&order, &line.tracking_no).map(|_| order),
+                Err(unknown @ PrintingError::UnknownOrder(_)) => Err(unknown),
+                Err(e) => return Err(e),
             };
-            if let Some(reason) = reason {
-                bad.push(BadLine {
+            match order {
+                Ok(order) => checked.push((line, order)),
+                Err(refusal) => bad.push(BadLine {
                     line: line.line,
-                    reason,
-                });
+                    reason: refusal.message(),
+                }),
             }
         }
         if !bad.is_empty() {
             return Ok(FileShipped::Refused(bad));
         }
-        let mut outcomes = Vec::with_capacity(lines.len());
-        for line in lines {
+        let mut outcomes = Vec::with_capacity(checked.len());
+        for (line, order) in checked {
             let carrier = line.carrier.as_deref().unwrap_or(carrier);
             let outcome = self
-                .ship(requester, line.order_id, carrier, line.tracking_no.clone())
+                .ship_order(requester, &order, carrier, line.tracking_no.clone())
                 .await;
             outcomes.push((line, outcome));
         }
@@ -336,6 +330,22 @@ impl Printing {
             .unwrap_or_else(|| term.to_string());
         let db = self.captures.ledger().db();
         Ok(courier_orders::shipped_matching(db, &order_id, term, limit).await?)
+    }
+}
+
+/// What the view says of shipping `order` under `tracking_no`: done before under that number
+/// (`Some`), not shipped yet (`None`), or shipped under another (refused).
+fn shipped_before(
+    order: &CourierOrder,
+    tracking_no: &TrackingNo,
+) -> Result<Option<Shipped>, PrintingError> {
+    match &order.tracking_no {
+        None => Ok(None),
+        Some(shipped) if shipped == tracking_no.as_str() => Ok(Some(Shipped::Already)),
+        Some(shipped) => Err(PrintingError::ShippedOtherwise {
+            order_id: order.order_id,
+            tracking_no: shipped.clone(),
+        }),
     }
 }
 

@@ -452,9 +452,9 @@ pub async fn label(
     _session: Session<Couriers>,
     path: web::Path<OrderId>,
 ) -> Result<HttpResponse, PageError> {
-    let orders = state.printing.orders(&[path.into_inner()]).await?;
-    let name = format!("label-{}.pdf", order_number(&orders[0]));
-    Ok(pdf(&name, printing::labels_pdf(&orders)?))
+    let order = state.printing.order(path.into_inner()).await?;
+    let name = format!("label-{}.pdf", order_number(&order));
+    Ok(pdf(&name, printing::labels_pdf(&[order])?))
 }
 
 /// `POST /console/ship/file` (multipart: `csrf`, `carrier`, `file`): ships every order of a

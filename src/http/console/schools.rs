@@ -57,7 +57,7 @@ pub async fn list(
     let all_batches = batches::list(db).await?;
     let mut rows = Vec::with_capacity(all_batches.len());
     for batch in all_batches {
-        let in_use = batches::in_use(db, &batch.batch_id).await?;
+        let in_use = batches::in_use(db, &batch).await?;
         rows.push((batch, in_use));
     }
     let now = Utc::now();
@@ -170,12 +170,13 @@ fn deadline(batch: &Batch, now: DateTime<Utc>) -> String {
     match batch.closes_at {
         None => "不截止".into(),
         Some(at) if at <= now => format!("已于 {} 关闭", china_time::format(&at, "%Y-%m-%d %H:%M")),
-        Some(at) => {
-            // A batch closes at midnight after its last day.
-            let last_day = at - chrono::Duration::seconds(1);
-            china_time::format(&last_day, "%Y-%m-%d")
-        }
+        Some(at) => last_day(at),
     }
+}
+
+/// The last day of a batch that closes at `closes_at` (the midnight after it), China time.
+fn last_day(closes_at: DateTime<Utc>) -> String {
+    china_time::format(&(closes_at - chrono::Duration::seconds(1)), "%Y-%m-%d")
 }
 
 /// The policy's fields, filled from `batch` when editing.
@@ -184,7 +185,7 @@ fn policy_fields(batch: Option<&Batch>) -> Markup {
     let yuan = |fen: Fen| format!("{}.{:02}", fen.fen() / 100, fen.fen() % 100);
     let last_day = batch
         .and_then(|b| b.closes_at)
-        .map(|at| china_time::format(&(at - chrono::Duration::seconds(1)), "%Y-%m-%d"))
+        .map(last_day)
         .unwrap_or_default();
     html! {
         label { "采集费（元，0 为免费）" input type="text" name="price_yuan" inputmode="decimal" required value=(yuan(policy.price_fen)); }
@@ -334,7 +335,7 @@ pub async fn edit_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let batch = batch_of(&state, &path).await?;
-    let in_use = batches::in_use(state.ledger.db(), &batch.batch_id).await?;
+    let in_use = batches::in_use(state.ledger.db(), &batch).await?;
     let body = html! {
         h1 { "批次 " code { (batch.feature_code) } }
         p { (batch.school_name) " · " (batch.education_type) }
