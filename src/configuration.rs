@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use photo_ledger_projections::person_key::PersonKeyer;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::audit::AuditSettings;
 use crate::eligibility::codes::CodeKeySettings;
 use crate::guessing::Limit;
 
@@ -17,6 +18,7 @@ use crate::guessing::Limit;
 pub struct Settings {
     pub store: StoreSettings,
     pub codes: CodeKeySettings,
+    pub audit: AuditSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
     /// `serve --dev`: development routes, and a random token secret when none is configured.
@@ -30,6 +32,7 @@ pub struct Settings {
 struct Document {
     store: StoreSettings,
     codes: CodeKeySettings,
+    audit: AuditSettings,
     auth: AuthSettings,
     wechat: WechatSettings,
     wechat_pay: crate::payments::wechat_pay::WechatPaySettings,
@@ -587,6 +590,7 @@ impl Document {
         Settings {
             store: self.store,
             codes: self.codes,
+            audit: self.audit,
             api: ApiSettings {
                 auth: self.auth,
                 wechat: self.wechat,
@@ -686,6 +690,7 @@ mod tests {
             ("store", "person_key", "person-secret-2"),
             ("codes", "signing_key", "code-secret-3"),
             ("codes", "encryption_key", "codekey-secret-9"),
+            ("audit", "signing_key", "audit-secret-10"),
             (
                 "auth",
                 "token_secret",
@@ -696,7 +701,7 @@ mod tests {
             ("wechat_pay", "merchant_private_key_pem", "pem-secret-7"),
         ];
         let mut text = String::new();
-        for section in ["store", "codes", "auth", "wechat", "wechat_pay"] {
+        for section in ["store", "codes", "audit", "auth", "wechat", "wechat_pay"] {
             text.push_str(&format!("[{section}]\n"));
             for (_, key, value) in secrets.iter().filter(|(s, ..)| *s == section) {
                 text.push_str(&format!("{key} = \"{value}\"\n"));

@@ -27,6 +27,7 @@
 //!   [`china_time`]: the clock people read; [`csv_text`]: the text of a CSV staff upload.
 
 pub mod accounts;
+pub mod audit;
 pub mod captures;
 pub mod china_time;
 pub mod cli;

@@ -13,6 +13,7 @@ use photo_ledger_store::Db;
 use tokio::task::JoinSet;
 
 use crate::accounts::wechat_login::WechatClient;
+use crate::audit::Sealer;
 use crate::captures::status_reads::StatusReads;
 use crate::captures::Captures;
 use crate::configuration::{PhotoSettings, Settings, StoreSettings};
@@ -43,6 +44,15 @@ pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
     db.migrate()
         .await
         .context("cannot bring the database schema up to date")?;
+    let chained = photo_ledger_store::chain::chain_unhashed(&db)
+        .await
+        .context("cannot chain the events stored before the log was hashed")?;
+    if chained > 0 {
+        tracing::info!(
+            chained,
+            "events stored before the log was hashed are chained"
+        );
+    }
     Ok(db)
 }
 
@@ -124,6 +134,8 @@ impl Application {
             .map(Arc::new);
         let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
         let mut background_tasks = ledger.projector().spawn();
+        let audit_key = settings.audit.key(&settings.store.data_dir)?;
+        background_tasks.spawn(Sealer::new(ledger.db().clone(), audit_key, &settings.audit).run());
         let instance_id = settings.api.http.instance_id(&settings.store.data_dir)?;
         let abandoned =
             crate::http::idempotency::release_abandoned(ledger.db(), &instance_id).await?;

@@ -1,6 +1,7 @@
 //! The `photo-ledger` command line.
 
 mod attempts;
+mod audit;
 mod batch;
 mod codes;
 mod deliver;
@@ -44,6 +45,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Print one capture's history as JSON lines, for auditors.
     Events(events::EventsArgs),
+    /// Seal the log, print the digest an auditor keeps, and verify the log against its seals.
+    Audit(audit::AuditArgs),
     /// Schools and the education categories they collect for.
     School(school::SchoolArgs),
     /// Collection batches: feature codes, prices and policies.
@@ -87,6 +90,7 @@ impl Cli {
             }
             Command::Replay(args) => replay::run(args, settings).await,
             Command::Events(args) => events::run(args, settings).await,
+            Command::Audit(args) => audit::run(args, settings).await,
             Command::School(args) => school::run(args, settings).await,
             Command::Batch(args) => batch::run(args, settings).await,
             Command::Roster(args) => roster::run(args, settings).await,

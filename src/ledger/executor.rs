@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlite_es::SqliteEventRepository;
 
 use super::error::LedgerError;
-use super::journal::{AppendError, CommandKey, Journal, StoredOutcome};
+use super::journal::{AppendError, CommandKey, Journal, StoredOutcome, Tip};
 
 #[derive(Clone, Debug)]
 pub struct LedgerConfig {
@@ -122,8 +122,8 @@ impl Ledger {
                     .filter(|events| !events.is_empty())
             });
             let recorded = match (decided_on_held, held) {
-                (Some(events), Some((sequence, capture))) => {
-                    self.record_events(&key, sequence, capture, events, &metadata)
+                (Some(events), Some((tip, capture))) => {
+                    self.record_events(&key, tip, capture, events, &metadata)
                         .await
                 }
                 (_, held) => {
@@ -149,23 +149,17 @@ impl Ledger {
                             // Already satisfied (a repeated payment notification, say): nothing
                             // to record but the outcome.
                             let stored = StoredOutcome::Recorded {
-                                sequence: loaded.sequence,
+                                sequence: loaded.tip.sequence,
                                 events: vec![],
                             };
                             self.journal
                                 .record_outcome(&key, &stored)
                                 .await
-                                .map(|()| (loaded.sequence, vec![], None))
+                                .map(|()| (loaded.tip.sequence, vec![], None))
                         }
                         Ok(events) => {
-                            self.record_events(
-                                &key,
-                                loaded.sequence,
-                                loaded.capture,
-                                events,
-                                &metadata,
-                            )
-                            .await
+                            self.record_events(&key, loaded.tip, loaded.capture, events, &metadata)
+                                .await
                         }
                     }
                 }
@@ -199,11 +193,11 @@ impl Ledger {
         ))
     }
 
-    /// Appends the events a command decided on `capture` (at `sequence`).
+    /// Appends the events a command decided on `capture` (at `tip`).
     async fn record_events(
         &self,
         key: &CommandKey<'_>,
-        sequence: i64,
+        tip: Tip,
         capture: Capture,
         events: Vec<CaptureEvent>,
         metadata: &str,
@@ -214,10 +208,10 @@ impl Ledger {
         }
         let position = self
             .journal
-            .append(key, sequence, &events, after, metadata)
+            .append(key, tip, &events, after, metadata)
             .await?;
         let names = events.iter().map(|e| e.name().to_string()).collect();
-        Ok((sequence + events.len() as i64, names, Some(position)))
+        Ok((tip.sequence + events.len() as i64, names, Some(position)))
     }
 
     /// Answers a repeated command id with what it did the first time.
@@ -289,6 +283,6 @@ impl Ledger {
     /// sequence.
     pub async fn load(&self, capture_id: &str) -> Result<(Capture, i64), LedgerError> {
         let loaded = self.journal.load_stored(capture_id).await?;
-        Ok((loaded.capture, loaded.sequence))
+        Ok((loaded.capture, loaded.tip.sequence))
     }
 }

@@ -30,6 +30,9 @@ pub struct AppendRows {
     pub types: Vec<String>,
     pub versions: Vec<String>,
     pub payloads: Vec<String>,
+    /// Each event's chain hash and the hash it follows, as hex.
+    pub hashes: Vec<String>,
+    pub prev_hashes: Vec<String>,
     pub metadata: String,
     pub command_id: String,
     pub command: String,
@@ -43,10 +46,10 @@ pub struct AppendRows {
 /// transaction; a unique violation in any part records nothing of the group.
 const GROUP_APPEND: &str = "
 WITH appended AS (
-    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-    SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json
-      FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-           WITH ORDINALITY AS e(aggregate_id, sequence, event_type, event_version, payload, metadata, n)
+    INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash, prev_hash)
+    SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload::json, e.metadata::json, e.hash, e.prev_hash
+      FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $15::text[], $16::text[])
+           WITH ORDINALITY AS e(aggregate_id, sequence, event_type, event_version, payload, metadata, hash, prev_hash, n)
      ORDER BY e.n
     RETURNING aggregate_id, txid, position
 ), outcome AS (
@@ -164,6 +167,8 @@ async fn run<'a>(
             events.versions.push(&a.versions[i]);
             events.payloads.push(&a.payloads[i]);
             events.metadata.push(&a.metadata);
+            events.hashes.push(&a.hashes[i]);
+            events.prev_hashes.push(&a.prev_hashes[i]);
         }
         for (column, value) in
             outcomes
@@ -193,6 +198,8 @@ async fn run<'a>(
         .bind(&snapshots.0)
         .bind(&snapshots.1)
         .bind(&snapshots.2)
+        .bind(&events.hashes)
+        .bind(&events.prev_hashes)
         .fetch_all(pool)
         .await?;
     Ok(rows
@@ -209,4 +216,6 @@ struct EventColumns<'a> {
     versions: Vec<&'a str>,
     payloads: Vec<&'a str>,
     metadata: Vec<&'a str>,
+    hashes: Vec<&'a str>,
+    prev_hashes: Vec<&'a str>,
 }

@@ -10,6 +10,10 @@
 //!   so a concurrent writer of the same sequence, or of the same command id, is a conflict and
 //!   nothing of the loser is recorded.
 //!
+//! Each appended event is chained to the capture's previous one ([`photo_ledger_store::chain`]):
+//! loading reads the last event's hash along with the state, and a state held in memory keeps
+//! it, so chaining costs no extra read.
+//!
 //! Snapshots are a cache that only moves forward: loading always applies the events after the
 //! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
 
@@ -21,6 +25,7 @@ use lru::LruCache;
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use photo_ledger_domain::{Capture, CaptureEvent};
+use photo_ledger_store::chain::{EventBytes, EventHash};
 use photo_ledger_store::log::{self, Position, AGGREGATE_TYPE};
 use photo_ledger_store::{on_db, Db, StoreError};
 use serde::{Deserialize, Serialize};
@@ -42,11 +47,30 @@ pub enum StoredOutcome {
     Refused { code: String, error: CaptureError },
 }
 
+/// A capture's last recorded event: what its next event follows and chains to. A capture that
+/// does not exist yet is at sequence 0 with the genesis hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tip {
+    pub sequence: i64,
+    pub hash: EventHash,
+}
+
+impl Tip {
+    /// The tip at `sequence` whose event stored `hash`. An event without a hash (written around
+    /// the ledger) is chained past from the genesis hash; `audit verify` reports it.
+    fn at(sequence: i64, hash: Option<&str>) -> Self {
+        Self {
+            sequence,
+            hash: hash.and_then(EventHash::parse).unwrap_or_default(),
+        }
+    }
+}
+
 /// What a command needs before deciding.
 pub struct Loaded {
     pub capture: Capture,
-    /// The capture's last sequence (0 for a capture that does not exist yet).
-    pub sequence: i64,
+    /// The capture's last event.
+    pub tip: Tip,
     /// The command this id was first used for, and what it did.
     pub previous: Option<(String, StoredOutcome)>,
 }
@@ -82,15 +106,16 @@ fn store_error(e: impl std::error::Error + Send + Sync + 'static) -> LedgerError
 /// `NULL`s of later branches from the first. `$4` is the sequence of a state held in memory:
 /// given, only newer events are read; absent, the snapshot and the events after it.
 const LOAD: &str = "
-SELECT 'event' AS part, sequence, event_type, event_version, CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata
+SELECT 'event' AS part, sequence, event_type, event_version, CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata, hash
   FROM events
  WHERE aggregate_type = $1 AND aggregate_id = $2
    AND sequence > coalesce($4, (SELECT last_sequence FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2), 0)
 UNION ALL
-SELECT 'snapshot', last_sequence, NULL, NULL, CAST(payload AS TEXT), NULL
-  FROM snapshots WHERE aggregate_type = $1 AND aggregate_id = $2 AND $4 IS NULL
+SELECT 'snapshot', last_sequence, NULL, NULL, CAST(payload AS TEXT), NULL,
+       (SELECT hash FROM events e WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.sequence = s.last_sequence)
+  FROM snapshots s WHERE aggregate_type = $1 AND aggregate_id = $2 AND $4 IS NULL
 UNION ALL
-SELECT 'outcome', NULL, command, NULL, CAST(outcome AS TEXT), NULL
+SELECT 'outcome', NULL, command, NULL, CAST(outcome AS TEXT), NULL, NULL
   FROM command_outcomes WHERE aggregate_id = $2 AND command_id = $3";
 
 type LoadRow = (
@@ -100,11 +125,12 @@ type LoadRow = (
     Option<String>,
     String,
     Option<String>,
+    Option<String>,
 );
 
 const INSERT_EVENT: &str = "
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-VALUES ($1, $2, $3, $4, $5, $6, $7)";
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash, prev_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 const INSERT_OUTCOME: &str =
     "INSERT INTO command_outcomes (aggregate_id, command_id, command, outcome) VALUES ($1, $2, $3, $4)";
@@ -125,7 +151,7 @@ pub struct Journal {
     /// through the primary key, so events decided on a state that other writers have moved past
     /// conflict and are decided again on loaded state, and loading after a held state still
     /// reads every newer event.
-    held: Mutex<LruCache<String, (i64, Capture)>>,
+    held: Mutex<LruCache<String, (Tip, Capture)>>,
     /// PostgreSQL's appends, grouped.
     group_commit: Option<GroupCommit>,
 }
@@ -146,24 +172,24 @@ impl Journal {
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, LruCache<String, (i64, Capture)>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, LruCache<String, (Tip, Capture)>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn hold(&self, capture_id: &str, sequence: i64, capture: Capture) {
+    fn hold(&self, capture_id: &str, tip: Tip, capture: Capture) {
         let mut held = self.held();
         // A concurrent command may have held a newer state meanwhile.
         if held
             .peek(capture_id)
-            .is_none_or(|(newer, _)| *newer < sequence)
+            .is_none_or(|(newer, _)| newer.sequence < tip.sequence)
         {
-            held.put(capture_id.to_string(), (sequence, capture));
+            held.put(capture_id.to_string(), (tip, capture));
         }
     }
 
-    /// The state held in memory for a capture and its sequence, taken out while a command
-    /// decides; appending puts back the state its events lead to.
-    pub fn take_held(&self, capture_id: &str) -> Option<(i64, Capture)> {
+    /// The state held in memory for a capture and its tip, taken out while a command decides;
+    /// appending puts back the state its events lead to.
+    pub fn take_held(&self, capture_id: &str) -> Option<(Tip, Capture)> {
         self.held().pop(capture_id)
     }
 
@@ -178,50 +204,54 @@ impl Journal {
         &self,
         capture_id: &str,
         command_id: &str,
-        held: Option<(i64, Capture)>,
+        held: Option<(Tip, Capture)>,
     ) -> Result<Loaded, LedgerError> {
         let rows: Vec<LoadRow> = on_db!(&self.db, pool => sqlx::query_as(LOAD)
             .bind(AGGREGATE_TYPE)
             .bind(capture_id)
             .bind(command_id)
-            .bind(held.as_ref().map(|(sequence, _)| *sequence))
+            .bind(held.as_ref().map(|(tip, _)| tip.sequence))
             .fetch_all(pool)
             .await)
         .map_err(store_error)?;
         let (mut start, mut capture) = held.unwrap_or_default();
         let mut previous = None;
         let mut events = Vec::new();
-        for (part, sequence, name, version, payload, metadata) in rows {
+        for (part, sequence, name, version, payload, metadata, hash) in rows {
             let sequence = sequence.unwrap_or_default();
             match part.as_str() {
                 "snapshot" => {
                     capture = serde_json::from_str(&payload).map_err(store_error)?;
-                    start = sequence;
+                    start = Tip::at(sequence, hash.as_deref());
                 }
                 "outcome" => {
                     let outcome = serde_json::from_str(&payload).map_err(store_error)?;
                     previous = Some((name.unwrap_or_default(), outcome));
                 }
-                _ => events.push(SerializedEvent::new(
-                    capture_id.to_string(),
-                    sequence as usize,
-                    AGGREGATE_TYPE.to_string(),
-                    name.unwrap_or_default(),
-                    version.unwrap_or_default(),
-                    serde_json::from_str(&payload).map_err(store_error)?,
-                    metadata
-                        .map(|m| serde_json::from_str(&m))
-                        .transpose()
-                        .map_err(store_error)?
-                        .unwrap_or(Value::Null),
+                _ => events.push((
+                    hash,
+                    SerializedEvent::new(
+                        capture_id.to_string(),
+                        sequence as usize,
+                        AGGREGATE_TYPE.to_string(),
+                        name.unwrap_or_default(),
+                        version.unwrap_or_default(),
+                        serde_json::from_str(&payload).map_err(store_error)?,
+                        metadata
+                            .map(|m| serde_json::from_str(&m))
+                            .transpose()
+                            .map_err(store_error)?
+                            .unwrap_or(Value::Null),
+                    ),
                 )),
             }
         }
-        events.sort_by_key(|e| e.sequence);
-        let mut sequence = start;
-        for event in events {
+        events.sort_by_key(|(_, e)| e.sequence);
+        let mut tip = start;
+        for (hash, event) in events {
             let event = log::upcast(event, &self.upcasters);
-            sequence = event.sequence as i64;
+            tip = Tip::at(event.sequence as i64, hash.as_deref());
+            let sequence = tip.sequence;
             let event: CaptureEvent = serde_json::from_value(event.payload).map_err(|source| {
                 store_error(StoreError::UnreadableEvent {
                     aggregate_id: capture_id.to_string(),
@@ -235,22 +265,24 @@ impl Journal {
         }
         Ok(Loaded {
             capture,
-            sequence,
+            tip,
             previous,
         })
     }
 
-    /// Records `events` after sequence `from`, with the command's outcome and, when due, a
-    /// snapshot of `after` (the state the events lead to), which is then held in memory. Returns
-    /// the last event's global position.
+    /// Records `events` after the capture's tip `from`, each chained to the one before, with
+    /// the command's outcome and, when due, a snapshot of `after` (the state the events lead
+    /// to), which is then held in memory. Returns the last event's global position.
     pub async fn append(
         &self,
         key: &CommandKey<'_>,
-        from: i64,
+        from: Tip,
         events: &[CaptureEvent],
         after: Capture,
         metadata: &str,
     ) -> Result<Position, AppendError> {
+        let tip = from;
+        let from = tip.sequence;
         let last = from + events.len() as i64;
         let outcome = serde_json::to_string(&StoredOutcome::Recorded {
             sequence: last,
@@ -263,7 +295,7 @@ impl Journal {
                 serde_json::to_string(&after).expect("captures serialise"),
             )
         });
-        let rows = AppendRows {
+        let mut rows = AppendRows {
             capture_id: key.capture_id.to_string(),
             sequences: (from + 1..=last).collect(),
             types: events.iter().map(|e| e.event_type()).collect(),
@@ -272,12 +304,30 @@ impl Journal {
                 .iter()
                 .map(|e| serde_json::to_string(e).expect("events serialise"))
                 .collect(),
+            hashes: Vec::with_capacity(events.len()),
+            prev_hashes: Vec::with_capacity(events.len()),
             metadata: metadata.to_string(),
             command_id: key.command_id.to_string(),
             command: key.command.to_string(),
             outcome,
             snapshot,
         };
+        let mut previous = tip.hash;
+        for i in 0..events.len() {
+            let hash = EventBytes {
+                aggregate_type: AGGREGATE_TYPE,
+                aggregate_id: key.capture_id,
+                sequence: rows.sequences[i],
+                event_type: &rows.types[i],
+                event_version: &rows.versions[i],
+                payload: &rows.payloads[i],
+                metadata,
+            }
+            .hash(&previous);
+            rows.prev_hashes.push(previous.to_hex());
+            rows.hashes.push(hash.to_hex());
+            previous = hash;
+        }
         let position = match &self.db {
             Db::Postgres(_) => {
                 let group_commit = self.group_commit.as_ref().expect("started for PostgreSQL");
@@ -286,21 +336,17 @@ impl Journal {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await?;
                 let mut position = 0;
-                for (((sequence, name), version), payload) in rows
-                    .sequences
-                    .iter()
-                    .zip(&rows.types)
-                    .zip(&rows.versions)
-                    .zip(&rows.payloads)
-                {
+                for i in 0..rows.sequences.len() {
                     position = sqlx::query(INSERT_EVENT)
                         .bind(AGGREGATE_TYPE)
                         .bind(key.capture_id)
-                        .bind(sequence)
-                        .bind(name)
-                        .bind(version)
-                        .bind(payload)
+                        .bind(rows.sequences[i])
+                        .bind(&rows.types[i])
+                        .bind(&rows.versions[i])
+                        .bind(&rows.payloads[i])
                         .bind(metadata)
+                        .bind(&rows.hashes[i])
+                        .bind(&rows.prev_hashes[i])
                         .execute(&mut *tx)
                         .await?
                         .last_insert_rowid();
@@ -325,7 +371,14 @@ impl Journal {
                 Position { txid: 0, position }
             }
         };
-        self.hold(key.capture_id, last, after);
+        self.hold(
+            key.capture_id,
+            Tip {
+                sequence: last,
+                hash: previous,
+            },
+            after,
+        );
         Ok(position)
     }
 

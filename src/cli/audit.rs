@@ -1,0 +1,121 @@
+//! `photo-ledger audit`: seal the log, print the digest an auditor keeps, verify the log.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::audit::key::parse_public_key;
+use crate::audit::{seal, verify, Seal, Sealer};
+use crate::configuration::Settings;
+use crate::startup::open_store;
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Seal every event not sealed yet, now (the service also seals in the background).
+    Seal,
+    /// Print the latest signed seal as JSON, for an auditor to keep outside our systems.
+    Digest,
+    /// Recompute every hash chain and seal and report any event modified, deleted, inserted or
+    /// reordered. Exits non-zero unless the log verifies.
+    Verify {
+        /// A digest kept earlier (`audit digest`): check the log still extends it.
+        #[arg(long)]
+        digest: Option<PathBuf>,
+        /// The audit public key to trust (64 hex digits); repeat for several. Without it, the
+        /// configured audit key's.
+        #[arg(long = "public-key")]
+        public_keys: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
+    let db = open_store(&settings.store).await?;
+    match args.command {
+        AuditCommand::Seal => {
+            let key = settings.audit.key(&settings.store.data_dir)?;
+            let seals = Sealer::new(db, key, &settings.audit).seal_all().await?;
+            match seals.last() {
+                Some(last) => eprintln!(
+                    "{} seal(s) made; the latest is seal {} over {} events",
+                    seals.len(),
+                    last.seal_no,
+                    last.total_events
+                ),
+                None => eprintln!("nothing to seal: every event is sealed"),
+            }
+        }
+        AuditCommand::Digest => {
+            let latest = seal::latest(&db).await?.context(
+                "the log has no seal yet: run `photo-ledger audit seal` (the service seals in the background)",
+            )?;
+            println!("{}", serde_json::to_string_pretty(&latest)?);
+        }
+        AuditCommand::Verify {
+            digest,
+            public_keys,
+            json,
+        } => {
+            let trusted = if public_keys.is_empty() {
+                vec![settings.audit.key(&settings.store.data_dir)?.public_key()]
+            } else {
+                public_keys
+                    .iter()
+                    .map(|text| {
+                        parse_public_key(text).with_context(|| {
+                            format!(
+                                "--public-key {text}: not an Ed25519 public key in 64 hex digits"
+                            )
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let kept: Option<Seal> = match &digest {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the digest {}", path.display()))?;
+                    Some(serde_json::from_str(&text).with_context(|| {
+                        format!(
+                            "{} is not a digest printed by `photo-ledger audit digest`",
+                            path.display()
+                        )
+                    })?)
+                }
+                None => None,
+            };
+            let report = verify::verify(&db, &trusted, kept.as_ref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for finding in &report.findings {
+                    println!("{finding}");
+                }
+                println!(
+                    "{} events in {} captures, {} seals; {} events after the last seal (checked by their chains only){}",
+                    report.events,
+                    report.captures,
+                    report.seals,
+                    report.unsealed,
+                    if report.digest_checked { "; the kept digest checked" } else { "" }
+                );
+            }
+            if !report.verified() {
+                anyhow::bail!(
+                    "the log does not verify: {} finding(s)",
+                    report.findings.len()
+                );
+            }
+            eprintln!("verified");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,577 @@
+//! Tamper evidence on both stores: the chains and seals the ledger writes verify, and every kind
+//! of tampering an operator with database access could do in plain SQL is found and located.
+
+#[macro_use]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use photo_ledger::audit::verify::verify;
+use photo_ledger::audit::{seal, AuditKey, AuditSettings, Finding, Report, Seal, Sealer};
+use photo_ledger::ledger::Ledger;
+use photo_ledger_domain::values::CaptureId;
+use photo_ledger_store::chain::{EventBytes, EventHash};
+use photo_ledger_store::{on_db, Db};
+use support::*;
+
+on_both_stores!(
+    the_ledgers_chains_and_seals_verify_and_extend_a_kept_digest,
+    a_changed_payload_byte_is_found_at_its_event,
+    a_deleted_event_is_found_by_its_chain_and_its_seal,
+    a_forged_event_is_found_by_its_hash_or_by_its_seal,
+    swapped_and_resequenced_events_are_found,
+    a_consistently_rewritten_chain_is_found_by_the_seal_and_the_kept_digest,
+    events_stored_before_hashing_are_chained_once_and_never_after_a_seal,
+    the_service_seals_in_the_background,
+    the_command_line_seals_prints_the_digest_and_fails_on_tampering,
+);
+
+const AUDIT_SEED: [u8; 32] = [9; 32];
+
+fn key() -> AuditKey {
+    AuditKey::from_seed(AUDIT_SEED)
+}
+
+/// Small seals, so a few flows span several.
+fn sealer(db: &Db) -> Sealer {
+    Sealer::new(
+        db.clone(),
+        key(),
+        &AuditSettings {
+            seal_every_events: 7,
+            ..AuditSettings::default()
+        },
+    )
+}
+
+async fn check(db: &Db, kept: Option<&Seal>) -> Report {
+    verify(db, &[key().public_key()], kept)
+        .await
+        .expect("the log can be read")
+}
+
+/// Three captures through the whole flow, everything sealed; answers the captures and the latest
+/// seal, which the auditor keeps.
+async fn sealed_log(store: &TestStore) -> (Arc<Ledger>, Vec<CaptureId>, Seal) {
+    let ledger = store.ledger().await;
+    let mut captures = Vec::new();
+    for n in 1..=3 {
+        captures.push(run_full_flow(&ledger, n).await);
+    }
+    let seals = sealer(ledger.db()).seal_all().await.unwrap();
+    assert!(seals.len() > 2, "the log spans several seals");
+    let report = check(ledger.db(), None).await;
+    assert!(report.verified(), "{:?}", report.findings);
+    (ledger, captures, seals.last().unwrap().clone())
+}
+
+fn sql<'a>(db: &Db, postgres: &'a str, sqlite: &'a str) -> &'a str {
+    if db.is_postgres() {
+        postgres
+    } else {
+        sqlite
+    }
+}
+
+async fn execute(db: &Db, statement: &str) {
+    on_db!(db, pool => sqlx::query(statement).execute(pool).await.map(|_| ())).unwrap();
+}
+
+async fn payload(db: &Db, capture: &CaptureId, sequence: i64) -> String {
+    on_db!(db, pool => sqlx::query_scalar("SELECT CAST(payload AS TEXT) FROM events WHERE aggregate_id = $1 AND sequence = $2")
+        .bind(capture.to_string())
+        .bind(sequence)
+        .fetch_one(pool)
+        .await)
+    .unwrap()
+}
+
+async fn set_payload(db: &Db, capture: &CaptureId, sequence: i64, payload: &str) {
+    let statement = sql(
+        db,
+        "UPDATE events SET payload = $1::text::json WHERE aggregate_id = $2 AND sequence = $3",
+        "UPDATE events SET payload = $1 WHERE aggregate_id = $2 AND sequence = $3",
+    );
+    on_db!(db, pool => sqlx::query(statement)
+        .bind(payload)
+        .bind(capture.to_string())
+        .bind(sequence)
+        .execute(pool)
+        .await
+        .map(|_| ()))
+    .unwrap();
+}
+
+async fn last_sequence(db: &Db, capture: &CaptureId) -> i64 {
+    on_db!(db, pool => sqlx::query_scalar("SELECT max(sequence) FROM events WHERE aggregate_id = $1")
+        .bind(capture.to_string())
+        .fetch_one(pool)
+        .await)
+    .unwrap()
+}
+
+/// A capture's rows as stored, in sequence order: (sequence, type, version, payload, metadata,
+/// hash).
+async fn rows(db: &Db, capture: &CaptureId) -> Vec<(i64, String, String, String, String, String)> {
+    on_db!(db, pool => sqlx::query_as("SELECT sequence, event_type, event_version, CAST(payload AS TEXT), CAST(metadata AS TEXT), hash FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+        .bind(capture.to_string())
+        .fetch_all(pool)
+        .await)
+    .unwrap()
+}
+
+fn hash_of(
+    capture: &CaptureId,
+    row: &(i64, String, String, String, String, String),
+    previous: &EventHash,
+) -> EventHash {
+    let id = capture.to_string();
+    EventBytes {
+        aggregate_type: "Capture",
+        aggregate_id: &id,
+        sequence: row.0,
+        event_type: &row.1,
+        event_version: &row.2,
+        payload: &row.3,
+        metadata: &row.4,
+    }
+    .hash(previous)
+}
+
+fn of_capture(report: &Report, capture: &CaptureId) -> Vec<Finding> {
+    let id = capture.to_string();
+    report
+        .findings
+        .iter()
+        .filter(|f| match f {
+            Finding::Altered { capture_id, .. }
+            | Finding::Unhashed { capture_id, .. }
+            | Finding::BrokenLink { capture_id, .. }
+            | Finding::Missing { capture_id, .. }
+            | Finding::OutOfOrder { capture_id, .. } => *capture_id == id,
+            _ => false,
+        })
+        .cloned()
+        .collect()
+}
+
+fn seal_mismatches(report: &Report) -> Vec<i64> {
+    report
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::SealMismatch { seal_no, .. } => Some(*seal_no),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn the_ledgers_chains_and_seals_verify_and_extend_a_kept_digest(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, _, kept) = sealed_log(&store).await;
+    let db = ledger.db();
+    // The log grows and is sealed again: it still extends the digest kept before.
+    run_full_flow(&ledger, 4).await;
+    let unsealed = check(db, Some(&kept)).await;
+    assert!(unsealed.verified(), "{:?}", unsealed.findings);
+    assert!(unsealed.unsealed > 0 && unsealed.digest_checked);
+    sealer(db).seal_all().await.unwrap();
+    let report = check(db, Some(&kept)).await;
+    assert!(report.verified(), "{:?}", report.findings);
+    assert_eq!((report.captures, report.unsealed), (4, 0));
+    let latest = seal::latest(db).await.unwrap().unwrap();
+    assert_eq!(latest.total_events as u64, report.events);
+
+    // Seals by a key the auditor does not trust are reported, as is a kept digest they did not
+    // sign.
+    let stranger = AuditKey::from_seed([1; 32]);
+    let distrusted = verify(db, &[stranger.public_key()], Some(&kept))
+        .await
+        .unwrap();
+    assert_eq!(
+        distrusted
+            .findings
+            .iter()
+            .filter(|f| matches!(f, Finding::SealNotSigned { .. }))
+            .count() as i64,
+        latest.seal_no
+    );
+    assert!(distrusted
+        .findings
+        .iter()
+        .any(|f| matches!(f, Finding::DigestNotExtended { .. })));
+}
+
+async fn a_changed_payload_byte_is_found_at_its_event(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, captures, _) = sealed_log(&store).await;
+    let db = ledger.db();
+    let original = payload(db, &captures[1], 2).await;
+    // One digit, one byte: still valid JSON.
+    let at = original.find(|c: char| c.is_ascii_digit()).unwrap();
+    let digit = original.as_bytes()[at] - b'0';
+    let mut changed = original.clone();
+    changed.replace_range(at..=at, &((digit + 1) % 10).to_string());
+    set_payload(db, &captures[1], 2, &changed).await;
+
+    let report = check(db, None).await;
+    assert!(!report.verified());
+    assert_eq!(
+        report.findings.len(),
+        1,
+        "only the event is reported: {:?}",
+        report.findings
+    );
+    assert!(matches!(
+        &report.findings[0],
+        Finding::Altered { capture_id, sequence: 2, .. } if *capture_id == captures[1].to_string()
+    ));
+
+    // Put back, the log verifies again: the finding was the change, nothing else.
+    set_payload(db, &captures[1], 2, &original).await;
+    assert!(check(db, None).await.verified());
+}
+
+async fn a_deleted_event_is_found_by_its_chain_and_its_seal(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, captures, _) = sealed_log(&store).await;
+    let db = ledger.db();
+    execute(
+        db,
+        &format!(
+            "DELETE FROM events WHERE aggregate_id = '{}' AND sequence = 3",
+            captures[0]
+        ),
+    )
+    .await;
+    let report = check(db, None).await;
+    assert!(
+        matches!(
+            of_capture(&report, &captures[0]).as_slice(),
+            [Finding::Missing {
+                from_sequence: 3,
+                to_sequence: 3,
+                ..
+            }]
+        ),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(seal_mismatches(&report).len(), 1, "{:?}", report.findings);
+
+    // A capture's last event deleted leaves its chain whole: the seal finds it.
+    let last = last_sequence(db, &captures[2]).await;
+    execute(
+        db,
+        &format!(
+            "DELETE FROM events WHERE aggregate_id = '{}' AND sequence = {last}",
+            captures[2]
+        ),
+    )
+    .await;
+    let report = check(db, None).await;
+    assert!(of_capture(&report, &captures[2]).is_empty());
+    assert_eq!(seal_mismatches(&report).len(), 2, "{:?}", report.findings);
+}
+
+async fn a_forged_event_is_found_by_its_hash_or_by_its_seal(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, captures, _) = sealed_log(&store).await;
+    let db = ledger.db();
+    let capture = &captures[1];
+    let stored = rows(db, capture).await;
+    let last = stored.last().unwrap();
+    let forged_sequence = last.0 + 1;
+    let forged_payload = payload(db, capture, last.0).await;
+    // At the end of the log, or (`first`) before every other event: inside the first seal.
+    let insert = |hash: &str, prev: &str, first: bool| {
+        let (columns, overriding, place) = match (first, db.is_postgres()) {
+            (false, _) => ("", "", ""),
+            (true, true) => (
+                ", txid, position",
+                "OVERRIDING SYSTEM VALUE",
+                ", '1'::xid8, 1",
+            ),
+            (true, false) => (", rowid", "", ", 0"),
+        };
+        format!(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash, prev_hash{columns}) {overriding} \
+             VALUES ('Capture', '{capture}', {forged_sequence}, '{}', '{}', '{}', '{}', '{hash}', '{prev}'{place})",
+            last.1, last.2, forged_payload.replace('\'', "''"), last.4.replace('\'', "''")
+        )
+    };
+
+    // A made-up hash: the event does not hash to it.
+    let made_up = "ab".repeat(32);
+    execute(db, &insert(&made_up, &last.5, false)).await;
+    let report = check(db, None).await;
+    assert!(
+        matches!(
+            of_capture(&report, capture).as_slice(),
+            [Finding::Altered { sequence, .. }] if *sequence == forged_sequence
+        ),
+        "{:?}",
+        report.findings
+    );
+    assert!(seal_mismatches(&report).is_empty(), "after the last seal");
+    execute(
+        db,
+        &format!(
+            "DELETE FROM events WHERE aggregate_id = '{capture}' AND sequence = {forged_sequence}"
+        ),
+    )
+    .await;
+    assert!(check(db, None).await.verified());
+
+    // A correctly chained forgery placed among sealed events: the chain reads it as the
+    // capture's events out of order, and the seal's count changes.
+    let row = (
+        forged_sequence,
+        last.1.clone(),
+        last.2.clone(),
+        forged_payload.clone(),
+        last.4.clone(),
+        String::new(),
+    );
+    let previous = EventHash::parse(&last.5).unwrap();
+    let hash = hash_of(capture, &row, &previous);
+    execute(db, &insert(&hash.to_hex(), &last.5, true)).await;
+    let report = check(db, None).await;
+    assert_eq!(seal_mismatches(&report), vec![1], "{:?}", report.findings);
+    assert!(!of_capture(&report, capture).is_empty());
+}
+
+async fn swapped_and_resequenced_events_are_found(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, captures, _) = sealed_log(&store).await;
+    let db = ledger.db();
+    let capture = &captures[2];
+    let (second, third) = (payload(db, capture, 2).await, payload(db, capture, 3).await);
+    set_payload(db, capture, 2, &third).await;
+    set_payload(db, capture, 3, &second).await;
+    let report = check(db, None).await;
+    assert!(
+        matches!(
+            of_capture(&report, capture).as_slice(),
+            [
+                Finding::Altered { sequence: 2, .. },
+                Finding::Altered { sequence: 3, .. }
+            ]
+        ),
+        "{:?}",
+        report.findings
+    );
+    set_payload(db, capture, 2, &second).await;
+    set_payload(db, capture, 3, &third).await;
+
+    let last = last_sequence(db, capture).await;
+    execute(
+        db,
+        &format!(
+            "UPDATE events SET sequence = {} WHERE aggregate_id = '{capture}' AND sequence = {last}",
+            last + 5
+        ),
+    )
+    .await;
+    let report = check(db, None).await;
+    let found = of_capture(&report, capture);
+    assert!(
+        found
+            .iter()
+            .any(|f| matches!(f, Finding::Missing { from_sequence, .. } if *from_sequence == last))
+            && found
+                .iter()
+                .any(|f| matches!(f, Finding::Altered { sequence, .. } if *sequence == last + 5)),
+        "{:?}",
+        report.findings
+    );
+}
+
+async fn a_consistently_rewritten_chain_is_found_by_the_seal_and_the_kept_digest(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, captures, kept) = sealed_log(&store).await;
+    let db = ledger.db();
+    let capture = &captures[0];
+    // The student's name changed in the first event, and every hash of the capture recomputed.
+    let first = payload(db, capture, 1).await;
+    assert!(first.contains("吴晓兰"));
+    set_payload(db, capture, 1, &first.replace("吴晓兰", "吴小兰")).await;
+    let mut previous = EventHash::GENESIS;
+    for row in rows(db, capture).await {
+        let hash = hash_of(capture, &row, &previous);
+        execute(
+            db,
+            &format!(
+                "UPDATE events SET hash = '{hash}', prev_hash = '{previous}' WHERE aggregate_id = '{capture}' AND sequence = {}",
+                row.0
+            ),
+        )
+        .await;
+        previous = hash;
+    }
+    let report = check(db, None).await;
+    assert!(
+        of_capture(&report, capture).is_empty(),
+        "the chain itself is consistent"
+    );
+    assert!(
+        !seal_mismatches(&report).is_empty(),
+        "{:?}",
+        report.findings
+    );
+
+    // Even re-sealed with the audit key itself, the digest the auditor kept no longer matches.
+    execute(db, "DELETE FROM audit_seals").await;
+    sealer(db).seal_all().await.unwrap();
+    assert!(
+        check(db, None).await.verified(),
+        "re-sealed, the log is consistent in itself"
+    );
+    let report = check(db, Some(&kept)).await;
+    assert!(
+        matches!(
+            report.findings.as_slice(),
+            [Finding::DigestNotExtended { seal_no, .. }] if *seal_no == kept.seal_no
+        ),
+        "{:?}",
+        report.findings
+    );
+}
+
+async fn events_stored_before_hashing_are_chained_once_and_never_after_a_seal(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = CaptureId::new();
+    let steps = full_flow(capture, 5);
+    let (before, after) = steps.split_at(steps.len() / 2);
+    for (role, command) in before.iter().cloned() {
+        run(&ledger, &capture.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    let db = ledger.db().clone();
+    // As a log written before hashing: no hashes at all.
+    execute(&db, "UPDATE events SET hash = NULL, prev_hash = NULL").await;
+    assert!(!check(&db, None).await.verified());
+    drop(ledger);
+    let ledger = store.ledger().await;
+    let db = ledger.db();
+    let report = check(db, None).await;
+    assert!(report.verified(), "{:?}", report.findings);
+    // A new instance goes on chaining from the chained history it loads.
+    for (role, command) in after.iter().cloned() {
+        run(&ledger, &capture.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    sealer(db).seal_all().await.unwrap();
+    assert!(check(db, None).await.verified());
+
+    // After a seal, an unhashed row is a finding, and reopening does not chain it.
+    let last = last_sequence(db, &capture).await;
+    execute(
+        db,
+        &format!(
+            "UPDATE events SET hash = NULL WHERE aggregate_id = '{capture}' AND sequence = {last}"
+        ),
+    )
+    .await;
+    drop(ledger);
+    let ledger = store.ledger().await;
+    let report = check(ledger.db(), None).await;
+    assert!(
+        matches!(
+            of_capture(&report, &capture).as_slice(),
+            [Finding::Unhashed { sequence, .. }] if *sequence == last
+        ),
+        "{:?}",
+        report.findings
+    );
+}
+
+async fn the_service_seals_in_the_background(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let db = ledger.db().clone();
+    let task = tokio::spawn(
+        Sealer::new(
+            db.clone(),
+            key(),
+            &AuditSettings {
+                seal_every_events: 1_000,
+                seal_interval_secs: 1,
+                ..AuditSettings::default()
+            },
+        )
+        .run(),
+    );
+    run_full_flow(&ledger, 6).await;
+    let events: i64 =
+        on_db!(&db, pool => sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(pool).await)
+            .unwrap();
+    let mut sealed = 0;
+    for _ in 0..100 {
+        sealed = seal::latest(&db)
+            .await
+            .unwrap()
+            .map_or(0, |s| s.total_events);
+        if sealed == events {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+    assert_eq!(sealed, events, "every event sealed within the interval");
+    assert!(check(&db, None).await.verified());
+}
+
+async fn the_command_line_seals_prints_the_digest_and_fails_on_tampering(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = run_full_flow(&ledger, 8).await;
+    let photo_ledger = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_photo-ledger"))
+            .args(store.cli_args())
+            .args(args)
+            .env("PHOTO_LEDGER__AUDIT__SIGNING_KEY", hex::encode(AUDIT_SEED))
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let (ok, _, said) = photo_ledger(&["audit", "digest"]);
+    assert!(!ok && said.contains("audit seal"), "{said}");
+    let (ok, _, said) = photo_ledger(&["audit", "seal"]);
+    assert!(ok, "{said}");
+    let (ok, digest, said) = photo_ledger(&["audit", "digest"]);
+    assert!(ok, "{said}");
+    let kept: Seal = serde_json::from_str(&digest).unwrap();
+    assert_eq!(kept.public_key, key().public_key_hex());
+    let file = store.data_dir().join("kept-digest.json");
+    std::fs::write(&file, &digest).unwrap();
+    let file = file.display().to_string();
+    let (ok, out, said) = photo_ledger(&["audit", "verify", "--digest", &file]);
+    assert!(ok, "{out}{said}");
+
+    let db = ledger.db();
+    let second = payload(db, &capture, 2).await;
+    set_payload(db, &capture, 2, &second.replacen('1', "2", 1)).await;
+    let (ok, out, said) = photo_ledger(&[
+        "audit",
+        "verify",
+        "--digest",
+        &file,
+        "--public-key",
+        &key().public_key_hex(),
+    ]);
+    assert!(!ok, "tampering fails the command: {out}");
+    assert!(
+        out.contains(&format!("event {capture}#2 was modified")),
+        "{out}"
+    );
+    assert!(said.contains("does not verify"), "{said}");
+}
