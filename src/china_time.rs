@@ -31,10 +31,47 @@ pub fn rfc3339(at: &DateTime<Utc>) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
+/// A moment as people type it: RFC 3339 with its offset (`2026-12-01T09:00:00+08:00`,
+/// `…Z`), or a date and time without one (`2026-12-01 09:00`, seconds optional, `T` or a space),
+/// read on a China clock.
+pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+    .and_then(|local| CHINA.from_local_datetime(&local).single())
+    .map(|at| at.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn moments_are_read_with_their_offset_or_on_a_china_clock() {
+        let nine = Utc.with_ymd_and_hms(2026, 12, 1, 1, 0, 0).unwrap();
+        for text in [
+            "2026-12-01T09:00:00+08:00",
+            "2026-12-01T01:00:00Z",
+            "2026-12-01 09:00",
+            "2026-12-01 09:00:00",
+            "2026-12-01T09:00",
+        ] {
+            assert_eq!(parse(text), Some(nine), "{text}");
+        }
+        for text in ["2026-12-01", "09:00", "2026-13-01 09:00", "yesterday"] {
+            assert_eq!(parse(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn a_utc_instant_reads_eight_hours_later_in_china() {

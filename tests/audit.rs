@@ -7,12 +7,16 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use photo_ledger::audit::point_in_time::{capture_at, fold_named, view_at};
 use photo_ledger::audit::verify::verify;
 use photo_ledger::audit::{seal, AuditKey, AuditSettings, Finding, Report, Seal, Sealer};
 use photo_ledger::ledger::Ledger;
 use photo_ledger_domain::values::CaptureId;
+use photo_ledger_domain::CaptureCommand;
 use photo_ledger_store::chain::{EventBytes, EventHash};
 use photo_ledger_store::{on_db, Db};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use support::*;
 
 on_both_stores!(
@@ -25,6 +29,7 @@ on_both_stores!(
     events_stored_before_hashing_are_chained_once_and_never_after_a_seal,
     the_service_seals_in_the_background,
     the_command_line_seals_prints_the_digest_and_fails_on_tampering,
+    a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_showed,
 );
 
 const AUDIT_SEED: [u8; 32] = [9; 32];
@@ -574,4 +579,104 @@ async fn the_command_line_seals_prints_the_digest_and_fails_on_tampering(backend
         "{out}"
     );
     assert!(said.contains("does not verify"), "{said}");
+}
+
+/// The live review queue: each capture's item.
+async fn live_queue(db: &Db) -> BTreeMap<String, Value> {
+    let rows: Vec<(String, String)> = on_db!(db, pool => sqlx::query_as("SELECT capture_id, CAST(item AS TEXT) FROM review_queue")
+        .fetch_all(pool)
+        .await)
+    .unwrap();
+    rows.into_iter()
+        .map(|(id, item)| (id, serde_json::from_str(&item).unwrap()))
+        .collect()
+}
+
+async fn live_status(db: &Db, capture: &CaptureId) -> Value {
+    let view: String = on_db!(db, pool => sqlx::query_scalar("SELECT CAST(view AS TEXT) FROM capture_status WHERE capture_id = $1")
+        .bind(capture.to_string())
+        .fetch_one(pool)
+        .await)
+    .unwrap();
+    serde_json::from_str(&view).unwrap()
+}
+
+async fn a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_showed(
+    backend: Backend,
+) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let db = ledger.db();
+    let keyer = store.settings.person_keyer().unwrap();
+    let before_anything = chrono::Utc::now();
+    // Three captures waiting for review.
+    let mut flows = Vec::new();
+    for n in 1..=3 {
+        let capture = CaptureId::new();
+        let steps = full_flow(capture, n);
+        let submit = steps
+            .iter()
+            .position(|(_, c)| matches!(c, CaptureCommand::Submit(_)))
+            .unwrap();
+        for (role, command) in steps[..=submit].iter().cloned() {
+            run(&ledger, &capture.to_string(), role, command)
+                .await
+                .unwrap();
+        }
+        flows.push((capture, steps, submit));
+    }
+    catch_up_all(&ledger).await;
+    let queue_then = live_queue(db).await;
+    let status_then = live_status(db, &flows[0].0).await;
+    assert_eq!(queue_then.len(), 3);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let moment = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Since: the first capture through the rest of its flow, the second claimed and rejected.
+    let (first, steps, submit) = &flows[0];
+    for (role, command) in steps[submit + 1..].iter().cloned() {
+        run(&ledger, &first.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    let (second, steps, submit) = &flows[1];
+    for (role, command) in steps[submit + 1..submit + 3].iter().cloned() {
+        run(&ledger, &second.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    catch_up_all(&ledger).await;
+    assert_eq!(live_queue(db).await.len(), 1);
+    assert_ne!(live_status(db, first).await, status_then);
+
+    let queue = fold_named("review_queue", keyer.clone()).unwrap();
+    let view = view_at(db, queue.as_ref(), moment).await.unwrap();
+    let replayed: BTreeMap<String, Value> = view.tables["review_queue"]
+        .iter()
+        .map(|row| {
+            (
+                row["capture_id"].as_str().unwrap().to_string(),
+                row["item"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(replayed, queue_then);
+    let statuses = fold_named("capture_status", keyer.clone()).unwrap();
+    let capture = capture_at(db, statuses.as_ref(), &first.to_string(), moment)
+        .await
+        .unwrap();
+    assert_eq!(capture.status, Some(status_then));
+    assert_eq!(capture.sequence as usize, flows[0].2 + 1);
+
+    // Now is what the live views show now; before anything, nothing.
+    let now = view_at(db, queue.as_ref(), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(now.tables["review_queue"].len(), 1);
+    let none = capture_at(db, statuses.as_ref(), &first.to_string(), before_anything)
+        .await
+        .unwrap();
+    assert_eq!((none.sequence, none.status), (0, None));
+    assert!(fold_named("queue", keyer).is_err());
 }

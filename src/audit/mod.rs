@@ -6,6 +6,7 @@
 //! sealed, and where it does not. See `docs/audit.md`.
 
 pub mod key;
+pub mod point_in_time;
 pub mod seal;
 pub mod verify;
 

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use crate::audit::key::parse_public_key;
+use crate::audit::point_in_time::{capture_at, fold_named, view_at};
 use crate::audit::{seal, verify, Seal, Sealer};
 use crate::configuration::Settings;
 use crate::startup::open_store;
@@ -36,6 +38,31 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A capture's state and status screen as they were at a moment, replayed from the log
+    /// (the live views are not touched), as JSON.
+    Capture {
+        capture_id: uuid::Uuid,
+        /// The moment: RFC 3339 (`2026-12-01T09:00:00+08:00`) or `2026-12-01 09:00` on a China
+        /// clock.
+        #[arg(long, value_parser = moment)]
+        at: DateTime<Utc>,
+    },
+    /// A projection's rows as they were at a moment (`review_queue` last Tuesday at 09:00, say),
+    /// replayed from the log into memory, as JSON.
+    View {
+        /// capture_status, review_queue, courier_orders, photo_history, same_photos, refunds
+        /// or collection_progress.
+        name: String,
+        /// The moment, as for `audit capture`.
+        #[arg(long, value_parser = moment)]
+        at: DateTime<Utc>,
+    },
+}
+
+fn moment(text: &str) -> Result<DateTime<Utc>, String> {
+    crate::china_time::parse(text).ok_or_else(|| {
+        format!("{text:?} is not a moment: give RFC 3339 (2026-12-01T09:00:00+08:00) or a China-clock date and time (2026-12-01 09:00)")
+    })
 }
 
 pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
@@ -115,6 +142,21 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
                 );
             }
             eprintln!("verified");
+        }
+        AuditCommand::Capture { capture_id, at } => {
+            let status = fold_named("capture_status", settings.store.person_keyer()?)?;
+            let capture = capture_at(&db, status.as_ref(), &capture_id.to_string(), at).await?;
+            if capture.sequence == 0 {
+                anyhow::bail!(
+                    "capture {capture_id} had no event recorded by {at} (check --database-url / --data-dir)"
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&capture)?);
+        }
+        AuditCommand::View { name, at } => {
+            let fold = fold_named(&name, settings.store.person_keyer()?)?;
+            let view = view_at(&db, fold.as_ref(), at).await?;
+            println!("{}", serde_json::to_string_pretty(&view)?);
         }
     }
     Ok(())

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::accounts::addresses::{AddressError, AddressStoreError};
 use crate::accounts::staff::StaffError;
 use crate::accounts::wechat_login::WechatError;
+use crate::audit::point_in_time::PointInTimeError;
 use crate::captures::CaptureAccessError;
 use crate::delivery::DeliveryError;
 use crate::eligibility::EligibilityError;
@@ -547,6 +548,21 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::UnknownPackage(_) => StatusCode::NOT_FOUND,
         };
         Self::refusal(status, e.code(), e.message())
+    }
+}
+
+impl From<PointInTimeError> for ApiError {
+    fn from(e: PointInTimeError) -> Self {
+        match e {
+            PointInTimeError::UnknownView(ref name) => Self::refusal(
+                StatusCode::NOT_FOUND,
+                e.code(),
+                format!("没有名为 {name:?} 的视图"),
+            ),
+            PointInTimeError::Store(_) | PointInTimeError::Projection(_) => {
+                Self::store_unavailable(&e)
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! the stored first responses.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod captures;
 pub mod console;
@@ -153,6 +154,10 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/admin/captures/{capture_id}/events").route(web::get().to(admin::events)),
         )
+        .service(
+            resource("/admin/audit/captures/{capture_id}").route(web::get().to(audit::capture)),
+        )
+        .service(resource("/admin/audit/views/{view}").route(web::get().to(audit::view)))
         .service(
             resource("/admin/captures/{capture_id}/delivered")
                 .route(web::post().to(admin::delivered)),

@@ -8,8 +8,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, auth, captures, courier, deliveries, locks, me, payments, photos, progress, refunds,
-    review,
+    admin, audit, auth, captures, courier, deliveries, locks, me, payments, photos, progress,
+    refunds, review,
 };
 
 #[derive(OpenApi)]
@@ -51,6 +51,8 @@ use super::{
         courier::printed,
         courier::shipped,
         admin::events,
+        audit::capture,
+        audit::view,
         admin::delivered,
         admin::verification_failures,
         locks::list,

@@ -10,8 +10,6 @@
 //! The hash covers the stored text, so it is computed over whatever the row holds: when personal
 //! data is stored encrypted, over the ciphertext.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
@@ -250,6 +248,16 @@ SELECT CAST(0 AS BIGINT) AS txid, CAST(0 AS BIGINT) AS position, aggregate_type,
        CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata, hash, prev_hash
   FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence";
 
+const PG_CHAIN: &str = "
+UPDATE events SET hash = u.hash, prev_hash = u.prev_hash
+  FROM unnest($3::bigint[], $4::text[], $5::text[]) AS u(sequence, hash, prev_hash)
+ WHERE events.aggregate_type = $1 AND events.aggregate_id = $2 AND events.sequence = u.sequence
+   AND events.hash IS NULL";
+
+const SQLITE_CHAIN: &str = "
+UPDATE events SET hash = $1, prev_hash = $2
+ WHERE aggregate_type = $3 AND aggregate_id = $4 AND sequence = $5 AND hash IS NULL";
+
 /// Chains the events stored before the log was hashed: once, before the first seal. Each
 /// capture with an unhashed event is walked in sequence order and every unhashed event gets its
 /// hash and link. Once a seal exists nothing is chained here: an unhashed event is then an
@@ -274,33 +282,52 @@ pub async fn chain_unhashed(db: &Db) -> Result<u64, StoreError> {
             .fetch_all(pool)
             .await)?;
         let mut previous = EventHash::GENESIS;
-        let mut updates = HashMap::new();
+        let mut updates = Vec::new();
         for event in &events {
             previous = match event.stored_hash() {
                 Some(hash) => hash,
                 None => {
                     let hash = event.bytes().hash(&previous);
-                    updates.insert(event.sequence, (hash, previous));
+                    updates.push((event.sequence, (hash, previous)));
                     hash
                 }
             };
         }
-        // One transaction per capture: a crash leaves each capture chained or not at all.
+        // One statement (PostgreSQL) or one transaction (SQLite) per capture: a crash leaves
+        // each capture chained or not at all.
         let count = updates.len() as u64;
-        on_db!(db, pool => async {
-            let mut tx = pool.begin().await?;
-            for (sequence, (hash, link)) in &updates {
-                sqlx::query("UPDATE events SET hash = $1, prev_hash = $2 WHERE aggregate_type = $3 AND aggregate_id = $4 AND sequence = $5 AND hash IS NULL")
-                    .bind(hash.to_hex())
-                    .bind(link.to_hex())
+        let (mut sequences, mut hashes, mut links) = (vec![], vec![], vec![]);
+        for (sequence, (hash, link)) in updates {
+            sequences.push(sequence);
+            hashes.push(hash.to_hex());
+            links.push(link.to_hex());
+        }
+        match db {
+            Db::Postgres(pool) => {
+                sqlx::query(PG_CHAIN)
                     .bind(AGGREGATE_TYPE)
                     .bind(&capture_id)
-                    .bind(sequence)
-                    .execute(&mut *tx)
+                    .bind(&sequences)
+                    .bind(&hashes)
+                    .bind(&links)
+                    .execute(pool)
                     .await?;
             }
-            tx.commit().await
-        }.await)?;
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for ((sequence, hash), link) in sequences.iter().zip(&hashes).zip(&links) {
+                    sqlx::query(SQLITE_CHAIN)
+                        .bind(hash)
+                        .bind(link)
+                        .bind(AGGREGATE_TYPE)
+                        .bind(&capture_id)
+                        .bind(sequence)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
         chained += count;
     }
     Ok(chained)

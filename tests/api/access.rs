@@ -127,6 +127,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::POST, format!("/api/v1/courier/orders/{order}/printed"), json!({}), couriers_missing),
         (Method::POST, format!("/api/v1/courier/orders/{order}/shipped"), json!({"carrier": "顺丰", "tracking_no": "SF1"}), couriers_missing),
         (Method::GET, format!("/api/v1/admin/captures/{capture}/events"), none.clone(), admins),
+        (Method::GET, format!("/api/v1/admin/audit/captures/{capture}?at=2099-01-01T00:00:00Z"), none.clone(), admins),
+        (Method::GET, "/api/v1/admin/audit/views/review_queue?at=2099-01-01T00:00:00Z".into(), none.clone(), admins),
         (Method::POST, format!("/api/v1/admin/captures/{capture}/delivered"), json!({}), admins),
         (Method::GET, "/api/v1/admin/verification-failures".into(), none.clone(), admins),
         (Method::GET, "/api/v1/admin/schools".into(), none.clone(), admins),
@@ -221,7 +223,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
                 .replace(&address, "{address_id}")
                 .replace(&order.to_string(), "{order_id}")
                 .replace(&photo.to_string(), "{photo_id}")
-                .replace(&package.to_string(), "{package_id}");
+                .replace(&package.to_string(), "{package_id}")
+                .replace("/audit/views/review_queue", "/audit/views/{view}");
             format!("{method} {path}")
         })
         .chain(["wechat", "staff", "dev"].map(|r| format!("POST /api/v1/auth/{r}")))

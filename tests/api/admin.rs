@@ -4,7 +4,101 @@ use crate::api_support::*;
 use crate::support::Backend;
 use serde_json::json;
 
-on_both_stores!(admins_set_up_a_school_batch_and_roster_over_http,);
+on_both_stores!(
+    admins_set_up_a_school_batch_and_roster_over_http,
+    admins_read_a_capture_and_the_review_queue_as_they_were,
+);
+
+async fn admins_read_a_capture_and_the_review_queue_as_they_were(backend: Backend) {
+    use crate::support::{catch_up_all, full_flow, run};
+    use photo_ledger_domain::values::CaptureId;
+    use photo_ledger_domain::CaptureCommand;
+
+    let app = TestApp::spawn(backend).await;
+    let admin = app.staff("admin").await;
+    let capture = CaptureId::new();
+    let steps = full_flow(capture, 1);
+    let submit = steps
+        .iter()
+        .position(|(_, c)| matches!(c, CaptureCommand::Submit(_)))
+        .unwrap();
+    for (role, command) in steps[..=submit].iter().cloned() {
+        run(&app.ledger, &capture.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    catch_up_all(&app.ledger).await;
+    let (status, live) = app
+        .get(&format!("/api/v1/captures/{capture}"), &admin)
+        .await;
+    assert_eq!(status, 200, "{live}");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let moment = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Claimed and rejected since.
+    for (role, command) in steps[submit + 1..submit + 3].iter().cloned() {
+        run(&app.ledger, &capture.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+
+    let (status, then) = app
+        .get(
+            &format!("/api/v1/admin/audit/captures/{capture}?at={moment}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["sequence"], json!(submit + 1), "{then}");
+    assert_eq!(then["status"]["status"], live["status"], "{then}");
+    assert_eq!(then["status"]["status_label"], live["status_label"]);
+    let queue_at = |at: String| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let (status, view) = app
+                .get(
+                    &format!("/api/v1/admin/audit/views/review_queue?at={at}"),
+                    admin,
+                )
+                .await;
+            assert_eq!(status, 200, "{view}");
+            view["tables"]["review_queue"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row["capture_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(queue_at(moment.clone()).await, vec![capture.to_string()]);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    assert!(queue_at(now).await.is_empty(), "rejected since");
+
+    let unknown = app
+        .get(
+            &format!("/api/v1/admin/audit/views/queue?at={moment}"),
+            &admin,
+        )
+        .await;
+    assert_error(&unknown, 404, "audit.unknown_view");
+    let before = app
+        .get(
+            &format!("/api/v1/admin/audit/captures/{capture}?at=2000-01-01T00:00:00Z"),
+            &admin,
+        )
+        .await;
+    assert_error(&before, 404, "capture.not_found");
+    for query in ["", "?at=yesterday", "?at=2026-12-01"] {
+        let bad = app
+            .get(
+                &format!("/api/v1/admin/audit/views/review_queue{query}"),
+                &admin,
+            )
+            .await;
+        assert_error(&bad, 400, "http.invalid_query");
+    }
+}
 
 async fn admins_set_up_a_school_batch_and_roster_over_http(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.api.http.roster_limit_bytes = 4096).await;
