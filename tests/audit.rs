@@ -7,6 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use photo_ledger::audit::export::{export, verify_export, ExportRequest, Manifest};
 use photo_ledger::audit::point_in_time::{capture_at, fold_named, view_at};
 use photo_ledger::audit::verify::verify;
 use photo_ledger::audit::{seal, AuditKey, AuditSettings, Finding, Report, Seal, Sealer};
@@ -30,6 +31,7 @@ on_both_stores!(
     the_service_seals_in_the_background,
     the_command_line_seals_prints_the_digest_and_fails_on_tampering,
     a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_showed,
+    a_schools_export_verifies_offline_and_any_changed_byte_fails_it,
 );
 
 const AUDIT_SEED: [u8; 32] = [9; 32];
@@ -556,6 +558,32 @@ async fn the_command_line_seals_prints_the_digest_and_fails_on_tampering(backend
     assert!(ok, "{said}");
     let kept: Seal = serde_json::from_str(&digest).unwrap();
     assert_eq!(kept.public_key, key().public_key_hex());
+    let exported = store.data_dir().join("export");
+    let exported = exported.display().to_string();
+    let (ok, _, said) = photo_ledger(&["audit", "export", "--school-id", "school-2", &exported]);
+    let events = last_sequence(ledger.db(), &capture).await;
+    assert!(
+        ok && said.contains(&format!("exported {events} events of 1 captures")),
+        "{said}"
+    );
+    let (ok, out, said) = photo_ledger(&[
+        "audit",
+        "verify",
+        "--export",
+        &exported,
+        "--public-key",
+        &key().public_key_hex(),
+    ]);
+    assert!(ok, "{out}{said}");
+    let (ok, _, said) = photo_ledger(&[
+        "audit",
+        "verify",
+        "--export",
+        &exported,
+        "--public-key",
+        &AuditKey::from_seed([1; 32]).public_key_hex(),
+    ]);
+    assert!(!ok && said.contains("does not verify"), "{said}");
     let file = store.data_dir().join("kept-digest.json");
     std::fs::write(&file, &digest).unwrap();
     let file = file.display().to_string();
@@ -679,4 +707,107 @@ async fn a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_show
         .unwrap();
     assert_eq!((none.sequence, none.status), (0, None));
     assert!(fold_named("queue", keyer).is_err());
+}
+
+async fn a_schools_export_verifies_offline_and_any_changed_byte_fails_it(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (ledger, captures, _) = sealed_log(&store).await;
+    let db = ledger.db();
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("school-1");
+    // The flows' schools are `school-{n % 3}`: the first capture's is school-1.
+    let request = ExportRequest {
+        school_id: "school-1".into(),
+        from: None,
+        to: None,
+    };
+    let manifest = export(db, &key(), &request, &whole).await.unwrap();
+    let of_first = last_sequence(db, &captures[0]).await as u64;
+    assert_eq!((manifest.events, manifest.captures), (of_first, 1));
+    let events = std::fs::read_to_string(whole.join("events.jsonl")).unwrap();
+    assert!(events
+        .lines()
+        .all(|line| line.contains(&captures[0].to_string())));
+    let report = verify_export(&whole, &key().public_key()).unwrap();
+    assert!(report.verified(), "{:?}", report.findings);
+    assert_eq!((report.events, report.seals), (of_first, manifest.seals));
+    let again = export(db, &key(), &request, &whole).await;
+    assert!(again.is_err(), "an export is never written over");
+
+    // Any byte changed, in any file, fails it.
+    let fails = |dir: &std::path::Path| {
+        verify_export(dir, &key().public_key()).map_or(true, |report| !report.verified())
+    };
+    for name in ["events.jsonl", "seals.jsonl", "manifest.json"] {
+        let original = std::fs::read(whole.join(name)).unwrap();
+        let step = (original.len() / 23).max(1);
+        for at in (0..original.len())
+            .step_by(step)
+            .chain([original.len() - 2])
+        {
+            let mut changed = original.clone();
+            changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+            std::fs::write(whole.join(name), &changed).unwrap();
+            assert!(fails(&whole), "{name} changed at byte {at} still verifies");
+        }
+        std::fs::write(whole.join(name), &original).unwrap();
+    }
+    assert!(!fails(&whole));
+    assert!(fails(dir.path()), "an export without its files fails");
+    let stranger = AuditKey::from_seed([1; 32]);
+    let report = verify_export(&whole, &stranger.public_key()).unwrap();
+    assert!(!report.verified());
+
+    // Even with every file hash and the manifest's signature made again, an event changed and
+    // hashed again is not among the sealed leaves.
+    let mut lines: Vec<Value> = events
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let last = lines.last_mut().unwrap();
+    let payload = last["payload"].as_str().unwrap().replacen('1', "2", 1);
+    let row = (
+        last["sequence"].as_i64().unwrap(),
+        last["event_type"].as_str().unwrap().to_string(),
+        last["event_version"].as_str().unwrap().to_string(),
+        payload.clone(),
+        last["metadata"].as_str().unwrap().to_string(),
+        String::new(),
+    );
+    let link = EventHash::parse(last["prev_hash"].as_str().unwrap()).unwrap();
+    last["payload"] = Value::String(payload);
+    last["hash"] = Value::String(hash_of(&captures[0], &row, &link).to_hex());
+    let forged: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(whole.join("events.jsonl"), &forged).unwrap();
+    let mut manifest: Manifest =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("manifest.json")).unwrap())
+            .unwrap();
+    manifest.files[0].sha256 =
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(forged.as_bytes()));
+    manifest.signature = hex::encode(
+        ed25519_dalek::Signer::sign(key().signing(), &manifest.signed_bytes()).to_bytes(),
+    );
+    std::fs::write(
+        whole.join("manifest.json"),
+        serde_json::to_string(&manifest).unwrap(),
+    )
+    .unwrap();
+    let report = verify_export(&whole, &key().public_key()).unwrap();
+    assert!(
+        report.findings.len() == 1 && report.findings[0].contains("not the ones it sealed"),
+        "{:?}",
+        report.findings
+    );
+
+    // A period: nothing was recorded before the log began.
+    let before = dir.path().join("before");
+    let empty = ExportRequest {
+        to: Some(chrono::Utc::now() - chrono::Duration::days(1)),
+        ..request
+    };
+    let manifest = export(db, &key(), &empty, &before).await.unwrap();
+    assert_eq!((manifest.events, manifest.seals), (0, 0));
+    assert!(verify_export(&before, &key().public_key())
+        .unwrap()
+        .verified());
 }

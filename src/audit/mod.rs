@@ -5,6 +5,7 @@
 //! `photo-ledger audit verify --digest FILE` shows whether the log still holds exactly what was
 //! sealed, and where it does not. See `docs/audit.md`.
 
+pub mod export;
 pub mod key;
 pub mod point_in_time;
 pub mod seal;
@@ -20,8 +21,12 @@ pub use verify::{Finding, Report};
 pub enum AuditError {
     #[error("the audit log cannot be read or written")]
     Store(#[from] photo_ledger_store::StoreError),
-    #[error("the kept digest cannot be read: {0}")]
-    UnreadableDigest(String),
+    #[error("cannot write or read the export at {}", .0.display())]
+    Export(std::path::PathBuf, #[source] std::io::Error),
+    #[error("the export cannot be read: {0}")]
+    UnreadableExport(String),
+    #[error("the log does not match seal {0}: run `photo-ledger audit verify` to see where")]
+    LogDoesNotMatchSeal(i64),
 }
 
 impl From<sqlx::Error> for AuditError {

@@ -6,6 +6,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
+use crate::audit::export::{export, ExportRequest};
 use crate::audit::key::parse_public_key;
 use crate::audit::point_in_time::{capture_at, fold_named, view_at};
 use crate::audit::{seal, verify, Seal, Sealer};
@@ -25,11 +26,15 @@ pub enum AuditCommand {
     /// Print the latest signed seal as JSON, for an auditor to keep outside our systems.
     Digest,
     /// Recompute every hash chain and seal and report any event modified, deleted, inserted or
-    /// reordered. Exits non-zero unless the log verifies.
+    /// reordered; or, with `--export`, check an export offline. Exits non-zero unless all holds.
     Verify {
         /// A digest kept earlier (`audit digest`): check the log still extends it.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "export")]
         digest: Option<PathBuf>,
+        /// Check this export (`audit export`) with nothing but its files and `--public-key`;
+        /// no database is opened.
+        #[arg(long, requires = "public_keys")]
+        export: Option<PathBuf>,
         /// The audit public key to trust (64 hex digits); repeat for several. Without it, the
         /// configured audit key's.
         #[arg(long = "public-key")]
@@ -37,6 +42,29 @@ pub enum AuditCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a school's events, with the seals that cover them and a signed manifest, for an
+    /// auditor to take away and check offline (`audit verify --export`). Seals what is waiting
+    /// first.
+    Export {
+        /// The school, by name…
+        #[arg(
+            long,
+            required_unless_present = "school_id",
+            conflicts_with = "school_id"
+        )]
+        school: Option<String>,
+        /// …or by id.
+        #[arg(long)]
+        school_id: Option<String>,
+        /// Only events recorded at or after this moment (as for `audit capture --at`).
+        #[arg(long, value_parser = moment)]
+        from: Option<DateTime<Utc>>,
+        /// Only events recorded before this moment.
+        #[arg(long, value_parser = moment)]
+        to: Option<DateTime<Utc>>,
+        /// A new directory (or an empty one) to write the export into.
+        dir: PathBuf,
     },
     /// A capture's state and status screen as they were at a moment, replayed from the log
     /// (the live views are not touched), as JSON.
@@ -59,6 +87,52 @@ pub enum AuditCommand {
     },
 }
 
+fn public_keys_of(texts: &[String]) -> anyhow::Result<Vec<ed25519_dalek::VerifyingKey>> {
+    texts
+        .iter()
+        .map(|text| {
+            parse_public_key(text).with_context(|| {
+                format!("--public-key {text}: not an Ed25519 public key in 64 hex digits")
+            })
+        })
+        .collect()
+}
+
+/// `audit verify --export`: the export's files and the keys only.
+fn verify_export(dir: &std::path::Path, public_keys: &[String], json: bool) -> anyhow::Result<()> {
+    let keys = public_keys_of(public_keys)?;
+    let mut reports = Vec::new();
+    for key in &keys {
+        let report = crate::audit::export::verify_export(dir, key)?;
+        if report.verified() {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            eprintln!(
+                "verified: {} events under {} seals, signed by {}",
+                report.events,
+                report.seals,
+                hex::encode(key.to_bytes())
+            );
+            return Ok(());
+        }
+        reports.push(report);
+    }
+    // Reported against the first key given.
+    let report = reports.swap_remove(0);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for finding in &report.findings {
+            println!("{finding}");
+        }
+    }
+    anyhow::bail!(
+        "the export does not verify: {} finding(s)",
+        report.findings.len()
+    )
+}
+
 fn moment(text: &str) -> Result<DateTime<Utc>, String> {
     crate::china_time::parse(text).ok_or_else(|| {
         format!("{text:?} is not a moment: give RFC 3339 (2026-12-01T09:00:00+08:00) or a China-clock date and time (2026-12-01 09:00)")
@@ -66,6 +140,15 @@ fn moment(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
+    if let AuditCommand::Verify {
+        export: Some(dir),
+        public_keys,
+        json,
+        ..
+    } = &args.command
+    {
+        return verify_export(dir, public_keys, *json);
+    }
     let db = open_store(&settings.store).await?;
     match args.command {
         AuditCommand::Seal => {
@@ -91,20 +174,12 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
             digest,
             public_keys,
             json,
+            ..
         } => {
             let trusted = if public_keys.is_empty() {
                 vec![settings.audit.key(&settings.store.data_dir)?.public_key()]
             } else {
-                public_keys
-                    .iter()
-                    .map(|text| {
-                        parse_public_key(text).with_context(|| {
-                            format!(
-                                "--public-key {text}: not an Ed25519 public key in 64 hex digits"
-                            )
-                        })
-                    })
-                    .collect::<anyhow::Result<_>>()?
+                public_keys_of(&public_keys)?
             };
             let kept: Option<Seal> = match &digest {
                 Some(path) => {
@@ -142,6 +217,43 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
                 );
             }
             eprintln!("verified");
+        }
+        AuditCommand::Export {
+            school,
+            school_id,
+            from,
+            to,
+            dir,
+        } => {
+            let school_id = match (school, school_id) {
+                (Some(name), _) => {
+                    crate::eligibility::schools::by_name(&db, &name)
+                        .await
+                        .map_err(super::refusal)?
+                        .school_id
+                }
+                (None, Some(id)) => id,
+                (None, None) => unreachable!("clap requires one of them"),
+            };
+            let key = settings.audit.key(&settings.store.data_dir)?;
+            Sealer::new(db.clone(), key.clone(), &settings.audit)
+                .seal_all()
+                .await?;
+            let request = ExportRequest {
+                school_id,
+                from,
+                to,
+            };
+            let manifest = export(&db, &key, &request, &dir).await?;
+            eprintln!(
+                "exported {} events of {} captures under {} seals to {}; check it with `photo-ledger audit verify --export {} --public-key {}`",
+                manifest.events,
+                manifest.captures,
+                manifest.seals,
+                dir.display(),
+                dir.display(),
+                manifest.public_key
+            );
         }
         AuditCommand::Capture { capture_id, at } => {
             let status = fold_named("capture_status", settings.store.person_keyer()?)?;
