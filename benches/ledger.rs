@@ -8,12 +8,17 @@
 //!    client measures, for each of its commands, the time from the command's answer until every
 //!    projection has applied it.
 //! 3. Rebuilding all projections from N events, next to `\copy` of the events table.
+//! 4. Audit on the same N events: chaining a log stored before hashing, sealing it, `audit
+//!    verify` next to the rebuild's time, and the peak memory of `photo-ledger audit export` of
+//!    every event (one school's), with the export checked offline.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use photo_ledger::audit::verify as audit_verify;
+use photo_ledger::audit::{AuditKey, AuditSettings, Sealer};
 use photo_ledger::configuration::StoreSettings;
 use photo_ledger::ledger::{CommandRequest, Ledger};
 use photo_ledger::startup::open_ledger;
@@ -296,6 +301,91 @@ async fn main() {
         "| rebuild all four in one pass (`photo-ledger replay`) | {all:.2?} | {:.0} | {:.2} |",
         rate(all),
         rate(all) / rate(copy_in)
+    );
+
+    // Audit. The copies were inserted without hashes: opening the store chained them (no seal
+    // existed yet); time it again on a fresh copy of the question, then seal and verify.
+    let db = ledger.db().clone();
+    psql(&url, "UPDATE events SET hash = NULL, prev_hash = NULL");
+    let started = Instant::now();
+    let chained = photo_ledger_store::chain::chain_unhashed(&db)
+        .await
+        .unwrap();
+    let chain_time = started.elapsed();
+    let key = AuditKey::from_seed([5; 32]);
+    let started = Instant::now();
+    let seals = Sealer::new(db.clone(), key.clone(), &AuditSettings::default())
+        .seal_all()
+        .await
+        .unwrap();
+    let seal_time = started.elapsed();
+    let started = Instant::now();
+    let report = audit_verify::verify(&db, &[key.public_key()], None)
+        .await
+        .unwrap();
+    let verify_time = started.elapsed();
+    assert!(
+        report.verified(),
+        "{:?}",
+        &report.findings[..report.findings.len().min(5)]
+    );
+    let export_dir = dir.path().join("export");
+    let measured = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M %e"])
+        .arg(env!("CARGO_BIN_EXE_photo-ledger"))
+        .args(["--data-dir", &dir.path().display().to_string()])
+        .args(["--database-url", &url])
+        .env("PHOTO_LEDGER__AUDIT__SIGNING_KEY", hex::encode([5u8; 32]))
+        .env("PHOTO_LEDGER__STORE__PERSON_KEY", "bench")
+        .args(["audit", "export", "--school-id", "s1"])
+        .arg(&export_dir)
+        .output()
+        .unwrap();
+    assert!(
+        measured.status.success(),
+        "{}",
+        String::from_utf8_lossy(&measured.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&measured.stderr);
+    let (export_kib, export_secs) = stderr
+        .lines()
+        .last()
+        .and_then(|line| line.split_once(' '))
+        .map(|(kib, secs)| (kib.parse::<u64>().unwrap(), secs.parse::<f64>().unwrap()))
+        .expect("GNU time's last line: max RSS in KiB and seconds");
+    let started = Instant::now();
+    let checked =
+        photo_ledger::audit::export::verify_export(&export_dir, &key.public_key()).unwrap();
+    let export_check_time = started.elapsed();
+    assert!(
+        checked.verified(),
+        "{:?}",
+        &checked.findings[..checked.findings.len().min(5)]
+    );
+    println!("\n## Audit on the same {events} events\n");
+    println!("| what | time | events/s | vs the rebuild of all projections |\n|---|---|---|---|");
+    println!(
+        "| chain a log stored before hashing ({chained} events) | {chain_time:.2?} | {:.0} | |",
+        rate(chain_time)
+    );
+    println!(
+        "| `audit seal` ({} seals) | {seal_time:.2?} | {:.0} | |",
+        seals.len(),
+        rate(seal_time)
+    );
+    println!(
+        "| `audit verify` | {verify_time:.2?} | {:.0} | **{:.2}** of its time (target ≤ 1.00) |",
+        rate(verify_time),
+        verify_time.as_secs_f64() / all.as_secs_f64()
+    );
+    println!(
+        "| `audit export` of all {} events (whole process) | {export_secs:.2} s | | peak resident **{:.1} MiB** (target ≤ 100 MB) |",
+        checked.events,
+        export_kib as f64 / 1024.0
+    );
+    println!(
+        "| `audit verify --export` (in process) | {export_check_time:.2?} | {:.0} | |",
+        checked.events as f64 / export_check_time.as_secs_f64()
     );
     ledger.db().close().await;
 }
