@@ -337,6 +337,7 @@ async fn main() {
     println!("| route | requests | p50 | p99 | max |\n|---|---|---|---|---|");
     let order = [
         "POST /auth/dev",
+        "POST /me/consent",
         "POST /captures",
         "POST /captures/{id}/orders",
         "POST /dev/orders/{id}/pay",

@@ -75,6 +75,7 @@ fn verify(capture: CaptureId) -> CaptureCommand {
         },
         policy: BatchPolicy::default(),
         verified_by: VerificationMethod::StudentNumber,
+        consent: None,
         at: Utc::now(),
     })
 }

@@ -82,6 +82,7 @@ impl Verification {
             },
             policy: self.policy.clone(),
             verified_by: VerificationMethod::StudentNumber,
+            consent: None,
             at: Utc::now(),
         })
     }

@@ -32,6 +32,7 @@ pub mod captures;
 pub mod china_time;
 pub mod cli;
 pub mod configuration;
+pub mod consent;
 pub mod csv_text;
 pub mod delivery;
 pub mod eligibility;

@@ -162,6 +162,7 @@ async fn attempt(
             owner: owner.into(),
             request_id: uuid::Uuid::new_v4().to_string(),
             proof,
+            consent: photo_ledger::consent::recorded_by_staff(at),
             at,
         })
         .await
@@ -1343,9 +1344,27 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
         .load_and_run()
         .await
         .is_err());
+    // Not before the student's consent is recorded.
+    let unconsented = cli(&[
+        "verify",
+        "--owner",
+        "openid-wu",
+        "--school",
+        SCHOOL,
+        "--student-number",
+        "2022010001",
+    ])
+    .load_and_run()
+    .await
+    .unwrap_err();
+    assert!(
+        unconsented.to_string().contains("--consent"),
+        "{unconsented}"
+    );
     // A student verifying from the command line, with the printed picture and then by number.
     cli(&[
         "verify",
+        "--consent",
         "--owner",
         "openid-wu",
         "--school",
@@ -1362,6 +1381,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     .unwrap();
     cli(&[
         "verify",
+        "--consent",
         "--owner",
         "openid-wu",
         "--school",
@@ -1374,6 +1394,7 @@ async fn the_cli_manages_schools_batches_rosters_and_codes(backend: Backend) {
     .expect("the same capture again");
     let wrong = cli(&[
         "verify",
+        "--consent",
         "--owner",
         "openid-x",
         "--school",

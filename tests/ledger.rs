@@ -490,6 +490,7 @@ async fn the_reader_sees_every_event_once_under_slow_concurrent_commits(backend:
                     policy: v.policy,
                     verified_by: v.verified_by,
                     verified_at: v.at,
+                    consent: v.consent,
                 },
             )
         }

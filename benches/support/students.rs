@@ -162,6 +162,18 @@ pub async fn flow(api: &Api, photo: &[u8], number: &str, samples: &mut Samples) 
         )
         .await;
     let token = signed_in["token"].as_str().unwrap().to_string();
+    let policy = photo_ledger::consent::privacy();
+    api.send(
+        samples,
+        "POST /me/consent",
+        api.post("/me/consent", Some(&token)).json(&json!({
+            "version": policy.version,
+            "sha256": policy.sha256(),
+            "face_images": true,
+        })),
+        200,
+    )
+    .await;
     let opened = api
         .send(
             samples,

@@ -310,6 +310,7 @@ impl Capture {
                 policy: cmd.policy,
                 verified_by: cmd.verified_by,
                 verified_at: cmd.at,
+                consent: cmd.consent,
             },
         )])
     }

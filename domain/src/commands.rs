@@ -70,6 +70,11 @@ pub struct VerifyQualification {
     pub student: StudentIdentity,
     pub policy: BatchPolicy,
     pub verified_by: VerificationMethod,
+    /// The consent the student gave before proving who they are. Every capture verified by
+    /// the service carries one; the command still reads without it for logs and tools that
+    /// predate consent.
+    #[serde(default)]
+    pub consent: Option<crate::consent::Consent>,
     pub at: DateTime<Utc>,
 }
 

@@ -24,6 +24,9 @@ use serde_json::Value;
 /// Events read per batch, as the projector reads them.
 const BATCH: i64 = 2_000;
 
+/// How long a replay waits for transactions older than the newest event to finish.
+const SETTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum PointInTimeError {
     #[error("no projection is called {0:?}")]
@@ -159,6 +162,8 @@ pub async fn view_at(
     at: DateTime<Utc>,
 ) -> Result<ViewAt, PointInTimeError> {
     let upcasters = capture_upcasters();
+    // Every event committed so far readable first: the log is read below the commit horizon.
+    photo_ledger_store::chain::settled_head(db, SETTLE_PATIENCE).await?;
     let mut rows: Rows = vec![BTreeMap::new(); fold.tables().len()];
     let mut position = Position::START;
     let mut events = 0;

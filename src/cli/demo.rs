@@ -151,12 +151,30 @@ impl Api {
         token(answer("/auth/staff", request).await?)
     }
 
+    /// Signs the student in and, as the mini-program's first screen does, has them read the
+    /// privacy policy and consent to it.
     async fn student_token(&self, openid: &str) -> anyhow::Result<String> {
         let request = self
             .client
             .post(format!("{}/auth/dev", self.base))
             .json(&json!({ "openid": openid }));
-        token(answer("/auth/dev", request).await?)
+        let token = token(answer("/auth/dev", request).await?)?;
+        let policy = answer(
+            "/policies/privacy",
+            self.client.get(format!("{}/policies/privacy", self.base)),
+        )
+        .await?;
+        let request = self
+            .client
+            .post(format!("{}/me/consent", self.base))
+            .bearer_auth(&token)
+            .json(&json!({
+                "version": policy["version"],
+                "sha256": policy["sha256"],
+                "face_images": true,
+            }));
+        answer("/me/consent", request).await?;
+        Ok(token)
     }
 
     async fn roster(&self, admin: &str) -> anyhow::Result<()> {

@@ -41,9 +41,19 @@ pub struct VerifyArgs {
     /// Verify by student number instead of a collection code.
     #[arg(long, conflicts_with_all = ["code", "code_image", "last4", "feature_code"])]
     pub student_number: Option<String>,
+    /// The student consented to the current privacy policy, face images included, and gave
+    /// that consent to you (on paper, at a desk): it is recorded as given to staff. Required.
+    #[arg(long)]
+    pub consent: bool,
 }
 
 pub async fn run(args: VerifyArgs, settings: &Settings) -> anyhow::Result<()> {
+    if !args.consent {
+        anyhow::bail!(
+            "the student's consent to the privacy policy (version {}) comes first: once they have given it, pass --consent",
+            crate::consent::privacy().version
+        );
+    }
     let proof = proof(&args)?;
     let codes = settings.codes.verifier(&settings.store.data_dir)?;
     let ledger = open_ledger(&settings.store, ProjectorConfig::default()).await?;
@@ -53,6 +63,7 @@ pub async fn run(args: VerifyArgs, settings: &Settings) -> anyhow::Result<()> {
             owner: args.owner,
             request_id: uuid::Uuid::new_v4().to_string(),
             proof,
+            consent: crate::consent::recorded_by_staff(Utc::now()),
             at: Utc::now(),
         })
         .await

@@ -97,6 +97,8 @@ pub struct VerifyRequest {
     pub owner: String,
     pub request_id: String,
     pub proof: Proof,
+    /// The student's consent, given before this request: the capture records it.
+    pub consent: photo_ledger_domain::consent::Consent,
     pub at: DateTime<Utc>,
 }
 
@@ -470,6 +472,7 @@ impl Verifier {
             student: student.identity(code_fingerprint),
             policy: batch.policy.clone(),
             verified_by: request.proof.method(),
+            consent: Some(request.consent.clone()),
             at: request.at,
         });
         let outcome = self

@@ -17,6 +17,7 @@ use super::extract::{Auth, Caller, CommandContext, Students};
 use super::state::AppState;
 use crate::accounts::addresses::{self, AddressError, AddressStoreError};
 use crate::captures::CaptureAccessError;
+use crate::consent::{self, ConsentError};
 use crate::eligibility::verify::VerifiedStudent;
 use crate::eligibility::{CodeInput, Proof, VerifyRequest};
 use crate::payments::wechat_pay::prepay::PaymentParams;
@@ -120,12 +121,17 @@ pub async fn create(
     body: web::Json<NewCapture>,
 ) -> Result<HttpResponse, ApiError> {
     let proof = body.into_inner().proof()?;
+    // Nothing of the student is looked up, let alone shown, before they consented.
+    let consent = consent::of(state.ledger.db(), &caller.subject)
+        .await?
+        .ok_or(ConsentError::Required)?;
     let verified = state
         .verifier
         .verify(VerifyRequest {
             owner: caller.subject.clone(),
             request_id: ctx.request_id.clone(),
             proof,
+            consent,
             at: Utc::now(),
         })
         .await;

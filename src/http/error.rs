@@ -22,6 +22,7 @@ use crate::accounts::staff::StaffError;
 use crate::accounts::wechat_login::WechatError;
 use crate::audit::point_in_time::PointInTimeError;
 use crate::captures::CaptureAccessError;
+use crate::consent::ConsentError;
 use crate::delivery::DeliveryError;
 use crate::eligibility::EligibilityError;
 use crate::ledger::LedgerError;
@@ -548,6 +549,24 @@ impl From<DeliveryError> for ApiError {
             DeliveryError::UnknownPackage(_) => StatusCode::NOT_FOUND,
         };
         Self::refusal(status, e.code(), e.message())
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        let status = match e {
+            ConsentError::Store(_) => return Self::store_unavailable(&e),
+            ConsentError::Required
+            | ConsentError::Outdated { .. }
+            | ConsentError::FaceImagesRequired => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let refusal = Self::refusal(status, e.code(), e.message());
+        match e {
+            ConsentError::Outdated { .. } => refusal.with_details(serde_json::json!({
+                "current_version": crate::consent::privacy().version,
+            })),
+            _ => refusal,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod captures;
+pub mod consent;
 pub mod console;
 pub mod control_chars;
 
@@ -120,6 +121,8 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/photos/{photo_id}").route(web::get().to(photos::get)))
         .service(resource("/me/history").route(web::get().to(me::history)))
+        .service(resource("/me/consent").route(web::post().to(consent::give)))
+        .service(resource("/policies/privacy").route(web::get().to(consent::privacy)))
         .service(resource("/payments/wechat/notify").route(web::post().to(payments::wechat_notify)))
         .service(
             resource("/me/addresses")

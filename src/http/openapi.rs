@@ -8,8 +8,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, audit, auth, captures, courier, deliveries, locks, me, payments, photos, progress,
-    refunds, review,
+    admin, audit, auth, captures, consent, courier, deliveries, locks, me, payments, photos,
+    progress, refunds, review,
 };
 
 #[derive(OpenApi)]
@@ -35,6 +35,8 @@ use super::{
         photos::change_background,
         photos::get,
         me::history,
+        consent::privacy,
+        consent::give,
         payments::wechat_notify,
         payments::dev_pay,
         me::addresses,

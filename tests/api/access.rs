@@ -34,6 +34,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
     let order = uuid::Uuid::new_v4();
     let photo = uuid::Uuid::new_v4();
     let package = uuid::Uuid::new_v4();
+    let privacy = photo_ledger::consent::privacy();
 
     // Who gets what: [anonymous, student A (the owner), student B, reviewer, courier, admin].
     let own: [Expect; 6] = [
@@ -108,6 +109,7 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::POST, format!("/api/v1/captures/{capture}/withdraw"), json!({}), own),
         (Method::POST, format!("/api/v1/captures/{capture}/orders"), json!({"purpose": "reprint"}), own),
         (Method::GET, "/api/v1/me/history".into(), none.clone(), any_student),
+        (Method::POST, "/api/v1/me/consent".into(), json!({"version": privacy.version, "sha256": privacy.sha256(), "face_images": true}), any_student),
         // The photo does not exist: nobody finds it.
         (Method::GET, format!("/api/v1/photos/{photo}"), none.clone(), [Unauthenticated, Hidden, Hidden, Hidden, Hidden, Hidden]),
         (Method::GET, "/api/v1/me/addresses".into(), none.clone(), any_student),
@@ -191,7 +193,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
-    // The OpenAPI document describes exactly these routes, sign-in and WeChat Pay's notifications.
+    // The OpenAPI document describes exactly these routes, sign-in, the privacy policy and WeChat
+    // Pay's notifications.
     let (status, doc) = app
         .call(Method::GET, "/api/v1/openapi.json", None, None)
         .await;
@@ -228,6 +231,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
             format!("{method} {path}")
         })
         .chain(["wechat", "staff", "dev"].map(|r| format!("POST /api/v1/auth/{r}")))
+        // Public: what a student reads before anything else; tested on its own.
+        .chain(["GET /api/v1/policies/privacy".to_string()])
         // Signed by WeChat Pay rather than a token; tested on its own.
         .chain(["POST /api/v1/payments/wechat/notify".to_string()])
         .collect();

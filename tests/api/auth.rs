@@ -119,7 +119,8 @@ async fn wechat_sign_in_goes_through_jscode2session(backend: Backend) {
     assert!(body["expires_at"].is_string(), "{body}");
     assert_eq!(body["role"], "student");
     let token = body["token"].as_str().unwrap();
-    // The token is the openid's: the capture opened with it belongs to that openid.
+    // The token is the openid's: its consent, and the capture opened with it, are that openid's.
+    app.consent(token).await;
     let capture = app.open_capture(token, &WU).await;
     let same = app.student("wx-openid-1").await;
     assert_eq!(

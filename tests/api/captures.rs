@@ -17,7 +17,79 @@ use crate::support::Backend;
 on_both_stores!(
     the_three_proofs_open_a_capture_and_verifying_again_returns_it,
     status_reads_in_one_batch_each_get_their_own_capture,
+    a_student_consents_before_verifying_and_the_capture_records_it,
 );
+
+async fn a_student_consents_before_verifying_and_the_capture_records_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let student = app.student_without_consent("openid-consent").await;
+    let verify = || {
+        app.post(
+            "/api/v1/captures",
+            &student,
+            json!({"school": SCHOOL, "student_number": WU.number}),
+        )
+    };
+    // Nothing of the student is looked up before the consent: refused, and no capture.
+    assert_error(&verify().await, 422, "consent.required");
+    let (_, listed) = app.get("/api/v1/captures", &student).await;
+    assert_eq!(listed["captures"], json!([]));
+
+    let (status, policy) = app
+        .call(reqwest::Method::GET, "/api/v1/policies/privacy", None, None)
+        .await;
+    assert_eq!(status, 200, "{policy}");
+    let text = policy["text"].as_str().unwrap();
+    assert!(text.contains("人脸照片") && text.contains(policy["version"].as_str().unwrap()));
+    assert_eq!(
+        policy["sha256"].as_str().unwrap(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()))
+    );
+    let consent = |version: &Value, sha256: &Value, face_images: bool| {
+        app.post(
+            "/api/v1/me/consent",
+            &student,
+            json!({"version": version, "sha256": sha256, "face_images": face_images}),
+        )
+    };
+    let outdated = consent(&json!("2020-01-01"), &policy["sha256"], true).await;
+    assert_error(&outdated, 422, "consent.outdated");
+    assert_eq!(outdated.1["details"]["current_version"], policy["version"]);
+    let other_text = consent(&policy["version"], &json!("00".repeat(32)), true).await;
+    assert_error(&other_text, 422, "consent.outdated");
+    let no_faces = consent(&policy["version"], &policy["sha256"], false).await;
+    assert_error(&no_faces, 422, "consent.face_images_required");
+    assert_error(&verify().await, 422, "consent.required");
+
+    let (status, given) = consent(&policy["version"], &policy["sha256"], true).await;
+    assert_eq!(status, 200, "{given}");
+    assert_eq!(given["consent"]["channel"], "mini_program");
+    let (status, again) = consent(&policy["version"], &policy["sha256"], true).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        again["consent"]["given_at"], given["consent"]["given_at"],
+        "the first consent is kept"
+    );
+
+    let (status, opened) = verify().await;
+    assert_eq!(status, 201, "{opened}");
+    let admin = app.staff("admin").await;
+    let (status, events) = app
+        .get(
+            &format!(
+                "/api/v1/admin/captures/{}/events",
+                opened["capture_id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, 200, "{events}");
+    let recorded = &events["events"][0]["payload"]["QualificationVerified"]["consent"];
+    assert_eq!(recorded["version"], policy["version"]);
+    assert_eq!(recorded["sha256"], policy["sha256"]);
+    assert_eq!(recorded["face_images"], true);
+    assert_eq!(recorded["given_at"], given["consent"]["given_at"]);
+}
 
 async fn the_three_proofs_open_a_capture_and_verifying_again_returns_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;

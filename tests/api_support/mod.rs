@@ -308,7 +308,32 @@ impl TestApp {
     }
 
     /// A student's token, through the development sign-in.
+    /// A student's token, signed in and consented to the privacy policy, as the mini-program's
+    /// first screen has them do.
     pub async fn student(&self, openid: &str) -> String {
+        let token = self.student_without_consent(openid).await;
+        self.consent(&token).await;
+        token
+    }
+
+    /// The student reads the current privacy policy and consents to it, face images included.
+    pub async fn consent(&self, token: &str) {
+        let (status, policy) = self
+            .call(Method::GET, "/api/v1/policies/privacy", None, None)
+            .await;
+        assert_eq!(status, 200, "{policy}");
+        let (status, body) = self
+            .post(
+                "/api/v1/me/consent",
+                token,
+                json!({"version": policy["version"], "sha256": policy["sha256"], "face_images": true}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A student's token, signed in only.
+    pub async fn student_without_consent(&self, openid: &str) -> String {
         let (status, body) = self
             .call(
                 Method::POST,

@@ -260,6 +260,7 @@ pub async fn record(ledger: &Ledger) {
                     ..BatchPolicy::default()
                 },
                 verified_by: VerificationMethod::StudentNumber,
+                consent: None,
                 at: t0(),
             }),
         )

@@ -224,6 +224,7 @@ pub fn verify(capture: CaptureId, n: usize) -> CaptureCommand {
         },
         policy: policy(),
         verified_by: VerificationMethod::CollectionCode,
+        consent: None,
         at: t0(),
     })
 }

@@ -3,6 +3,7 @@ use cqrs_es::test::TestFramework;
 use photo_ledger_domain::aggregate::Capture;
 use photo_ledger_domain::checks::CheckResult;
 use photo_ledger_domain::commands::*;
+use photo_ledger_domain::consent::{Consent, ConsentChannel};
 use photo_ledger_domain::events::*;
 use photo_ledger_domain::id_number::IdNumber;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
@@ -81,7 +82,20 @@ pub fn verify_cmd(policy: BatchPolicy) -> VerifyQualification {
         student: student(),
         policy,
         verified_by: VerificationMethod::CollectionCode,
+        consent: Some(consent()),
         at: t(0),
+    }
+}
+
+/// The consent a student gives in the mini-program before verifying.
+pub fn consent() -> Consent {
+    Consent {
+        policy: "privacy".into(),
+        version: "2026-12-01".into(),
+        sha256: "ab".repeat(32),
+        face_images: true,
+        given_at: t(0),
+        channel: ConsentChannel::MiniProgram,
     }
 }
 
@@ -97,6 +111,7 @@ pub fn verified(policy: BatchPolicy) -> CaptureEvent {
         policy: c.policy,
         verified_by: c.verified_by,
         verified_at: c.at,
+        consent: c.consent,
     })
 }
 

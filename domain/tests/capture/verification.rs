@@ -46,3 +46,30 @@ async fn given_nothing_when_any_other_command_then_not_verified() {
         assert_refused(vec![], command, "capture.not_verified").await;
     }
 }
+
+#[test]
+fn given_the_consent_when_verified_then_the_event_records_it_and_an_earlier_event_reads_as_before()
+{
+    let with = serde_json::to_value(verified(paid_policy())).unwrap();
+    assert_eq!(
+        with["QualificationVerified"]["consent"]["version"],
+        "2026-12-01"
+    );
+    assert_eq!(
+        with["QualificationVerified"]["consent"]["face_images"],
+        true
+    );
+
+    // An event recorded before consent was collected: no field, read as none, written the same.
+    let mut before = with.clone();
+    before["QualificationVerified"]
+        .as_object_mut()
+        .unwrap()
+        .remove("consent");
+    let read: photo_ledger_domain::CaptureEvent = serde_json::from_value(before.clone()).unwrap();
+    match &read {
+        photo_ledger_domain::CaptureEvent::QualificationVerified(q) => assert!(q.consent.is_none()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(serde_json::to_value(&read).unwrap(), before);
+}
