@@ -74,7 +74,7 @@ pub struct VerifyQualification {
     /// the service carries one; the command still reads without it for logs and tools that
     /// predate consent.
     #[serde(default)]
-    pub consent: Option<crate::consent::Consent>,
+    pub consent: Option<Box<crate::consent::Consent>>,
     pub at: DateTime<Utc>,
 }
 

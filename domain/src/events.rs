@@ -80,7 +80,7 @@ pub struct QualificationVerified {
     /// The consent given before verification; absent in events recorded before consent was
     /// collected (and then not written, so those events read and write as they always did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consent: Option<crate::consent::Consent>,
+    pub consent: Option<Box<crate::consent::Consent>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

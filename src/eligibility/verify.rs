@@ -472,7 +472,7 @@ impl Verifier {
             student: student.identity(code_fingerprint),
             policy: batch.policy.clone(),
             verified_by: request.proof.method(),
-            consent: Some(request.consent.clone()),
+            consent: Some(Box::new(request.consent.clone())),
             at: request.at,
         });
         let outcome = self

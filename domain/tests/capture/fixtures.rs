@@ -82,7 +82,7 @@ pub fn verify_cmd(policy: BatchPolicy) -> VerifyQualification {
         student: student(),
         policy,
         verified_by: VerificationMethod::CollectionCode,
-        consent: Some(consent()),
+        consent: Some(Box::new(consent())),
         at: t(0),
     }
 }
