@@ -339,8 +339,8 @@ async fn main() {
     let store = StoreSettings {
         data_dir: deployment.dir.path().into(),
         database_url: Some(deployment.database.url.clone().into()),
-        person_key: None,
         db_connections: 40,
+        ..StoreSettings::default()
     };
     let ledger = open_ledger(&store, ProjectorConfig::default())
         .await

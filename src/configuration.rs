@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use photo_ledger_projections::person_key::PersonKeyer;
+use photo_ledger_store::personal::MasterKeys;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::AuditSettings;
@@ -54,6 +55,15 @@ pub struct StoreSettings {
     /// Secret for the keyed hash of ID numbers in the photo history. Every instance sharing a
     /// database must use the same one; without it a random key is kept in the data directory.
     pub person_key: Option<SecretString>,
+    /// Master key (64 hex digits) wrapping each person's data key, with which the personal
+    /// fields of their events are sealed. Every instance sharing a database uses the same one;
+    /// without it a key is generated once and kept in the data directory.
+    pub master_key: Option<SecretString>,
+    /// Master keys replaced by `master_key`, kept until `photo-ledger erase rewrap-keys` has
+    /// rewrapped every data key under the new one.
+    pub previous_master_keys: Vec<SecretString>,
+    /// How often the retention policy looks for captures past their school's period.
+    pub retention_every_secs: u64,
     /// Connections in the database pool.
     pub db_connections: u32,
 }
@@ -64,6 +74,9 @@ impl Default for StoreSettings {
             data_dir: "./data".into(),
             database_url: None,
             person_key: None,
+            master_key: None,
+            previous_master_keys: Vec::new(),
+            retention_every_secs: 3600,
             db_connections: 16,
         }
     }
@@ -89,6 +102,7 @@ impl Default for LogSettings {
 }
 
 const PERSON_KEY_FILE: &str = "person-key.secret";
+const MASTER_KEY_FILE: &str = "master-key.secret";
 const INSTANCE_ID_FILE: &str = "instance-id";
 
 impl HttpSettings {
@@ -129,6 +143,32 @@ impl StoreSettings {
             )
         })?;
         Ok(PersonKeyer::new(secret.into_bytes()))
+    }
+
+    /// The master keys: the configured one (else one kept in the data directory) and those it
+    /// replaced.
+    pub fn master_keys(&self) -> Result<MasterKeys, SettingError> {
+        let parse = |key: &'static str, text: &str| -> Result<[u8; 32], SettingError> {
+            hex::decode(text.trim())
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| SettingError::invalid(key, "a master key is 64 hex digits"))
+        };
+        let current = match &self.master_key {
+            Some(secret) => parse("store.master_key", secret.expose_secret())?,
+            None => parse(
+                "store.master_key",
+                &data_dir_secret(&self.data_dir, MASTER_KEY_FILE, || {
+                    hex::encode(rand::random::<[u8; 32]>())
+                })?,
+            )?,
+        };
+        let previous = self
+            .previous_master_keys
+            .iter()
+            .map(|secret| parse("store.previous_master_keys", secret.expose_secret()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(MasterKeys::new(&current, &previous))
     }
 }
 

@@ -36,6 +36,7 @@ pub mod consent;
 pub mod csv_text;
 pub mod delivery;
 pub mod eligibility;
+pub mod erasure;
 pub mod guessing;
 pub mod http;
 pub mod ledger;

@@ -9,7 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use photo_ledger_projections::{all_projections, Projector, ProjectorConfig};
-use photo_ledger_store::Db;
+use photo_ledger_store::personal::KeyRing;
+use photo_ledger_store::{Db, Decoder};
 use tokio::task::JoinSet;
 
 use crate::accounts::wechat_login::WechatClient;
@@ -20,6 +21,8 @@ use crate::configuration::{PhotoSettings, Settings, StoreSettings};
 use crate::delivery::Deliveries;
 use crate::eligibility::attempts::AttemptLimits;
 use crate::eligibility::Verifier;
+use crate::erasure::retention::erase_continually;
+use crate::erasure::Erasure;
 use crate::http::state::AppState;
 use crate::http::token::TokenKeys;
 use crate::http::RouteOptions;
@@ -44,6 +47,17 @@ pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
     db.migrate()
         .await
         .context("cannot bring the database schema up to date")?;
+    let keys = KeyRing::new(db.clone(), store.master_keys()?);
+    let sealed = photo_ledger_store::seal_existing::seal_existing(&db, &keys)
+        .await
+        .context("cannot seal the personal information stored in clear before sealing existed")?;
+    if sealed.events > 0 {
+        tracing::info!(
+            captures = sealed.captures,
+            events = sealed.events,
+            "personal information stored before sealing existed is sealed, and its captures chained again"
+        );
+    }
     let chained = photo_ledger_store::chain::chain_unhashed(&db)
         .await
         .context("cannot chain the events stored before the log was hashed")?;
@@ -56,14 +70,20 @@ pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// Reads the log of `db`, opening personal fields with the data keys the master key unwraps.
+pub fn decoder(db: Db, store: &StoreSettings) -> anyhow::Result<Arc<Decoder>> {
+    let keys = KeyRing::new(db, store.master_keys()?);
+    Ok(Arc::new(Decoder::new(Arc::new(keys))))
+}
+
 /// The ledger with its projector, ready to run commands.
 pub async fn open_ledger(
     store: &StoreSettings,
     projector_config: ProjectorConfig,
 ) -> anyhow::Result<Arc<Ledger>> {
-    let db = open_store(store).await?;
+    let decoder = decoder(open_store(store).await?, store)?;
     let projector = Projector::new(
-        db.clone(),
+        decoder.clone(),
         all_projections(store.person_keyer()?),
         projector_config,
     );
@@ -72,7 +92,7 @@ pub async fn open_ledger(
         .await
         .context("cannot prepare projection checkpoints")?;
     Ok(Arc::new(Ledger::new(
-        db,
+        decoder,
         projector,
         LedgerConfig::default(),
     )))
@@ -177,11 +197,21 @@ impl Application {
             decoding.clone(),
             metrics.clone(),
         );
+        let erasure = Erasure::new(
+            captures.clone(),
+            photo_store.clone(),
+            settings.store.person_keyer()?,
+        );
+        background_tasks.spawn(erase_continually(
+            erasure.clone(),
+            std::time::Duration::from_secs(settings.store.retention_every_secs.max(1)),
+        ));
         let state = web::Data::new(AppState {
             verifier: Verifier::new(ledger.clone(), codes, AttemptLimits::default())
                 .decoding_within(decoding),
             ledger: ledger.clone(),
-            deliveries: Deliveries::new(captures.clone(), photo_store),
+            deliveries: Deliveries::new(captures.clone(), photo_store.clone()),
+            erasure: erasure.clone(),
             printing: Printing::new(captures.clone()),
             code_signer,
             captures,

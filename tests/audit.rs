@@ -12,6 +12,7 @@ use photo_ledger::audit::point_in_time::{capture_at, fold_named, view_at};
 use photo_ledger::audit::verify::verify;
 use photo_ledger::audit::{seal, AuditKey, AuditSettings, Finding, Report, Seal, Sealer};
 use photo_ledger::ledger::Ledger;
+use photo_ledger_domain::metadata::Role;
 use photo_ledger_domain::values::CaptureId;
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_store::chain::{EventBytes, EventHash};
@@ -28,6 +29,7 @@ on_both_stores!(
     swapped_and_resequenced_events_are_found,
     a_consistently_rewritten_chain_is_found_by_the_seal_and_the_kept_digest,
     events_stored_before_hashing_are_chained_once_and_never_after_a_seal,
+    identities_stored_in_clear_are_sealed_once_before_the_first_seal,
     the_service_seals_in_the_background,
     the_command_line_seals_prints_the_digest_and_fails_on_tampering,
     a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_showed,
@@ -400,10 +402,10 @@ async fn a_consistently_rewritten_chain_is_found_by_the_seal_and_the_kept_digest
     let (ledger, captures, kept) = sealed_log(&store).await;
     let db = ledger.db();
     let capture = &captures[0];
-    // The student's name changed in the first event, and every hash of the capture recomputed.
+    // The school's name changed in the first event, and every hash of the capture recomputed.
     let first = payload(db, capture, 1).await;
-    assert!(first.contains("吴晓兰"));
-    set_payload(db, capture, 1, &first.replace("吴晓兰", "吴小兰")).await;
+    assert!(first.contains("江南大学"));
+    set_payload(db, capture, 1, &first.replace("江南大学", "江南大學")).await;
     let mut previous = EventHash::GENESIS;
     for row in rows(db, capture).await {
         let hash = hash_of(capture, &row, &previous);
@@ -495,6 +497,137 @@ async fn events_stored_before_hashing_are_chained_once_and_never_after_a_seal(ba
         "{:?}",
         report.findings
     );
+}
+
+/// Rewrites a capture's events as a log written before sealing existed stored them: every
+/// field in clear, no data key, no snapshot.
+async fn store_in_clear(ledger: &Ledger, capture: &CaptureId) {
+    let db = ledger.db();
+    let history = photo_ledger_store::log::capture_history(ledger.decoder(), &capture.to_string())
+        .await
+        .unwrap();
+    let update = sql(
+        db,
+        "UPDATE events SET payload = CAST($1 AS json) WHERE aggregate_id = $2 AND sequence = $3",
+        "UPDATE events SET payload = $1 WHERE aggregate_id = $2 AND sequence = $3",
+    );
+    for logged in history {
+        let clear = serde_json::to_string(&logged.event).unwrap();
+        on_db!(db, pool => sqlx::query(update)
+            .bind(clear)
+            .bind(capture.to_string())
+            .bind(logged.sequence)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .unwrap();
+    }
+    for statement in [
+        "DELETE FROM data_keys WHERE capture_id = $1",
+        "DELETE FROM snapshots WHERE aggregate_id = $1",
+    ] {
+        on_db!(db, pool => sqlx::query(statement)
+            .bind(capture.to_string())
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .unwrap();
+    }
+}
+
+/// Every payload of the capture as stored, joined.
+async fn stored_text(db: &Db, capture: &CaptureId) -> String {
+    let payloads: Vec<String> = on_db!(db, pool => sqlx::query_scalar(
+        "SELECT CAST(payload AS TEXT) FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+        .bind(capture.to_string())
+        .fetch_all(pool)
+        .await)
+    .unwrap();
+    payloads.join("\n")
+}
+
+async fn identities_stored_in_clear_are_sealed_once_before_the_first_seal(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    // One capture part-way through its flow, one erased: both written before sealing existed.
+    let (live, erased) = (CaptureId::new(), CaptureId::new());
+    let steps = full_flow(live, 5);
+    let (before, after) = steps.split_at(steps.len() / 2);
+    for (role, command) in before.iter().cloned() {
+        run(&ledger, &live.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    for (role, command) in full_flow(erased, 6).into_iter().take(4) {
+        run(&ledger, &erased.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    run(
+        &ledger,
+        &erased.to_string(),
+        Role::Admin,
+        CaptureCommand::Erase(photo_ledger_domain::commands::Erase {
+            reason: photo_ledger_domain::erasure::ErasureReason::StudentRequest,
+            by: "admin-1".into(),
+            at: t0(),
+        }),
+    )
+    .await
+    .unwrap();
+    let (state, _) = ledger.load(&live.to_string()).await.unwrap();
+    let identity = state.qualification.unwrap().student;
+    for capture in [&live, &erased] {
+        store_in_clear(&ledger, capture).await;
+    }
+    let db = ledger.db().clone();
+    execute(&db, "UPDATE events SET hash = NULL, prev_hash = NULL").await;
+    assert!(stored_text(&db, &live).await.contains("吴晓兰"));
+    assert!(stored_text(&db, &erased).await.contains("吴晓兰"));
+    drop(ledger);
+
+    // Opening the store seals them and chains the log again; the identity reads as before.
+    let ledger = store.ledger().await;
+    let db = ledger.db().clone();
+    for capture in [&live, &erased] {
+        let text = stored_text(&db, capture).await;
+        assert!(!text.contains("吴晓兰"), "{text}");
+        assert!(!text.contains(identity.id_number.as_str()), "{text}");
+        assert!(!text.contains("13800000000"), "{text}");
+    }
+    let report = check(&db, None).await;
+    assert!(report.verified(), "{:?}", report.findings);
+    let (state, _) = ledger.load(&live.to_string()).await.unwrap();
+    assert_eq!(state.qualification.unwrap().student, identity);
+    // The erased capture's fields read as erased: no key opens them.
+    let history = photo_ledger_store::log::capture_history(ledger.decoder(), &erased.to_string())
+        .await
+        .unwrap();
+    let verified = history
+        .iter()
+        .find_map(|logged| match &logged.event {
+            photo_ledger_domain::CaptureEvent::QualificationVerified(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert!(verified.student.is_erased(), "{:?}", verified.student);
+    // The flow goes on, sealed as usual.
+    for (role, command) in after.iter().cloned() {
+        run(&ledger, &live.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    sealer(&db).seal_all().await.unwrap();
+    assert!(check(&db, None).await.verified());
+    drop(ledger);
+
+    // After the first seal, a field stored in clear is left as it is: rewriting it now would
+    // change what an auditor's digest covers.
+    let ledger = store.ledger().await;
+    store_in_clear(&ledger, &live).await;
+    drop(ledger);
+    let ledger = store.ledger().await;
+    assert!(stored_text(ledger.db(), &live).await.contains("吴晓兰"));
 }
 
 async fn the_service_seals_in_the_background(backend: Backend) {
@@ -679,7 +812,9 @@ async fn a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_show
     assert_ne!(live_status(db, first).await, status_then);
 
     let queue = fold_named("review_queue", keyer.clone()).unwrap();
-    let view = view_at(db, queue.as_ref(), moment).await.unwrap();
+    let view = view_at(ledger.decoder(), queue.as_ref(), moment)
+        .await
+        .unwrap();
     let replayed: BTreeMap<String, Value> = view.tables["review_queue"]
         .iter()
         .map(|row| {
@@ -691,20 +826,30 @@ async fn a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_show
         .collect();
     assert_eq!(replayed, queue_then);
     let statuses = fold_named("capture_status", keyer.clone()).unwrap();
-    let capture = capture_at(db, statuses.as_ref(), &first.to_string(), moment)
-        .await
-        .unwrap();
+    let capture = capture_at(
+        ledger.decoder(),
+        statuses.as_ref(),
+        &first.to_string(),
+        moment,
+    )
+    .await
+    .unwrap();
     assert_eq!(capture.status, Some(status_then));
     assert_eq!(capture.sequence as usize, flows[0].2 + 1);
 
     // Now is what the live views show now; before anything, nothing.
-    let now = view_at(db, queue.as_ref(), chrono::Utc::now())
+    let now = view_at(ledger.decoder(), queue.as_ref(), chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(now.tables["review_queue"].len(), 1);
-    let none = capture_at(db, statuses.as_ref(), &first.to_string(), before_anything)
-        .await
-        .unwrap();
+    let none = capture_at(
+        ledger.decoder(),
+        statuses.as_ref(),
+        &first.to_string(),
+        before_anything,
+    )
+    .await
+    .unwrap();
     assert_eq!((none.sequence, none.status), (0, None));
     assert!(fold_named("queue", keyer).is_err());
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::commands::*;
 use crate::error::CaptureError;
 use crate::events::*;
+use crate::identity::StudentIdentity;
 use crate::orders::{
     CloseReason, Order, OrderPurpose, OrderState, PrintRequest, MAX_SHEETS_PER_ORDER,
 };
@@ -83,6 +84,10 @@ pub struct Capture {
     pub new_photo_since_rejection: bool,
     pub review: Review,
     pub delivered: Option<ChsiStage>,
+    /// When the student's personal information was erased; the capture then refuses every
+    /// command and its state no longer holds who the student was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl Aggregate for Capture {
@@ -260,6 +265,7 @@ impl Aggregate for Capture {
                     refund.settled_at = Some(e.failed_at);
                 }
             }
+            CaptureEvent::Erased(e) => self.forget(e.erased_at),
         }
     }
 }
@@ -274,6 +280,13 @@ impl Capture {
         let Some(q) = &self.qualification else {
             return Err(CaptureError::NotVerified);
         };
+        if self.erased_at.is_some() {
+            return match command {
+                // Erasing again changes nothing.
+                CaptureCommand::Erase(_) => Ok(vec![]),
+                _ => Err(CaptureError::Erased),
+            };
+        }
         match command {
             CaptureCommand::VerifyQualification(_) => unreachable!("handled above"),
             CaptureCommand::PlaceOrder(cmd) => self.place_order(q, cmd),
@@ -292,6 +305,11 @@ impl Capture {
             CaptureCommand::CloseOrder(cmd) => self.close_order(cmd),
             CaptureCommand::RequestRefund(cmd) => self.request_refund(cmd),
             CaptureCommand::RecordRefund(cmd) => self.record_refund(cmd),
+            CaptureCommand::Erase(cmd) => Ok(vec![CaptureEvent::Erased(Erased {
+                reason: cmd.reason,
+                erased_by: cmd.by,
+                erased_at: cmd.at,
+            })]),
         }
     }
 
@@ -851,6 +869,13 @@ impl Capture {
         self.approved_photo().is_some()
     }
 
+    /// Who the capture is of, while it says so: `None` before verification and once erased.
+    pub fn identified(&self) -> Option<&QualificationVerified> {
+        self.qualification
+            .as_ref()
+            .filter(|_| self.erased_at.is_none())
+    }
+
     /// The standard photo a reviewer approved, once approved.
     pub fn approved_photo(&self) -> Option<PhotoId> {
         match self.review {
@@ -890,9 +915,26 @@ impl Capture {
             .is_some_and(|p| !p.blocking_failure)
     }
 
+    /// Forgets who the student was: the identity and every print recipient. What was decided
+    /// (orders, payments, review) stays, so the books still balance.
+    fn forget(&mut self, at: DateTime<Utc>) {
+        if let Some(q) = &mut self.qualification {
+            q.student = StudentIdentity::erased(q.student.id_type);
+        }
+        for order in self.orders.values_mut() {
+            if let Some(prints) = &mut order.prints {
+                prints.erase_recipient();
+            }
+        }
+        self.erased_at = Some(at);
+    }
+
     /// The status the student sees; `None` before eligibility is proven.
     pub fn status(&self) -> Option<CaptureStatus> {
         let q = self.qualification.as_ref()?;
+        if self.erased_at.is_some() {
+            return Some(CaptureStatus::Erased);
+        }
         Some(match &self.review {
             _ if self.delivered.is_some() => CaptureStatus::Delivered,
             Review::Approved { .. } => CaptureStatus::Approved,
@@ -921,6 +963,7 @@ impl Capture {
                 return actions;
             }
             CaptureStatus::InReview => return vec![NextAction::Withdraw],
+            CaptureStatus::Erased => return vec![],
             _ => {}
         }
         if self.fee_due() {

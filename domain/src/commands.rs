@@ -33,6 +33,7 @@ pub enum CaptureCommand {
     CloseOrder(CloseOrder),
     RequestRefund(RequestRefund),
     RecordRefund(RecordRefund),
+    Erase(Erase),
 }
 
 impl CaptureCommand {
@@ -56,6 +57,7 @@ impl CaptureCommand {
             CaptureCommand::CloseOrder(_) => "close_order",
             CaptureCommand::RequestRefund(_) => "request_refund",
             CaptureCommand::RecordRefund(_) => "record_refund",
+            CaptureCommand::Erase(_) => "erase",
         }
     }
 }
@@ -201,4 +203,12 @@ pub struct RequestRefund {
 pub struct RecordRefund {
     pub refund_id: RefundId,
     pub outcome: RefundOutcome,
+}
+
+/// Erase the student's personal information from the capture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Erase {
+    pub reason: crate::erasure::ErasureReason,
+    pub by: String,
+    pub at: DateTime<Utc>,
 }

@@ -86,6 +86,8 @@ pub enum CaptureError {
     AlreadyRefunded,
     #[error("unknown refund {0}")]
     UnknownRefund(crate::values::RefundId),
+    #[error("the capture's personal information was erased")]
+    Erased,
 }
 
 impl CaptureError {
@@ -131,6 +133,7 @@ impl CaptureError {
             RefundNoteRequired => "capture.refund_note_required",
             AlreadyRefunded => "capture.already_refunded",
             UnknownRefund(_) => "capture.unknown_refund",
+            Erased => "capture.erased",
         }
     }
 
@@ -178,6 +181,7 @@ impl CaptureError {
             RefundNoteRequired => "请填写退款原因".into(),
             AlreadyRefunded => "这笔支付已退款或正在退款".into(),
             UnknownRefund(_) => "找不到该退款".into(),
+            Erased => "该采集记录的个人信息已删除".into(),
         }
     }
 }

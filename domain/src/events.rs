@@ -39,6 +39,7 @@ pub enum CaptureEvent {
     RefundRequested(RefundRequested),
     Refunded(Refunded),
     RefundFailed(RefundFailed),
+    Erased(Erased),
 }
 
 /// How eligibility was proven.
@@ -314,6 +315,16 @@ pub struct RefundFailed {
     pub failed_at: DateTime<Utc>,
 }
 
+/// The student's personal information was erased: their data key destroyed, their photos
+/// deleted. Records who and why, and nothing personal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erased {
+    pub reason: crate::erasure::ErasureReason,
+    /// The staff member who erased it, or `retention` for the retention policy.
+    pub erased_by: String,
+    pub erased_at: DateTime<Utc>,
+}
+
 /// The schema version of `Rejected`; see [`crate::upcasters`].
 pub const REJECTED_SCHEMA_VERSION: &str = "2.0.0";
 const DEFAULT_SCHEMA_VERSION: &str = "1.0.0";
@@ -341,6 +352,7 @@ impl CaptureEvent {
             CaptureEvent::RefundRequested(_) => "RefundRequested",
             CaptureEvent::Refunded(_) => "Refunded",
             CaptureEvent::RefundFailed(_) => "RefundFailed",
+            CaptureEvent::Erased(_) => "Erased",
         }
     }
 }

@@ -77,6 +77,16 @@ pub fn normalise_document_text(raw: &str) -> String {
 }
 
 impl IdNumber {
+    /// The number an erased identity holds: none. [`IdNumber::parse`] never makes it.
+    pub fn erased() -> Self {
+        Self(String::new())
+    }
+
+    /// This is an erased identity's number.
+    pub fn is_erased(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Validates `raw` as a document of `id_type`. `today` bounds resident birth dates.
     pub fn parse(id_type: IdType, raw: &str, today: NaiveDate) -> Result<Self, IdNumberError> {
         let number = normalise_document_text(raw);

@@ -52,13 +52,22 @@ pub struct StudentIdentity {
 
 impl StudentIdentity {
     /// 吴*兰 style: keep the first and last character, hide the middle.
+    /// An erased identity reads as 已删除.
     pub fn masked_name(&self) -> String {
+        if self.is_erased() {
+            return crate::erasure::ERASED.to_string();
+        }
         mask_name(&self.name)
     }
 
     /// ****6629 style: only the last four characters stay visible.
     pub fn masked_id(&self) -> String {
         mask_id(self.id_number.as_str())
+    }
+
+    /// The identity was erased ([`StudentIdentity::erased`]).
+    pub fn is_erased(&self) -> bool {
+        self.id_number.is_erased()
     }
 }
 

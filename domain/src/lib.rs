@@ -17,6 +17,7 @@ pub mod aggregate;
 pub mod checks;
 pub mod commands;
 pub mod consent;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod feature_code;

@@ -12,6 +12,8 @@ pub enum CaptureStatus {
     Rejected,
     Approved,
     Delivered,
+    /// The student's personal information was erased.
+    Erased,
 }
 
 impl CaptureStatus {
@@ -24,6 +26,7 @@ impl CaptureStatus {
             CaptureStatus::Rejected => "rejected",
             CaptureStatus::Approved => "approved",
             CaptureStatus::Delivered => "delivered",
+            CaptureStatus::Erased => "erased",
         }
     }
 
@@ -36,6 +39,7 @@ impl CaptureStatus {
             CaptureStatus::Rejected => "审核未通过",
             CaptureStatus::Approved => "审核通过",
             CaptureStatus::Delivered => "已上传学信网",
+            CaptureStatus::Erased => crate::erasure::ERASED,
         }
     }
 }

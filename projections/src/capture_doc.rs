@@ -97,11 +97,10 @@ impl CaptureDoc {
     /// The capture's document folded from its whole history, read now; `None` for a capture
     /// with no events.
     pub async fn load(
-        db: &photo_ledger_store::Db,
+        decoder: &photo_ledger_store::Decoder,
         capture_id: &str,
     ) -> Result<Option<CaptureDoc>, crate::ProjectionError> {
-        let upcasters = photo_ledger_domain::upcasters::capture_upcasters();
-        let history = photo_ledger_store::log::capture_history(db, capture_id, &upcasters).await?;
+        let history = photo_ledger_store::log::capture_history(decoder, capture_id).await?;
         if history.is_empty() {
             return Ok(None);
         }
@@ -185,6 +184,14 @@ impl CaptureDoc {
                         shipped_at: e.shipped_at,
                     },
                 );
+            }
+            CaptureEvent::Erased(_) => {
+                // The photos are deleted with the person's information, and a tracking number
+                // finds the recipient at the courier.
+                self.photos.clear();
+                self.latest_upload = None;
+                self.same_photos.clear();
+                self.shipments.clear();
             }
             CaptureEvent::OrderPlaced(_)
             | CaptureEvent::Paid(_)

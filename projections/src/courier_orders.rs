@@ -79,7 +79,8 @@ impl Projection for CourierOrdersProjection {
 
 /// One row per paid print order.
 fn order_rows(capture_id: &str, doc: &CaptureDoc) -> Vec<Row> {
-    let Some(q) = &doc.capture.qualification else {
+    // An erased capture has no one to print for or send to.
+    let Some(q) = doc.capture.identified() else {
         return vec![];
     };
     let approved_photo_id = doc.capture.approved_photo();

@@ -86,12 +86,9 @@ impl Projection for PhotoHistoryProjection {
         },
     ];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
-        let Some(q) = doc
-            .capture
-            .qualification
-            .as_ref()
-            .filter(|_| !doc.photos.is_empty())
-        else {
+        // Every capture of the person has a row, photos or not: erasure finds a person's
+        // captures here. An erased capture has none.
+        let Some(q) = doc.capture.identified() else {
             return vec![vec![], vec![]];
         };
         let approved = doc.capture.approved_photo();
@@ -151,6 +148,16 @@ pub async fn for_person(
 pub fn newest_first(entries: &mut Vec<HistoryEntry>, limit: usize) {
     entries.sort_by_key(|e| std::cmp::Reverse((e.recorded_at, e.photo_id)));
     entries.truncate(limit);
+}
+
+/// Every capture of a person (erased ones no longer are).
+pub async fn captures_of_person(db: &Db, person_key: &str) -> Result<Vec<String>, ProjectionError> {
+    let rows: Vec<(String,)> = on_db!(db, pool => sqlx::query_as(
+        "SELECT capture_id FROM photo_history WHERE person_key = $1 ORDER BY capture_id")
+        .bind(person_key)
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// The capture a photo belongs to.

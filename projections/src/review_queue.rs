@@ -64,8 +64,9 @@ fn queue_row(capture_id: &str, doc: &CaptureDoc) -> Option<Row> {
             submitted_at,
             claim,
         },
-    ) = (&doc.capture.qualification, &doc.capture.review)
+    ) = (doc.capture.identified(), &doc.capture.review)
     else {
+        // Not in review, or erased while waiting: nothing left to review.
         return None;
     };
     let item = QueueItem {

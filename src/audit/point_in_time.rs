@@ -11,12 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use cqrs_es::persist::EventUpcaster;
-use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::Capture;
 use photo_ledger_projections::projection::{Fold, Removal, Row, SqlValue};
 use photo_ledger_projections::ProjectionError;
-use photo_ledger_store::log::{self, LoggedEvent};
+use photo_ledger_store::log::{self, Decoder, LoggedEvent};
 use photo_ledger_store::{Db, Position, StoreError};
 use serde::Serialize;
 use serde_json::Value;
@@ -123,33 +121,31 @@ fn json_of(value: &SqlValue) -> Value {
 
 /// Events of the global order after `after`, at most `limit`.
 async fn read(
-    db: &Db,
+    decoder: &Decoder,
     after: Position,
     limit: i64,
-    upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<Vec<LoggedEvent>, StoreError> {
-    match db {
+    match decoder.db() {
         Db::Postgres(pool) => {
-            log::read_pg(&mut *pool.acquire().await?, after, limit, upcasters).await
+            log::read_pg(&mut *pool.acquire().await?, after, limit, decoder).await
         }
         Db::Sqlite(pool) => {
-            log::read_sqlite(&mut *pool.acquire().await?, after, limit, upcasters).await
+            log::read_sqlite(&mut *pool.acquire().await?, after, limit, decoder).await
         }
     }
 }
 
 async fn history(
-    db: &Db,
+    decoder: &Decoder,
     at: Position,
     captures: &[String],
-    upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<Vec<LoggedEvent>, StoreError> {
-    match db {
+    match decoder.db() {
         Db::Postgres(pool) => {
-            log::history_pg(&mut *pool.acquire().await?, at, captures, upcasters).await
+            log::history_pg(&mut *pool.acquire().await?, at, captures, decoder).await
         }
         Db::Sqlite(pool) => {
-            log::history_sqlite(&mut *pool.acquire().await?, at, captures, upcasters).await
+            log::history_sqlite(&mut *pool.acquire().await?, at, captures, decoder).await
         }
     }
 }
@@ -157,18 +153,18 @@ async fn history(
 /// The projection `fold` (a fresh one, of [`photo_ledger_projections::all_projections`]) as it
 /// stood at `at`.
 pub async fn view_at(
-    db: &Db,
+    decoder: &Decoder,
     fold: &dyn Fold,
     at: DateTime<Utc>,
 ) -> Result<ViewAt, PointInTimeError> {
-    let upcasters = capture_upcasters();
+    let db = decoder.db();
     // Every event committed so far readable first: the log is read below the commit horizon.
     photo_ledger_store::chain::settled_head(db, SETTLE_PATIENCE).await?;
     let mut rows: Rows = vec![BTreeMap::new(); fold.tables().len()];
     let mut position = Position::START;
     let mut events = 0;
     loop {
-        let mut batch = read(db, position, BATCH, &upcasters).await?;
+        let mut batch = read(decoder, position, BATCH).await?;
         let read = batch.len();
         if let Some(later) = batch.iter().position(|e| e.recorded_at() > at) {
             batch.truncate(later);
@@ -180,7 +176,7 @@ pub async fn view_at(
         captures.sort_unstable();
         captures.dedup();
         let missing = fold.missing(position, &captures);
-        let earlier = history(db, position, &missing, &upcasters).await?;
+        let earlier = history(decoder, position, &missing).await?;
         apply(&mut rows, fold.fold(position, &earlier, &batch)?);
         fold.committed(last);
         events += batch.len() as u64;
@@ -223,13 +219,12 @@ pub async fn view_at(
 
 /// The capture as it stood at `at`; `status_fold` is a fresh `capture_status` fold.
 pub async fn capture_at(
-    db: &Db,
+    decoder: &Decoder,
     status_fold: &dyn Fold,
     capture_id: &str,
     at: DateTime<Utc>,
 ) -> Result<CaptureAt, PointInTimeError> {
-    let upcasters = capture_upcasters();
-    let mut events = log::capture_history(db, capture_id, &upcasters).await?;
+    let mut events = log::capture_history(decoder, capture_id).await?;
     if let Some(later) = events.iter().position(|e| e.recorded_at() > at) {
         events.truncate(later);
     }

@@ -257,7 +257,9 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         }
         AuditCommand::Capture { capture_id, at } => {
             let status = fold_named("capture_status", settings.store.person_keyer()?)?;
-            let capture = capture_at(&db, status.as_ref(), &capture_id.to_string(), at).await?;
+            let decoder = crate::startup::decoder(db, &settings.store)?;
+            let capture =
+                capture_at(&decoder, status.as_ref(), &capture_id.to_string(), at).await?;
             if capture.sequence == 0 {
                 anyhow::bail!(
                     "capture {capture_id} had no event recorded by {at} (check --database-url / --data-dir)"
@@ -267,7 +269,8 @@ pub async fn run(args: AuditArgs, settings: &Settings) -> anyhow::Result<()> {
         }
         AuditCommand::View { name, at } => {
             let fold = fold_named(&name, settings.store.person_keyer()?)?;
-            let view = view_at(&db, fold.as_ref(), at).await?;
+            let decoder = crate::startup::decoder(db, &settings.store)?;
+            let view = view_at(&decoder, fold.as_ref(), at).await?;
             println!("{}", serde_json::to_string_pretty(&view)?);
         }
     }

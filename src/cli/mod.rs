@@ -6,6 +6,7 @@ mod batch;
 mod codes;
 mod deliver;
 mod demo;
+mod erase;
 mod events;
 mod photo_runtime;
 mod print_sheet;
@@ -61,6 +62,8 @@ pub enum Command {
     Deliver(deliver::DeliverArgs),
     /// Refund a payment by hand, with a reason.
     Refund(refund::RefundArgs),
+    /// Erase a student's personal information; set and run the retention policy; rewrap keys.
+    Erase(erase::EraseArgs),
     /// The failed-verification log, newest first.
     Attempts(attempts::AttemptsArgs),
     /// Staff accounts: reviewers, print staff and admins.
@@ -98,6 +101,7 @@ impl Cli {
             Command::Verify(args) => verify::run(args, settings).await,
             Command::Deliver(args) => deliver::run(args, settings).await,
             Command::Refund(args) => refund::run(args, settings).await,
+            Command::Erase(args) => erase::run(args, settings).await,
             Command::Attempts(args) => attempts::run(args, settings).await,
             Command::Staff(args) => staff::run(args, settings).await,
             Command::Standardise(args) => standardise::run(args, settings).await,

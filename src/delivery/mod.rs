@@ -212,9 +212,11 @@ impl Deliveries {
     }
 
     async fn entry(&self, capture_id: &str) -> Result<Option<Entry>, DeliveryError> {
-        Ok(CaptureDoc::load(self.db(), capture_id)
-            .await?
-            .and_then(|doc| Entry::of(capture_id, &doc)))
+        Ok(
+            CaptureDoc::load(self.captures.ledger().decoder(), capture_id)
+                .await?
+                .and_then(|doc| Entry::of(capture_id, &doc)),
+        )
     }
 
     /// The package, its entries as they are now and their manifest; refused when they no longer

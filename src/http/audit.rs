@@ -32,7 +32,7 @@ pub async fn capture(
 ) -> Result<HttpResponse, ApiError> {
     let status = fold_named("capture_status", state.person_keyer.clone())?;
     let capture = capture_at(
-        state.ledger.db(),
+        state.ledger.decoder(),
         status.as_ref(),
         &path.to_string(),
         query.at,
@@ -55,6 +55,6 @@ pub async fn view(
     query: web::Query<AtQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let fold = fold_named(&path, state.person_keyer.clone())?;
-    let view = view_at(state.ledger.db(), fold.as_ref(), query.at).await?;
+    let view = view_at(state.ledger.decoder(), fold.as_ref(), query.at).await?;
     Ok(HttpResponse::Ok().json(view))
 }

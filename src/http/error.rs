@@ -25,6 +25,7 @@ use crate::captures::CaptureAccessError;
 use crate::consent::ConsentError;
 use crate::delivery::DeliveryError;
 use crate::eligibility::EligibilityError;
+use crate::erasure::ErasureError;
 use crate::ledger::LedgerError;
 use crate::payments::wechat_pay::client::PayError;
 use crate::payments::wechat_pay::NotifyError;
@@ -566,6 +567,18 @@ impl From<ConsentError> for ApiError {
                 "current_version": crate::consent::privacy().version,
             })),
             _ => refusal,
+        }
+    }
+}
+
+impl From<ErasureError> for ApiError {
+    fn from(e: ErasureError) -> Self {
+        match e {
+            ErasureError::UnknownCapture(_) => ApiCode::CaptureNotFound.into(),
+            ErasureError::Ledger(e) => e.into(),
+            ErasureError::Store(_) | ErasureError::Projection(_) | ErasureError::Photos(_) => {
+                Self::unavailable(e.code(), "删除未能完成，请稍后重试".into(), &e)
+            }
         }
     }
 }

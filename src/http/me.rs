@@ -35,7 +35,8 @@ pub async fn history(
     let mut person_keys = BTreeSet::new();
     for capture in capture_status::by_owner(db, &caller.subject).await? {
         let (loaded, _) = state.ledger.load(&capture.capture_id).await?;
-        if let Some(q) = loaded.qualification {
+        // An erased capture names no one.
+        if let Some(q) = loaded.qualification.filter(|q| !q.student.is_erased()) {
             person_keys.insert(state.person_keyer.key_for(q.student.id_number.as_str()));
         }
     }

@@ -10,6 +10,7 @@ pub mod captures;
 pub mod consent;
 pub mod console;
 pub mod control_chars;
+pub mod erasure;
 
 pub mod courier;
 pub mod deliveries;
@@ -161,6 +162,9 @@ fn api_v1(cfg: &mut web::ServiceConfig) {
             resource("/admin/audit/captures/{capture_id}").route(web::get().to(audit::capture)),
         )
         .service(resource("/admin/audit/views/{view}").route(web::get().to(audit::view)))
+        .service(
+            resource("/admin/captures/{capture_id}/erasure").route(web::post().to(erasure::erase)),
+        )
         .service(
             resource("/admin/captures/{capture_id}/delivered")
                 .route(web::post().to(admin::delivered)),

@@ -8,8 +8,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, audit, auth, captures, consent, courier, deliveries, locks, me, payments, photos,
-    progress, refunds, review,
+    admin, audit, auth, captures, consent, courier, deliveries, erasure, locks, me, payments,
+    photos, progress, refunds, review,
 };
 
 #[derive(OpenApi)]
@@ -55,6 +55,7 @@ use super::{
         admin::events,
         audit::capture,
         audit::view,
+        erasure::erase,
         admin::delivered,
         admin::verification_failures,
         locks::list,

@@ -11,6 +11,7 @@ use crate::configuration::ApiSettings;
 use crate::delivery::Deliveries;
 use crate::eligibility::codes::CodeSigner;
 use crate::eligibility::Verifier;
+use crate::erasure::Erasure;
 use crate::http::token::TokenKeys;
 use crate::ledger::Ledger;
 use crate::payments::Payments;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub deliveries: Deliveries,
     /// Print runs, shipping and address labels.
     pub printing: Printing,
+    /// Erasing students' personal information.
+    pub erasure: Erasure,
     /// Issues collection codes for the console's download; `None` on an instance that only
     /// verifies them.
     pub code_signer: Option<Arc<CodeSigner>>,

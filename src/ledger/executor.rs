@@ -1,13 +1,13 @@
 //! Executing one command: idempotent by client command id, retried on lost races, and
 //! reporting the command's place in the global order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use photo_ledger_domain::metadata::EventMetadata;
-use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::{Capture, CaptureCommand, CaptureEvent};
 use photo_ledger_projections::Projector;
-use photo_ledger_store::log::{self, Position};
+use photo_ledger_store::log::{self, Decoder, Position};
 use photo_ledger_store::Db;
 use postgres_es::PostgresEventRepository;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,7 @@ pub struct CommandOutcome {
 
 pub struct Ledger {
     db: Db,
+    decoder: Arc<Decoder>,
     journal: Journal,
     admission: tokio::sync::Semaphore,
     projector: Projector,
@@ -70,9 +71,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(db: Db, projector: Projector, config: LedgerConfig) -> Self {
+    /// `decoder` reads the log, with the data keys its personal fields are sealed with.
+    pub fn new(decoder: Arc<Decoder>, projector: Projector, config: LedgerConfig) -> Self {
+        let db = decoder.db().clone();
         Self {
-            journal: Journal::new(db.clone(), capture_upcasters()),
+            journal: Journal::new(decoder.clone()),
+            decoder,
             admission: tokio::sync::Semaphore::new(config.concurrent_commands.max(1)),
             db,
             projector,
@@ -86,6 +90,11 @@ impl Ledger {
 
     pub fn projector(&self) -> &Projector {
         &self.projector
+    }
+
+    /// Reads the log: sealed personal fields opened, older schemas upcast.
+    pub fn decoder(&self) -> &Arc<Decoder> {
+        &self.decoder
     }
 
     /// Runs a command. A repeated command id returns the first outcome (success or refusal) and
@@ -185,6 +194,7 @@ impl Ledger {
                     );
                 }
                 Err(AppendError::Store(e)) => return Err(e.into()),
+                Err(AppendError::Key(e)) => return Err(LedgerError::Store(e)),
             }
         }
         Err(LedgerError::Contended(
@@ -253,7 +263,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// A capture's history as stored, upcast to the current schema: for auditors.
+    /// A capture's history as stored, upcast to the current schema, its personal fields
+    /// opened: for auditors.
     pub async fn history(
         &self,
         capture_id: &str,
@@ -272,11 +283,21 @@ impl Ledger {
             }
         }
         .map_err(|e| LedgerError::Store(Box::new(e)))?;
-        let upcasters = capture_upcasters();
-        Ok(events
+        let mut events: Vec<_> = events
             .into_iter()
-            .map(|e| log::upcast(e, &upcasters))
-            .collect())
+            .map(|e| log::upcast(e, self.decoder.upcasters()))
+            .collect();
+        // Personal fields opened with the capture's key; an erased capture's read as erased.
+        let keys = self.decoder.keys();
+        let opened = async {
+            keys.load(events.iter().map(|e| &e.payload)).await?;
+            for e in &mut events {
+                keys.open_event(capture_id, &e.event_type, &mut e.payload)?;
+            }
+            Ok::<_, photo_ledger_store::StoreError>(())
+        };
+        opened.await.map_err(|e| LedgerError::Store(Box::new(e)))?;
+        Ok(events)
     }
 
     /// Loads a capture's current state (snapshot plus the events after it) and its last

@@ -18,15 +18,16 @@
 //! snapshot, so a stale or deleted snapshot costs a few more events to read, never a wrong state.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+use cqrs_es::persist::SerializedEvent;
 use cqrs_es::{Aggregate, DomainEvent};
 use photo_ledger_domain::{Capture, CaptureEvent};
 use photo_ledger_store::chain::{EventBytes, EventHash};
-use photo_ledger_store::log::{self, Position, AGGREGATE_TYPE};
+use photo_ledger_store::log::{self, Decoder, Position, AGGREGATE_TYPE};
+use photo_ledger_store::personal;
 use photo_ledger_store::{on_db, Db, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,6 +88,8 @@ pub enum AppendError {
     /// Another writer recorded this sequence or this command id first.
     Conflict,
     Store(sqlx::Error),
+    /// The data key to seal personal fields with could not be read or made.
+    Key(Box<StoreError>),
 }
 
 impl From<sqlx::Error> for AppendError {
@@ -146,7 +149,9 @@ const HELD_CAPTURES: NonZeroUsize = NonZeroUsize::new(10_000).expect("non-zero")
 
 pub struct Journal {
     db: Db,
-    upcasters: Vec<Box<dyn EventUpcaster>>,
+    /// Opens sealed personal fields and upcasts what is read; holds the data keys new personal
+    /// fields are sealed with.
+    decoder: Arc<Decoder>,
     /// Recently used captures' states and their sequences. Always safe to use: appending goes
     /// through the primary key, so events decided on a state that other writers have moved past
     /// conflict and are decided again on loaded state, and loading after a held state still
@@ -159,14 +164,15 @@ pub struct Journal {
 impl Journal {
     /// On PostgreSQL this starts the group commit's writer task, so it must run inside a Tokio
     /// runtime that outlives the journal (the service's main runtime).
-    pub fn new(db: Db, upcasters: Vec<Box<dyn EventUpcaster>>) -> Self {
+    pub fn new(decoder: Arc<Decoder>) -> Self {
+        let db = decoder.db().clone();
         let group_commit = match &db {
             Db::Postgres(pool) => Some(GroupCommit::start(pool.clone())),
             Db::Sqlite(_) => None,
         };
         Self {
             db,
-            upcasters,
+            decoder,
             held: Mutex::new(LruCache::new(HELD_CAPTURES)),
             group_commit,
         }
@@ -214,6 +220,19 @@ impl Journal {
             .fetch_all(pool)
             .await)
         .map_err(store_error)?;
+        let keys = self.decoder.keys();
+        let mut sealed: Vec<Value> = Vec::new();
+        for (part, _, name, _, payload, ..) in &rows {
+            let personal = match part.as_str() {
+                "snapshot" => true,
+                "event" => name.as_deref().is_some_and(personal::holds_personal_fields),
+                _ => false,
+            };
+            if personal {
+                sealed.push(serde_json::from_str(payload).map_err(store_error)?);
+            }
+        }
+        keys.load(&sealed).await.map_err(store_error)?;
         let (mut start, mut capture) = held.unwrap_or_default();
         let mut previous = None;
         let mut events = Vec::new();
@@ -221,35 +240,54 @@ impl Journal {
             let sequence = sequence.unwrap_or_default();
             match part.as_str() {
                 "snapshot" => {
-                    capture = serde_json::from_str(&payload).map_err(store_error)?;
+                    let stored = serde_json::from_str(&payload).map_err(store_error)?;
+                    let Some(state) = keys
+                        .open_snapshot(capture_id, stored)
+                        .map_err(store_error)?
+                    else {
+                        // Sealed under an erased person's key: read every event instead.
+                        return Box::pin(self.load_after(
+                            capture_id,
+                            command_id,
+                            Some((Tip::default(), Capture::default())),
+                        ))
+                        .await;
+                    };
+                    capture = serde_json::from_value(state).map_err(store_error)?;
                     start = Tip::at(sequence, hash.as_deref());
                 }
                 "outcome" => {
                     let outcome = serde_json::from_str(&payload).map_err(store_error)?;
                     previous = Some((name.unwrap_or_default(), outcome));
                 }
-                _ => events.push((
-                    hash,
-                    SerializedEvent::new(
-                        capture_id.to_string(),
-                        sequence as usize,
-                        AGGREGATE_TYPE.to_string(),
-                        name.unwrap_or_default(),
-                        version.unwrap_or_default(),
-                        serde_json::from_str(&payload).map_err(store_error)?,
-                        metadata
-                            .map(|m| serde_json::from_str(&m))
-                            .transpose()
-                            .map_err(store_error)?
-                            .unwrap_or(Value::Null),
-                    ),
-                )),
+                _ => {
+                    let name = name.unwrap_or_default();
+                    let mut payload: Value = serde_json::from_str(&payload).map_err(store_error)?;
+                    keys.open_event(capture_id, &name, &mut payload)
+                        .map_err(store_error)?;
+                    events.push((
+                        hash,
+                        SerializedEvent::new(
+                            capture_id.to_string(),
+                            sequence as usize,
+                            AGGREGATE_TYPE.to_string(),
+                            name,
+                            version.unwrap_or_default(),
+                            payload,
+                            metadata
+                                .map(|m| serde_json::from_str(&m))
+                                .transpose()
+                                .map_err(store_error)?
+                                .unwrap_or(Value::Null),
+                        ),
+                    ));
+                }
             }
         }
         events.sort_by_key(|(_, e)| e.sequence);
         let mut tip = start;
         for (hash, event) in events {
-            let event = log::upcast(event, &self.upcasters);
+            let event = log::upcast(event, self.decoder.upcasters());
             tip = Tip::at(event.sequence as i64, hash.as_deref());
             let sequence = tip.sequence;
             let event: CaptureEvent = serde_json::from_value(event.payload).map_err(|source| {
@@ -289,11 +327,33 @@ impl Journal {
             events: events.iter().map(|e| e.event_type()).collect(),
         })
         .expect("outcomes serialise");
-        let snapshot = (last / SNAPSHOT_EVERY > from / SNAPSHOT_EVERY).then(|| {
-            (
-                last,
-                serde_json::to_string(&after).expect("captures serialise"),
+        let snapshot_due = last / SNAPSHOT_EVERY > from / SNAPSHOT_EVERY;
+        let personal = events
+            .iter()
+            .any(|e| personal::holds_personal_fields(&e.event_type()))
+            || (snapshot_due && after.erased_at.is_none());
+        let sealing = if personal && after.erased_at.is_none() {
+            Some(
+                self.decoder
+                    .keys()
+                    .for_capture(key.capture_id)
+                    .await
+                    .map_err(|e| AppendError::Key(Box::new(e)))?,
             )
+        } else {
+            None
+        };
+        let snapshot = snapshot_due.then(|| {
+            let state = serde_json::to_string(&after).expect("captures serialise");
+            let state = match &sealing {
+                Some(sealing) if after.erased_at.is_none() => {
+                    self.decoder
+                        .keys()
+                        .seal_snapshot(sealing, key.capture_id, &state)
+                }
+                _ => state,
+            };
+            (last, state)
         });
         let mut rows = AppendRows {
             capture_id: key.capture_id.to_string(),
@@ -302,7 +362,22 @@ impl Journal {
             versions: events.iter().map(|e| e.event_version()).collect(),
             payloads: events
                 .iter()
-                .map(|e| serde_json::to_string(e).expect("events serialise"))
+                .map(|e| {
+                    let event_type = e.event_type();
+                    match &sealing {
+                        Some(sealing) if personal::holds_personal_fields(&event_type) => {
+                            let mut payload = serde_json::to_value(e).expect("events serialise");
+                            self.decoder.keys().seal_event(
+                                sealing,
+                                key.capture_id,
+                                &event_type,
+                                &mut payload,
+                            );
+                            payload.to_string()
+                        }
+                        _ => serde_json::to_string(e).expect("events serialise"),
+                    }
+                })
                 .collect(),
             hashes: Vec::with_capacity(events.len()),
             prev_hashes: Vec::with_capacity(events.len()),

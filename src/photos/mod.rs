@@ -412,7 +412,7 @@ impl PhotoService {
     }
 
     async fn document(&self, capture_id: CaptureId) -> Result<CaptureDoc, PhotoServiceError> {
-        CaptureDoc::load(self.captures.ledger().db(), &capture_id.to_string())
+        CaptureDoc::load(self.captures.ledger().decoder(), &capture_id.to_string())
             .await?
             .ok_or(PhotoServiceError::PhotoNotFound)
     }

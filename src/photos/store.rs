@@ -98,6 +98,24 @@ impl PhotoStore {
         }
     }
 
+    /// Deletes the file stored under `sha256` and its preview; `false` when the file was not
+    /// there (deleting it again succeeds, so an erasure can be run again).
+    pub async fn delete(&self, sha256: &str) -> Result<bool, object_store::Error> {
+        // Some stores (S3) answer a delete of a missing object with success: ask first.
+        let existed = match self.store.head(&key(sha256)).await {
+            Ok(_) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => return Err(e),
+        };
+        for path in [key(sha256), preview_key(sha256)] {
+            match self.store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(existed)
+    }
+
     /// Keeps the preview of the file stored under `sha256`.
     pub async fn put_preview(
         &self,

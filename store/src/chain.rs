@@ -243,7 +243,8 @@ pub async fn settled_head(
     }
 }
 
-const CAPTURE_STORED: &str = "
+/// A capture's events exactly as stored, in sequence order.
+pub(crate) const CAPTURE_STORED: &str = "
 SELECT CAST(0 AS BIGINT) AS txid, CAST(0 AS BIGINT) AS position, aggregate_type, aggregate_id, sequence, event_type, event_version,
        CAST(payload AS TEXT) AS payload, CAST(metadata AS TEXT) AS metadata, hash, prev_hash
   FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence";

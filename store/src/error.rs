@@ -15,4 +15,6 @@ pub enum StoreError {
         event_version: String,
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    Key(#[from] crate::personal::KeyError),
 }

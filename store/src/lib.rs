@@ -15,7 +15,9 @@ pub mod chain;
 pub mod db;
 pub mod error;
 pub mod log;
+pub mod personal;
+pub mod seal_existing;
 
 pub use db::Db;
 pub use error::StoreError;
-pub use log::{LoggedEvent, Position};
+pub use log::{Decoder, LoggedEvent, Position};

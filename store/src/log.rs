@@ -10,8 +10,11 @@
 //!
 //! SQLite: one writer at a time, so rowid order is commit order; the position is `(0, rowid)`.
 
+use std::sync::Arc;
+
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use photo_ledger_domain::metadata::EventMetadata;
+use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::CaptureEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -20,6 +23,7 @@ use sqlx::types::Json;
 use sqlx::Row;
 
 use crate::error::StoreError;
+use crate::personal::{self, KeyRing};
 
 /// A place in the global order. Compares by transaction, then position.
 #[derive(
@@ -112,7 +116,7 @@ macro_rules! reader {
             conn: &mut $conn,
             after: Position,
             limit: i64,
-            upcasters: &[Box<dyn EventUpcaster>],
+            decoder: &Decoder,
         ) -> Result<Vec<LoggedEvent>, StoreError> {
             let rows = sqlx::query($sql)
                 .bind($txid(after))
@@ -120,7 +124,8 @@ macro_rules! reader {
                 .bind(limit)
                 .fetch_all(conn)
                 .await?;
-            rows.iter().map(|row| decode(row, upcasters)).collect()
+            let stored = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+            decoder.decode(stored).await
         }
     };
 }
@@ -146,17 +151,16 @@ SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type,
 /// Every event of one capture committed so far, in its own order, upcast and decoded; an event
 /// that cannot be read is an error, never skipped.
 pub async fn capture_history(
-    db: &crate::Db,
+    decoder: &Decoder,
     capture_id: &str,
-    upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<Vec<LoggedEvent>, StoreError> {
     let ids = [capture_id.to_string()];
-    match db {
+    match decoder.db() {
         crate::Db::Postgres(pool) => {
-            history_pg(&mut *pool.acquire().await?, Position::END, &ids, upcasters).await
+            history_pg(&mut *pool.acquire().await?, Position::END, &ids, decoder).await
         }
         crate::Db::Sqlite(pool) => {
-            history_sqlite(&mut *pool.acquire().await?, Position::END, &ids, upcasters).await
+            history_sqlite(&mut *pool.acquire().await?, Position::END, &ids, decoder).await
         }
     }
 }
@@ -167,7 +171,7 @@ pub async fn history_pg(
     conn: &mut sqlx::PgConnection,
     at: Position,
     capture_ids: &[String],
-    upcasters: &[Box<dyn EventUpcaster>],
+    decoder: &Decoder,
 ) -> Result<Vec<LoggedEvent>, StoreError> {
     if capture_ids.is_empty() {
         return Ok(vec![]);
@@ -179,7 +183,8 @@ pub async fn history_pg(
         .bind(capture_ids)
         .fetch_all(conn)
         .await?;
-    rows.iter().map(|row| decode(row, upcasters)).collect()
+    let stored = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+    decoder.decode(stored).await
 }
 
 /// [`history_pg`] for SQLite.
@@ -187,7 +192,7 @@ pub async fn history_sqlite(
     conn: &mut sqlx::SqliteConnection,
     at: Position,
     capture_ids: &[String],
-    upcasters: &[Box<dyn EventUpcaster>],
+    decoder: &Decoder,
 ) -> Result<Vec<LoggedEvent>, StoreError> {
     let mut events = Vec::new();
     // Below SQLite's bound-parameter limit.
@@ -204,9 +209,9 @@ pub async fn history_sqlite(
             ids.push_bind(id);
         }
         q.push(") ORDER BY aggregate_id, sequence");
-        for row in q.build().fetch_all(&mut *conn).await? {
-            events.push(decode(&row, upcasters)?);
-        }
+        let rows = q.build().fetch_all(&mut *conn).await?;
+        let stored = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+        events.extend(decoder.decode(stored).await?);
     }
     Ok(events)
 }
@@ -269,61 +274,165 @@ where
     }
 }
 
-fn decode<R: Row>(row: &R, upcasters: &[Box<dyn EventUpcaster>]) -> Result<LoggedEvent, StoreError>
+/// An event as stored, not yet decoded.
+pub struct StoredRow {
+    position: Position,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Box<RawValue>,
+    metadata: Box<RawValue>,
+}
+
+fn stored<R: Row>(row: &R) -> Result<StoredRow, StoreError>
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Json<Box<RawValue>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> &'r str: sqlx::ColumnIndex<R>,
 {
-    let aggregate_id: String = row.try_get("aggregate_id")?;
-    let sequence: i64 = row.try_get("sequence")?;
-    let event_type: String = row.try_get("event_type")?;
-    let event_version: String = row.try_get("event_version")?;
-    let payload = row.try_get::<Json<Box<RawValue>>, _>("payload")?.0;
-    let metadata = row.try_get::<Json<Box<RawValue>>, _>("metadata")?.0;
-    let unreadable =
-        |event_type: String, event_version: String, source| StoreError::UnreadableEvent {
-            aggregate_id: aggregate_id.clone(),
+    Ok(StoredRow {
+        position: position(row),
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get::<Json<Box<RawValue>>, _>("payload")?.0,
+        metadata: row.try_get::<Json<Box<RawValue>>, _>("metadata")?.0,
+    })
+}
+
+/// How stored events are read back: personal fields opened with their person's data key
+/// ([`crate::personal`]), older schemas upcast, then decoded.
+pub struct Decoder {
+    upcasters: Vec<Box<dyn EventUpcaster>>,
+    keys: Arc<KeyRing>,
+}
+
+impl Decoder {
+    pub fn new(keys: Arc<KeyRing>) -> Self {
+        Self {
+            upcasters: capture_upcasters(),
+            keys,
+        }
+    }
+
+    pub fn db(&self) -> &crate::Db {
+        self.keys.db()
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    pub fn upcasters(&self) -> &[Box<dyn EventUpcaster>] {
+        &self.upcasters
+    }
+
+    /// Decodes stored events, reading the data keys their sealed fields need in one query.
+    pub async fn decode(&self, rows: Vec<StoredRow>) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut sealed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            sealed.push(if personal::holds_personal_fields(&row.event_type) {
+                Some(
+                    serde_json::from_str::<Value>(row.payload.get()).map_err(|e| {
+                        unreadable(
+                            &row.aggregate_id,
+                            row.sequence,
+                            &row.event_type,
+                            &row.event_version,
+                            e,
+                        )
+                    })?,
+                )
+            } else {
+                None
+            });
+        }
+        self.keys.load(sealed.iter().flatten()).await?;
+        rows.into_iter()
+            .zip(sealed)
+            .map(|(row, value)| self.decode_one(row, value))
+            .collect()
+    }
+
+    fn decode_one(&self, row: StoredRow, value: Option<Value>) -> Result<LoggedEvent, StoreError> {
+        let StoredRow {
+            position,
+            aggregate_id,
             sequence,
             event_type,
             event_version,
-            source,
+            payload,
+            metadata,
+        } = row;
+        let upcast_needed = self
+            .upcasters
+            .iter()
+            .any(|u| u.can_upcast(&event_type, &event_version));
+        let event: CaptureEvent = if value.is_some() || upcast_needed {
+            // Sealed fields to open or an older schema to upcast: through JSON values.
+            let mut value = match value {
+                Some(value) => value,
+                None => serde_json::from_str(payload.get()).map_err(|e| {
+                    unreadable(&aggregate_id, sequence, &event_type, &event_version, e)
+                })?,
+            };
+            self.keys
+                .open_event(&aggregate_id, &event_type, &mut value)?;
+            let serialized = upcast(
+                SerializedEvent::new(
+                    aggregate_id.clone(),
+                    sequence as usize,
+                    AGGREGATE_TYPE.to_string(),
+                    event_type,
+                    event_version,
+                    value,
+                    Value::Null,
+                ),
+                &self.upcasters,
+            );
+            serde_json::from_value(serialized.payload).map_err(|e| {
+                unreadable(
+                    &aggregate_id,
+                    sequence,
+                    &serialized.event_type,
+                    &serialized.event_version,
+                    e,
+                )
+            })?
+        } else {
+            // The current schema and nothing sealed: straight from the stored text.
+            serde_json::from_str(payload.get())
+                .map_err(|e| unreadable(&aggregate_id, sequence, &event_type, &event_version, e))?
         };
-    let event: CaptureEvent = if upcasters
-        .iter()
-        .any(|u| u.can_upcast(&event_type, &event_version))
-    {
-        // An older schema: through the upcasters, which work on JSON values.
-        let value = serde_json::from_str(payload.get())
-            .map_err(|e| unreadable(event_type.clone(), event_version.clone(), e))?;
-        let serialized = upcast(
-            SerializedEvent::new(
-                aggregate_id.clone(),
-                sequence as usize,
-                AGGREGATE_TYPE.to_string(),
-                event_type,
-                event_version,
-                value,
-                Value::Null,
-            ),
-            upcasters,
-        );
-        serde_json::from_value(serialized.payload)
-            .map_err(|e| unreadable(serialized.event_type, serialized.event_version, e))?
-    } else {
-        // The current schema: straight from the stored text.
-        serde_json::from_str(payload.get()).map_err(|e| unreadable(event_type, event_version, e))?
-    };
-    Ok(LoggedEvent {
-        position: position(row),
-        capture_id: aggregate_id,
+        Ok(LoggedEvent {
+            position,
+            capture_id: aggregate_id,
+            sequence,
+            event,
+            metadata: EventMetadata::from_stored(&mut serde_json::Deserializer::from_str(
+                metadata.get(),
+            )),
+        })
+    }
+}
+
+fn unreadable(
+    aggregate_id: &str,
+    sequence: i64,
+    event_type: &str,
+    event_version: &str,
+    source: serde_json::Error,
+) -> StoreError {
+    StoreError::UnreadableEvent {
+        aggregate_id: aggregate_id.to_string(),
         sequence,
-        event,
-        metadata: EventMetadata::from_stored(&mut serde_json::Deserializer::from_str(
-            metadata.get(),
-        )),
-    })
+        event_type: event_type.to_string(),
+        event_version: event_version.to_string(),
+        source,
+    }
 }
 
 /// Applies every upcaster that accepts the event, in order.

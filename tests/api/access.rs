@@ -132,6 +132,8 @@ async fn every_route_checks_the_callers_role_and_ownership(backend: Backend) {
         (Method::GET, format!("/api/v1/admin/audit/captures/{capture}?at=2099-01-01T00:00:00Z"), none.clone(), admins),
         (Method::GET, "/api/v1/admin/audit/views/review_queue?at=2099-01-01T00:00:00Z".into(), none.clone(), admins),
         (Method::POST, format!("/api/v1/admin/captures/{capture}/delivered"), json!({}), admins),
+        // An unknown reason: admins pass the role check and are told the reason is not one we know.
+        (Method::POST, format!("/api/v1/admin/captures/{capture}/erasure"), json!({"reason": "x"}), admins),
         (Method::GET, "/api/v1/admin/verification-failures".into(), none.clone(), admins),
         (Method::GET, "/api/v1/admin/schools".into(), none.clone(), admins),
         (Method::GET, "/api/v1/admin/batches".into(), none.clone(), admins),

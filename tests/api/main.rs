@@ -21,6 +21,7 @@ mod console;
 mod contract;
 mod deliveries;
 mod demo;
+mod erasure;
 mod errors;
 mod floods;
 mod idempotency;

@@ -13,7 +13,7 @@ use photo_ledger_domain::status::CaptureStatus;
 use photo_ledger_domain::Capture;
 use photo_ledger_projections::capture_doc::{CaptureDoc, SubmissionOutcome};
 use photo_ledger_projections::collection_progress::{self, Counts, Scope};
-use photo_ledger_store::{on_db, Db};
+use photo_ledger_store::{on_db, Decoder};
 use reqwest::header::COOKIE;
 use serde_json::json;
 
@@ -55,18 +55,18 @@ async fn decide(app: &TestApp, capture: &str, decision: &str, body: serde_json::
 }
 
 /// The counts of the batch, made straight from the log and the roster, without the view.
-async fn counted_from_the_log(db: &Db, batch_id: &str, school_id: &str) -> Counts {
+async fn counted_from_the_log(decoder: &Decoder, batch_id: &str, school_id: &str) -> Counts {
+    let db = decoder.db();
     let captures: Vec<(String,)> = on_db!(db, pool => sqlx::query_as(
         "SELECT DISTINCT aggregate_id FROM events").fetch_all(pool).await)
     .unwrap();
-    let upcasters = photo_ledger_domain::upcasters::capture_upcasters();
     let mut counts = Counts::default();
     let mut started = BTreeSet::new();
     let mut waits = Vec::new();
     for (capture_id,) in captures {
         let mut capture = Capture::default();
         let mut doc = CaptureDoc::default();
-        for logged in photo_ledger_store::log::capture_history(db, &capture_id, &upcasters)
+        for logged in photo_ledger_store::log::capture_history(decoder, &capture_id)
             .await
             .unwrap()
         {
@@ -160,7 +160,8 @@ async fn progress_counts_what_the_log_says_before_and_after_a_replay(backend: Ba
     opened(&app, "openid-wang", &WANG, false).await;
 
     let batch = app.batch.feature_code.as_str().to_string();
-    let expected = counted_from_the_log(app.ledger.db(), &app.batch.batch_id, &app.school_id).await;
+    let expected =
+        counted_from_the_log(app.ledger.decoder(), &app.batch.batch_id, &app.school_id).await;
     assert_eq!(
         (
             expected.verified,

@@ -3,6 +3,7 @@
 mod fixtures;
 
 mod delivery;
+mod erasure;
 mod orders;
 mod payment;
 mod photos;

@@ -116,6 +116,7 @@ impl<P: Projection> Fold for Folder<P> {
                     (index, table),
                     previous,
                     &rows[index],
+                    doc.capture.erased_at.is_some(),
                 ));
             }
             kept.pending.push((capture_id, (doc, rows)));

@@ -98,18 +98,20 @@ pub enum Removal {
 
 impl Folded {
     /// The change from `previous` rows (when known) to `rows` in table number `index`:
-    /// unchanged rows are left alone.
+    /// unchanged rows are left alone. An `erased` capture's rows all go, even from a table whose
+    /// rows are otherwise permanent.
     pub fn between(
         capture_id: &str,
         (index, table): (usize, &Table),
         previous: Option<&[Arc<Row>]>,
         rows: &[Arc<Row>],
+        erased: bool,
     ) -> Folded {
         let Some(previous) = previous else {
             return Folded {
                 capture_id: capture_id.to_string(),
                 table: index,
-                remove: if table.permanent_rows {
+                remove: if table.permanent_rows && !erased {
                     Removal::Keys(rows.iter().map(|row| row[0].clone()).collect())
                 } else {
                     Removal::AllOfCapture
@@ -184,7 +186,7 @@ mod tests {
 
     #[test]
     fn unknown_previous_rows_replace_all_of_the_capture() {
-        let folded = Folded::between("c1", (0, &TABLE), None, &[row("p1", "a")]);
+        let folded = Folded::between("c1", (0, &TABLE), None, &[row("p1", "a")], false);
         assert_eq!(folded.remove, Removal::AllOfCapture);
         assert_eq!(folded.insert, vec![row("p1", "a")]);
     }
@@ -192,7 +194,7 @@ mod tests {
     #[test]
     fn unknown_previous_permanent_rows_are_replaced_by_their_keys() {
         let rows = [row("p1", "a"), row("p2", "b")];
-        let folded = Folded::between("c1", (1, &PERMANENT), None, &rows);
+        let folded = Folded::between("c1", (1, &PERMANENT), None, &rows, false);
         assert_eq!(folded.table, 1);
         assert_eq!(
             folded.remove,
@@ -205,10 +207,17 @@ mod tests {
     }
 
     #[test]
+    fn an_erased_capture_loses_every_row_even_of_a_permanent_table() {
+        let folded = Folded::between("c1", (1, &PERMANENT), None, &[], true);
+        assert_eq!(folded.remove, Removal::AllOfCapture);
+        assert!(folded.insert.is_empty());
+    }
+
+    #[test]
     fn only_changed_added_and_removed_rows_are_written() {
         let before = [row("p1", "a"), row("p2", "b"), row("p3", "c")];
         let after = [row("p1", "a"), row("p2", "B"), row("p4", "d")];
-        let folded = Folded::between("c1", (0, &TABLE), Some(&before), &after);
+        let folded = Folded::between("c1", (0, &TABLE), Some(&before), &after, false);
         assert_eq!(
             folded.remove,
             Removal::Keys(vec![
@@ -222,7 +231,7 @@ mod tests {
     #[test]
     fn unchanged_rows_write_nothing() {
         let rows = [row("p1", "a")];
-        let folded = Folded::between("c1", (0, &TABLE), Some(&rows), &rows);
+        let folded = Folded::between("c1", (0, &TABLE), Some(&rows), &rows, false);
         assert_eq!(folded.remove, Removal::Keys(vec![]));
         assert!(folded.insert.is_empty());
     }

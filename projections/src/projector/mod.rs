@@ -22,13 +22,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use cqrs_es::persist::EventUpcaster;
-use photo_ledger_domain::upcasters::capture_upcasters;
 use tokio::sync::{watch, Notify};
 
 use crate::error::ProjectionError;
 use crate::projection::Fold;
-use photo_ledger_store::log::{self, Position};
+use photo_ledger_store::log::{self, Decoder, Position};
 use photo_ledger_store::{on_db, Db};
 
 mod leader;
@@ -69,7 +67,7 @@ struct Runner {
 struct Inner {
     db: Db,
     runners: Vec<Runner>,
-    upcasters: Vec<Box<dyn EventUpcaster>>,
+    decoder: Arc<Decoder>,
     config: ProjectorConfig,
     /// Ticks whenever any projection commits, for waiters.
     tick: watch::Sender<u64>,
@@ -87,7 +85,8 @@ pub struct Projector {
 }
 
 impl Projector {
-    pub fn new(db: Db, folds: Vec<Arc<dyn Fold>>, config: ProjectorConfig) -> Self {
+    pub fn new(decoder: Arc<Decoder>, folds: Vec<Arc<dyn Fold>>, config: ProjectorConfig) -> Self {
+        let db = decoder.db().clone();
         let runners = folds
             .into_iter()
             .map(|fold| Runner {
@@ -99,7 +98,7 @@ impl Projector {
             inner: Arc::new(Inner {
                 db,
                 runners,
-                upcasters: capture_upcasters(),
+                decoder,
                 config,
                 tick: watch::channel(0).0,
                 announced: Notify::new(),

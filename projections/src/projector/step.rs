@@ -5,8 +5,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
-use cqrs_es::persist::EventUpcaster;
-use photo_ledger_store::log::{self, LoggedEvent, Position};
+use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
 use super::sql::{claim_pg, claim_sqlite, SkipFlushWait};
@@ -38,13 +37,13 @@ impl Projector {
         runners.sort_by_key(|r| r.fold.name());
         runners.dedup_by_key(|r| r.fold.name());
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
-        let (config, upcasters) = (&self.inner.config, &self.inner.upcasters);
+        let (config, decoder) = (&self.inner.config, &*self.inner.decoder);
         let applied = match &self.inner.db {
             Db::Postgres(pool) => {
-                step_pg(pool, &folds, config.batch_size, upcasters, read_ahead).await?
+                step_pg(pool, &folds, config.batch_size, decoder, read_ahead).await?
             }
             Db::Sqlite(pool) => {
-                step_sqlite(pool, &folds, config.batch_size, upcasters, read_ahead).await?
+                step_sqlite(pool, &folds, config.batch_size, decoder, read_ahead).await?
             }
         };
         Ok(match applied {
@@ -71,11 +70,10 @@ impl Projector {
             let (inner, limit) = (&this.inner, this.inner.config.batch_size);
             let events = match &inner.db {
                 Db::Postgres(pool) => {
-                    log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.upcasters)
-                        .await?
+                    log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
                 }
                 Db::Sqlite(pool) => {
-                    log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.upcasters)
+                    log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.decoder)
                         .await?
                 }
             };
@@ -124,7 +122,7 @@ macro_rules! step_impl {
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
             batch_size: i64,
-            upcasters: &[Box<dyn EventUpcaster>],
+            decoder: &Decoder,
             read_ahead: Option<ReadAhead>,
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
             let mut tx = pool.begin().await?;
@@ -138,7 +136,7 @@ macro_rules! step_impl {
             };
             let events = match read_ahead {
                 Some(batch) if batch.after == from => batch.events,
-                _ => $read(&mut *tx, from, batch_size, upcasters).await?,
+                _ => $read(&mut *tx, from, batch_size, decoder).await?,
             };
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
@@ -151,7 +149,7 @@ macro_rules! step_impl {
                     continue; // this projection is already past the batch
                 }
                 let history =
-                    $history(&mut *tx, *at, &needing_history(*fold, *at, after), upcasters).await?;
+                    $history(&mut *tx, *at, &needing_history(*fold, *at, after), decoder).await?;
                 let folded = fold.fold(*at, &history, after)?;
                 projection::write(&mut *tx, fold.tables(), &folded).await?;
                 sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")

@@ -327,7 +327,7 @@ pub async fn screen(
             layout("不在审核中", who, body),
         ));
     };
-    let doc = CaptureDoc::load(db, &capture_id.to_string()).await?;
+    let doc = CaptureDoc::load(state.ledger.decoder(), &capture_id.to_string()).await?;
     let original = doc
         .as_ref()
         .and_then(|doc| source_of(doc, item.standard_photo_id));

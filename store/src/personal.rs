@@ -1,0 +1,696 @@
+//! Personal information in the log, sealed per person so it can be erased.
+//!
+//! The fields of an event that say who a student is — their identity, a print order's
+//! recipient — are stored encrypted with AES-256-GCM under a *data key* of the person for that
+//! capture (one education record: a student with two has two keys, so one school's retention
+//! period never erases the record another school still needs). Data keys are stored in
+//! `data_keys` wrapped by the *master key* from the configuration, and only there. Erasure
+//! destroys the data key: every sealed field of the capture, in the log and in any copy of it
+//! made since, reads as erased, while the hash chains and seals, computed over what is stored,
+//! still verify.
+//!
+//! A sealed payload keeps its shape but for the sealed fields, which are replaced by one
+//! envelope in their parent object:
+//!
+//! ```json
+//! {"QualificationVerified": {"student": {"id_type": "resident_id",
+//!   "sealed": {"key": "<key id>", "nonce": "<hex>", "data": "<hex>"}}, …}}
+//! ```
+//!
+//! `data` is the ciphertext of the fields as one JSON object; the associated data binds it to its
+//! capture, event type and place, so an envelope cannot be moved to another event. Snapshots of a
+//! capture's state are sealed whole (`{"sealed": …}`) under the same key.
+//!
+//! Key ids and capture ids are random: after erasure nothing in an envelope, or in `data_keys`,
+//! leads back to the person.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use chrono::Utc;
+use photo_ledger_domain::identity::{IdType, StudentIdentity};
+use photo_ledger_domain::orders::PrintRequest;
+use photo_ledger_domain::values::PrintLayout;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::StoreError;
+use crate::{on_db, Db};
+
+/// Where an event keeps personal fields: the object at `parent` (keys from the payload's root)
+/// holds `fields`.
+struct PersonalFields {
+    event_type: &'static str,
+    parent: &'static [&'static str],
+    fields: &'static [&'static str],
+}
+
+/// Every personal field an event may hold. The document type stays in clear: it says nothing
+/// about who the student is, and an erased identity still has one.
+const PERSONAL: &[PersonalFields] = &[
+    PersonalFields {
+        event_type: "QualificationVerified",
+        parent: &["QualificationVerified", "student"],
+        fields: &[
+            "name",
+            "id_number",
+            "student_number",
+            "collection_code",
+            "major",
+            "level",
+            "graduation_year",
+        ],
+    },
+    PersonalFields {
+        event_type: "OrderPlaced",
+        parent: &["OrderPlaced", "prints"],
+        fields: &["recipient", "phone", "address"],
+    },
+    PersonalFields {
+        event_type: "ReprintOrdered",
+        parent: &["ReprintOrdered"],
+        fields: &["recipient", "phone", "address"],
+    },
+];
+
+/// The event types that may hold personal fields.
+pub fn holds_personal_fields(event_type: &str) -> bool {
+    PERSONAL.iter().any(|p| p.event_type == event_type)
+}
+
+const ENVELOPE: &str = "sealed";
+const NONCE_LENGTH: usize = 12;
+/// How long a data key read from the database is trusted before it is read again: another
+/// instance's erasure reaches this one's reads within this time. The instance that erases
+/// forgets the key at once.
+const FRESH_FOR: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Envelope {
+    key: String,
+    nonce: String,
+    data: String,
+}
+
+/// A 256-bit key and its fingerprint (the first 16 hex digits of its SHA-256), by which wrapped
+/// data keys name the master key that wrapped them.
+#[derive(Clone)]
+struct Master {
+    fingerprint: String,
+    cipher: Aes256Gcm,
+}
+
+impl Master {
+    fn new(key: &[u8; 32]) -> Self {
+        Self {
+            fingerprint: hex::encode(&Sha256::digest(key)[..8]),
+            cipher: Aes256Gcm::new(key.into()),
+        }
+    }
+}
+
+/// The master key that wraps data keys, and the ones it replaced, still able to unwrap the keys
+/// they wrapped until `photo-ledger erase rewrap-keys` has rewrapped them all.
+#[derive(Clone)]
+pub struct MasterKeys {
+    current: Master,
+    previous: Vec<Master>,
+}
+
+impl std::fmt::Debug for MasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKeys(current {})", self.current.fingerprint)
+    }
+}
+
+impl MasterKeys {
+    pub fn new(current: &[u8; 32], previous: &[[u8; 32]]) -> Self {
+        Self {
+            current: Master::new(current),
+            previous: previous.iter().map(Master::new).collect(),
+        }
+    }
+
+    /// The current master key's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.current.fingerprint
+    }
+
+    fn wrap(&self, key_id: &str, data_key: &[u8; 32]) -> String {
+        hex::encode(encrypt(&self.current.cipher, key_id.as_bytes(), data_key))
+    }
+
+    fn unwrap(&self, key_id: &str, master: &str, wrapped: &str) -> Result<[u8; 32], KeyError> {
+        let master = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|m| m.fingerprint == master)
+            .ok_or_else(|| KeyError::UnknownMaster(master.to_string()))?;
+        hex::decode(wrapped)
+            .ok()
+            .and_then(|bytes| decrypt(&master.cipher, key_id.as_bytes(), &bytes))
+            .and_then(|key| key.try_into().ok())
+            .ok_or_else(|| KeyError::Unwrap(key_id.to_string()))
+    }
+}
+
+/// Why a sealed field cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("data keys were wrapped by master key {0}, which is not configured: add it to store.previous_master_keys")]
+    UnknownMaster(String),
+    #[error("data key {0} does not unwrap with its master key: the stored key or the configured master key was changed")]
+    Unwrap(String),
+    #[error("data key {0} is not in data_keys")]
+    Missing(String),
+    #[error("capture {0} was erased: nothing personal can be recorded in it")]
+    Erased(String),
+    #[error("a sealed field of {0} does not decrypt with its data key: the event was altered")]
+    Tampered(String),
+    #[error("a sealed field of {0} is malformed")]
+    Malformed(String),
+}
+
+fn encrypt(cipher: &Aes256Gcm, aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let nonce: [u8; NONCE_LENGTH] = rand::random();
+    let sealed = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .expect("AES-GCM encrypts any message this size");
+    [&nonce[..], &sealed].concat()
+}
+
+fn decrypt(cipher: &Aes256Gcm, aad: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() < NONCE_LENGTH {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_LENGTH);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+        .ok()
+}
+
+/// A person's data key, ready to seal with.
+#[derive(Clone)]
+pub struct SealingKey {
+    id: String,
+    cipher: Arc<Aes256Gcm>,
+}
+
+impl SealingKey {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Clone)]
+enum DataKey {
+    Live(Arc<Aes256Gcm>),
+    Erased,
+}
+
+struct Cached {
+    key: DataKey,
+    read_at: Instant,
+}
+
+/// The data keys, read from `data_keys` and unwrapped on first use, and kept for
+/// [`FRESH_FOR`].
+pub struct KeyRing {
+    db: Db,
+    master: MasterKeys,
+    by_id: Mutex<HashMap<String, Cached>>,
+    by_capture: Mutex<HashMap<String, SealingKey>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyRing({:?})", self.master)
+    }
+}
+
+type KeyRow = (String, Option<String>, Option<String>);
+
+impl KeyRing {
+    pub fn new(db: Db, master: MasterKeys) -> Self {
+        Self {
+            db,
+            master,
+            by_id: Mutex::new(HashMap::new()),
+            by_capture: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The data key of a capture's personal fields, made on first use.
+    pub async fn for_capture(&self, capture_id: &str) -> Result<SealingKey, StoreError> {
+        if let Some(key) = lock(&self.by_capture).get(capture_id) {
+            return Ok(key.clone());
+        }
+        let select = "SELECT key_id, wrapped, master FROM data_keys WHERE capture_id = $1";
+        let mut row: Option<KeyRow> = on_db!(&self.db, pool => sqlx::query_as(select)
+            .bind(capture_id)
+            .fetch_optional(pool)
+            .await)?;
+        if row.is_none() {
+            let key_id = uuid::Uuid::new_v4().to_string();
+            let data_key: [u8; 32] = rand::random();
+            on_db!(&self.db, pool => sqlx::query(
+                "INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (capture_id) DO NOTHING")
+                .bind(&key_id)
+                .bind(capture_id)
+                .bind(self.master.wrap(&key_id, &data_key))
+                .bind(self.master.fingerprint())
+                .bind(Utc::now())
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
+            // A concurrent first use may have made the capture's key: read whichever is kept.
+            row = on_db!(&self.db, pool => sqlx::query_as(select)
+                .bind(capture_id)
+                .fetch_optional(pool)
+                .await)?;
+        }
+        let (key_id, wrapped, master) =
+            row.ok_or_else(|| KeyError::Missing(format!("of capture {capture_id}")))?;
+        let cipher = match self.unwrap_row(&key_id, wrapped, master)? {
+            DataKey::Live(cipher) => cipher,
+            DataKey::Erased => return Err(KeyError::Erased(capture_id.to_string()).into()),
+        };
+        let key = SealingKey { id: key_id, cipher };
+        lock(&self.by_capture).insert(capture_id.to_string(), key.clone());
+        Ok(key)
+    }
+
+    /// The key [`crate::seal_existing`] seals a capture's fields in clear with: its data key,
+    /// or for a capture already erased a key nobody keeps, under the id of the capture's
+    /// destroyed key, so what it seals reads as erased.
+    pub(crate) async fn for_migration(
+        &self,
+        capture_id: &str,
+        erased: bool,
+    ) -> Result<SealingKey, StoreError> {
+        if !erased {
+            return self.for_capture(capture_id).await;
+        }
+        self.record_erased(capture_id).await?;
+        let key_id: String = on_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT key_id FROM data_keys WHERE capture_id = $1")
+            .bind(capture_id)
+            .fetch_one(pool)
+            .await)?;
+        let throwaway: [u8; 32] = rand::random();
+        Ok(SealingKey {
+            id: key_id,
+            cipher: Arc::new(Aes256Gcm::new((&throwaway).into())),
+        })
+    }
+
+    /// Records a capture that never had a data key as erased, so nothing can be sealed for it
+    /// later.
+    async fn record_erased(&self, capture_id: &str) -> Result<(), StoreError> {
+        let now = Utc::now();
+        on_db!(&self.db, pool => sqlx::query(
+            "INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at, erased_at)
+             VALUES ($1, $2, NULL, NULL, $3, $3) ON CONFLICT (capture_id) DO NOTHING")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(capture_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    fn unwrap_row(
+        &self,
+        key_id: &str,
+        wrapped: Option<String>,
+        master: Option<String>,
+    ) -> Result<DataKey, StoreError> {
+        Ok(match (wrapped, master) {
+            (Some(wrapped), Some(master)) => {
+                let key = self.master.unwrap(key_id, &master, &wrapped)?;
+                DataKey::Live(Arc::new(Aes256Gcm::new((&key).into())))
+            }
+            _ => DataKey::Erased,
+        })
+    }
+
+    /// Reads the data keys these payloads' envelopes name that are not held fresh, in one query.
+    pub async fn load<'a>(
+        &self,
+        payloads: impl IntoIterator<Item = &'a Value>,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<String> = Vec::new();
+        {
+            let held = lock(&self.by_id);
+            for payload in payloads {
+                envelope_keys(payload, &mut |id| {
+                    let fresh = held
+                        .get(id)
+                        .is_some_and(|c| c.read_at.elapsed() < FRESH_FOR);
+                    if !fresh && !wanted.iter().any(|w| w == id) {
+                        wanted.push(id.to_string());
+                    }
+                });
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<KeyRow> = match &self.db {
+            Db::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT key_id, wrapped, master FROM data_keys WHERE key_id = ANY($1)",
+                )
+                .bind(&wanted)
+                .fetch_all(pool)
+                .await?
+            }
+            Db::Sqlite(pool) => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT key_id, wrapped, master FROM data_keys WHERE key_id IN (",
+                );
+                let mut ids = q.separated(", ");
+                for id in &wanted {
+                    ids.push_bind(id);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await?
+            }
+        };
+        let now = Instant::now();
+        let mut unwrapped = Vec::with_capacity(rows.len());
+        for (key_id, wrapped, master) in rows {
+            let key = self.unwrap_row(&key_id, wrapped, master)?;
+            unwrapped.push((key_id, key));
+        }
+        let mut held = lock(&self.by_id);
+        for (key_id, key) in unwrapped {
+            held.insert(key_id, Cached { key, read_at: now });
+        }
+        Ok(())
+    }
+
+    fn key(&self, key_id: &str) -> Result<DataKey, KeyError> {
+        lock(&self.by_id)
+            .get(key_id)
+            .map(|c| c.key.clone())
+            .ok_or_else(|| KeyError::Missing(key_id.to_string()))
+    }
+
+    /// Seals the personal fields of an event's payload under `key`; `false` when it holds none
+    /// in clear (none of this type, or sealed already).
+    pub fn seal_event(
+        &self,
+        key: &SealingKey,
+        capture_id: &str,
+        event_type: &str,
+        payload: &mut Value,
+    ) -> bool {
+        let mut sealed = false;
+        for spec in PERSONAL.iter().filter(|p| p.event_type == event_type) {
+            let Some(parent) = object_at(payload, spec.parent) else {
+                continue;
+            };
+            if parent.contains_key(ENVELOPE) {
+                continue;
+            }
+            let mut fields = Map::new();
+            for field in spec.fields {
+                if let Some(value) = parent.remove(*field) {
+                    fields.insert((*field).to_string(), value);
+                }
+            }
+            let aad = associated_data(capture_id, event_type, spec.parent);
+            let plain = serde_json::to_vec(&fields).expect("JSON values serialise");
+            parent.insert(ENVELOPE.to_string(), seal(key, &aad, &plain));
+            sealed = true;
+        }
+        sealed
+    }
+
+    /// Opens the personal fields of an event's payload in place, with the keys [`Self::load`]
+    /// read; an erased person's fields read as [`erased_fields`] say.
+    pub fn open_event(
+        &self,
+        capture_id: &str,
+        event_type: &str,
+        payload: &mut Value,
+    ) -> Result<(), StoreError> {
+        for spec in PERSONAL.iter().filter(|p| p.event_type == event_type) {
+            let Some(parent) = object_at(payload, spec.parent) else {
+                continue;
+            };
+            let Some(envelope) = parent.remove(ENVELOPE) else {
+                // Stored before sealing existed: the fields are in clear.
+                continue;
+            };
+            let aad = associated_data(capture_id, event_type, spec.parent);
+            let fields = match self.open(capture_id, &aad, envelope)? {
+                Some(Value::Object(fields)) => fields,
+                Some(_) => return Err(KeyError::Malformed(capture_id.to_string()).into()),
+                None => erased_fields(spec.fields),
+            };
+            parent.extend(fields);
+        }
+        Ok(())
+    }
+
+    /// A capture's state sealed whole, for its snapshot.
+    pub fn seal_snapshot(&self, key: &SealingKey, capture_id: &str, state: &str) -> String {
+        let aad = associated_data(capture_id, "snapshot", &[]);
+        serde_json::json!({ ENVELOPE: seal(key, &aad, state.as_bytes()) }).to_string()
+    }
+
+    /// A snapshot's state as stored before sealing (`Some` of the same text), opened, or
+    /// `None` when its person was erased (the state is then read from the events).
+    pub fn open_snapshot(
+        &self,
+        capture_id: &str,
+        stored: Value,
+    ) -> Result<Option<Value>, StoreError> {
+        let Value::Object(mut outer) = stored else {
+            return Ok(Some(stored));
+        };
+        let Some(envelope) = outer.remove(ENVELOPE).filter(|_| outer.is_empty()) else {
+            return Ok(Some(Value::Object(outer)));
+        };
+        let aad = associated_data(capture_id, "snapshot", &[]);
+        Ok(self.open(capture_id, &aad, envelope)?)
+    }
+
+    /// The envelope's JSON, or `None` when its key was destroyed.
+    fn open(
+        &self,
+        capture_id: &str,
+        aad: &[u8],
+        envelope: Value,
+    ) -> Result<Option<Value>, KeyError> {
+        let malformed = || KeyError::Malformed(capture_id.to_string());
+        let envelope: Envelope = serde_json::from_value(envelope).map_err(|_| malformed())?;
+        let cipher = match self.key(&envelope.key)? {
+            DataKey::Live(cipher) => cipher,
+            DataKey::Erased => return Ok(None),
+        };
+        let nonce = hex::decode(&envelope.nonce).map_err(|_| malformed())?;
+        let data = hex::decode(&envelope.data).map_err(|_| malformed())?;
+        let plain = decrypt(&cipher, aad, &[nonce, data].concat())
+            .ok_or_else(|| KeyError::Tampered(capture_id.to_string()))?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|_| malformed())
+    }
+
+    /// Destroys a capture's data key: its wrapped bytes are overwritten, the row stays as the
+    /// record that the key once existed. Destroying it again changes nothing.
+    pub async fn destroy(&self, capture_id: &str) -> Result<(), StoreError> {
+        let destroyed: Vec<(String,)> = on_db!(&self.db, pool => sqlx::query_as(
+            "UPDATE data_keys SET wrapped = NULL, master = NULL, erased_at = coalesce(erased_at, $2)
+              WHERE capture_id = $1 RETURNING key_id")
+            .bind(capture_id)
+            .bind(Utc::now())
+            .fetch_all(pool)
+            .await)?;
+        if destroyed.is_empty() {
+            // A capture whose events were stored before sealing existed has no key yet.
+            self.record_erased(capture_id).await?;
+        }
+        if let Db::Postgres(pool) = &self.db {
+            // The old row version, wrapped key and all, stays on disk until vacuumed.
+            if let Err(e) = sqlx::query("VACUUM data_keys").execute(pool).await {
+                tracing::warn!(error = %e, "could not vacuum data_keys after destroying a key");
+            }
+        }
+        let now = Instant::now();
+        let mut held = lock(&self.by_id);
+        for (key_id,) in destroyed {
+            held.insert(
+                key_id,
+                Cached {
+                    key: DataKey::Erased,
+                    read_at: now,
+                },
+            );
+        }
+        lock(&self.by_capture).remove(capture_id);
+        Ok(())
+    }
+
+    /// Rewraps every data key under the current master key; returns how many were rewrapped.
+    pub async fn rewrap(&self) -> Result<u64, StoreError> {
+        let rows: Vec<KeyRow> = on_db!(&self.db, pool => sqlx::query_as(
+            "SELECT key_id, wrapped, master FROM data_keys
+              WHERE wrapped IS NOT NULL AND master <> $1")
+            .bind(self.master.fingerprint())
+            .fetch_all(pool)
+            .await)?;
+        let mut rewrapped = 0;
+        for (key_id, wrapped, master) in rows {
+            let (Some(wrapped), Some(master)) = (wrapped, master) else {
+                continue;
+            };
+            let key = self.master.unwrap(&key_id, &master, &wrapped)?;
+            let done = on_db!(&self.db, pool => sqlx::query(
+                "UPDATE data_keys SET wrapped = $2, master = $3
+                  WHERE key_id = $1 AND master = $4")
+                .bind(&key_id)
+                .bind(self.master.wrap(&key_id, &key))
+                .bind(self.master.fingerprint())
+                .bind(&master)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
+            rewrapped += done;
+        }
+        Ok(rewrapped)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn seal(key: &SealingKey, aad: &[u8], plain: &[u8]) -> Value {
+    let sealed = encrypt(&key.cipher, aad, plain);
+    let (nonce, data) = sealed.split_at(NONCE_LENGTH);
+    serde_json::to_value(Envelope {
+        key: key.id.clone(),
+        nonce: hex::encode(nonce),
+        data: hex::encode(data),
+    })
+    .expect("envelopes serialise")
+}
+
+fn associated_data(capture_id: &str, event_type: &str, parent: &[&str]) -> Vec<u8> {
+    format!(
+        "photo-ledger personal v1\0{capture_id}\0{event_type}\0{}",
+        parent.join("/")
+    )
+    .into_bytes()
+}
+
+fn object_at<'v>(value: &'v mut Value, path: &[&str]) -> Option<&'v mut Map<String, Value>> {
+    path.iter()
+        .try_fold(value, |v, key| v.get_mut(*key))?
+        .as_object_mut()
+}
+
+/// Calls `found` with the key id of every envelope in `payload` (an event's or a snapshot's).
+fn envelope_keys(payload: &Value, found: &mut impl FnMut(&str)) {
+    match payload {
+        Value::Object(map) => {
+            if let Some(key) = map
+                .get(ENVELOPE)
+                .and_then(|e| e.get("key"))
+                .and_then(Value::as_str)
+            {
+                found(key);
+            }
+            for value in map.values() {
+                envelope_keys(value, found);
+            }
+        }
+        Value::Array(values) => values.iter().for_each(|v| envelope_keys(v, found)),
+        _ => {}
+    }
+}
+
+/// What erased fields read as: exactly what an erased capture's own state holds
+/// ([`StudentIdentity::erased`], [`PrintRequest::erase_recipient`]), so views rebuilt after an
+/// erasure equal the views the erasure left.
+pub fn erased_fields(fields: &[&str]) -> Map<String, Value> {
+    let identity = serde_json::to_value(StudentIdentity::erased(IdType::ResidentId))
+        .expect("identities serialise");
+    let mut prints = PrintRequest {
+        layout: PrintLayout::One,
+        sheets: 0,
+        recipient: String::new(),
+        phone: String::new(),
+        address: String::new(),
+    };
+    prints.erase_recipient();
+    let prints = serde_json::to_value(prints).expect("print requests serialise");
+    fields
+        .iter()
+        .map(|field| {
+            let value = identity
+                .get(*field)
+                .or_else(|| prints.get(*field))
+                .cloned()
+                .unwrap_or(Value::Null);
+            ((*field).to_string(), value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_keys_unwrap_what_they_and_their_predecessors_wrapped() {
+        let old = MasterKeys::new(&[1; 32], &[]);
+        let wrapped = old.wrap("k1", &[7; 32]);
+        let rotated = MasterKeys::new(&[2; 32], &[[1; 32]]);
+        assert_eq!(
+            rotated.unwrap("k1", old.fingerprint(), &wrapped).unwrap(),
+            [7; 32]
+        );
+        assert!(matches!(
+            MasterKeys::new(&[2; 32], &[]).unwrap("k1", old.fingerprint(), &wrapped),
+            Err(KeyError::UnknownMaster(_))
+        ));
+        // A wrapped key is bound to its key id.
+        assert!(matches!(
+            old.unwrap("k2", old.fingerprint(), &wrapped),
+            Err(KeyError::Unwrap(_))
+        ));
+    }
+
+    #[test]
+    fn erased_fields_read_as_an_erased_identity_and_recipient() {
+        let fields = erased_fields(&["name", "id_number", "student_number", "recipient", "phone"]);
+        assert_eq!(fields["name"], "已删除");
+        assert_eq!(fields["id_number"], "");
+        assert_eq!(fields["student_number"], Value::Null);
+        assert_eq!(fields["recipient"], "已删除");
+        assert_eq!(fields["phone"], "");
+    }
+
+    #[test]
+    fn envelopes_are_found_wherever_they_are() {
+        let payload = serde_json::json!({"A": {"student": {"sealed": {"key": "k1"}}, "x": [{"sealed": {"key": "k2"}}]}});
+        let mut found = vec![];
+        envelope_keys(&payload, &mut |k| found.push(k.to_string()));
+        found.sort();
+        assert_eq!(found, ["k1", "k2"]);
+    }
+}
