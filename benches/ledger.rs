@@ -356,7 +356,8 @@ async fn main() {
         );
     }
     println!(
-        "| rebuild all four in one pass (`photo-ledger replay`) | {all:.2?} | {:.0} | {:.2} |",
+        "| rebuild all {} in one pass (`photo-ledger replay`) | {all:.2?} | {:.0} | {:.2} |",
+        names.len(),
         rate(all),
         rate(all) / rate(copy_in)
     );

@@ -344,14 +344,15 @@ impl Journal {
             None
         };
         let snapshot = snapshot_due.then(|| {
-            let state = serde_json::to_string(&after).expect("captures serialise");
             let state = match &sealing {
-                Some(sealing) if after.erased_at.is_none() => {
+                Some(sealing) => {
+                    let mut state = serde_json::to_value(&after).expect("captures serialise");
                     self.decoder
                         .keys()
-                        .seal_snapshot(sealing, key.capture_id, &state)
+                        .seal_snapshot(sealing, key.capture_id, &mut state);
+                    state.to_string()
                 }
-                _ => state,
+                None => serde_json::to_string(&after).expect("captures serialise"),
             };
             (last, state)
         });

@@ -18,19 +18,21 @@
 //! ```
 //!
 //! `data` is the ciphertext of the fields as one JSON object; the associated data binds it to its
-//! capture, event type and place, so an envelope cannot be moved to another event. Snapshots of a
-//! capture's state are sealed whole (`{"sealed": …}`) under the same key.
+//! capture, event type and place, so an envelope cannot be moved to another event. A snapshot of a
+//! capture's state has the same fields sealed the same way (its student, each order's
+//! recipient), under the same key; the rest of the state stays in clear.
 //!
 //! Key ids and capture ids are random: after erasure nothing in an envelope, or in `data_keys`,
 //! leads back to the person.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use chrono::Utc;
+use lru::LruCache;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::orders::PrintRequest;
 use photo_ledger_domain::values::PrintLayout;
@@ -49,31 +51,48 @@ struct PersonalFields {
     fields: &'static [&'static str],
 }
 
+const IDENTITY: &[&str] = &[
+    "name",
+    "id_number",
+    "student_number",
+    "collection_code",
+    "major",
+    "level",
+    "graduation_year",
+];
+const RECIPIENT: &[&str] = &["recipient", "phone", "address"];
+
 /// Every personal field an event may hold. The document type stays in clear: it says nothing
 /// about who the student is, and an erased identity still has one.
 const PERSONAL: &[PersonalFields] = &[
     PersonalFields {
         event_type: "QualificationVerified",
         parent: &["QualificationVerified", "student"],
-        fields: &[
-            "name",
-            "id_number",
-            "student_number",
-            "collection_code",
-            "major",
-            "level",
-            "graduation_year",
-        ],
+        fields: IDENTITY,
     },
     PersonalFields {
         event_type: "OrderPlaced",
         parent: &["OrderPlaced", "prints"],
-        fields: &["recipient", "phone", "address"],
+        fields: RECIPIENT,
     },
     PersonalFields {
         event_type: "ReprintOrdered",
         parent: &["ReprintOrdered"],
-        fields: &["recipient", "phone", "address"],
+        fields: RECIPIENT,
+    },
+];
+
+/// Where a capture's state holds the same fields, for its snapshot (`*`: every value of a map).
+const IN_STATE: &[PersonalFields] = &[
+    PersonalFields {
+        event_type: "snapshot",
+        parent: &["qualification", "student"],
+        fields: IDENTITY,
+    },
+    PersonalFields {
+        event_type: "snapshot",
+        parent: &["orders", "*", "prints"],
+        fields: RECIPIENT,
     },
 ];
 
@@ -196,7 +215,7 @@ fn decrypt(cipher: &Aes256Gcm, aad: &[u8], bytes: &[u8]) -> Option<Vec<u8>> {
 #[derive(Clone)]
 pub struct SealingKey {
     id: String,
-    cipher: Arc<Aes256Gcm>,
+    key: [u8; 32],
 }
 
 impl SealingKey {
@@ -207,7 +226,7 @@ impl SealingKey {
 
 #[derive(Clone)]
 enum DataKey {
-    Live(Arc<Aes256Gcm>),
+    Live([u8; 32]),
     Erased,
 }
 
@@ -217,13 +236,20 @@ struct Cached {
 }
 
 /// The data keys, read from `data_keys` and unwrapped on first use, and kept for
-/// [`FRESH_FOR`].
+/// [`FRESH_FOR`], the most recently used of them only: memory stays bounded however many
+/// captures the process meets.
 pub struct KeyRing {
     db: Db,
     master: MasterKeys,
-    by_id: Mutex<HashMap<String, Cached>>,
-    by_capture: Mutex<HashMap<String, SealingKey>>,
+    by_id: Mutex<LruCache<String, Cached>>,
+    by_capture: Mutex<LruCache<String, SealingKey>>,
 }
+
+/// Keys held by id: many more than the distinct keys of one batch of events read, so a batch's
+/// keys stay held from [`KeyRing::load`] until they are used.
+const HELD_BY_ID: NonZeroUsize = NonZeroUsize::new(65_536).unwrap();
+/// Keys held by capture, for the captures recording personal fields now.
+const HELD_BY_CAPTURE: NonZeroUsize = NonZeroUsize::new(16_384).unwrap();
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -238,8 +264,8 @@ impl KeyRing {
         Self {
             db,
             master,
-            by_id: Mutex::new(HashMap::new()),
-            by_capture: Mutex::new(HashMap::new()),
+            by_id: Mutex::new(LruCache::new(HELD_BY_ID)),
+            by_capture: Mutex::new(LruCache::new(HELD_BY_CAPTURE)),
         }
     }
 
@@ -252,39 +278,47 @@ impl KeyRing {
         if let Some(key) = lock(&self.by_capture).get(capture_id) {
             return Ok(key.clone());
         }
-        let select = "SELECT key_id, wrapped, master FROM data_keys WHERE capture_id = $1";
-        let mut row: Option<KeyRow> = on_db!(&self.db, pool => sqlx::query_as(select)
+        // Most captures ask first when they record their first personal field: make the key
+        // at once, and read the kept one only when the capture already has one.
+        let key_id = uuid::Uuid::new_v4().to_string();
+        let data_key: [u8; 32] = rand::random();
+        let made = on_db!(&self.db, pool => sqlx::query(
+            "INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (capture_id) DO NOTHING")
+            .bind(&key_id)
             .bind(capture_id)
-            .fetch_optional(pool)
-            .await)?;
-        if row.is_none() {
-            let key_id = uuid::Uuid::new_v4().to_string();
-            let data_key: [u8; 32] = rand::random();
-            on_db!(&self.db, pool => sqlx::query(
-                "INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (capture_id) DO NOTHING")
-                .bind(&key_id)
-                .bind(capture_id)
-                .bind(self.master.wrap(&key_id, &data_key))
-                .bind(self.master.fingerprint())
-                .bind(Utc::now())
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
-            // A concurrent first use may have made the capture's key: read whichever is kept.
-            row = on_db!(&self.db, pool => sqlx::query_as(select)
+            .bind(self.master.wrap(&key_id, &data_key))
+            .bind(self.master.fingerprint())
+            .bind(Utc::now())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() == 1))?;
+        let key = if made {
+            SealingKey {
+                id: key_id,
+                key: data_key,
+            }
+        } else {
+            let row: Option<KeyRow> = on_db!(&self.db, pool => sqlx::query_as(
+                "SELECT key_id, wrapped, master FROM data_keys WHERE capture_id = $1")
                 .bind(capture_id)
                 .fetch_optional(pool)
                 .await)?;
-        }
-        let (key_id, wrapped, master) =
-            row.ok_or_else(|| KeyError::Missing(format!("of capture {capture_id}")))?;
-        let cipher = match self.unwrap_row(&key_id, wrapped, master)? {
-            DataKey::Live(cipher) => cipher,
-            DataKey::Erased => return Err(KeyError::Erased(capture_id.to_string()).into()),
+            let (key_id, wrapped, master) =
+                row.ok_or_else(|| KeyError::Missing(format!("of capture {capture_id}")))?;
+            match self.unwrap_row(&key_id, wrapped, master)? {
+                DataKey::Live(key) => SealingKey { id: key_id, key },
+                DataKey::Erased => return Err(KeyError::Erased(capture_id.to_string()).into()),
+            }
         };
-        let key = SealingKey { id: key_id, cipher };
-        lock(&self.by_capture).insert(capture_id.to_string(), key.clone());
+        lock(&self.by_id).put(
+            key.id.clone(),
+            Cached {
+                key: DataKey::Live(key.key),
+                read_at: Instant::now(),
+            },
+        );
+        lock(&self.by_capture).put(capture_id.to_string(), key.clone());
         Ok(key)
     }
 
@@ -308,7 +342,7 @@ impl KeyRing {
         let throwaway: [u8; 32] = rand::random();
         Ok(SealingKey {
             id: key_id,
-            cipher: Arc::new(Aes256Gcm::new((&throwaway).into())),
+            key: throwaway,
         })
     }
 
@@ -337,7 +371,7 @@ impl KeyRing {
         Ok(match (wrapped, master) {
             (Some(wrapped), Some(master)) => {
                 let key = self.master.unwrap(key_id, &master, &wrapped)?;
-                DataKey::Live(Arc::new(Aes256Gcm::new((&key).into())))
+                DataKey::Live(key)
             }
             _ => DataKey::Erased,
         })
@@ -350,13 +384,14 @@ impl KeyRing {
     ) -> Result<(), StoreError> {
         let mut wanted: Vec<String> = Vec::new();
         {
-            let held = lock(&self.by_id);
+            let mut held = lock(&self.by_id);
+            let mut seen = std::collections::HashSet::new();
             for payload in payloads {
                 envelope_keys(payload, &mut |id| {
                     let fresh = held
                         .get(id)
                         .is_some_and(|c| c.read_at.elapsed() < FRESH_FOR);
-                    if !fresh && !wanted.iter().any(|w| w == id) {
+                    if !fresh && seen.insert(id.to_string()) {
                         wanted.push(id.to_string());
                     }
                 });
@@ -394,7 +429,7 @@ impl KeyRing {
         }
         let mut held = lock(&self.by_id);
         for (key_id, key) in unwrapped {
-            held.insert(key_id, Cached { key, read_at: now });
+            held.put(key_id, Cached { key, read_at: now });
         }
         Ok(())
     }
@@ -415,26 +450,8 @@ impl KeyRing {
         event_type: &str,
         payload: &mut Value,
     ) -> bool {
-        let mut sealed = false;
-        for spec in PERSONAL.iter().filter(|p| p.event_type == event_type) {
-            let Some(parent) = object_at(payload, spec.parent) else {
-                continue;
-            };
-            if parent.contains_key(ENVELOPE) {
-                continue;
-            }
-            let mut fields = Map::new();
-            for field in spec.fields {
-                if let Some(value) = parent.remove(*field) {
-                    fields.insert((*field).to_string(), value);
-                }
-            }
-            let aad = associated_data(capture_id, event_type, spec.parent);
-            let plain = serde_json::to_vec(&fields).expect("JSON values serialise");
-            parent.insert(ENVELOPE.to_string(), seal(key, &aad, &plain));
-            sealed = true;
-        }
-        sealed
+        let specs = PERSONAL.iter().filter(|p| p.event_type == event_type);
+        seal_fields(key, capture_id, specs, payload)
     }
 
     /// Opens the personal fields of an event's payload in place, with the keys [`Self::load`]
@@ -445,46 +462,61 @@ impl KeyRing {
         event_type: &str,
         payload: &mut Value,
     ) -> Result<(), StoreError> {
-        for spec in PERSONAL.iter().filter(|p| p.event_type == event_type) {
-            let Some(parent) = object_at(payload, spec.parent) else {
-                continue;
-            };
-            let Some(envelope) = parent.remove(ENVELOPE) else {
-                // Stored before sealing existed: the fields are in clear.
-                continue;
-            };
-            let aad = associated_data(capture_id, event_type, spec.parent);
-            let fields = match self.open(capture_id, &aad, envelope)? {
-                Some(Value::Object(fields)) => fields,
-                Some(_) => return Err(KeyError::Malformed(capture_id.to_string()).into()),
-                None => erased_fields(spec.fields),
-            };
-            parent.extend(fields);
-        }
+        let specs = PERSONAL.iter().filter(|p| p.event_type == event_type);
+        self.open_fields(capture_id, specs, payload)?;
         Ok(())
     }
 
-    /// A capture's state sealed whole, for its snapshot.
-    pub fn seal_snapshot(&self, key: &SealingKey, capture_id: &str, state: &str) -> String {
-        let aad = associated_data(capture_id, "snapshot", &[]);
-        serde_json::json!({ ENVELOPE: seal(key, &aad, state.as_bytes()) }).to_string()
+    /// Seals the personal fields of a capture's state, for its snapshot; the rest stays in
+    /// clear, as compact as the state itself.
+    pub fn seal_snapshot(&self, key: &SealingKey, capture_id: &str, state: &mut Value) {
+        seal_fields(key, capture_id, IN_STATE.iter(), state);
     }
 
-    /// A snapshot's state as stored before sealing (`Some` of the same text), opened, or
-    /// `None` when its person was erased (the state is then read from the events).
+    /// A snapshot's state with its personal fields opened (a state stored before sealing comes
+    /// back as it was), or `None` when its person was erased (the state is then read from the
+    /// events).
     pub fn open_snapshot(
         &self,
         capture_id: &str,
-        stored: Value,
+        mut stored: Value,
     ) -> Result<Option<Value>, StoreError> {
-        let Value::Object(mut outer) = stored else {
-            return Ok(Some(stored));
-        };
-        let Some(envelope) = outer.remove(ENVELOPE).filter(|_| outer.is_empty()) else {
-            return Ok(Some(Value::Object(outer)));
-        };
-        let aad = associated_data(capture_id, "snapshot", &[]);
-        Ok(self.open(capture_id, &aad, envelope)?)
+        let live = self.open_fields(capture_id, IN_STATE.iter(), &mut stored)?;
+        Ok(live.then_some(stored))
+    }
+
+    /// Opens, in place, the envelopes `specs` place in `value`; `false` when a key was
+    /// destroyed (those fields then read as erased).
+    fn open_fields<'s>(
+        &self,
+        capture_id: &str,
+        specs: impl Iterator<Item = &'s PersonalFields>,
+        value: &mut Value,
+    ) -> Result<bool, StoreError> {
+        let mut live = true;
+        for spec in specs {
+            let mut failed = None;
+            for_each_parent(value, spec.parent, &mut |path, parent| {
+                let Some(envelope) = parent.remove(ENVELOPE) else {
+                    // Stored before sealing existed: the fields are in clear.
+                    return;
+                };
+                let aad = associated_data(capture_id, spec.event_type, &path);
+                match self.open(capture_id, &aad, envelope) {
+                    Ok(Some(Value::Object(fields))) => parent.extend(fields),
+                    Ok(Some(_)) => failed = Some(KeyError::Malformed(capture_id.to_string())),
+                    Ok(None) => {
+                        live = false;
+                        parent.extend(erased_fields(spec.fields));
+                    }
+                    Err(e) => failed = Some(e),
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+        }
+        Ok(live)
     }
 
     /// The envelope's JSON, or `None` when its key was destroyed.
@@ -497,7 +529,7 @@ impl KeyRing {
         let malformed = || KeyError::Malformed(capture_id.to_string());
         let envelope: Envelope = serde_json::from_value(envelope).map_err(|_| malformed())?;
         let cipher = match self.key(&envelope.key)? {
-            DataKey::Live(cipher) => cipher,
+            DataKey::Live(key) => Aes256Gcm::new((&key).into()),
             DataKey::Erased => return Ok(None),
         };
         let nonce = hex::decode(&envelope.nonce).map_err(|_| malformed())?;
@@ -532,7 +564,7 @@ impl KeyRing {
         let now = Instant::now();
         let mut held = lock(&self.by_id);
         for (key_id,) in destroyed {
-            held.insert(
+            held.put(
                 key_id,
                 Cached {
                     key: DataKey::Erased,
@@ -540,7 +572,7 @@ impl KeyRing {
                 },
             );
         }
-        lock(&self.by_capture).remove(capture_id);
+        lock(&self.by_capture).pop(capture_id);
         Ok(())
     }
 
@@ -579,7 +611,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn seal(key: &SealingKey, aad: &[u8], plain: &[u8]) -> Value {
-    let sealed = encrypt(&key.cipher, aad, plain);
+    let sealed = encrypt(&Aes256Gcm::new((&key.key).into()), aad, plain);
     let (nonce, data) = sealed.split_at(NONCE_LENGTH);
     serde_json::to_value(Envelope {
         key: key.id.clone(),
@@ -589,18 +621,76 @@ fn seal(key: &SealingKey, aad: &[u8], plain: &[u8]) -> Value {
     .expect("envelopes serialise")
 }
 
-fn associated_data(capture_id: &str, event_type: &str, parent: &[&str]) -> Vec<u8> {
-    format!(
-        "photo-ledger personal v1\0{capture_id}\0{event_type}\0{}",
-        parent.join("/")
-    )
-    .into_bytes()
+/// Seals, under `key`, the fields each spec names wherever its parent is in `value`; `false`
+/// when there was nothing in clear to seal.
+fn seal_fields<'s>(
+    key: &SealingKey,
+    capture_id: &str,
+    specs: impl Iterator<Item = &'s PersonalFields>,
+    value: &mut Value,
+) -> bool {
+    let mut sealed = false;
+    for spec in specs {
+        for_each_parent(value, spec.parent, &mut |path, parent| {
+            if parent.contains_key(ENVELOPE) {
+                return;
+            }
+            let mut fields = Map::new();
+            for field in spec.fields {
+                if let Some(value) = parent.remove(*field) {
+                    fields.insert((*field).to_string(), value);
+                }
+            }
+            if fields.is_empty() {
+                return;
+            }
+            let aad = associated_data(capture_id, spec.event_type, &path);
+            let plain = serde_json::to_vec(&fields).expect("JSON values serialise");
+            parent.insert(ENVELOPE.to_string(), seal(key, &aad, &plain));
+            sealed = true;
+        });
+    }
+    sealed
 }
 
-fn object_at<'v>(value: &'v mut Value, path: &[&str]) -> Option<&'v mut Map<String, Value>> {
-    path.iter()
-        .try_fold(value, |v, key| v.get_mut(*key))?
-        .as_object_mut()
+/// The associated data of an envelope: what it was sealed in, and where.
+fn associated_data(capture_id: &str, kind: &str, path: &str) -> Vec<u8> {
+    format!("photo-ledger personal v1\0{capture_id}\0{kind}\0{path}").into_bytes()
+}
+
+/// Calls `found` with each object at `path` in `value` (`*` stands for every value of a map),
+/// and its path with the map keys filled in, joined with `/`.
+fn for_each_parent(
+    value: &mut Value,
+    path: &[&str],
+    found: &mut impl FnMut(String, &mut Map<String, Value>),
+) {
+    fn walk(
+        value: &mut Value,
+        rest: &[&str],
+        at: &mut Vec<String>,
+        found: &mut impl FnMut(String, &mut Map<String, Value>),
+    ) {
+        let Value::Object(map) = value else {
+            return;
+        };
+        let Some((step, rest)) = rest.split_first() else {
+            found(at.join("/"), map);
+            return;
+        };
+        if *step == "*" {
+            for (key, child) in map.iter_mut() {
+                at.push(key.clone());
+                walk(child, rest, at, found);
+                at.pop();
+            }
+        } else if let Some(child) = map.get_mut(*step) {
+            at.push((*step).to_string());
+            walk(child, rest, at, found);
+            at.pop();
+        }
+    }
+    walk(value, path, &mut Vec::new(), found);
 }
 
 /// Calls `found` with the key id of every envelope in `payload` (an event's or a snapshot's).
@@ -683,6 +773,43 @@ mod tests {
         assert_eq!(fields["student_number"], Value::Null);
         assert_eq!(fields["recipient"], "已删除");
         assert_eq!(fields["phone"], "");
+    }
+
+    #[test]
+    fn parents_are_found_through_every_value_of_a_map() {
+        let mut state = serde_json::json!({"orders": {
+            "o1": {"prints": {"recipient": "a"}},
+            "o2": {"prints": null},
+            "o3": {"prints": {"recipient": "b"}},
+        }});
+        let mut found = vec![];
+        for_each_parent(&mut state, &["orders", "*", "prints"], &mut |path, _| {
+            found.push(path)
+        });
+        assert_eq!(found, ["orders/o1/prints", "orders/o3/prints"]);
+    }
+
+    #[test]
+    fn a_state_keeps_its_shape_with_only_the_personal_fields_sealed() {
+        let key = SealingKey {
+            id: "k1".into(),
+            key: [3; 32],
+        };
+        let mut state = serde_json::json!({
+            "qualification": {"student": {"name": "吴晓兰", "id_type": "resident_id"}},
+            "orders": {"o1": {"prints": {"recipient": "吴晓兰", "sheets": 2}}},
+            "uploads": ["p1"],
+        });
+        assert!(seal_fields(&key, "c1", IN_STATE.iter(), &mut state));
+        let text = state.to_string();
+        assert!(!text.contains("吴晓兰"), "{text}");
+        assert_eq!(state["uploads"], serde_json::json!(["p1"]));
+        assert_eq!(state["qualification"]["student"]["id_type"], "resident_id");
+        assert_eq!(state["orders"]["o1"]["prints"]["sheets"], 2);
+        assert!(
+            !seal_fields(&key, "c1", IN_STATE.iter(), &mut state),
+            "sealed once"
+        );
     }
 
     #[test]
