@@ -195,11 +195,7 @@ impl Erasure {
     /// Deletes what identifies the student outside the log, while the capture can still say
     /// who they are: their roster row and their account's address book.
     async fn delete_copies(&self, capture: &Capture) -> Result<(), ErasureError> {
-        let Some(q) = capture
-            .qualification
-            .as_ref()
-            .filter(|q| !q.student.is_erased())
-        else {
+        let Some(q) = capture.identified() else {
             return Ok(());
         };
         let db = self.captures.ledger().db();

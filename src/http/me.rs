@@ -36,7 +36,7 @@ pub async fn history(
     for capture in capture_status::by_owner(db, &caller.subject).await? {
         let (loaded, _) = state.ledger.load(&capture.capture_id).await?;
         // An erased capture names no one.
-        if let Some(q) = loaded.qualification.filter(|q| !q.student.is_erased()) {
+        if let Some(q) = loaded.identified() {
             person_keys.insert(state.person_keyer.key_for(q.student.id_number.as_str()));
         }
     }

@@ -221,26 +221,37 @@ impl Journal {
             .await)
         .map_err(store_error)?;
         let keys = self.decoder.keys();
-        let mut sealed: Vec<Value> = Vec::new();
+        // What may hold sealed fields is parsed once: to find the keys it needs, then to open.
+        let mut parsed: Vec<Option<Value>> = Vec::with_capacity(rows.len());
         for (part, _, name, _, payload, ..) in &rows {
             let personal = match part.as_str() {
                 "snapshot" => true,
                 "event" => name.as_deref().is_some_and(personal::holds_personal_fields),
                 _ => false,
             };
-            if personal {
-                sealed.push(serde_json::from_str(payload).map_err(store_error)?);
-            }
+            parsed.push(if personal {
+                Some(serde_json::from_str(payload).map_err(store_error)?)
+            } else {
+                None
+            });
         }
-        keys.load(&sealed).await.map_err(store_error)?;
+        keys.load(parsed.iter().flatten())
+            .await
+            .map_err(store_error)?;
         let (mut start, mut capture) = held.unwrap_or_default();
         let mut previous = None;
         let mut events = Vec::new();
-        for (part, sequence, name, version, payload, metadata, hash) in rows {
+        for ((part, sequence, name, version, payload, metadata, hash), parsed) in
+            rows.into_iter().zip(parsed)
+        {
             let sequence = sequence.unwrap_or_default();
+            let value = |parsed: Option<Value>| match parsed {
+                Some(value) => Ok(value),
+                None => serde_json::from_str::<Value>(&payload).map_err(store_error),
+            };
             match part.as_str() {
                 "snapshot" => {
-                    let stored = serde_json::from_str(&payload).map_err(store_error)?;
+                    let stored = value(parsed)?;
                     let Some(state) = keys
                         .open_snapshot(capture_id, stored)
                         .map_err(store_error)?
@@ -262,7 +273,7 @@ impl Journal {
                 }
                 _ => {
                     let name = name.unwrap_or_default();
-                    let mut payload: Value = serde_json::from_str(&payload).map_err(store_error)?;
+                    let mut payload = value(parsed)?;
                     keys.open_event(capture_id, &name, &mut payload)
                         .map_err(store_error)?;
                     events.push((
