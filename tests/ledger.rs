@@ -43,6 +43,8 @@ on_both_stores!(
     the_ledger_v1_log_replays_into_the_views_it_built,
     this_version_records_the_ledger_v1_log_byte_for_byte,
     the_same_photo_search_finds_each_other_capture_once_closest_first,
+    a_data_key_is_stored_with_the_first_events_sealed_under_it,
+    a_key_stored_before_any_event_is_used_not_replaced,
 );
 
 async fn a_full_flow_reaches_every_view(backend: Backend) {
@@ -390,6 +392,70 @@ async fn a_state_held_behind_another_instance_never_decides(backend: Backend) {
         .collect();
     assert_eq!(names.len(), 11);
     assert!(!names.contains(&"Withdrawn".to_string()), "{names:?}");
+}
+
+/// The data keys stored for a capture.
+async fn stored_keys(db: &Db, capture: &str) -> Vec<String> {
+    on_db!(db, pool => sqlx::query_scalar("SELECT key_id FROM data_keys WHERE capture_id = $1")
+        .bind(capture)
+        .fetch_all(pool)
+        .await)
+    .unwrap()
+}
+
+/// The name a capture's stored events give its student, read by `ledger`.
+async fn student_name(ledger: &Ledger, capture: &str) -> String {
+    let (state, _) = ledger.load(capture).await.unwrap();
+    state.identified().expect("identified").student.name.clone()
+}
+
+/// Two instances verify one new capture at once: each makes a key in memory, only the one whose
+/// events are stored stores its key, and both read the identity under it.
+async fn a_data_key_is_stored_with_the_first_events_sealed_under_it(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (a, b) = (store.ledger().await, store.ledger().await);
+    for n in 0..8 {
+        let capture = CaptureId::new();
+        let id = capture.to_string();
+        let (first, second) = tokio::join!(
+            run(&a, &id, Role::Student, verify(capture, n)),
+            run(&b, &id, Role::Student, verify(capture, n)),
+        );
+        assert!(first.is_ok() || second.is_ok(), "{first:?} / {second:?}");
+        assert_eq!(stored_keys(a.db(), &id).await.len(), 1);
+        // Both go on sealing under the stored key, whichever instance made it.
+        for ledger in [&a, &b] {
+            let upload = CaptureCommand::UploadPhoto(UploadPhoto {
+                photo: stored(PhotoId::new()),
+                source: photo_ledger_domain::values::PhotoSource::Camera,
+                at: t0(),
+            });
+            run(ledger, &id, Role::Student, upload).await.unwrap();
+        }
+        let fresh = store.ledger().await;
+        for ledger in [&a, &b, &fresh] {
+            assert_eq!(student_name(ledger, &id).await, "吴晓兰");
+        }
+    }
+}
+
+/// A capture whose key was stored before any of its events (as a version that stored keys on
+/// their own did, when the events then failed) records under that key.
+async fn a_key_stored_before_any_event_is_used_not_replaced(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (a, b) = (store.ledger().await, store.ledger().await);
+    let capture = CaptureId::new();
+    let id = capture.to_string();
+    let made = a.decoder().keys().for_capture(&id, false).await.unwrap();
+    let row = made.unstored.expect("a new capture's key is new");
+    row.store(a.db()).await.unwrap();
+    // B has never seen the capture: it takes it for new, loses to the stored key, and reads it.
+    run(&b, &id, Role::Student, verify(capture, 1))
+        .await
+        .unwrap();
+    assert_eq!(stored_keys(b.db(), &id).await, vec![row.key_id]);
+    let fresh = store.ledger().await;
+    assert_eq!(student_name(&fresh, &id).await, "吴晓兰");
 }
 
 async fn snapshots_are_a_cache_that_never_changes_the_state(backend: Backend) {

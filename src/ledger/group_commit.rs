@@ -11,7 +11,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use photo_ledger_store::log::{Position, AGGREGATE_TYPE};
+use photo_ledger_store::personal::NewKey;
 use sqlx::PgPool;
 
 use super::journal::AppendError;
@@ -39,9 +41,11 @@ pub struct AppendRows {
     pub outcome: String,
     /// The snapshot to store with the events, when one is due: its sequence and payload.
     pub snapshot: Option<(i64, String)>,
+    /// The capture's data key, when the events are the first sealed under it.
+    pub new_key: Option<NewKey>,
 }
 
-/// Events, outcomes and snapshots of several captures in one statement. PostgreSQL runs every
+/// Events, outcomes, snapshots and new data keys of several captures in one statement. PostgreSQL runs every
 /// data-modifying `WITH` part whether or not the final `SELECT` reads it, all in the statement's
 /// transaction; a unique violation in any part records nothing of the group.
 const GROUP_APPEND: &str = "
@@ -62,6 +66,10 @@ WITH appended AS (
     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
        SET last_sequence = excluded.last_sequence, payload = excluded.payload, taken_at = excluded.taken_at
      WHERE snapshots.last_sequence < excluded.last_sequence
+), data_key AS (
+    INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at)
+    SELECT * FROM unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::timestamptz[])
+    ON CONFLICT (key_id) DO NOTHING
 )
 SELECT aggregate_id, max(txid)::text::bigint AS txid, max(position) AS position
   FROM appended GROUP BY aggregate_id";
@@ -159,6 +167,7 @@ async fn run<'a>(
     let mut events = EventColumns::default();
     let mut outcomes: [Vec<&str>; 4] = Default::default();
     let mut snapshots: (Vec<&str>, Vec<i64>, Vec<&str>) = Default::default();
+    let mut keys = KeyColumns::default();
     for a in appends {
         for i in 0..a.sequences.len() {
             events.capture_ids.push(&a.capture_id);
@@ -182,6 +191,13 @@ async fn run<'a>(
             snapshots.1.push(*sequence);
             snapshots.2.push(payload);
         }
+        if let Some(key) = &a.new_key {
+            keys.key_ids.push(&key.key_id);
+            keys.capture_ids.push(&key.capture_id);
+            keys.wrapped.push(&key.wrapped);
+            keys.masters.push(&key.master);
+            keys.created_at.push(key.created_at);
+        }
     }
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(GROUP_APPEND)
         .bind(AGGREGATE_TYPE)
@@ -200,6 +216,11 @@ async fn run<'a>(
         .bind(&snapshots.2)
         .bind(&events.hashes)
         .bind(&events.prev_hashes)
+        .bind(&keys.key_ids)
+        .bind(&keys.capture_ids)
+        .bind(&keys.wrapped)
+        .bind(&keys.masters)
+        .bind(&keys.created_at)
         .fetch_all(pool)
         .await?;
     Ok(rows
@@ -218,4 +239,13 @@ struct EventColumns<'a> {
     metadata: Vec<&'a str>,
     hashes: Vec<&'a str>,
     prev_hashes: Vec<&'a str>,
+}
+
+#[derive(Default)]
+struct KeyColumns<'a> {
+    key_ids: Vec<&'a str>,
+    capture_ids: Vec<&'a str>,
+    wrapped: Vec<&'a str>,
+    masters: Vec<&'a str>,
+    created_at: Vec<DateTime<Utc>>,
 }

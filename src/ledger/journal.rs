@@ -27,10 +27,11 @@ use cqrs_es::{Aggregate, DomainEvent};
 use photo_ledger_domain::{Capture, CaptureEvent};
 use photo_ledger_store::chain::{EventBytes, EventHash};
 use photo_ledger_store::log::{self, Decoder, Position, AGGREGATE_TYPE};
-use photo_ledger_store::personal;
+use photo_ledger_store::personal::{self, NewKey};
 use photo_ledger_store::{on_db, Db, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sqlx::SqlitePool;
 
 use super::error::LedgerError;
 use super::group_commit::{AppendRows, GroupCommit};
@@ -99,6 +100,55 @@ impl From<sqlx::Error> for AppendError {
             _ => AppendError::Store(e),
         }
     }
+}
+
+/// One command's rows in one SQLite transaction; returns the last event's position.
+async fn append_to_sqlite(pool: &SqlitePool, rows: &AppendRows) -> Result<Position, AppendError> {
+    let mut tx = pool.begin().await?;
+    if let Some(new_key) = &rows.new_key {
+        sqlx::query(NewKey::INSERT)
+            .bind(&new_key.key_id)
+            .bind(&new_key.capture_id)
+            .bind(&new_key.wrapped)
+            .bind(&new_key.master)
+            .bind(new_key.created_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut position = 0;
+    for i in 0..rows.sequences.len() {
+        position = sqlx::query(INSERT_EVENT)
+            .bind(AGGREGATE_TYPE)
+            .bind(&rows.capture_id)
+            .bind(rows.sequences[i])
+            .bind(&rows.types[i])
+            .bind(&rows.versions[i])
+            .bind(&rows.payloads[i])
+            .bind(&rows.metadata)
+            .bind(&rows.hashes[i])
+            .bind(&rows.prev_hashes[i])
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
+    }
+    sqlx::query(INSERT_OUTCOME)
+        .bind(&rows.capture_id)
+        .bind(&rows.command_id)
+        .bind(&rows.command)
+        .bind(&rows.outcome)
+        .execute(&mut *tx)
+        .await?;
+    if let Some((sequence, payload)) = &rows.snapshot {
+        sqlx::query(UPSERT_SNAPSHOT)
+            .bind(AGGREGATE_TYPE)
+            .bind(&rows.capture_id)
+            .bind(sequence)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Position { txid: 0, position })
 }
 
 fn store_error(e: impl std::error::Error + Send + Sync + 'static) -> LedgerError {
@@ -343,16 +393,16 @@ impl Journal {
             .iter()
             .any(|e| personal::holds_personal_fields(&e.event_type()))
             || (snapshot_due && after.erased_at.is_none());
-        let sealing = if personal && after.erased_at.is_none() {
-            Some(
-                self.decoder
-                    .keys()
-                    .for_capture(key.capture_id)
-                    .await
-                    .map_err(|e| AppendError::Key(Box::new(e)))?,
-            )
+        let (sealing, new_key) = if personal && after.erased_at.is_none() {
+            let key = self
+                .decoder
+                .keys()
+                .for_capture(key.capture_id, from > 0)
+                .await
+                .map_err(|e| AppendError::Key(Box::new(e)))?;
+            (Some(key.sealing), key.unstored)
         } else {
-            None
+            (None, None)
         };
         let snapshot = snapshot_due.then(|| {
             let state = match &sealing {
@@ -398,6 +448,7 @@ impl Journal {
             command: key.command.to_string(),
             outcome,
             snapshot,
+            new_key,
         };
         let mut previous = tip.hash;
         for i in 0..events.len() {
@@ -415,49 +466,22 @@ impl Journal {
             rows.hashes.push(hash.to_hex());
             previous = hash;
         }
-        let position = match &self.db {
+        let new_key = rows.new_key.as_ref().map(|k| k.key_id.clone());
+        let written = match &self.db {
             Db::Postgres(_) => {
                 let group_commit = self.group_commit.as_ref().expect("started for PostgreSQL");
-                group_commit.append(rows).await?
+                group_commit.append(rows).await
             }
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let mut position = 0;
-                for i in 0..rows.sequences.len() {
-                    position = sqlx::query(INSERT_EVENT)
-                        .bind(AGGREGATE_TYPE)
-                        .bind(key.capture_id)
-                        .bind(rows.sequences[i])
-                        .bind(&rows.types[i])
-                        .bind(&rows.versions[i])
-                        .bind(&rows.payloads[i])
-                        .bind(metadata)
-                        .bind(&rows.hashes[i])
-                        .bind(&rows.prev_hashes[i])
-                        .execute(&mut *tx)
-                        .await?
-                        .last_insert_rowid();
-                }
-                sqlx::query(INSERT_OUTCOME)
-                    .bind(key.capture_id)
-                    .bind(key.command_id)
-                    .bind(key.command)
-                    .bind(&rows.outcome)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some((sequence, payload)) = &rows.snapshot {
-                    sqlx::query(UPSERT_SNAPSHOT)
-                        .bind(AGGREGATE_TYPE)
-                        .bind(key.capture_id)
-                        .bind(sequence)
-                        .bind(payload)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Position { txid: 0, position }
-            }
+            Db::Sqlite(pool) => append_to_sqlite(pool, &rows).await,
         };
+        if let Some(key_id) = new_key {
+            let keys = self.decoder.keys();
+            match &written {
+                Ok(_) => keys.stored(key.capture_id, &key_id),
+                Err(_) => keys.not_stored(key.capture_id, &key_id),
+            }
+        }
+        let position = written?;
         self.hold(
             key.capture_id,
             Tip {

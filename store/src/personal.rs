@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lru::LruCache;
 use photo_ledger_domain::identity::{IdType, StudentIdentity};
 use photo_ledger_domain::orders::PrintRequest;
@@ -224,6 +224,58 @@ impl SealingKey {
     }
 }
 
+/// The key a capture's new personal fields are sealed with, from [`KeyRing::for_capture`].
+pub struct CaptureKey {
+    pub sealing: SealingKey,
+    /// The key's row, when it is new: it must be stored in the same transaction as the first
+    /// events sealed under it, with [`NewKey::INSERT`] (or its many-rows form), and the outcome
+    /// reported with [`KeyRing::stored`] or [`KeyRing::not_stored`].
+    pub unstored: Option<NewKey>,
+}
+
+/// A new data key's row in `data_keys`, its key wrapped by the master key.
+#[derive(Clone)]
+pub struct NewKey {
+    pub key_id: String,
+    pub capture_id: String,
+    pub wrapped: String,
+    pub master: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewKey {
+    /// Stores the row; storing it again (a retried append) changes nothing, while a different
+    /// key for the same capture is a unique violation, so the append fails and is decided again.
+    pub const INSERT: &'static str =
+        "INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING";
+
+    /// Stores the row on its own, outside any append.
+    pub async fn store(&self, db: &Db) -> Result<(), StoreError> {
+        on_db!(db, pool => sqlx::query(Self::INSERT)
+            .bind(&self.key_id)
+            .bind(&self.capture_id)
+            .bind(&self.wrapped)
+            .bind(&self.master)
+            .bind(self.created_at)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
+
+/// What the ring holds for a capture.
+#[derive(Clone)]
+enum HeldKey {
+    Stored(SealingKey),
+    /// Made here, its row not yet stored.
+    Unstored(SealingKey, NewKey),
+    /// Its row went with an append that failed: whether another writer stored a key for the
+    /// capture is read again.
+    Unsure,
+}
+
 #[derive(Clone)]
 enum DataKey {
     Live([u8; 32]),
@@ -242,7 +294,7 @@ pub struct KeyRing {
     db: Db,
     master: MasterKeys,
     by_id: Mutex<LruCache<String, Cached>>,
-    by_capture: Mutex<LruCache<String, SealingKey>>,
+    by_capture: Mutex<LruCache<String, HeldKey>>,
 }
 
 /// Keys held by id: many more than the distinct keys of one batch of events read, so a batch's
@@ -273,65 +325,135 @@ impl KeyRing {
         &self.db
     }
 
-    /// The data key of a capture's personal fields, made on first use.
-    pub async fn for_capture(&self, capture_id: &str) -> Result<SealingKey, StoreError> {
-        if let Some(key) = lock(&self.by_capture).get(capture_id) {
-            return Ok(key.clone());
+    /// The data key a capture's new personal fields are sealed with. A capture that has none
+    /// gets a new one, made in memory only: its row goes to the database with the first events
+    /// sealed under it, in their transaction ([`CaptureKey::unstored`]), so making a key costs no
+    /// commit of its own and no key is stored without something sealed under it.
+    ///
+    /// `has_events` says whether the capture has recorded anything: only then can it already
+    /// have a key stored, which is read when not held.
+    pub async fn for_capture(
+        &self,
+        capture_id: &str,
+        has_events: bool,
+    ) -> Result<CaptureKey, StoreError> {
+        let held = lock(&self.by_capture).get(capture_id).cloned();
+        let ask = match held {
+            Some(HeldKey::Stored(sealing)) => {
+                return Ok(CaptureKey {
+                    sealing,
+                    unstored: None,
+                })
+            }
+            Some(HeldKey::Unstored(sealing, row)) => {
+                return Ok(CaptureKey {
+                    sealing,
+                    unstored: Some(row),
+                })
+            }
+            Some(HeldKey::Unsure) => true,
+            None => has_events,
+        };
+        if ask {
+            if let Some(sealing) = self.stored_key(capture_id).await? {
+                lock(&self.by_capture)
+                    .put(capture_id.to_string(), HeldKey::Stored(sealing.clone()));
+                return Ok(CaptureKey {
+                    sealing,
+                    unstored: None,
+                });
+            }
         }
-        // Most captures ask first when they record their first personal field: make the key
-        // at once, and read the kept one only when the capture already has one.
         let key_id = uuid::Uuid::new_v4().to_string();
         let data_key: [u8; 32] = rand::random();
-        let made = on_db!(&self.db, pool => sqlx::query(
-            "INSERT INTO data_keys (key_id, capture_id, wrapped, master, created_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (capture_id) DO NOTHING")
-            .bind(&key_id)
-            .bind(capture_id)
-            .bind(self.master.wrap(&key_id, &data_key))
-            .bind(self.master.fingerprint())
-            .bind(Utc::now())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() == 1))?;
-        let key = if made {
-            SealingKey {
-                id: key_id,
-                key: data_key,
-            }
-        } else {
-            let row: Option<KeyRow> = on_db!(&self.db, pool => sqlx::query_as(
-                "SELECT key_id, wrapped, master FROM data_keys WHERE capture_id = $1")
-                .bind(capture_id)
-                .fetch_optional(pool)
-                .await)?;
-            let (key_id, wrapped, master) =
-                row.ok_or_else(|| KeyError::Missing(format!("of capture {capture_id}")))?;
-            match self.unwrap_row(&key_id, wrapped, master)? {
-                DataKey::Live(key) => SealingKey { id: key_id, key },
-                DataKey::Erased => return Err(KeyError::Erased(capture_id.to_string()).into()),
-            }
+        let row = NewKey {
+            wrapped: self.master.wrap(&key_id, &data_key),
+            master: self.master.fingerprint().to_string(),
+            key_id: key_id.clone(),
+            capture_id: capture_id.to_string(),
+            created_at: Utc::now(),
         };
+        let sealing = SealingKey {
+            id: key_id,
+            key: data_key,
+        };
+        self.hold_key(&sealing.id, DataKey::Live(data_key));
+        lock(&self.by_capture).put(
+            capture_id.to_string(),
+            HeldKey::Unstored(sealing.clone(), row.clone()),
+        );
+        Ok(CaptureKey {
+            sealing,
+            unstored: Some(row),
+        })
+    }
+
+    /// Notes that the events carrying a new key's row were stored, and the key with them.
+    pub fn stored(&self, capture_id: &str, key_id: &str) {
+        let mut held = lock(&self.by_capture);
+        if let Some(HeldKey::Unstored(sealing, _)) = held.peek(capture_id) {
+            if sealing.id == key_id {
+                let sealing = sealing.clone();
+                held.put(capture_id.to_string(), HeldKey::Stored(sealing));
+            }
+        }
+    }
+
+    /// Notes that the events carrying a new key's row were not stored: whether the capture has
+    /// a key (another writer's, stored meanwhile) is read again before its next seal.
+    pub fn not_stored(&self, capture_id: &str, key_id: &str) {
+        let mut held = lock(&self.by_capture);
+        if let Some(HeldKey::Unstored(sealing, _)) = held.peek(capture_id) {
+            if sealing.id == key_id {
+                held.put(capture_id.to_string(), HeldKey::Unsure);
+            }
+        }
+    }
+
+    /// The capture's stored data key, if it has one.
+    async fn stored_key(&self, capture_id: &str) -> Result<Option<SealingKey>, StoreError> {
+        let row: Option<KeyRow> = on_db!(&self.db, pool => sqlx::query_as(
+            "SELECT key_id, wrapped, master FROM data_keys WHERE capture_id = $1")
+            .bind(capture_id)
+            .fetch_optional(pool)
+            .await)?;
+        let Some((key_id, wrapped, master)) = row else {
+            return Ok(None);
+        };
+        match self.unwrap_row(&key_id, wrapped, master)? {
+            DataKey::Live(key) => {
+                self.hold_key(&key_id, DataKey::Live(key));
+                Ok(Some(SealingKey { id: key_id, key }))
+            }
+            DataKey::Erased => Err(KeyError::Erased(capture_id.to_string()).into()),
+        }
+    }
+
+    fn hold_key(&self, key_id: &str, key: DataKey) {
         lock(&self.by_id).put(
-            key.id.clone(),
+            key_id.to_string(),
             Cached {
-                key: DataKey::Live(key.key),
+                key,
                 read_at: Instant::now(),
             },
         );
-        lock(&self.by_capture).put(capture_id.to_string(), key.clone());
-        Ok(key)
     }
 
     /// The key [`crate::seal_existing`] seals a capture's fields in clear with: its data key,
-    /// or for a capture already erased a key nobody keeps, under the id of the capture's
-    /// destroyed key, so what it seals reads as erased.
+    /// stored at once, or for a capture already erased a key nobody keeps, under the id of the
+    /// capture's destroyed key, so what it seals reads as erased.
     pub(crate) async fn for_migration(
         &self,
         capture_id: &str,
         erased: bool,
     ) -> Result<SealingKey, StoreError> {
         if !erased {
-            return self.for_capture(capture_id).await;
+            let key = self.for_capture(capture_id, true).await?;
+            if let Some(row) = key.unstored {
+                row.store(&self.db).await?;
+                self.stored(capture_id, &row.key_id);
+            }
+            return Ok(key.sealing);
         }
         self.record_erased(capture_id).await?;
         let key_id: String = on_db!(&self.db, pool => sqlx::query_scalar(
