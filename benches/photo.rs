@@ -5,10 +5,12 @@
 //! Inputs are made from the astronaut fixture: scaled up (Lanczos) to fill the width of a
 //! 3:4 portrait of 12 MP (3000×4000) or 2 MP (1200×1600), on a plain wall above and below, with
 //! a little deterministic noise so the JPEG (quality 90) carries a phone photo's amount of
-//! detail. For each size: the median of 15 runs of the whole standardisation next to the median
-//! of 15 runs of only decoding the same file (same decoder, limits and orientation handling),
-//! and the median time of each stage. Then the peak memory (max RSS) of the release CLI
-//! standardising the 12 MP file, read with GNU time.
+//! detail. For each size, medians of 15 runs in this process: libjpeg-turbo decoding the whole
+//! file (the floor), the `image` crate's decoder doing the same (the decoder used before reduced
+//! decoding), the whole standardisation decoding every pixel (before) and decoding only what it
+//! needs (now), and the median time of each stage. Then the peak memory (max RSS) of the release
+//! CLI standardising the 12 MP file and a small one (the difference is what one photo in flight
+//! costs), read with GNU time.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,8 +18,7 @@ use std::time::Instant;
 use image::{imageops, Rgb, RgbImage};
 use photo_ledger_domain::values::Background;
 use photo_ledger_photo::models::RuntimeConfig;
-use photo_ledger_photo::spec::InputLimits;
-use photo_ledger_photo::{input, Standardiser, StandardiserConfig};
+use photo_ledger_photo::{Decoding, Standardiser, StandardiserConfig};
 
 const RUNS: usize = 15;
 
@@ -66,56 +67,80 @@ fn time_ms(f: impl FnOnce()) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }
 
+fn standardiser(decoding: Decoding) -> Standardiser {
+    let config = StandardiserConfig {
+        decoding,
+        ..StandardiserConfig::new(RuntimeConfig {
+            onnxruntime: onnxruntime(),
+            models_dir: root().join("models"),
+            intra_threads: 1,
+        })
+    };
+    Standardiser::new(config)
+        .unwrap_or_else(|e| panic!("{e} (run `bash tools/onnxruntime/fetch.sh`)"))
+}
+
+/// Medians of `RUNS` standardisations, whole and per stage.
+fn standardise(standardiser: &Standardiser, bytes: &[u8]) -> (f64, Vec<(&'static str, Vec<f64>)>) {
+    let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    let total: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let mut report = None;
+            let ms = time_ms(|| {
+                let out = standardiser
+                    .standardise(bytes, Background::Blue)
+                    .expect("standardises");
+                report = Some(out.report);
+            });
+            let report = report.expect("report");
+            assert!(report.output.is_some(), "{:?}", report.verdict);
+            for t in report.timings_ms {
+                match stages.iter_mut().find(|(s, _)| *s == t.stage) {
+                    Some((_, v)) => v.push(t.ms),
+                    None => stages.push((t.stage, vec![t.ms])),
+                }
+            }
+            ms
+        })
+        .collect();
+    (median(total), stages)
+}
+
+fn median_ms(f: impl Fn()) -> f64 {
+    median((0..RUNS).map(|_| time_ms(&f)).collect())
+}
+
 fn main() {
-    let standardiser = Standardiser::new(StandardiserConfig::new(RuntimeConfig {
-        onnxruntime: onnxruntime(),
-        models_dir: root().join("models"),
-        intra_threads: 1,
-    }))
-    .unwrap_or_else(|e| panic!("{e} (run `bash tools/onnxruntime/fetch.sh`)"));
+    let as_needed = standardiser(Decoding::AsNeeded);
+    let full_size = standardiser(Decoding::FullSize);
     let dir = std::env::temp_dir().join("photo-ledger-bench");
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    println!("| input | file | decode only (median ms) | standardise (median ms) | ratio |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| input | file | libjpeg-turbo full decode (floor) | `image` full decode | \
+         standardise, full-size decode | standardise, reduced decode | ratio to the floor |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let mut stage_lines = Vec::new();
     for (label, w, h) in [("12 MP", 3000, 4000), ("2 MP", 1200, 1600)] {
         let bytes = portrait(w, h);
         std::fs::write(dir.join(format!("{w}x{h}.jpg")), &bytes).expect("written");
-        let limits = InputLimits::default();
-        let decode: Vec<f64> = (0..RUNS)
-            .map(|_| {
-                time_ms(|| {
-                    input::decode(&bytes, &limits).expect("decodes");
-                })
-            })
-            .collect();
-        let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
-        let total: Vec<f64> = (0..RUNS)
-            .map(|_| {
-                let mut report = None;
-                let ms = time_ms(|| {
-                    let out = standardiser
-                        .standardise(&bytes, Background::Blue)
-                        .expect("standardises");
-                    report = Some(out.report);
-                });
-                let report = report.expect("report");
-                assert!(report.output.is_some(), "{:?}", report.verdict);
-                for t in report.timings_ms {
-                    match stages.iter_mut().find(|(s, _)| *s == t.stage) {
-                        Some((_, v)) => v.push(t.ms),
-                        None => stages.push((t.stage, vec![t.ms])),
-                    }
-                }
-                ms
-            })
-            .collect();
-        let (d, t) = (median(decode), median(total));
+        let floor = median_ms(|| {
+            turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).expect("decodes");
+        });
+        let image_crate = median_ms(|| {
+            std::hint::black_box(
+                image::load_from_memory(&bytes)
+                    .expect("decodes")
+                    .into_rgb8(),
+            );
+        });
+        let (before, _) = standardise(&full_size, &bytes);
+        let (now, stages) = standardise(&as_needed, &bytes);
         println!(
-            "| {label} ({w}×{h}) | {} KB | {d:.1} | {t:.1} | {:.2} |",
+            "| {label} ({w}×{h}) | {} KB | {floor:.1} | {image_crate:.1} | {before:.1} | {now:.1} | {:.2} |",
             bytes.len() / 1024,
-            t / d
+            now / floor
         );
         let per_stage: Vec<String> = stages
             .into_iter()
@@ -127,15 +152,29 @@ fn main() {
     for line in stage_lines {
         println!("stages (median ms) {line}");
     }
-    peak_memory(&dir.join("3000x4000.jpg"), &dir);
+    let small = dir.join("small.jpg");
+    std::fs::write(&small, portrait(480, 640)).expect("written");
+    let (Some(large), Some(small)) = (
+        peak_memory_kib(&dir.join("3000x4000.jpg"), &dir),
+        peak_memory_kib(&small, &dir),
+    ) else {
+        return;
+    };
+    println!(
+        "\npeak memory of `photo-ledger standardise`: {} MiB on the 12 MP photo, {} MiB on a \
+         480×640 one: {} MiB for the 12 MP photo itself",
+        large / 1024,
+        small / 1024,
+        large.saturating_sub(small) / 1024
+    );
 }
 
 /// Max RSS of the release CLI on one photo, from GNU time's `%M` (KiB).
-fn peak_memory(photo: &Path, dir: &Path) {
+fn peak_memory_kib(photo: &Path, dir: &Path) -> Option<u64> {
     let time = Path::new("/usr/bin/time");
     if !time.exists() {
         println!("\npeak memory: not measured (/usr/bin/time is missing: apt-get install time)");
-        return;
+        return None;
     }
     let out = std::process::Command::new(time)
         .args(["-f", "%M"])
@@ -148,12 +187,9 @@ fn peak_memory(photo: &Path, dir: &Path) {
         .output()
         .expect("the CLI runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let kib: Option<u64> = stderr.lines().last().and_then(|l| l.trim().parse().ok());
-    match kib {
-        Some(kib) => println!(
-            "\npeak memory of `photo-ledger standardise` on 12 MP: {} MiB",
-            kib / 1024
-        ),
-        None => println!("\npeak memory: could not read GNU time's output: {stderr}"),
+    let kib = stderr.lines().last().and_then(|l| l.trim().parse().ok());
+    if kib.is_none() {
+        println!("\npeak memory: could not read GNU time's output: {stderr}");
     }
+    kib
 }

@@ -387,6 +387,71 @@ fn sixteen_bit_cmyk_and_sideways_photos_are_handled() {
     }
 }
 
+/// The astronaut filling the width of a phone-sized portrait on a plain wall, as a JPEG: stored
+/// sideways with EXIF orientation 6 (shown turned 90° clockwise) when `sideways`.
+fn phone_photo(width: u32, height: u32, progressive: bool, sideways: bool) -> Vec<u8> {
+    let face = image::imageops::resize(
+        &astronaut(),
+        width,
+        width,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut canvas = RgbImage::from_pixel(width, height, Rgb([214, 208, 198]));
+    image::imageops::replace(&mut canvas, &face, 0, i64::from((height - width) / 2));
+    if sideways {
+        canvas = image::imageops::rotate270(&canvas);
+    }
+    let mut bytes = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 90);
+    encoder.set_progressive(progressive);
+    if sideways {
+        const EXIF_ORIENTATION_6: &[u8] =
+            b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+        encoder
+            .add_app_segment(1, EXIF_ORIENTATION_6.to_vec())
+            .expect("EXIF fits");
+    }
+    let (w, h) = (canvas.width() as u16, canvas.height() as u16);
+    encoder
+        .encode(canvas.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        .expect("JPEG encodes");
+    bytes
+}
+
+#[test]
+fn decoding_only_the_pixels_needed_places_the_face_within_2_px_of_a_full_decode() {
+    let cases = [
+        ("12 MP", phone_photo(3000, 4000, false, false)),
+        ("2 MP", phone_photo(1200, 1600, false, false)),
+        (
+            "odd-sized, progressive",
+            phone_photo(2001, 2999, true, false),
+        ),
+        ("stored sideways", phone_photo(2400, 3200, false, true)),
+        ("CMYK", fixture("formats/astronaut-cmyk.jpg")),
+    ];
+    for (name, bytes) in cases {
+        let reduced = standardise(&bytes, Background::Blue);
+        let full = full_size_standardiser()
+            .standardise(&bytes, Background::Blue)
+            .expect("standardises");
+        assert_standard(&reduced, Background::Blue);
+        assert_eq!(reduced.report.input, full.report.input, "{name}");
+        let (a, b) = (
+            reduced.report.positions.expect("measured"),
+            full.report.positions.expect("measured"),
+        );
+        for (what, x, y) in [
+            ("head top", a.head_top, b.head_top),
+            ("eye line", a.eye_line, b.eye_line),
+            ("face width", a.face_width, b.face_width),
+            ("face offset", a.face_offset, b.face_offset),
+        ] {
+            assert!((x - y).abs() <= 2.0, "{name}: {what} at {x} against {y}");
+        }
+    }
+}
+
 #[test]
 fn print_sheets_place_every_photo_with_cut_lines_at_300_dpi() {
     let master = image::load_from_memory(

@@ -89,10 +89,12 @@ impl Subject {
         }
     }
 
-    /// The same subject measured on a picture `k` times larger.
-    pub fn scaled(self, k: f32) -> Self {
+    /// The same subject measured on the picture `to_full` maps onto (a uniform scale and a
+    /// shift, as from a working copy to the full-size input).
+    pub fn mapped(self, to_full: &Affine) -> Self {
+        let k = to_full.scale();
         Self {
-            eye_centre: Point::new(self.eye_centre.x * k, self.eye_centre.y * k),
+            eye_centre: to_full.apply(self.eye_centre),
             face_width: self.face_width * k,
             head_above_eyes: self.head_above_eyes * k,
             centre_offset: self.centre_offset * k,

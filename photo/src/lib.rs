@@ -10,8 +10,11 @@
 //! [`encode`] (baseline JPEG, 300 dpi, quality searched for 20–40 KB) and a [`phash`].
 //! Every number of the standard is in [`spec`]; every check and its advice in [`checks`].
 //!
-//! The models run on a downscaled working copy (at most 1024 px on the long side); the photo
-//! itself is resampled once, from the full-resolution input, straight into the output frame.
+//! A JPEG is decoded at the largest DCT reduction that keeps at least 1600 px on its long side.
+//! The models run on a working copy of at most 1024 px on the long side made from that decode;
+//! the photo itself is resampled once, straight into the output frame, from a decode with at
+//! least as many pixels as the frame takes: the first decode when it has them (the usual case
+//! for a phone photo), else a second decode at the reduction the face needs.
 
 pub mod checks;
 pub mod detect;
@@ -30,20 +33,29 @@ pub mod report;
 pub mod segment;
 pub mod spec;
 
+use std::borrow::Cow;
+
 use image::RgbImage;
 use photo_ledger_domain::values::Background;
 
 use checks::{Check, CheckCode};
 use error::PhotoError;
 use geometry::{HeadTop, Plan, Subject};
+use input::{Decoded, Upload};
 use landmarks::Mesh;
 use measure::Positions;
 use models::{Models, RuntimeConfig};
 use phash::PerceptualHash;
+use raster::{Affine, Point};
 use report::{OutputFile, Report, Size, Stopwatch, Verdict};
 use spec::{CheckLimits, InputLimits, PhotoSpec, Window};
 
 const WORKING_SIDE: u32 = 1024;
+/// A JPEG is first decoded at the largest reduction that keeps this many pixels on its long
+/// side. The frame's 640 rows then come from that decode without a second one whenever they span
+/// at least 40 % of the photo's height, as a head and shoulders do in a phone photo taken for an
+/// ID; a second decode (an entropy decoding of the whole file again) only serves smaller faces.
+const FIRST_DECODE_SIDE: u32 = 1600;
 
 /// The background the person is put on to be hashed, whatever the photo's own.
 const HASHED_ON: photo_ledger_domain::values::Rgb = photo_ledger_domain::values::Rgb(128, 128, 128);
@@ -54,6 +66,17 @@ pub struct StandardiserConfig {
     pub spec: PhotoSpec,
     pub limits: CheckLimits,
     pub input: InputLimits,
+    pub decoding: Decoding,
+}
+
+/// How much of a JPEG's resolution is decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Decoding {
+    /// Only as many pixels as the stages need: the working copy's, and the frame's.
+    #[default]
+    AsNeeded,
+    /// Every pixel, whatever the stages need: slower, for comparing with the reduced decode.
+    FullSize,
 }
 
 impl StandardiserConfig {
@@ -63,6 +86,7 @@ impl StandardiserConfig {
             spec: PhotoSpec::default(),
             limits: CheckLimits::default(),
             input: InputLimits::default(),
+            decoding: Decoding::default(),
         }
     }
 }
@@ -73,6 +97,7 @@ pub struct Standardiser {
     spec: PhotoSpec,
     limits: CheckLimits,
     input: InputLimits,
+    decoding: Decoding,
 }
 
 /// The finished photo (absent when refused) and its report.
@@ -88,6 +113,7 @@ impl Standardiser {
             spec: config.spec,
             limits: config.limits,
             input: config.input,
+            decoding: config.decoding,
         })
     }
 
@@ -111,16 +137,21 @@ impl Standardiser {
         background: Background,
     ) -> Result<Standardised, PhotoError> {
         let mut clock = Stopwatch::start();
-        let image = input::decode(bytes, &self.input)?;
+        let upload = input::open(bytes, &self.input)?;
+        let (width, height) = upload.size();
+        let reduction = match self.decoding {
+            Decoding::AsNeeded => {
+                upload.reduction_for(FIRST_DECODE_SIDE as f32 / width.max(height) as f32)
+            }
+            Decoding::FullSize => 1,
+        };
+        let decoded = upload.decode(reduction)?;
         clock.lap("decode");
         let mut checks = Vec::new();
         let mut report = Report {
             verdict: Verdict::Refused,
             background,
-            input: Size {
-                width: image.width(),
-                height: image.height(),
-            },
+            input: Size { width, height },
             positions: None,
             checks: Vec::new(),
             output: None,
@@ -128,7 +159,15 @@ impl Standardiser {
             models: self.models.versions().to_vec(),
             timings_ms: Vec::new(),
         };
-        let jpeg = match self.run(&image, background, &mut checks, &mut clock, &mut report) {
+        let run = self.run(
+            &upload,
+            decoded,
+            background,
+            &mut checks,
+            &mut clock,
+            &mut report,
+        );
+        let jpeg = match run {
             Ok(jpeg) => Some(jpeg),
             Err(Stage::Refused(check)) => {
                 checks.push(check);
@@ -149,28 +188,40 @@ impl Standardiser {
     /// The stages in order; each refusal ends the run with the check that failed.
     fn run(
         &self,
-        image: &RgbImage,
+        upload: &Upload,
+        decoded: Decoded,
         background: Background,
         checks: &mut Vec<Check>,
         clock: &mut Stopwatch,
         report: &mut Report,
     ) -> Result<Vec<u8>, Stage> {
-        let working = working_copy(image);
-        // Working-copy pixels → input pixels.
-        let k = image.width() as f32 / working.width() as f32;
-        clock.lap("working_copy");
-        let mesh = self.one_face(&working, k, checks, clock)?;
-        let head_above_eyes = self.head_top(&working, &mesh, k, checks)?;
-        clock.lap("segment_input");
-        checks.extend(self.face_checks(&mesh));
-        let subject = Subject::new(&mesh, head_above_eyes).scaled(k);
+        let subject = {
+            let (working, to_full) = working_copy(&decoded);
+            clock.lap("working_copy");
+            let mesh = self.one_face(&working, to_full.scale(), checks, clock)?;
+            let head_above_eyes = self.head_top(&working, &mesh, &to_full, checks)?;
+            clock.lap("segment_input");
+            checks.extend(self.face_checks(&mesh));
+            Subject::new(&mesh, head_above_eyes).mapped(&to_full)
+        };
         let plan = geometry::plan(&subject, &self.spec, self.limits.max_upscale);
         checks.push(Check::at_most(
             CheckCode::LowResolution,
             plan.scale,
             self.limits.soft_upscale,
         ));
-        let framed = raster::warp(image, &plan.map, self.spec.width, self.spec.height);
+        // The frame needs `plan.scale` pixels per input pixel; a decode as fine serves.
+        let reduction = upload.reduction_for(plan.scale);
+        let source = if decoded.reduction <= reduction {
+            decoded
+        } else {
+            drop(decoded);
+            upload.decode(reduction)?
+        };
+        clock.lap("decode_frame");
+        let map = source.to_full.inverse().after(&plan.map);
+        let framed = raster::warp(&source.image, &map, self.spec.width, self.spec.height);
+        drop(source);
         clock.lap("frame");
         let (photo, alpha) = self.replace_background(&framed, background, checks)?;
         // The same photo must hash the same on whichever background it was given, here or
@@ -258,7 +309,7 @@ impl Standardiser {
         &self,
         working: &RgbImage,
         mesh: &Mesh,
-        k: f32,
+        to_full: &Affine,
         checks: &mut Vec<Check>,
     ) -> Result<f32, Stage> {
         let mask = segment::segment(&self.models, working)?;
@@ -266,7 +317,9 @@ impl Standardiser {
         let (w, h) = (working.width(), working.height());
         match geometry::head_above_eyes(&mask, w, h, eye, angle, mesh.face_width()) {
             HeadTop::Found(above) => {
-                let crown_y = (eye.y - above * angle.cos()) * k;
+                let crown_y = to_full
+                    .apply(Point::new(eye.x, eye.y - above * angle.cos()))
+                    .y;
                 checks.push(Check::at_least(CheckCode::HeadCutOff, crown_y, 1.0));
                 Ok(above)
             }
@@ -394,22 +447,28 @@ fn refuse<T>(code: CheckCode, value: f32, limit: f32) -> Result<T, Stage> {
     Err(Stage::Refused(Check::failed(code, value, limit)))
 }
 
-/// The input itself when small enough, else a copy at most `WORKING_SIDE` on its long side.
-fn working_copy(image: &RgbImage) -> std::borrow::Cow<'_, RgbImage> {
+/// The decoded input itself when small enough, else a copy at most `WORKING_SIDE` on its long
+/// side; and the map from its pixels to the full-size input's.
+fn working_copy(decoded: &Decoded) -> (Cow<'_, RgbImage>, Affine) {
+    let image = &decoded.image;
     let (w, h) = (image.width(), image.height());
     let long = w.max(h);
     if long <= WORKING_SIDE {
-        return std::borrow::Cow::Borrowed(image);
+        return (Cow::Borrowed(image), decoded.to_full);
     }
     let scale = WORKING_SIDE as f32 / long as f32;
     let (ww, wh) = (
         ((w as f32 * scale).round() as u32).max(1),
         ((h as f32 * scale).round() as u32).max(1),
     );
-    std::borrow::Cow::Owned(raster::resize_fast(
-        image,
-        [0.0, 0.0, f64::from(w), f64::from(h)],
-        ww,
-        wh,
-    ))
+    let working = raster::resize_fast(image, [0.0, 0.0, f64::from(w), f64::from(h)], ww, wh);
+    let to_decoded = Affine {
+        a: w as f32 / ww as f32,
+        b: 0.0,
+        c: 0.0,
+        d: 0.0,
+        e: h as f32 / wh as f32,
+        f: 0.0,
+    };
+    (Cow::Owned(working), decoded.to_full.after(&to_decoded))
 }

@@ -48,7 +48,7 @@ impl Report {
     }
 }
 
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Size {
     pub width: u32,
     pub height: u32,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use image::{Rgb, RgbImage};
 use photo_ledger_photo::models::RuntimeConfig;
 use photo_ledger_photo::raster::{self, Affine, Point};
-use photo_ledger_photo::{detect, landmarks, Standardiser, StandardiserConfig};
+use photo_ledger_photo::{detect, landmarks, Decoding, Standardiser, StandardiserConfig};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,21 +24,32 @@ pub fn onnxruntime() -> PathBuf {
 /// never skip.
 pub fn standardiser() -> &'static Standardiser {
     static STANDARDISER: OnceLock<Standardiser> = OnceLock::new();
-    STANDARDISER.get_or_init(|| {
-        let onnxruntime = onnxruntime();
-        assert!(
-            onnxruntime.is_file(),
-            "ONNX Runtime not found at {}: run `bash tools/onnxruntime/fetch.sh` in the workspace \
-             (or set ORT_DYLIB_PATH)",
-            onnxruntime.display()
-        );
-        let config = StandardiserConfig::new(RuntimeConfig {
+    STANDARDISER.get_or_init(|| load(Decoding::AsNeeded))
+}
+
+/// One that decodes every pixel of a JPEG, to compare the reduced decodes with.
+pub fn full_size_standardiser() -> &'static Standardiser {
+    static STANDARDISER: OnceLock<Standardiser> = OnceLock::new();
+    STANDARDISER.get_or_init(|| load(Decoding::FullSize))
+}
+
+fn load(decoding: Decoding) -> Standardiser {
+    let onnxruntime = onnxruntime();
+    assert!(
+        onnxruntime.is_file(),
+        "ONNX Runtime not found at {}: run `bash tools/onnxruntime/fetch.sh` in the workspace \
+         (or set ORT_DYLIB_PATH)",
+        onnxruntime.display()
+    );
+    let config = StandardiserConfig {
+        decoding,
+        ..StandardiserConfig::new(RuntimeConfig {
             onnxruntime,
             models_dir: root().join("models"),
             intra_threads: 1,
-        });
-        Standardiser::new(config).unwrap_or_else(|e| panic!("loading the models: {e}"))
-    })
+        })
+    };
+    Standardiser::new(config).unwrap_or_else(|e| panic!("loading the models: {e}"))
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
