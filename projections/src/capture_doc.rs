@@ -111,6 +111,85 @@ impl CaptureDoc {
         Ok(Some(doc))
     }
 
+    /// About what the document takes in memory, in bytes: the size of each part and the
+    /// length of the text it holds. An estimate (it leaves out allocator slack and the small
+    /// strings of orders and refunds), for keeping documents within a memory budget.
+    pub fn approximate_bytes(&self) -> usize {
+        use std::mem::size_of;
+        /// A B-tree map's entry with its share of the node.
+        const MAP_ENTRY: usize = 16;
+        let photos: usize = self
+            .photos
+            .iter()
+            .map(|p| {
+                let checks = match &p.kind {
+                    PhotoKind::Standard { checks, .. } => checks
+                        .iter()
+                        .map(|c| size_of::<CheckResult>() + c.code.len())
+                        .sum(),
+                    PhotoKind::Uploaded { .. } => 0,
+                };
+                size_of::<PhotoEntry>()
+                    + p.sha256.len()
+                    + p.perceptual_hash.as_ref().map_or(0, String::len)
+                    + checks
+            })
+            .sum();
+        let submissions: usize = self
+            .submissions
+            .iter()
+            .map(|s| {
+                size_of::<SubmissionEntry>()
+                    + match &s.outcome {
+                        Some(SubmissionOutcome::Rejected {
+                            reviewer_id,
+                            reasons,
+                            note,
+                            ..
+                        }) => {
+                            reviewer_id.len()
+                                + note.len()
+                                + reasons.len() * size_of::<RejectReason>()
+                        }
+                        Some(SubmissionOutcome::Approved { reviewer_id, .. }) => reviewer_id.len(),
+                        Some(SubmissionOutcome::Withdrawn { .. }) | None => 0,
+                    }
+            })
+            .sum();
+        let shipments: usize = self
+            .shipments
+            .values()
+            .map(|s| {
+                MAP_ENTRY + size_of::<(OrderId, Shipment)>() + s.carrier.len() + s.tracking_no.len()
+            })
+            .sum();
+        let capture = &self.capture;
+        let aggregate = capture.qualification.as_ref().map_or(0, |q| {
+            // Names, school, batch and consent: a few hundred bytes of text.
+            size_of::<photo_ledger_domain::events::QualificationVerified>() + 1024 + q.owner.len()
+        }) + capture.orders.len()
+            * (MAP_ENTRY + size_of::<(OrderId, photo_ledger_domain::orders::Order)>())
+            + capture
+                .transactions
+                .keys()
+                .map(|t| MAP_ENTRY + size_of::<(String, OrderId)>() + t.len())
+                .sum::<usize>()
+            + capture.excess_payments.len() * (MAP_ENTRY + 64)
+            + capture.refunds.len()
+                * (MAP_ENTRY + size_of::<photo_ledger_domain::refunds::Refund>())
+            + capture.uploads.len() * (MAP_ENTRY + size_of::<PhotoId>())
+            + capture.standards.len()
+                * (MAP_ENTRY
+                    + size_of::<(PhotoId, photo_ledger_domain::aggregate::StandardPhoto)>());
+        size_of::<Self>()
+            + photos
+            + submissions
+            + shipments
+            + self.same_photos.len() * size_of::<SamePhoto>()
+            + self.printed_at.len() * (MAP_ENTRY + size_of::<(OrderId, DateTime<Utc>)>())
+            + aggregate
+    }
+
     pub fn apply(&mut self, logged: &LoggedEvent) {
         let at = logged.recorded_at();
         match &logged.event {

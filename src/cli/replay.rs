@@ -16,11 +16,17 @@ pub struct ReplayArgs {
     /// Events per transaction.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: i64,
+    /// Memory for the capture documents kept between batches, all projections together, in
+    /// MiB; the rebuild's memory stays about this much above the batches' own, however long the
+    /// log.
+    #[arg(long, default_value_t = 96)]
+    pub keep_mib: usize,
 }
 
 pub async fn run(args: ReplayArgs, settings: &Settings) -> anyhow::Result<()> {
     let config = ProjectorConfig {
         batch_size: args.batch_size,
+        kept_bytes: args.keep_mib * 1024 * 1024,
         ..ProjectorConfig::default()
     };
     let ledger = open_ledger(&settings.store, config).await?;

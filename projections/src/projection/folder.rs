@@ -1,26 +1,29 @@
 //! The documents a projection keeps between batches: an LRU cache of each capture's document and
-//! the rows it produced, valid exactly at the checkpoint it was kept at.
+//! the rows it produced, valid exactly at the checkpoint it was kept at, within a memory budget
+//! counted in bytes (a capture with 20 photos weighs far more than one with a single event).
 
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
-use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use photo_ledger_store::log::{LoggedEvent, Position};
 
-use super::{Fold, Folded, Projection, Table, TableRows};
+use super::{Fold, Folded, Projection, Row, SqlValue, Table, TableRows};
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
 
-/// Most documents a projection keeps between batches; beyond that the least recently used go,
-/// and are folded again from the log when their captures come up.
-const KEPT_DOCUMENTS: NonZeroUsize = NonZeroUsize::new(20_000).expect("non-zero");
+/// What a projection keeps between batches until the projector sets its share
+/// ([`Fold::keep_at_most`]).
+const DEFAULT_KEPT_BYTES: usize = 16 * 1024 * 1024;
 
-/// A [`Projection`] with the documents it keeps between batches.
+/// A [`Projection`] with the documents it keeps between batches. Beyond its budget the least
+/// recently used go, and are folded again from the log when their captures come up.
 pub struct Folder<P: Projection> {
     projection: P,
     kept: Mutex<Kept>,
+    budget: AtomicUsize,
 }
 
 /// A capture's document and the rows it produced.
@@ -30,9 +33,69 @@ type Touched = (CaptureDoc, Option<TableRows>);
 
 struct Kept {
     at: Position,
-    docs: LruCache<String, DocRows>,
+    /// Each document with its rows and their weight in bytes.
+    docs: LruCache<String, (DocRows, usize)>,
+    /// The weights of `docs` added up.
+    bytes: usize,
     /// Documents of the batch being committed, kept once it is.
     pending: Vec<(String, DocRows)>,
+}
+
+impl Kept {
+    fn take(&mut self, capture_id: &str) -> Option<DocRows> {
+        let (doc, weight) = self.docs.pop(capture_id)?;
+        self.bytes -= weight;
+        Some(doc)
+    }
+
+    fn put(&mut self, capture_id: String, doc: DocRows, budget: usize) {
+        let weight = weight(&doc);
+        self.bytes += weight;
+        if let Some((_, (_, replaced))) = self.docs.push(capture_id, (doc, weight)) {
+            self.bytes -= replaced;
+        }
+        self.shed(budget);
+    }
+
+    /// Lets the least recently used documents go until the rest weigh at most `budget`.
+    fn shed(&mut self, budget: usize) {
+        while self.bytes > budget {
+            let Some((_, (_, weight))) = self.docs.pop_lru() else {
+                break;
+            };
+            self.bytes -= weight;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.docs.clear();
+        self.bytes = 0;
+    }
+}
+
+/// About what a kept document and its rows take in memory, in bytes.
+fn weight((doc, rows): &DocRows) -> usize {
+    use std::mem::size_of;
+    let value = |v: &SqlValue| {
+        size_of::<SqlValue>()
+            + match v {
+                SqlValue::Text(s) | SqlValue::Json(s) => s.len(),
+                SqlValue::OptText(s) => s.as_ref().map_or(0, String::len),
+                SqlValue::Time(_) | SqlValue::OptTime(_) | SqlValue::OptInt(_) => 0,
+            }
+    };
+    let rows: usize = rows
+        .iter()
+        .flatten()
+        // The row behind its `Arc` (two counts) and the `Arc` itself.
+        .map(|row| {
+            2 * size_of::<usize>()
+                + size_of::<Row>()
+                + size_of::<Arc<Row>>()
+                + row.iter().map(value).sum::<usize>()
+        })
+        .sum();
+    doc.approximate_bytes() + rows
 }
 
 impl<P: Projection> Folder<P> {
@@ -41,9 +104,11 @@ impl<P: Projection> Folder<P> {
             projection,
             kept: Mutex::new(Kept {
                 at: Position::START,
-                docs: LruCache::new(KEPT_DOCUMENTS),
+                docs: LruCache::unbounded(),
+                bytes: 0,
                 pending: Vec::new(),
             }),
+            budget: AtomicUsize::new(DEFAULT_KEPT_BYTES),
         }
     }
 
@@ -51,7 +116,7 @@ impl<P: Projection> Folder<P> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.pending.clear();
         if kept.at != at {
-            kept.docs.clear();
+            kept.clear();
             kept.at = at;
         }
         kept
@@ -89,7 +154,7 @@ impl<P: Projection> Fold for Folder<P> {
             let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 // Taken out: if the batch is not committed, the capture is folded afresh.
-                Entry::Vacant(e) => e.insert(match kept.docs.pop(&event.capture_id) {
+                Entry::Vacant(e) => e.insert(match kept.take(&event.capture_id) {
                     Some((doc, rows)) => (doc, Some(rows)),
                     // A capture that begins in this batch has no rows yet.
                     None => (
@@ -125,10 +190,21 @@ impl<P: Projection> Fold for Folder<P> {
     }
 
     fn committed(&self, to: Position) {
+        let budget = self.budget.load(Ordering::Relaxed);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         for (capture_id, doc) in std::mem::take(&mut kept.pending) {
-            kept.docs.put(capture_id, doc);
+            kept.put(capture_id, doc, budget);
         }
         kept.at = to;
+    }
+
+    fn keep_at_most(&self, bytes: usize) {
+        self.budget.store(bytes, Ordering::Relaxed);
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.shed(bytes);
+    }
+
+    fn kept_bytes(&self) -> usize {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 }

@@ -161,6 +161,13 @@ pub trait Fold: Send + Sync {
     ) -> Result<Vec<Folded>, ProjectionError>;
     /// The batch folded last was committed, moving the checkpoint to `to`.
     fn committed(&self, to: Position);
+    /// Keep documents between batches weighing at most about `bytes` (a fold that keeps
+    /// nothing has nothing to do).
+    fn keep_at_most(&self, _bytes: usize) {}
+    /// What the documents kept now weigh, in bytes.
+    fn kept_bytes(&self) -> usize {
+        0
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub struct ProjectorConfig {
     pub idle_poll: Duration,
     /// How often a standby instance tries to take over a projection.
     pub standby_retry: Duration,
+    /// Memory for the documents the projections keep between batches, shared equally among
+    /// them, in bytes (an estimate from each document's parts and text). Documents beyond it are
+    /// folded again from the log when their captures come up.
+    pub kept_bytes: usize,
 }
 
 impl Default for ProjectorConfig {
@@ -55,6 +59,7 @@ impl Default for ProjectorConfig {
             batch_size: 1000,
             idle_poll: Duration::from_millis(500),
             standby_retry: Duration::from_secs(1),
+            kept_bytes: 96 * 1024 * 1024,
         }
     }
 }
@@ -87,8 +92,10 @@ pub struct Projector {
 impl Projector {
     pub fn new(decoder: Arc<Decoder>, folds: Vec<Arc<dyn Fold>>, config: ProjectorConfig) -> Self {
         let db = decoder.db().clone();
+        let share = config.kept_bytes / folds.len().max(1);
         let runners = folds
             .into_iter()
+            .inspect(|fold| fold.keep_at_most(share))
             .map(|fold| Runner {
                 fold,
                 progress: watch::channel(Position::START).0,
@@ -165,6 +172,11 @@ impl Projector {
             }
         }
         Ok(())
+    }
+
+    /// What the documents the projections keep between batches weigh now, in bytes.
+    pub fn kept_bytes(&self) -> usize {
+        self.inner.runners.iter().map(|r| r.fold.kept_bytes()).sum()
     }
 
     /// Applies batches until the named projections have consumed every event committed before
