@@ -510,7 +510,11 @@ fn format_of(bytes: &[u8]) -> String {
 }
 
 fn thumbnail(bytes: &[u8]) -> Result<Vec<u8>, PhotoServiceError> {
-    let image = photo_ledger_photo::input::decode(bytes, &INPUT_LIMITS)?;
+    let upload = photo_ledger_photo::input::open(bytes, &INPUT_LIMITS)?;
+    // A JPEG is decoded reduced in the DCT domain, to no fewer pixels than the preview has.
+    let (width, height) = upload.size();
+    let needed = THUMB_SIDE as f32 / width.max(height) as f32;
+    let image = upload.decode(upload.reduction_for(needed))?.image;
     // Keeps the aspect ratio.
     let thumb = image::DynamicImage::ImageRgb8(image)
         .thumbnail(THUMB_SIDE, THUMB_SIDE)
