@@ -37,13 +37,7 @@ pub struct Header {
 /// Reads an upload's header and refuses what the limits refuse, decoding nothing: what to know
 /// before deciding to decode.
 pub fn peek(bytes: &[u8], limits: &InputLimits) -> Result<Header, PhotoError> {
-    let format = check_file(bytes, limits)?;
-    guarded(|| {
-        let decoder = ImageReader::with_format(Cursor::new(bytes), format)
-            .into_decoder()
-            .map_err(decode_error)?;
-        header(&decoder, limits)
-    })
+    Ok(open(bytes, limits)?.header)
 }
 
 /// The whole picture at full size, upright.
@@ -115,7 +109,7 @@ impl Upload<'_> {
     /// by the `image` crate's decoder instead.
     pub fn decode(&self, reduction: u32) -> Result<Decoded, PhotoError> {
         let stored = (self.header.width, self.header.height);
-        let (image, reduction) = guarded(|| match self.format {
+        let (mut image, reduction) = guarded(|| match self.format {
             ImageFormat::Jpeg => match jpeg::decode(self.bytes, reduction) {
                 Some(image) => Ok((DynamicImage::ImageRgb8(image), reduction)),
                 None => Ok((self.decode_whole()?, 1)),
@@ -123,7 +117,6 @@ impl Upload<'_> {
             _ => Ok((self.decode_whole()?, 1)),
         })?;
         let decoded_size = (image.width(), image.height());
-        let mut image = image;
         image.apply_orientation(self.orientation);
         Ok(Decoded {
             image: to_rgb8(image),
