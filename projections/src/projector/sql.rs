@@ -5,21 +5,59 @@ use photo_ledger_store::log::Position;
 
 use crate::error::ProjectionError;
 
-/// Takes projection `name`'s batch lock for this transaction and reads its checkpoint. No row is
-/// written until the batch's events are read: a transaction gets an id at its first write, and
-/// an id in flight holds back every reader's commit horizon, so a projector that wrote first
-/// would hide newer events from the other projections for as long as its batch runs.
+/// Takes the batch locks of the projections `names` (sorted, so concurrent steps cannot
+/// deadlock) for this transaction and reads their checkpoints, in two statements however many
+/// there are: a batch's round trips are time every command waits for its views. The
+/// checkpoints are read by a statement of their own, after the locks are held, so its snapshot
+/// sees what the previous holder committed. No row is written until the batch's events are
+/// read: a transaction gets an id at its first write, and an id in flight holds back every
+/// reader's commit horizon, so a projector that wrote first would hide newer events from the
+/// other projections for as long as its batch runs.
 pub(super) async fn claim_pg(
     conn: &mut sqlx::PgConnection,
-    name: &str,
-) -> Result<Position, ProjectionError> {
-    lock_batches(&mut *conn, name).await?;
-    let (txid, position): (i64, i64) =
-        sqlx::query_as("SELECT txid, position FROM projection_checkpoints WHERE projection = $1")
-            .bind(name)
-            .fetch_one(conn)
-            .await?;
-    Ok(Position { txid, position })
+    names: &[&str],
+) -> Result<Vec<Position>, ProjectionError> {
+    let keys: Vec<String> = names.iter().map(|name| batch_lock_key(name)).collect();
+    // Output expressions are evaluated after the sort: the locks are taken in the array's order.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
+           FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) ORDER BY n",
+    )
+    .bind(&keys)
+    .execute(&mut *conn)
+    .await?;
+    let stored: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT projection, txid, position FROM projection_checkpoints WHERE projection = ANY($1)",
+    )
+    .bind(names)
+    .fetch_all(conn)
+    .await?;
+    names
+        .iter()
+        .map(|name| {
+            stored
+                .iter()
+                .find(|(projection, ..)| projection == name)
+                .map(|&(_, txid, position)| Position { txid, position })
+                .ok_or_else(|| ProjectionError::UnknownProjection(name.to_string()))
+        })
+        .collect()
+}
+
+/// Moves the checkpoints of `names` to `to`, in one statement.
+pub(super) async fn advance_pg(
+    conn: &mut sqlx::PgConnection,
+    names: &[&str],
+    to: Position,
+) -> Result<(), ProjectionError> {
+    sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = ANY($1)")
+        .bind(names)
+        .bind(to.txid)
+        .bind(to.position)
+        .bind(Utc::now())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Lets a batch's commit return before its WAL record is flushed (PostgreSQL). Safe because
@@ -52,10 +90,15 @@ pub(super) trait LockBatches {
     async fn lock_batches(&mut self, name: &str) -> Result<(), ProjectionError>;
 }
 
+/// The advisory lock serialising projection `name`'s batches.
+fn batch_lock_key(name: &str) -> String {
+    format!("photo_ledger.batch.{name}")
+}
+
 impl LockBatches for sqlx::PgConnection {
     async fn lock_batches(&mut self, name: &str) -> Result<(), ProjectionError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(format!("photo_ledger.batch.{name}"))
+            .bind(batch_lock_key(name))
             .execute(self)
             .await?;
         Ok(())
@@ -75,17 +118,40 @@ pub(super) async fn lock_batches<C: LockBatches>(
     conn.lock_batches(name).await
 }
 
-/// SQLite has one writer at a time: locking the checkpoint row by updating it serialises runners.
+/// SQLite has one writer at a time: locking the checkpoint rows by updating them serialises
+/// runners. Its statements are calls into the same process, not round trips.
 pub(super) async fn claim_sqlite(
     conn: &mut sqlx::SqliteConnection,
-    name: &str,
-) -> Result<Position, ProjectionError> {
-    let (txid, position): (i64, i64) = sqlx::query_as(
-        "UPDATE projection_checkpoints SET updated_at = $2 WHERE projection = $1 RETURNING txid, position",
-    )
-    .bind(name)
-    .bind(Utc::now())
-    .fetch_one(conn)
-    .await?;
-    Ok(Position { txid, position })
+    names: &[&str],
+) -> Result<Vec<Position>, ProjectionError> {
+    let mut checkpoints = Vec::with_capacity(names.len());
+    for name in names {
+        let (txid, position): (i64, i64) = sqlx::query_as(
+            "UPDATE projection_checkpoints SET updated_at = $2 WHERE projection = $1 RETURNING txid, position",
+        )
+        .bind(name)
+        .bind(Utc::now())
+        .fetch_one(&mut *conn)
+        .await?;
+        checkpoints.push(Position { txid, position });
+    }
+    Ok(checkpoints)
+}
+
+/// [`advance_pg`] for SQLite, one statement per projection.
+pub(super) async fn advance_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    names: &[&str],
+    to: Position,
+) -> Result<(), ProjectionError> {
+    for name in names {
+        sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
+            .bind(name)
+            .bind(to.txid)
+            .bind(to.position)
+            .bind(Utc::now())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -3,12 +3,12 @@
 //! in one transaction per store.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
-use super::sql::{claim_pg, claim_sqlite, SkipFlushWait};
+use super::sql::{advance_pg, advance_sqlite, claim_pg, claim_sqlite, SkipFlushWait};
 use super::{raise, Projector};
 use crate::error::ProjectionError;
 use crate::projection::{self, Fold};
@@ -116,8 +116,52 @@ fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec
     fold.missing(at, &continuing)
 }
 
+/// Where a batch's time went, logged at debug level (`photo_ledger_projections=debug`): the
+/// commit-to-view lag every command waits for is made of these.
+struct Timings {
+    last: Instant,
+    claim: Duration,
+    read: Duration,
+    fold: Duration,
+    write: Duration,
+    commit: Duration,
+}
+
+impl Timings {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            claim: Duration::ZERO,
+            read: Duration::ZERO,
+            fold: Duration::ZERO,
+            write: Duration::ZERO,
+            commit: Duration::ZERO,
+        }
+    }
+
+    /// Adds the time since the last mark to `phase`.
+    fn mark(&mut self, phase: fn(&mut Self) -> &mut Duration) {
+        let now = Instant::now();
+        let since = now - std::mem::replace(&mut self.last, now);
+        *phase(self) += since;
+    }
+
+    fn log(&self, events: usize, projections: usize) {
+        tracing::debug!(
+            events,
+            projections,
+            claim = ?self.claim,
+            read = ?self.read,
+            fold = ?self.fold,
+            write = ?self.write,
+            commit = ?self.commit,
+            "batch applied"
+        );
+    }
+}
+
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $claim:path, $read:path, $history:path) => {
+    ($name:ident, $db:ty, $claim:path, $read:path, $history:path, $advance:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
@@ -125,12 +169,12 @@ macro_rules! step_impl {
             decoder: &Decoder,
             read_ahead: Option<ReadAhead>,
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
+            let mut timings = Timings::start();
             let mut tx = pool.begin().await?;
             (&mut *tx).skip_flush_wait().await?;
-            let mut checkpoints = Vec::with_capacity(folds.len());
-            for fold in folds {
-                checkpoints.push($claim(&mut *tx, fold.name()).await?);
-            }
+            let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
+            let checkpoints = $claim(&mut *tx, &names).await?;
+            timings.mark(|t| &mut t.claim);
             let Some(from) = checkpoints.iter().min().copied() else {
                 return Ok(None);
             };
@@ -138,6 +182,7 @@ macro_rules! step_impl {
                 Some(batch) if batch.after == from => batch.events,
                 _ => $read(&mut *tx, from, batch_size, decoder).await?,
             };
+            timings.mark(|t| &mut t.read);
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
                 return Ok(None);
@@ -151,15 +196,15 @@ macro_rules! step_impl {
                 let history =
                     $history(&mut *tx, *at, &needing_history(*fold, *at, after), decoder).await?;
                 let folded = fold.fold(*at, &history, after)?;
+                timings.mark(|t| &mut t.fold);
                 projection::write(&mut *tx, fold.tables(), &folded).await?;
-                sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
-                    .bind(fold.name())
-                    .bind(last.txid)
-                    .bind(last.position)
-                    .bind(Utc::now())
-                    .execute(&mut *tx)
-                    .await?;
+                timings.mark(|t| &mut t.write);
                 moved.push(*fold);
+            }
+            let moved_names: Vec<&str> = moved.iter().map(|f| f.name()).collect();
+            if !moved_names.is_empty() {
+                $advance(&mut *tx, &moved_names, last).await?;
+                timings.mark(|t| &mut t.write);
             }
             // Crash tests kill the projector here, between applying a batch and committing it
             // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the
@@ -169,6 +214,8 @@ macro_rules! step_impl {
                 std::process::abort()
             });
             tx.commit().await?;
+            timings.mark(|t| &mut t.commit);
+            timings.log(events.len(), moved.len());
             for fold in moved {
                 fold.committed(last);
             }
@@ -182,12 +229,14 @@ step_impl!(
     sqlx::Postgres,
     claim_pg,
     log::read_pg,
-    log::history_pg
+    log::history_pg,
+    advance_pg
 );
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
     claim_sqlite,
     log::read_sqlite,
-    log::history_sqlite
+    log::history_sqlite,
+    advance_sqlite
 );
