@@ -14,9 +14,9 @@ pub struct WorkPool {
     jobs: Sender<Job>,
 }
 
-/// The pool's threads are gone (they panicked); the work did not run.
+/// The work did not finish: it panicked, or the pool's threads are gone.
 #[derive(Debug, thiserror::Error)]
-#[error("the {0} threads are gone")]
+#[error("the {0} work did not finish")]
 pub struct PoolGone(&'static str);
 
 impl WorkPool {
@@ -31,7 +31,10 @@ impl WorkPool {
                 .spawn(move || loop {
                     let next = queue.lock().map(|queue| queue.recv());
                     match next {
-                        Ok(Ok(job)) => job(),
+                        // A job that panics loses its answer, not the pool its thread.
+                        Ok(Ok(job)) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
                         _ => return,
                     }
                 })
@@ -88,5 +91,15 @@ mod tests {
         results.sort();
         assert_eq!(results, (0..16).map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn work_that_panics_fails_alone_and_the_pool_keeps_its_threads() {
+        let pool = WorkPool::new("test-pool", 1);
+        for _ in 0..3 {
+            let failed = pool.run("test-pool", || -> u32 { panic!("a bug") }).await;
+            assert!(failed.is_err());
+        }
+        assert_eq!(pool.run("test-pool", || 7).await.unwrap(), 7);
     }
 }

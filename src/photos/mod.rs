@@ -241,7 +241,11 @@ impl PhotoService {
             width: standardised.report.input.width,
             height: standardised.report.input.height,
             format: format_of(&bytes),
-            sha256: self.store.put(bytes.to_vec()).await?,
+            // Standardising is done with the bytes: stored without another copy.
+            sha256: self
+                .store
+                .put(Arc::try_unwrap(bytes).unwrap_or_else(|shared| shared.to_vec()))
+                .await?,
         };
         let photo_id = photo.photo_id;
         self.captures

@@ -1,6 +1,8 @@
-//! Standardisation for the service: the standardiser runs on tokio's blocking threads, at most
-//! `concurrent` at a time, so a burst of uploads queues here instead of occupying the HTTP
-//! workers, and each first takes what its picture will need from the decoding budget.
+//! Standardisation for the service: the standardiser runs on `concurrent` threads of its own, so
+//! a burst of uploads queues here instead of occupying the HTTP workers, and each first takes
+//! what its picture will need from the decoding budget. Threads of its own rather than tokio's
+//! blocking pool: each thread's allocator keeps what one photo freed for the next, so what the
+//! pipeline holds is bounded by its threads, not by how many blocking threads a burst started.
 
 use std::sync::Arc;
 
@@ -11,10 +13,13 @@ use photo_ledger_photo::{Standardised, Standardiser};
 use tokio::sync::Semaphore;
 
 use crate::memory_budget::MemoryBudget;
+use crate::work_pool::WorkPool;
 
 pub struct PhotoPipeline {
     standardiser: Arc<Standardiser>,
+    /// As many as `threads` has: a standardisation holding one has a thread free for it.
     permits: Semaphore,
+    threads: WorkPool,
     budget: Arc<MemoryBudget>,
 }
 
@@ -30,15 +35,17 @@ pub fn decoding_cost(header: &Header) -> u64 {
 
 impl PhotoPipeline {
     pub fn new(standardiser: Standardiser, concurrent: usize, budget: Arc<MemoryBudget>) -> Self {
+        let concurrent = concurrent.max(1);
         Self {
             standardiser: Arc::new(standardiser),
-            permits: Semaphore::new(concurrent.max(1)),
+            permits: Semaphore::new(concurrent),
+            threads: WorkPool::new("standardise", concurrent),
             budget,
         }
     }
 
-    /// Standardises on a blocking thread once a permit and the picture's memory are free. A
-    /// picture the input limits refuse is refused from its header, before it waits.
+    /// Standardises on one of the pipeline's threads once a permit and the picture's memory are
+    /// free. A picture the input limits refuse is refused from its header, before it waits.
     pub async fn standardise(
         &self,
         bytes: Arc<Vec<u8>>,
@@ -55,17 +62,17 @@ impl PhotoPipeline {
             .spend(decoding_cost(&header) + STANDARDISING_OVERHEAD)
             .await;
         let standardiser = self.standardiser.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            // Crash tests hold an upload here, mid-standardisation, to kill the service under
-            // it; compiled in only with the `failpoints` feature.
-            fail::fail_point!("photos.standardise");
-            span.in_scope(|| standardiser.standardise(&bytes, background))
-        })
-        .await
-        .map_err(|e| PhotoError::Inference {
-            model: "pipeline",
-            reason: e.to_string(),
-        })?
+        self.threads
+            .run("standardise", move || {
+                // Crash tests hold an upload here, mid-standardisation, to kill the service
+                // under it; compiled in only with the `failpoints` feature.
+                fail::fail_point!("photos.standardise");
+                standardiser.standardise(&bytes, background)
+            })
+            .await
+            .map_err(|e| PhotoError::Inference {
+                model: "pipeline",
+                reason: e.to_string(),
+            })?
     }
 }
