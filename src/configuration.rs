@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use photo_ledger_photo::Decoding;
 use photo_ledger_projections::person_key::PersonKeyer;
 use photo_ledger_store::personal::MasterKeys;
 use secrecy::{ExposeSecret, SecretString};
@@ -395,6 +396,10 @@ pub struct PhotoSettings {
     pub model_threads: usize,
     /// Standardisations running at once; more uploads wait their turn.
     pub concurrent_standardisations: usize,
+    /// How much of a JPEG upload is decoded: `as_needed` (the default) decodes it reduced, to
+    /// as many pixels as standardising needs; `full_size` decodes every pixel, slower, and is
+    /// there to compare with.
+    pub decoding: Decoding,
     /// Where photos are kept; `<data dir>/photos` when absent (and no `s3` bucket is given).
     pub store_dir: Option<PathBuf>,
     /// An S3-compatible bucket to keep photos in instead of a local directory.
@@ -446,6 +451,7 @@ impl Default for PhotoSettings {
             model_threads: 1,
             concurrent_standardisations: std::thread::available_parallelism()
                 .map_or(2, |n| n.get()),
+            decoding: Decoding::default(),
             store_dir: None,
             s3: None,
             upload_limit_bytes: 20 * 1024 * 1024,
@@ -706,6 +712,27 @@ mod tests {
         let missing = Settings::load(Some(&file)).unwrap_err();
         let said = crate::telemetry::ErrorChain(&missing).to_string();
         assert!(said.contains("access_key_id"), "{said}");
+    }
+
+    #[test]
+    fn how_much_of_a_jpeg_is_decoded_is_a_setting_that_names_its_choices() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo-ledger.toml");
+        assert_eq!(
+            Settings::load(None).unwrap().api.photos.decoding,
+            Decoding::AsNeeded
+        );
+        std::fs::write(&file, "[photos]\ndecoding = \"full_size\"\n").unwrap();
+        let settings = Settings::load(Some(&file)).unwrap().api;
+        assert_eq!(settings.photos.decoding, Decoding::FullSize);
+
+        std::fs::write(&file, "[photos]\ndecoding = \"half\"\n").unwrap();
+        let wrong = Settings::load(Some(&file)).unwrap_err();
+        let said = crate::telemetry::ErrorChain(&wrong).to_string();
+        assert!(
+            said.contains("as_needed") && said.contains("full_size"),
+            "the error names the choices: {said}"
+        );
     }
 
     #[test]

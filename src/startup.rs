@@ -119,11 +119,14 @@ fn photo_pipeline(
         );
         return Ok(None);
     };
-    let standardiser = Standardiser::new(StandardiserConfig::new(RuntimeConfig {
-        onnxruntime,
-        models_dir: settings.models_dir.clone(),
-        intra_threads: settings.model_threads.max(1),
-    }))
+    let standardiser = Standardiser::new(StandardiserConfig {
+        decoding: settings.decoding,
+        ..StandardiserConfig::new(RuntimeConfig {
+            onnxruntime,
+            models_dir: settings.models_dir.clone(),
+            intra_threads: settings.model_threads.max(1),
+        })
+    })
     .context("cannot load the photo models")?;
     Ok(Some(PhotoPipeline::new(
         standardiser,

@@ -69,14 +69,30 @@ pub struct StandardiserConfig {
     pub decoding: Decoding,
 }
 
-/// How much of a JPEG's resolution is decoded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How much of a JPEG's resolution is decoded (`photos.decoding`: `as_needed` or `full_size`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub enum Decoding {
     /// Only as many pixels as the stages need: the working copy's, and the frame's.
     #[default]
     AsNeeded,
-    /// Every pixel, whatever the stages need: slower, for comparing with the reduced decode.
+    /// Every pixel, whatever the stages need: slower and about four times the memory for a
+    /// 12 MP photo; for comparing with the reduced decode.
     FullSize,
+}
+
+impl TryFrom<String> for Decoding {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "as_needed" => Ok(Self::AsNeeded),
+            "full_size" => Ok(Self::FullSize),
+            _ => Err(format!(
+                "{name:?} is not a decoding: use \"as_needed\" or \"full_size\""
+            )),
+        }
+    }
 }
 
 impl StandardiserConfig {
