@@ -21,6 +21,17 @@
 //!    capture_id = …`, prepared, one script per capture picked at random) with as many clients,
 //!    in the same run.
 //!
+//! With `--uploads`, instead: upload throughput and memory with a 12 MP phone JPEG
+//! ([`support::phone_photo`]), decoding every pixel (`photos.decoding = "full_size"`, before)
+//! and only what standardising needs (`"as_needed"`, now), each on a deployment of its own with
+//! 4 standardisations at once (`photos.concurrent_standardisations = 4`, and a decoding budget
+//! of 1 GiB so that four 12 MP photos fit in it): the same student flow with 16 students, then
+//! with `--students`, `--seconds` each. Photos standardised per second per core (each flow
+//! uploads one), the service's CPU time per flow, the upload's p50/p99, and the service's
+//! resident memory before the uploads (models loaded) and at its peak during each run.
+//!
+//!     cargo bench --bench api -- --uploads [--students 64] [--seconds 30] [--roster 5000]
+//!
 //! `PHOTO_LEDGER_BIN=path` benchmarks that build of `photo-ledger` instead of the one cargo made.
 //! pgbench at 256 clients needs PostgreSQL's `max_connections` of at least 300; the benchmark
 //! checks it first and says what to run when it is lower.
@@ -31,8 +42,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::service::Deployment;
-use support::students::{seed, student_flows, Reader, ADMIN, ADMIN_PASSWORD};
-use support::{arg, load_average, percentile, pgbench, pgbench_tps, psql, BenchDatabase};
+use support::students::{seed, student_flows, Photo, Reader, Samples, ADMIN, ADMIN_PASSWORD};
+use support::{
+    arg, load_average, percentile, pgbench, pgbench_tps, psql, reset_peak, resident_mib,
+    BenchDatabase,
+};
 
 mod support;
 
@@ -291,6 +305,119 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// p50 and p99 of the uploads among `samples`.
+fn upload_latency(samples: &Samples) -> (Duration, Duration) {
+    let mut latencies = samples["POST /captures/{id}/photos"].clone();
+    latencies.sort();
+    (percentile(&latencies, 0.5), percentile(&latencies, 0.99))
+}
+
+/// Standardisations the upload runs let happen at once.
+const UPLOADS_IN_FLIGHT: usize = 4;
+/// Students uploading at once for the throughput.
+const THROUGHPUT_STUDENTS: usize = 16;
+
+/// One deployment's upload runs: 16 students, then `students`, `seconds` each.
+async fn upload_runs(
+    decoding: &str,
+    photo: &Arc<Photo>,
+    students: usize,
+    seconds: u64,
+    roster: usize,
+) -> String {
+    let settings = [
+        ("PHOTO_LEDGER__PHOTOS__DECODING", decoding.to_string()),
+        (
+            "PHOTO_LEDGER__PHOTOS__CONCURRENT_STANDARDISATIONS",
+            UPLOADS_IN_FLIGHT.to_string(),
+        ),
+        (
+            "PHOTO_LEDGER__PHOTOS__DECODE_BUDGET_MIB",
+            "1024".to_string(),
+        ),
+    ];
+    let deployment = Deployment::start_with(
+        "photo_ledger_bench_uploads",
+        None,
+        &settings,
+        &[(ADMIN, "admin", ADMIN_PASSWORD)],
+    )
+    .await;
+    let (api, pid) = (&deployment.api, deployment.service.child.id());
+    let numbers = seed(api, roster).await;
+    let (idle, _) = resident_mib(pid);
+    reset_peak(pid);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let cpu = process_cpu(pid);
+    let half = numbers.len() / 2;
+    let (flows, elapsed, at_16) = student_flows(
+        api,
+        Arc::new(numbers[..half].to_vec()),
+        THROUGHPUT_STUDENTS,
+        seconds,
+        photo.clone(),
+    )
+    .await;
+    let cpu = process_cpu(pid) - cpu;
+    let (_, peak_at_16) = resident_mib(pid);
+    reset_peak(pid);
+    assert!(flows.len() < half, "the roster ran out: raise --roster");
+    let per_second = flows.len() as f64 / elapsed.as_secs_f64();
+    let (_, _, at_many) = student_flows(
+        api,
+        Arc::new(numbers[half..].to_vec()),
+        students,
+        seconds,
+        photo.clone(),
+    )
+    .await;
+    let (_, peak_at_many) = resident_mib(pid);
+    let ((p50_16, p99_16), (p50_many, p99_many)) =
+        (upload_latency(&at_16), upload_latency(&at_many));
+    format!(
+        "| `{decoding}` | {:.2} ({per_second:.2} in all, {} flows) | {:.0} ms | {} / {} | {} / {} | \
+         {:.0} MiB | {:.0} MiB | {:.0} MiB |",
+        per_second / cores as f64,
+        flows.len(),
+        cpu.as_secs_f64() * 1000.0 / flows.len() as f64,
+        ms(p50_16),
+        ms(p99_16),
+        ms(p50_many),
+        ms(p99_many),
+        idle,
+        peak_at_16,
+        peak_at_many,
+    )
+}
+
+/// `--uploads`: throughput, latency and memory of uploads of a 12 MP phone photo, decoding every
+/// pixel and decoding only what is needed.
+async fn uploads(students: usize, seconds: u64, roster: usize) {
+    let load_before = load_average();
+    let photo = Photo::phone(3000, 4000);
+    let mut rows = Vec::new();
+    for decoding in ["full_size", "as_needed"] {
+        rows.push(upload_runs(decoding, &photo, students, seconds, roster).await);
+    }
+    println!(
+        "## Uploads of a 12 MP phone JPEG ({} KB; PostgreSQL, release `serve --dev`, \
+         {UPLOADS_IN_FLIGHT} standardisations at once, {seconds} s per run)\n",
+        photo.bytes.len() / 1024
+    );
+    println!("Load average before: {load_before}.\n");
+    println!(
+        "| `photos.decoding` | photos/s per core at {THROUGHPUT_STUDENTS} students | service CPU \
+         per flow | upload p50 / p99 at {THROUGHPUT_STUDENTS} | upload p50 / p99 at {students} | \
+         resident before | peak resident at {THROUGHPUT_STUDENTS} | at {students} |\n\
+         |---|---|---|---|---|---|---|---|"
+    );
+    for row in rows {
+        println!("{row}");
+    }
+    println!("\nLoad average after: {}.", load_average());
+}
+
 #[tokio::main]
 async fn main() {
     let students = arg("--students", 64) as usize;
@@ -298,6 +425,9 @@ async fn main() {
     let connections = arg("--connections", 256) as usize;
     let read_seconds = arg("--read-seconds", 10);
     let roster = arg("--roster", 5000) as usize;
+    if std::env::args().any(|a| a == "--uploads") {
+        return uploads(students, seconds, roster).await;
+    }
     let db_connections = std::env::args()
         .any(|a| a == "--db-connections")
         .then(|| arg("--db-connections", 16));
@@ -317,7 +447,8 @@ async fn main() {
     .await;
     let numbers = Arc::new(seed(&api, roster).await);
 
-    let (readers, elapsed, samples) = student_flows(&api, numbers.clone(), students, seconds).await;
+    let (readers, elapsed, samples) =
+        student_flows(&api, numbers.clone(), students, seconds, Photo::astronaut()).await;
     assert!(
         readers.len() < numbers.len(),
         "the roster ran out: raise --roster"

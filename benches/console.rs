@@ -26,7 +26,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use support::service::Deployment;
-use support::students::{seed, student_flows, ADMIN, ADMIN_PASSWORD};
+use support::students::{seed, student_flows, Photo, ADMIN, ADMIN_PASSWORD};
 use support::{arg, load_average, percentile};
 
 mod support;
@@ -217,7 +217,8 @@ async fn main() {
     .await;
     let (service, api) = (&deployment.service, &deployment.api);
     let numbers = seed(api, captures).await;
-    let (in_review, seeded_in, _) = student_flows(api, numbers.into(), students, 3600).await;
+    let (in_review, seeded_in, _) =
+        student_flows(api, numbers.into(), students, 3600, Photo::astronaut()).await;
     assert_eq!(
         in_review.len(),
         captures,

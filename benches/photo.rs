@@ -2,59 +2,27 @@
 //!
 //!     cargo bench --bench photo --no-run && taskset -c 0 cargo bench --bench photo
 //!
-//! Inputs are made from the astronaut fixture: scaled up (Lanczos) to fill the width of a
-//! 3:4 portrait of 12 MP (3000×4000) or 2 MP (1200×1600), on a plain wall above and below, with
-//! a little deterministic noise so the JPEG (quality 90) carries a phone photo's amount of
-//! detail. For each size, medians of 15 runs in this process: libjpeg-turbo decoding the whole
+//! Inputs are phone photos made from the astronaut fixture ([`support::phone_photo`]), 12 MP
+//! (3000×4000) and 2 MP (1200×1600). For each size, medians of 15 runs in this process: libjpeg-turbo decoding the whole
 //! file (the floor), the `image` crate's decoder doing the same (the decoder used before reduced
 //! decoding), the whole standardisation decoding every pixel (before) and decoding only what it
 //! needs (now), and the median time of each stage. Then the peak memory (max RSS) of the release
 //! CLI standardising the 12 MP file and a small one (the difference is what one photo in flight
 //! costs), read with GNU time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use image::{imageops, Rgb, RgbImage};
 use photo_ledger_domain::values::Background;
 use photo_ledger_photo::models::RuntimeConfig;
 use photo_ledger_photo::{Decoding, Standardiser, StandardiserConfig};
 
+mod support;
+
+use support::phone_photo::phone_jpeg;
+use support::service::{onnxruntime, root};
+
 const RUNS: usize = 15;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn onnxruntime() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"))
-}
-
-fn portrait(width: u32, height: u32) -> Vec<u8> {
-    let astronaut = image::open(root().join("fixtures/astronaut.png"))
-        .expect("fixture")
-        .into_rgb8();
-    let scaled = imageops::resize(&astronaut, width, width, imageops::FilterType::Lanczos3);
-    let mut canvas = RgbImage::from_pixel(width, height, Rgb([214, 208, 198]));
-    imageops::replace(&mut canvas, &scaled, 0, i64::from((height - width) / 2));
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    for p in canvas.pixels_mut() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let noise = (seed % 9) as i16 - 4;
-        for c in p.0.iter_mut() {
-            *c = (i16::from(*c) + noise).clamp(0, 255) as u8;
-        }
-    }
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
-        .encode_image(&canvas)
-        .expect("encodes");
-    bytes
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -123,7 +91,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|");
     let mut stage_lines = Vec::new();
     for (label, w, h) in [("12 MP", 3000, 4000), ("2 MP", 1200, 1600)] {
-        let bytes = portrait(w, h);
+        let bytes = phone_jpeg(w, h);
         std::fs::write(dir.join(format!("{w}x{h}.jpg")), &bytes).expect("written");
         let floor = median_ms(|| {
             turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).expect("decodes");
@@ -153,7 +121,7 @@ fn main() {
         println!("stages (median ms) {line}");
     }
     let small = dir.join("small.jpg");
-    std::fs::write(&small, portrait(480, 640)).expect("written");
+    std::fs::write(&small, phone_jpeg(480, 640)).expect("written");
     let (Some(large), Some(small)) = (
         peak_memory_kib(&dir.join("3000x4000.jpg"), &dir),
         peak_memory_kib(&small, &dir),

@@ -48,7 +48,7 @@ use photo_ledger_projections::ProjectorConfig;
 use serde_json::{json, Value};
 use support::service::Deployment;
 use support::students::{roster_csv, seed, ADMIN, ADMIN_PASSWORD, CATEGORY, SCHOOL};
-use support::{arg, load_average, percentile, psql};
+use support::{arg, load_average, percentile, psql, resident_mib};
 
 mod support;
 
@@ -227,21 +227,6 @@ async fn counts_when(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
-fn resident_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap()
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn summary(label: &str, samples: &mut [Duration]) -> String {

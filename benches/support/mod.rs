@@ -1,8 +1,10 @@
 //! What the benchmarks share: command-line options, a throwaway PostgreSQL database, psql,
-//! pgbench and percentiles; a deployment of the service ([`service`]) and students who take
-//! their captures to review through it ([`students`]).
+//! pgbench and percentiles; a deployment of the service ([`service`]), students who take their
+//! captures to review through it ([`students`]) and the phone photo they upload
+//! ([`phone_photo`]).
 #![allow(dead_code)]
 
+pub mod phone_photo;
 pub mod service;
 pub mod students;
 
@@ -126,4 +128,24 @@ pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`), in MiB.
+pub fn resident_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap()
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Sets a process's peak resident memory (`VmHWM`) back to what it holds now.
+pub fn reset_peak(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
 }

@@ -13,6 +13,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// ONNX Runtime's library: `ORT_DYLIB_PATH`, else the one `tools/onnxruntime/fetch.sh` put in
+/// `.onnxruntime/`.
+pub fn onnxruntime() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"))
+}
+
+/// Settings for the service beyond its defaults, as `PHOTO_LEDGER__…` environment variables.
+pub type Settings<'a> = &'a [(&'a str, String)];
+
 /// The `photo-ledger` binary under test, copied next to the data: the build directory's copy
 /// may be rebuilt while the benchmark runs.
 pub const BINARY: &str = "photo-ledger";
@@ -51,10 +62,13 @@ pub struct Service {
 
 impl Service {
     /// `db_connections`: the service's pool size, its default when `None`.
-    pub fn spawn(url: &str, data_dir: &Path, db_connections: Option<u64>) -> Self {
-        let onnxruntime = std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root().join(".onnxruntime/libonnxruntime.so"));
+    pub fn spawn(
+        url: &str,
+        data_dir: &Path,
+        db_connections: Option<u64>,
+        settings: Settings,
+    ) -> Self {
+        let onnxruntime = onnxruntime();
         assert!(
             onnxruntime.exists(),
             "ONNX Runtime is needed for uploads: run `bash tools/onnxruntime/fetch.sh` or set ORT_DYLIB_PATH"
@@ -72,6 +86,7 @@ impl Service {
                 connections.to_string(),
             );
         }
+        serve.envs(settings.iter().map(|(name, value)| (name, value)));
         let child = serve
             .args(["serve", "--dev", "--bind", &format!("127.0.0.1:{port}")])
             .env("PHOTO_LEDGER__PHOTOS__ONNXRUNTIME", &onnxruntime)
@@ -132,6 +147,7 @@ pub async fn deploy(
     url: &str,
     dir: &Path,
     db_connections: Option<u64>,
+    settings: Settings<'_>,
     staff: &[StaffAccount<'_>],
     http: &reqwest::Client,
 ) -> Service {
@@ -148,7 +164,7 @@ pub async fn deploy(
         add.args(["staff", "add", username, "--role", role, "--password-stdin"]);
         run_cli(add, &format!("{password}\n"));
     }
-    let mut service = Service::spawn(url, dir, db_connections);
+    let mut service = Service::spawn(url, dir, db_connections, settings);
     service.wait_ready(http).await;
     service
 }
@@ -169,13 +185,31 @@ impl Deployment {
         db_connections: Option<u64>,
         staff: &[StaffAccount<'_>],
     ) -> Self {
+        Self::start_with(prefix, db_connections, &[], staff).await
+    }
+
+    /// [`Deployment::start`], the service with `settings`.
+    pub async fn start_with(
+        prefix: &str,
+        db_connections: Option<u64>,
+        settings: Settings<'_>,
+        staff: &[StaffAccount<'_>],
+    ) -> Self {
         let database = BenchDatabase::create(prefix);
         let dir = tempfile::tempdir().unwrap();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
             .build()
             .unwrap();
-        let service = deploy(&database.url, dir.path(), db_connections, staff, &http).await;
+        let service = deploy(
+            &database.url,
+            dir.path(),
+            db_connections,
+            settings,
+            staff,
+            &http,
+        )
+        .await;
         let api = Api {
             http,
             base: service.base.clone(),

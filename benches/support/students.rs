@@ -11,6 +11,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::RequestBuilder;
 use serde_json::{json, Value};
 
+use super::phone_photo::phone_jpeg;
 use super::service::root;
 
 pub const SCHOOL: &str = "江南大学";
@@ -144,6 +145,33 @@ pub async fn seed(api: &Api, students: usize) -> Vec<String> {
     numbers
 }
 
+/// The photo each student uploads, as the mini-program sends it.
+pub struct Photo {
+    pub bytes: Vec<u8>,
+    pub file_name: &'static str,
+    pub mime: &'static str,
+}
+
+impl Photo {
+    /// The astronaut fixture, a small PNG.
+    pub fn astronaut() -> Arc<Self> {
+        Arc::new(Self {
+            bytes: std::fs::read(root().join("fixtures/astronaut.png")).unwrap(),
+            file_name: "photo.png",
+            mime: "image/png",
+        })
+    }
+
+    /// A phone's JPEG of `width`×`height` ([`phone_jpeg`]).
+    pub fn phone(width: u32, height: u32) -> Arc<Self> {
+        Arc::new(Self {
+            bytes: phone_jpeg(width, height),
+            file_name: "photo.jpg",
+            mime: "image/jpeg",
+        })
+    }
+}
+
 /// A capture the flow left in review, with its owner's token.
 pub struct Reader {
     pub capture_id: String,
@@ -151,7 +179,7 @@ pub struct Reader {
 }
 
 /// One student's whole flow, from sign-in to the capture in review.
-pub async fn flow(api: &Api, photo: &[u8], number: &str, samples: &mut Samples) -> Reader {
+pub async fn flow(api: &Api, photo: &Photo, number: &str, samples: &mut Samples) -> Reader {
     let openid = format!("bench-openid-{number}");
     let signed_in = api
         .send(
@@ -204,9 +232,9 @@ pub async fn flow(api: &Api, photo: &[u8], number: &str, samples: &mut Samples) 
     .await;
     let form = Form::new().text("source", "camera").part(
         "photo",
-        Part::bytes(photo.to_vec())
-            .file_name("photo.png")
-            .mime_str("image/png")
+        Part::bytes(photo.bytes.clone())
+            .file_name(photo.file_name)
+            .mime_str(photo.mime)
             .unwrap(),
     );
     let uploaded = api
@@ -245,16 +273,16 @@ pub async fn flow(api: &Api, photo: &[u8], number: &str, samples: &mut Samples) 
     }
 }
 
-/// `students` at once, each running flows with the next roster student until `seconds` pass or
-/// the roster runs out. Returns the finished flows, how long until the last one finished, and the
+/// `students` at once, each uploading `photo` in flows with the next roster student until
+/// `seconds` pass or the roster runs out. Returns the finished flows, how long until the last one finished, and the
 /// latencies.
 pub async fn student_flows(
     api: &Api,
     numbers: Arc<Vec<String>>,
     students: usize,
     seconds: u64,
+    photo: Arc<Photo>,
 ) -> (Vec<Reader>, Duration, Samples) {
-    let photo = Arc::new(std::fs::read(root().join("fixtures/astronaut.png")).unwrap());
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
