@@ -17,8 +17,10 @@ use crate::work_pool::WorkPool;
 
 pub struct PhotoPipeline {
     standardiser: Arc<Standardiser>,
-    /// As many as `threads` has: a standardisation holding one has a thread free for it.
-    permits: Semaphore,
+    /// As many as `threads` has: a standardisation holding one has a thread free for it. The
+    /// permit and the memory go with the work onto its thread and are given back when it is
+    /// done, even if the request that asked for it was dropped meanwhile.
+    permits: Arc<Semaphore>,
     threads: WorkPool,
     budget: Arc<MemoryBudget>,
 }
@@ -38,7 +40,7 @@ impl PhotoPipeline {
         let concurrent = concurrent.max(1);
         Self {
             standardiser: Arc::new(standardiser),
-            permits: Semaphore::new(concurrent),
+            permits: Arc::new(Semaphore::new(concurrent)),
             threads: WorkPool::new("standardise", concurrent),
             budget,
         }
@@ -52,18 +54,20 @@ impl PhotoPipeline {
         background: Background,
     ) -> Result<Standardised, PhotoError> {
         let header = input::peek(&bytes, self.standardiser.input_limits())?;
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the pipeline's semaphore is never closed");
-        let _memory = self
+        let memory = self
             .budget
             .spend(decoding_cost(&header) + STANDARDISING_OVERHEAD)
             .await;
         let standardiser = self.standardiser.clone();
         self.threads
             .run("standardise", move || {
+                let _held = (permit, memory);
                 // Crash tests hold an upload here, mid-standardisation, to kill the service
                 // under it; compiled in only with the `failpoints` feature.
                 fail::fail_point!("photos.standardise");
