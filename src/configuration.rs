@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use photo_ledger_photo::Decoding;
+use photo_ledger_photo::models::RuntimeConfig;
+use photo_ledger_photo::{Decoding, StandardiserConfig};
 use photo_ledger_projections::person_key::PersonKeyer;
 use photo_ledger_store::personal::MasterKeys;
 use secrecy::{ExposeSecret, SecretString};
@@ -436,6 +437,16 @@ pub struct S3Settings {
 impl S3Settings {
     fn default_region() -> String {
         "us-east-1".into()
+    }
+}
+
+impl PhotoSettings {
+    /// The standardiser these settings ask for, its models and ONNX Runtime at `runtime`.
+    pub fn standardiser(&self, runtime: RuntimeConfig) -> StandardiserConfig {
+        StandardiserConfig {
+            decoding: self.decoding,
+            ..StandardiserConfig::new(runtime)
+        }
     }
 }
 

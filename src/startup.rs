@@ -37,7 +37,7 @@ use crate::photos::{PhotoPipeline, PhotoService, PhotoStore};
 use crate::printing::Printing;
 use crate::telemetry::metrics::Metrics;
 use photo_ledger_photo::models::{RuntimeConfig, DEFAULT_ONNXRUNTIME};
-use photo_ledger_photo::{Standardiser, StandardiserConfig};
+use photo_ledger_photo::Standardiser;
 
 /// Opens the database named by the settings and brings its schema up to date.
 pub async fn open_store(store: &StoreSettings) -> anyhow::Result<Db> {
@@ -119,14 +119,11 @@ fn photo_pipeline(
         );
         return Ok(None);
     };
-    let standardiser = Standardiser::new(StandardiserConfig {
-        decoding: settings.decoding,
-        ..StandardiserConfig::new(RuntimeConfig {
-            onnxruntime,
-            models_dir: settings.models_dir.clone(),
-            intra_threads: settings.model_threads.max(1),
-        })
-    })
+    let standardiser = Standardiser::new(settings.standardiser(RuntimeConfig {
+        onnxruntime,
+        models_dir: settings.models_dir.clone(),
+        intra_threads: settings.model_threads.max(1),
+    }))
     .context("cannot load the photo models")?;
     Ok(Some(PhotoPipeline::new(
         standardiser,

@@ -9,7 +9,7 @@ use super::photo_runtime::PhotoRuntimeArgs;
 use crate::configuration::Settings;
 use photo_ledger_photo::report::Verdict;
 use photo_ledger_photo::spec::InputLimits;
-use photo_ledger_photo::{Standardiser, StandardiserConfig};
+use photo_ledger_photo::Standardiser;
 
 #[derive(Args, Debug)]
 pub struct StandardiseArgs {
@@ -29,7 +29,8 @@ pub struct StandardiseArgs {
 
 pub async fn run(args: StandardiseArgs, settings: &Settings) -> anyhow::Result<()> {
     let bytes = read_bounded(&args.input, InputLimits::default().max_bytes)?;
-    let config = StandardiserConfig::new(args.runtime.config(&settings.api.photos));
+    let photos = &settings.api.photos;
+    let config = photos.standardiser(args.runtime.config(photos));
     let background = args.background;
     // Decoding and inference are CPU work: keep them off the async executor.
     let outcome = tokio::task::spawn_blocking(move || {
