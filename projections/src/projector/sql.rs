@@ -17,8 +17,10 @@ pub(super) async fn claim_pg(
     conn: &mut sqlx::PgConnection,
     names: &[&str],
 ) -> Result<Vec<Position>, ProjectionError> {
+    debug_assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
     let keys: Vec<String> = names.iter().map(|name| batch_lock_key(name)).collect();
-    // Output expressions are evaluated after the sort: the locks are taken in the array's order.
+    // Taken in the array's order: the function scan yields its rows in that order, and output
+    // expressions are evaluated after ORDER BY's sort anyway.
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
            FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) ORDER BY n",

@@ -122,6 +122,7 @@ struct Timings {
     last: Instant,
     claim: Duration,
     read: Duration,
+    history: Duration,
     fold: Duration,
     write: Duration,
     commit: Duration,
@@ -133,6 +134,7 @@ impl Timings {
             last: Instant::now(),
             claim: Duration::ZERO,
             read: Duration::ZERO,
+            history: Duration::ZERO,
             fold: Duration::ZERO,
             write: Duration::ZERO,
             commit: Duration::ZERO,
@@ -152,6 +154,7 @@ impl Timings {
             projections,
             claim = ?self.claim,
             read = ?self.read,
+            history = ?self.history,
             fold = ?self.fold,
             write = ?self.write,
             commit = ?self.commit,
@@ -195,6 +198,7 @@ macro_rules! step_impl {
                 }
                 let history =
                     $history(&mut *tx, *at, &needing_history(*fold, *at, after), decoder).await?;
+                timings.mark(|t| &mut t.history);
                 let folded = fold.fold(*at, &history, after)?;
                 timings.mark(|t| &mut t.fold);
                 projection::write(&mut *tx, fold.tables(), &folded).await?;
