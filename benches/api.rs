@@ -364,7 +364,7 @@ async fn upload_runs(
     reset_peak(pid);
     assert!(flows.len() < half, "the roster ran out: raise --roster");
     let per_second = flows.len() as f64 / elapsed.as_secs_f64();
-    let (_, _, at_many) = student_flows(
+    let (many, _, at_many) = student_flows(
         api,
         Arc::new(numbers[half..].to_vec()),
         students,
@@ -373,6 +373,10 @@ async fn upload_runs(
     )
     .await;
     let (_, peak_at_many) = resident_mib(pid);
+    assert!(
+        many.len() < numbers.len() - half,
+        "the roster ran out: raise --roster"
+    );
     let ((p50_16, p99_16), (p50_many, p99_many)) =
         (upload_latency(&at_16), upload_latency(&at_many));
     format!(

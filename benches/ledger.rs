@@ -1,6 +1,7 @@
 //! Ledger benchmarks on PostgreSQL, without HTTP. Results go to BENCHMARKS.md.
 //!
 //!     cargo bench --bench ledger -- [--seconds 10] [--events 1000000] [--rounds 3] [--lag-only]
+//!                                   [--trace]
 //!
 //! 1. Commands/s at 1 and 32 concurrent clients, next to pgbench inserting one row of the same
 //!    size at the same concurrency, in the same run: the two alternate for `--rounds` rounds
@@ -16,8 +17,9 @@
 //!    every event (one school's), with the export checked offline.
 //!
 //! `--lag-only` stops after 2, for comparing the lag of two builds in a few minutes. `--trace`
-//! logs each projector batch of 2 with where its time went (claiming the projections, reading
-//! the events, folding, writing, committing), as JSON lines on standard error.
+//! logs each projector batch from 2 on with where its time went (claiming the projections,
+//! reading the events and histories, folding, writing, committing), as JSON lines on standard
+//! error; the rebuilds' batches too unless `--lag-only` stops the run first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
