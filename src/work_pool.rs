@@ -1,9 +1,10 @@
 //! A few threads of their own for CPU- and memory-heavy work that anyone can ask for: password
 //! hashes, code pictures, standardisations. Work waits in the pool's queue for a free thread, so
 //! a flood of requests cannot run more of it at once than the pool has threads, and cannot hold
-//! more memory than they do. Dedicated threads also keep that memory bounded after the flood: each thread's
-//! allocator keeps what one piece of work freed for the next, where work spread over the
-//! runtime's many blocking threads would leave some behind in each of their allocator arenas.
+//! more memory than they do. Dedicated threads also keep that memory bounded after the flood:
+//! each thread's allocator keeps what one piece of work freed for the next, where work spread
+//! over the runtime's many blocking threads would leave some behind in each of their allocator
+//! arenas.
 
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};

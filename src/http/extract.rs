@@ -210,7 +210,8 @@ pub async fn multipart_fields(
             return Err(ApiError::invalid(format!("未知的字段：{name}")));
         };
         // The chunks share the request's buffer; they are copied once, into a vector of
-        // exactly their size (a growing one would hold up to twice a photo while it waits).
+        // exactly their size (`concat`; a growing one would hold up to twice a photo while it
+        // waits).
         let (mut chunks, mut size) = (Vec::new(), 0);
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(malformed)?;
@@ -221,10 +222,7 @@ pub async fn multipart_fields(
             }
             chunks.push(chunk);
         }
-        let mut bytes = Vec::with_capacity(size);
-        chunks
-            .iter()
-            .for_each(|chunk| bytes.extend_from_slice(chunk));
+        let bytes = chunks.concat();
         fields.insert(name, FormField { bytes, file_name });
     }
     Ok(fields)
