@@ -494,6 +494,7 @@ impl Fold for Recorder {
             name: "recorder_rows",
             columns: &["capture_id"],
             permanent_rows: false,
+            unique_key: false,
         }]
     }
     fn missing(&self, _at: log::Position, _captures: &[&str]) -> Vec<String> {

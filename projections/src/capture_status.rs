@@ -208,6 +208,7 @@ impl Projection for CaptureStatusProjection {
             "view",
         ],
         permanent_rows: false,
+        unique_key: true,
     }];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
         vec![status_row(capture_id, doc).into_iter().collect()]

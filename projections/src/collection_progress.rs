@@ -36,6 +36,7 @@ impl Projection for CollectionProgressProjection {
             "review_wait_secs",
         ],
         permanent_rows: false,
+        unique_key: true,
     }];
 
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {

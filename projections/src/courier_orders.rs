@@ -71,6 +71,7 @@ impl Projection for CourierOrdersProjection {
             "student_name",
         ],
         permanent_rows: false,
+        unique_key: true,
     }];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
         vec![order_rows(capture_id, doc)]

@@ -13,4 +13,8 @@ pub enum ProjectionError {
     ReadAheadCancelled,
     #[error("timed out after {0:?} waiting for projections to catch up")]
     WaitTimedOut(std::time::Duration),
+    /// The documents the views share moved on between a batch asking what history it needs and
+    /// folding; the projector applies the batch again.
+    #[error("the views' documents moved on while a batch was folded; it is applied again")]
+    DocumentsMoved,
 }

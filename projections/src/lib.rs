@@ -25,26 +25,39 @@ pub mod review_queue;
 pub mod same_photos;
 
 pub use error::ProjectionError;
-pub use projection::{Folder, Projection};
+pub use projection::{Documents, Folder, Projection};
 pub use projector::{Projector, ProjectorConfig};
 
 use std::sync::Arc;
 
-/// Every projection the service maintains, by name.
+/// Every projection the service maintains, by name, sharing one set of capture documents.
 pub fn all_projections(person_key: person_key::PersonKeyer) -> Vec<Arc<dyn projection::Fold>> {
+    let docs = Arc::new(Documents::default());
     vec![
-        Arc::new(Folder::new(capture_status::CaptureStatusProjection)),
-        Arc::new(Folder::new(review_queue::ReviewQueueProjection)),
-        Arc::new(Folder::new(courier_orders::CourierOrdersProjection)),
-        Arc::new(Folder::new(photo_history::PhotoHistoryProjection::new(
-            person_key.clone(),
-        ))),
-        Arc::new(Folder::new(same_photos::SamePhotoIndexProjection::new(
-            person_key,
-        ))),
-        Arc::new(Folder::new(refunds::RefundsProjection)),
+        Arc::new(Folder::new(
+            capture_status::CaptureStatusProjection,
+            docs.clone(),
+        )),
+        Arc::new(Folder::new(
+            review_queue::ReviewQueueProjection,
+            docs.clone(),
+        )),
+        Arc::new(Folder::new(
+            courier_orders::CourierOrdersProjection,
+            docs.clone(),
+        )),
+        Arc::new(Folder::new(
+            photo_history::PhotoHistoryProjection::new(person_key.clone()),
+            docs.clone(),
+        )),
+        Arc::new(Folder::new(
+            same_photos::SamePhotoIndexProjection::new(person_key),
+            docs.clone(),
+        )),
+        Arc::new(Folder::new(refunds::RefundsProjection, docs.clone())),
         Arc::new(Folder::new(
             collection_progress::CollectionProgressProjection,
+            docs,
         )),
     ]
 }

@@ -77,12 +77,15 @@ impl Projection for PhotoHistoryProjection {
             name: "photo_history",
             columns: &["capture_id", "person_key", "item"],
             permanent_rows: false,
+            unique_key: true,
         },
         Table {
             name: "photo_captures",
             columns: &["photo_id", "capture_id"],
             // A photo never leaves the capture that recorded it.
             permanent_rows: true,
+            // Unique by construction (fresh ids), without an index that says so.
+            unique_key: false,
         },
     ];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {

@@ -43,6 +43,7 @@ impl Projection for RefundsProjection {
         name: "refunds",
         columns: &["refund_id", "capture_id", "state", "requested_at", "item"],
         permanent_rows: false,
+        unique_key: true,
     }];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
         vec![refund_rows(capture_id, doc)]

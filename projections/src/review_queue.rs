@@ -49,6 +49,7 @@ impl Projection for ReviewQueueProjection {
             "item",
         ],
         permanent_rows: false,
+        unique_key: true,
     }];
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {
         vec![queue_row(capture_id, doc).into_iter().collect()]

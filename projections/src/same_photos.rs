@@ -38,6 +38,7 @@ impl Projection for SamePhotoIndexProjection {
         ],
         // A standard photo and its hash never change.
         permanent_rows: true,
+        unique_key: true,
     }];
 
     fn rows(&self, capture_id: &str, doc: &CaptureDoc) -> Vec<Vec<Row>> {

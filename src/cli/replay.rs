@@ -16,7 +16,7 @@ pub struct ReplayArgs {
     /// Events per transaction.
     #[arg(long, default_value_t = 5000)]
     pub batch_size: i64,
-    /// Memory for the capture documents kept between batches, all projections together, in
+    /// Memory for the capture documents and view rows kept between batches, all projections together, in
     /// MiB; the rebuild's memory stays about this much above the batches' own, however long the
     /// log.
     #[arg(long, default_value_t = 96)]

@@ -1,8 +1,10 @@
 //! What a projection is: a fold of a capture's events into a document, and the query rows that
 //! document produces. The projector rewrites the capture's rows in the same transaction as the
-//! checkpoint. Documents live in memory between batches and are folded again from the capture's
-//! events when they are not there.
+//! checkpoint. Documents are folded once per batch for every view and live in memory between
+//! batches, as does each view's last rows of a capture; both are folded again from the
+//! capture's events when they are not there.
 
+mod documents;
 mod folder;
 mod write;
 
@@ -10,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use documents::Documents;
 pub use folder::Folder;
 pub(crate) use write::write;
 
@@ -28,6 +31,9 @@ pub struct Table {
     /// its current rows name every row it ever had: when its previous rows are not known, those
     /// keys are the ones replaced, and the table needs no index on `capture_id`.
     pub permanent_rows: bool,
+    /// Its key is the table's primary key (or otherwise unique), so a changed row can be
+    /// updated in place rather than deleted and inserted again.
+    pub unique_key: bool,
 }
 
 /// One column value of a query row.
@@ -185,6 +191,7 @@ mod tests {
         name: "t",
         columns: &["key", "value"],
         permanent_rows: false,
+        unique_key: true,
     };
     const PERMANENT: Table = Table {
         permanent_rows: true,

@@ -1,5 +1,7 @@
-//! Writing a batch's changes to a projection's tables, once per store: PostgreSQL binds whole
-//! arrays, SQLite chunks its parameters.
+//! Writing a batch's changes to the views' tables, once per store: PostgreSQL makes every
+//! table's changes in one statement binding whole arrays, SQLite chunks its parameters.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
@@ -36,6 +38,10 @@ impl<'a> Changes<'a> {
     /// What goes, as (column, values of that column).
     fn removals(&self, table: Table) -> [(&'static str, &Vec<&'a str>); 2] {
         [("capture_id", &self.whole), (table.columns[0], &self.keys)]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.whole.is_empty() && self.keys.is_empty() && self.insert.is_empty()
     }
 }
 
@@ -82,70 +88,132 @@ impl<'a> Column<'a> {
     }
 }
 
-/// Rewrites the query rows of the folded captures, table by table.
-pub(crate) async fn write<C: WriteTable>(
+/// Rewrites the query rows of the folded captures: `folded` holds each view's tables and the
+/// changes folded for them.
+pub(crate) async fn write<C: WriteTables>(
     conn: &mut C,
-    tables: &[Table],
-    folded: &[Folded],
+    folded: &[(&[Table], Vec<Folded>)],
 ) -> Result<(), ProjectionError> {
-    for (index, table) in tables.iter().enumerate() {
-        conn.write_table(*table, Changes::of(folded, index)).await?;
+    let changes: Vec<(Table, Changes)> = folded
+        .iter()
+        .flat_map(|(tables, folded)| {
+            tables
+                .iter()
+                .enumerate()
+                .map(|(index, table)| (*table, Changes::of(folded, index)))
+        })
+        .filter(|(_, changes)| !changes.is_empty())
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    conn.write_tables(changes).await
 }
 
-/// How a store writes one table's changes: each has its own way of binding many rows.
-pub(crate) trait WriteTable {
-    async fn write_table(
+/// How a store writes tables' changes: each has its own way of binding many rows.
+pub(crate) trait WriteTables {
+    async fn write_tables(
         &mut self,
-        table: Table,
-        changes: Changes<'_>,
+        changes: Vec<(Table, Changes<'_>)>,
     ) -> Result<(), ProjectionError>;
 }
 
-/// PostgreSQL: one statement per kind of change, each binding whole arrays, so a batch costs at
-/// most three statements per table however many rows move.
-impl WriteTable for sqlx::PgConnection {
-    async fn write_table(
+/// One bound array of the PostgreSQL statement.
+enum Bound<'a> {
+    Keys(&'a [&'a str]),
+    Column(&'a Column<'a>),
+}
+
+/// PostgreSQL: every table's changes in one statement, each part binding whole arrays, so a
+/// batch costs one round trip however many rows and tables it changes. The parts are
+/// data-modifying `WITH` queries, which run together on one snapshot in no set order, so no two
+/// touch the same row: a table whose key is unique ([`Table::unique_key`]) has its changed rows
+/// updated in place by the insert (`ON CONFLICT`) and deletes only the keys that are not
+/// inserted again; in a table without a unique key, a delete cannot see the rows the insert
+/// adds.
+impl WriteTables for sqlx::PgConnection {
+    async fn write_tables(
         &mut self,
-        table: Table,
-        changes: Changes<'_>,
+        mut changes: Vec<(Table, Changes<'_>)>,
     ) -> Result<(), ProjectionError> {
-        for (column, values) in changes.removals(table) {
-            if !values.is_empty() {
-                sqlx::query(&format!(
-                    "DELETE FROM {} WHERE {column} = ANY($1)",
-                    table.name
-                ))
-                .bind(values)
-                .execute(&mut *self)
-                .await?;
+        for (table, changes) in &mut changes {
+            if table.unique_key {
+                let inserted: HashSet<&str> =
+                    changes.insert.iter().map(|row| row[0].key()).collect();
+                changes.keys.retain(|key| !inserted.contains(key));
             }
         }
-        if changes.insert.is_empty() {
-            return Ok(());
-        }
-        let columns: Vec<Column> = (0..table.columns.len())
-            .map(|i| Column::of(&changes.insert, i))
-            .collect();
-        let arrays: Vec<String> = columns
+        let columns: Vec<Vec<Column>> = changes
             .iter()
-            .enumerate()
-            .map(|(i, c)| format!("${}::{}", i + 1, c.array_type()))
+            .map(|(table, changes)| {
+                if changes.insert.is_empty() {
+                    return vec![];
+                }
+                (0..table.columns.len())
+                    .map(|i| Column::of(&changes.insert, i))
+                    .collect()
+            })
             .collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) SELECT * FROM unnest({})",
-            table.name,
-            table.columns.join(", "),
-            arrays.join(", ")
-        );
+        let mut bound: Vec<Bound> = Vec::new();
+        let mut param = |value, cast: &str| {
+            bound.push(value);
+            format!("${}::{cast}", bound.len())
+        };
+        let mut parts = Vec::new();
+        for (n, ((table, changes), columns)) in changes.iter().zip(&columns).enumerate() {
+            let key = table.columns[0];
+            let arrays: Vec<String> = columns
+                .iter()
+                .map(|c| param(Bound::Column(c), c.array_type()))
+                .collect();
+            let mut gone = Vec::new();
+            if !changes.whole.is_empty() {
+                let whole = param(Bound::Keys(&changes.whole), "text[]");
+                gone.push(match arrays.first() {
+                    Some(inserted) if table.unique_key => {
+                        format!("(capture_id = ANY({whole}) AND {key} <> ALL({inserted}))")
+                    }
+                    _ => format!("capture_id = ANY({whole})"),
+                });
+            }
+            if !changes.keys.is_empty() {
+                let keys = param(Bound::Keys(&changes.keys), "text[]");
+                gone.push(format!("{key} = ANY({keys})"));
+            }
+            if !gone.is_empty() {
+                parts.push(format!(
+                    "gone_{n} AS (DELETE FROM {} WHERE {})",
+                    table.name,
+                    gone.join(" OR ")
+                ));
+            }
+            if !arrays.is_empty() {
+                let on_conflict = if table.unique_key {
+                    let updates: Vec<String> = table.columns[1..]
+                        .iter()
+                        .map(|c| format!("{c} = EXCLUDED.{c}"))
+                        .collect();
+                    format!(" ON CONFLICT ({key}) DO UPDATE SET {}", updates.join(", "))
+                } else {
+                    String::new()
+                };
+                parts.push(format!(
+                    "new_{n} AS (INSERT INTO {} ({}) SELECT * FROM unnest({}){on_conflict})",
+                    table.name,
+                    table.columns.join(", "),
+                    arrays.join(", ")
+                ));
+            }
+        }
+        let sql = format!("WITH {} SELECT 1", parts.join(", "));
         let mut query = sqlx::query(&sql);
-        for column in &columns {
-            query = match column {
-                Column::Text(v) => query.bind(v),
-                Column::Time(v) => query.bind(v),
-                Column::Int(v) => query.bind(v),
-                Column::Json(v) => query.bind(v),
+        for value in &bound {
+            query = match value {
+                Bound::Keys(v) => query.bind(*v),
+                Bound::Column(Column::Text(v)) => query.bind(v),
+                Bound::Column(Column::Time(v)) => query.bind(v),
+                Bound::Column(Column::Int(v)) => query.bind(v),
+                Bound::Column(Column::Json(v)) => query.bind(v),
             };
         }
         query.execute(&mut *self).await?;
@@ -154,54 +222,65 @@ impl WriteTable for sqlx::PgConnection {
 }
 
 /// SQLite, which has no arrays: lists of bound values, in chunks below its parameter limit.
-impl WriteTable for sqlx::SqliteConnection {
-    async fn write_table(
+impl WriteTables for sqlx::SqliteConnection {
+    async fn write_tables(
         &mut self,
-        table: Table,
-        changes: Changes<'_>,
+        changes: Vec<(Table, Changes<'_>)>,
     ) -> Result<(), ProjectionError> {
-        for (column, values) in changes.removals(table) {
-            for chunk in values.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                    "DELETE FROM {} WHERE {column} IN (",
-                    table.name
-                ));
-                let mut sep = q.separated(", ");
-                for value in chunk {
-                    sep.push_bind(*value);
-                }
-                q.push(")");
-                q.build().execute(&mut *self).await?;
-            }
-        }
-        let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
-        for chunk in changes.insert.chunks(per_statement) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "INSERT INTO {} ({}) ",
-                table.name,
-                table.columns.join(", ")
-            ));
-            q.push_values(chunk, |mut b, row| {
-                debug_assert_eq!(
-                    row.len(),
-                    table.columns.len(),
-                    "row shape of {}",
-                    table.name
-                );
-                for value in row.iter() {
-                    match value {
-                        SqlValue::Text(s) | SqlValue::Json(s) => b.push_bind(s.as_str()),
-                        SqlValue::OptText(s) => b.push_bind(s.as_deref()),
-                        SqlValue::Time(t) => b.push_bind(*t),
-                        SqlValue::OptTime(t) => b.push_bind(*t),
-                        SqlValue::OptInt(n) => b.push_bind(*n),
-                    };
-                }
-            });
-            q.build().execute(&mut *self).await?;
+        for (table, changes) in changes {
+            write_sqlite(self, table, changes).await?;
         }
         Ok(())
     }
+}
+
+/// One table's changes on SQLite: its deletes, then its inserts.
+async fn write_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    table: Table,
+    changes: Changes<'_>,
+) -> Result<(), ProjectionError> {
+    for (column, values) in changes.removals(table) {
+        for chunk in values.chunks(CHUNK) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "DELETE FROM {} WHERE {column} IN (",
+                table.name
+            ));
+            let mut sep = q.separated(", ");
+            for value in chunk {
+                sep.push_bind(*value);
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    let per_statement = (MAX_PARAMS / table.columns.len()).max(1);
+    for chunk in changes.insert.chunks(per_statement) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "INSERT INTO {} ({}) ",
+            table.name,
+            table.columns.join(", ")
+        ));
+        q.push_values(chunk, |mut b, row| {
+            debug_assert_eq!(
+                row.len(),
+                table.columns.len(),
+                "row shape of {}",
+                table.name
+            );
+            for value in row.iter() {
+                match value {
+                    SqlValue::Text(s) | SqlValue::Json(s) => b.push_bind(s.as_str()),
+                    SqlValue::OptText(s) => b.push_bind(s.as_deref()),
+                    SqlValue::Time(t) => b.push_bind(*t),
+                    SqlValue::OptTime(t) => b.push_bind(*t),
+                    SqlValue::OptInt(n) => b.push_bind(*n),
+                };
+            }
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Values per statement when deleting rows on SQLite.

@@ -47,9 +47,10 @@ pub struct ProjectorConfig {
     pub idle_poll: Duration,
     /// How often a standby instance tries to take over a projection.
     pub standby_retry: Duration,
-    /// Memory for the documents the projections keep between batches, shared equally among
-    /// them, in bytes (an estimate from each document's parts and text). Documents beyond it are
-    /// folded again from the log when their captures come up.
+    /// Memory for what the projections keep between batches, shared equally among them, in
+    /// bytes (an estimate from each document's and row's parts and text): half of each share
+    /// for the capture documents they all fold from, half for the view's own rows. Documents
+    /// beyond it are folded again from the log when their captures come up.
     pub kept_bytes: usize,
 }
 

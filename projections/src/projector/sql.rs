@@ -62,27 +62,24 @@ pub(super) async fn advance_pg(
     Ok(())
 }
 
-/// Lets a batch's commit return before its WAL record is flushed (PostgreSQL). Safe because
-/// views and checkpoints commit together and are derived from the log: a crash can only lose
-/// the last batches whole, and they are applied again. Commands keep synchronous commits.
-pub(super) trait SkipFlushWait {
-    async fn skip_flush_wait(self) -> Result<(), ProjectionError>;
+/// Begins a batch's transaction, whose commit returns before its WAL record is flushed, in one
+/// round trip. Safe because views and checkpoints commit together and are derived from the log:
+/// a crash can only lose the last batches whole, and they are applied again. Commands keep
+/// synchronous commits.
+pub(super) async fn begin_pg(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionError> {
+    Ok(pool
+        .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+        .await?)
 }
 
-impl SkipFlushWait for &mut sqlx::PgConnection {
-    async fn skip_flush_wait(self) -> Result<(), ProjectionError> {
-        sqlx::query("SET LOCAL synchronous_commit TO OFF")
-            .execute(self)
-            .await?;
-        Ok(())
-    }
-}
-
-impl SkipFlushWait for &mut sqlx::SqliteConnection {
-    /// SQLite's durability is set per connection; its commits are short local writes anyway.
-    async fn skip_flush_wait(self) -> Result<(), ProjectionError> {
-        Ok(())
-    }
+/// Begins a batch's transaction on SQLite, whose durability is set per connection (its commits
+/// are short local writes anyway).
+pub(super) async fn begin_sqlite(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ProjectionError> {
+    Ok(pool.begin().await?)
 }
 
 /// Serialises every transaction that moves projection `name`'s checkpoint, across instances

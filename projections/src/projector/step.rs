@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
-use super::sql::{advance_pg, advance_sqlite, claim_pg, claim_sqlite, SkipFlushWait};
+use super::sql::{advance_pg, advance_sqlite, begin_pg, begin_sqlite, claim_pg, claim_sqlite};
 use super::{raise, Projector};
 use crate::error::ProjectionError;
 use crate::projection::{self, Fold};
@@ -38,12 +38,22 @@ impl Projector {
         runners.dedup_by_key(|r| r.fold.name());
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
         let (config, decoder) = (&self.inner.config, &*self.inner.decoder);
-        let applied = match &self.inner.db {
-            Db::Postgres(pool) => {
-                step_pg(pool, &folds, config.batch_size, decoder, read_ahead).await?
-            }
-            Db::Sqlite(pool) => {
-                step_sqlite(pool, &folds, config.batch_size, decoder, read_ahead).await?
+        let mut read_ahead = read_ahead;
+        let applied = loop {
+            let attempt = match &self.inner.db {
+                Db::Postgres(pool) => {
+                    step_pg(pool, &folds, config.batch_size, decoder, read_ahead.take()).await
+                }
+                Db::Sqlite(pool) => {
+                    step_sqlite(pool, &folds, config.batch_size, decoder, read_ahead.take()).await
+                }
+            };
+            match attempt {
+                // Another step moved the documents the views share between this one asking
+                // what history it needs and folding: its transaction is rolled back, and the
+                // batch applied again with the history it needs now.
+                Err(ProjectionError::DocumentsMoved) => continue,
+                attempt => break attempt?,
             }
         };
         Ok(match applied {
@@ -164,7 +174,7 @@ impl Timings {
 }
 
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $claim:path, $read:path, $history:path, $advance:path) => {
+    ($name:ident, $db:ty, $begin:path, $claim:path, $read:path, $history:path, $advance:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
@@ -173,8 +183,7 @@ macro_rules! step_impl {
             read_ahead: Option<ReadAhead>,
         ) -> Result<Option<(Position, usize)>, ProjectionError> {
             let mut timings = Timings::start();
-            let mut tx = pool.begin().await?;
-            (&mut *tx).skip_flush_wait().await?;
+            let mut tx = $begin(pool).await?;
             let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
             let checkpoints = $claim(&mut *tx, &names).await?;
             timings.mark(|t| &mut t.claim);
@@ -191,20 +200,27 @@ macro_rules! step_impl {
                 return Ok(None);
             };
             let mut moved = Vec::with_capacity(folds.len());
+            let mut writes = Vec::with_capacity(folds.len());
+            // Views sharing their documents ask for the same history: it is read once.
+            let mut read: Option<(Position, Vec<String>, Vec<LoggedEvent>)> = None;
             for (fold, at) in folds.iter().zip(&checkpoints) {
                 let after = &events[events.partition_point(|e| e.position <= *at)..];
                 if after.is_empty() {
                     continue; // this projection is already past the batch
                 }
-                let history =
-                    $history(&mut *tx, *at, &needing_history(*fold, *at, after), decoder).await?;
+                let missing = needing_history(*fold, *at, after);
+                if !matches!(&read, Some((p, m, _)) if p == at && *m == missing) {
+                    let history = $history(&mut *tx, *at, &missing, decoder).await?;
+                    read = Some((*at, missing, history));
+                }
+                let history = read.as_ref().map_or(&[][..], |(_, _, h)| h.as_slice());
                 timings.mark(|t| &mut t.history);
-                let folded = fold.fold(*at, &history, after)?;
+                writes.push((fold.tables(), fold.fold(*at, history, after)?));
                 timings.mark(|t| &mut t.fold);
-                projection::write(&mut *tx, fold.tables(), &folded).await?;
-                timings.mark(|t| &mut t.write);
                 moved.push(*fold);
             }
+            projection::write(&mut *tx, &writes).await?;
+            timings.mark(|t| &mut t.write);
             let moved_names: Vec<&str> = moved.iter().map(|f| f.name()).collect();
             if !moved_names.is_empty() {
                 $advance(&mut *tx, &moved_names, last).await?;
@@ -231,6 +247,7 @@ macro_rules! step_impl {
 step_impl!(
     step_pg,
     sqlx::Postgres,
+    begin_pg,
     claim_pg,
     log::read_pg,
     log::history_pg,
@@ -239,6 +256,7 @@ step_impl!(
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
+    begin_sqlite,
     claim_sqlite,
     log::read_sqlite,
     log::history_sqlite,
