@@ -13,9 +13,9 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lru::LruCache;
 use photo_ledger_store::log::{LoggedEvent, Position};
 
+use super::weighed::Weighed;
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;
 
@@ -25,7 +25,15 @@ pub struct Documents {
 }
 
 /// The documents of the captures a batch touched, after it, in capture order.
-pub(crate) type BatchDocs = Arc<Vec<(String, CaptureDoc)>>;
+pub(crate) type BatchDocs = Arc<Vec<BatchDoc>>;
+
+#[derive(Clone)]
+pub(crate) struct BatchDoc {
+    pub(crate) capture_id: String,
+    pub(crate) doc: CaptureDoc,
+    /// The capture's first event ever is in the batch: it had no rows before.
+    pub(crate) began: bool,
+}
 
 #[derive(Default)]
 struct State {
@@ -40,10 +48,8 @@ struct State {
 /// The documents kept at one position.
 struct Lane {
     at: Position,
-    /// Each document at `at` with its weight in bytes, least recently used first to go.
-    docs: LruCache<String, (CaptureDoc, usize)>,
-    /// The weights of `docs` added up.
-    bytes: usize,
+    /// Each document at `at`.
+    docs: Weighed<CaptureDoc>,
     /// The last batch folded from `at`, for the other views applying the same batch.
     batch: Option<Batch>,
     /// When the lane was last folded from or moved.
@@ -75,7 +81,7 @@ impl Documents {
         let lane = state.lanes.iter().find(|lane| lane.at == at);
         captures
             .iter()
-            .filter(|id| !lane.is_some_and(|lane| lane.docs.contains(**id)))
+            .filter(|id| !lane.is_some_and(|lane| lane.docs.contains(id)))
             .map(|id| id.to_string())
             .collect()
     }
@@ -110,27 +116,38 @@ impl Documents {
                 return Ok(done.docs.clone());
             }
         }
-        let mut touched: BTreeMap<String, CaptureDoc> = BTreeMap::new();
+        // Each capture's document, and whether the capture began in the batch.
+        let mut touched: BTreeMap<String, (CaptureDoc, bool)> = BTreeMap::new();
         for event in history {
             touched
                 .entry(event.capture_id.clone())
                 .or_default()
+                .0
                 .apply(event);
         }
         for event in batch {
-            let doc = match touched.entry(event.capture_id.clone()) {
+            let (doc, _) = match touched.entry(event.capture_id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 // A capture that begins in this batch has no document yet.
-                Entry::Vacant(e) if event.sequence == 1 => e.insert(CaptureDoc::default()),
+                Entry::Vacant(e) if event.sequence == 1 => e.insert((CaptureDoc::default(), true)),
                 // Copied, so the kept one stays valid at `at` if the batch is never committed.
                 Entry::Vacant(e) => match lane.docs.get(&event.capture_id) {
-                    Some((doc, _)) => e.insert(doc.clone()),
+                    Some(doc) => e.insert((doc.clone(), false)),
                     None => return Err(ProjectionError::DocumentsMoved),
                 },
             };
             doc.apply(event);
         }
-        let docs: BatchDocs = Arc::new(touched.into_iter().collect());
+        let docs: BatchDocs = Arc::new(
+            touched
+                .into_iter()
+                .map(|(capture_id, (doc, began))| BatchDoc {
+                    capture_id,
+                    doc,
+                    began,
+                })
+                .collect(),
+        );
         lane.batch = Some(Batch {
             to,
             events: batch.len(),
@@ -155,20 +172,23 @@ impl Documents {
         let mut lane = state.lanes.swap_remove(index);
         let batch = lane.batch.take().expect("found by its batch");
         let docs = Arc::try_unwrap(batch.docs).unwrap_or_else(|shared| (*shared).clone());
-        for (capture_id, doc) in docs {
-            lane.put(capture_id, doc);
+        for BatchDoc {
+            capture_id, doc, ..
+        } in docs
+        {
+            let weight = doc.approximate_bytes();
+            lane.docs.put(capture_id, doc, weight);
         }
         lane.at = to;
         lane.used = clock;
         if let Some(there) = state.lanes.iter_mut().find(|other| other.at == to) {
             // Both hold documents at `to`: the one just used keeps its own where both have one.
-            while let Some((capture_id, (doc, _))) = there.docs.pop_lru() {
+            while let Some((capture_id, doc)) = there.docs.pop_lru() {
                 if !lane.docs.contains(&capture_id) {
-                    lane.put(capture_id, doc);
+                    let weight = doc.approximate_bytes();
+                    lane.docs.put(capture_id, doc, weight);
                 }
             }
-            there.bytes = 0;
-            there.batch = None;
         }
         state.lanes.retain(|other| other.at != to);
         state.lanes.push(lane);
@@ -187,7 +207,7 @@ impl Documents {
     pub(crate) fn kept_bytes(&self, name: &str) -> usize {
         let state = self.state();
         let total: usize = state.shares.values().sum();
-        let bytes: usize = state.lanes.iter().map(|lane| lane.bytes).sum();
+        let bytes: usize = state.lanes.iter().map(|lane| lane.docs.bytes()).sum();
         match state.shares.get(name) {
             Some(&share) if total > 0 => (bytes as u128 * share as u128 / total as u128) as usize,
             _ => 0,
@@ -199,18 +219,9 @@ impl Lane {
     fn new(at: Position) -> Self {
         Self {
             at,
-            docs: LruCache::unbounded(),
-            bytes: 0,
+            docs: Weighed::new(),
             batch: None,
             used: 0,
-        }
-    }
-
-    fn put(&mut self, capture_id: String, doc: CaptureDoc) {
-        let weight = doc.approximate_bytes();
-        self.bytes += weight;
-        if let Some((_, (_, replaced))) = self.docs.push(capture_id, (doc, weight)) {
-            self.bytes -= replaced;
         }
     }
 }
@@ -221,16 +232,12 @@ impl State {
     /// being folded from it.
     fn shed(&mut self) {
         let budget: usize = self.shares.values().sum();
-        let mut bytes: usize = self.lanes.iter().map(|lane| lane.bytes).sum();
+        let mut bytes: usize = self.lanes.iter().map(|lane| lane.docs.bytes()).sum();
         self.lanes.sort_by_key(|lane| lane.used);
         for lane in &mut self.lanes {
-            while bytes > budget {
-                let Some((_, (_, weight))) = lane.docs.pop_lru() else {
-                    break;
-                };
-                lane.bytes -= weight;
-                bytes -= weight;
-            }
+            let others = bytes - lane.docs.bytes();
+            lane.docs.shed(budget.saturating_sub(others));
+            bytes = others + lane.docs.bytes();
         }
         self.lanes
             .retain(|lane| !lane.docs.is_empty() || lane.batch.is_some());

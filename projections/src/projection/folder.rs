@@ -3,14 +3,13 @@
 //! valid exactly at the checkpoint it was kept at, within a memory budget counted in bytes (a
 //! capture with 20 photos weighs far more than one with a single event).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lru::LruCache;
 use photo_ledger_store::log::{LoggedEvent, Position};
 
-use super::documents::Documents;
+use super::documents::{BatchDoc, Documents};
+use super::weighed::Weighed;
 use super::{Fold, Folded, Projection, Row, SqlValue, Table, TableRows};
 use crate::error::ProjectionError;
 
@@ -29,39 +28,10 @@ pub struct Folder<P: Projection> {
 
 struct Kept {
     at: Position,
-    /// Each capture's rows with their weight in bytes.
-    rows: LruCache<String, (TableRows, usize)>,
-    /// The weights of `rows` added up.
-    bytes: usize,
+    /// Each capture's rows.
+    rows: Weighed<TableRows>,
     /// Rows of the batch being committed, kept once it is.
     pending: Vec<(String, TableRows)>,
-}
-
-impl Kept {
-    fn take(&mut self, capture_id: &str) -> Option<TableRows> {
-        let (rows, weight) = self.rows.pop(capture_id)?;
-        self.bytes -= weight;
-        Some(rows)
-    }
-
-    fn put(&mut self, capture_id: String, rows: TableRows, budget: usize) {
-        let weight = weight(&rows);
-        self.bytes += weight;
-        if let Some((_, (_, replaced))) = self.rows.push(capture_id, (rows, weight)) {
-            self.bytes -= replaced;
-        }
-        self.shed(budget);
-    }
-
-    /// Lets the least recently used rows go until the rest weigh at most `budget`.
-    fn shed(&mut self, budget: usize) {
-        while self.bytes > budget {
-            let Some((_, (_, weight))) = self.rows.pop_lru() else {
-                break;
-            };
-            self.bytes -= weight;
-        }
-    }
 }
 
 /// About what a capture's rows take in memory, in bytes.
@@ -91,18 +61,18 @@ impl<P: Projection> Folder<P> {
     /// The projection, deriving its rows from `documents` (shared with the projector's other
     /// views).
     pub fn new(projection: P, documents: Arc<Documents>) -> Self {
-        documents.share(P::NAME, DEFAULT_KEPT_BYTES / 2);
-        Self {
+        let folder = Self {
             projection,
             documents,
             kept: Mutex::new(Kept {
                 at: Position::START,
-                rows: LruCache::unbounded(),
-                bytes: 0,
+                rows: Weighed::new(),
                 pending: Vec::new(),
             }),
-            budget: AtomicUsize::new(DEFAULT_KEPT_BYTES / 2),
-        }
+            budget: AtomicUsize::new(0),
+        };
+        folder.keep_at_most(DEFAULT_KEPT_BYTES);
+        folder
     }
 
     fn kept(&self) -> MutexGuard<'_, Kept> {
@@ -130,30 +100,25 @@ impl<P: Projection> Fold for Folder<P> {
         batch: &[LoggedEvent],
     ) -> Result<Vec<Folded>, ProjectionError> {
         let docs = self.documents.fold(at, history, batch)?;
-        // A capture whose first event in the batch is its first ever had no rows before it.
-        let mut beginning: HashMap<&str, bool> = HashMap::with_capacity(docs.len());
-        for event in batch {
-            beginning
-                .entry(event.capture_id.as_str())
-                .or_insert(event.sequence == 1);
-        }
         let mut kept = self.kept();
         kept.pending.clear();
         if kept.at != at {
             kept.rows.clear();
-            kept.bytes = 0;
             kept.at = at;
         }
         let mut folded = Vec::with_capacity(docs.len() * P::TABLES.len());
-        for (capture_id, doc) in docs.iter() {
-            // Taken out: if the batch is not committed, the capture's rows are rewritten.
-            let previous = kept.take(capture_id).or_else(|| {
-                beginning
-                    .get(capture_id.as_str())
-                    .copied()
-                    .unwrap_or(false)
-                    .then(|| vec![vec![]; P::TABLES.len()])
-            });
+        for BatchDoc {
+            capture_id,
+            doc,
+            began,
+        } in docs.iter()
+        {
+            // Taken out: if the batch is not committed, the capture's rows are rewritten. A
+            // capture that began in the batch had none.
+            let previous = kept
+                .rows
+                .take(capture_id)
+                .or_else(|| began.then(|| vec![vec![]; P::TABLES.len()]));
             let rows: TableRows = self
                 .projection
                 .rows(capture_id, doc)
@@ -181,8 +146,10 @@ impl<P: Projection> Fold for Folder<P> {
         let budget = self.budget.load(Ordering::Relaxed);
         let mut kept = self.kept();
         for (capture_id, rows) in std::mem::take(&mut kept.pending) {
-            kept.put(capture_id, rows, budget);
+            let weight = weight(&rows);
+            kept.rows.put(capture_id, rows, weight);
         }
+        kept.rows.shed(budget);
         kept.at = to;
     }
 
@@ -191,11 +158,11 @@ impl<P: Projection> Fold for Folder<P> {
         let rows = bytes / 2;
         self.documents.share(P::NAME, bytes - rows);
         self.budget.store(rows, Ordering::Relaxed);
-        self.kept().shed(rows);
+        self.kept().rows.shed(rows);
     }
 
     fn kept_bytes(&self) -> usize {
-        self.kept().bytes + self.documents.kept_bytes(P::NAME)
+        self.kept().rows.bytes() + self.documents.kept_bytes(P::NAME)
     }
 }
 
@@ -302,7 +269,7 @@ mod tests {
         assert!(counts.missing(position(2), &["c1"]).is_empty());
         assert!(last.missing(position(2), &["c1"]).is_empty());
         let doc = CaptureDoc::default().approximate_bytes();
-        let rows = counts.kept().bytes + last.kept().bytes;
+        let rows = counts.kept().rows.bytes() + last.kept().rows.bytes();
         assert!(rows > 0);
         assert!(
             counts.kept_bytes() + last.kept_bytes() < rows + 2 * doc,

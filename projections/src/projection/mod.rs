@@ -6,6 +6,7 @@
 
 mod documents;
 mod folder;
+mod weighed;
 mod write;
 
 use std::sync::Arc;
