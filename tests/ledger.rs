@@ -36,6 +36,7 @@ on_both_stores!(
     replay_rebuilds_identical_views_and_applies_the_upcaster,
     a_crash_between_applying_and_committing_loses_nothing,
     instances_taking_turns_never_fold_from_stale_documents,
+    a_running_instance_sees_events_another_applied_as_applied,
     batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
     a_state_held_behind_another_instance_never_decides,
     concurrent_commands_on_many_captures_record_each_exactly_once,
@@ -817,6 +818,49 @@ async fn instances_taking_turns_never_fold_from_stale_documents(backend: Backend
     );
     catch_up_all(&ledger).await;
     assert_eq!(live, dump_views(ledger.db()).await);
+}
+
+/// A running instance whose events another instance applied first (on SQLite every process runs
+/// the projections) counts them as applied when it next looks, so a command waiting to read its
+/// own write does not time out waiting for a batch that will never be its own.
+async fn a_running_instance_sees_events_another_applied_as_applied(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let other = store.ledger().await;
+    // Woken only by its own commands, as an instance is by those it records.
+    let running = store
+        .ledger_with(ProjectorConfig {
+            idle_poll: Duration::from_secs(3600),
+            ..ProjectorConfig::default()
+        })
+        .await;
+    let _projecting = running.projector().spawn();
+    let names = running.projector().names();
+    let capture = CaptureId::new();
+    let mut flow = full_flow(capture, 0).into_iter();
+    let (kind, first) = flow.next().expect("a flow has steps");
+    run(&running, &capture.to_string(), kind, first)
+        .await
+        .unwrap();
+    let its_own = log::head(running.db()).await.unwrap().unwrap();
+    running
+        .projector()
+        .wait_for(&names, its_own, Duration::from_secs(10))
+        .await
+        .expect("the running instance applies its own events");
+
+    for (kind, command) in flow {
+        run(&other, &capture.to_string(), kind, command)
+            .await
+            .unwrap();
+    }
+    let head = log::head(other.db()).await.unwrap().unwrap();
+    catch_up_all(&other).await;
+    running.projector().wake();
+    running
+        .projector()
+        .wait_for(&names, head, Duration::from_secs(5))
+        .await
+        .expect("the events the other instance applied count as applied");
 }
 
 /// A log written by an earlier version (`fixtures/ledger-v1/`, see `support::ledger_v1`), loaded

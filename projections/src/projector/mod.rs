@@ -14,7 +14,9 @@
 //!   transaction would hold PostgreSQL's database-wide notify lock across its commit and make
 //!   writers commit one at a time. A slow poll is the safety net.
 //! - **Read-your-writes:** [`Projector::wait_for`] waits, bounded, until projections have passed
-//!   a command's position.
+//!   a command's position. A batch moves this process's progress to the checkpoints it finds even
+//!   when another process applied the events first, as on SQLite, where every process that opens
+//!   the ledger runs the projections.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

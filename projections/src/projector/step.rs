@@ -39,7 +39,10 @@ impl Projector {
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
         let (config, decoder) = (&self.inner.config, &*self.inner.decoder);
         let mut read_ahead = read_ahead;
-        let applied = loop {
+        let Stepped {
+            checkpoints,
+            applied,
+        } = loop {
             let attempt = match &self.inner.db {
                 Db::Postgres(pool) => {
                     step_pg(pool, &folds, config.batch_size, decoder, read_ahead.take()).await
@@ -56,16 +59,18 @@ impl Projector {
                 attempt => break attempt?,
             }
         };
-        Ok(match applied {
-            Some((position, n)) => {
-                for runner in &runners {
-                    runner.progress.send_if_modified(|p| raise(p, position));
-                }
-                self.inner.tick.send_modify(|t| *t += 1);
-                (n, Some(position))
-            }
-            None => (0, None),
-        })
+        // Each projection has reached what this batch applied or, if that is less, the
+        // checkpoint it found: another process may have applied the events first (on SQLite
+        // every process runs the projections), and its commands wait on this progress.
+        let mut advanced = false;
+        for (runner, at) in runners.iter().zip(&checkpoints) {
+            let reached = applied.map_or(*at, |(last, _)| last.max(*at));
+            advanced |= runner.progress.send_if_modified(|p| raise(p, reached));
+        }
+        if advanced {
+            self.inner.tick.send_modify(|t| *t += 1);
+        }
+        Ok(applied.map_or((0, None), |(last, n)| (n, Some(last))))
     }
 
     /// Reads the batch after `after` in the background, on its own connection. Events below
@@ -90,6 +95,14 @@ impl Projector {
             Ok(ReadAhead { after, events })
         })
     }
+}
+
+/// What one batch found and did.
+struct Stepped {
+    /// The checkpoints of the projections, in name order, when the batch claimed them.
+    checkpoints: Vec<Position>,
+    /// The position of the last event applied and how many events were read, if any were.
+    applied: Option<(Position, usize)>,
 }
 
 /// A batch read ahead of the transaction that applies it.
@@ -181,14 +194,17 @@ macro_rules! step_impl {
             batch_size: i64,
             decoder: &Decoder,
             read_ahead: Option<ReadAhead>,
-        ) -> Result<Option<(Position, usize)>, ProjectionError> {
+        ) -> Result<Stepped, ProjectionError> {
             let mut timings = Timings::start();
             let mut tx = $begin(pool).await?;
             let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
             let checkpoints = $claim(&mut *tx, &names).await?;
             timings.mark(|t| &mut t.claim);
             let Some(from) = checkpoints.iter().min().copied() else {
-                return Ok(None);
+                return Ok(Stepped {
+                    checkpoints,
+                    applied: None,
+                });
             };
             let events = match read_ahead {
                 Some(batch) if batch.after == from => batch.events,
@@ -197,7 +213,10 @@ macro_rules! step_impl {
             timings.mark(|t| &mut t.read);
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
-                return Ok(None);
+                return Ok(Stepped {
+                    checkpoints,
+                    applied: None,
+                });
             };
             let mut moved = Vec::with_capacity(folds.len());
             let mut writes = Vec::with_capacity(folds.len());
@@ -239,7 +258,10 @@ macro_rules! step_impl {
             for fold in moved {
                 fold.committed(last);
             }
-            Ok(Some((last, events.len())))
+            Ok(Stepped {
+                checkpoints,
+                applied: Some((last, events.len())),
+            })
         }
     };
 }
