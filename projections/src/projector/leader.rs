@@ -3,7 +3,7 @@
 //! instances about new events and listens for theirs.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use photo_ledger_store::{log, Db};
 use sqlx::postgres::PgListener;
@@ -64,24 +64,36 @@ impl Projector {
         self.inner.leading.store(true, Ordering::Relaxed);
         self.refresh_progress().await?;
         let names = self.names();
+        let mut between = Between::default();
         loop {
+            let mark = Instant::now();
             if self.step(&names).await? > 0 {
+                between.log_and_reset();
                 continue;
             }
-            if let Db::Postgres(pool) = &self.inner.db {
-                let mut conn = pool.acquire().await?;
-                if log::pending_above_horizon(&mut conn).await? {
+            between.empty_steps += 1;
+            between.stepping += mark.elapsed();
+            if let Some(conn) = lock_conn.as_mut() {
+                // Asked on the leader's own connection: under load the pool's connections are
+                // the commands'.
+                let mark = Instant::now();
+                let pending = log::pending_above_horizon(conn).await?;
+                if pending {
                     // Committed events wait behind an older transaction; look again shortly.
                     tokio::time::sleep(Duration::from_millis(2)).await;
+                    between.horizon += mark.elapsed();
                     continue;
                 }
+                between.horizon += mark.elapsed();
             }
+            let mark = Instant::now();
             let _ =
                 tokio::time::timeout(self.inner.config.idle_poll, self.inner.wake.notified()).await;
             if let Some(conn) = lock_conn.as_mut() {
                 // Losing the lock connection means losing leadership.
                 sqlx::query("SELECT 1").execute(conn).await?;
             }
+            between.waiting += mark.elapsed();
         }
     }
 
@@ -123,5 +135,34 @@ impl Projector {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+/// Where the runner's time went between two batches that applied events, logged at debug level
+/// with the second (`photo_ledger_projections=debug`): a command committed in that time waits
+/// for it as well as for its batch.
+#[derive(Default)]
+struct Between {
+    /// Batches that found nothing to apply, and the time they took.
+    empty_steps: u32,
+    stepping: Duration,
+    /// Asking whether committed events wait behind an older transaction, and waiting for it.
+    horizon: Duration,
+    /// Waiting to be woken (or for the idle poll) and checking leadership.
+    waiting: Duration,
+}
+
+impl Between {
+    fn log_and_reset(&mut self) {
+        if self.empty_steps > 0 {
+            tracing::debug!(
+                empty_steps = self.empty_steps,
+                stepping = ?self.stepping,
+                horizon = ?self.horizon,
+                waiting = ?self.waiting,
+                "between batches"
+            );
+        }
+        *self = Self::default();
     }
 }
