@@ -176,8 +176,7 @@ impl Documents {
             capture_id, doc, ..
         } in docs
         {
-            let weight = doc.approximate_bytes();
-            lane.docs.put(capture_id, doc, weight);
+            lane.keep(capture_id, doc);
         }
         lane.at = to;
         lane.used = clock;
@@ -185,8 +184,7 @@ impl Documents {
             // Both hold documents at `to`: the one just used keeps its own where both have one.
             while let Some((capture_id, doc)) = there.docs.pop_lru() {
                 if !lane.docs.contains(&capture_id) {
-                    let weight = doc.approximate_bytes();
-                    lane.docs.put(capture_id, doc, weight);
+                    lane.keep(capture_id, doc);
                 }
             }
         }
@@ -223,6 +221,12 @@ impl Lane {
             batch: None,
             used: 0,
         }
+    }
+
+    /// Keeps `doc` as the most recently used, weighed by its parts and text.
+    fn keep(&mut self, capture_id: String, doc: CaptureDoc) {
+        let weight = doc.approximate_bytes();
+        self.docs.put(capture_id, doc, weight);
     }
 }
 

@@ -81,10 +81,11 @@ impl Projector {
                 if pending {
                     // Committed events wait behind an older transaction; look again shortly.
                     tokio::time::sleep(Duration::from_millis(2)).await;
-                    between.horizon += mark.elapsed();
-                    continue;
                 }
                 between.horizon += mark.elapsed();
+                if pending {
+                    continue;
+                }
             }
             let mark = Instant::now();
             let _ =
