@@ -1,9 +1,12 @@
-//! Writing a batch's changes to the views' tables, once per store: PostgreSQL makes every
-//! table's changes in one statement binding whole arrays, SQLite chunks its parameters.
+//! Writing a batch's changes to the views' tables and the checkpoints it reaches, once per store:
+//! PostgreSQL makes all of them in one statement binding whole arrays, SQLite chunks its
+//! parameters.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+
+use photo_ledger_store::log::Position;
 
 use super::{Folded, Removal, Row, SqlValue, Table};
 use crate::error::ProjectionError;
@@ -88,11 +91,19 @@ impl<'a> Column<'a> {
     }
 }
 
-/// Rewrites the query rows of the folded captures: `folded` holds each view's tables and the
-/// changes folded for them.
+/// The projections a batch moved and the position they reach, written with their rows.
+pub(crate) struct Advance<'a> {
+    pub names: &'a [&'a str],
+    pub to: Position,
+}
+
+/// Rewrites the query rows of the folded captures and advances the checkpoints of the
+/// projections that folded them: `folded` holds each view's tables and the changes folded for
+/// them.
 pub(crate) async fn write<C: WriteTables>(
     conn: &mut C,
     folded: &[(&[Table], Vec<Folded>)],
+    advance: Advance<'_>,
 ) -> Result<(), ProjectionError> {
     let changes: Vec<(Table, Changes)> = folded
         .iter()
@@ -104,24 +115,28 @@ pub(crate) async fn write<C: WriteTables>(
         })
         .filter(|(_, changes)| !changes.is_empty())
         .collect();
-    if changes.is_empty() {
+    if changes.is_empty() && advance.names.is_empty() {
         return Ok(());
     }
-    conn.write_tables(changes).await
+    conn.write_tables(changes, advance).await
 }
 
-/// How a store writes tables' changes: each has its own way of binding many rows.
+/// How a store writes tables' changes and checkpoints: each has its own way of binding many
+/// rows.
 pub(crate) trait WriteTables {
     async fn write_tables(
         &mut self,
         changes: Vec<(Table, Changes<'_>)>,
+        advance: Advance<'_>,
     ) -> Result<(), ProjectionError>;
 }
 
-/// One bound array of the PostgreSQL statement.
+/// One bound value of the PostgreSQL statement.
 enum Bound<'a> {
     Keys(&'a [&'a str]),
     Column(&'a Column<'a>),
+    Int(i64),
+    Time(DateTime<Utc>),
 }
 
 /// PostgreSQL: every table's changes in one statement, each part binding whole arrays, so a
@@ -130,11 +145,12 @@ enum Bound<'a> {
 /// touch the same row: a table whose key is unique ([`Table::unique_key`]) has its changed rows
 /// updated in place by the insert (`ON CONFLICT`) and deletes only the keys that are not
 /// inserted again; in a table without a unique key, a delete cannot see the rows the insert
-/// adds.
+/// adds. The checkpoints' advance is one more part, so rows and checkpoints cost one round trip.
 impl WriteTables for sqlx::PgConnection {
     async fn write_tables(
         &mut self,
         mut changes: Vec<(Table, Changes<'_>)>,
+        advance: Advance<'_>,
     ) -> Result<(), ProjectionError> {
         for (table, changes) in &mut changes {
             if table.unique_key {
@@ -205,6 +221,17 @@ impl WriteTables for sqlx::PgConnection {
                 ));
             }
         }
+        if !advance.names.is_empty() {
+            let names = param(Bound::Keys(advance.names), "text[]");
+            let txid = param(Bound::Int(advance.to.txid), "bigint");
+            let position = param(Bound::Int(advance.to.position), "bigint");
+            let now = param(Bound::Time(Utc::now()), "timestamptz");
+            parts.push(format!(
+                "advanced AS (UPDATE projection_checkpoints \
+                   SET txid = {txid}, position = {position}, updated_at = {now} \
+                   WHERE projection = ANY({names}))"
+            ));
+        }
         let sql = format!("WITH {} SELECT 1", parts.join(", "));
         let mut query = sqlx::query(&sql);
         for value in &bound {
@@ -214,6 +241,8 @@ impl WriteTables for sqlx::PgConnection {
                 Bound::Column(Column::Time(v)) => query.bind(v),
                 Bound::Column(Column::Int(v)) => query.bind(v),
                 Bound::Column(Column::Json(v)) => query.bind(v),
+                Bound::Int(n) => query.bind(*n),
+                Bound::Time(t) => query.bind(*t),
             };
         }
         query.execute(&mut *self).await?;
@@ -221,14 +250,26 @@ impl WriteTables for sqlx::PgConnection {
     }
 }
 
-/// SQLite, which has no arrays: lists of bound values, in chunks below its parameter limit.
+/// SQLite, which has no arrays: lists of bound values, in chunks below its parameter limit, and
+/// one statement per checkpoint. Its statements are calls into the same process, not round
+/// trips.
 impl WriteTables for sqlx::SqliteConnection {
     async fn write_tables(
         &mut self,
         changes: Vec<(Table, Changes<'_>)>,
+        advance: Advance<'_>,
     ) -> Result<(), ProjectionError> {
         for (table, changes) in changes {
             write_sqlite(self, table, changes).await?;
+        }
+        for name in advance.names {
+            sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
+                .bind(name)
+                .bind(advance.to.txid)
+                .bind(advance.to.position)
+                .bind(Utc::now())
+                .execute(&mut *self)
+                .await?;
         }
         Ok(())
     }

@@ -1,40 +1,51 @@
-//! What each store does differently when a batch claims its projections and commits.
+//! What each store does differently when a batch claims its projections. The checkpoints'
+//! advance is written with the views' rows (`projection/write.rs`).
 
 use chrono::Utc;
 use photo_ledger_store::log::Position;
 
 use crate::error::ProjectionError;
 
-/// Takes the batch locks of the projections `names` (sorted, so concurrent steps cannot
-/// deadlock) for this transaction and reads their checkpoints, in two statements however many
-/// there are: a batch's round trips are time every command waits for its views. The
-/// checkpoints are read by a statement of their own, after the locks are held, so its snapshot
-/// sees what the previous holder committed. No row is written until the batch's events are
-/// read: a transaction gets an id at its first write, and an id in flight holds back every
+/// Begins a batch's transaction and takes the batch locks of the projections `names` (sorted,
+/// so concurrent steps cannot deadlock) in one round trip, then reads their checkpoints in a
+/// second, however many there are: a batch's round trips are time every command waits for its
+/// views. The checkpoints are read by a statement of their own, after the locks are held, so its
+/// snapshot sees what the previous holder committed. No row is written until the batch's events
+/// are read: a transaction gets an id at its first write, and an id in flight holds back every
 /// reader's commit horizon, so a projector that wrote first would hide newer events from the
 /// other projections for as long as its batch runs.
+///
+/// The transaction's commit returns before its WAL record is flushed. Safe because views and
+/// checkpoints commit together and are derived from the log: a crash can only lose the last
+/// batches whole, and they are applied again. Commands keep synchronous commits.
 pub(super) async fn claim_pg(
-    conn: &mut sqlx::PgConnection,
+    pool: &sqlx::PgPool,
     names: &[&str],
-) -> Result<Vec<Position>, ProjectionError> {
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Vec<Position>), ProjectionError> {
     debug_assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
-    let keys: Vec<String> = names.iter().map(|name| batch_lock_key(name)).collect();
+    // `BEGIN` can only share its round trip as simple-query text, which binds nothing: the
+    // keys are written as literals.
+    let keys: Vec<String> = names
+        .iter()
+        .map(|name| quote_literal(&batch_lock_key(name)))
+        .collect();
     // Taken in the array's order: the function scan yields its rows in that order, and output
     // expressions are evaluated after ORDER BY's sort anyway.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
-           FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) ORDER BY n",
-    )
-    .bind(&keys)
-    .execute(&mut *conn)
-    .await?;
+    let mut tx = pool
+        .begin_with(format!(
+            "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+             SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
+               FROM unnest(ARRAY[{}]::text[]) WITH ORDINALITY AS k(key, n) ORDER BY n",
+            keys.join(", ")
+        ))
+        .await?;
     let stored: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT projection, txid, position FROM projection_checkpoints WHERE projection = ANY($1)",
     )
     .bind(names)
-    .fetch_all(conn)
+    .fetch_all(&mut *tx)
     .await?;
-    names
+    let checkpoints = names
         .iter()
         .map(|name| {
             stored
@@ -43,43 +54,13 @@ pub(super) async fn claim_pg(
                 .map(|&(_, txid, position)| Position { txid, position })
                 .ok_or_else(|| ProjectionError::UnknownProjection(name.to_string()))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((tx, checkpoints))
 }
 
-/// Moves the checkpoints of `names` to `to`, in one statement.
-pub(super) async fn advance_pg(
-    conn: &mut sqlx::PgConnection,
-    names: &[&str],
-    to: Position,
-) -> Result<(), ProjectionError> {
-    sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = ANY($1)")
-        .bind(names)
-        .bind(to.txid)
-        .bind(to.position)
-        .bind(Utc::now())
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Begins a batch's transaction, whose commit returns before its WAL record is flushed, in one
-/// round trip. Safe because views and checkpoints commit together and are derived from the log:
-/// a crash can only lose the last batches whole, and they are applied again. Commands keep
-/// synchronous commits.
-pub(super) async fn begin_pg(
-    pool: &sqlx::PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionError> {
-    Ok(pool
-        .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
-        .await?)
-}
-
-/// Begins a batch's transaction on SQLite, whose durability is set per connection (its commits
-/// are short local writes anyway).
-pub(super) async fn begin_sqlite(
-    pool: &sqlx::SqlitePool,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ProjectionError> {
-    Ok(pool.begin().await?)
+/// `text` as a PostgreSQL string literal (standard-conforming strings, the default since 9.1).
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Serialises every transaction that moves projection `name`'s checkpoint, across instances
@@ -117,12 +98,15 @@ pub(super) async fn lock_batches<C: LockBatches>(
     conn.lock_batches(name).await
 }
 
-/// SQLite has one writer at a time: locking the checkpoint rows by updating them serialises
-/// runners. Its statements are calls into the same process, not round trips.
+/// Begins a batch's transaction on SQLite and claims the projections `names`. SQLite has one
+/// writer at a time: locking the checkpoint rows by updating them serialises runners. Its
+/// statements are calls into the same process, not round trips, and its durability is set per
+/// connection (its commits are short local writes anyway).
 pub(super) async fn claim_sqlite(
-    conn: &mut sqlx::SqliteConnection,
+    pool: &sqlx::SqlitePool,
     names: &[&str],
-) -> Result<Vec<Position>, ProjectionError> {
+) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Vec<Position>), ProjectionError> {
+    let mut tx = pool.begin().await?;
     let mut checkpoints = Vec::with_capacity(names.len());
     for name in names {
         let (txid, position): (i64, i64) = sqlx::query_as(
@@ -130,27 +114,9 @@ pub(super) async fn claim_sqlite(
         )
         .bind(name)
         .bind(Utc::now())
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await?;
         checkpoints.push(Position { txid, position });
     }
-    Ok(checkpoints)
-}
-
-/// [`advance_pg`] for SQLite, one statement per projection.
-pub(super) async fn advance_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    names: &[&str],
-    to: Position,
-) -> Result<(), ProjectionError> {
-    for name in names {
-        sqlx::query("UPDATE projection_checkpoints SET txid = $2, position = $3, updated_at = $4 WHERE projection = $1")
-            .bind(name)
-            .bind(to.txid)
-            .bind(to.position)
-            .bind(Utc::now())
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
+    Ok((tx, checkpoints))
 }

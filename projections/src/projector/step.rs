@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
-use super::sql::{advance_pg, advance_sqlite, begin_pg, begin_sqlite, claim_pg, claim_sqlite};
+use super::sql::{claim_pg, claim_sqlite};
 use super::{raise, Projector};
 use crate::error::ProjectionError;
-use crate::projection::{self, Fold};
+use crate::projection::{self, Advance, Fold};
 
 impl Projector {
     /// Applies at most one batch of events to the named projections together: the events are
@@ -187,7 +187,7 @@ impl Timings {
 }
 
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $begin:path, $claim:path, $read:path, $history:path, $advance:path) => {
+    ($name:ident, $db:ty, $claim:path, $read:path, $history:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
@@ -196,9 +196,8 @@ macro_rules! step_impl {
             read_ahead: Option<ReadAhead>,
         ) -> Result<Stepped, ProjectionError> {
             let mut timings = Timings::start();
-            let mut tx = $begin(pool).await?;
             let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
-            let checkpoints = $claim(&mut *tx, &names).await?;
+            let (mut tx, checkpoints) = $claim(pool, &names).await?;
             timings.mark(|t| &mut t.claim);
             let Some(from) = checkpoints.iter().min().copied() else {
                 return Ok(Stepped {
@@ -238,13 +237,13 @@ macro_rules! step_impl {
                 timings.mark(|t| &mut t.fold);
                 moved.push(*fold);
             }
-            projection::write(&mut *tx, &writes).await?;
-            timings.mark(|t| &mut t.write);
             let moved_names: Vec<&str> = moved.iter().map(|f| f.name()).collect();
-            if !moved_names.is_empty() {
-                $advance(&mut *tx, &moved_names, last).await?;
-                timings.mark(|t| &mut t.write);
-            }
+            let advance = Advance {
+                names: &moved_names,
+                to: last,
+            };
+            projection::write(&mut *tx, &writes, advance).await?;
+            timings.mark(|t| &mut t.write);
             // Crash tests kill the projector here, between applying a batch and committing it
             // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the
             // `failpoints` feature.
@@ -269,18 +268,14 @@ macro_rules! step_impl {
 step_impl!(
     step_pg,
     sqlx::Postgres,
-    begin_pg,
     claim_pg,
     log::read_pg,
-    log::history_pg,
-    advance_pg
+    log::history_pg
 );
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
-    begin_sqlite,
     claim_sqlite,
     log::read_sqlite,
-    log::history_sqlite,
-    advance_sqlite
+    log::history_sqlite
 );
