@@ -1,51 +1,41 @@
-//! What each store does differently when a batch claims its projections. The checkpoints'
-//! advance is written with the views' rows (`projection/write.rs`).
+//! What each store does differently when a batch begins and claims its projections. The
+//! checkpoints' advance is written with the views' rows (`projection/write.rs`).
 
 use chrono::Utc;
 use photo_ledger_store::log::Position;
 
 use crate::error::ProjectionError;
 
-/// Begins a batch's transaction and takes the batch locks of the projections `names` (sorted,
-/// so concurrent steps cannot deadlock) in one round trip, then reads their checkpoints in a
-/// second, however many there are: a batch's round trips are time every command waits for its
-/// views. The checkpoints are read by a statement of their own, after the locks are held, so its
-/// snapshot sees what the previous holder committed. No row is written until the batch's events
-/// are read: a transaction gets an id at its first write, and an id in flight holds back every
+/// Takes the batch locks of the projections `names` (sorted, so concurrent steps cannot
+/// deadlock) for this transaction and reads their checkpoints, in two statements however many
+/// there are: a batch's round trips are time every command waits for its views. The
+/// checkpoints are read by a statement of their own, after the locks are held, so its snapshot
+/// sees what the previous holder committed. No row is written until the batch's events are
+/// read: a transaction gets an id at its first write, and an id in flight holds back every
 /// reader's commit horizon, so a projector that wrote first would hide newer events from the
 /// other projections for as long as its batch runs.
-///
-/// The transaction's commit returns before its WAL record is flushed. Safe because views and
-/// checkpoints commit together and are derived from the log: a crash can only lose the last
-/// batches whole, and they are applied again. Commands keep synchronous commits.
 pub(super) async fn claim_pg(
-    pool: &sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     names: &[&str],
-) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Vec<Position>), ProjectionError> {
+) -> Result<Vec<Position>, ProjectionError> {
     debug_assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
-    // `BEGIN` can only share its round trip as simple-query text, which binds nothing: the
-    // keys are written as literals.
-    let keys: Vec<String> = names
-        .iter()
-        .map(|name| quote_literal(&batch_lock_key(name)))
-        .collect();
+    let keys: Vec<String> = names.iter().map(|name| batch_lock_key(name)).collect();
     // Taken in the array's order: the function scan yields its rows in that order, and output
     // expressions are evaluated after ORDER BY's sort anyway.
-    let mut tx = pool
-        .begin_with(format!(
-            "BEGIN; SET LOCAL synchronous_commit TO OFF; \
-             SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
-               FROM unnest(ARRAY[{}]::text[]) WITH ORDINALITY AS k(key, n) ORDER BY n",
-            keys.join(", ")
-        ))
-        .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) \
+           FROM unnest($1::text[]) WITH ORDINALITY AS k(key, n) ORDER BY n",
+    )
+    .bind(&keys)
+    .execute(&mut *conn)
+    .await?;
     let stored: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT projection, txid, position FROM projection_checkpoints WHERE projection = ANY($1)",
     )
     .bind(names)
-    .fetch_all(&mut *tx)
+    .fetch_all(conn)
     .await?;
-    let checkpoints = names
+    names
         .iter()
         .map(|name| {
             stored
@@ -54,13 +44,27 @@ pub(super) async fn claim_pg(
                 .map(|&(_, txid, position)| Position { txid, position })
                 .ok_or_else(|| ProjectionError::UnknownProjection(name.to_string()))
         })
-        .collect::<Result<_, _>>()?;
-    Ok((tx, checkpoints))
+        .collect()
 }
 
-/// `text` as a PostgreSQL string literal (standard-conforming strings, the default since 9.1).
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// Begins a batch's transaction, whose commit returns before its WAL record is flushed, in one
+/// round trip. Safe because views and checkpoints commit together and are derived from the log:
+/// a crash can only lose the last batches whole, and they are applied again. Commands keep
+/// synchronous commits.
+pub(super) async fn begin_pg(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionError> {
+    Ok(pool
+        .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+        .await?)
+}
+
+/// Begins a batch's transaction on SQLite, whose durability is set per connection (its commits
+/// are short local writes anyway).
+pub(super) async fn begin_sqlite(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ProjectionError> {
+    Ok(pool.begin().await?)
 }
 
 /// Serialises every transaction that moves projection `name`'s checkpoint, across instances
@@ -98,15 +102,12 @@ pub(super) async fn lock_batches<C: LockBatches>(
     conn.lock_batches(name).await
 }
 
-/// Begins a batch's transaction on SQLite and claims the projections `names`. SQLite has one
-/// writer at a time: locking the checkpoint rows by updating them serialises runners. Its
-/// statements are calls into the same process, not round trips, and its durability is set per
-/// connection (its commits are short local writes anyway).
+/// SQLite has one writer at a time: locking the checkpoint rows by updating them serialises
+/// runners. Its statements are calls into the same process, not round trips.
 pub(super) async fn claim_sqlite(
-    pool: &sqlx::SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     names: &[&str],
-) -> Result<(sqlx::Transaction<'static, sqlx::Sqlite>, Vec<Position>), ProjectionError> {
-    let mut tx = pool.begin().await?;
+) -> Result<Vec<Position>, ProjectionError> {
     let mut checkpoints = Vec::with_capacity(names.len());
     for name in names {
         let (txid, position): (i64, i64) = sqlx::query_as(
@@ -114,9 +115,9 @@ pub(super) async fn claim_sqlite(
         )
         .bind(name)
         .bind(Utc::now())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         checkpoints.push(Position { txid, position });
     }
-    Ok((tx, checkpoints))
+    Ok(checkpoints)
 }

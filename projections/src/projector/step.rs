@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
-use super::sql::{claim_pg, claim_sqlite};
+use super::sql::{begin_pg, begin_sqlite, claim_pg, claim_sqlite};
 use super::{raise, Projector};
 use crate::error::ProjectionError;
 use crate::projection::{self, Advance, Fold};
@@ -187,7 +187,7 @@ impl Timings {
 }
 
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $claim:path, $read:path, $history:path) => {
+    ($name:ident, $db:ty, $begin:path, $claim:path, $read:path, $history:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
@@ -196,8 +196,9 @@ macro_rules! step_impl {
             read_ahead: Option<ReadAhead>,
         ) -> Result<Stepped, ProjectionError> {
             let mut timings = Timings::start();
+            let mut tx = $begin(pool).await?;
             let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
-            let (mut tx, checkpoints) = $claim(pool, &names).await?;
+            let checkpoints = $claim(&mut *tx, &names).await?;
             timings.mark(|t| &mut t.claim);
             let Some(from) = checkpoints.iter().min().copied() else {
                 return Ok(Stepped {
@@ -268,6 +269,7 @@ macro_rules! step_impl {
 step_impl!(
     step_pg,
     sqlx::Postgres,
+    begin_pg,
     claim_pg,
     log::read_pg,
     log::history_pg
@@ -275,6 +277,7 @@ step_impl!(
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
+    begin_sqlite,
     claim_sqlite,
     log::read_sqlite,
     log::history_sqlite
