@@ -217,15 +217,43 @@ pub fn warp(src: &RgbImage, map: &Affine, width: u32, height: u32) -> RgbImage {
     warp_bilinear(src, map, width, height)
 }
 
+/// Bilinear resampling in fixed point: positions in 1/65536 px, weights in 1/256, for a
+/// fraction of the float computation's cost. The result stays within half a grey level of it
+/// plus 1/512 of the step between neighbouring pixels each way: a grey level and a half at the
+/// sharpest edge, well under one in a photo.
 fn warp_bilinear(src: &RgbImage, map: &Affine, width: u32, height: u32) -> RgbImage {
-    let mut out = Vec::with_capacity(width as usize * height as usize * 3);
-    for y in 0..height {
-        // Step along the row instead of mapping every pixel from scratch.
-        let mut p = map.apply(Point::new(0.5, y as f32 + 0.5));
-        for _ in 0..width {
-            out.extend(sample(src, p).map(|c| (c + 0.5) as u8));
-            p.x += map.a;
-            p.y += map.d;
+    const FRACTION: u32 = 16;
+    let one = (1i64 << FRACTION) as f32;
+    let fixed = |v: f32| (v * one).round() as i64;
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    let (last_x, last_y) = (((w - 1) as i64) << FRACTION, ((h - 1) as i64) << FRACTION);
+    let (step_x, step_y) = (fixed(map.a), fixed(map.d));
+    let raw = src.as_raw();
+    let mut out = vec![0u8; width as usize * height as usize * 3];
+    for (y, row) in out.chunks_exact_mut(width as usize * 3).enumerate() {
+        // Step along the row instead of mapping every pixel from scratch; positions are of
+        // pixel centres, so the sample grid starts half a pixel in.
+        let start = map.apply(Point::new(0.5, y as f32 + 0.5));
+        let (mut x, mut y) = (fixed(start.x - 0.5), fixed(start.y - 0.5));
+        for px in row.chunks_exact_mut(3) {
+            if x >= 0 && y >= 0 && x < last_x && y < last_y {
+                // All four neighbours exist: no clamping, straight from the rows.
+                let i = (((y >> FRACTION) as usize) * w + (x >> FRACTION) as usize) * 3;
+                // Weights rounded to 0–256 (256: all of the right or lower neighbour).
+                let weight = |v: i64| (((v & 0xFFFF) + 0x80) >> 8) as u32;
+                let (fx, fy) = (weight(x), weight(y));
+                let (top, bottom) = (&raw[i..i + 6], &raw[i + 3 * w..i + 3 * w + 6]);
+                for c in 0..3 {
+                    let t = u32::from(top[c]) * (256 - fx) + u32::from(top[c + 3]) * fx;
+                    let b = u32::from(bottom[c]) * (256 - fx) + u32::from(bottom[c + 3]) * fx;
+                    px[c] = ((t * (256 - fy) + b * fy + (1 << 15)) >> 16) as u8;
+                }
+            } else {
+                let p = Point::new(x as f32 / one + 0.5, y as f32 / one + 0.5);
+                px.copy_from_slice(&sample(src, p).map(|c| (c + 0.5) as u8));
+            }
+            x += step_x;
+            y += step_y;
         }
     }
     RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
@@ -239,4 +267,38 @@ pub fn luma(p: [f32; 3]) -> f32 {
 /// Euclidean distance between two RGB colours.
 pub fn rgb_distance(a: [f32; 3], b: [f32; 3]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warping_agrees_with_bilinear_sampling_everywhere() {
+        let src = RgbImage::from_fn(97, 61, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 11 % 256) as u8,
+                ((x * y) % 256) as u8,
+            ])
+        });
+        // Turned and shifted so that some samples fall outside the picture, at two scales
+        // below the 1.5× that resizes first.
+        for (angle, scale) in [(0.2f32, 1.0f32), (-0.05, 1.4), (0.0, 0.7)] {
+            let map = Affine::frame(Point::new(-6.3, 4.7), angle, scale);
+            let out = warp(&src, &map, 90, 70);
+            for (x, y, px) in out.enumerate_pixels() {
+                let want = sample(&src, map.apply(Point::new(x as f32 + 0.5, y as f32 + 0.5)));
+                for c in 0..3 {
+                    let got = f32::from(px[c]);
+                    // The picture jumps by up to 255 between neighbours.
+                    assert!(
+                        (got - want[c]).abs() <= 1.5,
+                        "angle {angle} scale {scale} ({x}, {y}) channel {c}: {got} against {}",
+                        want[c]
+                    );
+                }
+            }
+        }
+    }
 }
