@@ -243,6 +243,7 @@ impl Application {
             roster_limit: settings.api.http.roster_limit_bytes,
             upload_limit: settings.api.photos.upload_limit_bytes,
         };
+        actix_http::h1::set_unreadable_request_body(crate::http::error::unreadable_request_body);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::http::request_id::middleware))

@@ -143,3 +143,44 @@ async fn the_home_page_links_what_there_is_to_see() {
         assert_eq!(answer.status(), 200, "{link}");
     }
 }
+
+/// What the HTTP parser refuses before any route sees it (more headers than it holds, a raw
+/// 0xFF in the path) is answered in the same error shape as everything else, then the
+/// connection is closed.
+#[tokio::test]
+async fn requests_the_parser_cannot_read_get_the_error_shape_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (address, _store) = spawn(Backend::Sqlite).await;
+    let host = address.trim_start_matches("http://");
+    let too_many_headers = {
+        let mut head = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..100 {
+            head.push_str(&format!("X-Header-{i}: {i}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    };
+    let unreadable_path = b"GET /api/v1/\xFF HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    for (request, status, code) in [
+        (too_many_headers, "431", "http.request_head_too_large"),
+        (unreadable_path, "400", "http.malformed_request"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        stream.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8(answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+}

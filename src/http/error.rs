@@ -95,6 +95,11 @@ api_codes! {
     UnsupportedMediaType = "http.unsupported_media_type", UNSUPPORTED_MEDIA_TYPE,
         "请求内容须为 JSON（Content-Type: application/json）";
     PayloadTooLarge = "http.payload_too_large", PAYLOAD_TOO_LARGE, "请求内容过大";
+    /// A request head over the HTTP/1 parser's buffer, answered before any route sees it.
+    RequestHeadTooLarge = "http.request_head_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "请求头过大";
+    /// A request line or header the HTTP/1 parser cannot read (a raw 0xFF in the path, say).
+    MalformedRequest = "http.malformed_request", BAD_REQUEST, "请求格式无法解析";
     /// No such route (or a malformed id in its path).
     NotFound = "http.not_found", NOT_FOUND, "没有这个接口";
     MethodNotAllowed = "http.method_not_allowed", METHOD_NOT_ALLOWED, "该接口不支持这种请求方法";
@@ -445,6 +450,39 @@ impl From<WechatError> for ApiError {
             WechatError::Unavailable(_) => Self::from(ApiCode::WechatUnavailable).logged(&e),
         }
     }
+}
+
+/// The body of the answers actix-http's HTTP/1 dispatcher gives before any route sees the
+/// request (431 for a head over its buffer, 400 for one it cannot parse, 500 when the service
+/// cannot be called), so they carry the same shape as every other error. Registered once per
+/// process with `actix_http::h1::set_unreadable_request_body`, a hook of the vendored copy
+/// (`vendor/README.md`). There is no request, so the id is new; it is logged with the status.
+pub fn unreadable_request_body(
+    status: StatusCode,
+) -> (actix_web::http::header::HeaderValue, web::Bytes) {
+    let code = match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiCode::RequestHeadTooLarge,
+        StatusCode::BAD_REQUEST => ApiCode::MalformedRequest,
+        _ => ApiCode::Internal,
+    };
+    let request_id = request_id::current();
+    tracing::warn!(
+        %request_id,
+        status = status.as_u16(),
+        code = code.as_str(),
+        "refused a request the HTTP parser could not read"
+    );
+    let body = ErrorBody {
+        code: code.as_str(),
+        message: code.message().to_string(),
+        details: None,
+        request_id,
+    };
+    let json = serde_json::to_vec(&body).expect("an error body always serialises");
+    (
+        actix_web::http::header::HeaderValue::from_static("application/json"),
+        json.into(),
+    )
 }
 
 /// JSON bodies: 415 for another content type, 413 over the limit, 400 for malformed JSON.

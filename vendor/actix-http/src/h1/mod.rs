@@ -12,6 +12,7 @@ mod expect;
 mod payload;
 mod service;
 mod timer;
+mod unreadable;
 mod upgrade;
 mod utils;
 
@@ -22,6 +23,7 @@ pub use self::{
     expect::ExpectHandler,
     payload::Payload,
     service::{H1Service, H1ServiceHandler},
+    unreadable::{set_unreadable_request_body, UnreadableRequestBody},
     upgrade::UpgradeHandler,
     utils::SendResponse,
 };
