@@ -10,6 +10,7 @@
 //! and [`query_config`]. Nothing outside this file picks a status for an error.
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 use photo_ledger_domain::CaptureError;
@@ -237,12 +238,19 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        HttpResponse::build(self.status).json(self.body())
+    }
+}
+
+impl ApiError {
+    /// The answer's body, carrying the id of the request being served.
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
             code: self.code,
             message: self.message.clone(),
             details: self.details.clone(),
             request_id: request_id::current(),
-        })
+        }
     }
 }
 
@@ -457,32 +465,21 @@ impl From<WechatError> for ApiError {
 /// cannot be called), so they carry the same shape as every other error. Registered once per
 /// process with `actix_http::h1::set_unreadable_request_body`, a hook of the vendored copy
 /// (`vendor/README.md`). There is no request, so the id is new; it is logged with the status.
-pub fn unreadable_request_body(
-    status: StatusCode,
-) -> (actix_web::http::header::HeaderValue, web::Bytes) {
+pub fn unreadable_request_body(status: StatusCode) -> (HeaderValue, web::Bytes) {
     let code = match status {
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ApiCode::RequestHeadTooLarge,
         StatusCode::BAD_REQUEST => ApiCode::MalformedRequest,
         _ => ApiCode::Internal,
     };
-    let request_id = request_id::current();
+    let body = ApiError::from(code).body();
     tracing::warn!(
-        %request_id,
+        request_id = %body.request_id,
         status = status.as_u16(),
-        code = code.as_str(),
+        code = body.code,
         "refused a request the HTTP parser could not read"
     );
-    let body = ErrorBody {
-        code: code.as_str(),
-        message: code.message().to_string(),
-        details: None,
-        request_id,
-    };
     let json = serde_json::to_vec(&body).expect("an error body always serialises");
-    (
-        actix_web::http::header::HeaderValue::from_static("application/json"),
-        json.into(),
-    )
+    (HeaderValue::from_static("application/json"), json.into())
 }
 
 /// JSON bodies: 415 for another content type, 413 over the limit, 400 for malformed JSON.
