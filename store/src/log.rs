@@ -17,9 +17,7 @@ use photo_ledger_domain::metadata::EventMetadata;
 use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::CaptureEvent;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
-use sqlx::types::Json;
 use sqlx::Row;
 
 use crate::error::StoreError;
@@ -80,7 +78,8 @@ pub const AGGREGATE_TYPE: &str = "Capture";
 // `ORDER BY events.txid`: a bare `txid` would name the output column (the bigint), which no index
 // delivers in order, so every read would sort the rest of the log.
 const PG_READ: &str = "
-SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version, payload, metadata
+SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version,
+       payload::text AS payload, metadata::text AS metadata
   FROM events
  WHERE (txid, position) > ($1::text::xid8, $2)
    AND txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -149,7 +148,8 @@ reader!(
 );
 
 const PG_HISTORY: &str = "
-SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version, payload, metadata
+SELECT txid::text::bigint AS txid, position, aggregate_id, sequence, event_type, event_version,
+       payload::text AS payload, metadata::text AS metadata
   FROM events
  WHERE aggregate_type = $3 AND aggregate_id = ANY($4)
    AND (txid, position) <= ($1::text::xid8, $2)
@@ -281,23 +281,24 @@ where
     }
 }
 
-/// An event as stored, not yet decoded.
-pub struct StoredRow {
+/// An event as stored, not yet decoded, borrowed from the row it was read in: payload and
+/// metadata are read as text (PostgreSQL casts its `json` for free), so they are parsed once, by
+/// the decoder, and nothing is copied out of the row before that.
+pub struct StoredRow<'r> {
     position: Position,
-    aggregate_id: String,
+    aggregate_id: &'r str,
     sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: Box<RawValue>,
-    metadata: Box<RawValue>,
+    event_type: &'r str,
+    event_version: &'r str,
+    payload: &'r str,
+    metadata: &'r str,
 }
 
-fn stored<R: Row>(row: &R) -> Result<StoredRow, StoreError>
+fn stored<'r, R: Row>(row: &'r R) -> Result<StoredRow<'r>, StoreError>
 where
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Json<Box<RawValue>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
 {
     Ok(StoredRow {
         position: position(row),
@@ -305,8 +306,8 @@ where
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: row.try_get::<Json<Box<RawValue>>, _>("payload")?.0,
-        metadata: row.try_get::<Json<Box<RawValue>>, _>("metadata")?.0,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
     })
 }
 
@@ -338,21 +339,19 @@ impl Decoder {
     }
 
     /// Decodes stored events, reading the data keys their sealed fields need in one query.
-    pub async fn decode(&self, rows: Vec<StoredRow>) -> Result<Vec<LoggedEvent>, StoreError> {
+    pub async fn decode(&self, rows: Vec<StoredRow<'_>>) -> Result<Vec<LoggedEvent>, StoreError> {
         let mut sealed = Vec::with_capacity(rows.len());
         for row in &rows {
-            sealed.push(if personal::holds_personal_fields(&row.event_type) {
-                Some(
-                    serde_json::from_str::<Value>(row.payload.get()).map_err(|e| {
-                        unreadable(
-                            &row.aggregate_id,
-                            row.sequence,
-                            &row.event_type,
-                            &row.event_version,
-                            e,
-                        )
-                    })?,
-                )
+            sealed.push(if personal::holds_personal_fields(row.event_type) {
+                Some(serde_json::from_str::<Value>(row.payload).map_err(|e| {
+                    unreadable(
+                        row.aggregate_id,
+                        row.sequence,
+                        row.event_type,
+                        row.event_version,
+                        e,
+                    )
+                })?)
             } else {
                 None
             });
@@ -364,7 +363,11 @@ impl Decoder {
             .collect()
     }
 
-    fn decode_one(&self, row: StoredRow, value: Option<Value>) -> Result<LoggedEvent, StoreError> {
+    fn decode_one(
+        &self,
+        row: StoredRow<'_>,
+        value: Option<Value>,
+    ) -> Result<LoggedEvent, StoreError> {
         let StoredRow {
             position,
             aggregate_id,
@@ -377,24 +380,23 @@ impl Decoder {
         let upcast_needed = self
             .upcasters
             .iter()
-            .any(|u| u.can_upcast(&event_type, &event_version));
+            .any(|u| u.can_upcast(event_type, event_version));
         let event: CaptureEvent = if value.is_some() || upcast_needed {
             // Sealed fields to open or an older schema to upcast: through JSON values.
             let mut value = match value {
                 Some(value) => value,
-                None => serde_json::from_str(payload.get()).map_err(|e| {
-                    unreadable(&aggregate_id, sequence, &event_type, &event_version, e)
+                None => serde_json::from_str(payload).map_err(|e| {
+                    unreadable(aggregate_id, sequence, event_type, event_version, e)
                 })?,
             };
-            self.keys
-                .open_event(&aggregate_id, &event_type, &mut value)?;
+            self.keys.open_event(aggregate_id, event_type, &mut value)?;
             let serialized = upcast(
                 SerializedEvent::new(
-                    aggregate_id.clone(),
+                    aggregate_id.to_string(),
                     sequence as usize,
                     AGGREGATE_TYPE.to_string(),
-                    event_type,
-                    event_version,
+                    event_type.to_string(),
+                    event_version.to_string(),
                     value,
                     Value::Null,
                 ),
@@ -402,7 +404,7 @@ impl Decoder {
             );
             serde_json::from_value(serialized.payload).map_err(|e| {
                 unreadable(
-                    &aggregate_id,
+                    aggregate_id,
                     sequence,
                     &serialized.event_type,
                     &serialized.event_version,
@@ -411,17 +413,15 @@ impl Decoder {
             })?
         } else {
             // The current schema and nothing sealed: straight from the stored text.
-            serde_json::from_str(payload.get())
-                .map_err(|e| unreadable(&aggregate_id, sequence, &event_type, &event_version, e))?
+            serde_json::from_str(payload)
+                .map_err(|e| unreadable(aggregate_id, sequence, event_type, event_version, e))?
         };
         Ok(LoggedEvent {
             position,
-            capture_id: aggregate_id,
+            capture_id: aggregate_id.to_string(),
             sequence,
             event,
-            metadata: EventMetadata::from_stored(&mut serde_json::Deserializer::from_str(
-                metadata.get(),
-            )),
+            metadata: EventMetadata::from_stored(&mut serde_json::Deserializer::from_str(metadata)),
         })
     }
 }
