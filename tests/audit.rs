@@ -30,6 +30,7 @@ on_both_stores!(
     a_consistently_rewritten_chain_is_found_by_the_seal_and_the_kept_digest,
     events_stored_before_hashing_are_chained_once_and_never_after_a_seal,
     identities_stored_in_clear_are_sealed_once_before_the_first_seal,
+    a_finished_sealing_migration_is_not_looked_for_again,
     the_service_seals_in_the_background,
     the_command_line_seals_prints_the_digest_and_fails_on_tampering,
     a_capture_and_the_review_queue_at_a_moment_are_what_the_live_views_showed,
@@ -582,6 +583,8 @@ async fn identities_stored_in_clear_are_sealed_once_before_the_first_seal(backen
     }
     let db = ledger.db().clone();
     execute(&db, "UPDATE events SET hash = NULL, prev_hash = NULL").await;
+    // A log from before sealing existed has no record of the migration having run.
+    execute(&db, "DELETE FROM data_migrations").await;
     assert!(stored_text(&db, &live).await.contains("吴晓兰"));
     assert!(stored_text(&db, &erased).await.contains("吴晓兰"));
     drop(ledger);
@@ -622,12 +625,51 @@ async fn identities_stored_in_clear_are_sealed_once_before_the_first_seal(backen
     drop(ledger);
 
     // After the first seal, a field stored in clear is left as it is: rewriting it now would
-    // change what an auditor's digest covers.
+    // change what an auditor's digest covers. The seal alone says so, with or without the record
+    // of the finished migration.
     let ledger = store.ledger().await;
     store_in_clear(&ledger, &live).await;
+    execute(ledger.db(), "DELETE FROM data_migrations").await;
     drop(ledger);
     let ledger = store.ledger().await;
     assert!(stored_text(ledger.db(), &live).await.contains("吴晓兰"));
+}
+
+/// Looking for identities in clear reads every payload in the log: a pass that found nothing left
+/// is recorded, and the store is opened without looking again.
+async fn a_finished_sealing_migration_is_not_looked_for_again(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let capture = CaptureId::new();
+    for (role, command) in full_flow(capture, 5).into_iter().take(4) {
+        run(&ledger, &capture.to_string(), role, command)
+            .await
+            .unwrap();
+    }
+    let finished = |db: Db| async move {
+        on_db!(&db, pool => sqlx::query_scalar::<_, String>("SELECT name FROM data_migrations")
+            .fetch_all(pool)
+            .await)
+        .unwrap()
+    };
+    assert_eq!(
+        finished(ledger.db().clone()).await,
+        ["seal_existing"],
+        "opening the store on an empty log finished the migration"
+    );
+
+    // Given a field in clear that only a scan of the log would find,
+    store_in_clear(&ledger, &capture).await;
+    drop(ledger);
+    // when the store is opened again, it is not looked for;
+    let ledger = store.ledger().await;
+    assert!(stored_text(ledger.db(), &capture).await.contains("吴晓兰"));
+    // and without the record, it is found and sealed.
+    execute(ledger.db(), "DELETE FROM data_migrations").await;
+    drop(ledger);
+    let ledger = store.ledger().await;
+    assert!(!stored_text(ledger.db(), &capture).await.contains("吴晓兰"));
+    assert_eq!(finished(ledger.db().clone()).await, ["seal_existing"]);
 }
 
 async fn the_service_seals_in_the_background(backend: Backend) {

@@ -7,6 +7,9 @@
 //! and a changed payload must show in `audit verify` as the modification it is. So the migration
 //! runs whenever the store is opened until the first seal is made (before anything can be
 //! sealed: the service and `audit seal` open the store first), and does nothing once one exists.
+//! Finding its work means reading every payload in the log, so once a pass finds nothing left it
+//! records itself in `data_migrations` and later openings skip the scan: everything recorded
+//! since is sealed as it is written.
 //!
 //! A capture already erased gets an envelope no key opens: its fields read as erased, as they
 //! would had they been sealed from the start.
@@ -47,15 +50,27 @@ const SQLITE_REWRITE: &str = "
 UPDATE events SET payload = $1, hash = $2, prev_hash = $3
  WHERE aggregate_type = $4 AND aggregate_id = $5 AND sequence = $6";
 
+/// Its name in `data_migrations`.
+const NAME: &str = "seal_existing";
+
+const FINISHED: &str = "
+SELECT EXISTS (SELECT 1 FROM audit_seals)
+    OR EXISTS (SELECT 1 FROM data_migrations WHERE name = $1)";
+
+const RECORD_FINISHED: &str = "
+INSERT INTO data_migrations (name, completed_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+
 /// Seals every personal field still stored in clear, capture by capture (each in one
 /// transaction, so a crash leaves a capture migrated or untouched), unless the log is already
-/// sealed. Safe to run again: a migrated capture is no longer a candidate.
+/// sealed or an earlier pass finished. Safe to run again: a migrated capture is no longer a
+/// candidate, and the pass is recorded as finished only after its last capture.
 pub async fn seal_existing(db: &Db, keys: &KeyRing) -> Result<SealedExisting, StoreError> {
     let mut done = SealedExisting::default();
-    let sealed: bool = on_db!(db, pool => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_seals)")
+    let finished: bool = on_db!(db, pool => sqlx::query_scalar(FINISHED)
+        .bind(NAME)
         .fetch_one(pool)
         .await)?;
-    if sealed {
+    if finished {
         return Ok(done);
     }
     let candidates: Vec<String> = on_db!(db, pool => sqlx::query_scalar(CANDIDATES)
@@ -69,6 +84,12 @@ pub async fn seal_existing(db: &Db, keys: &KeyRing) -> Result<SealedExisting, St
             done.events += sealed_events;
         }
     }
+    on_db!(db, pool => sqlx::query(RECORD_FINISHED)
+        .bind(NAME)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
     Ok(done)
 }
 
