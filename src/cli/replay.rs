@@ -41,7 +41,7 @@ pub async fn run(args: ReplayArgs, settings: &Settings) -> anyhow::Result<()> {
             })?],
         None => projector.names(),
     };
-    let total = log::count(ledger.db()).await? as u64;
+    let total = log::estimated_count(ledger.db()).await? as u64;
     for name in &names {
         projector
             .reset(name)
@@ -52,8 +52,10 @@ pub async fn run(args: ReplayArgs, settings: &Settings) -> anyhow::Result<()> {
     let label = names.join(", ");
     let bar = ProgressBar::new(total).with_message(label.clone());
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos} of about {len} events ({per_sec}, {eta})",
+        )?
+        .progress_chars("=> "),
     );
     let started = std::time::Instant::now();
     let read = projector

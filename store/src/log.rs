@@ -260,8 +260,20 @@ pub async fn head(db: &crate::Db) -> Result<Option<Position>, StoreError> {
         .map(|row| row.map(|r| position(&r))))?)
 }
 
-/// Number of events in the log.
-pub async fn count(db: &crate::Db) -> Result<i64, StoreError> {
+/// About how many events the log holds, for a progress bar: PostgreSQL's own estimate, kept by
+/// its statistics (counting a large log reads all of it, a noticeable part of a rebuild's time),
+/// or an exact count where there is no estimate yet, and on SQLite.
+pub async fn estimated_count(db: &crate::Db) -> Result<i64, StoreError> {
+    if let crate::Db::Postgres(pool) = db {
+        let estimate: f32 =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass")
+                .fetch_one(pool)
+                .await?;
+        // -1 until the table is first vacuumed or analysed.
+        if estimate >= 0.0 {
+            return Ok(estimate as i64);
+        }
+    }
     Ok(
         crate::on_db!(db, pool => sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = $1")
         .bind(AGGREGATE_TYPE)
