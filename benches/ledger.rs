@@ -400,9 +400,16 @@ async fn main() {
 
     let db = ledger.db().clone();
     let keys = KeyRing::new(db.clone(), store.master_keys().unwrap());
+    // The copies stand for a log written before sealing existed, which has no record of the
+    // migration: opening the store on the benchmark's first events recorded it as finished.
+    psql(&url, "DELETE FROM data_migrations");
     let started = Instant::now();
     let migrated = seal_existing(&db, &keys).await.unwrap();
     let migration_time = started.elapsed();
+    // What autovacuum would have done by now in a deployment (a development machine's
+    // PostgreSQL may run without it): the rewritten rows' old versions gone from the table and
+    // its indexes, and statistics for the planner and for `replay`'s progress estimate.
+    psql(&url, "VACUUM ANALYZE");
 
     let rebuild = ProjectorConfig {
         batch_size: 5000,
