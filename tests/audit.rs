@@ -646,14 +646,8 @@ async fn a_finished_sealing_migration_is_not_looked_for_again(backend: Backend) 
             .await
             .unwrap();
     }
-    let finished = |db: Db| async move {
-        on_db!(&db, pool => sqlx::query_scalar::<_, String>("SELECT name FROM data_migrations")
-            .fetch_all(pool)
-            .await)
-        .unwrap()
-    };
     assert_eq!(
-        finished(ledger.db().clone()).await,
+        finished_migrations(ledger.db()).await,
         ["seal_existing"],
         "opening the store on an empty log finished the migration"
     );
@@ -669,7 +663,14 @@ async fn a_finished_sealing_migration_is_not_looked_for_again(backend: Backend) 
     drop(ledger);
     let ledger = store.ledger().await;
     assert!(!stored_text(ledger.db(), &capture).await.contains("吴晓兰"));
-    assert_eq!(finished(ledger.db().clone()).await, ["seal_existing"]);
+    assert_eq!(finished_migrations(ledger.db()).await, ["seal_existing"]);
+}
+
+async fn finished_migrations(db: &Db) -> Vec<String> {
+    on_db!(db, pool => sqlx::query_scalar("SELECT name FROM data_migrations")
+        .fetch_all(pool)
+        .await)
+    .unwrap()
 }
 
 async fn the_service_seals_in_the_background(backend: Backend) {
