@@ -70,20 +70,29 @@ pub fn composite(image: &RgbImage, alpha: &[f32], background: Rgb) -> RgbImage {
     let bg = [background.0, background.1, background.2].map(f32::from);
     let fusion = Fusion::new(image, alpha, full);
     let mut out = image.clone();
-    for (k, px) in out.pixels_mut().enumerate() {
-        let a = alpha[k];
-        if a >= 1.0 {
-            continue;
-        }
-        if a <= 0.0 {
-            px.0 = bg.map(|c| c as u8);
-            continue;
-        }
-        let own = px.0.map(|c| f32::from(c) / 255.0);
-        let person = fusion.person(k % full.w, k / full.w, own, a);
-        for c in 0..3 {
-            let v = a * person[c] * 255.0 + (1.0 - a) * bg[c];
-            px[c] = (v + 0.5).clamp(0.0, 255.0) as u8;
+    // Where each column and row falls on the coarse grid, worked out once each.
+    let across: Vec<_> = (0..full.w)
+        .map(|x| coarse_tap(x, fusion.coarse.w))
+        .collect();
+    let rows = out
+        .chunks_exact_mut(3 * full.w)
+        .zip(alpha.chunks_exact(full.w));
+    for (y, (row, alpha_row)) in rows.enumerate() {
+        let down = coarse_tap(y, fusion.coarse.h);
+        for ((px, &a), &across) in row.chunks_exact_mut(3).zip(alpha_row).zip(&across) {
+            if a >= 1.0 {
+                continue;
+            }
+            if a <= 0.0 {
+                px.copy_from_slice(&bg.map(|c| c as u8));
+                continue;
+            }
+            let own = [px[0], px[1], px[2]].map(|c| f32::from(c) / 255.0);
+            let person = fusion.person(Taps::new(across, down, fusion.coarse), own, a);
+            for c in 0..3 {
+                let v = a * person[c] * 255.0 + (1.0 - a) * bg[c];
+                px[c] = (v + 0.5).clamp(0.0, 255.0) as u8;
+            }
         }
     }
     out
@@ -109,7 +118,6 @@ pub fn over(image: &RgbImage, alpha: &[f32], background: Rgb) -> RgbImage {
 /// means are kept on the coarse grid, as sums weighted by alpha (and by `1 − alpha`) with the
 /// weights' own means, and interpolated only at the pixels that ask.
 struct Fusion {
-    full: Grid,
     coarse: Grid,
     alpha_mean: Vec<f32>,
     /// Per channel, the local mean of `alpha · colour` and of `(1 − alpha) · colour`.
@@ -151,7 +159,6 @@ impl Fusion {
             wall
         });
         Self {
-            full,
             coarse,
             alpha_mean: coarse.box_mean(&weight, r),
             person,
@@ -159,9 +166,9 @@ impl Fusion {
         }
     }
 
-    /// The person's colour at `(x, y)`, whose own colour is `own` and matte `alpha`.
-    fn person(&self, x: usize, y: usize, own: [f32; 3], alpha: f32) -> [f32; 3] {
-        let at = self.full.taps_at(self.coarse, x, y);
+    /// The person's colour at the pixel that falls `at` the coarse grid, whose own colour is
+    /// `own` and matte `alpha`.
+    fn person(&self, at: Taps, own: [f32; 3], alpha: f32) -> [f32; 3] {
         let alpha_mean = at.read(&self.alpha_mean);
         let beta_mean = 1.0 - alpha_mean;
         std::array::from_fn(|c| {
@@ -197,6 +204,28 @@ struct Taps {
 }
 
 impl Taps {
+    /// The four coarse pixels around a position given as its [`coarse_tap`] across and down.
+    fn new(
+        (x0, x1, fx): (usize, usize, f32),
+        (y0, y1, fy): (usize, usize, f32),
+        coarse: Grid,
+    ) -> Self {
+        Self {
+            corners: [
+                y0 * coarse.w + x0,
+                y0 * coarse.w + x1,
+                y1 * coarse.w + x0,
+                y1 * coarse.w + x1,
+            ],
+            weights: [
+                (1.0 - fx) * (1.0 - fy),
+                fx * (1.0 - fy),
+                (1.0 - fx) * fy,
+                fx * fy,
+            ],
+        }
+    }
+
     fn read(&self, v: &[f32]) -> f32 {
         (0..4).map(|i| v[self.corners[i]] * self.weights[i]).sum()
     }
@@ -240,25 +269,6 @@ impl Grid {
         let mut out = Vec::with_capacity(self.coarse().len());
         self.for_each_block(|block| out.push(0.25 * block.map(&value).iter().sum::<f32>()));
         out
-    }
-
-    /// Where pixel `(x, y)` of this grid falls on `coarse`.
-    fn taps_at(self, coarse: Grid, x: usize, y: usize) -> Taps {
-        let ((x0, x1, fx), (y0, y1, fy)) = (coarse_tap(x, coarse.w), coarse_tap(y, coarse.h));
-        Taps {
-            corners: [
-                y0 * coarse.w + x0,
-                y0 * coarse.w + x1,
-                y1 * coarse.w + x0,
-                y1 * coarse.w + x1,
-            ],
-            weights: [
-                (1.0 - fx) * (1.0 - fy),
-                fx * (1.0 - fy),
-                (1.0 - fx) * fy,
-                fx * fy,
-            ],
-        }
     }
 
     /// Coarse `maps` back at this grid's size, bilinear, handed to `f` a row at a time with the

