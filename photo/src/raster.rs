@@ -263,7 +263,7 @@ fn bilinear_run(src: &RgbImage, start: Point, (step_x, step_y): (i64, i64), pixe
     let (w, h) = (src.width() as usize, src.height() as usize);
     let (last_x, last_y) = (((w - 1) as i64) << FRACTION, ((h - 1) as i64) << FRACTION);
     let raw = src.as_raw();
-    // The sample grid starts half a pixel in from the centre.
+    // Pixel centres sit half a pixel past the indices of the samples they fall between.
     let (mut x, mut y) = (fixed(start.x - 0.5), fixed(start.y - 0.5));
     for px in pixels.chunks_exact_mut(3) {
         if x >= 0 && y >= 0 && x < last_x && y < last_y {
