@@ -70,21 +70,20 @@ pub fn composite(image: &RgbImage, alpha: &[f32], background: Rgb) -> RgbImage {
     let bg = [background.0, background.1, background.2].map(f32::from);
     let fusion = Fusion::new(image, alpha, full);
     let mut out = image.clone();
+    let paint = bg.map(|c| c as u8);
     // Where each column and row falls on the coarse grid, worked out once each.
-    let across: Vec<_> = (0..full.w)
-        .map(|x| coarse_tap(x, fusion.coarse.w))
-        .collect();
+    let across = full.taps_across();
     let rows = out
         .chunks_exact_mut(3 * full.w)
         .zip(alpha.chunks_exact(full.w));
     for (y, (row, alpha_row)) in rows.enumerate() {
-        let down = coarse_tap(y, fusion.coarse.h);
+        let down = full.tap_down(y);
         for ((px, &a), &across) in row.chunks_exact_mut(3).zip(alpha_row).zip(&across) {
             if a >= 1.0 {
                 continue;
             }
             if a <= 0.0 {
-                px.copy_from_slice(&bg.map(|c| c as u8));
+                px.copy_from_slice(&paint);
                 continue;
             }
             let own = [px[0], px[1], px[2]].map(|c| f32::from(c) / 255.0);
@@ -271,15 +270,26 @@ impl Grid {
         out
     }
 
+    /// Where each column of this grid falls on its coarse grid, as [`coarse_tap`]s.
+    fn taps_across(self) -> Vec<(usize, usize, f32)> {
+        let coarse = self.coarse();
+        (0..self.w).map(|x| coarse_tap(x, coarse.w)).collect()
+    }
+
+    /// Where row `y` of this grid falls on its coarse grid.
+    fn tap_down(self, y: usize) -> (usize, usize, f32) {
+        coarse_tap(y, self.coarse().h)
+    }
+
     /// Coarse `maps` back at this grid's size, bilinear, handed to `f` a row at a time with the
     /// row's index; separable, each row blending two coarse rows, then picking columns from the
     /// blend.
     fn double<const N: usize>(self, maps: [&[f32]; N], mut f: impl FnMut(usize, [&[f32]; N])) {
         let coarse = self.coarse();
-        let across: Vec<_> = (0..self.w).map(|x| coarse_tap(x, coarse.w)).collect();
+        let across = self.taps_across();
         let mut blended = vec![0f32; coarse.w];
         let mut rows = [(); N].map(|_| vec![0f32; self.w]);
-        for (y, (y0, y1, fy)) in (0..self.h).map(|y| (y, coarse_tap(y, coarse.h))) {
+        for (y, (y0, y1, fy)) in (0..self.h).map(|y| (y, self.tap_down(y))) {
             for (map, row) in maps.iter().zip(rows.iter_mut()) {
                 let (r0, r1) = (
                     &map[y0 * coarse.w..][..coarse.w],
