@@ -18,7 +18,7 @@ use photo_ledger_domain::upcasters::capture_upcasters;
 use photo_ledger_domain::values::{CaptureId, PhotoId};
 use photo_ledger_domain::CaptureCommand;
 use photo_ledger_domain::CaptureEvent;
-use photo_ledger_projections::projection::{Fold, Folded, Table};
+use photo_ledger_projections::projection::{Fold, Folded, Removal, SqlValue, Table};
 use photo_ledger_projections::{
     capture_status, courier_orders, photo_history, review_queue, Projector, ProjectorConfig,
 };
@@ -38,6 +38,7 @@ on_both_stores!(
     instances_taking_turns_never_fold_from_stale_documents,
     a_running_instance_sees_events_another_applied_as_applied,
     batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
+    a_batch_folded_ahead_is_not_written_once_another_runner_moved_on,
     a_state_held_behind_another_instance_never_decides,
     concurrent_commands_on_many_captures_record_each_exactly_once,
     a_persons_history_spans_their_captures_newest_first,
@@ -478,12 +479,15 @@ async fn snapshots_are_a_cache_that_never_changes_the_state(backend: Backend) {
     assert_eq!((from_events, sequence_again), (with_snapshot, 18));
 }
 
-/// Records every event the projector hands it. Given the whole log, it also checks that every
-/// batch starts at the first event after the checkpoint it is applied from.
+/// Records every event the projector hands it, and writes a row per event (keyed by its
+/// position) to `recorder_rows`. Given the whole log, it also checks that every batch starts at
+/// the first event after the checkpoint it is applied from.
 #[derive(Default)]
 struct Recorder {
     seen: Mutex<Vec<(String, i64, log::Position)>>,
     log: Option<Vec<log::Position>>,
+    /// Notified at every fold.
+    folded: tokio::sync::Notify,
 }
 
 impl Fold for Recorder {
@@ -493,7 +497,7 @@ impl Fold for Recorder {
     fn tables(&self) -> &'static [Table] {
         &[Table {
             name: "recorder_rows",
-            columns: &["capture_id"],
+            columns: &["event", "capture_id"],
             permanent_rows: false,
             unique_key: false,
         }]
@@ -517,7 +521,19 @@ impl Fold for Recorder {
                 .iter()
                 .map(|e| (e.capture_id.clone(), e.sequence, e.position)),
         );
-        Ok(vec![])
+        self.folded.notify_one();
+        Ok(events
+            .iter()
+            .map(|e| Folded {
+                capture_id: e.capture_id.clone(),
+                table: 0,
+                remove: Removal::Keys(vec![]),
+                insert: vec![Arc::new(vec![
+                    SqlValue::Text(e.position.to_string()),
+                    SqlValue::Text(e.capture_id.clone()),
+                ])],
+            })
+            .collect())
     }
     fn committed(&self, _to: log::Position) {}
 }
@@ -529,7 +545,7 @@ async fn recording_projector(
     batch_size: i64,
 ) -> Projector {
     let db = ledger.db();
-    on_db!(db, pool => sqlx::query("CREATE TABLE recorder_rows (capture_id text)").execute(pool).await.map(|_| ())).unwrap();
+    on_db!(db, pool => sqlx::query("CREATE TABLE recorder_rows (event text PRIMARY KEY, capture_id text)").execute(pool).await.map(|_| ())).unwrap();
     let projector = Projector::new(
         ledger.decoder().clone(),
         vec![recorder.clone()],
@@ -652,25 +668,14 @@ async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: 
         run_full_flow(&ledger, n).await;
     }
     let db = ledger.db().clone();
-    let sql = match &db {
-        Db::Postgres(_) => {
-            "SELECT txid::text::bigint, position FROM events ORDER BY events.txid, position"
-        }
-        Db::Sqlite(_) => "SELECT 0, rowid FROM events ORDER BY rowid",
-    };
-    let rows: Vec<(i64, i64)> =
-        on_db!(&db, pool => sqlx::query_as(sql).fetch_all(pool).await).unwrap();
-    let log = rows
-        .into_iter()
-        .map(|(txid, position)| log::Position { txid, position })
-        .collect();
     let fold = Arc::new(Recorder {
-        log: Some(log),
+        log: Some(log_positions(&db).await),
         ..Recorder::default()
     });
     let projector = recording_projector(&ledger, &fold, 2).await;
-    // Resets land while catching up reads ahead: a batch read after the old checkpoint must
-    // not be applied from the new one.
+    // Resets land while catching up reads and folds ahead: a batch read after the old
+    // checkpoint must not be applied from the new one, nor a batch folded before a reset be
+    // written after it.
     let resetter = {
         let projector = projector.clone();
         tokio::spawn(async move {
@@ -686,6 +691,85 @@ async fn batches_read_ahead_are_dropped_when_the_checkpoint_moved_back(backend: 
     resetter.await.unwrap();
     projector.catch_up(&["recorder"], |_| {}).await.unwrap();
     assert!(fold.seen.lock().unwrap().len() > 40);
+    // The rows written since the last reset are the whole log, each event once.
+    let log = fold.log.as_deref().unwrap();
+    assert_eq!(recorded_rows(&db).await, sorted_names(log));
+}
+
+async fn a_batch_folded_ahead_is_not_written_once_another_runner_moved_on(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    for n in 0..2 {
+        run_full_flow(&ledger, n).await;
+    }
+    let db = ledger.db().clone();
+    let log = log_positions(&db).await;
+    let fold = Arc::new(Recorder {
+        log: Some(log.clone()),
+        ..Recorder::default()
+    });
+    let projector = recording_projector(&ledger, &fold, 2).await;
+    // Another runner holds the batch lock and has applied the first three events, uncommitted,
+    // while catching up folds its first batch (two events) from the start.
+    let lock = match &db {
+        Db::Postgres(_) => {
+            Some("SELECT pg_advisory_xact_lock(hashtextextended('photo_ledger.batch.recorder', 0))")
+        }
+        // On SQLite the checkpoint row's update is the lock.
+        Db::Sqlite(_) => None,
+    };
+    on_db!(&db, pool => async {
+        let mut other = pool.begin().await?;
+        if let Some(lock) = lock {
+            sqlx::query(lock).execute(&mut *other).await?;
+        }
+        sqlx::query("UPDATE projection_checkpoints SET txid = $1, position = $2 WHERE projection = 'recorder'")
+            .bind(log[2].txid)
+            .bind(log[2].position)
+            .execute(&mut *other)
+            .await?;
+        let catching_up = {
+            let projector = projector.clone();
+            tokio::spawn(async move { projector.catch_up(&["recorder"], |_| {}).await })
+        };
+        fold.folded.notified().await;
+        other.commit().await?;
+        catching_up.await.unwrap().unwrap();
+        Ok::<(), sqlx::Error>(())
+    }.await)
+    .unwrap();
+    // The first batch was folded from the start, but the other runner's checkpoint is where its
+    // transaction found it: the batch went unwritten, and the rest was applied from there.
+    let seen = fold.seen.lock().unwrap().clone();
+    assert_eq!(seen[..2].iter().map(|s| s.2).collect::<Vec<_>>(), log[..2]);
+    assert_eq!(recorded_rows(&db).await, sorted_names(&log[3..]));
+}
+
+/// Every event's position, in the log's order.
+async fn log_positions(db: &Db) -> Vec<log::Position> {
+    let sql = match db {
+        Db::Postgres(_) => {
+            "SELECT txid::text::bigint, position FROM events ORDER BY events.txid, position"
+        }
+        Db::Sqlite(_) => "SELECT 0, rowid FROM events ORDER BY rowid",
+    };
+    let rows: Vec<(i64, i64)> =
+        on_db!(db, pool => sqlx::query_as(sql).fetch_all(pool).await).unwrap();
+    rows.into_iter()
+        .map(|(txid, position)| log::Position { txid, position })
+        .collect()
+}
+
+/// The events `Recorder` wrote rows for, sorted.
+async fn recorded_rows(db: &Db) -> Vec<String> {
+    on_db!(db, pool => sqlx::query_scalar("SELECT event FROM recorder_rows ORDER BY event").fetch_all(pool).await).unwrap()
+}
+
+/// Positions as `Recorder` names their rows, sorted.
+fn sorted_names(positions: &[log::Position]) -> Vec<String> {
+    let mut names: Vec<String> = positions.iter().map(ToString::to_string).collect();
+    names.sort();
+    names
 }
 
 async fn replay_rebuilds_identical_views_and_applies_the_upcaster(backend: Backend) {

@@ -7,10 +7,10 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
     #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("unknown projection {0:?}; known: capture_status, review_queue, courier_orders, photo_history")]
+    #[error("unknown projection {0:?}; known: capture_status, review_queue, courier_orders, photo_history, refunds, same_photos, collection_progress")]
     UnknownProjection(String),
-    #[error("reading the log ahead was cancelled: the service is shutting down")]
-    ReadAheadCancelled,
+    #[error("a batch read or written ahead was cancelled: the service is shutting down")]
+    BatchCancelled,
     #[error("timed out after {0:?} waiting for projections to catch up")]
     WaitTimedOut(std::time::Duration),
     /// The documents the views share moved on between a batch asking what history it needs and

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 pub use documents::Documents;
 pub use folder::Folder;
-pub(crate) use write::{write, Advance};
+pub(crate) use write::{write, Advance, WriteTables};
 
 use crate::capture_doc::CaptureDoc;
 use crate::error::ProjectionError;

@@ -28,15 +28,15 @@ use tokio::sync::{watch, Notify};
 
 use crate::error::ProjectionError;
 use crate::projection::Fold;
-use photo_ledger_store::log::{self, Decoder, Position};
+use photo_ledger_store::log::{Decoder, Position};
 use photo_ledger_store::{on_db, Db};
 
+mod catch_up;
 mod leader;
 mod sql;
 mod step;
 
 use sql::lock_batches;
-use step::{reading_result, ReadAhead};
 
 /// The channel instances announce new events on.
 pub const EVENTS_CHANNEL: &str = "photo_ledger_events";
@@ -85,6 +85,9 @@ struct Inner {
     wake: Notify,
     /// Whether this instance runs the projections (else another instance does).
     leading: AtomicBool,
+    /// Held while this process folds batches: the documents and rows the folds keep between
+    /// batches are one state, moved on by one batch at a time.
+    folding: tokio::sync::Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -114,6 +117,7 @@ impl Projector {
                 announced: Notify::new(),
                 wake: Notify::new(),
                 leading: AtomicBool::new(false),
+                folding: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -180,48 +184,6 @@ impl Projector {
     /// What the documents the projections keep between batches weigh now, in bytes.
     pub fn kept_bytes(&self) -> usize {
         self.inner.runners.iter().map(|r| r.fold.kept_bytes()).sum()
-    }
-
-    /// Applies batches until the named projections have consumed every event committed before
-    /// this call (on PostgreSQL, waiting for the commit horizon to pass them). Returns the number
-    /// of events read; `on_batch` sees each batch's size.
-    pub async fn catch_up(
-        &self,
-        names: &[&str],
-        mut on_batch: impl FnMut(usize),
-    ) -> Result<u64, ProjectionError> {
-        let target = log::head(&self.inner.db).await?;
-        let mut total = 0u64;
-        // The next batch is read while this one is folded and written.
-        let mut next = None;
-        loop {
-            let read_ahead = match next.take() {
-                Some(reading) => Some(reading_result(reading).await?),
-                None => None,
-            };
-            if let Some(last) = read_ahead.as_ref().and_then(ReadAhead::last) {
-                next = Some(self.read_ahead(last));
-            }
-            let (n, last) = self.step_with(names, read_ahead).await?;
-            total += n as u64;
-            if n > 0 {
-                if let (None, Some(last)) = (&next, last) {
-                    next = Some(self.read_ahead(last));
-                }
-                on_batch(n);
-                continue;
-            }
-            let mut reached = true;
-            if let Some(target) = target {
-                for name in names {
-                    reached &= *self.runner(name)?.progress.borrow() >= target;
-                }
-            }
-            if reached {
-                return Ok(total);
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
     }
 
     /// Empties projection `name` and sets its checkpoint back to the start, in one transaction.

@@ -2,7 +2,7 @@
 //! checkpoints' advance is written with the views' rows (`projection/write.rs`).
 
 use chrono::Utc;
-use photo_ledger_store::log::Position;
+use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 
 use crate::error::ProjectionError;
 
@@ -120,4 +120,36 @@ pub(super) async fn claim_sqlite(
         checkpoints.push(Position { txid, position });
     }
     Ok(checkpoints)
+}
+
+/// Reads the events up to `at` of captures whose documents a batch needs and does not hold.
+pub(super) trait ReadHistory {
+    async fn history(
+        &mut self,
+        at: Position,
+        captures: &[String],
+        decoder: &Decoder,
+    ) -> Result<Vec<LoggedEvent>, ProjectionError>;
+}
+
+impl ReadHistory for sqlx::PgConnection {
+    async fn history(
+        &mut self,
+        at: Position,
+        captures: &[String],
+        decoder: &Decoder,
+    ) -> Result<Vec<LoggedEvent>, ProjectionError> {
+        Ok(log::history_pg(self, at, captures, decoder).await?)
+    }
+}
+
+impl ReadHistory for sqlx::SqliteConnection {
+    async fn history(
+        &mut self,
+        at: Position,
+        captures: &[String],
+        decoder: &Decoder,
+    ) -> Result<Vec<LoggedEvent>, ProjectionError> {
+        Ok(log::history_sqlite(self, at, captures, decoder).await?)
+    }
 }

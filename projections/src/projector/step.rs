@@ -1,6 +1,6 @@
-//! One batch: read the events after the projections' checkpoints (ahead of time, while the
-//! previous batch commits), fold them, rewrite the views' rows and advance the checkpoints, all
-//! in one transaction per store.
+//! One batch: read the events after the projections' checkpoints, fold them, rewrite the views'
+//! rows and advance the checkpoints, all in one transaction per store. Catching up
+//! (`catch_up.rs`) does the same parts in another order.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -8,48 +8,27 @@ use std::time::{Duration, Instant};
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
-use super::sql::{begin_pg, begin_sqlite, claim_pg, claim_sqlite};
-use super::{raise, Projector};
+use super::sql::{begin_pg, begin_sqlite, claim_pg, claim_sqlite, ReadHistory};
+use super::{raise, Projector, Runner};
 use crate::error::ProjectionError;
-use crate::projection::{self, Advance, Fold};
+use crate::projection::{self, Advance, Fold, Folded, Table, WriteTables};
 
 impl Projector {
     /// Applies at most one batch of events to the named projections together: the events are
     /// read once, from the earliest of their checkpoints, and each projection applies those
     /// after its own checkpoint, all in one transaction. Returns how many events it read.
     pub async fn step(&self, names: &[&str]) -> Result<usize, ProjectionError> {
-        Ok(self.step_with(names, None).await?.0)
-    }
-
-    /// [`Projector::step`], given the batch after some position when it was read ahead: it is
-    /// used if that position is where the batch starts, and read afresh otherwise. Returns the
-    /// number of events read and the position of the last.
-    pub(super) async fn step_with(
-        &self,
-        names: &[&str],
-        read_ahead: Option<ReadAhead>,
-    ) -> Result<(usize, Option<Position>), ProjectionError> {
-        let mut runners = names
-            .iter()
-            .map(|name| self.runner(name))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Batch locks are always taken in name order, so concurrent steps cannot deadlock.
-        runners.sort_by_key(|r| r.fold.name());
-        runners.dedup_by_key(|r| r.fold.name());
+        let _folding = self.inner.folding.lock().await;
+        let runners = self.runners_of(names)?;
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
         let (config, decoder) = (&self.inner.config, &*self.inner.decoder);
-        let mut read_ahead = read_ahead;
         let Stepped {
             checkpoints,
             applied,
         } = loop {
             let attempt = match &self.inner.db {
-                Db::Postgres(pool) => {
-                    step_pg(pool, &folds, config.batch_size, decoder, read_ahead.take()).await
-                }
-                Db::Sqlite(pool) => {
-                    step_sqlite(pool, &folds, config.batch_size, decoder, read_ahead.take()).await
-                }
+                Db::Postgres(pool) => step_pg(pool, &folds, config.batch_size, decoder).await,
+                Db::Sqlite(pool) => step_sqlite(pool, &folds, config.batch_size, decoder).await,
             };
             match attempt {
                 // Another step moved the documents the views share between this one asking
@@ -59,41 +38,39 @@ impl Projector {
                 attempt => break attempt?,
             }
         };
-        // Each projection has reached what this batch applied or, if that is less, the
-        // checkpoint it found: another process may have applied the events first (on SQLite
-        // every process runs the projections), and its commands wait on this progress.
+        self.record(&runners, &checkpoints, applied.map(|(last, _)| last));
+        Ok(applied.map_or(0, |(_, n)| n))
+    }
+
+    /// The runners of the named projections, in name order (the order their batch locks are
+    /// always taken in, so concurrent steps cannot deadlock), each once.
+    pub(super) fn runners_of(&self, names: &[&str]) -> Result<Vec<&Runner>, ProjectionError> {
+        let mut runners = names
+            .iter()
+            .map(|name| self.runner(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        runners.sort_by_key(|r| r.fold.name());
+        runners.dedup_by_key(|r| r.fold.name());
+        Ok(runners)
+    }
+
+    /// Each projection has reached what a batch applied (up to `applied`) or, if that is less,
+    /// the checkpoint it was found at: another process may have applied the events first (on
+    /// SQLite every process runs the projections), and its commands wait on this progress.
+    pub(super) fn record(
+        &self,
+        runners: &[&Runner],
+        checkpoints: &[Position],
+        applied: Option<Position>,
+    ) {
         let mut advanced = false;
-        for (runner, at) in runners.iter().zip(&checkpoints) {
-            let reached = applied.map_or(*at, |(last, _)| last.max(*at));
+        for (runner, at) in runners.iter().zip(checkpoints) {
+            let reached = applied.map_or(*at, |last| last.max(*at));
             advanced |= runner.progress.send_if_modified(|p| raise(p, reached));
         }
         if advanced {
             self.inner.tick.send_modify(|t| *t += 1);
         }
-        Ok(applied.map_or((0, None), |(last, n)| (n, Some(last))))
-    }
-
-    /// Reads the batch after `after` in the background, on its own connection. Events below
-    /// the commit horizon are final, so a batch read outside the applying transaction is the
-    /// batch that transaction would read.
-    pub(super) fn read_ahead(
-        &self,
-        after: Position,
-    ) -> tokio::task::JoinHandle<Result<ReadAhead, ProjectionError>> {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let (inner, limit) = (&this.inner, this.inner.config.batch_size);
-            let events = match &inner.db {
-                Db::Postgres(pool) => {
-                    log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
-                }
-                Db::Sqlite(pool) => {
-                    log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.decoder)
-                        .await?
-                }
-            };
-            Ok(ReadAhead { after, events })
-        })
     }
 }
 
@@ -103,28 +80,6 @@ struct Stepped {
     checkpoints: Vec<Position>,
     /// The position of the last event applied and how many events were read, if any were.
     applied: Option<(Position, usize)>,
-}
-
-/// A batch read ahead of the transaction that applies it.
-pub(super) struct ReadAhead {
-    pub(super) after: Position,
-    events: Vec<LoggedEvent>,
-}
-
-impl ReadAhead {
-    pub(super) fn last(&self) -> Option<Position> {
-        self.events.last().map(|e| e.position)
-    }
-}
-
-pub(super) async fn reading_result(
-    reading: tokio::task::JoinHandle<Result<ReadAhead, ProjectionError>>,
-) -> Result<ReadAhead, ProjectionError> {
-    match reading.await {
-        Ok(result) => result,
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(_) => Err(ProjectionError::ReadAheadCancelled),
-    }
 }
 
 /// Of the captures whose documents `fold` does not hold, those with events before this batch: a
@@ -141,9 +96,9 @@ fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec
 
 /// Where a batch's time went, logged at debug level (`photo_ledger_projections=debug`): the
 /// commit-to-view lag every command waits for is made of these.
-struct Timings {
+pub(super) struct Timings {
     last: Instant,
-    claim: Duration,
+    pub(super) claim: Duration,
     read: Duration,
     history: Duration,
     fold: Duration,
@@ -152,7 +107,7 @@ struct Timings {
 }
 
 impl Timings {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         Self {
             last: Instant::now(),
             claim: Duration::ZERO,
@@ -165,13 +120,13 @@ impl Timings {
     }
 
     /// Adds the time since the last mark to `phase`.
-    fn mark(&mut self, phase: fn(&mut Self) -> &mut Duration) {
+    pub(super) fn mark(&mut self, phase: fn(&mut Self) -> &mut Duration) {
         let now = Instant::now();
         let since = now - std::mem::replace(&mut self.last, now);
         *phase(self) += since;
     }
 
-    fn log(&self, events: usize, projections: usize) {
+    pub(super) fn log(&self, events: usize, projections: usize) {
         tracing::debug!(
             events,
             projections,
@@ -186,14 +141,96 @@ impl Timings {
     }
 }
 
+/// The views' changes of a batch, folded from its events.
+pub(super) struct FoldedBatch<'a> {
+    /// Each moved projection's tables and its changes to them.
+    pub(super) writes: Vec<(&'static [Table], Vec<Folded>)>,
+    /// The projections the batch moves: those not already past its end.
+    pub(super) moved: Vec<&'a dyn Fold>,
+}
+
+impl FoldedBatch<'_> {
+    pub(super) fn moved_names(&self) -> Vec<&'static str> {
+        self.moved.iter().map(|f| f.name()).collect()
+    }
+
+    /// Tells the moved projections the batch ending at `last` was committed.
+    pub(super) fn committed(&self, last: Position) {
+        for fold in &self.moved {
+            fold.committed(last);
+        }
+    }
+}
+
+/// Folds `events` into each projection's changes from its checkpoint (`checkpoints`, in the
+/// order of `folds`), reading on `conn` the history of captures whose documents are not kept.
+pub(super) async fn fold_batch<'a, C: ReadHistory>(
+    conn: &mut C,
+    folds: &[&'a dyn Fold],
+    checkpoints: &[Position],
+    events: &[LoggedEvent],
+    decoder: &Decoder,
+    timings: &mut Timings,
+) -> Result<FoldedBatch<'a>, ProjectionError> {
+    let mut folded = FoldedBatch {
+        writes: Vec::with_capacity(folds.len()),
+        moved: Vec::with_capacity(folds.len()),
+    };
+    // Views sharing their documents ask for the same history: it is read once.
+    let mut read: Option<(Position, Vec<String>, Vec<LoggedEvent>)> = None;
+    for (fold, at) in folds.iter().zip(checkpoints) {
+        let after = &events[events.partition_point(|e| e.position <= *at)..];
+        if after.is_empty() {
+            continue; // this projection is already past the batch
+        }
+        let missing = needing_history(*fold, *at, after);
+        if !matches!(&read, Some((p, m, _)) if p == at && *m == missing) {
+            let history = conn.history(*at, &missing, decoder).await?;
+            read = Some((*at, missing, history));
+        }
+        let history = read.as_ref().map_or(&[][..], |(_, _, h)| h.as_slice());
+        timings.mark(|t| &mut t.history);
+        folded
+            .writes
+            .push((fold.tables(), fold.fold(*at, history, after)?));
+        timings.mark(|t| &mut t.fold);
+        folded.moved.push(*fold);
+    }
+    Ok(folded)
+}
+
+/// Writes a batch's changes and the checkpoints' advance in `tx`, and commits.
+pub(super) async fn write_and_commit<DB>(
+    mut tx: sqlx::Transaction<'_, DB>,
+    writes: &[(&'static [Table], Vec<Folded>)],
+    advance: Advance<'_>,
+    timings: &mut Timings,
+) -> Result<(), ProjectionError>
+where
+    DB: sqlx::Database,
+    DB::Connection: WriteTables,
+{
+    projection::write(&mut *tx, writes, advance).await?;
+    timings.mark(|t| &mut t.write);
+    // Crash tests kill the projector here, between applying a batch and committing it
+    // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the `failpoints`
+    // feature.
+    fail::fail_point!("projector.before_commit", |_| {
+        eprintln!("failpoint projector.before_commit reached: aborting");
+        std::process::abort()
+    });
+    tx.commit().await?;
+    timings.mark(|t| &mut t.commit);
+    Ok(())
+}
+
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $begin:path, $claim:path, $read:path, $history:path) => {
+    ($name:ident, $db:ty, $begin:path, $claim:path, $read:path) => {
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
             batch_size: i64,
             decoder: &Decoder,
-            read_ahead: Option<ReadAhead>,
         ) -> Result<Stepped, ProjectionError> {
             let mut timings = Timings::start();
             let mut tx = $begin(pool).await?;
@@ -206,10 +243,7 @@ macro_rules! step_impl {
                     applied: None,
                 });
             };
-            let events = match read_ahead {
-                Some(batch) if batch.after == from => batch.events,
-                _ => $read(&mut *tx, from, batch_size, decoder).await?,
-            };
+            let events = $read(&mut *tx, from, batch_size, decoder).await?;
             timings.mark(|t| &mut t.read);
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
@@ -218,46 +252,22 @@ macro_rules! step_impl {
                     applied: None,
                 });
             };
-            let mut moved = Vec::with_capacity(folds.len());
-            let mut writes = Vec::with_capacity(folds.len());
-            // Views sharing their documents ask for the same history: it is read once.
-            let mut read: Option<(Position, Vec<String>, Vec<LoggedEvent>)> = None;
-            for (fold, at) in folds.iter().zip(&checkpoints) {
-                let after = &events[events.partition_point(|e| e.position <= *at)..];
-                if after.is_empty() {
-                    continue; // this projection is already past the batch
-                }
-                let missing = needing_history(*fold, *at, after);
-                if !matches!(&read, Some((p, m, _)) if p == at && *m == missing) {
-                    let history = $history(&mut *tx, *at, &missing, decoder).await?;
-                    read = Some((*at, missing, history));
-                }
-                let history = read.as_ref().map_or(&[][..], |(_, _, h)| h.as_slice());
-                timings.mark(|t| &mut t.history);
-                writes.push((fold.tables(), fold.fold(*at, history, after)?));
-                timings.mark(|t| &mut t.fold);
-                moved.push(*fold);
-            }
-            let moved_names: Vec<&str> = moved.iter().map(|f| f.name()).collect();
+            let folded = fold_batch(
+                &mut *tx,
+                folds,
+                &checkpoints,
+                &events,
+                decoder,
+                &mut timings,
+            )
+            .await?;
             let advance = Advance {
-                names: &moved_names,
+                names: &folded.moved_names(),
                 to: last,
             };
-            projection::write(&mut *tx, &writes, advance).await?;
-            timings.mark(|t| &mut t.write);
-            // Crash tests kill the projector here, between applying a batch and committing it
-            // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the
-            // `failpoints` feature.
-            fail::fail_point!("projector.before_commit", |_| {
-                eprintln!("failpoint projector.before_commit reached: aborting");
-                std::process::abort()
-            });
-            tx.commit().await?;
-            timings.mark(|t| &mut t.commit);
-            timings.log(events.len(), moved.len());
-            for fold in moved {
-                fold.committed(last);
-            }
+            write_and_commit(tx, &folded.writes, advance, &mut timings).await?;
+            timings.log(events.len(), folded.moved.len());
+            folded.committed(last);
             Ok(Stepped {
                 checkpoints,
                 applied: Some((last, events.len())),
@@ -266,19 +276,11 @@ macro_rules! step_impl {
     };
 }
 
-step_impl!(
-    step_pg,
-    sqlx::Postgres,
-    begin_pg,
-    claim_pg,
-    log::read_pg,
-    log::history_pg
-);
+step_impl!(step_pg, sqlx::Postgres, begin_pg, claim_pg, log::read_pg);
 step_impl!(
     step_sqlite,
     sqlx::Sqlite,
     begin_sqlite,
     claim_sqlite,
-    log::read_sqlite,
-    log::history_sqlite
+    log::read_sqlite
 );
