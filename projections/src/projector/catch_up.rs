@@ -58,8 +58,9 @@ impl Projector {
     }
 
     /// Applies the batches there are to read now, each folded while the next is read and the
-    /// one before is written. Stops at the first empty read, or when a batch's checkpoints
-    /// were moved by another runner. Returns the number of events applied.
+    /// one before is written. Stops at the first empty read, or when another runner moved a
+    /// batch's checkpoints or the documents it was folding from. Returns the number of events
+    /// applied.
     async fn apply_ahead(
         &self,
         names: &[&str],
@@ -98,6 +99,8 @@ impl Projector {
             reading = Some(self.read_ahead(last));
             let ahead = match self.fold_ahead(&runners, &at, batch).await {
                 Ok(ahead) => ahead,
+                // Steps take over, and read the histories they need afresh.
+                Err(ProjectionError::DocumentsMoved) => break Ok(()),
                 Err(e) => break Err(e),
             };
             if let Some(previous) = writing.take() {
