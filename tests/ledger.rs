@@ -732,7 +732,9 @@ async fn a_batch_folded_ahead_is_not_written_once_another_runner_moved_on(backen
             let projector = projector.clone();
             tokio::spawn(async move { projector.catch_up(&["recorder"], |_| {}).await })
         };
-        fold.folded.notified().await;
+        tokio::time::timeout(Duration::from_secs(10), fold.folded.notified())
+            .await
+            .expect("catching up folds its first batch");
         other.commit().await?;
         catching_up.await.unwrap().unwrap();
         Ok::<(), sqlx::Error>(())

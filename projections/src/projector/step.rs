@@ -82,16 +82,15 @@ struct Stepped {
     applied: Option<(Position, usize)>,
 }
 
-/// Of the captures whose documents `fold` does not hold, those with events before this batch: a
-/// capture whose first event in the batch is its first event ever has no history to read.
-fn needing_history(fold: &dyn Fold, at: Position, events: &[LoggedEvent]) -> Vec<String> {
+/// The captures of `events` that had events before them, each once: a capture whose first event
+/// here is its first event ever has no history to read.
+fn continuing(events: &[LoggedEvent]) -> Vec<&str> {
     let mut seen = HashSet::new();
-    let continuing: Vec<&str> = events
+    events
         .iter()
         .filter(|e| seen.insert(e.capture_id.as_str()) && e.sequence != 1)
         .map(|e| e.capture_id.as_str())
-        .collect();
-    fold.missing(at, &continuing)
+        .collect()
 }
 
 /// Where a batch's time went, logged at debug level (`photo_ledger_projections=debug`): the
@@ -176,14 +175,21 @@ pub(super) async fn fold_batch<'a, C: ReadHistory>(
         writes: Vec::with_capacity(folds.len()),
         moved: Vec::with_capacity(folds.len()),
     };
-    // Views sharing their documents ask for the same history: it is read once.
+    // Views sharing their documents ask for the same history: it is read once. The captures
+    // continuing from before the batch depend only on where it starts: found once per start.
     let mut read: Option<(Position, Vec<String>, Vec<LoggedEvent>)> = None;
+    let mut continued: Option<(Position, Vec<&str>)> = None;
     for (fold, at) in folds.iter().zip(checkpoints) {
         let after = &events[events.partition_point(|e| e.position <= *at)..];
         if after.is_empty() {
             continue; // this projection is already past the batch
         }
-        let missing = needing_history(*fold, *at, after);
+        let captures = match &mut continued {
+            Some((from, captures)) if from == at => captures,
+            slot => &mut slot.insert((*at, continuing(after))).1,
+        };
+        // Of those, the captures whose documents the fold does not hold.
+        let missing = fold.missing(*at, captures);
         if !matches!(&read, Some((p, m, _)) if p == at && *m == missing) {
             let history = conn.history(*at, &missing, decoder).await?;
             read = Some((*at, missing, history));
