@@ -22,7 +22,7 @@ use super::sql::{begin_pg, begin_sqlite, claim_pg, claim_sqlite};
 use super::step::{fold_batch, write_and_commit, Timings};
 use super::{Projector, Runner};
 use crate::error::ProjectionError;
-use crate::projection::{Advance, Fold, Folded, Table};
+use crate::projection::{Advance, Fold, Folded, Table, WriteTables};
 
 impl Projector {
     /// Applies batches until the named projections have consumed every event committed before
@@ -136,6 +136,7 @@ impl Projector {
         let this = self.clone();
         tokio::spawn(async move {
             let (inner, limit) = (&this.inner, this.inner.config.batch_size);
+            let mut timings = Timings::start();
             let events = match &inner.db {
                 Db::Postgres(pool) => {
                     log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
@@ -145,7 +146,12 @@ impl Projector {
                         .await?
                 }
             };
-            Ok(ReadAhead { after, events })
+            timings.mark(|t| &mut t.read);
+            Ok(ReadAhead {
+                after,
+                events,
+                timings,
+            })
         })
     }
 
@@ -159,8 +165,12 @@ impl Projector {
     ) -> Result<Ahead, ProjectionError> {
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
         let decoder = &*self.inner.decoder;
-        let events = batch.events;
-        let mut timings = Timings::start();
+        let ReadAhead {
+            after,
+            events,
+            mut timings,
+        } = batch;
+        timings.resume();
         let folded = match &self.inner.db {
             Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
@@ -171,7 +181,7 @@ impl Projector {
                 fold_batch(&mut *conn, &folds, at, &events, decoder, &mut timings).await?
             }
         };
-        let last = events.last().map_or(batch.after, |e| e.position);
+        let last = events.last().map_or(after, |e| e.position);
         // The next batch is folded from here while this one is written.
         folded.committed(last);
         Ok(Ahead {
@@ -183,45 +193,28 @@ impl Projector {
                 last,
                 events: events.len(),
             },
+            timings,
         })
     }
 
     /// Writes and commits a folded batch in the background, if its checkpoints are still the
     /// ones it was folded from; `None` when they were not, and nothing was written.
-    fn write_ahead(&self, ahead: Ahead) -> JoinHandle<Result<Option<Reach>, ProjectionError>> {
+    fn write_ahead(&self, mut ahead: Ahead) -> JoinHandle<Result<Option<Reach>, ProjectionError>> {
         let db = self.inner.db.clone();
         tokio::spawn(async move {
-            let mut timings = Timings::start();
-            let Ahead {
-                names,
-                moved,
-                writes,
-                reach,
-            } = ahead;
-            let advance = Advance {
-                names: &moved,
-                to: reach.last,
-            };
+            ahead.timings.resume();
             match &db {
                 Db::Postgres(pool) => {
                     let mut tx = begin_pg(pool).await?;
-                    if claim_pg(&mut tx, &names).await? != reach.from {
-                        return Ok(None);
-                    }
-                    timings.mark(|t| &mut t.claim);
-                    write_and_commit(tx, &writes, advance, &mut timings).await?;
+                    let claimed = claim_pg(&mut tx, &ahead.names).await?;
+                    ahead.write_if_claimed(tx, claimed).await
                 }
                 Db::Sqlite(pool) => {
                     let mut tx = begin_sqlite(pool).await?;
-                    if claim_sqlite(&mut tx, &names).await? != reach.from {
-                        return Ok(None);
-                    }
-                    timings.mark(|t| &mut t.claim);
-                    write_and_commit(tx, &writes, advance, &mut timings).await?;
+                    let claimed = claim_sqlite(&mut tx, &ahead.names).await?;
+                    ahead.write_if_claimed(tx, claimed).await
                 }
             }
-            timings.log(reach.events, moved.len());
-            Ok(Some(reach))
         })
     }
 
@@ -244,6 +237,8 @@ impl Projector {
 struct ReadAhead {
     after: Position,
     events: Vec<LoggedEvent>,
+    /// Where the batch's time went, carried through its folding and writing.
+    timings: Timings,
 }
 
 impl ReadAhead {
@@ -269,6 +264,33 @@ struct Ahead {
     moved: Vec<&'static str>,
     writes: Vec<(&'static [Table], Vec<Folded>)>,
     reach: Reach,
+    timings: Timings,
+}
+
+impl Ahead {
+    /// Writes and commits the batch in `tx`, whose claim found the checkpoints `claimed`, if
+    /// those are the ones it was folded from; `None`, and nothing written, when they are not.
+    async fn write_if_claimed<DB>(
+        mut self,
+        tx: sqlx::Transaction<'_, DB>,
+        claimed: Vec<Position>,
+    ) -> Result<Option<Reach>, ProjectionError>
+    where
+        DB: sqlx::Database,
+        DB::Connection: WriteTables,
+    {
+        if claimed != self.reach.from {
+            return Ok(None);
+        }
+        self.timings.mark(|t| &mut t.claim);
+        let advance = Advance {
+            names: &self.moved,
+            to: self.reach.last,
+        };
+        write_and_commit(tx, &self.writes, advance, &mut self.timings).await?;
+        self.timings.log(self.reach.events, self.moved.len());
+        Ok(Some(self.reach))
+    }
 }
 
 /// Where a batch takes the projections it catches up.

@@ -98,7 +98,7 @@ fn continuing(events: &[LoggedEvent]) -> Vec<&str> {
 pub(super) struct Timings {
     last: Instant,
     pub(super) claim: Duration,
-    read: Duration,
+    pub(super) read: Duration,
     history: Duration,
     fold: Duration,
     write: Duration,
@@ -116,6 +116,12 @@ impl Timings {
             write: Duration::ZERO,
             commit: Duration::ZERO,
         }
+    }
+
+    /// Goes on from now: the time since the last mark (a batch waiting for its turn between
+    /// tasks) counts in no phase.
+    pub(super) fn resume(&mut self) {
+        self.last = Instant::now();
     }
 
     /// Adds the time since the last mark to `phase`.
