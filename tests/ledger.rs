@@ -39,6 +39,8 @@ on_both_stores!(
     a_running_instance_sees_events_another_applied_as_applied,
     batches_read_ahead_are_dropped_when_the_checkpoint_moved_back,
     a_batch_folded_ahead_is_not_written_once_another_runner_moved_on,
+    a_step_from_checkpoints_another_instance_moved_writes_nothing_and_goes_on_from_theirs,
+    a_view_another_instance_reset_is_rebuilt_while_nothing_new_comes,
     a_state_held_behind_another_instance_never_decides,
     concurrent_commands_on_many_captures_record_each_exactly_once,
     a_persons_history_spans_their_captures_newest_first,
@@ -745,6 +747,75 @@ async fn a_batch_folded_ahead_is_not_written_once_another_runner_moved_on(backen
     let seen = fold.seen.lock().unwrap().clone();
     assert_eq!(seen[..2].iter().map(|s| s.2).collect::<Vec<_>>(), log[..2]);
     assert_eq!(recorded_rows(&db).await, sorted_names(&log[3..]));
+}
+
+/// A step starts from the checkpoints this process last saw (on PostgreSQL; on SQLite it always
+/// claims them). Once another instance has moved them on, the step's write finds out, writes
+/// nothing, and the batch is applied again from the other instance's checkpoint.
+async fn a_step_from_checkpoints_another_instance_moved_writes_nothing_and_goes_on_from_theirs(
+    backend: Backend,
+) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    run_full_flow(&ledger, 0).await;
+    let db = ledger.db().clone();
+    let log = log_positions(&db).await;
+    let fold = Arc::new(Recorder {
+        log: Some(log.clone()),
+        ..Recorder::default()
+    });
+    let here = recording_projector(&ledger, &fold, 3).await;
+    let other = Projector::new(
+        ledger.decoder().clone(),
+        vec![Arc::new(Recorder::default())],
+        ProjectorConfig {
+            batch_size: 3,
+            ..ProjectorConfig::default()
+        },
+    );
+    other.init().await.unwrap();
+    // Both saw the start; the other instance applies the first three events.
+    assert_eq!(other.step(&["recorder"]).await.unwrap(), 3);
+    assert_eq!(here.step(&["recorder"]).await.unwrap(), 3);
+
+    let folded: Vec<_> = fold.seen.lock().unwrap().iter().map(|s| s.2).collect();
+    let expected = match backend {
+        // Folded from the start first, then from the other instance's checkpoint.
+        Backend::Postgres => [&log[..3], &log[3..6]].concat(),
+        Backend::Sqlite => log[3..6].to_vec(),
+    };
+    assert_eq!(folded, expected);
+    assert_eq!(recorded_rows(&db).await, sorted_names(&log[..6]));
+    assert_eq!(here.checkpoints().await.unwrap()["recorder"], log[5]);
+}
+
+/// The running instance starts its batches from the checkpoints it last saw, but after a quiet
+/// poll from the stored ones: a view another instance reset while no new events come is rebuilt
+/// all the same.
+async fn a_view_another_instance_reset_is_rebuilt_while_nothing_new_comes(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let running = store.ledger().await;
+    let _projecting = running.projector().spawn();
+    run_full_flow(&running, 0).await;
+    let head = log::head(running.db()).await.unwrap().unwrap();
+    let names = running.projector().names();
+    running
+        .projector()
+        .wait_for(&names, head, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let built = dump_views(running.db()).await;
+
+    let other = store.ledger().await;
+    other.projector().reset("capture_status").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while dump_views(running.db()).await != built {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the running instance rebuilds the view another one reset"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Every event's position, in the log's order.

@@ -91,20 +91,26 @@ impl<'a> Column<'a> {
     }
 }
 
-/// The projections a batch moved and the position they reach, written with their rows.
+/// The projections a batch moved and the position they reach, written with their rows, and
+/// the checkpoints it was folded from.
 pub(crate) struct Advance<'a> {
     pub names: &'a [&'a str],
     pub to: Position,
+    /// Every projection the batch was folded for, in name order, and the checkpoint each was
+    /// folded from: the write goes ahead only if they are all still there.
+    pub folded: &'a [&'a str],
+    pub from: &'a [Position],
 }
 
 /// Rewrites the query rows of the folded captures and advances the checkpoints of the
 /// projections that folded them: `folded` holds each view's tables and the changes folded for
-/// them.
+/// them. Returns whether it wrote: nothing is written when a checkpoint is no longer the one
+/// the batch was folded from (another runner, or a reset, moved it).
 pub(crate) async fn write<C: WriteTables>(
     conn: &mut C,
     folded: &[(&[Table], Vec<Folded>)],
     advance: Advance<'_>,
-) -> Result<(), ProjectionError> {
+) -> Result<bool, ProjectionError> {
     let changes: Vec<(Table, Changes)> = folded
         .iter()
         .flat_map(|(tables, folded)| {
@@ -116,19 +122,19 @@ pub(crate) async fn write<C: WriteTables>(
         .filter(|(_, changes)| !changes.is_empty())
         .collect();
     if changes.is_empty() && advance.names.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     conn.write_tables(changes, advance).await
 }
 
 /// How a store writes tables' changes and checkpoints: each has its own way of binding many
-/// rows.
+/// rows, and of making sure the checkpoints did not move. Returns whether it wrote.
 pub(crate) trait WriteTables {
     async fn write_tables(
         &mut self,
         changes: Vec<(Table, Changes<'_>)>,
         advance: Advance<'_>,
-    ) -> Result<(), ProjectionError>;
+    ) -> Result<bool, ProjectionError>;
 }
 
 /// One bound value of the PostgreSQL statement.
@@ -136,6 +142,7 @@ enum Bound<'a> {
     Keys(&'a [&'a str]),
     Column(&'a Column<'a>),
     Int(i64),
+    Ints(&'a [i64]),
     Time(DateTime<Utc>),
 }
 
@@ -146,12 +153,19 @@ enum Bound<'a> {
 /// updated in place by the insert (`ON CONFLICT`) and deletes only the keys that are not
 /// inserted again; in a table without a unique key, a delete cannot see the rows the insert
 /// adds. The checkpoints' advance is one more part, so rows and checkpoints cost one round trip.
+///
+/// The statement first locks the checkpoint rows of every projection folded, in name order, and
+/// keeps those still where the batch was folded from (a row another transaction moved meanwhile
+/// is looked at again once that one commits, and no longer matches). Every other part writes
+/// only if all of them are there: the statement is its own compare-and-swap, so it needs no
+/// transaction around it and no lock taken beforehand, and a batch that lost the race writes
+/// nothing.
 impl WriteTables for sqlx::PgConnection {
     async fn write_tables(
         &mut self,
         mut changes: Vec<(Table, Changes<'_>)>,
         advance: Advance<'_>,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<bool, ProjectionError> {
         for (table, changes) in &mut changes {
             if table.unique_key {
                 let inserted: HashSet<&str> =
@@ -170,12 +184,32 @@ impl WriteTables for sqlx::PgConnection {
                     .collect()
             })
             .collect();
+        let (txids, positions): (Vec<i64>, Vec<i64>) =
+            advance.from.iter().map(|p| (p.txid, p.position)).unzip();
         let mut bound: Vec<Bound> = Vec::new();
         let mut param = |value, cast: &str| {
             bound.push(value);
             format!("${}::{cast}", bound.len())
         };
-        let mut parts = Vec::new();
+        let claimed = [
+            param(Bound::Keys(advance.folded), "text[]"),
+            param(Bound::Ints(&txids), "bigint[]"),
+            param(Bound::Ints(&positions), "bigint[]"),
+        ];
+        let mut parts = vec![
+            format!(
+                "claimed AS (SELECT c.projection FROM projection_checkpoints c \
+                   JOIN unnest({}, {}, {}) AS f(projection, txid, position) \
+                     ON c.projection = f.projection AND c.txid = f.txid AND c.position = f.position \
+                   ORDER BY c.projection FOR UPDATE OF c)",
+                claimed[0], claimed[1], claimed[2]
+            ),
+            format!(
+                "held AS (SELECT count(*) = {} AS held FROM claimed)",
+                advance.folded.len()
+            ),
+        ];
+        const HELD: &str = "(SELECT held FROM held)";
         for (n, ((table, changes), columns)) in changes.iter().zip(&columns).enumerate() {
             let key = table.columns[0];
             let arrays: Vec<String> = columns
@@ -198,7 +232,7 @@ impl WriteTables for sqlx::PgConnection {
             }
             if !gone.is_empty() {
                 parts.push(format!(
-                    "gone_{n} AS (DELETE FROM {} WHERE {})",
+                    "gone_{n} AS (DELETE FROM {} WHERE ({}) AND {HELD})",
                     table.name,
                     gone.join(" OR ")
                 ));
@@ -214,7 +248,7 @@ impl WriteTables for sqlx::PgConnection {
                     String::new()
                 };
                 parts.push(format!(
-                    "new_{n} AS (INSERT INTO {} ({}) SELECT * FROM unnest({}){on_conflict})",
+                    "new_{n} AS (INSERT INTO {} ({}) SELECT * FROM unnest({}) WHERE {HELD}{on_conflict})",
                     table.name,
                     table.columns.join(", "),
                     arrays.join(", ")
@@ -229,11 +263,11 @@ impl WriteTables for sqlx::PgConnection {
             parts.push(format!(
                 "advanced AS (UPDATE projection_checkpoints \
                    SET txid = {txid}, position = {position}, updated_at = {now} \
-                   WHERE projection = ANY({names}))"
+                   WHERE projection = ANY({names}) AND {HELD})"
             ));
         }
-        let sql = format!("WITH {} SELECT 1", parts.join(", "));
-        let mut query = sqlx::query(&sql);
+        let sql = format!("WITH {} SELECT held FROM held", parts.join(", "));
+        let mut query = sqlx::query_scalar::<_, bool>(&sql);
         for value in &bound {
             query = match value {
                 Bound::Keys(v) => query.bind(*v),
@@ -242,23 +276,24 @@ impl WriteTables for sqlx::PgConnection {
                 Bound::Column(Column::Int(v)) => query.bind(v),
                 Bound::Column(Column::Json(v)) => query.bind(v),
                 Bound::Int(n) => query.bind(*n),
+                Bound::Ints(v) => query.bind(*v),
                 Bound::Time(t) => query.bind(*t),
             };
         }
-        query.execute(&mut *self).await?;
-        Ok(())
+        Ok(query.fetch_one(&mut *self).await?)
     }
 }
 
 /// SQLite, which has no arrays: lists of bound values, in chunks below its parameter limit, and
 /// one statement per checkpoint. Its statements are calls into the same process, not round
-/// trips.
+/// trips. A batch there claims its checkpoints in its transaction first (`claim_sqlite`), which
+/// holds the file's one write lock from then on: they cannot move under it.
 impl WriteTables for sqlx::SqliteConnection {
     async fn write_tables(
         &mut self,
         changes: Vec<(Table, Changes<'_>)>,
         advance: Advance<'_>,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<bool, ProjectionError> {
         for (table, changes) in changes {
             write_sqlite(self, table, changes).await?;
         }
@@ -271,7 +306,7 @@ impl WriteTables for sqlx::SqliteConnection {
                 .execute(&mut *self)
                 .await?;
         }
-        Ok(())
+        Ok(true)
     }
 }
 

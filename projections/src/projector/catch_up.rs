@@ -4,12 +4,13 @@
 //! read and the one before is written and committed, so the service's CPU and PostgreSQL's work
 //! at the same time.
 //!
-//! A batch is folded before its transaction claims the checkpoints, from the checkpoints the
-//! batch before it reached. Its transaction then checks that the claimed checkpoints are those
-//! (another runner may have moved them, or a reset); if not, it writes nothing and steps take
-//! over. The folds keep the batch's documents and rows as soon as it is folded, so the next
-//! batch can be folded from them while it is written. Should it never commit, the next batch to
-//! claim finds another checkpoint than the one they were kept at, and the folds drop them (see
+//! A batch is folded before it is written, from the checkpoints the batch before it reached.
+//! Its write then checks that the checkpoints are still those (another runner may have moved
+//! them, or a reset): on PostgreSQL the statement that writes it checks them, on SQLite its
+//! transaction claims them first. If they moved, it writes nothing and steps take over. The
+//! folds keep the batch's documents and rows as soon as it is folded, so the next batch can be
+//! folded from them while it is written. Should it never commit, the next batch finds another
+//! checkpoint than the one they were kept at, and the folds drop them (see
 //! [`crate::projection::Fold`]).
 
 use std::time::Duration;
@@ -18,11 +19,11 @@ use photo_ledger_store::log::{self, LoggedEvent, Position};
 use photo_ledger_store::Db;
 use tokio::task::JoinHandle;
 
-use super::sql::{begin_pg, begin_sqlite, claim_pg, claim_sqlite};
-use super::step::{fold_batch, write_and_commit, Timings};
+use super::sql::{begin_sqlite, claim_sqlite};
+use super::step::{fold_batch, write_alone, write_and_commit, Start, Timings};
 use super::{Projector, Runner};
 use crate::error::ProjectionError;
-use crate::projection::{Advance, Fold, Folded, Table, WriteTables};
+use crate::projection::{Advance, Fold, Folded, Table};
 
 impl Projector {
     /// Applies batches until the named projections have consumed every event committed before
@@ -36,9 +37,10 @@ impl Projector {
         let target = log::head(&self.inner.db).await?;
         let mut total = self.apply_ahead(names, &mut on_batch).await?;
         // What is left (events behind the commit horizon, or checkpoints another runner moved)
-        // goes a step at a time.
+        // goes a step at a time, each from the stored checkpoints: a rebuild must not take a
+        // reset for progress this process saw before it.
         loop {
-            let n = self.step(names).await?;
+            let n = self.step_from(names, Start::Stored).await?;
             total += n as u64;
             if n > 0 {
                 on_batch(n);
@@ -137,7 +139,7 @@ impl Projector {
         tokio::spawn(async move {
             let (inner, limit) = (&this.inner, this.inner.config.batch_size);
             let mut timings = Timings::start();
-            let events = match &inner.db {
+            let events = match &inner.batches {
                 Db::Postgres(pool) => {
                     log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
                 }
@@ -171,7 +173,7 @@ impl Projector {
             mut timings,
         } = batch;
         timings.resume();
-        let folded = match &self.inner.db {
+        let folded = match &self.inner.batches {
             Db::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
                 fold_batch(&mut *conn, &folds, at, &events, decoder, &mut timings).await?
@@ -199,22 +201,43 @@ impl Projector {
 
     /// Writes and commits a folded batch in the background, if its checkpoints are still the
     /// ones it was folded from; `None` when they were not, and nothing was written.
-    fn write_ahead(&self, mut ahead: Ahead) -> JoinHandle<Result<Option<Reach>, ProjectionError>> {
-        let db = self.inner.db.clone();
+    fn write_ahead(&self, ahead: Ahead) -> JoinHandle<Result<Option<Reach>, ProjectionError>> {
+        let db = self.inner.batches.clone();
         tokio::spawn(async move {
-            ahead.timings.resume();
-            match &db {
+            let Ahead {
+                names,
+                moved,
+                writes,
+                reach,
+                mut timings,
+            } = ahead;
+            timings.resume();
+            let advance = Advance {
+                names: &moved,
+                to: reach.last,
+                folded: &names,
+                from: &reach.from,
+            };
+            let written = match &db {
+                // One statement checks the checkpoints, writes and commits.
                 Db::Postgres(pool) => {
-                    let mut tx = begin_pg(pool).await?;
-                    let claimed = claim_pg(&mut tx, &ahead.names).await?;
-                    ahead.write_if_claimed(tx, claimed).await
+                    let mut conn = pool.acquire().await?;
+                    timings.mark(|t| &mut t.claim);
+                    write_alone(&mut conn, &writes, advance, &mut timings).await?
                 }
                 Db::Sqlite(pool) => {
                     let mut tx = begin_sqlite(pool).await?;
-                    let claimed = claim_sqlite(&mut tx, &ahead.names).await?;
-                    ahead.write_if_claimed(tx, claimed).await
+                    let claimed = claim_sqlite(&mut tx, &names).await?;
+                    timings.mark(|t| &mut t.claim);
+                    claimed == reach.from
+                        && write_and_commit(tx, &writes, advance, &mut timings).await?
                 }
+            };
+            if !written {
+                return Ok(None);
             }
+            timings.log(reach.events, moved.len());
+            Ok(Some(reach))
         })
     }
 
@@ -233,7 +256,7 @@ impl Projector {
     }
 }
 
-/// A batch read ahead of the transaction that applies it.
+/// A batch read ahead of the write that applies it.
 struct ReadAhead {
     after: Position,
     events: Vec<LoggedEvent>,
@@ -265,32 +288,6 @@ struct Ahead {
     writes: Vec<(&'static [Table], Vec<Folded>)>,
     reach: Reach,
     timings: Timings,
-}
-
-impl Ahead {
-    /// Writes and commits the batch in `tx`, whose claim found the checkpoints `claimed`, if
-    /// those are the ones it was folded from; `None`, and nothing written, when they are not.
-    async fn write_if_claimed<DB>(
-        mut self,
-        tx: sqlx::Transaction<'_, DB>,
-        claimed: Vec<Position>,
-    ) -> Result<Option<Reach>, ProjectionError>
-    where
-        DB: sqlx::Database,
-        DB::Connection: WriteTables,
-    {
-        if claimed != self.reach.from {
-            return Ok(None);
-        }
-        self.timings.mark(|t| &mut t.claim);
-        let advance = Advance {
-            names: &self.moved,
-            to: self.reach.last,
-        };
-        write_and_commit(tx, &self.writes, advance, &mut self.timings).await?;
-        self.timings.log(self.reach.events, self.moved.len());
-        Ok(Some(self.reach))
-    }
 }
 
 /// Where a batch takes the projections it catches up.

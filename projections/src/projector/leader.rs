@@ -9,6 +9,7 @@ use photo_ledger_store::{log, Db};
 use sqlx::postgres::PgListener;
 use tokio::task::JoinSet;
 
+use super::step::Start;
 use super::{Projector, EVENTS_CHANNEL};
 use crate::error::ProjectionError;
 
@@ -65,9 +66,15 @@ impl Projector {
         self.refresh_progress().await?;
         let names = self.names();
         let mut between = Between::default();
+        // Batches start where this process saw the checkpoints, except after a quiet poll:
+        // then they are read from the database, which another process's reset may have moved
+        // back while there was nothing new to apply.
+        let mut start = Start::Stored;
         loop {
             let mark = Instant::now();
-            if self.step(&names).await? > 0 {
+            let applied = self.step_from(&names, start).await?;
+            start = Start::Seen;
+            if applied > 0 {
                 between.log_and_reset();
                 continue;
             }
@@ -88,8 +95,13 @@ impl Projector {
                 }
             }
             let mark = Instant::now();
-            let _ =
-                tokio::time::timeout(self.inner.config.idle_poll, self.inner.wake.notified()).await;
+            let woken =
+                tokio::time::timeout(self.inner.config.idle_poll, self.inner.wake.notified())
+                    .await
+                    .is_ok();
+            if !woken {
+                start = Start::Stored;
+            }
             if let Some(conn) = lock_conn.as_mut() {
                 // Losing the lock connection means losing leadership.
                 sqlx::query("SELECT 1").execute(conn).await?;

@@ -1,10 +1,15 @@
 //! The projector: reads the log in global order and, for each batch, has every projection apply
 //! the events after its own checkpoint and advance that checkpoint, all in one transaction.
 //!
-//! - **Exactly once.** A batch first takes each projection's batch lock (a transaction advisory
-//!   lock on PostgreSQL, the checkpoint row's update on SQLite), so two runners of a projection,
-//!   even in different processes, serialise and the second sees the first one's checkpoint. A
-//!   crash before commit rolls the whole batch back.
+//! - **Exactly once.** A batch's views and checkpoints are written together, and only if the
+//!   checkpoints are still those the batch was folded from. On PostgreSQL the one statement that
+//!   writes a batch locks the checkpoint rows and checks them, so two runners of a projection,
+//!   even in different processes, cannot both apply the same events: the second writes nothing
+//!   and goes again from the first one's checkpoint. A batch that claims (after such a miss, or
+//!   to find checkpoints another process moved back) first takes each projection's batch lock,
+//!   a transaction advisory lock, as a reset does. On SQLite a batch claims its checkpoints by
+//!   updating their rows, which makes it the file's one writer until it commits. A crash before
+//!   commit loses the whole batch.
 //! - **One runner** on PostgreSQL: a session advisory lock held on a dedicated connection; when
 //!   its holder dies the connection closes and another instance takes over.
 //! - **Wakes on new events:** the command path calls [`Projector::announce`] after each commit,
@@ -74,6 +79,8 @@ struct Runner {
 
 struct Inner {
     db: Db,
+    /// The connections batches are read, folded and written on ([`sql::batches_pool`]).
+    batches: Db,
     runners: Vec<Runner>,
     decoder: Arc<Decoder>,
     config: ProjectorConfig,
@@ -98,6 +105,7 @@ pub struct Projector {
 impl Projector {
     pub fn new(decoder: Arc<Decoder>, folds: Vec<Arc<dyn Fold>>, config: ProjectorConfig) -> Self {
         let db = decoder.db().clone();
+        let batches = sql::batches_pool(&db);
         let share = config.kept_bytes / folds.len().max(1);
         let runners = folds
             .into_iter()
@@ -110,6 +118,7 @@ impl Projector {
         Self {
             inner: Arc::new(Inner {
                 db,
+                batches,
                 runners,
                 decoder,
                 config,
@@ -128,6 +137,11 @@ impl Projector {
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Closes the connections batches run on.
+    pub async fn close(&self) {
+        self.inner.batches.close().await;
     }
 
     fn runner(&self, name: &str) -> Result<&Runner, ProjectionError> {
@@ -196,14 +210,17 @@ impl Projector {
             Db::Postgres(_) => vec![format!("TRUNCATE {}", tables.join(", "))],
             Db::Sqlite(_) => tables.iter().map(|t| format!("DELETE FROM {t}")).collect(),
         };
+        // The tables are emptied before the checkpoint row is written: a batch's statement
+        // takes its tables' locks before the checkpoint rows', so the other order could
+        // deadlock with it.
         on_db!(&self.inner.db, pool => async {
             let mut tx = pool.begin().await?;
             lock_batches(&mut *tx, name).await?;
-            sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
-                .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
             for statement in &empty {
                 sqlx::query(statement).execute(&mut *tx).await?;
             }
+            sqlx::query("UPDATE projection_checkpoints SET txid = 0, position = 0, updated_at = $2 WHERE projection = $1")
+                .bind(name).bind(Utc::now()).execute(&mut *tx).await?;
             tx.commit().await.map_err(ProjectionError::from)
         }.await)?;
         runner.progress.send_replace(Position::START);

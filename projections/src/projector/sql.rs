@@ -1,8 +1,12 @@
 //! What each store does differently when a batch begins and claims its projections. The
 //! checkpoints' advance is written with the views' rows (`projection/write.rs`).
 
+use std::time::Duration;
+
 use chrono::Utc;
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
+use photo_ledger_store::Db;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::error::ProjectionError;
 
@@ -47,16 +51,42 @@ pub(super) async fn claim_pg(
         .collect()
 }
 
-/// Begins a batch's transaction, whose commit returns before its WAL record is flushed, in one
-/// round trip. Safe because views and checkpoints commit together and are derived from the log:
-/// a crash can only lose the last batches whole, and they are applied again. Commands keep
-/// synchronous commits.
+/// The connections batches are read, folded and written on: a pool of their own beside the
+/// commands', so that a batch, which every command waits for, does not queue behind them for
+/// one. On PostgreSQL their commits return before the WAL record is flushed. That is safe
+/// because views and checkpoints commit together and are derived from the log: a crash can only
+/// lose the last batches whole, and they are applied again. Commands keep synchronous commits.
+/// SQLite keeps its one pool: its writers take turns in the file whichever pool they come
+/// from.
+pub(super) fn batches_pool(db: &Db) -> Db {
+    match db {
+        Db::Postgres(pool) => {
+            let options = (*pool.connect_options())
+                .clone()
+                .options([("synchronous_commit", "off")]);
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(BATCH_CONNECTIONS)
+                    .acquire_timeout(Duration::from_secs(10))
+                    // Not pinged before each batch, a round trip in every command's wait: a
+                    // connection that died fails its batch, and the runner starts again.
+                    .test_before_acquire(false)
+                    .connect_lazy_with(options),
+            )
+        }
+        Db::Sqlite(_) => db.clone(),
+    }
+}
+
+/// Connections for batches: catching up reads a batch, reads histories for the one it folds and
+/// writes a third, all at once.
+const BATCH_CONNECTIONS: u32 = 3;
+
+/// Begins a batch's transaction on PostgreSQL, on a connection of [`batches_pool`].
 pub(super) async fn begin_pg(
     pool: &sqlx::PgPool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionError> {
-    Ok(pool
-        .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
-        .await?)
+    Ok(pool.begin().await?)
 }
 
 /// Begins a batch's transaction on SQLite, whose durability is set per connection (its commits

@@ -16,8 +16,21 @@ use crate::projection::{self, Advance, Fold, Folded, Table, WriteTables};
 impl Projector {
     /// Applies at most one batch of events to the named projections together: the events are
     /// read once, from the earliest of their checkpoints, and each projection applies those
-    /// after its own checkpoint, all in one transaction. Returns how many events it read.
+    /// after its own checkpoint, all at once. Returns how many events it read.
+    ///
+    /// On PostgreSQL the batch starts from the checkpoints this process last saw and is written
+    /// by one statement that checks they are still there; only if another runner moved them is
+    /// the batch claimed and applied again from the stored checkpoints.
     pub async fn step(&self, names: &[&str]) -> Result<usize, ProjectionError> {
+        self.step_from(names, Start::Seen).await
+    }
+
+    /// [`Projector::step`] from where `start` says the projections are.
+    pub(super) async fn step_from(
+        &self,
+        names: &[&str],
+        start: Start,
+    ) -> Result<usize, ProjectionError> {
         let _folding = self.inner.folding.lock().await;
         let runners = self.runners_of(names)?;
         let folds: Vec<&dyn Fold> = runners.iter().map(|r| r.fold.as_ref()).collect();
@@ -26,16 +39,29 @@ impl Projector {
             checkpoints,
             applied,
         } = loop {
-            let attempt = match &self.inner.db {
-                Db::Postgres(pool) => step_pg(pool, &folds, config.batch_size, decoder).await,
-                Db::Sqlite(pool) => step_sqlite(pool, &folds, config.batch_size, decoder).await,
+            let attempt = match (&self.inner.batches, start) {
+                (Db::Postgres(pool), Start::Seen) => {
+                    let seen: Vec<Position> =
+                        runners.iter().map(|r| *r.progress.borrow()).collect();
+                    match step_seen_pg(pool, &folds, &seen, config.batch_size, decoder).await {
+                        Ok(None) => step_pg(pool, &folds, config.batch_size, decoder).await,
+                        attempt => attempt,
+                    }
+                }
+                (Db::Postgres(pool), Start::Stored) => {
+                    step_pg(pool, &folds, config.batch_size, decoder).await
+                }
+                (Db::Sqlite(pool), _) => {
+                    step_sqlite(pool, &folds, config.batch_size, decoder).await
+                }
             };
             match attempt {
-                // Another step moved the documents the views share between this one asking
-                // what history it needs and folding: its transaction is rolled back, and the
-                // batch applied again with the history it needs now.
-                Err(ProjectionError::DocumentsMoved) => continue,
-                attempt => break attempt?,
+                Ok(Some(stepped)) => break stepped,
+                // Another runner moved the checkpoints, or the documents the views share,
+                // between this batch reading and writing: nothing was written, and the batch
+                // is applied again from where they are now.
+                Ok(None) | Err(ProjectionError::DocumentsMoved) => continue,
+                Err(e) => return Err(e),
             }
         };
         self.record(&runners, &checkpoints, applied.map(|(last, _)| last));
@@ -72,6 +98,17 @@ impl Projector {
             self.inner.tick.send_modify(|t| *t += 1);
         }
     }
+}
+
+/// Where a batch takes the projections' checkpoints from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Start {
+    /// Where this process last saw them: right unless another process moved them, which the
+    /// batch's write finds out (on SQLite, where batches always claim, the same as `Stored`).
+    Seen,
+    /// Claimed from the database, which also finds them moved back by another process's reset
+    /// while there is nothing new to read.
+    Stored,
 }
 
 /// What one batch found and did.
@@ -211,58 +248,130 @@ pub(super) async fn fold_batch<'a, C: ReadHistory>(
     Ok(folded)
 }
 
-/// Writes a batch's changes and the checkpoints' advance in `tx`, and commits.
+/// Writes a batch's changes and the checkpoints' advance in `tx`, and commits. Returns whether
+/// it did: nothing is written when the checkpoints are no longer those in `advance`.
 pub(super) async fn write_and_commit<DB>(
     mut tx: sqlx::Transaction<'_, DB>,
     writes: &[(&'static [Table], Vec<Folded>)],
     advance: Advance<'_>,
     timings: &mut Timings,
-) -> Result<(), ProjectionError>
+) -> Result<bool, ProjectionError>
 where
     DB: sqlx::Database,
     DB::Connection: WriteTables,
 {
-    projection::write(&mut *tx, writes, advance).await?;
+    if !projection::write(&mut *tx, writes, advance).await? {
+        return Ok(false);
+    }
     timings.mark(|t| &mut t.write);
-    // Crash tests kill the projector here, between applying a batch and committing it
-    // (`FAILPOINTS=projector.before_commit=return`); compiled in only with the `failpoints`
-    // feature.
+    before_commit();
+    tx.commit().await?;
+    timings.mark(|t| &mut t.commit);
+    Ok(true)
+}
+
+/// Crash tests kill the projector here, between applying a batch and committing it
+/// (`FAILPOINTS=projector.before_commit=return`); compiled in only with the `failpoints`
+/// feature.
+fn before_commit() {
     fail::fail_point!("projector.before_commit", |_| {
         eprintln!("failpoint projector.before_commit reached: aborting");
         std::process::abort()
     });
-    tx.commit().await?;
-    timings.mark(|t| &mut t.commit);
-    Ok(())
+}
+
+/// Writes a batch's changes and the checkpoints' advance on PostgreSQL by one statement outside
+/// any transaction, which commits itself (see `WriteTables`). Returns whether it did: nothing
+/// is written when the checkpoints are no longer those in `advance`.
+pub(super) async fn write_alone(
+    conn: &mut sqlx::PgConnection,
+    writes: &[(&'static [Table], Vec<Folded>)],
+    advance: Advance<'_>,
+    timings: &mut Timings,
+) -> Result<bool, ProjectionError> {
+    // The statement is its own commit: a crash before it is a crash before the commit.
+    before_commit();
+    let written = projection::write(conn, writes, advance).await?;
+    timings.mark(|t| &mut t.write);
+    Ok(written)
+}
+
+/// A batch on PostgreSQL from the checkpoints this process last saw (`seen`, in the order of
+/// `folds`), in two round trips with no transaction around them: the events are read (they are
+/// below the commit horizon, so final), folded, and written with the checkpoints' advance by one
+/// statement that commits itself, and only if the checkpoints are still `seen`. `None` when
+/// they were not, and nothing was written.
+async fn step_seen_pg(
+    pool: &sqlx::PgPool,
+    folds: &[&dyn Fold],
+    seen: &[Position],
+    batch_size: i64,
+    decoder: &Decoder,
+) -> Result<Option<Stepped>, ProjectionError> {
+    let mut timings = Timings::start();
+    let nothing = || Stepped {
+        checkpoints: seen.to_vec(),
+        applied: None,
+    };
+    let mut conn = pool.acquire().await?;
+    timings.mark(|t| &mut t.claim);
+    let Some(from) = seen.iter().min().copied() else {
+        return Ok(Some(nothing()));
+    };
+    let events = log::read_pg(&mut conn, from, batch_size, decoder).await?;
+    timings.mark(|t| &mut t.read);
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Ok(Some(nothing()));
+    };
+    let folded = fold_batch(&mut *conn, folds, seen, &events, decoder, &mut timings).await?;
+    let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
+    let advance = Advance {
+        names: &folded.moved_names(),
+        to: last,
+        folded: &names,
+        from: seen,
+    };
+    if !write_alone(&mut conn, &folded.writes, advance, &mut timings).await? {
+        return Ok(None);
+    }
+    timings.log(events.len(), folded.moved.len());
+    folded.committed(last);
+    Ok(Some(Stepped {
+        checkpoints: seen.to_vec(),
+        applied: Some((last, events.len())),
+    }))
 }
 
 macro_rules! step_impl {
     ($name:ident, $db:ty, $begin:path, $claim:path, $read:path) => {
+        /// A batch claimed: its transaction takes the batch locks and reads the checkpoints
+        /// before it reads the events. `None` when another runner that does not claim moved
+        /// the checkpoints meanwhile, and nothing was written.
         async fn $name(
             pool: &sqlx::Pool<$db>,
             folds: &[&dyn Fold],
             batch_size: i64,
             decoder: &Decoder,
-        ) -> Result<Stepped, ProjectionError> {
+        ) -> Result<Option<Stepped>, ProjectionError> {
             let mut timings = Timings::start();
             let mut tx = $begin(pool).await?;
             let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
             let checkpoints = $claim(&mut *tx, &names).await?;
             timings.mark(|t| &mut t.claim);
             let Some(from) = checkpoints.iter().min().copied() else {
-                return Ok(Stepped {
+                return Ok(Some(Stepped {
                     checkpoints,
                     applied: None,
-                });
+                }));
             };
             let events = $read(&mut *tx, from, batch_size, decoder).await?;
             timings.mark(|t| &mut t.read);
             let Some(last) = events.last().map(|e| e.position) else {
                 tx.rollback().await?;
-                return Ok(Stepped {
+                return Ok(Some(Stepped {
                     checkpoints,
                     applied: None,
-                });
+                }));
             };
             let folded = fold_batch(
                 &mut *tx,
@@ -276,14 +385,18 @@ macro_rules! step_impl {
             let advance = Advance {
                 names: &folded.moved_names(),
                 to: last,
+                folded: &names,
+                from: &checkpoints,
             };
-            write_and_commit(tx, &folded.writes, advance, &mut timings).await?;
+            if !write_and_commit(tx, &folded.writes, advance, &mut timings).await? {
+                return Ok(None);
+            }
             timings.log(events.len(), folded.moved.len());
             folded.committed(last);
-            Ok(Stepped {
+            Ok(Some(Stepped {
                 checkpoints,
                 applied: Some((last, events.len())),
-            })
+            }))
         }
     };
 }
