@@ -1,6 +1,8 @@
 //! One batch: read the events after the projections' checkpoints, fold them, rewrite the views'
-//! rows and advance the checkpoints, all in one transaction per store. Catching up
-//! (`catch_up.rs`) does the same parts in another order.
+//! rows and advance the checkpoints, committed together: on PostgreSQL by one statement that
+//! checks the checkpoints did not move, or, after such a miss and always on SQLite, in a
+//! transaction that claims them first. Catching up (`catch_up.rs`) does the same parts in
+//! another order.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -113,7 +115,8 @@ pub(super) enum Start {
 
 /// What one batch found and did.
 struct Stepped {
-    /// The checkpoints of the projections, in name order, when the batch claimed them.
+    /// The checkpoints of the projections, in name order, the batch started from: claimed, or
+    /// as this process saw them.
     checkpoints: Vec<Position>,
     /// The position of the last event applied and how many events were read, if any were.
     applied: Option<(Position, usize)>,
