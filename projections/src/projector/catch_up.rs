@@ -19,7 +19,7 @@ use photo_ledger_store::log::{self, LoggedEvent, Position};
 use photo_ledger_store::Db;
 use tokio::task::JoinHandle;
 
-use super::sql::{begin_sqlite, claim_sqlite};
+use super::sql::claim_sqlite;
 use super::step::{fold_batch, write_alone, write_and_commit, Start, Timings};
 use super::{Projector, Runner};
 use crate::error::ProjectionError;
@@ -226,7 +226,7 @@ impl Projector {
                     write_alone(&mut conn, &writes, advance, &mut timings).await?
                 }
                 Db::Sqlite(pool) => {
-                    let mut tx = begin_sqlite(pool).await?;
+                    let mut tx = pool.begin().await?;
                     let claimed = claim_sqlite(&mut tx, &names).await?;
                     timings.mark(|t| &mut t.claim);
                     claimed == reach.from

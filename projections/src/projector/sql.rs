@@ -82,21 +82,6 @@ pub(super) fn batches_pool(db: &Db) -> Db {
 /// writes a third, all at once.
 const BATCH_CONNECTIONS: u32 = 3;
 
-/// Begins a batch's transaction on PostgreSQL, on a connection of [`batches_pool`].
-pub(super) async fn begin_pg(
-    pool: &sqlx::PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProjectionError> {
-    Ok(pool.begin().await?)
-}
-
-/// Begins a batch's transaction on SQLite, whose durability is set per connection (its commits
-/// are short local writes anyway).
-pub(super) async fn begin_sqlite(
-    pool: &sqlx::SqlitePool,
-) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, ProjectionError> {
-    Ok(pool.begin().await?)
-}
-
 /// Serialises every transaction that moves projection `name`'s checkpoint, across instances
 /// (on PostgreSQL; SQLite's single writer already does). Not the leader's session lock: that
 /// one is held for as long as an instance leads.

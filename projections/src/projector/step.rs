@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use photo_ledger_store::log::{self, Decoder, LoggedEvent, Position};
 use photo_ledger_store::Db;
 
-use super::sql::{begin_pg, begin_sqlite, claim_pg, claim_sqlite, ReadHistory};
+use super::sql::{claim_pg, claim_sqlite, ReadHistory};
 use super::{raise, Projector, Runner};
 use crate::error::ProjectionError;
 use crate::projection::{self, Advance, Fold, Folded, Table, WriteTables};
@@ -346,7 +346,7 @@ async fn step_seen_pg(
 }
 
 macro_rules! step_impl {
-    ($name:ident, $db:ty, $begin:path, $claim:path, $read:path) => {
+    ($name:ident, $db:ty, $claim:path, $read:path) => {
         /// A batch claimed: its transaction takes the batch locks and reads the checkpoints
         /// before it reads the events. `None` when another runner that does not claim moved
         /// the checkpoints meanwhile, and nothing was written.
@@ -357,7 +357,7 @@ macro_rules! step_impl {
             decoder: &Decoder,
         ) -> Result<Option<Stepped>, ProjectionError> {
             let mut timings = Timings::start();
-            let mut tx = $begin(pool).await?;
+            let mut tx = pool.begin().await?;
             let names: Vec<&str> = folds.iter().map(|f| f.name()).collect();
             let checkpoints = $claim(&mut *tx, &names).await?;
             timings.mark(|t| &mut t.claim);
@@ -404,11 +404,5 @@ macro_rules! step_impl {
     };
 }
 
-step_impl!(step_pg, sqlx::Postgres, begin_pg, claim_pg, log::read_pg);
-step_impl!(
-    step_sqlite,
-    sqlx::Sqlite,
-    begin_sqlite,
-    claim_sqlite,
-    log::read_sqlite
-);
+step_impl!(step_pg, sqlx::Postgres, claim_pg, log::read_pg);
+step_impl!(step_sqlite, sqlx::Sqlite, claim_sqlite, log::read_sqlite);
