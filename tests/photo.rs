@@ -88,7 +88,14 @@ fn assert_standard(out: &Standardised, background: Background) {
     assert!(m.eye_tilt_deg.abs() <= 2.0, "level {m:?}");
     // The report's own measures agree with ours.
     let p = out.report.positions.expect("positions are reported");
-    assert!((p.eye_line - m.eye_line).abs() < 4.0 && (p.face_width - m.face_width).abs() < 6.0);
+    assert!(
+        (p.eye_line - m.eye_line).abs() < 4.0 && (p.face_width - m.face_width).abs() < 6.0,
+        "reported eye line {} and face width {}, remeasured {} and {}",
+        p.eye_line,
+        p.face_width,
+        m.eye_line,
+        m.face_width
+    );
     assert!((p.head_top - m.head_top as f32).abs() < 6.0, "{p:?} {m:?}");
     // Border: the top strip and both sides down to the eye line are the requested colour.
     let mut far = 0;
