@@ -3,12 +3,14 @@
 //!     cargo bench --bench photo --no-run && taskset -c 0 cargo bench --bench photo
 //!
 //! Inputs are phone photos made from the astronaut fixture ([`support::phone_photo`]), 12 MP
-//! (3000×4000) and 2 MP (1200×1600). For each size, medians of 15 runs in this process: libjpeg-turbo decoding the whole
-//! file (the floor), the `image` crate's decoder doing the same (the decoder used before reduced
-//! decoding), the whole standardisation decoding every pixel (before) and decoding only what it
-//! needs (now), and the median time of each stage. Then the peak memory (max RSS) of the release
-//! CLI standardising the 12 MP file and a small one (the difference is what one photo in flight
-//! costs), read with GNU time.
+//! (3000×4000) and 2 MP (1200×1600). For each size, medians of 15 rounds in this process, each
+//! round timing in turn libjpeg-turbo decoding the whole file (the floor), the `image` crate's
+//! decoder doing the same (the decoder used before reduced decoding), the whole standardisation
+//! decoding every pixel (before) and decoding only what it needs (now); and the median time of
+//! each stage. Interleaved so, the floor and the standardisation it is compared with are timed
+//! in the same seconds, and a machine that slows down for a while slows both. Then the peak
+//! memory (max RSS) of the release CLI standardising the 12 MP file and a small one (the
+//! difference is what one photo in flight costs), read with GNU time.
 
 use std::path::Path;
 use std::time::Instant;
@@ -48,34 +50,28 @@ fn standardiser(decoding: Decoding) -> Standardiser {
         .unwrap_or_else(|e| panic!("{e} (run `bash tools/onnxruntime/fetch.sh`)"))
 }
 
-/// Medians of `RUNS` standardisations, whole and per stage.
-fn standardise(standardiser: &Standardiser, bytes: &[u8]) -> (f64, Vec<(&'static str, Vec<f64>)>) {
-    let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
-    let total: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let mut report = None;
-            let ms = time_ms(|| {
-                let out = standardiser
-                    .standardise(bytes, Background::Blue)
-                    .expect("standardises");
-                report = Some(out.report);
-            });
-            let report = report.expect("report");
-            assert!(report.output.is_some(), "{:?}", report.verdict);
-            for t in report.timings_ms {
-                match stages.iter_mut().find(|(s, _)| *s == t.stage) {
-                    Some((_, v)) => v.push(t.ms),
-                    None => stages.push((t.stage, vec![t.ms])),
-                }
-            }
-            ms
-        })
-        .collect();
-    (median(total), stages)
-}
-
-fn median_ms(f: impl Fn()) -> f64 {
-    median((0..RUNS).map(|_| time_ms(&f)).collect())
+/// One standardisation's time, with its stages' times added to `stages`.
+fn standardise(
+    standardiser: &Standardiser,
+    bytes: &[u8],
+    stages: &mut Vec<(&'static str, Vec<f64>)>,
+) -> f64 {
+    let mut report = None;
+    let ms = time_ms(|| {
+        let out = standardiser
+            .standardise(bytes, Background::Blue)
+            .expect("standardises");
+        report = Some(out.report);
+    });
+    let report = report.expect("report");
+    assert!(report.output.is_some(), "{:?}", report.verdict);
+    for t in report.timings_ms {
+        match stages.iter_mut().find(|(s, _)| *s == t.stage) {
+            Some((_, v)) => v.push(t.ms),
+            None => stages.push((t.stage, vec![t.ms])),
+        }
+    }
+    ms
 }
 
 fn main() {
@@ -93,18 +89,24 @@ fn main() {
     for (label, w, h) in [("12 MP", 3000, 4000), ("2 MP", 1200, 1600)] {
         let bytes = phone_jpeg(w, h);
         std::fs::write(dir.join(format!("{w}x{h}.jpg")), &bytes).expect("written");
-        let floor = median_ms(|| {
-            turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).expect("decodes");
-        });
-        let image_crate = median_ms(|| {
-            std::hint::black_box(
-                image::load_from_memory(&bytes)
-                    .expect("decodes")
-                    .into_rgb8(),
-            );
-        });
-        let (before, _) = standardise(&full_size, &bytes);
-        let (now, stages) = standardise(&as_needed, &bytes);
+        let (mut floor, mut image_crate, mut before, mut now) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut stages, mut full_size_stages) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            floor.push(time_ms(|| {
+                turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).expect("decodes");
+            }));
+            image_crate.push(time_ms(|| {
+                std::hint::black_box(
+                    image::load_from_memory(&bytes)
+                        .expect("decodes")
+                        .into_rgb8(),
+                );
+            }));
+            before.push(standardise(&full_size, &bytes, &mut full_size_stages));
+            now.push(standardise(&as_needed, &bytes, &mut stages));
+        }
+        let [floor, image_crate, before, now] = [floor, image_crate, before, now].map(median);
         println!(
             "| {label} ({w}×{h}) | {} KB | {floor:.1} | {image_crate:.1} | {before:.1} | {now:.1} | {:.2} |",
             bytes.len() / 1024,
