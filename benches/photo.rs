@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use photo_ledger_domain::values::Background;
 use photo_ledger_photo::models::RuntimeConfig;
+use photo_ledger_photo::report::StageTime;
 use photo_ledger_photo::{Decoding, Standardiser, StandardiserConfig};
 
 mod support;
@@ -50,12 +51,8 @@ fn standardiser(decoding: Decoding) -> Standardiser {
         .unwrap_or_else(|e| panic!("{e} (run `bash tools/onnxruntime/fetch.sh`)"))
 }
 
-/// One standardisation's time, with its stages' times added to `stages`.
-fn standardise(
-    standardiser: &Standardiser,
-    bytes: &[u8],
-    stages: &mut Vec<(&'static str, Vec<f64>)>,
-) -> f64 {
+/// One standardisation's time, and its stages' times.
+fn standardise(standardiser: &Standardiser, bytes: &[u8]) -> (f64, Vec<StageTime>) {
     let mut report = None;
     let ms = time_ms(|| {
         let out = standardiser
@@ -65,13 +62,7 @@ fn standardise(
     });
     let report = report.expect("report");
     assert!(report.output.is_some(), "{:?}", report.verdict);
-    for t in report.timings_ms {
-        match stages.iter_mut().find(|(s, _)| *s == t.stage) {
-            Some((_, v)) => v.push(t.ms),
-            None => stages.push((t.stage, vec![t.ms])),
-        }
-    }
-    ms
+    (ms, report.timings_ms)
 }
 
 fn main() {
@@ -91,7 +82,7 @@ fn main() {
         std::fs::write(dir.join(format!("{w}x{h}.jpg")), &bytes).expect("written");
         let (mut floor, mut image_crate, mut before, mut now) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut stages, mut full_size_stages) = (Vec::new(), Vec::new());
+        let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
         for _ in 0..RUNS {
             floor.push(time_ms(|| {
                 turbojpeg::decompress(&bytes, turbojpeg::PixelFormat::RGB).expect("decodes");
@@ -103,8 +94,15 @@ fn main() {
                         .into_rgb8(),
                 );
             }));
-            before.push(standardise(&full_size, &bytes, &mut full_size_stages));
-            now.push(standardise(&as_needed, &bytes, &mut stages));
+            before.push(standardise(&full_size, &bytes).0);
+            let (ms, timings) = standardise(&as_needed, &bytes);
+            now.push(ms);
+            for t in timings {
+                match stages.iter_mut().find(|(s, _)| *s == t.stage) {
+                    Some((_, v)) => v.push(t.ms),
+                    None => stages.push((t.stage, vec![t.ms])),
+                }
+            }
         }
         let [floor, image_crate, before, now] = [floor, image_crate, before, now].map(median);
         println!(
