@@ -779,7 +779,11 @@ async fn a_step_from_checkpoints_another_instance_moved_writes_nothing_and_goes_
     let settled = photo_ledger_store::chain::settled_head(&db, Duration::from_secs(10))
         .await
         .unwrap();
-    assert_eq!(settled, log.last().copied(), "the flow's events become final");
+    assert_eq!(
+        settled,
+        log.last().copied(),
+        "the flow's events become final"
+    );
     // Both saw the start; the other instance applies the first three events.
     assert_eq!(other.step(&["recorder"]).await.unwrap(), 3);
     assert_eq!(here.step(&["recorder"]).await.unwrap(), 3);
