@@ -3,7 +3,9 @@
 //!     cargo bench --bench photo --no-run && taskset -c 0 cargo bench --bench photo
 //!
 //! Inputs are phone photos made from the astronaut fixture ([`support::phone_photo`]), 12 MP
-//! (3000×4000) and 2 MP (1200×1600). For each size, medians of 15 rounds in this process, each
+//! (3000×4000) and 2 MP (1200×1600), each with its colour stored for every pixel (4:4:4, the
+//! photo these benchmarks began with) and for every 2×2 pixels (4:2:0, as phone cameras store
+//! it, which makes a whole decode cheaper). For each photo, medians of 15 rounds in this process, each
 //! round timing in turn libjpeg-turbo decoding the whole file (the floor), the `image` crate's
 //! decoder doing the same (the decoder used before reduced decoding), the whole standardisation
 //! decoding every pixel (before) and decoding only what it needs (now); and the median time of
@@ -22,7 +24,7 @@ use photo_ledger_photo::{Decoding, Standardiser, StandardiserConfig};
 
 mod support;
 
-use support::phone_photo::phone_jpeg;
+use support::phone_photo::{phone_jpeg, Chroma};
 use support::service::{onnxruntime, root};
 
 const RUNS: usize = 15;
@@ -77,9 +79,14 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|");
     let mut stage_lines = Vec::new();
-    for (label, w, h) in [("12 MP", 3000, 4000), ("2 MP", 1200, 1600)] {
-        let bytes = phone_jpeg(w, h);
-        std::fs::write(dir.join(format!("{w}x{h}.jpg")), &bytes).expect("written");
+    for (label, w, h, chroma) in [
+        ("12 MP", 3000, 4000, Chroma::Full),
+        ("12 MP, 4:2:0", 3000, 4000, Chroma::Halved),
+        ("2 MP", 1200, 1600, Chroma::Full),
+        ("2 MP, 4:2:0", 1200, 1600, Chroma::Halved),
+    ] {
+        let bytes = phone_jpeg(w, h, chroma);
+        std::fs::write(dir.join(format!("{w}x{h}-{chroma:?}.jpg")), &bytes).expect("written");
         let (mut floor, mut image_crate, mut before, mut now) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut stages: Vec<(&'static str, Vec<f64>)> = Vec::new();
@@ -121,9 +128,9 @@ fn main() {
         println!("stages (median ms) {line}");
     }
     let small = dir.join("small.jpg");
-    std::fs::write(&small, phone_jpeg(480, 640)).expect("written");
+    std::fs::write(&small, phone_jpeg(480, 640, Chroma::Full)).expect("written");
     let (Some(large), Some(small)) = (
-        peak_memory_kib(&dir.join("3000x4000.jpg"), &dir),
+        peak_memory_kib(&dir.join("3000x4000-Full.jpg"), &dir),
         peak_memory_kib(&small, &dir),
     ) else {
         return;

@@ -3,11 +3,22 @@
 //! deterministic noise so the JPEG (quality 90) carries a phone photo's amount of detail.
 
 use image::{imageops, Rgb, RgbImage};
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
 use super::service::root;
 
+/// How the JPEG stores colour.
+#[derive(Clone, Copy, Debug)]
+pub enum Chroma {
+    /// For every pixel (4:4:4), as the `image` crate's encoder writes it: the benchmarks' photo
+    /// since they began.
+    Full,
+    /// For every 2×2 pixels (4:2:0), as phone cameras write it.
+    Halved,
+}
+
 /// A `width`×`height` portrait JPEG (3000×4000 for a 12 MP phone, 1200×1600 for 2 MP).
-pub fn phone_jpeg(width: u32, height: u32) -> Vec<u8> {
+pub fn phone_jpeg(width: u32, height: u32, chroma: Chroma) -> Vec<u8> {
     let astronaut = image::open(root().join("fixtures/astronaut.png"))
         .expect("fixture")
         .into_rgb8();
@@ -25,8 +36,21 @@ pub fn phone_jpeg(width: u32, height: u32) -> Vec<u8> {
         }
     }
     let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
-        .encode_image(&canvas)
-        .expect("encodes");
+    match chroma {
+        Chroma::Full => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+            .encode_image(&canvas)
+            .expect("encodes"),
+        Chroma::Halved => {
+            let mut encoder = Encoder::new(&mut bytes, 90);
+            encoder.set_sampling_factor(SamplingFactor::F_2_2);
+            let (w, h) = (width.try_into(), height.try_into());
+            let (Ok(w), Ok(h)) = (w, h) else {
+                panic!("{width}×{height} is too large for a JPEG");
+            };
+            encoder
+                .encode(canvas.as_raw(), w, h, ColorType::Rgb)
+                .expect("encodes");
+        }
+    }
     bytes
 }

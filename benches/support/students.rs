@@ -11,7 +11,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::RequestBuilder;
 use serde_json::{json, Value};
 
-use super::phone_photo::phone_jpeg;
+use super::phone_photo::{phone_jpeg, Chroma};
 use super::service::root;
 
 pub const SCHOOL: &str = "江南大学";
@@ -165,7 +165,7 @@ impl Photo {
     /// A phone's JPEG of `width`×`height` ([`phone_jpeg`]).
     pub fn phone(width: u32, height: u32) -> Arc<Self> {
         Arc::new(Self {
-            bytes: phone_jpeg(width, height),
+            bytes: phone_jpeg(width, height, Chroma::Full),
             file_name: "photo.jpg",
             mime: "image/jpeg",
         })
