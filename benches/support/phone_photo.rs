@@ -43,12 +43,9 @@ pub fn phone_jpeg(width: u32, height: u32, chroma: Chroma) -> Vec<u8> {
         Chroma::Halved => {
             let mut encoder = Encoder::new(&mut bytes, 90);
             encoder.set_sampling_factor(SamplingFactor::F_2_2);
-            let (w, h) = (width.try_into(), height.try_into());
-            let (Ok(w), Ok(h)) = (w, h) else {
-                panic!("{width}×{height} is too large for a JPEG");
-            };
+            let side = |n: u32| u16::try_from(n).expect("a JPEG side fits in 16 bits");
             encoder
-                .encode(canvas.as_raw(), w, h, ColorType::Rgb)
+                .encode(canvas.as_raw(), side(width), side(height), ColorType::Rgb)
                 .expect("encodes");
         }
     }
