@@ -44,6 +44,7 @@ on_both_stores!(
     a_state_held_behind_another_instance_never_decides,
     concurrent_commands_on_many_captures_record_each_exactly_once,
     a_persons_history_spans_their_captures_newest_first,
+    a_students_captures_are_listed_most_recently_changed_first,
     the_ledger_v1_log_replays_into_the_views_it_built,
     this_version_records_the_ledger_v1_log_byte_for_byte,
     the_same_photo_search_finds_each_other_capture_once_closest_first,
@@ -158,6 +159,43 @@ async fn a_persons_history_spans_their_captures_newest_first(backend: Backend) {
             .unwrap(),
         None
     );
+}
+
+async fn a_students_captures_are_listed_most_recently_changed_first(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let ledger = store.ledger().await;
+    let (older, newer) = (CaptureId::new(), CaptureId::new());
+    let mut older_flow = full_flow(older, 7).into_iter();
+    let (kind, verified) = older_flow.next().unwrap();
+    run(&ledger, &older.to_string(), kind, verified)
+        .await
+        .unwrap();
+    run(&ledger, &newer.to_string(), Role::Student, verify(newer, 7))
+        .await
+        .unwrap();
+    assert_eq!(
+        captures_of_owner(&ledger, "openid-7").await,
+        [newer.to_string(), older.to_string()]
+    );
+
+    // The older capture's order is its latest change.
+    let (kind, order) = older_flow.next().unwrap();
+    run(&ledger, &older.to_string(), kind, order).await.unwrap();
+    assert_eq!(
+        captures_of_owner(&ledger, "openid-7").await,
+        [older.to_string(), newer.to_string()]
+    );
+}
+
+/// The captures `owner`'s status page lists, in its order, once the views caught up.
+async fn captures_of_owner(ledger: &Ledger, owner: &str) -> Vec<String> {
+    catch_up_all(ledger).await;
+    capture_status::by_owner(ledger.db(), owner)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|view| view.capture_id)
+        .collect()
 }
 
 async fn commands_answer_after_their_views_caught_up(backend: Backend) {
