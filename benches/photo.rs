@@ -3,16 +3,16 @@
 //!     cargo bench --bench photo --no-run && taskset -c 0 cargo bench --bench photo
 //!
 //! Inputs are phone photos made from the astronaut fixture ([`support::phone_photo`]), 12 MP
-//! (3000×4000) and 2 MP (1200×1600), each with its colour stored for every pixel (4:4:4, the
-//! photo these benchmarks began with) and for every 2×2 pixels (4:2:0, as phone cameras store
-//! it, which makes a whole decode cheaper). For each photo, medians of 15 rounds in this
-//! process, each round timing in turn libjpeg-turbo decoding the whole file (the floor), the `image` crate's
-//! decoder doing the same (the decoder used before reduced decoding), the whole standardisation
-//! decoding every pixel (before) and decoding only what it needs (now); and the median time of
-//! each stage. Interleaved so, the floor and the standardisation it is compared with are timed
-//! in the same seconds, and a machine that slows down for a while slows both. Then the peak
-//! memory (max RSS) of the release CLI standardising the 12 MP file and a small one (the
-//! difference is what one photo in flight costs), read with GNU time.
+//! (3000×4000) and 2 MP (1200×1600), each with its colour stored for every pixel (4:4:4, the photo
+//! these benchmarks began with) and for every 2×2 pixels (4:2:0, as phone cameras store it, which
+//! makes a whole decode cheaper). For each photo, medians of 15 rounds in this process, each round
+//! timing in turn libjpeg-turbo decoding the whole file (the floor), the `image` crate's decoder
+//! doing the same (the decoder used before reduced decoding), the whole standardisation decoding
+//! every pixel (before) and decoding only what it needs (now); and the median time of each stage.
+//! Interleaved so, the floor and the standardisation it is compared with are timed in the same
+//! seconds, and a machine that slows down for a while slows both. Then the peak memory (max RSS) of
+//! the release CLI standardising the 12 MP file and a small one (the difference is what one photo
+//! in flight costs), read with GNU time.
 
 use std::path::Path;
 use std::time::Instant;
