@@ -1,10 +1,12 @@
 //! Projection 4: every photo ever recorded for a person (我的照片查询), newest first, across all
 //! of their captures. Keyed by a keyed hash of the ID number, never the number in clear.
 //!
-//! A capture's photos are kept together, one row per capture: a photo costs no row or index
-//! entry of its own, which is what makes rebuilding this view from the log cheap. The capture a
-//! photo belongs to, which the photo routes need to check access, is kept beside it in
-//! `photo_captures`, a row per photo that never changes once written.
+//! Two tables: `photo_history`, a row per capture of the person (what its photos share, found by
+//! the person key), and `history_photos`, a row per photo (its capture, kind and time). A photo's
+//! row never changes once written, and recording a photo leaves its capture's row alone, so a
+//! capture's photos are written once each, however many it takes: a document holding them all
+//! would be written again, whole, with every photo. The photo routes find a photo's capture in
+//! `history_photos` to check access.
 
 use chrono::{DateTime, Utc};
 use photo_ledger_domain::values::PhotoId;
@@ -39,35 +41,21 @@ pub struct HistoryEntry {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// A capture's photos as `photo_history` keeps them: what they share is said once.
+/// A capture's row in `photo_history`: what its photos share.
 #[derive(Debug, Serialize, Deserialize)]
-struct CapturePhotos {
+struct CaptureItem {
     school: String,
     education_type: String,
-    photos: Vec<CapturePhoto>,
+    /// The standard photo a reviewer approved, once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved: Option<PhotoId>,
 }
 
+/// A photo's row in `history_photos`, beside its id and capture.
 #[derive(Debug, Serialize, Deserialize)]
-struct CapturePhoto {
-    photo_id: PhotoId,
+struct PhotoItem {
     kind: PhotoKind,
-    approved: bool,
     recorded_at: DateTime<Utc>,
-}
-
-impl CapturePhotos {
-    fn into_entries(self, capture_id: String) -> impl Iterator<Item = HistoryEntry> {
-        let (school, education_type) = (self.school, self.education_type);
-        self.photos.into_iter().map(move |p| HistoryEntry {
-            photo_id: p.photo_id,
-            capture_id: capture_id.to_string(),
-            school: school.clone(),
-            education_type: education_type.clone(),
-            kind: p.kind,
-            approved: p.approved,
-            recorded_at: p.recorded_at,
-        })
-    }
 }
 
 impl Projection for PhotoHistoryProjection {
@@ -80,8 +68,8 @@ impl Projection for PhotoHistoryProjection {
             unique_key: true,
         },
         Table {
-            name: "photo_captures",
-            columns: &["photo_id", "capture_id"],
+            name: "history_photos",
+            columns: &["photo_id", "capture_id", "item"],
             // A photo never leaves the capture that recorded it.
             permanent_rows: true,
             // Unique by construction (fresh ids), without an index that says so.
@@ -94,37 +82,31 @@ impl Projection for PhotoHistoryProjection {
         let Some(q) = doc.capture.identified() else {
             return vec![vec![], vec![]];
         };
-        let approved = doc.capture.approved_photo();
-        let photos = CapturePhotos {
+        let capture = CaptureItem {
             school: q.school.name.clone(),
             education_type: q.education_type.clone(),
-            photos: doc
-                .photos
-                .iter()
-                .map(|p| CapturePhoto {
-                    photo_id: p.photo_id,
-                    kind: p.kind.clone(),
-                    approved: approved == Some(p.photo_id),
-                    recorded_at: p.recorded_at,
-                })
-                .collect(),
+            approved: doc.capture.approved_photo(),
         };
         let history = vec![
             SqlValue::Text(capture_id.to_string()),
             SqlValue::Text(self.keyer.key_for(q.student.id_number.as_str())),
-            SqlValue::json(&photos),
+            SqlValue::json(&capture),
         ];
-        let captures = doc
+        let photos = doc
             .photos
             .iter()
             .map(|p| {
                 vec![
                     SqlValue::Text(p.photo_id.to_string()),
                     SqlValue::Text(capture_id.to_string()),
+                    SqlValue::json(&PhotoItem {
+                        kind: p.kind.clone(),
+                        recorded_at: p.recorded_at,
+                    }),
                 ]
             })
             .collect();
-        vec![vec![history], captures]
+        vec![vec![history], photos]
     }
 }
 
@@ -134,15 +116,31 @@ pub async fn for_person(
     person_key: &str,
     limit: usize,
 ) -> Result<Vec<HistoryEntry>, ProjectionError> {
-    let rows: Vec<(String, Json<CapturePhotos>)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT capture_id, item FROM photo_history WHERE person_key = $1")
+    type Found = (String, Json<CaptureItem>, String, Json<PhotoItem>);
+    let rows: Vec<Found> = on_db!(db, pool => sqlx::query_as(
+        "SELECT p.capture_id, h.item, p.photo_id, p.item FROM photo_history h \
+         JOIN history_photos p ON p.capture_id = h.capture_id WHERE h.person_key = $1")
         .bind(person_key)
         .fetch_all(pool)
         .await)?;
-    let mut entries: Vec<HistoryEntry> = rows
+    let mut entries = rows
         .into_iter()
-        .flat_map(|(capture_id, photos)| photos.0.into_entries(capture_id))
-        .collect();
+        .map(|(capture_id, capture, photo_id, photo)| {
+            let photo_id: PhotoId = photo_id
+                .parse()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let (capture, photo) = (capture.0, photo.0);
+            Ok(HistoryEntry {
+                photo_id,
+                capture_id,
+                approved: capture.approved == Some(photo_id),
+                school: capture.school,
+                education_type: capture.education_type,
+                kind: photo.kind,
+                recorded_at: photo.recorded_at,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     newest_first(&mut entries, limit);
     Ok(entries)
 }
@@ -166,9 +164,86 @@ pub async fn captures_of_person(db: &Db, person_key: &str) -> Result<Vec<String>
 /// The capture a photo belongs to.
 pub async fn capture_of(db: &Db, photo_id: &str) -> Result<Option<String>, ProjectionError> {
     let row: Option<(String,)> = on_db!(db, pool => sqlx::query_as(
-        "SELECT capture_id FROM photo_captures WHERE photo_id = $1")
+        "SELECT capture_id FROM history_photos WHERE photo_id = $1")
         .bind(photo_id)
         .fetch_optional(pool)
         .await)?;
     Ok(row.map(|(id,)| id))
+}
+
+#[cfg(test)]
+mod tests {
+    use photo_ledger_domain::events::CaptureEvent;
+    use photo_ledger_store::log::{LoggedEvent, Position};
+
+    use super::*;
+
+    /// The first capture of the `ledger-v1` fixture, taken through the whole flow: verified,
+    /// photographed and standardised more than once, rejected, approved, printed.
+    fn fixture_capture() -> Vec<CaptureEvent> {
+        include_str!("../../fixtures/ledger-v1/events.jsonl")
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            .filter(|row| row["aggregate_id"] == "1ed9e7a0-0000-4000-8000-000000000100")
+            .map(|row| serde_json::from_str(row["payload"].as_str().unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn given_a_verified_capture_when_photos_are_recorded_then_each_adds_its_own_row_and_the_captures_row_is_left_alone(
+    ) {
+        let projection = PhotoHistoryProjection::new(PersonKeyer::new(*b"test key"));
+        let mut doc = CaptureDoc::default();
+        let mut before = projection.rows("c", &doc);
+        let (mut photos_recorded, mut capture_row_writes) = (0, 0);
+        for (n, event) in fixture_capture().into_iter().enumerate() {
+            let photo = matches!(
+                event,
+                CaptureEvent::PhotoUploaded(_) | CaptureEvent::Standardised(_)
+            );
+            let (verified, approved) = (
+                matches!(event, CaptureEvent::QualificationVerified(_)),
+                matches!(event, CaptureEvent::Approved(_)),
+            );
+            doc.apply(&LoggedEvent {
+                position: Position {
+                    txid: 1,
+                    position: n as i64,
+                },
+                capture_id: "c".into(),
+                sequence: n as i64 + 1,
+                event,
+                metadata: None,
+            });
+            let after = projection.rows("c", &doc);
+            if after[0] != before[0] {
+                capture_row_writes += 1;
+                assert!(
+                    verified || approved,
+                    "the capture's row changed at event {n}"
+                );
+            }
+            if photo {
+                photos_recorded += 1;
+                assert_eq!(after[1].len(), before[1].len() + 1, "event {n}");
+                assert_eq!(after[1][..before[1].len()], before[1][..], "event {n}");
+            } else {
+                assert_eq!(after[1], before[1], "event {n}");
+            }
+            before = after;
+        }
+        assert_eq!(
+            capture_row_writes, 2,
+            "written when verified and when approved"
+        );
+        assert!(photos_recorded >= 4, "{photos_recorded} photos");
+        let SqlValue::Json(item) = &before[0][0][2] else {
+            panic!("the capture's item is JSON");
+        };
+        let approved = doc
+            .capture
+            .approved_photo()
+            .expect("the capture was approved");
+        assert!(item.contains(&approved.to_string()), "{item}");
+    }
 }

@@ -107,9 +107,9 @@ const VIEW_TABLES: &[(&str, &[Column], &str)] = {
             "capture_id",
         ),
         (
-            "photo_captures",
-            &[Text("photo_id"), Text("capture_id")],
-            "photo_id, capture_id",
+            "history_photos",
+            &[Text("photo_id"), Text("capture_id"), Json("item")],
+            "photo_id",
         ),
     ]
 };
@@ -405,6 +405,70 @@ pub async fn dump_view(db: &Db, table: &str) -> Vec<Value> {
             })
             .collect()
     })
+}
+
+/// The rows of view table `table` that the fixture's version built, in today's layout. That
+/// version kept each capture's photos in its `photo_history` document, and each photo's capture
+/// in `photo_captures`; since migration 0020 a photo is a row of `history_photos`, and the
+/// capture's row names the photo approved. The recorded tables say the same either way.
+pub fn expected_view(table: &str) -> Vec<Value> {
+    match table {
+        "photo_history" => read_jsonl::<Value>("photo_history.jsonl")
+            .into_iter()
+            .map(|mut row| {
+                let item = &mut row["item"];
+                let photos = item
+                    .as_object_mut()
+                    .and_then(|item| item.remove("photos"))
+                    .expect("a v1 history row holds its photos");
+                let approved: Vec<&Value> = photos
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|photo| photo["approved"] == json!(true))
+                    .map(|photo| &photo["photo_id"])
+                    .collect();
+                assert!(approved.len() <= 1, "one approved photo at most");
+                if let Some(photo_id) = approved.first() {
+                    item["approved"] = (*photo_id).clone();
+                }
+                row
+            })
+            .collect(),
+        "history_photos" => {
+            let mut photos: Vec<Value> = read_jsonl::<Value>("photo_history.jsonl")
+                .into_iter()
+                .flat_map(|row| {
+                    let capture_id = row["capture_id"].clone();
+                    row["item"]["photos"]
+                        .as_array()
+                        .expect("a v1 history row holds its photos")
+                        .iter()
+                        .map(|photo| {
+                            json!({
+                                "photo_id": photo["photo_id"],
+                                "capture_id": capture_id,
+                                "item": {"kind": photo["kind"], "recorded_at": photo["recorded_at"]},
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            photos.sort_by(|a, b| a["photo_id"].as_str().cmp(&b["photo_id"].as_str()));
+            let pairs = |rows: &[Value]| -> Vec<(Value, Value)> {
+                rows.iter()
+                    .map(|row| (row["photo_id"].clone(), row["capture_id"].clone()))
+                    .collect()
+            };
+            assert_eq!(
+                pairs(&photos),
+                pairs(&read_jsonl::<Value>("photo_captures.jsonl")),
+                "the v1 documents' photos are the photos photo_captures recorded"
+            );
+            photos
+        }
+        _ => read_jsonl(&format!("{table}.jsonl")),
+    }
 }
 
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(name: &str) -> Vec<T> {

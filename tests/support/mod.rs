@@ -478,8 +478,8 @@ pub async fn dump_views(db: &Db) -> Value {
             "SELECT capture_id || person_key AS k, CAST(item AS text) AS v FROM photo_history ORDER BY 1",
         ),
         (
-            "photo_captures",
-            "SELECT photo_id AS k, capture_id AS v FROM photo_captures ORDER BY 1",
+            "history_photos",
+            "SELECT photo_id AS k, capture_id || ' ' || CAST(item AS text) AS v FROM history_photos ORDER BY 1",
         ),
         (
             "refunds",
