@@ -316,12 +316,27 @@ impl CaptureDoc {
 }
 
 #[cfg(test)]
+impl CaptureDoc {
+    /// Folds `event` as capture `c`'s `n`th (from 0), at a made-up position of the log.
+    pub(crate) fn apply_nth(&mut self, n: usize, event: CaptureEvent) {
+        self.apply(&LoggedEvent {
+            position: photo_ledger_store::log::Position {
+                txid: 1,
+                position: n as i64,
+            },
+            capture_id: "c".into(),
+            sequence: n as i64 + 1,
+            event,
+            metadata: None,
+        });
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use super::*;
     use chrono::TimeZone;
     use photo_ledger_domain::events::{Approved, Rejected, Submitted, Withdrawn};
-    use photo_ledger_store::log::Position;
-
-    use super::*;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 6, 1, 9, minute, 0).unwrap()
@@ -330,16 +345,7 @@ mod tests {
     fn doc_of(events: Vec<CaptureEvent>) -> CaptureDoc {
         let mut doc = CaptureDoc::default();
         for (n, event) in events.into_iter().enumerate() {
-            doc.apply(&LoggedEvent {
-                position: Position {
-                    txid: 1,
-                    position: n as i64,
-                },
-                capture_id: "c".into(),
-                sequence: n as i64 + 1,
-                event,
-                metadata: None,
-            });
+            doc.apply_nth(n, event);
         }
         doc
     }

@@ -174,7 +174,6 @@ pub async fn capture_of(db: &Db, photo_id: &str) -> Result<Option<String>, Proje
 #[cfg(test)]
 mod tests {
     use photo_ledger_domain::events::CaptureEvent;
-    use photo_ledger_store::log::{LoggedEvent, Position};
 
     use super::*;
 
@@ -205,16 +204,7 @@ mod tests {
                 matches!(event, CaptureEvent::QualificationVerified(_)),
                 matches!(event, CaptureEvent::Approved(_)),
             );
-            doc.apply(&LoggedEvent {
-                position: Position {
-                    txid: 1,
-                    position: n as i64,
-                },
-                capture_id: "c".into(),
-                sequence: n as i64 + 1,
-                event,
-                metadata: None,
-            });
+            doc.apply_nth(n, event);
             let after = projection.rows("c", &doc);
             if after[0] != before[0] {
                 capture_row_writes += 1;
