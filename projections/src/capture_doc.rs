@@ -334,9 +334,10 @@ impl CaptureDoc {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use chrono::TimeZone;
     use photo_ledger_domain::events::{Approved, Rejected, Submitted, Withdrawn};
+
+    use super::*;
 
     fn at(minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 6, 1, 9, minute, 0).unwrap()
