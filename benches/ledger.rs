@@ -44,7 +44,7 @@ use photo_ledger_store::log::capture_history;
 use photo_ledger_store::personal::{holds_personal_fields, KeyRing};
 use photo_ledger_store::seal_existing::seal_existing;
 use photo_ledger_store::Db;
-use support::{arg, percentile, pgbench, pgbench_tps, psql, BenchDatabase};
+use support::{arg, keeping_database, percentile, pgbench, pgbench_tps, psql, BenchDatabase};
 
 mod support;
 
@@ -242,7 +242,13 @@ async fn main() {
     let total_events = arg("--events", 1_000_000);
     let database = BenchDatabase::create("photo_ledger_bench");
     let url = database.url.clone();
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
+    if keeping_database() {
+        // The master key the data keys are wrapped by lives there: without it the kept
+        // database could not be replayed.
+        dir.disable_cleanup(true);
+        eprintln!("kept the data directory {}", dir.path().display());
+    }
     let store = StoreSettings {
         data_dir: dir.path().into(),
         database_url: Some(url.clone().into()),

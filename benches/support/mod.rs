@@ -62,9 +62,15 @@ impl BenchDatabase {
 /// Set to keep each benchmark's database afterwards, to look into or profile against.
 const KEEP_DATABASE: &str = "PHOTO_LEDGER_BENCH_KEEP_DATABASE";
 
+/// Whether the benchmark's database is kept (and with it the data directory holding the keys
+/// its sealed fields need).
+pub fn keeping_database() -> bool {
+    std::env::var_os(KEEP_DATABASE).is_some()
+}
+
 impl Drop for BenchDatabase {
     fn drop(&mut self) {
-        if std::env::var_os(KEEP_DATABASE).is_some() {
+        if keeping_database() {
             eprintln!("{KEEP_DATABASE} is set: kept {}", self.url);
             return;
         }
