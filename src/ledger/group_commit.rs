@@ -22,8 +22,10 @@ use crate::ledger::coalesce::{Batches, Server, Waiting};
 /// Most appends in one statement.
 const MAX_GROUP: usize = 64;
 /// Groups being written at once. One would serialise every writer behind one round trip and
-/// flush; a few keep the database busy while the next group gathers.
-const GROUPS_IN_FLIGHT: usize = 3;
+/// flush; with two, one is written while the next gathers. More make smaller groups, each with
+/// a WAL flush of its own: three went through fewer commands than two, with a longer lag, and
+/// six and twelve fewer still (BENCHMARKS.md, run AC).
+const GROUPS_IN_FLIGHT: usize = 2;
 
 /// Everything one command records, as the group statement's columns take it.
 pub struct AppendRows {
