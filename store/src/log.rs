@@ -282,14 +282,27 @@ pub async fn estimated_count(db: &crate::Db) -> Result<i64, StoreError> {
     )
 }
 
+// Every read of events selects these columns first and in this order (`txid, position`, then,
+// for whole events, `aggregate_id, sequence, event_type, event_version, payload, metadata`), so
+// rows are read by column number: finding a column by its name hashes the name, once per column
+// of every event, a noticeable part of decoding a rebuild's millions of events.
+const TXID: usize = 0;
+const POSITION: usize = 1;
+const AGGREGATE_ID: usize = 2;
+const SEQUENCE: usize = 3;
+const EVENT_TYPE: usize = 4;
+const EVENT_VERSION: usize = 5;
+const PAYLOAD: usize = 6;
+const METADATA: usize = 7;
+
 fn position<R: Row>(row: &R) -> Position
 where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
 {
     Position {
-        txid: row.get("txid"),
-        position: row.get("position"),
+        txid: row.get(TXID),
+        position: row.get(POSITION),
     }
 }
 
@@ -310,16 +323,16 @@ fn stored<'r, R: Row>(row: &'r R) -> Result<StoredRow<'r>, StoreError>
 where
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    usize: sqlx::ColumnIndex<R>,
 {
     Ok(StoredRow {
         position: position(row),
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
+        aggregate_id: row.try_get(AGGREGATE_ID)?,
+        sequence: row.try_get(SEQUENCE)?,
+        event_type: row.try_get(EVENT_TYPE)?,
+        event_version: row.try_get(EVENT_VERSION)?,
+        payload: row.try_get(PAYLOAD)?,
+        metadata: row.try_get(METADATA)?,
     })
 }
 
@@ -369,10 +382,13 @@ impl Decoder {
             });
         }
         self.keys.load(sealed.iter().flatten()).await?;
-        rows.into_iter()
-            .zip(sealed)
-            .map(|(row, value)| self.decode_one(row, value))
-            .collect()
+        // Sized once: collected through a `Result`, the vector would grow by doubling, moving
+        // every event decoded so far each time.
+        let mut events = Vec::with_capacity(rows.len());
+        for (row, value) in rows.into_iter().zip(sealed) {
+            events.push(self.decode_one(row, value)?);
+        }
+        Ok(events)
     }
 
     fn decode_one(
