@@ -278,8 +278,7 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         self.server.await?;
         self.background_tasks.shutdown().await;
-        self.ledger.projector().close().await;
-        self.ledger.db().close().await;
+        self.ledger.close().await;
         Ok(())
     }
 }

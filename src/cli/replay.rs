@@ -67,8 +67,7 @@ pub async fn run(args: ReplayArgs, settings: &Settings) -> anyhow::Result<()> {
     // The process ends with the rebuild. What the projector kept between batches (up to
     // `--keep-mib`, hundreds of thousands of small allocations) is left to the exit to free:
     // freed one by one it took about 4 % of a rebuild's time. Its connections close first.
-    projector.close().await;
-    ledger.db().close().await;
+    ledger.close().await;
     std::mem::forget(ledger);
     Ok(())
 }

@@ -92,6 +92,12 @@ impl Ledger {
         &self.projector
     }
 
+    /// Closes the projector's connections, then the store's.
+    pub async fn close(&self) {
+        self.projector.close().await;
+        self.db.close().await;
+    }
+
     /// Reads the log: sealed personal fields opened, older schemas upcast.
     pub fn decoder(&self) -> &Arc<Decoder> {
         &self.decoder
