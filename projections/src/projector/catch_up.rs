@@ -1,8 +1,10 @@
 //! Catching up with the log, as `photo-ledger replay` does from its start when it rebuilds. A
 //! step reads, folds, writes and commits one batch after the other, each waiting for the one
-//! before. Catching up overlaps them instead: while a batch is folded, the next is
-//! read and the one before is written and committed, so the service's CPU and PostgreSQL's work
-//! at the same time.
+//! before. Catching up overlaps them instead, as a pipeline: a reader reads the batches ahead,
+//! the folding takes them in turn, and a writer writes and commits the folded ones in order, so
+//! the service's CPU and PostgreSQL's work at the same time. Each stage may run a batch or two
+//! ahead of the next, so a stage's slow batch holds the others up only once the queue before it
+//! is full.
 //!
 //! A batch is folded before it is written, from the checkpoints the batch before it reached.
 //! Its write then checks that the checkpoints are still those (another runner may have moved
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use photo_ledger_store::log::{self, LoggedEvent, Position};
 use photo_ledger_store::Db;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::sql::claim_sqlite;
@@ -59,8 +62,8 @@ impl Projector {
         }
     }
 
-    /// Applies the batches there are to read now, each folded while the next is read and the
-    /// one before is written. Stops at the first empty read, or when another runner moved a
+    /// Applies the batches there are to read now, each folded while the next ones are read and
+    /// the ones before are written. Stops at the first empty read, or when another runner moved a
     /// batch's checkpoints or the documents it was folding from. Returns the number of events
     /// applied.
     async fn apply_ahead(
@@ -84,76 +87,111 @@ impl Projector {
         let Some(from) = at.iter().min().copied() else {
             return Ok(0);
         };
-        let mut reading = Some(self.read_ahead(from));
-        let mut writing = None;
+        let (mut batches, reader) = self.read_ahead(from);
+        let (to_write, mut written, writer) = self.write_ahead();
         let mut total = 0u64;
+        let mut record = |reach: Reach| {
+            self.record(&runners, &reach.from, Some(reach.last));
+            on_batch(reach.events);
+            total += reach.events as u64;
+        };
         let stopped = loop {
-            let Some(read) = reading.take() else {
-                break Ok(());
+            let batch = match batches.recv().await {
+                Some(Ok(batch)) if !batch.events.is_empty() => batch,
+                Some(Err(e)) => break Err(e),
+                // The log is read to its end (or the reader stopped on an error it sent).
+                Some(Ok(_)) | None => break Ok(()),
             };
-            let batch = match joined(read).await {
-                Ok(batch) => batch,
-                Err(e) => break Err(e),
-            };
-            let Some(last) = batch.last() else {
-                break Ok(());
-            };
-            reading = Some(self.read_ahead(last));
             let ahead = match self.fold_ahead(&runners, &at, batch).await {
                 Ok(ahead) => ahead,
                 // Steps take over, and read the histories they need afresh.
                 Err(ProjectionError::DocumentsMoved) => break Ok(()),
                 Err(e) => break Err(e),
             };
-            if let Some(previous) = writing.take() {
-                match self.written(&runners, previous).await {
-                    Ok(Some(n)) => {
-                        total += n as u64;
-                        on_batch(n);
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
+            at = ahead.reach.reached();
+            // The progress of the batches written meanwhile is recorded as the loop goes.
+            let mut missed = None;
+            while let Ok(done) = written.try_recv() {
+                match done {
+                    Ok(Some(reach)) => record(reach),
+                    Ok(None) => missed = Some(Ok(())),
+                    Err(e) => missed = Some(Err(e)),
                 }
             }
-            at = ahead.reach.reached();
-            writing = Some(self.write_ahead(ahead));
+            if let Some(stop) = missed {
+                break stop;
+            }
+            // Waits while the writer has a batch queued besides the one it writes. It stops
+            // at a batch it could not write, and then drops the rest.
+            if to_write.send(ahead).await.is_err() {
+                break Ok(());
+            }
         };
-        if let Some(read) = reading {
-            read.abort();
-        }
-        // However the loop ended, the batch being written is waited for.
-        if let Some(last) = writing {
-            if let Some(n) = self.written(&runners, last).await? {
-                total += n as u64;
-                on_batch(n);
+        stop_reading(reader).await;
+        // However the loop ended, the batches queued for writing are written (or dropped after
+        // one that could not be), and their progress recorded.
+        drop(to_write);
+        let mut failed = None;
+        while let Some(done) = written.recv().await {
+            match done {
+                Ok(Some(reach)) => record(reach),
+                Ok(None) => {}
+                Err(e) => failed = Some(e),
             }
         }
-        stopped.map(|()| total)
+        ended(writer).await?;
+        match (stopped, failed) {
+            (Err(e), _) | (Ok(()), Some(e)) => Err(e),
+            (Ok(()), None) => Ok(total),
+        }
     }
 
-    /// Reads the batch after `after` in the background, on its own connection. Events below
-    /// the commit horizon are final, so a batch read outside the applying transaction is the
-    /// batch that transaction would read.
-    fn read_ahead(&self, after: Position) -> JoinHandle<Result<ReadAhead, ProjectionError>> {
+    /// Reads the batches from `after` on in the background, each on a connection of its own and
+    /// at most [`READ_AHEAD`] ahead of the folding, until one comes back empty or fails (sent
+    /// like the others). Events below the commit horizon are final, so a batch read outside the
+    /// applying transaction is the batch that transaction would read.
+    fn read_ahead(
+        &self,
+        mut after: Position,
+    ) -> (
+        mpsc::Receiver<Result<ReadAhead, ProjectionError>>,
+        JoinHandle<()>,
+    ) {
         let this = self.clone();
-        tokio::spawn(async move {
-            let (inner, limit) = (&this.inner, this.inner.config.batch_size);
-            let mut timings = Timings::start();
-            let events = match &inner.batches {
-                Db::Postgres(pool) => {
-                    log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
+        let (send, batches) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(async move {
+            loop {
+                let read = this.read_batch(after).await;
+                let next = read.as_ref().ok().and_then(ReadAhead::last);
+                if send.send(read).await.is_err() {
+                    return;
                 }
-                Db::Sqlite(pool) => {
-                    log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.decoder)
-                        .await?
+                match next {
+                    Some(last) => after = last,
+                    None => return,
                 }
-            };
-            timings.mark(|t| &mut t.read);
-            Ok(ReadAhead {
-                after,
-                events,
-                timings,
-            })
+            }
+        });
+        (batches, reader)
+    }
+
+    /// Reads the batch after `after`.
+    async fn read_batch(&self, after: Position) -> Result<ReadAhead, ProjectionError> {
+        let (inner, limit) = (&self.inner, self.inner.config.batch_size);
+        let mut timings = Timings::start();
+        let events = match &inner.batches {
+            Db::Postgres(pool) => {
+                log::read_pg(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
+            }
+            Db::Sqlite(pool) => {
+                log::read_sqlite(&mut *pool.acquire().await?, after, limit, &inner.decoder).await?
+            }
+        };
+        timings.mark(|t| &mut t.read);
+        Ok(ReadAhead {
+            after,
+            events,
+            timings,
         })
     }
 
@@ -199,60 +237,92 @@ impl Projector {
         })
     }
 
-    /// Writes and commits a folded batch in the background, if its checkpoints are still the
-    /// ones it was folded from; `None` when they were not, and nothing was written.
-    fn write_ahead(&self, ahead: Ahead) -> JoinHandle<Result<Option<Reach>, ProjectionError>> {
-        let db = self.inner.batches.clone();
-        tokio::spawn(async move {
-            let Ahead {
-                names,
-                moved,
-                writes,
-                reach,
-                mut timings,
-            } = ahead;
-            timings.resume();
-            let advance = Advance {
-                names: &moved,
-                to: reach.last,
-                folded: &names,
-                from: &reach.from,
-            };
-            let written = match &db {
-                // One statement checks the checkpoints, writes and commits.
-                Db::Postgres(pool) => {
-                    let mut conn = pool.acquire().await?;
-                    timings.mark(|t| &mut t.claim);
-                    write_alone(&mut conn, &writes, advance, &mut timings).await?
-                }
-                Db::Sqlite(pool) => {
-                    let mut tx = pool.begin().await?;
-                    let claimed = claim_sqlite(&mut tx, &names).await?;
-                    timings.mark(|t| &mut t.claim);
-                    claimed == reach.from
-                        && write_and_commit(tx, &writes, advance, &mut timings).await?
-                }
-            };
-            if !written {
-                return Ok(None);
-            }
-            timings.log(reach.events, moved.len());
-            Ok(Some(reach))
-        })
-    }
-
-    /// Waits for a batch written ahead and records the progress it made: the number of events
-    /// it applied, or `None` when its checkpoints had moved.
-    async fn written(
+    /// Writes folded batches in the background, one after the other in the order they are
+    /// sent, each if its checkpoints are still the ones it was folded from. One more batch waits
+    /// while one is written: the folding goes on meanwhile. Sends back what each batch reached,
+    /// or `None` for one whose checkpoints had moved and which wrote nothing; it stops there, or
+    /// at an error, and drops the batches after it.
+    fn write_ahead(
         &self,
-        runners: &[&Runner],
-        writing: JoinHandle<Result<Option<Reach>, ProjectionError>>,
-    ) -> Result<Option<usize>, ProjectionError> {
-        let Some(reach) = joined(writing).await? else {
-            return Ok(None);
-        };
-        self.record(runners, &reach.from, Some(reach.last));
-        Ok(Some(reach.events))
+    ) -> (
+        mpsc::Sender<Ahead>,
+        mpsc::UnboundedReceiver<Written>,
+        JoinHandle<()>,
+    ) {
+        let db = self.inner.batches.clone();
+        let (to_write, mut queued) = mpsc::channel::<Ahead>(1);
+        let (send, written) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(async move {
+            while let Some(ahead) = queued.recv().await {
+                let result = write_batch(&db, ahead).await;
+                let wrote = matches!(result, Ok(Some(_)));
+                if send.send(result).is_err() || !wrote {
+                    break;
+                }
+            }
+        });
+        (to_write, written, writer)
+    }
+}
+
+/// Writes and commits a folded batch, if its checkpoints are still the ones it was folded from;
+/// `None` when they were not, and nothing was written.
+async fn write_batch(db: &Db, ahead: Ahead) -> Written {
+    let Ahead {
+        names,
+        moved,
+        writes,
+        reach,
+        mut timings,
+    } = ahead;
+    timings.resume();
+    let advance = Advance {
+        names: &moved,
+        to: reach.last,
+        folded: &names,
+        from: &reach.from,
+    };
+    let written = match db {
+        // One statement checks the checkpoints, writes and commits.
+        Db::Postgres(pool) => {
+            let mut conn = pool.acquire().await?;
+            timings.mark(|t| &mut t.claim);
+            write_alone(&mut conn, &writes, advance, &mut timings).await?
+        }
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            let claimed = claim_sqlite(&mut tx, &names).await?;
+            timings.mark(|t| &mut t.claim);
+            claimed == reach.from && write_and_commit(tx, &writes, advance, &mut timings).await?
+        }
+    };
+    if !written {
+        return Ok(None);
+    }
+    timings.log(reach.events, moved.len());
+    Ok(Some(reach))
+}
+
+/// Batches read ahead of the folding, besides the one being read.
+const READ_AHEAD: usize = 2;
+
+/// What the writer sends back for each batch: what it reached, or `None` when its checkpoints
+/// had moved and it wrote nothing.
+type Written = Result<Option<Reach>, ProjectionError>;
+
+/// Stops the reader; a panic in it goes on in the caller.
+async fn stop_reading(reader: JoinHandle<()>) {
+    reader.abort();
+    // Cancelled is how an aborted reader ends.
+    let _ = ended(reader).await;
+}
+
+/// Waits for a reader or writer to end; a panic in it goes on in the caller.
+async fn ended(task: JoinHandle<()>) -> Result<(), ProjectionError> {
+    match task.await {
+        Ok(()) => Ok(()),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => Err(ProjectionError::BatchCancelled),
     }
 }
 
@@ -267,15 +337,6 @@ struct ReadAhead {
 impl ReadAhead {
     fn last(&self) -> Option<Position> {
         self.events.last().map(|e| e.position)
-    }
-}
-
-/// What a task reading or writing a batch ahead returned; its panic goes on in the caller.
-async fn joined<T>(task: JoinHandle<Result<T, ProjectionError>>) -> Result<T, ProjectionError> {
-    match task.await {
-        Ok(result) => result,
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(_) => Err(ProjectionError::BatchCancelled),
     }
 }
 
