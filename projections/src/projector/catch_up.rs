@@ -90,10 +90,17 @@ impl Projector {
         let (mut batches, reader) = self.read_ahead(from);
         let (to_write, mut written, writer) = self.write_ahead();
         let mut total = 0u64;
-        let mut record = |reach: Reach| {
-            self.record(&runners, &reach.from, Some(reach.last));
-            on_batch(reach.events);
-            total += reach.events as u64;
+        // Records a written batch's progress; for one that wrote nothing or failed, why the
+        // catching up stops.
+        let mut take = |done: Written| match done {
+            Ok(Some(reach)) => {
+                self.record(&runners, &reach.from, Some(reach.last));
+                on_batch(reach.events);
+                total += reach.events as u64;
+                None
+            }
+            Ok(None) => Some(Ok(())),
+            Err(e) => Some(Err(e)),
         };
         let stopped = loop {
             let batch = match batches.recv().await {
@@ -110,15 +117,11 @@ impl Projector {
             };
             at = ahead.reach.reached();
             // The progress of the batches written meanwhile is recorded as the loop goes.
-            let mut missed = None;
+            let mut stop = None;
             while let Ok(done) = written.try_recv() {
-                match done {
-                    Ok(Some(reach)) => record(reach),
-                    Ok(None) => missed = Some(Ok(())),
-                    Err(e) => missed = Some(Err(e)),
-                }
+                stop = stop.or(take(done));
             }
-            if let Some(stop) = missed {
+            if let Some(stop) = stop {
                 break stop;
             }
             // Waits while the writer has a batch queued besides the one it writes. It stops
@@ -131,19 +134,12 @@ impl Projector {
         // However the loop ended, the batches queued for writing are written (or dropped after
         // one that could not be), and their progress recorded.
         drop(to_write);
-        let mut failed = None;
+        let mut rest = Ok(());
         while let Some(done) = written.recv().await {
-            match done {
-                Ok(Some(reach)) => record(reach),
-                Ok(None) => {}
-                Err(e) => failed = Some(e),
-            }
+            rest = rest.and(take(done).unwrap_or(Ok(())));
         }
         ended(writer).await?;
-        match (stopped, failed) {
-            (Err(e), _) | (Ok(()), Some(e)) => Err(e),
-            (Ok(()), None) => Ok(total),
-        }
+        stopped.and(rest).map(|()| total)
     }
 
     /// Reads the batches from `after` on in the background, each on a connection of its own and
