@@ -12,8 +12,8 @@
 //! transaction claims them first. If they moved, it writes nothing and steps take over. The
 //! folds keep the batch's documents and rows as soon as it is folded, so the next batch can be
 //! folded from them while it is written. Should it never commit, the next batch finds another
-//! checkpoint than the one they were kept at, and the folds drop them (see
-//! [`crate::projection::Fold`]).
+//! checkpoint than the one the rows were kept at, and the folds drop them; the documents stay,
+//! since what a document holds depends only on the log (see [`crate::projection::Fold`]).
 
 use std::time::Duration;
 
@@ -91,7 +91,7 @@ impl Projector {
         let (to_write, mut written, writer) = self.write_ahead();
         let mut total = 0u64;
         // Records a written batch's progress; for one that wrote nothing or failed, why the
-        // catching up stops.
+        // catching up stops (the writer sends nothing after it).
         let mut take = |done: Written| match done {
             Ok(Some(reach)) => {
                 self.record(&runners, &reach.from, Some(reach.last));
@@ -106,7 +106,7 @@ impl Projector {
             let batch = match batches.recv().await {
                 Some(Ok(batch)) if !batch.events.is_empty() => batch,
                 Some(Err(e)) => break Err(e),
-                // The log is read to its end (or the reader stopped on an error it sent).
+                // The log is read to its end, or the reader panicked (the panic goes on below).
                 Some(Ok(_)) | None => break Ok(()),
             };
             let ahead = match self.fold_ahead(&runners, &at, batch).await {
@@ -117,11 +117,8 @@ impl Projector {
             };
             at = ahead.reach.reached();
             // The progress of the batches written meanwhile is recorded as the loop goes.
-            let mut stop = None;
-            while let Ok(done) = written.try_recv() {
-                stop = stop.or(take(done));
-            }
-            if let Some(stop) = stop {
+            let mut written_meanwhile = std::iter::from_fn(|| written.try_recv().ok());
+            if let Some(stop) = written_meanwhile.find_map(&mut take) {
                 break stop;
             }
             // Waits while the writer has a batch queued besides the one it writes. It stops
@@ -136,16 +133,19 @@ impl Projector {
         drop(to_write);
         let mut rest = Ok(());
         while let Some(done) = written.recv().await {
-            rest = rest.and(take(done).unwrap_or(Ok(())));
+            if let Some(stop) = take(done) {
+                rest = stop;
+            }
         }
-        ended(writer).await?;
-        stopped.and(rest).map(|()| total)
+        let writer = ended(writer).await;
+        stopped.and(rest).and(writer).map(|()| total)
     }
 
-    /// Reads the batches from `after` on in the background, each on a connection of its own and
-    /// at most [`READ_AHEAD`] ahead of the folding, until one comes back empty or fails (sent
-    /// like the others). Events below the commit horizon are final, so a batch read outside the
-    /// applying transaction is the batch that transaction would read.
+    /// Reads the batches from `after` on in the background, each on a connection of the
+    /// batches' pool, until one comes back empty or fails (sent like the others). [`READ_AHEAD`]
+    /// batches wait for the folding, and one more waits to join them. Events below the commit
+    /// horizon are final, so a batch read outside the applying transaction is the batch that
+    /// transaction would read.
     fn read_ahead(
         &self,
         mut after: Position,
@@ -299,7 +299,7 @@ async fn write_batch(db: &Db, ahead: Ahead) -> Written {
     Ok(Some(reach))
 }
 
-/// Batches read ahead of the folding, besides the one being read.
+/// Batches read ahead and waiting for the folding, besides the one being read.
 const READ_AHEAD: usize = 2;
 
 /// What the writer sends back for each batch: what it reached, or `None` when its checkpoints
@@ -313,7 +313,7 @@ async fn stop_reading(reader: JoinHandle<()>) {
     let _ = ended(reader).await;
 }
 
-/// Waits for a reader or writer to end; a panic in it goes on in the caller.
+/// Waits for the reader or the writer to end; a panic in it goes on in the caller.
 async fn ended(task: JoinHandle<()>) -> Result<(), ProjectionError> {
     match task.await {
         Ok(()) => Ok(()),
