@@ -403,7 +403,7 @@ async fn main() {
     let copy_out = started.elapsed();
     // `\copy` of the events into a fresh table without indexes: the floor the rebuild is
     // compared with.
-    let copy_in = || {
+    let time_copy_in = || {
         psql(
             &url,
             "DROP TABLE IF EXISTS events_copy; \
@@ -451,7 +451,7 @@ async fn main() {
     // and flattered the ratio.
     let mut replays = Vec::new();
     for _ in 0..rounds {
-        let copy = copy_in();
+        let copy = time_copy_in();
         let (kib, secs) = measured_cli(dir.path(), &url, &["replay"]);
         replays.push((copy, Duration::from_secs_f64(secs), kib));
     }
