@@ -95,11 +95,20 @@ impl RejectReason {
             .ok_or_else(|| UnknownRejectReason(code.to_string()))
     }
 
-    /// Reads a list of codes; the first unknown one refuses the list.
+    /// Reads a list of codes, each reason once, in the order first given (a form or client that
+    /// sends one twice means it once: the student is not told the same thing twice); the first
+    /// unknown code refuses the list.
     pub fn parse_all<S: AsRef<str>>(
         codes: impl IntoIterator<Item = S>,
     ) -> Result<Vec<Self>, UnknownRejectReason> {
-        codes.into_iter().map(|c| Self::parse(c.as_ref())).collect()
+        let mut reasons = Vec::new();
+        for code in codes {
+            let reason = Self::parse(code.as_ref())?;
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        Ok(reasons)
     }
 }
 
@@ -184,6 +193,14 @@ mod tests {
             Err(UnknownRejectReason("ugly".into()))
         );
         assert_eq!(RejectReason::parse_all(Vec::<String>::new()), Ok(vec![]));
+    }
+
+    #[test]
+    fn given_a_list_naming_a_reason_twice_when_parsed_then_it_is_kept_once_where_first_named() {
+        assert_eq!(
+            RejectReason::parse_all(["too_dark", "blurred", "too_dark", "blurred"]),
+            Ok(vec![RejectReason::TooDark, RejectReason::Blurred])
+        );
     }
 
     #[test]
