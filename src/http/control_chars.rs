@@ -1,8 +1,9 @@
 //! Control characters are refused at the edge: a NUL or another control character in a JSON
-//! string (or key) or in the query string answers 422 `request.invalid`, on both stores and
-//! before any handler, so none reaches a database that would choke on it (PostgreSQL cannot
-//! store a NUL in text) or a screen that would show it. Tabs and line breaks stay allowed, in
-//! JSON bodies only: a reviewer's note may have lines.
+//! string (or key), a form field or the query string answers 422 `request.invalid`, on both
+//! stores and before any handler, so none reaches a database that would choke on it
+//! (PostgreSQL cannot store a NUL in text) or a screen that would show it. Tabs and line breaks
+//! stay allowed, in bodies only: a reviewer's note may have lines. The API answers the refusal
+//! in JSON ([`middleware`]), the console as a page ([`refuse`] with its own answer).
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -38,39 +39,69 @@ fn refusal(c: char, place: &str) -> ApiError {
     }))
 }
 
+/// The API's: refusals answered in the API's error shape.
 pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    refuse(req, next, Error::from).await
+}
+
+/// Refuses a request whose query string or JSON or form body holds a control character, with
+/// `answer`'s rendering of the refusal.
+pub async fn refuse(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
+    answer: impl Fn(ApiError) -> Error,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let query = req.query_string();
     if query.contains('%') || query.chars().any(char::is_control) {
-        let decoded: String = form_urlencoded::parse(query.as_bytes())
-            .flat_map(|(k, v)| [k.into_owned(), v.into_owned()])
-            .collect();
-        if let Some(c) = decoded.chars().find(|&c| is_refused(c, false)) {
-            return Ok(req.error_response(refusal(c, "query string")));
+        if let Some(c) = first_in_form(query.as_bytes(), false) {
+            return Ok(req.error_response(answer(refusal(c, "query string"))));
         }
     }
-    let is_json = req
+    let content_type = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
+        .unwrap_or_default();
+    let body = if content_type.starts_with("application/json") {
+        Body::Json
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        Body::Form
+    } else {
         return Ok(next.call(req).await?.map_into_boxed_body());
-    }
-    let body = match req.extract::<web::Bytes>().await {
-        Ok(body) => body,
-        Err(err) => return Ok(req.error_response(payload_error(err))),
     };
-    // Malformed JSON is left to the handler, which answers it in its own words.
-    if let Ok(value) = serde_json::from_slice::<Value>(&body) {
-        if let Some(c) = first_in_json(&value) {
-            return Ok(req.error_response(refusal(c, "body")));
-        }
+    let bytes = match req.extract::<web::Bytes>().await {
+        Ok(bytes) => bytes,
+        Err(err) => return Ok(req.error_response(answer(payload_error(err)))),
+    };
+    let found = match body {
+        // Malformed JSON is left to the handler, which answers it in its own words.
+        Body::Json => serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|value| first_in_json(&value)),
+        Body::Form => first_in_form(&bytes, true),
+    };
+    if let Some(c) = found {
+        return Ok(req.error_response(answer(refusal(c, "body"))));
     }
-    req.set_payload(body.into());
+    req.set_payload(bytes.into());
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// The bodies whose text is looked through.
+enum Body {
+    Json,
+    Form,
+}
+
+/// The first refused character in any name or value of a URL-encoded form (or query string),
+/// once decoded.
+fn first_in_form(encoded: &[u8], line_breaks_allowed: bool) -> Option<char> {
+    form_urlencoded::parse(encoded)
+        .flat_map(|(name, value)| [name, value])
+        .find_map(|text| text.chars().find(|&c| is_refused(c, line_breaks_allowed)))
 }
 
 #[cfg(test)]
@@ -91,5 +122,20 @@ mod tests {
             "an escaped backslash"
         );
         assert_eq!(found(r#"[true, null, 1.5, "吴晓兰"]"#), None);
+    }
+
+    #[test]
+    fn controls_are_found_in_a_forms_names_and_values_once_decoded() {
+        let found = |form: &str, breaks| first_in_form(form.as_bytes(), breaks);
+        assert_eq!(found("csrf=t&note=%00", true), Some('\0'));
+        assert_eq!(found("carrier=SF%1B&tracking_no=N1", true), Some('\u{1b}'));
+        assert_eq!(found("na%07me=x", true), Some('\u{7}'));
+        assert_eq!(found("note=%E7%AC%AC%E4%B8%80%0D%0A%09x+y", true), None);
+        assert_eq!(
+            found("school=a%0Ab", false),
+            Some('\n'),
+            "a query keeps no lines"
+        );
+        assert_eq!(found("q=%2500", false), None, "an escaped percent sign");
     }
 }

@@ -198,6 +198,23 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
     let screen = get(&app, &approved.location, &cookie).await;
     assert!(screen.body.contains("同版照片警告"), "{}", screen.body);
     assert!(screen.body.contains("另一人的照片"));
+    // A control character in a form is refused as the API refuses it, before anything is
+    // recorded (the rejection below would otherwise find the capture decided).
+    for (name, value) in [("note", "请重拍\u{0}"), ("reason", "blurred\u{1b}")] {
+        let refused = post(
+            &app,
+            &format!("/console/review/{second}/reject"),
+            &cookie,
+            &[
+                ("csrf", &csrf_of(&screen.body)),
+                ("reason", "too_dark"),
+                (name, value),
+            ],
+        )
+        .await;
+        assert_eq!(refused.status, 422, "{name}: {}", refused.body);
+        assert!(refused.body.contains("request.invalid"), "{}", refused.body);
+    }
     let rejected = post(
         &app,
         &format!("/console/review/{second}/reject"),
@@ -206,6 +223,8 @@ async fn a_reviewer_signs_in_reviews_two_captures_by_form_and_signs_out(backend:
             ("csrf", &csrf_of(&screen.body)),
             ("reason", "blurred"),
             ("reason", "too_dark"),
+            // Ticked twice (a double-submitted form): the student is told once.
+            ("reason", "blurred"),
             ("note", "请在光线充足处重拍"),
         ],
     )

@@ -36,9 +36,13 @@ mod schools;
 mod session;
 mod sign_in;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web::{self, resource};
-use actix_web::HttpResponse;
+use actix_web::{Error, HttpResponse};
 
+use crate::http::control_chars;
 use crate::http::error::{ApiCode, ApiError};
 use page::PageError;
 
@@ -48,6 +52,7 @@ const FORM_LIMIT: usize = 16 * 1024;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
+            .wrap(from_fn(refuse_control_chars))
             .app_data(
                 web::FormConfig::default()
                     .limit(FORM_LIMIT)
@@ -153,4 +158,13 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
         .insert_header(("cache-control", "public, max-age=3600"))
         .insert_header(("x-content-type-options", "nosniff"))
         .body(body)
+}
+
+/// A form field or query string with a control character is refused before any handler, as the
+/// API refuses it, and answered as a page.
+async fn refuse_control_chars(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    control_chars::refuse(req, next, |refusal| PageError::Api(refusal).into()).await
 }
