@@ -2,6 +2,10 @@
 //! without a byte-order mark, or GB 18030 (what Excel on Chinese Windows writes), with LF line
 //! endings, and the line numbers an editor shows for the records the csv crate reads
 //! ([`LineCounter`]: the crate counts neither a CRLF after the first record nor blank lines).
+//! The CSV files the service writes for staff to open hold their cells as text
+//! ([`write_text_record`]), never as formulas.
+
+use std::borrow::Cow;
 
 /// The file's text, or `None` when it is neither UTF-8 nor GB 18030.
 pub fn decode(bytes: &[u8]) -> Option<String> {
@@ -17,6 +21,28 @@ pub fn decode(bytes: &[u8]) -> Option<String> {
         }
     };
     Some(text.replace("\r\n", "\n"))
+}
+
+/// A cell of a CSV file the service writes, as a spreadsheet shows it rather than runs it: a
+/// cell that Excel or WPS would take for a formula (one starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return, as a name or number typed into a roster can) gets a leading
+/// apostrophe, which they show as text. No name, number or time the service writes starts so
+/// otherwise.
+pub fn text_cell(cell: &str) -> Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// Writes a record whose every cell is written as text ([`text_cell`]).
+pub fn write_text_record<'a, W: std::io::Write>(
+    writer: &mut csv::Writer<W>,
+    cells: impl IntoIterator<Item = &'a str>,
+) -> csv::Result<()> {
+    let cells: Vec<Cow<'a, str>> = cells.into_iter().map(text_cell).collect();
+    writer.write_record(cells.iter().map(|cell| cell.as_bytes()))
 }
 
 /// Line numbers (from 1) of the records the csv crate reads, as an editor counts them: blank
@@ -57,6 +83,23 @@ impl<'a> LineCounter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_written_as_text() {
+        for formula in ["=1+1", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+            assert_eq!(text_cell(formula), format!("'{formula}"));
+        }
+        for text in [
+            "2022010001",
+            "吴晓兰",
+            "2026-06-02 00:30",
+            "a=b",
+            "",
+            "'quoted",
+        ] {
+            assert_eq!(text_cell(text), text);
+        }
+    }
 
     #[test]
     fn utf8_with_a_bom_and_gb18030_read_the_same() {

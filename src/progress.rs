@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use photo_ledger_projections::collection_progress::{Scope, StudentProgress};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
-use crate::china_time;
 use crate::eligibility::cohort::Found;
+use crate::{china_time, csv_text};
 
 /// The progress rows of the batch or school.
 pub fn scope(found: &Found) -> Scope<'_> {
@@ -107,8 +107,7 @@ fn csv(students: &[StudentProgress]) -> Vec<u8> {
             .write_record(HEADER)
             .expect("writing to memory cannot fail");
         for s in students {
-            writer
-                .write_record(cells(s))
+            csv_text::write_text_record(&mut writer, cells(s).iter().map(String::as_str))
                 .expect("writing to memory cannot fail");
         }
         writer.flush().expect("writing to memory cannot fail");
@@ -185,6 +184,17 @@ mod tests {
                 "2022010001,吴晓兰,普通高等教育,待拍照,2026-06-02 00:30,,,,c1",
                 "2022010002,欧阳娜娜,普通高等教育,未开始,,,,,",
             ]
+        );
+    }
+
+    #[test]
+    fn a_roster_value_a_spreadsheet_would_run_is_written_as_text() {
+        let mut student = paid_student("=1+1", None);
+        student.name = Some("=HYPERLINK(\"http://x\")".into());
+        let text = String::from_utf8(Export::Csv.write(&[student]).unwrap()).unwrap();
+        assert!(
+            text.contains("'=1+1,\"'=HYPERLINK(\"\"http://x\"\")\","),
+            "{text}"
         );
     }
 

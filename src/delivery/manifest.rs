@@ -11,7 +11,7 @@ use photo_ledger_domain::values::PhotoId;
 use photo_ledger_projections::capture_doc::{CaptureDoc, SubmissionOutcome};
 use sha2::{Digest, Sha256};
 
-use crate::china_time;
+use crate::{china_time, csv_text};
 
 /// The manifest's name inside the ZIP.
 pub const MANIFEST_FILE: &str = "manifest.csv";
@@ -132,21 +132,20 @@ pub fn csv(entries: &[Entry]) -> Vec<u8> {
             .write_record(header)
             .expect("writing to memory cannot fail");
         for e in entries {
-            writer
-                .write_record([
-                    e.id_number.as_str(),
-                    e.id_type.label(),
-                    &e.name,
-                    &e.school,
-                    &e.education_type,
-                    e.student_number.as_deref().unwrap_or(""),
-                    &e.path(),
-                    &e.photo_sha256,
-                    &china_time::rfc3339(&e.approved_at),
-                    &e.reviewer,
-                    &e.capture_id,
-                ])
-                .expect("writing to memory cannot fail");
+            let cells = [
+                e.id_number.as_str(),
+                e.id_type.label(),
+                &e.name,
+                &e.school,
+                &e.education_type,
+                e.student_number.as_deref().unwrap_or(""),
+                &e.path(),
+                &e.photo_sha256,
+                &china_time::rfc3339(&e.approved_at),
+                &e.reviewer,
+                &e.capture_id,
+            ];
+            csv_text::write_text_record(&mut writer, cells).expect("writing to memory cannot fail");
         }
         writer.flush().expect("writing to memory cannot fail");
     }

@@ -72,14 +72,15 @@ pub fn draw(
             safe_file_part(&student.student_number)
         );
         let file_name = unique_png_name(&mut taken, &stem);
-        index.write_record([
+        let cells = [
             file_name.as_str(),
             &payload.education_type,
             &payload.student_number,
             &mask_name(&student.name),
             &mask_id(student.id_number.as_str()),
             &token,
-        ])?;
+        ];
+        crate::csv_text::write_text_record(&mut index, cells)?;
         files.push(CodeFile {
             file_name,
             png: qr::render_png(&token)?,
