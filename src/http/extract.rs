@@ -190,7 +190,8 @@ impl FormField {
 }
 
 /// A multipart form's fields by name, each read up to its cap in `caps`; a field not named
-/// there is refused, and one past its cap answers 413 with `too_large` and the cap.
+/// there, or sent twice (which of two photos was meant?), is refused, and one past its cap
+/// answers 413 with `too_large` and the cap.
 pub async fn multipart_fields(
     mut form: actix_multipart::Multipart,
     caps: &[(&str, usize)],
@@ -209,6 +210,9 @@ pub async fn multipart_fields(
         let Some(&(_, cap)) = caps.iter().find(|(n, _)| *n == name) else {
             return Err(ApiError::invalid(format!("未知的字段：{name}")));
         };
+        if fields.contains_key(&name) {
+            return Err(ApiError::invalid(format!("字段重复：{name}")));
+        }
         // The chunks share the request's buffer; they are copied once, into a vector of
         // exactly their size (`concat`; a growing one would hold up to twice a photo while it
         // waits).

@@ -46,6 +46,36 @@ async fn a_photo_is_uploaded_standardised_and_submitted(backend: Backend) {
         )
         .await;
     assert_error(&not_multipart, 400, "http.bad_request");
+    // Two photos in one form: neither is taken for the one meant.
+    let boundary = "two-photos";
+    let mut twice = Vec::new();
+    for photo in [b"not a photo".to_vec(), astronaut()] {
+        twice.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; \
+                 filename=\"photo.png\"\r\nContent-Type: image/png\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        twice.extend_from_slice(&photo);
+        twice.extend_from_slice(b"\r\n");
+    }
+    twice.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let answer = app
+        .keyed_post(
+            &format!("/api/v1/captures/{capture}/photos"),
+            &student,
+            "two-photos",
+        )
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(twice)
+        .send()
+        .await
+        .unwrap();
+    assert_error(&read(answer).await, 422, "request.invalid");
 
     // The same upload on grey: a new standard photo, which is the one submitted.
     let background = |photo: &str, body: Value| {
