@@ -54,9 +54,8 @@ pub fn open<'a>(bytes: &'a [u8], limits: &InputLimits) -> Result<Upload<'a>, Pho
             .into_decoder()
             .map_err(decode_error)?;
         let header = header(&decoder, limits)?;
-        if format == ImageFormat::Jpeg && !has_end_of_image(bytes) {
-            // A decoder may fill a cut-off scan with grey instead of failing; a photo missing
-            // its bottom must not be standardised as if it were whole.
+        if format == ImageFormat::Jpeg && !jpeg::reaches_end_of_image(bytes) {
+            // A photo missing its bottom must not be standardised as if it were whole.
             return Err(PhotoError::Corrupt("the JPEG data ends early".into()));
         }
         let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -207,12 +206,6 @@ fn header(decoder: &impl ImageDecoder, limits: &InputLimits) -> Result<Header, P
     })
 }
 
-/// A complete JPEG ends with the EOI marker; phones sometimes append a little data after it.
-fn has_end_of_image(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(64 * 1024)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
-}
-
 fn decode_error(e: ImageError) -> PhotoError {
     match e {
         ImageError::Unsupported(u) => PhotoError::Corrupt(u.to_string()),
@@ -350,6 +343,43 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_jpeg_is_whole_whatever_follows_its_end_and_cut_short_anywhere_before_it() {
+        // EXIF holding a thumbnail, with an end-of-image marker of its own.
+        let exif = [
+            &b"Exif\0\0"[..],
+            &[0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x02, 0xFF, 0xD9],
+        ]
+        .concat();
+        let limits = InputLimits::default();
+        for progressive in [false, true] {
+            let whole = jpeg(&picture(301, 401), progressive, Some(&exif));
+            assert!(jpeg::reaches_end_of_image(&whole));
+            // A motion photo: a video after the image, with no end marker in it anywhere.
+            let mut motion = whole.clone();
+            motion.extend((0..300_000u32).map(|i| (i % 127) as u8));
+            let upright = decode(&motion, &limits).expect("a motion photo decodes");
+            assert_eq!(upright.dimensions(), (301, 401));
+            for cut in [
+                40,
+                whole.len() / 3,
+                whole.len() / 2,
+                whole.len() - 3,
+                whole.len() - 1,
+            ] {
+                assert!(
+                    !jpeg::reaches_end_of_image(&whole[..cut]),
+                    "cut at {cut} of {}",
+                    whole.len()
+                );
+                assert!(matches!(
+                    open(&whole[..cut], &limits),
+                    Err(PhotoError::Corrupt(_))
+                ));
             }
         }
     }
