@@ -94,7 +94,7 @@ pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, El
             .bind(&school.school_id)
             .bind(education_type)
             .bind(code.as_str())
-            .bind(fen_to_db(policy.price_fen)?)
+            .bind(price_to_db(policy.price_fen)?)
             .bind(policy.pay_before_upload)
             .bind(policy.album_allowed)
             .bind(&backgrounds)
@@ -125,7 +125,7 @@ fn stored(policy: &BatchPolicy) -> Result<(String, Option<i64>), EligibilityErro
         .join(",");
     let paper_prints_fen = policy
         .paper_prints
-        .map(|offer| fen_to_db(offer.price_per_sheet_fen))
+        .map(|offer| price_to_db(offer.price_per_sheet_fen))
         .transpose()?;
     Ok((backgrounds, paper_prints_fen))
 }
@@ -163,7 +163,7 @@ pub async fn edit(
                 backgrounds = $5, paper_prints_fen = $6, closes_at = $7
           WHERE batch_id = $1")
         .bind(batch_id)
-        .bind(fen_to_db(policy.price_fen)?)
+        .bind(price_to_db(policy.price_fen)?)
         .bind(policy.pay_before_upload)
         .bind(policy.album_allowed)
         .bind(&backgrounds)
@@ -194,8 +194,19 @@ pub async fn close(db: &Db, batch_id: &str, now: DateTime<Utc>) -> Result<Batch,
         .ok_or_else(|| EligibilityError::UnknownBatch(batch_id.to_string()))
 }
 
-fn fen_to_db(fen: Fen) -> Result<i64, EligibilityError> {
-    i64::try_from(fen.fen()).map_err(|_| EligibilityError::InvalidInput(format!("金额 {fen} 过大")))
+/// The most a batch may charge for a collection or for a sheet of prints: far above any real
+/// fee, and low enough that an order of the most sheets stays well inside what WeChat Pay takes
+/// (a 32-bit count of fen) and what the tables store.
+pub const MAX_PRICE: Fen = Fen::new(1_000_000); // ¥10,000.00
+
+/// A batch's price as the `batches` table stores it, once within [`MAX_PRICE`].
+fn price_to_db(fen: Fen) -> Result<i64, EligibilityError> {
+    if fen > MAX_PRICE {
+        return Err(EligibilityError::InvalidInput(format!(
+            "金额 {fen} 超过上限 {MAX_PRICE}"
+        )));
+    }
+    Ok(i64::try_from(fen.fen()).expect("within MAX_PRICE"))
 }
 
 const SELECT: &str = "SELECT b.batch_id, b.school_id, s.name, b.education_type, b.feature_code,

@@ -139,6 +139,19 @@ async fn admins_set_up_a_school_batch_and_roster_over_http(backend: Backend) {
         )
         .await;
     assert_error(&unknown, 404, "eligibility.unknown_school");
+    // A price no collection charges (an order of 20 sheets at it would pass any amount WeChat
+    // Pay takes) is refused, for the collection and for a sheet alike.
+    for (price, sheet) in [(1_000_001, 0), (0, 1_000_001), (i64::MAX, i64::MAX)] {
+        let refused = app
+            .post(
+                "/api/v1/admin/batches",
+                &admin,
+                json!({"school": school, "education_type": "开放教育", "price_fen": price,
+                       "paper_prints_fen": sheet}),
+            )
+            .await;
+        assert_error(&refused, 422, "eligibility.invalid_input");
+    }
 
     let roster = "学号,姓名,证件类型,证件号码,学历类别\n\
         2023000001,李明,居民身份证,320203200408151226,开放教育\n\
