@@ -2,8 +2,9 @@
 //! string: school names that differ only by a zero-width space, a byte-order mark or a
 //! right-to-left override would otherwise be two schools, and a name or address could be shown
 //! reordered or with hidden text. So text from people is put in Unicode's composed form (NFC)
-//! and refused when it holds a character nobody sees: a control character, or a format
-//! character (zero-width, joiners, bidirectional controls, invisible operators, tags).
+//! and refused when it holds a character nobody sees: a control character, a format character
+//! (zero-width, joiners, bidirectional controls, invisible operators, tags), or one no font
+//! draws the same for everyone: a private-use character or a noncharacter.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -43,14 +44,25 @@ fn is_format(c: char) -> bool {
     )
 }
 
+/// Private-use characters (what they look like is up to whoever made the font) and
+/// noncharacters (never meant to be shown at all).
+fn is_private_or_noncharacter(c: char) -> bool {
+    matches!(
+        c,
+        '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{10FFFF}' | '\u{FDD0}'..='\u{FDEF}'
+    ) || (u32::from(c) & 0xFFFE) == 0xFFFE
+}
+
+/// A character nobody can see, or not the same for everyone: a control, format, private-use
+/// or noncharacter.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control() || is_format(c) || is_private_or_noncharacter(c)
+}
+
 /// `raw` trimmed and in NFC, or the first character in it nobody can see.
 pub fn visible(raw: &str) -> Result<String, HiddenCharacter> {
     let text: String = raw.trim().nfc().collect();
-    match text
-        .chars()
-        .enumerate()
-        .find(|(_, c)| c.is_control() || is_format(*c))
-    {
+    match text.chars().enumerate().find(|(_, c)| is_hidden(*c)) {
         Some((position, character)) => Err(HiddenCharacter {
             character,
             position,
@@ -82,6 +94,11 @@ mod tests {
             ("吴\u{0000}兰", '\0', 1),
             ("吴\u{001B}兰", '\u{1B}', 1),
             ("吴兰\u{E0041}", '\u{E0041}', 2),
+            ("吴\u{E000}兰", '\u{E000}', 1),
+            ("吴兰\u{10FFFF}", '\u{10FFFF}', 2),
+            ("吴\u{FFFF}兰", '\u{FFFF}', 1),
+            ("吴\u{FDD0}兰", '\u{FDD0}', 1),
+            ("吴\u{1FFFE}兰", '\u{1FFFE}', 1),
         ] {
             assert_eq!(
                 visible(text),

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 /// Longest waybill number accepted, in characters. Real ones have 10 to 20.
 pub const MAX_CHARS: usize = 64;
 
-/// A waybill number: trimmed, 1 to [`MAX_CHARS`] characters, no control characters.
+/// A waybill number: trimmed, 1 to [`MAX_CHARS`] characters, none of them hidden
+/// ([`crate::text::is_hidden`]: a zero-width space or a byte-order mark would make a number
+/// that looks the same be another, or one that looks empty be there).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TrackingNo(String);
@@ -19,8 +21,8 @@ pub enum TrackingNoError {
     Empty,
     #[error("a tracking number has at most {MAX_CHARS} characters, not {0}")]
     TooLong(usize),
-    #[error("a tracking number holds no control characters ({0:?})")]
-    Control(char),
+    #[error("a tracking number holds no invisible characters ({0:?})")]
+    Hidden(char),
 }
 
 impl TrackingNo {
@@ -34,8 +36,8 @@ impl TrackingNo {
         if chars > MAX_CHARS {
             return Err(TrackingNoError::TooLong(chars));
         }
-        if let Some(control) = number.chars().find(|c| c.is_control()) {
-            return Err(TrackingNoError::Control(control));
+        if let Some(hidden) = number.chars().find(|&c| crate::text::is_hidden(c)) {
+            return Err(TrackingNoError::Hidden(hidden));
         }
         Ok(Self(number.to_string()))
     }
@@ -114,15 +116,20 @@ mod tests {
     }
 
     #[test]
-    fn given_a_control_character_inside_when_parsed_then_it_is_refused() {
-        assert_eq!(
-            TrackingNo::parse("SF12\u{7}34"),
-            Err(TrackingNoError::Control('\u{7}'))
-        );
-        assert_eq!(
-            TrackingNo::parse("SF12\n34"),
-            Err(TrackingNoError::Control('\n'))
-        );
+    fn given_a_character_nobody_sees_inside_when_parsed_then_it_is_refused() {
+        for (number, hidden) in [
+            ("SF12\u{7}34", '\u{7}'),
+            ("SF12\n34", '\n'),
+            ("X\u{200B}10", '\u{200B}'),
+            ("\u{FEFF}X10", '\u{FEFF}'),
+            ("SF\u{202E}01", '\u{202E}'),
+        ] {
+            assert_eq!(
+                TrackingNo::parse(number),
+                Err(TrackingNoError::Hidden(hidden)),
+                "{number:?}"
+            );
+        }
     }
 
     #[test]

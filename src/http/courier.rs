@@ -14,7 +14,7 @@ use super::error::{ApiCode, ApiError, ErrorBody};
 use super::extract::{page_limit, Auth, CommandContext, Couriers};
 use crate::http::state::AppState;
 use crate::ledger::LedgerError;
-use crate::printing::MAX_CARRIER_CHARS;
+use crate::printing::{carrier_name, MAX_CARRIER_CHARS};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -125,13 +125,20 @@ pub async fn shipped(
         Ok(number) => number,
         Err(TrackingNoError::Empty) => return Err(untracked(&state, order_id).await),
         Err(TrackingNoError::TooLong(_)) => return Err(ApiError::invalid("快递公司或运单号过长")),
-        Err(TrackingNoError::Control(_)) => {
-            return Err(ApiError::invalid("运单号不能含有控制字符"))
+        Err(TrackingNoError::Hidden(_)) => {
+            return Err(ApiError::invalid("运单号不能含有看不见的字符"))
         }
+    };
+    // No carrier at all is the capture's to refuse, as it refuses no tracking number.
+    let carrier = if carrier.trim().is_empty() {
+        String::new()
+    } else {
+        carrier_name(&carrier)
+            .ok_or_else(|| ApiError::invalid("快递公司名称不能含有看不见的字符"))?
     };
     let command = CaptureCommand::Ship(Ship {
         order_id,
-        carrier: carrier.trim().to_string(),
+        carrier,
         tracking_no,
         at: Utc::now(),
     });

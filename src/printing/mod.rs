@@ -44,6 +44,14 @@ use tracking_csv::BadLine;
 pub const MAX_RUN_ORDERS: usize = 50;
 /// Longest carrier name accepted.
 pub const MAX_CARRIER_CHARS: usize = 32;
+/// A carrier's name as staff typed it or a carrier's file gave it: trimmed, in NFC, 1 to
+/// [`MAX_CARRIER_CHARS`] characters, none of them hidden (a byte-order mark alone would
+/// otherwise pass for a name).
+pub fn carrier_name(raw: &str) -> Option<String> {
+    let name = photo_ledger_domain::text::visible(raw).ok()?;
+    (!name.is_empty() && name.chars().count() <= MAX_CARRIER_CHARS).then_some(name)
+}
+
 /// The carriers offered when shipping by hand; a carrier's CSV may name others.
 pub const CARRIERS: &[&str] = &[
     "顺丰速运",
@@ -67,7 +75,9 @@ pub enum PrintingError {
     UnknownOrder(OrderId),
     #[error("order {0} is shipped already: it is no longer printed")]
     Shipped(OrderId),
-    #[error("the carrier is missing or longer than {MAX_CARRIER_CHARS} characters")]
+    #[error(
+        "the carrier is missing, longer than {MAX_CARRIER_CHARS} characters or not all visible"
+    )]
     BadCarrier,
     #[error("order {order_id} was shipped with tracking number {tracking_no} already")]
     ShippedOtherwise {
@@ -255,16 +265,13 @@ impl Printing {
         carrier: &str,
         tracking_no: TrackingNo,
     ) -> Result<Shipped, PrintingError> {
-        let carrier = carrier.trim();
-        if carrier.is_empty() || carrier.chars().count() > MAX_CARRIER_CHARS {
-            return Err(PrintingError::BadCarrier);
-        }
+        let carrier = carrier_name(carrier).ok_or(PrintingError::BadCarrier)?;
         if let Some(done) = shipped_before(order, &tracking_no)? {
             return Ok(done);
         }
         let command = CaptureCommand::Ship(Ship {
             order_id: order.order_id,
-            carrier: carrier.to_string(),
+            carrier,
             tracking_no,
             at: Utc::now(),
         });

@@ -126,7 +126,7 @@ pub fn read(bytes: &[u8]) -> Result<Vec<TrackingLine>, Vec<BadLine>> {
                 let reason = match e {
                     TrackingNoError::Empty => "没有运单号".to_string(),
                     TrackingNoError::TooLong(_) => "运单号过长".to_string(),
-                    TrackingNoError::Control(_) => "运单号不能含有控制字符".to_string(),
+                    TrackingNoError::Hidden(_) => "运单号不能含有看不见的字符".to_string(),
                 };
                 bad.push(BadLine { line, reason });
                 continue;

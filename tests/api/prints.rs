@@ -185,6 +185,17 @@ async fn paper_prints_are_mailed_and_shipped_by_print_staff(backend: Backend) {
         )
         .await;
     assert_error(&garbled, 422, "request.invalid");
+    // A carrier or number nobody can see (a byte-order mark alone, a zero-width space inside).
+    for (carrier, tracking_no) in [("\u{feff}", "X10"), ("顺丰", "X\u{200B}10")] {
+        let hidden = app
+            .post(
+                &format!("/api/v1/courier/orders/{order_id}/shipped"),
+                &courier,
+                json!({"carrier": carrier, "tracking_no": tracking_no}),
+            )
+            .await;
+        assert_error(&hidden, 422, "request.invalid");
+    }
     let (status, shipped) = app
         .post(
             &format!("/api/v1/courier/orders/{order_id}/shipped"),
