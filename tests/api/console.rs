@@ -324,6 +324,24 @@ async fn the_console_refuses_forged_forms_students_other_roles_and_strangers(bac
         "still signed in"
     );
     assert_eq!(csrf.len(), 43, "a 256-bit token");
+    // A form far past any the console sends is refused before it is held whole, signed in or
+    // not.
+    let padding = "x".repeat(100 * 1024);
+    for (path, cookie) in [("/console/sign-in", ""), ("/console/review/next", &*cookie)] {
+        let huge = post(
+            &app,
+            path,
+            cookie,
+            &[("csrf", &csrf), ("padding", &padding)],
+        )
+        .await;
+        assert_eq!(huge.status, 413, "{path}: {}", huge.body);
+        assert!(
+            huge.body.contains("http.payload_too_large"),
+            "{}",
+            huge.body
+        );
+    }
 
     // A student's token never opens the console; print staff do not review.
     let student = app.student("openid-wu").await;

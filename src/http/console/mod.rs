@@ -46,13 +46,18 @@ use crate::http::control_chars;
 use crate::http::error::{ApiCode, ApiError};
 use page::PageError;
 
-/// Largest form the console takes (a rejection note is at most 500 characters).
+/// Largest form the console takes (a rejection note is at most 500 characters), and the most of
+/// any other body it reads whole (a print run's order ids); its uploads are multipart, read up
+/// to their own caps.
 const FORM_LIMIT: usize = 16 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
             .wrap(from_fn(refuse_control_chars))
+            // What the control-character check and a print run read whole: a form's size, not
+            // the largest upload's that the rest of the service allows.
+            .app_data(web::PayloadConfig::new(FORM_LIMIT))
             .app_data(
                 web::FormConfig::default()
                     .limit(FORM_LIMIT)
