@@ -115,14 +115,19 @@ pub async fn add(db: &Db, new: NewBatch, now: DateTime<Utc>) -> Result<Batch, El
     ))
 }
 
-/// A policy's backgrounds and paper-print price as the `batches` table stores them.
+/// A policy's backgrounds and paper-print price as the `batches` table stores them: at least one
+/// background (a capture's policy with none would offer any colour at all), each once.
 fn stored(policy: &BatchPolicy) -> Result<(String, Option<i64>), EligibilityError> {
-    let backgrounds = policy
-        .backgrounds
-        .iter()
-        .map(Background::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    if policy.backgrounds.is_empty() {
+        return Err(EligibilityError::InvalidInput("至少提供一种背景色".into()));
+    }
+    let mut backgrounds: Vec<String> = Vec::new();
+    for background in policy.backgrounds.iter().map(Background::to_string) {
+        if !backgrounds.contains(&background) {
+            backgrounds.push(background);
+        }
+    }
+    let backgrounds = backgrounds.join(",");
     let paper_prints_fen = policy
         .paper_prints
         .map(|offer| price_to_db(offer.price_per_sheet_fen))

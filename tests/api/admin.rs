@@ -194,4 +194,27 @@ async fn admins_set_up_a_school_batch_and_roster_over_http(backend: Backend) {
     assert_eq!(schools["schools"].as_array().unwrap().len(), 2);
     let (_, batches) = app.get("/api/v1/admin/batches", &admin).await;
     assert_eq!(batches["batches"].as_array().unwrap().len(), 2);
+    // No background at all would let a student pick any colour: refused. One named twice is one.
+    let none = app
+        .post(
+            "/api/v1/admin/batches",
+            &admin,
+            json!({"school": school, "education_type": "开放教育", "price_fen": 0, "backgrounds": []}),
+        )
+        .await;
+    assert_error(&none, 422, "eligibility.invalid_input");
+    let (status, twice) = app
+        .post(
+            "/api/v1/admin/batches",
+            &admin,
+            json!({"school": school, "education_type": "开放教育", "price_fen": 0,
+                   "backgrounds": ["blue", "white", "blue"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{twice}");
+    assert_eq!(
+        twice["policy"]["backgrounds"],
+        json!(["blue", "white"]),
+        "{twice}"
+    );
 }
