@@ -35,9 +35,10 @@ pub struct Header {
 }
 
 /// Reads an upload's header and refuses what the limits refuse, decoding nothing: what to know
-/// before deciding to decode.
+/// before deciding to decode. Whether a JPEG is whole is left to [`open`], which whatever
+/// decodes it calls: walking the file to its end once per upload is enough.
 pub fn peek(bytes: &[u8], limits: &InputLimits) -> Result<Header, PhotoError> {
-    Ok(open(bytes, limits)?.header)
+    Ok(read(bytes, limits)?.header)
 }
 
 /// The whole picture at full size, upright.
@@ -48,16 +49,22 @@ pub fn decode(bytes: &[u8], limits: &InputLimits) -> Result<RgbImage, PhotoError
 /// Reads an upload's header, refusing what the limits refuse and a JPEG cut off before its
 /// end; nothing is decoded yet.
 pub fn open<'a>(bytes: &'a [u8], limits: &InputLimits) -> Result<Upload<'a>, PhotoError> {
+    let upload = read(bytes, limits)?;
+    if upload.format == ImageFormat::Jpeg && !jpeg::reaches_end_of_image(bytes) {
+        // A photo missing its bottom must not be standardised as if it were whole.
+        return Err(PhotoError::Corrupt("the JPEG data ends early".into()));
+    }
+    Ok(upload)
+}
+
+/// The upload's header, within the limits.
+fn read<'a>(bytes: &'a [u8], limits: &InputLimits) -> Result<Upload<'a>, PhotoError> {
     let format = check_file(bytes, limits)?;
     guarded(|| {
         let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
             .into_decoder()
             .map_err(decode_error)?;
         let header = header(&decoder, limits)?;
-        if format == ImageFormat::Jpeg && !jpeg::reaches_end_of_image(bytes) {
-            // A photo missing its bottom must not be standardised as if it were whole.
-            return Err(PhotoError::Corrupt("the JPEG data ends early".into()));
-        }
         let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
         Ok(Upload {
             bytes,
